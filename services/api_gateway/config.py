@@ -1,0 +1,29 @@
+from functools import lru_cache
+
+from pydantic import Field
+
+from shared.config import BaseServiceSettings
+
+
+class GatewaySettings(BaseServiceSettings):
+    service_name: str = "api-gateway"
+
+    rate_limit_enabled: bool = True
+    rate_limit_user_per_minute: int = Field(default=600, ge=1, description="Sustained requests/minute per user")
+    rate_limit_user_burst: int = Field(default=100, ge=1, description="Bucket size per user")
+    rate_limit_ip_per_minute: int = Field(default=1200, ge=1, description="Sustained requests/minute per client IP")
+    rate_limit_ip_burst: int = Field(default=200, ge=1)
+    redis_fail_open: bool = Field(default=True, description="When Redis is down: let requests through without rate limits and revocation checks (true) or answer 503 (false)")
+
+    upstream_timeout_seconds: float = Field(default=60.0, gt=0, description="Time to wait for upstream response bytes")
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    upstream_max_connections: int = 500
+    circuit_failure_threshold: int = Field(default=5, ge=1, description="Consecutive failures that open a circuit")
+    circuit_reset_seconds: float = Field(default=15.0, gt=0, description="How long a circuit stays open before a trial request")
+    api_key_cache_seconds: int = Field(default=60, ge=0)
+    trust_forwarded_for: bool = Field(default=False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy)")
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

@@ -1,0 +1,37 @@
+"""api-gateway: the only public door. Auth, RBAC, rate limits, routing and streaming proxy, health."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from services.api_gateway.api import router
+from services.api_gateway.config import GatewaySettings, get_settings
+from services.api_gateway.ratelimit import RateLimiter
+from services.api_gateway.service import Authenticator, RateLimitPolicy, UpstreamProxy
+from shared.app import create_service_app
+
+
+def create_app(settings: GatewaySettings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def gateway_state(app: FastAPI) -> AsyncIterator[None]:
+        app.state.proxy = UpstreamProxy(settings, transport=transport)
+        app.state.authenticator = Authenticator(settings, app.state.redis, app.state.sessionmaker)
+        app.state.rate_limits = RateLimitPolicy(settings, RateLimiter(app.state.redis))
+        try:
+            yield
+        finally:
+            await app.state.proxy.aclose()
+
+    return create_service_app(
+        settings,
+        title="CognitionOS API gateway",
+        description="The public entry point: verifies JWTs and API keys, enforces roles and rate limits, and streams requests to the services.",
+        routers=[router],
+        extra_lifespan=gateway_state,
+        liveness_route=False,
+        access_log=True,
+    )

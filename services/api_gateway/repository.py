@@ -1,0 +1,30 @@
+"""The only SQL the gateway runs: resolving an API key to its owner."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import ApiKey, User
+from shared.identity import Identity
+
+
+async def find_identity_by_api_key_hash(session: AsyncSession, key_hash: str) -> Identity | None:
+    now = datetime.now(UTC)
+    query = (
+        select(ApiKey.id, User.id, User.username, User.role)
+        .join(User, User.id == ApiKey.user_id)
+        .where(
+            ApiKey.key_hash == key_hash,
+            ApiKey.revoked_at.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+            User.is_active.is_(True),
+        )
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    key_id, user_id, username, role = row
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    await session.commit()
+    return Identity(user_id=str(user_id), username=username, role=role, auth_method="api_key", api_key_id=str(key_id))

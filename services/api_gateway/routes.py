@@ -1,0 +1,70 @@
+"""The routing table: public prefix -> upstream service, and who may call what (RBAC)."""
+
+import re
+from dataclasses import dataclass, field
+
+from shared.clients import ServiceName
+from shared.identity import ROLES, Role
+
+ALL_ROLES: frozenset[Role] = frozenset(ROLES)
+ADMIN: frozenset[Role] = frozenset({"admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    pattern: re.Pattern[str]
+    roles: frozenset[Role]
+    methods: frozenset[str] | None = None
+
+    def matches(self, method: str, subpath: str) -> bool:
+        return (self.methods is None or method in self.methods) and bool(self.pattern.match(subpath))
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRoute:
+    prefix: str
+    service: ServiceName
+    upstream_prefix: str
+    public: frozenset[tuple[str, str]] = frozenset()
+    rules: tuple[AccessRule, ...] = field(default_factory=tuple)
+
+    def upstream_path(self, subpath: str) -> str:
+        return f"{self.upstream_prefix.rstrip('/')}/{subpath}" if subpath else self.upstream_prefix or "/"
+
+    def is_public(self, method: str, subpath: str) -> bool:
+        return (method, subpath.rstrip("/")) in self.public
+
+    def allowed_roles(self, method: str, subpath: str) -> frozenset[Role]:
+        for rule in self.rules:
+            if rule.matches(method, subpath):
+                return rule.roles
+        return ALL_ROLES
+
+
+def _rule(pattern: str, roles: frozenset[Role], methods: set[str] | None = None) -> AccessRule:
+    return AccessRule(re.compile(pattern), roles, frozenset(methods) if methods else None)
+
+
+ROUTES: dict[str, UpstreamRoute] = {
+    route.prefix: route
+    for route in (
+        UpstreamRoute(
+            "auth",
+            "auth-service",
+            "",
+            public=frozenset({("POST", "register"), ("POST", "login"), ("POST", "refresh")}),
+            rules=(_rule(r"^users(/|$)", ADMIN),),
+        ),
+        UpstreamRoute("plans", "task-planner", "/plans"),
+        UpstreamRoute("runs", "agent-orchestrator", "/runs"),
+        UpstreamRoute(
+            "agents",
+            "agent-orchestrator",
+            "/agents",
+            rules=(_rule(r".*", frozenset({"admin", "user"}), {"POST", "PUT", "PATCH", "DELETE"}),),
+        ),
+        UpstreamRoute("memories", "memory-service", "/memories"),
+        UpstreamRoute("ai", "ai-runtime", "", rules=(_rule(r"^admin(/|$)", ADMIN),)),
+        UpstreamRoute("tools", "tool-runner", "", rules=(_rule(r"^admin(/|$)", ADMIN),)),
+    )
+}

@@ -1,0 +1,23 @@
+from functools import lru_cache
+
+from pydantic import Field
+
+from shared.config import BaseServiceSettings
+
+
+class AuthSettings(BaseServiceSettings):
+    service_name: str = "auth-service"
+    access_token_ttl_minutes: int = Field(default=15, ge=1)
+    refresh_token_ttl_days: int = Field(default=14, ge=1)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    max_failed_logins: int = Field(default=5, ge=1, description="Failures before the account is locked")
+    lockout_base_seconds: int = Field(default=30, ge=1, description="First lockout; doubles on each further failure")
+    lockout_max_seconds: int = Field(default=900, ge=1)
+    bootstrap_admin_username: str | None = None
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = None
+
+
+@lru_cache
+def get_settings() -> AuthSettings:
+    return AuthSettings()

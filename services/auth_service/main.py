@@ -1,0 +1,30 @@
+"""auth-service: users, login, JWT access/refresh tokens, sessions, roles, API keys."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.auth_service.api import router
+from services.auth_service.config import AuthSettings, get_settings
+from services.auth_service.service import AuthService
+from shared.app import create_service_app
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def bootstrap(app: FastAPI) -> AsyncIterator[None]:
+        async with app.state.sessionmaker() as session:
+            await AuthService(session=session, redis=app.state.redis, settings=settings).ensure_bootstrap_admin()
+        yield
+
+    return create_service_app(
+        settings,
+        title="CognitionOS auth-service",
+        description="Users, login by username or email, JWT access/refresh tokens with rotation, roles and API keys.",
+        routers=[router],
+        extra_lifespan=bootstrap,
+    )
+

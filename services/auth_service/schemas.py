@@ -1,0 +1,109 @@
+import uuid
+from datetime import datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from shared.identity import Role
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
+BCRYPT_MAX_PASSWORD_BYTES = 72
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME_PATTERN, examples=["ada_lovelace"])
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=128)
+    full_name: str | None = Field(default=None, max_length=255)
+
+    @field_validator("password")
+    @classmethod
+    def password_fits_bcrypt(cls, value: str) -> str:
+        if len(value.encode()) > BCRYPT_MAX_PASSWORD_BYTES:
+            raise ValueError(f"password must be at most {BCRYPT_MAX_PASSWORD_BYTES} bytes in UTF-8")
+        return value
+
+
+class UserResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    email: str
+    full_name: str | None
+    role: Role
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class UserListResponse(BaseModel):
+    items: list[UserResponse]
+    total: int
+    limit: int
+    offset: int
+
+
+class LoginRequest(BaseModel):
+    """Log in with `username` or `email` (one of them) and the password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = Field(default=None, min_length=1, max_length=320)
+    email: str | None = Field(default=None, min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def one_identifier(self) -> Self:
+        if not self.username and not self.email:
+            raise ValueError("give a username or an email")
+        return self
+
+    @property
+    def identifier(self) -> str:
+        return (self.username or self.email or "").strip()
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Access token lifetime in seconds")
+    refresh_expires_in: int
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class LogoutRequest(BaseModel):
+    refresh_token: str | None = Field(default=None, max_length=4096)
+
+
+class RoleUpdateRequest(BaseModel):
+    role: Role
+
+
+class ApiKeyCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ApiKeyResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedResponse(ApiKeyResponse):
+    key: str = Field(description="The full key. Shown once; only its hash is stored.")

@@ -1,0 +1,247 @@
+"""Accounts, credentials and tokens."""
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from passlib.context import CryptContext
+from redis.asyncio import Redis
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import ApiKey, User, UserSession
+from services.auth_service.config import AuthSettings
+from services.auth_service.repository import ApiKeyRepository, SessionRepository, UserRepository
+from services.auth_service.schemas import ApiKeyCreateRequest, RegisterRequest, TokenResponse
+from shared.errors import ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
+from shared.identity import Identity, Role
+from shared.revocation import forget_api_key, mark_session_revoked
+from shared.security import JWTConfig, decode_token, generate_api_key, hash_api_key, issue_token
+
+logger = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "Invalid credentials"
+
+
+@lru_cache(maxsize=4)
+def password_context(rounds: int) -> CryptContext:
+    return CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds, deprecated="auto")
+
+
+async def hash_password(password: str, rounds: int) -> str:
+    return await asyncio.to_thread(password_context(rounds).hash, password)
+
+
+async def verify_password(password: str, password_hash: str, rounds: int) -> bool:
+    try:
+        return await asyncio.to_thread(password_context(rounds).verify, password, password_hash)
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=4)
+def _dummy_password_hash(rounds: int) -> str:
+    return password_context(rounds).hash("not-a-real-password")
+
+
+def jwt_config(settings: AuthSettings) -> JWTConfig:
+    return JWTConfig(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_issuer, settings.jwt_audience)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AuthService:
+    session: AsyncSession
+    redis: Redis
+    settings: AuthSettings
+
+    def __post_init__(self) -> None:
+        self.users = UserRepository(self.session)
+        self.sessions = SessionRepository(self.session)
+        self.api_keys = ApiKeyRepository(self.session)
+        self._jwt = jwt_config(self.settings)
+
+    # --- accounts -------------------------------------------------------------------------
+
+    async def register(self, request: RegisterRequest, role: Role = "user") -> User:
+        taken = await self.users.username_or_email_taken(request.username, request.email)
+        if taken:
+            raise ConflictError(f"{' and '.join(taken)} already registered", code="already_exists", details={"fields": taken})
+        user = User(
+            username=request.username,
+            email=str(request.email).lower(),
+            full_name=request.full_name,
+            password_hash=await hash_password(request.password, self.settings.bcrypt_rounds),
+            role=role,
+        )
+        try:
+            await self.users.add(user)
+            await self.session.commit()
+        except IntegrityError as exc:  # a concurrent registration won the race
+            await self.session.rollback()
+            raise ConflictError("username or email already registered", code="already_exists") from exc
+        return user
+
+    async def get_user(self, user_id: uuid.UUID) -> User:
+        user = await self.users.get(user_id)
+        if user is None or not user.is_active:
+            raise NotFoundError("User not found")
+        return user
+
+    async def list_users(self, limit: int, offset: int) -> tuple[list[User], int]:
+        return await self.users.list(limit, offset)
+
+    async def change_role(self, actor: Identity, user_id: uuid.UUID, role: Role) -> User:
+        user = await self.get_user(user_id)
+        if str(user.id) == actor.user_id and role != "admin":
+            raise ForbiddenError("Admins cannot demote themselves", code="self_demotion")
+        user.role = role
+        await self.session.commit()
+        return user
+
+    # --- login and tokens -------------------------------------------------------------------
+
+    async def login(self, identifier: str, password: str, *, user_agent: str | None, ip: str | None) -> TokenResponse:
+        user = await self.users.find_by_login(identifier)
+        if user is None:
+            # Same work as a real check so response time does not reveal which accounts exist.
+            dummy_hash = await asyncio.to_thread(_dummy_password_hash, self.settings.bcrypt_rounds)
+            await verify_password(password, dummy_hash, self.settings.bcrypt_rounds)
+            raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
+        self._refuse_if_locked(user)
+        if not await verify_password(password, user.password_hash, self.settings.bcrypt_rounds) or not user.is_active:
+            await self._record_failed_login(user)
+            raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
+        user.failed_login_attempts = 0
+        user.locked_until = None
+        user.last_login_at = _now()
+        tokens, _ = await self._start_session(user, family_id=uuid.uuid4(), user_agent=user_agent, ip=ip)
+        await self.session.commit()
+        return tokens
+
+    def _refuse_if_locked(self, user: User) -> None:
+        if user.locked_until and user.locked_until > _now():
+            retry_after = max(1, int((user.locked_until - _now()).total_seconds()))
+            raise TooManyRequestsError(
+                "Too many failed login attempts; try again later",
+                code="account_locked",
+                details={"retry_after_seconds": retry_after},
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    async def _record_failed_login(self, user: User) -> None:
+        user.failed_login_attempts += 1
+        excess = user.failed_login_attempts - self.settings.max_failed_logins
+        if excess >= 0:
+            lock_seconds = min(self.settings.lockout_base_seconds * 2**excess, self.settings.lockout_max_seconds)
+            user.locked_until = _now() + timedelta(seconds=lock_seconds)
+            logger.warning("account locked", extra={"user_id": str(user.id), "lock_seconds": lock_seconds})
+        await self.session.commit()
+
+    async def _start_session(
+        self, user: User, *, family_id: uuid.UUID, user_agent: str | None, ip: str | None
+    ) -> tuple[TokenResponse, str]:
+        """Issue an access+refresh pair in a session family; returns the tokens and the refresh jti."""
+        access_ttl = timedelta(minutes=self.settings.access_token_ttl_minutes)
+        refresh_ttl = timedelta(days=self.settings.refresh_token_ttl_days)
+        claims = {"role": user.role, "username": user.username, "sid": str(family_id)}
+        access = issue_token(self._jwt, subject=str(user.id), token_type="access", ttl=access_ttl, claims=claims)
+        refresh = issue_token(self._jwt, subject=str(user.id), token_type="refresh", ttl=refresh_ttl, claims={"sid": str(family_id)})
+        await self.sessions.add(
+            UserSession(
+                user_id=user.id,
+                family_id=family_id,
+                refresh_jti=refresh.jti,
+                user_agent=(user_agent or "")[:512] or None,
+                ip_address=ip,
+                expires_at=refresh.expires_at,
+            )
+        )
+        tokens = TokenResponse(
+            access_token=access.token,
+            refresh_token=refresh.token,
+            expires_in=int(access_ttl.total_seconds()),
+            refresh_expires_in=int(refresh_ttl.total_seconds()),
+        )
+        return tokens, refresh.jti
+
+    async def refresh(self, refresh_token: str, *, user_agent: str | None, ip: str | None) -> TokenResponse:
+        claims = decode_token(self._jwt, refresh_token, expected_type="refresh")
+        current = await self.sessions.get_for_update(claims["jti"])
+        if current is None:
+            raise UnauthorizedError("Unknown refresh token", code="invalid_token")
+        if current.replaced_by_jti is not None:
+            # A rotated token came back: someone holds a stolen copy. End the whole family.
+            await self._revoke_family(current.family_id, reason="refresh_token_reuse")
+            await self.session.commit()
+            logger.warning("refresh token reuse detected", extra={"family_id": str(current.family_id)})
+            raise UnauthorizedError("Refresh token reuse detected; session revoked", code="refresh_token_reused")
+        if current.revoked_at is not None:
+            raise UnauthorizedError("Session has been revoked", code="session_revoked")
+        user = await self.users.get(current.user_id)
+        if user is None or not user.is_active:
+            raise UnauthorizedError("Account is not active", code="invalid_token")
+        tokens, new_jti = await self._start_session(user, family_id=current.family_id, user_agent=user_agent, ip=ip)
+        current.replaced_by_jti = new_jti
+        await self.session.commit()
+        return tokens
+
+    async def logout(self, identity: Identity, refresh_token: str | None) -> None:
+        family_ids: set[str] = set()
+        if identity.session_id:
+            family_ids.add(identity.session_id)
+        if refresh_token:
+            claims = decode_token(self._jwt, refresh_token, expected_type="refresh")
+            if claims["sub"] != identity.user_id:
+                raise ForbiddenError("That refresh token belongs to another user")
+            family_ids.add(claims["sid"])
+        for family_id in family_ids:
+            await self._revoke_family(uuid.UUID(family_id), reason="logout")
+        await self.session.commit()
+
+    async def _revoke_family(self, family_id: uuid.UUID, reason: str) -> None:
+        await self.sessions.revoke_family(family_id, reason)
+        await mark_session_revoked(self.redis, str(family_id), self.settings.access_token_ttl_minutes * 60)
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    async def create_api_key(self, identity: Identity, request: ApiKeyCreateRequest) -> tuple[ApiKey, str]:
+        key, prefix = generate_api_key()
+        expires_at = _now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
+        row = await self.api_keys.add(
+            ApiKey(user_id=uuid.UUID(identity.user_id), name=request.name, prefix=prefix, key_hash=hash_api_key(key), expires_at=expires_at)
+        )
+        await self.session.commit()
+        return row, key
+
+    async def list_api_keys(self, identity: Identity) -> list[ApiKey]:
+        return await self.api_keys.list_for_user(uuid.UUID(identity.user_id))
+
+    async def revoke_api_key(self, identity: Identity, key_id: uuid.UUID) -> ApiKey:
+        row = await self.api_keys.get(key_id)
+        if row is None or (str(row.user_id) != identity.user_id and not identity.is_admin):
+            raise NotFoundError("API key not found")
+        if row.revoked_at is None:
+            row.revoked_at = _now()
+            await self.session.commit()
+            await forget_api_key(self.redis, row.key_hash)
+        return row
+
+    async def ensure_bootstrap_admin(self) -> None:
+        s = self.settings
+        if not (s.bootstrap_admin_username and s.bootstrap_admin_email and s.bootstrap_admin_password):
+            return
+        if await self.users.find_by_login(s.bootstrap_admin_username):
+            return
+        request = RegisterRequest(username=s.bootstrap_admin_username, email=s.bootstrap_admin_email, password=s.bootstrap_admin_password)
+        try:
+            await self.register(request, role="admin")
+            logger.info("bootstrap admin created", extra={"username": s.bootstrap_admin_username})
+        except ConflictError:
+            pass

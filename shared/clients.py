@@ -1,0 +1,104 @@
+"""The one typed client for service-to-service calls.
+
+httpx with timeouts; idempotent calls (GET/HEAD/PUT/DELETE) retry on connection errors and 502/503/504
+with backoff. Every call carries the current request id and traceparent, and the caller's signed identity
+when there is one.
+"""
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+import httpx
+
+from shared.context import request_id_var, span_id_var, trace_id_var
+from shared.errors import AppError, GatewayTimeoutError, ServiceUnavailableError
+from shared.identity import Identity, sign_identity
+from shared.tracing import new_span_id
+
+logger = logging.getLogger(__name__)
+
+ServiceName = Literal[
+    "api-gateway", "auth-service", "task-planner", "agent-orchestrator", "memory-service", "ai-runtime", "tool-runner"
+]
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+def propagation_headers() -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if request_id := request_id_var.get():
+        headers["x-request-id"] = request_id
+    if trace_id := trace_id_var.get():
+        headers["traceparent"] = f"00-{trace_id}-{span_id_var.get() or new_span_id()}-01"
+    return headers
+
+
+class ServiceClient:
+    """Typed async client for one CognitionOS service."""
+
+    def __init__(
+        self,
+        service: ServiceName,
+        base_url: str,
+        *,
+        internal_secret: str,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff_seconds: float = 0.1,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.service = service
+        self.internal_secret = internal_secret
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(timeout, connect=2.0), transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self, method: str, path: str, *, identity: Identity | None = None, json: Any = None, params: Any = None
+    ) -> httpx.Response:
+        method = method.upper()
+        headers = propagation_headers()
+        if identity is not None:
+            headers.update(sign_identity(identity, self.internal_secret))
+        attempts = 1 + (self.retries if method in IDEMPOTENT_METHODS else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._http.request(method, path, json=json, params=params, headers=headers)
+            except httpx.TimeoutException as exc:
+                if attempt == attempts:
+                    raise GatewayTimeoutError(f"{self.service} timed out", details={"service": self.service}) from exc
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise ServiceUnavailableError(
+                        f"{self.service} is unreachable", details={"service": self.service, "reason": str(exc)}
+                    ) from exc
+            else:
+                if response.status_code not in RETRYABLE_STATUS or attempt == attempts:
+                    return response
+            await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        return _json_or_raise(self.service, await self.request("GET", path, **kwargs))
+
+    async def post_json(self, path: str, **kwargs: Any) -> Any:
+        return _json_or_raise(self.service, await self.request("POST", path, **kwargs))
+
+
+def _json_or_raise(service: str, response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        error = response.json()["error"]
+        code, message, details = error["code"], error["message"], error.get("details", {})
+    except (ValueError, KeyError, TypeError):
+        code, message, details = "upstream_error", response.text[:500], {}
+    exc = AppError(message, code=code, details={**details, "service": service})
+    exc.status_code = response.status_code
+    raise exc
