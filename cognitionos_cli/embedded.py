@@ -52,7 +52,7 @@ class EmbeddedRedis:
     redis_url: str
 
     def stop(self) -> None:
-        self.client.shutdown(save=True, now=True)
+        self.client.shutdown(save=True)
 
 
 def _asyncpg_url(pgserver_uri: str, database: str) -> str:

@@ -28,6 +28,7 @@ async def aggregated_health(proxy: Proxy) -> AggregatedHealthResponse:
     return await proxy.aggregated_health(VERSION)
 
 
+@router.api_route("/api/v1/{prefix}", methods=PROXY_METHODS, include_in_schema=False)
 @router.api_route(
     "/api/v1/{prefix}/{subpath:path}",
     methods=PROXY_METHODS,
@@ -44,8 +45,8 @@ async def aggregated_health(proxy: Proxy) -> AggregatedHealthResponse:
 async def proxy_to_service(
     request: Request,
     prefix: Annotated[str, Path(description="Service prefix", examples=["auth"])],
-    subpath: str,
     proxy: Proxy,
+    subpath: str = "",
 ) -> StreamingResponse:
     route = ROUTES.get(prefix)
     if route is None:

@@ -1,0 +1,181 @@
+"""Gateway behaviour against real upstreams: identity, tracing, streaming, timeouts, outages, breaker."""
+
+import base64
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from jose import jwt
+
+from services.api_gateway.main import create_app as create_gateway
+from shared.identity import Identity, sign_identity
+from tests.auth_service.test_api import assert_error
+from tests.conftest import INTERNAL_SECRET, JWT_SECRET, RegisteredUser, Stack
+from tests.support import serving
+
+
+def _forge(claims_update: dict, user: RegisteredUser, *, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:
+    claims = jwt.get_unverified_claims(user.access_token)
+    claims.update(claims_update)
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+class TestAuthentication:
+    def test_requires_credentials(self, gateway: httpx.Client) -> None:
+        assert_error(gateway.get("/api/v1/memories"), 401, "unauthorized")
+        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": "Basic abc"}), 401)
+
+    def test_tampered_token_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        header, payload, signature = user.access_token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        claims["role"] = "admin"
+        forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {header}.{forged_payload}.{signature}"}), 401, "invalid_token")
+
+    def test_expired_token_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        past = datetime.now(UTC) - timedelta(hours=1)
+        token = _forge({"exp": int(past.timestamp()), "iat": int((past - timedelta(minutes=5)).timestamp())}, user)
+        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "token_expired")
+
+    def test_alg_none_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+        claims = jwt.get_unverified_claims(user.access_token)
+        claims["role"] = "admin"
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {header}.{payload}."}), 401, "invalid_token")
+
+    def test_wrong_secret_audience_or_issuer_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        for token in (
+            _forge({}, user, secret="another-secret-entirely-0123456789"),
+            _forge({"aud": "someone-else"}, user),
+            _forge({"iss": "evil-issuer"}, user),
+            _forge({}, user, algorithm="HS512"),
+        ):
+            assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
+
+    def test_garbage_token(self, gateway: httpx.Client) -> None:
+        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": "Bearer not.a.jwt"}), 401, "invalid_token")
+
+
+class TestIdentityPropagation:
+    def test_upstream_gets_signed_identity_and_no_credentials(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        echoed = gateway.get("/api/v1/memories/x", headers=user.headers).json()
+        assert echoed["path"] == "/memories/x"
+        assert echoed["verified_identity"]["user_id"] == user.id
+        assert echoed["verified_identity"]["role"] == "user"
+        assert "authorization" not in echoed["headers"]
+
+    def test_spoofed_identity_headers_are_ignored(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        spoofed = sign_identity(Identity(user_id=user.id, username="x", role="admin", auth_method="jwt"), "guessed-secret")
+        echoed = gateway.get("/api/v1/memories/x", headers={**user.headers, **spoofed}).json()
+        assert echoed["verified_identity"]["role"] == "user"
+        # Without credentials the spoofed headers are not enough to get in at all.
+        assert_error(gateway.get("/api/v1/memories/x", headers=spoofed), 401)
+
+    def test_services_reject_identity_not_signed_by_the_gateway(self, auth_direct: httpx.Client, user: RegisteredUser) -> None:
+        admin = Identity(user_id=user.id, username=user.username, role="admin", auth_method="jwt")
+        assert_error(auth_direct.get("/users", headers=sign_identity(admin, "guessed-secret")), 401)
+        stale = sign_identity(admin, INTERNAL_SECRET, now=time.time() - 3600)
+        assert_error(auth_direct.get("/users", headers=stale), 401)
+        assert auth_direct.get("/users", headers=sign_identity(admin, INTERNAL_SECRET)).status_code == 200
+
+    def test_request_id_and_traceparent(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        incoming = f"00-{trace_id}-00f067aa0ba902b7-01"
+        response = gateway.get("/api/v1/memories/x", headers={**user.headers, "X-Request-ID": "req-123", "traceparent": incoming})
+        echoed = response.json()["headers"]
+        assert response.headers["x-request-id"] == echoed["x-request-id"] == "req-123"
+        assert echoed["traceparent"].split("-")[1] == trace_id
+        assert echoed["traceparent"].split("-")[2] != "00f067aa0ba902b7"  # the gateway's own span is the parent
+        assert response.headers["traceparent"].split("-")[1] == trace_id
+
+    def test_new_trace_when_none_or_invalid(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        response = gateway.get("/api/v1/memories/x", headers={**user.headers, "traceparent": "garbage", "X-Request-ID": "bad id with spaces"})
+        echoed = response.json()["headers"]
+        assert len(echoed["traceparent"].split("-")[1]) == 32
+        assert response.headers["x-request-id"] != "bad id with spaces"
+
+    def test_query_and_body_pass_through(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        echoed = gateway.post("/api/v1/memories/search?k=3&q=a+b", headers=user.headers, json={"hello": "world"}).json()
+        assert echoed["query"] == "k=3&q=a+b"
+        assert json.loads(echoed["body"]) == {"hello": "world"}
+
+
+class TestRouting:
+    def test_unknown_prefix_is_404(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        assert_error(gateway.get("/api/v1/nowhere/x", headers=user.headers), 404, "not_found")
+        assert_error(gateway.get("/not/a/route"), 404, "not_found")
+
+    def test_every_prefix_reaches_its_service(self, stack: Stack, gateway: httpx.Client, user: RegisteredUser) -> None:
+        for prefix, expected_path in (("plans", "/plans/p1"), ("runs", "/runs/p1"), ("agents", "/agents/p1"), ("memories", "/memories/p1"), ("ai", "/p1")):
+            echoed = gateway.get(f"/api/v1/{prefix}/p1", headers=user.headers).json()
+            assert echoed["path"] == expected_path, prefix
+
+    def test_cors_preflight(self, gateway: httpx.Client) -> None:
+        response = gateway.options("/api/v1/auth/login", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] in ("*", "https://app.example")
+
+
+class TestStreamingAndFailures:
+    def test_sse_is_not_buffered(self, stack: Stack, user: RegisteredUser) -> None:
+        arrivals: list[float] = []
+        started = time.monotonic()
+        with httpx.Client(base_url=stack.gateway.url, timeout=10) as client:
+            with client.stream("GET", "/api/v1/memories/sse", headers={**user.headers, "Accept": "text/event-stream"}) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        arrivals.append(time.monotonic() - started)
+        assert len(arrivals) == 3
+        # The first event arrives long before the upstream finishes (~0.8 s later).
+        assert arrivals[0] < 0.4 and arrivals[-1] - arrivals[0] > 0.6
+
+    def test_upstream_timeout_is_504(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        assert_error(gateway.get("/api/v1/memories/slow", headers=user.headers), 504, "upstream_timeout")
+
+    def test_upstream_down_is_503(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+        error = assert_error(gateway.post("/api/v1/tools/execute", headers=user.headers, json={}), 503)
+        assert error["code"] in ("upstream_unavailable", "circuit_open")
+        assert error["details"]["service"] == "tool-runner"
+
+    def test_aggregated_health_reports_each_service(self, gateway: httpx.Client) -> None:
+        body = gateway.get("/health").json()
+        assert body["status"] == "degraded"
+        assert body["services"]["auth-service"]["status"] == "ok"
+        assert body["services"]["tool-runner"]["status"] == "down"
+        assert set(body["services"]) == {"auth-service", "task-planner", "agent-orchestrator", "memory-service", "ai-runtime", "tool-runner"}
+
+
+def test_circuit_breaker_opens_and_half_opens(stack: Stack, user: RegisteredUser) -> None:
+    settings = stack.gateway_settings(circuit_failure_threshold=3, circuit_reset_seconds=1.0)
+    echo_app = stack.echo.server.config.app
+    with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
+        echo_app.state.flaky_fails = True
+        try:
+            for _ in range(3):
+                assert client.get("/api/v1/plans/flaky", headers=user.headers).status_code == 503
+            opened = client.get("/api/v1/plans/flaky", headers=user.headers)
+            assert_error(opened, 503, "circuit_open")
+            assert int(opened.headers["retry-after"]) >= 1
+            echo_app.state.flaky_fails = False
+            assert_error(client.get("/api/v1/plans/flaky", headers=user.headers), 503, "circuit_open")
+            time.sleep(1.1)
+            assert client.get("/api/v1/plans/flaky", headers=user.headers).status_code == 200  # the half-open trial
+            assert client.get("/api/v1/plans/flaky", headers=user.headers).status_code == 200  # closed again
+        finally:
+            echo_app.state.flaky_fails = False
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+def test_redis_down_never_500(stack: Stack, user: RegisteredUser, fail_open: bool) -> None:
+    settings = stack.gateway_settings(redis_url="redis://127.0.0.1:1/0", redis_fail_open=fail_open)
+    with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
+        response = client.get("/api/v1/memories/x", headers=user.headers)
+        if fail_open:
+            assert response.status_code == 200
+        else:
+            assert_error(response, 503, "dependency_unavailable")
+        assert client.get("/ready").status_code == 503

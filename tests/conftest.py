@@ -1,0 +1,167 @@
+"""One embedded PostgreSQL (pgvector) and one Redis for the whole test session."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis
+from database.migrate import upgrade
+from services.api_gateway.config import GatewaySettings
+from services.api_gateway.main import create_app as create_gateway
+from services.auth_service.config import AuthSettings
+from services.auth_service.main import create_app as create_auth
+from tests.echo_upstream import create_echo_app
+from tests.support import ThreadedServer, free_port
+
+TEST_DATABASE = "cognitionos_test"
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield EmbeddedPostgres(server=None, database_url=external)
+        return
+    postgres = start_postgres(tmp_path_factory.mktemp("pg") / "data", database=TEST_DATABASE)
+    yield postgres
+    postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(embedded_postgres: EmbeddedPostgres) -> str:
+    upgrade(embedded_postgres.database_url)
+    return embedded_postgres.database_url
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    redis = start_redis(tmp_path_factory.mktemp("redis"), port=free_port())
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.redis_url
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix so tests sharing the session database do not collide."""
+    return uuid.uuid4().hex[:10]
+
+
+
+# --- the running stack: auth-service, a test upstream and gateways, each a real uvicorn server ---------
+
+
+JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
+INTERNAL_SECRET = "test-internal-secret-0123456789abcdef"
+ADMIN_PASSWORD = "admin-password-123"
+
+
+def common_settings(database_url: str, redis_url: str) -> dict[str, object]:
+    return {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "jwt_secret": JWT_SECRET,
+        "internal_secret": INTERNAL_SECRET,
+        "log_level": "WARNING",
+    }
+
+
+@dataclass
+class Stack:
+    auth: ThreadedServer
+    echo: ThreadedServer
+    gateway: ThreadedServer
+    auth_settings: AuthSettings
+    dead_url: str
+
+    def gateway_settings(self, **overrides: object) -> GatewaySettings:
+        base = dict(
+            **common_settings(self.auth_settings.database_url, self.auth_settings.redis_url),
+            auth_service_url=self.auth.url,
+            memory_service_url=self.echo.url,
+            ai_runtime_url=self.echo.url,
+            task_planner_url=self.echo.url,
+            agent_orchestrator_url=self.echo.url,
+            tool_runner_url=self.dead_url,
+            upstream_timeout_seconds=1.0,
+            rate_limit_user_burst=10_000,
+            rate_limit_ip_burst=10_000,
+        )
+        base.update(overrides)
+        return GatewaySettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
+    auth_settings = AuthSettings(
+        **common_settings(database_url, redis_url),  # type: ignore[arg-type]
+        bcrypt_rounds=4,
+        max_failed_logins=3,
+        lockout_base_seconds=2,
+        bootstrap_admin_username="root_admin",
+        bootstrap_admin_email="root@example.com",
+        bootstrap_admin_password=ADMIN_PASSWORD,
+    )
+    auth = ThreadedServer(create_auth(auth_settings)).start()
+    echo = ThreadedServer(create_echo_app(INTERNAL_SECRET)).start()
+    partial = Stack(auth=auth, echo=echo, gateway=None, auth_settings=auth_settings, dead_url=f"http://127.0.0.1:{free_port()}")  # type: ignore[arg-type]
+    partial.gateway = ThreadedServer(create_gateway(partial.gateway_settings())).start()
+    yield partial
+    for server in (partial.gateway, echo, auth):
+        server.stop()
+
+
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.gateway.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def auth_direct(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.auth.url, timeout=10) as client:
+        yield client
+
+
+@dataclass
+class RegisteredUser:
+    id: str
+    username: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def register_and_login(client: httpx.Client, suffix: str, prefix: str = "/api/v1/auth") -> RegisteredUser:
+    username, email, password = f"user_{suffix}", f"user_{suffix}@example.com", "correct-horse-battery"
+    created = client.post(f"{prefix}/register", json={"username": username, "email": email, "password": password})
+    assert created.status_code == 201, created.text
+    tokens = client.post(f"{prefix}/login", json={"username": username, "password": password})
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return RegisteredUser(created.json()["id"], username, email, password, body["access_token"], body["refresh_token"])
+
+
+@pytest.fixture
+def user(gateway: httpx.Client, unique: str) -> RegisteredUser:
+    return register_and_login(gateway, unique)
+
+
+@pytest.fixture
+def admin_headers(gateway: httpx.Client) -> dict[str, str]:
+    response = gateway.post("/api/v1/auth/login", json={"username": "root_admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -1,0 +1,48 @@
+"""A real HTTP upstream for gateway tests: echoes what it received; 'sse', 'slow' and 'flaky' paths misbehave on purpose."""
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from shared.identity import identity_from_request
+
+
+def create_echo_app(secret: str) -> FastAPI:
+    app = FastAPI()
+    app.state.settings = type("S", (), {"internal_secret": secret})()
+    app.state.flaky_fails = False
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def echo(path: str, request: Request) -> Any:
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        if last == "sse":
+            return StreamingResponse(_events(), media_type="text/event-stream")
+        if last == "slow":
+            await asyncio.sleep(3)
+        if last == "flaky" and app.state.flaky_fails:
+            return JSONResponse({"error": {"code": "down", "message": "flaky", "details": {}}}, status_code=503)
+        identity = identity_from_request(request)
+        return {
+            "method": request.method,
+            "path": "/" + path,
+            "query": request.url.query,
+            "headers": dict(request.headers),
+            "body": (await request.body()).decode(),
+            "verified_identity": dataclasses.asdict(identity) if identity else None,
+        }
+
+    return app
+
+
+async def _events() -> AsyncIterator[bytes]:
+    for number in range(3):
+        yield f"id: {number}\nevent: tick\ndata: {{\"n\": {number}}}\n\n".encode()
+        await asyncio.sleep(0.4)
