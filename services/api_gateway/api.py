@@ -28,20 +28,6 @@ async def aggregated_health(proxy: Proxy) -> AggregatedHealthResponse:
     return await proxy.aggregated_health(VERSION)
 
 
-@router.api_route("/api/v1/{prefix}", methods=PROXY_METHODS, include_in_schema=False)
-@router.api_route(
-    "/api/v1/{prefix}/{subpath:path}",
-    methods=PROXY_METHODS,
-    tags=["proxy"],
-    summary="Authenticated proxy to a service",
-    description=(
-        "Routes `auth` to auth-service, `plans` to task-planner, `runs` and `agents` to agent-orchestrator, "
-        "`memories` to memory-service, `ai` to ai-runtime and `tools` to tool-runner. Requires a bearer JWT or an "
-        "API key except for auth register/login/refresh. Rate limited per user and per IP (429 + Retry-After); "
-        "503 when a service is down or its circuit is open, 504 when it times out. Bodies stream both ways (SSE)."
-    ),
-    response_class=StreamingResponse,
-)
 async def proxy_to_service(
     request: Request,
     prefix: Annotated[str, Path(description="Service prefix", examples=["auth"])],
@@ -58,3 +44,24 @@ async def proxy_to_service(
     decision = await rate_limits.check(client_ip(request, proxy.settings), identity)
     extra_headers = decision.headers() if decision else {}
     return await proxy.forward(request, route.service, route.upstream_path(subpath), identity, extra_headers)
+
+
+PROXY_DESCRIPTION = (
+    "Routes `auth` to auth-service, `plans` to task-planner, `runs` and `agents` to agent-orchestrator, "
+    "`memories` to memory-service, `ai` to ai-runtime and `tools` to tool-runner. Requires a bearer JWT or an "
+    "API key except for auth register/login/refresh. Rate limited per user and per IP (429 + Retry-After); "
+    "503 when a service is down or its circuit is open, 504 when it times out. Bodies stream both ways (SSE)."
+)
+
+for _method in PROXY_METHODS:
+    router.add_api_route(
+        "/api/v1/{prefix}/{subpath:path}",
+        proxy_to_service,
+        methods=[_method],
+        tags=["proxy"],
+        summary=f"{_method} through the authenticated proxy",
+        description=PROXY_DESCRIPTION,
+        response_class=StreamingResponse,
+        operation_id=f"proxy_{_method.lower()}",
+    )
+    router.add_api_route("/api/v1/{prefix}", proxy_to_service, methods=[_method], include_in_schema=False)

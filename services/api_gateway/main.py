@@ -28,7 +28,7 @@ def create_app(settings: GatewaySettings | None = None, transport: httpx.AsyncBa
 
     return create_service_app(
         settings,
-        title="CognitionOS API gateway",
+        title="CognitionOS api-gateway",
         description="The public entry point: verifies JWTs and API keys, enforces roles and rate limits, and streams requests to the services.",
         routers=[router],
         extra_lifespan=gateway_state,

@@ -1,0 +1,47 @@
+"""Every service starts, answers its probes and publishes OpenAPI that documents its routes."""
+
+import importlib
+
+import httpx
+import pytest
+
+from cognitionos_cli.services import SERVICES
+from tests.conftest import common_settings
+from tests.support import serving
+
+
+def _create(package: str, database_url: str, redis_url: str, **extra: object):
+    main = importlib.import_module(f"services.{package}.main")
+    config = importlib.import_module(f"services.{package}.config")
+    settings_class = type(config.get_settings())
+    return main.create_app(settings_class(**common_settings(database_url, redis_url), **extra))
+
+
+@pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
+def test_probes_and_openapi(spec, database_url: str, redis_url: str) -> None:
+    with serving(_create(spec.package, database_url, redis_url)) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get("/ready").json() == {"status": "ready", "service": spec.name, "checks": {"database": True, "redis": True}}
+        health = client.get("/health")
+        assert health.status_code == 200
+        openapi = client.get("/openapi.json").json()
+        assert "/health" in openapi["paths"] and "/ready" in openapi["paths"]
+        assert openapi["info"]["title"].endswith(spec.name)
+        missing = client.get("/definitely-not-here")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("spec", SERVICES[1:], ids=[s.name for s in SERVICES[1:]])
+def test_ready_is_503_when_dependencies_are_down(spec, redis_url: str) -> None:
+    app = _create(spec.package, "postgresql+asyncpg://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/0")
+    with serving(app) as server, httpx.Client(base_url=server.url) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": False, "redis": False}
+        assert client.get("/health").status_code == 200
+
+
+def test_auth_openapi_documents_every_endpoint(database_url: str, redis_url: str) -> None:
+    app = _create("auth_service", database_url, redis_url)
+    paths = app.openapi()["paths"]
+    assert {"/register", "/login", "/refresh", "/logout", "/me", "/users", "/users/{user_id}/role", "/api-keys", "/api-keys/{key_id}"} <= set(paths)
+    assert "409" in paths["/register"]["post"]["responses"]
