@@ -44,6 +44,7 @@ def _migrate(database_url: str) -> None:
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Interface the services listen on")] = "127.0.0.1",
+    port_base: Annotated[int, typer.Option(envvar="COGNITIONOS_PORT_BASE", help="Gateway port; the others follow (+1 … +6)")] = 8000,
     skip_migrations: Annotated[bool, typer.Option(help="Do not run migrations first")] = False,
 ) -> None:
     """Start all seven services (and embedded Postgres/Redis when no URLs are set). Ctrl-C stops everything."""
@@ -54,22 +55,23 @@ def up(
             _migrate(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
         for spec in SERVICES:
-            env.setdefault(spec.url_setting, spec.local_url)
-        asyncio.run(_run_services(env, host))
+            env[spec.url_setting] = f"http://127.0.0.1:{spec.port_from(port_base)}"
+        asyncio.run(_run_services(env, host, port_base))
     finally:
         for server in reversed(embedded):
             with contextlib.suppress(Exception):
                 server.stop()
 
 
-async def _run_services(env: dict[str, str], host: str) -> None:
-    supervisor = Supervisor(SERVICES, env, host)
+async def _run_services(env: dict[str, str], host: str, port_base: int) -> None:
+    supervisor = Supervisor(SERVICES, env, host, port_base)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
     pumps = await supervisor.start()
-    typer.echo("CognitionOS is starting: gateway on http://%s:8000 (Ctrl-C to stop)" % host)
+    typer.echo(f"CognitionOS is starting: gateway on http://{host}:{port_base} (Ctrl-C to stop)")
+    announce = asyncio.create_task(_announce_when_healthy(f"http://127.0.0.1:{port_base}"))
     exited = asyncio.create_task(supervisor.wait_any_exit())
     stop = asyncio.create_task(stop_requested.wait())
     done, _ = await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -77,11 +79,26 @@ async def _run_services(env: dict[str, str], host: str) -> None:
         typer.echo(f"{exited.result()} exited; stopping the others", err=True)
     else:
         typer.echo("stopping ...")
+    announce.cancel()
     await supervisor.stop()
     for pump in pumps:
         pump.cancel()
     if exited in done:
         sys.exit(1)
+
+
+async def _announce_when_healthy(gateway_url: str, timeout_seconds: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_seconds
+    async with httpx.AsyncClient(timeout=2) as client:
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if (await client.get(f"{gateway_url}/health")).json().get("status") == "ok":
+                    typer.echo(f"all 7 services are up: {gateway_url} (OpenAPI at {gateway_url}/docs)")
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            await asyncio.sleep(0.5)
+    typer.echo("some services are not healthy yet: run `cognitionos status`", err=True)
 
 
 @app.command()

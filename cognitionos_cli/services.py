@@ -14,9 +14,9 @@ class ServiceSpec:
     def app_factory(self) -> str:
         return f"services.{self.package}.main:create_app"
 
-    @property
-    def local_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def port_from(self, port_base: int) -> int:
+        """Default ports are 8000-8006; a different base shifts them all together."""
+        return port_base + (self.port - 8000)
 
 
 SERVICES: tuple[ServiceSpec, ...] = (

@@ -28,10 +28,11 @@ def _render(line: str) -> str:
 
 
 class Supervisor:
-    def __init__(self, specs: Sequence[ServiceSpec], env: dict[str, str], host: str = "127.0.0.1") -> None:
+    def __init__(self, specs: Sequence[ServiceSpec], env: dict[str, str], host: str, port_base: int) -> None:
         self.specs = specs
         self.env = env
         self.host = host
+        self.port_base = port_base
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.width = max(len(spec.name) for spec in specs)
         self.color_output = sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -50,7 +51,7 @@ class Supervisor:
         for index, spec in enumerate(self.specs):
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "uvicorn", "--factory", spec.app_factory,
-                "--host", self.host, "--port", str(spec.port), "--no-access-log",
+                "--host", self.host, "--port", str(spec.port_from(self.port_base)), "--no-access-log",
                 env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             self.processes[spec.name] = process

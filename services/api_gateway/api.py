@@ -7,7 +7,8 @@ from starlette.responses import StreamingResponse
 
 from services.api_gateway.routes import ROUTES
 from services.api_gateway.schemas import AggregatedHealthResponse
-from services.api_gateway.service import Authenticator, RateLimitPolicy, UpstreamProxy, authorize, client_ip
+from services.api_gateway.proxy import UpstreamProxy
+from services.api_gateway.service import Admission, Authenticator, authorize, client_ip
 from shared.app import VERSION
 from shared.errors import NotFoundError
 
@@ -38,10 +39,10 @@ async def proxy_to_service(
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
     authenticator: Authenticator = request.app.state.authenticator
-    rate_limits: RateLimitPolicy = request.app.state.rate_limits
+    admission: Admission = request.app.state.admission
     identity = None if route.is_public(request.method, subpath) else await authenticator.authenticate(request)
     authorize(route, request.method, subpath, identity)
-    decision = await rate_limits.check(client_ip(request, proxy.settings), identity)
+    decision = await admission.admit(client_ip(request, proxy.settings), identity)
     extra_headers = decision.headers() if decision else {}
     return await proxy.forward(request, route.service, route.upstream_path(subpath), identity, extra_headers)
 

@@ -3,24 +3,24 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from services.api_gateway.api import router
 from services.api_gateway.config import GatewaySettings, get_settings
 from services.api_gateway.ratelimit import RateLimiter
-from services.api_gateway.service import Authenticator, RateLimitPolicy, UpstreamProxy
+from services.api_gateway.proxy import UpstreamProxy
+from services.api_gateway.service import Admission, Authenticator
 from shared.app import create_service_app
 
 
-def create_app(settings: GatewaySettings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def gateway_state(app: FastAPI) -> AsyncIterator[None]:
-        app.state.proxy = UpstreamProxy(settings, transport=transport)
+        app.state.proxy = UpstreamProxy(settings)
         app.state.authenticator = Authenticator(settings, app.state.redis, app.state.sessionmaker)
-        app.state.rate_limits = RateLimitPolicy(settings, RateLimiter(app.state.redis))
+        app.state.admission = Admission(settings, RateLimiter(app.state.redis))
         try:
             yield
         finally:

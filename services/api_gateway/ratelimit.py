@@ -5,19 +5,25 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-# KEYS: bucket keys. ARGV: capacity, refill-per-ms for each key in turn.
+# KEYS: first ARGV[1] deny flags (a revoked session, say), then the bucket keys.
+# ARGV: the number of deny flags, then capacity and refill-per-ms for each bucket in turn.
+# Returns {allowed (1, 0, or -1 when a deny flag is set), tokens remaining, retry-after ms}.
 # Redis server time keeps several gateway replicas consistent. A request is admitted only if every
-# bucket has a token, and then takes one from each.
+# bucket has a token, and then takes one from each. Checking the flags here saves a round trip.
 TOKEN_BUCKET_LUA = """
+local flags = tonumber(ARGV[1])
+for i = 1, flags do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {-1, 0, 0} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local allowed = 1
 local retry_ms = 0
 local levels = {}
-for i, key in ipairs(KEYS) do
-  local capacity = tonumber(ARGV[2 * i - 1])
-  local rate = tonumber(ARGV[2 * i])
-  local state = redis.call('HMGET', key, 'tokens', 'ts')
+for i = flags + 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * (i - flags)])
+  local rate = tonumber(ARGV[2 * (i - flags) + 1])
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   local tokens = tonumber(state[1]) or capacity
   local ts = tonumber(state[2]) or now
   tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
@@ -28,13 +34,13 @@ for i, key in ipairs(KEYS) do
   levels[i] = tokens
 end
 local remaining = -1
-for i, key in ipairs(KEYS) do
-  local capacity = tonumber(ARGV[2 * i - 1])
-  local rate = tonumber(ARGV[2 * i])
+for i = flags + 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * (i - flags)])
+  local rate = tonumber(ARGV[2 * (i - flags) + 1])
   local tokens = levels[i]
   if allowed == 1 then tokens = tokens - 1 end
-  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', now)
-  redis.call('PEXPIRE', key, math.ceil(capacity / rate) + 1000)
+  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', now)
+  redis.call('PEXPIRE', KEYS[i], math.ceil(capacity / rate) + 1000)
   local left = math.floor(tokens)
   if remaining < 0 or left < remaining then remaining = left end
 end
@@ -75,14 +81,18 @@ class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(TOKEN_BUCKET_LUA)
 
-    async def check(self, buckets: list[Bucket]) -> RateLimitDecision:
-        args: list[float] = []
+    async def check(self, buckets: list[Bucket], deny_flags: list[str] | None = None) -> RateLimitDecision | None:
+        """None when a deny flag is set (nothing consumed); otherwise the decision over every bucket."""
+        flags = deny_flags or []
+        args: list[float] = [len(flags)]
         for bucket in buckets:
             args += [bucket.capacity, bucket.refill_per_ms]
-        allowed, remaining, retry_ms = await self._script(keys=[b.key for b in buckets], args=args)
+        allowed, remaining, retry_ms = await self._script(keys=[*flags, *(b.key for b in buckets)], args=args)
+        if allowed == -1:
+            return None
         return RateLimitDecision(
             allowed=bool(allowed),
-            limit=min(b.capacity for b in buckets),
+            limit=min((b.capacity for b in buckets), default=0),
             remaining=int(remaining),
             retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0,
         )

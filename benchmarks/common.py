@@ -1,0 +1,73 @@
+"""Benchmark scaffolding: embedded backends, services as real uvicorn processes, percentile maths."""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from cognitionos_cli.embedded import start_postgres, start_redis
+from database.migrate import upgrade
+from tests.support import free_port
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(samples_ms: list[float]) -> str:
+    return (
+        f"p50={percentile(samples_ms, 50):.3f} ms  p99={percentile(samples_ms, 99):.3f} ms  "
+        f"mean={statistics.fmean(samples_ms):.3f} ms  n={len(samples_ms)}"
+    )
+
+
+@contextmanager
+def backends() -> Iterator[dict[str, str]]:
+    """DATABASE_URL/REDIS_URL from the environment, or throwaway embedded ones."""
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        upgrade(os.environ["DATABASE_URL"])
+        yield {"DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+        return
+    with tempfile.TemporaryDirectory(prefix="cognitionos-bench-") as tmp:
+        postgres = start_postgres(Path(tmp) / "pg", database="cognitionos_bench")
+        redis = start_redis(Path(tmp) / "redis", port=free_port())
+        try:
+            upgrade(postgres.database_url)
+            yield {"DATABASE_URL": postgres.database_url, "REDIS_URL": redis.redis_url}
+        finally:
+            redis.stop()
+            postgres.stop()
+
+
+@contextmanager
+def service_process(package: str, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", f"services.{package}.main:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        env={**os.environ, **env}, stdout=None if os.environ.get('BENCH_VERBOSE') else subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{package} did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv (Python >= 3.11) and installs CognitionOS into it. Usage: scripts/bootstrap.sh [extras]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python_bin="${PYTHON:-python3}"
+"$python_bin" -c 'import sys; assert sys.version_info >= (3, 11), "CognitionOS needs Python >= 3.11"'
+if [ ! -x .venv/bin/python ]; then
+  "$python_bin" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+if [ -n "$extras" ]; then
+  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+else
+  .venv/bin/python -m pip install --quiet -e .
+fi

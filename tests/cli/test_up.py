@@ -1,0 +1,88 @@
+"""The README's first command: `cognitionos up` on embedded Postgres and Redis, then Ctrl-C."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.support import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def _port_base() -> int:
+    while True:
+        base = random.randint(20_000, 60_000)
+        if all(free_port_ok(base + offset) for offset in range(7)):
+            return base
+
+
+def free_port_ok(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "cognitionos"), "up"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            body = httpx.get(f"{url}/health", timeout=2).json()
+            if body["status"] == "ok":
+                return body
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError("services did not become healthy:\n" + log.read_text()[-3000:])
+
+
+def _stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=60)
+
+
+def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path) -> None:
+    base = _port_base()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")
+    } | {"XDG_STATE_HOME": str(tmp_path / "state"), "COGNITIONOS_PORT_BASE": str(base), "COGNITIONOS_REDIS_PORT": str(free_port()), "BCRYPT_ROUNDS": "4", "NO_COLOR": "1"}
+    url = f"http://127.0.0.1:{base}"
+    log = tmp_path / "up.log"
+
+    process = _start(env, log)
+    try:
+        health = _wait_healthy(url, process, log)
+        assert set(health["services"]) == {"auth-service", "task-planner", "agent-orchestrator", "memory-service", "ai-runtime", "tool-runner"}
+        registered = httpx.post(f"{url}/api/v1/auth/register", json={"username": "persisted", "email": "p@example.com", "password": "persist-me-1"})
+        assert registered.status_code == 201, registered.text
+        status = subprocess.run([str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True)
+        assert status.returncode == 0 and status.stdout.count(" ok") == 7, status.stdout
+    finally:
+        assert _stop(process) == 0
+    children = [p for p in psutil.process_iter(["cmdline"]) if str(base + 1) in " ".join(p.info["cmdline"] or [])]
+    assert children == [], "Ctrl-C left service processes running"
+    assert "all 7 services are up" in log.read_text()
+
+    process = _start(env, log)
+    try:
+        _wait_healthy(url, process, log)
+        login = httpx.post(f"{url}/api/v1/auth/login", json={"username": "persisted", "password": "persist-me-1"})
+        assert login.status_code == 200, "data did not survive a restart"
+    finally:
+        assert _stop(process) == 0
