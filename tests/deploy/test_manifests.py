@@ -74,14 +74,30 @@ def test_compose_runs_every_service_after_migrations(compose_env: Path) -> None:
     assert [p["published"] for p in services["api-gateway"]["ports"]] == ["8000"]
 
 
+def _dockerfile_stages() -> dict[str, str]:
+    stages: dict[str, str] = {}
+    for block in re.split(r"^(?=FROM )", (ROOT / "Dockerfile").read_text(), flags=re.M):
+        match = re.match(r"FROM \S+ AS (\S+)", block)
+        if match:
+            stages[match.group(1)] = block
+    return stages
+
+
+def test_runtime_stage_is_slim_and_non_root() -> None:
+    runtime = _dockerfile_stages()["runtime"]
+    assert "python:3.11-slim" in runtime
+    assert re.search(r"^USER (?!root)\S+", runtime, re.M)
+
+
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
-def test_dockerfile_runs_its_service_as_non_root(spec) -> None:
-    dockerfile = (ROOT / "services" / spec.package / "Dockerfile").read_text()
-    assert re.search(r"^USER (?!root)\S+", dockerfile, re.M)
-    assert "python:3.11-slim" in dockerfile
-    assert f'"{spec.app_factory}"' in dockerfile and f'"{spec.port}"' in dockerfile
+def test_each_service_has_its_own_image_target(spec, compose_env: Path) -> None:
+    stage = _dockerfile_stages()[spec.name]
+    assert stage.startswith("FROM runtime AS")
+    assert f'"{spec.app_factory}"' in stage and f'"{spec.port}"' in stage and "HEALTHCHECK" in stage
     module, factory = spec.app_factory.split(":")
     assert callable(getattr(importlib.import_module(module), factory))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"][spec.name]["build"]["target"] == spec.name
 
 
 def test_kubernetes_manifests_validate_strictly() -> None:
