@@ -300,10 +300,11 @@ class LlmUsage(Base):
     __tablename__ = "llm_usage"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
-    agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
-    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
-    task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True)
+    # Plain ids, no foreign keys: the ledger must never lose a row because a referenced row is missing.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    task_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     model: Mapped[str] = mapped_column(String(128), nullable=False)
     provider: Mapped[str] = mapped_column(String(32), nullable=False)
     operation: Mapped[str] = mapped_column(String(16), nullable=False, default="complete", server_default="complete")
@@ -313,4 +314,28 @@ class LlmUsage(Base):
     latency_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0, server_default="0")
     cached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="success", server_default="success")
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+
+
+class Budget(UUIDPrimaryKey, Timestamps, Base):
+    """Spending limits for a user (per day/month) or a run (in total). Spend itself is counted in llm_usage."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        UniqueConstraint("scope", "scope_id"),
+        CheckConstraint("scope IN ('user', 'run')", name="scope_known"),
+        CheckConstraint("policy IN ('reject', 'downgrade')", name="policy_known"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    scope_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    daily_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    monthly_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    total_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    daily_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    monthly_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    policy: Mapped[str] = mapped_column(String(16), nullable=False, default="reject", server_default="reject")

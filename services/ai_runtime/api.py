@@ -1,5 +1,283 @@
-"""ai-runtime routes. Domain endpoints arrive with the capability's own issue; probes come from shared.app."""
+"""ai-runtime routes: /complete, /embed, /models, the OpenAI-compatible /v1 API, and budget admin."""
 
-from fastapi import APIRouter
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from services.ai_runtime import repository
+from services.ai_runtime.budget import period_limits
+from services.ai_runtime.providers.base import ProviderError
+from services.ai_runtime.schemas import (
+    BudgetRequest,
+    BudgetResponse,
+    BudgetUsage,
+    CompleteRequest,
+    CompleteResponse,
+    EmbedRequest,
+    EmbedResponse,
+    ModelEntry,
+    ModelsResponse,
+    OpenAIChatRequest,
+    OpenAIEmbeddingsRequest,
+    SpendResponse,
+    SpendRow,
+)
+from services.ai_runtime.service import AIRuntime, Generation, GenerationResult, acting_user, format_sse
+from shared.db import DbSession
+from shared.errors import BadRequestError, NotFoundError
+from shared.identity import CurrentIdentity, Identity, ensure_admin
 
 router = APIRouter(tags=["ai-runtime"])
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def get_runtime(request: Request) -> AIRuntime:
+    return request.app.state.runtime
+
+
+Runtime = Annotated[AIRuntime, Depends(get_runtime)]
+
+
+def _use_cache(runtime: AIRuntime, asked: bool | None, temperature: float) -> bool:
+    if asked is not None:
+        return asked
+    return runtime.settings.cache_enabled and temperature == 0
+
+
+def _complete_response(result: GenerationResult, prompt_version: str | None) -> CompleteResponse:
+    return CompleteResponse(
+        content=result.content,
+        model_used=result.model.name,
+        provider=result.model.provider,
+        tokens_used=result.prompt_tokens + result.completion_tokens,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        cost_usd=float(result.cost),
+        latency_ms=round(result.latency_ms, 3),
+        finish_reason=result.finish_reason,
+        cached=result.cached,
+        prompt_version=prompt_version,
+        fallbacks_tried=result.fallbacks_tried,
+    )
+
+
+def _generation_from_complete(runtime: AIRuntime, body: CompleteRequest, identity: Identity, request: Request) -> Generation:
+    messages, prompt = runtime.build_messages(body.role, body.prompt_version, [m.model_dump() for m in body.context], body.prompt)
+    response_format: dict[str, Any] | None = None
+    if body.response_format == "json":
+        if prompt is None or prompt.output_schema is None:
+            response_format = {"type": "json_object"}
+        else:
+            response_format = {"type": "json_schema", "json_schema": {"name": prompt.role, "schema": prompt.output_schema}}
+    elif body.response_format is not None and body.response_format.type != "text":
+        response_format = body.response_format.model_dump(exclude_none=True)
+    return Generation(
+        messages=messages,
+        chain=runtime.chat_chain(body.model, body.role),
+        max_tokens=body.max_tokens or runtime.settings.default_max_tokens,
+        temperature=body.temperature,
+        response_format=response_format,
+        use_cache=_use_cache(runtime, body.cache, body.temperature),
+        user_id=acting_user(identity, body.user_id),
+        run_id=str(body.run_id) if body.run_id else None,
+        task_id=str(body.task_id) if body.task_id else None,
+        agent_id=str(body.agent_id) if body.agent_id else None,
+        prompt_version=prompt.id if prompt else None,
+        request_id=request.state.request_id,
+    )
+
+
+@router.post(
+    "/complete",
+    response_model=CompleteResponse,
+    summary="Chat completion by role or model, with budgets, fallback and cost",
+    responses={402: {"description": "Budget exceeded"}, 503: {"description": "No model could answer"}, 200: {"content": {"text/event-stream": {}}}},
+)
+async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
+    generation = _generation_from_complete(runtime, body, identity, request)
+    if not body.stream:
+        return _complete_response(await runtime.generate(generation), generation.prompt_version)
+    streamed = await runtime.generate_stream(generation)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for chunk in streamed.chunks:
+                if chunk.delta:
+                    yield format_sse("chunk", {"delta": chunk.delta})
+        except ProviderError as exc:
+            yield format_sse("error", {"error": {"code": "provider_failed", "message": str(exc), "details": {}}})
+            return
+        final = _complete_response(streamed.result, generation.prompt_version)
+        yield format_sse("done", final.model_dump())
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.post("/embed", response_model=EmbedResponse, summary="Embed texts (local MiniLM by default, 384 dimensions)", responses={402: {"description": "Budget exceeded"}})
+async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> EmbedResponse:
+    model, result, cost = await runtime.embed(body.texts, body.model, acting_user(identity, body.user_id), str(body.run_id) if body.run_id else None, request.state.request_id)
+    return EmbedResponse(
+        embeddings=result.vectors,
+        model_used=model.name,
+        dimensions=len(result.vectors[0]) if result.vectors else (model.dimensions or 0),
+        tokens_used=result.prompt_tokens or 0,
+        cost_usd=float(cost),
+    )
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Models with prices, context windows, availability and role assignments")
+async def list_models(_: CurrentIdentity, runtime: Runtime) -> ModelsResponse:
+    roles_of: dict[str, list[str]] = {}
+    for role, names in runtime.settings.role_models.items():
+        for name in names:
+            roles_of.setdefault(runtime.settings.model_aliases.get(name, name), []).append(role)
+    entries = [
+        ModelEntry(
+            name=m.name, provider=m.provider, kind=m.kind, available=runtime.is_available(m),
+            input_usd_per_mtok=float(m.input_per_mtok), output_usd_per_mtok=float(m.output_per_mtok),
+            context_window=m.context_window, dimensions=m.dimensions, roles=roles_of.get(m.name, []),
+        )  # fmt: skip
+        for m in runtime.catalog.models.values()
+    ]
+    return ModelsResponse(
+        price_table_version=runtime.catalog.version,
+        models=entries,
+        aliases=runtime.settings.model_aliases,
+        role_models=runtime.settings.role_models,
+        providers=runtime.provider_status,
+    )
+
+
+# --- OpenAI-compatible API ----------------------------------------------------------------------
+
+
+def _chat_completion(result: GenerationResult, completion_id: str, created: int) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": result.model.name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.content}, "finish_reason": result.finish_reason or "stop", "logprobs": None}],
+        "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens, "total_tokens": result.prompt_tokens + result.completion_tokens},
+        "system_fingerprint": None,
+    }
+
+
+@router.post("/v1/chat/completions", summary="OpenAI-compatible chat completions (stream: true supported)", tags=["openai-compatible"])
+async def openai_chat_completions(body: OpenAIChatRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
+    response_format = body.response_format.model_dump(exclude_none=True) if body.response_format and body.response_format.type != "text" else None
+    generation = Generation(
+        messages=[m.model_dump() for m in body.messages],
+        chain=runtime.chat_chain(body.model, None),
+        max_tokens=body.max_completion_tokens or body.max_tokens or runtime.settings.default_max_tokens,
+        temperature=body.temperature,
+        response_format=response_format,
+        use_cache=_use_cache(runtime, None, body.temperature),
+        user_id=identity.user_id,
+        request_id=request.state.request_id,
+    )
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if not body.stream:
+        return _chat_completion(await runtime.generate(generation), completion_id, created)
+    streamed = await runtime.generate_stream(generation)
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: dict[str, int] | None = None) -> str:
+        payload: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": streamed.model.name,
+                                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}  # fmt: skip
+        if usage is not None:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload)}\n\n"
+
+    async def events() -> AsyncIterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            async for part in streamed.chunks:
+                if part.delta:
+                    yield chunk({"content": part.delta})
+        except ProviderError as exc:
+            yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'provider_error'}})}\n\n"
+            return
+        result = streamed.result
+        yield chunk({}, result.finish_reason or "stop", {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                                                           "total_tokens": result.prompt_tokens + result.completion_tokens})  # fmt: skip
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.post("/v1/embeddings", summary="OpenAI-compatible embeddings", tags=["openai-compatible"])
+async def openai_embeddings(body: OpenAIEmbeddingsRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> dict[str, Any]:
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or any(not t.strip() for t in texts):
+        raise BadRequestError("input must be a non-empty string or list of non-empty strings", code="invalid_input")
+    model, result, _ = await runtime.embed(texts, body.model, identity.user_id, None, request.state.request_id)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(result.vectors)],
+        "model": model.name,
+        "usage": {"prompt_tokens": result.prompt_tokens or 0, "total_tokens": result.prompt_tokens or 0},
+    }
+
+
+@router.get("/v1/models", summary="OpenAI-compatible model list (available models only)", tags=["openai-compatible"])
+async def openai_models(_: CurrentIdentity, runtime: Runtime) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": m.name, "object": "model", "created": 0, "owned_by": m.provider} for m in runtime.catalog.models.values() if runtime.is_available(m)],
+    }
+
+
+# --- budgets and spend (admin) ------------------------------------------------------------------
+
+
+async def _budget_response(runtime: AIRuntime, budget: Any) -> BudgetResponse:
+    usage = []
+    for limit in period_limits(budget.scope, budget.scope_id, (budget.daily_usd, budget.daily_tokens), (budget.monthly_usd, budget.monthly_tokens), (budget.total_usd, budget.total_tokens)):
+        spent, tokens, reserved, reserved_tokens = await runtime.counters.usage(limit)
+        usage.append(BudgetUsage(period=limit.period, spent_usd=float(spent), reserved_usd=float(reserved), tokens=tokens,
+                                 reserved_tokens=reserved_tokens, limit_usd=float(limit.usd) if limit.usd is not None else None, limit_tokens=limit.tokens))  # fmt: skip
+    fields = BudgetRequest.model_fields
+    return BudgetResponse(scope=budget.scope, scope_id=budget.scope_id, usage=usage, **{name: getattr(budget, name) for name in fields})
+
+
+ScopeParam = Annotated[Literal["user", "run"], Path(description="user or run")]
+
+
+@router.put("/admin/budgets/{scope}/{scope_id}", response_model=BudgetResponse, summary="Set a user's or a run's budget (admin)", tags=["admin"])
+async def set_budget(scope: ScopeParam, scope_id: uuid.UUID, body: BudgetRequest, identity: CurrentIdentity, runtime: Runtime, session: DbSession) -> BudgetResponse:
+    ensure_admin(identity)
+    budget = await repository.upsert_budget(session, scope, str(scope_id), body.model_dump())
+    return await _budget_response(runtime, budget)
+
+
+@router.get("/admin/budgets/{scope}/{scope_id}", response_model=BudgetResponse, summary="A budget and what has been spent against it (admin)", tags=["admin"])
+async def get_budget(scope: ScopeParam, scope_id: uuid.UUID, identity: CurrentIdentity, runtime: Runtime, session: DbSession) -> BudgetResponse:
+    ensure_admin(identity)
+    budget = await repository.get_budget(session, scope, str(scope_id))
+    if budget is None:
+        raise NotFoundError(f"No budget for {scope} {scope_id}")
+    return await _budget_response(runtime, budget)
+
+
+@router.get("/admin/spend", response_model=SpendResponse, summary="Spend by user, model or day from the ledger (admin)", tags=["admin"])
+async def spend(
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    session: DbSession,
+    group_by: Annotated[Literal["user", "model", "day"], Query()] = "model",
+    since: Annotated[date | None, Query()] = None,
+) -> SpendResponse:
+    ensure_admin(identity)
+    await runtime.ledger.flush()
+    rows = await repository.spend_by(session, group_by, since)
+    return SpendResponse(
+        group_by=group_by,
+        since=since,
+        rows=[SpendRow(key=str(k), calls=int(c), prompt_tokens=int(p or 0), completion_tokens=int(o or 0), cost_usd=float(cost or 0)) for k, c, p, o, cost in rows],
+    )

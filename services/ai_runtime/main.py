@@ -1,17 +1,106 @@
 """ai-runtime: LLM and embedding providers, fallback, token counting, cost and budget ledger."""
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import platformdirs
 from fastapi import FastAPI
 
 from services.ai_runtime.api import router
+from services.ai_runtime.budget import BudgetCounters
+from services.ai_runtime.cache import ResponseCache
+from services.ai_runtime.catalog import load_catalog
 from services.ai_runtime.config import AIRuntimeSettings, get_settings
+from services.ai_runtime.ledger import UsageLedger
+from services.ai_runtime.prompts import PromptLibrary
+from services.ai_runtime.providers.anthropic_provider import AnthropicProvider
+from services.ai_runtime.providers.local_models import (
+    LocalChatProvider,
+    LocalEmbeddingProvider,
+    local_chat_available,
+    local_embeddings_available,
+)
+from services.ai_runtime.providers.openai_provider import OpenAIProvider
+from services.ai_runtime.router import RetryPolicy, Router
+from services.ai_runtime.service import AIRuntime
+from services.ai_runtime.tokens import install_offline_vocabularies
 from shared.app import create_service_app
+
+logger = logging.getLogger(__name__)
+
+
+def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Chat providers, embedding providers, and a line per provider saying whether it is live and why not."""
+    chat: dict[str, Any] = {}
+    embedding: dict[str, Any] = {}
+    status: dict[str, str] = {}
+    timeout = settings.request_timeout_seconds
+    if settings.openai_api_key:
+        chat["openai"] = embedding["openai"] = OpenAIProvider("openai", settings.openai_api_key, settings.openai_base_url, timeout)
+        status["openai"] = "live"
+    else:
+        status["openai"] = "not configured: set OPENAI_API_KEY"
+    if settings.anthropic_api_key:
+        chat["anthropic"] = AnthropicProvider(settings.anthropic_api_key, settings.anthropic_base_url, timeout)
+        status["anthropic"] = "live"
+    else:
+        status["anthropic"] = "not configured: set ANTHROPIC_API_KEY"
+    if settings.openai_compatible_base_url:
+        chat["openai_compatible"] = OpenAIProvider("openai_compatible", settings.openai_compatible_api_key, settings.openai_compatible_base_url, timeout)
+        status["openai_compatible"] = f"live: {settings.openai_compatible_base_url}"
+    else:
+        status["openai_compatible"] = "not configured: set OPENAI_COMPATIBLE_BASE_URL"
+    local_notes = []
+    chat_ok, chat_note = local_chat_available()
+    if settings.local_llm_enabled and chat_ok:
+        chat["local"] = LocalChatProvider(settings.local_threads)
+    else:
+        local_notes.append("chat: " + ("disabled (LOCAL_LLM_ENABLED=false)" if not settings.local_llm_enabled else chat_note))
+    embed_ok, embed_note = local_embeddings_available()
+    if settings.local_embeddings_enabled and embed_ok:
+        embedding["local"] = LocalEmbeddingProvider(settings.local_threads)
+    else:
+        local_notes.append("embeddings: " + ("disabled (LOCAL_EMBEDDINGS_ENABLED=false)" if not settings.local_embeddings_enabled else embed_note))
+    status["local"] = "live" if not local_notes else "; ".join(local_notes)
+    return chat, embedding, status
 
 
 def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    return create_service_app(
+
+    @asynccontextmanager
+    async def runtime_state(app: FastAPI) -> AsyncIterator[None]:
+        install_offline_vocabularies(settings.tiktoken_cache_dir or Path(platformdirs.user_cache_dir("cognitionos")) / "tiktoken")
+        catalog = load_catalog(extra_compatible_models=settings.openai_compatible_models)
+        chat, embedding, status = build_providers(settings)
+        policy = RetryPolicy(settings.max_retries, settings.retry_base_seconds, settings.retry_max_seconds, settings.cooldown_failures, settings.cooldown_seconds)
+        ledger = UsageLedger(app.state.sessionmaker, settings.usage_flush_seconds, settings.usage_batch_size)
+        ledger.start()
+        app.state.runtime = AIRuntime(
+            settings=settings, catalog=catalog, chat_providers=chat, embedding_providers=embedding, provider_status=status,
+            router=Router(policy), ledger=ledger, counters=BudgetCounters(app.state.redis),
+            cache=ResponseCache(app.state.redis, settings.cache_ttl_seconds), prompts=PromptLibrary(settings.prompts_dir),
+            sessionmaker=app.state.sessionmaker,
+        )  # fmt: skip
+        logger.info("providers", extra={"providers": status})
+        try:
+            yield
+        finally:
+            await ledger.stop()
+            for provider in {id(p): p for p in [*chat.values(), *embedding.values()]}.values():
+                if hasattr(provider, "aclose"):
+                    with contextlib.suppress(Exception):
+                        await provider.aclose()
+
+    app = create_service_app(
         settings,
         title="CognitionOS ai-runtime",
-        description="LLM and embedding providers, fallback, token counting, cost and budget ledger.",
+        description="LLM and embedding providers (OpenAI, Anthropic, OpenAI-compatible, embedded local), fallback, token counting, cost ledger and budgets; OpenAI-compatible /v1 API.",
         routers=[router],
+        extra_lifespan=runtime_state,
     )
+    return app

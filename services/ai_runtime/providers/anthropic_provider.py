@@ -1,0 +1,99 @@
+"""Anthropic via the official SDK (Messages API)."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+
+from services.ai_runtime.providers.base import (
+    ChatRequest,
+    ChatResult,
+    ProviderError,
+    StreamChunk,
+    json_instruction,
+    parse_retry_after,
+)
+
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+
+
+def _error(exc: Exception) -> ProviderError:
+    if isinstance(exc, anthropic.APITimeoutError):
+        return ProviderError("anthropic", "request timed out", retryable=True)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ProviderError("anthropic", f"connection failed: {exc}", retryable=True)
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        if status in (429, 529) or status >= 500:
+            return ProviderError("anthropic", str(exc.message), status=status, retryable=True, retry_after_seconds=retry_after)
+        if status in (401, 403):
+            return ProviderError("anthropic", f"rejected the API key ({status}): check ANTHROPIC_API_KEY", status=status)
+        return ProviderError("anthropic", str(exc.message), status=status, client_error=status in (400, 413, 422))
+    return ProviderError("anthropic", f"malformed response: {type(exc).__name__}: {exc}", retryable=True)
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, api_key: str, base_url: str | None, timeout_seconds: float) -> None:
+        self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def _arguments(self, request: ChatRequest) -> tuple[dict[str, Any], str]:
+        """Messages API arguments, and the text prefilled for the assistant (JSON mode starts the object)."""
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        messages = [{"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"]
+        prefill = ""
+        if request.response_format:
+            system.append(json_instruction(request.response_format))
+            prefill = "{"
+            messages.append({"role": "assistant", "content": prefill})
+        arguments: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            # SDK 2.x dropped the typed sampling parameters; the Messages API still takes them in the body.
+            "extra_body": {"temperature": request.temperature},
+            "timeout": request.timeout_seconds,
+        }
+        if system:
+            arguments["system"] = "\n\n".join(system)
+        return arguments, prefill
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        arguments, prefill = self._arguments(request)
+        try:
+            response = await self.client.messages.create(**arguments)
+            text = "".join(block.text for block in response.content if block.type == "text")
+        except (anthropic.AnthropicError, ValueError, AttributeError, TypeError) as exc:
+            raise _error(exc) from exc
+        return ChatResult(
+            content=prefill + text,
+            finish_reason=STOP_REASONS.get(response.stop_reason or "", response.stop_reason),
+            prompt_tokens=response.usage.input_tokens,
+            completion_tokens=response.usage.output_tokens,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        arguments, prefill = self._arguments(request)
+        try:
+            if prefill:
+                yield StreamChunk(delta=prefill)
+            prompt_tokens = 0
+            async with self.client.messages.stream(**arguments) as stream:
+                async for event in stream:
+                    if event.type == "message_start":
+                        prompt_tokens = event.message.usage.input_tokens
+                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        yield StreamChunk(delta=event.delta.text)
+                    elif event.type == "message_delta":
+                        yield StreamChunk(
+                            finish_reason=STOP_REASONS.get(event.delta.stop_reason or "", event.delta.stop_reason),
+                            prompt_tokens=prompt_tokens,
+                            completion_tokens=event.usage.output_tokens,
+                        )
+        except (anthropic.AnthropicError, ValueError, AttributeError, TypeError) as exc:
+            raise _error(exc) from exc

@@ -1,0 +1,87 @@
+"""What every provider speaks: one request/response shape, one error type."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    response_format: dict[str, Any] | None = None
+    timeout_seconds: float = 60.0
+
+
+@dataclass(slots=True)
+class ChatResult:
+    content: str
+    finish_reason: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    delta: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    prompt_tokens: int | None = None
+
+
+@dataclass
+class ProviderError(Exception):
+    """A failed provider call. `retryable`: worth another try on the same deployment (429, 5xx, timeouts).
+    `client_error`: the request itself is wrong (the caller gets a 4xx; no fallback would help)."""
+
+    provider: str
+    message: str
+    status: int | None = None
+    retryable: bool = False
+    client_error: bool = False
+    retry_after_seconds: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.message}"
+
+
+class ChatProvider(Protocol):
+    name: str
+
+    async def complete(self, request: ChatRequest) -> ChatResult: ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]: ...
+
+
+class EmbeddingProvider(Protocol):
+    name: str
+
+    async def embed(self, model: str, texts: list[str]) -> EmbeddingResult: ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def json_instruction(response_format: dict[str, Any]) -> str:
+    """For providers without native JSON mode: say precisely what to output."""
+    import json
+
+    schema = (response_format.get("json_schema") or {}).get("schema") or response_format.get("schema")
+    if schema:
+        return "Respond with a single JSON object that validates against this JSON schema, and nothing else:\n" + json.dumps(schema)
+    return "Respond with a single JSON object and nothing else."

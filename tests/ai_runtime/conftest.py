@@ -1,0 +1,112 @@
+"""An ai-runtime wired to the OpenAI and Anthropic test servers and the real embedded local models."""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from services.ai_runtime.config import AIRuntimeSettings
+from services.ai_runtime.main import create_app
+from shared.identity import Identity, sign_identity
+from tests.ai_runtime.fake_providers import Script, create_fake_anthropic, create_fake_openai
+from tests.conftest import INTERNAL_SECRET, common_settings
+from tests.support import ThreadedServer
+
+
+@dataclass
+class Providers:
+    openai: ThreadedServer
+    anthropic: ThreadedServer
+
+    @property
+    def openai_app(self) -> Any:
+        return self.openai.server.config.app
+
+    @property
+    def anthropic_app(self) -> Any:
+        return self.anthropic.server.config.app
+
+
+@pytest.fixture(scope="session")
+def providers() -> Iterator[Providers]:
+    openai_server = ThreadedServer(create_fake_openai()).start()
+    anthropic_server = ThreadedServer(create_fake_anthropic()).start()
+    yield Providers(openai_server, anthropic_server)
+    openai_server.stop()
+    anthropic_server.stop()
+
+
+@pytest.fixture(autouse=True)
+def reset_providers(request: pytest.FixtureRequest) -> None:
+    if "providers" not in request.fixturenames:
+        return
+    p: Providers = request.getfixturevalue("providers")
+    for app in (p.openai_app, p.anthropic_app):
+        app.state.script = Script()
+        app.state.requests.clear()
+    if "runtime_server" in request.fixturenames or "ai" in request.fixturenames:
+        # Each test starts with no deployment in cooldown from an earlier test's failures.
+        request.getfixturevalue("runtime_server").server.config.app.state.runtime.router.deployments.clear()
+
+
+def runtime_settings(database_url: str, redis_url: str, providers: Providers | None, **overrides: Any) -> AIRuntimeSettings:
+    values: dict[str, Any] = {
+        **common_settings(database_url, redis_url),
+        "retry_base_seconds": 0.01,
+        "cooldown_failures": 3,
+        "cooldown_seconds": 30,
+        "request_timeout_seconds": 2.0,
+        "usage_flush_seconds": 0.05,
+        "role_models": {r: ["gpt-4o-mini", "claude-3-5-haiku-latest", "smollm2-135m-instruct"] for r in ("planner", "executor", "critic", "summarizer")},
+        "local_threads": 2,
+    }
+    if providers:
+        values |= {
+            "openai_api_key": "sk-test",
+            "openai_base_url": f"{providers.openai.url}/v1",
+            "anthropic_api_key": "sk-ant-test",
+            "anthropic_base_url": providers.anthropic.url,
+        }
+    return AIRuntimeSettings(**(values | overrides))
+
+
+@pytest.fixture(scope="session")
+def runtime_server(database_url: str, redis_url: str, providers: Providers) -> Iterator[ThreadedServer]:
+    server = ThreadedServer(create_app(runtime_settings(database_url, redis_url, providers))).start()
+    yield server
+    server.stop()
+
+
+def identity_headers(user_id: str | None = None, role: str = "user") -> dict[str, str]:
+    identity = Identity(user_id=user_id or str(uuid.uuid4()), username="tester", role=role, auth_method="jwt")  # type: ignore[arg-type]
+    return sign_identity(identity, INTERNAL_SECRET)
+
+
+@pytest.fixture
+def user_id() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def ai(runtime_server: ThreadedServer, user_id: str) -> Iterator[httpx.Client]:
+    """A client of the ai-runtime acting as one fresh user (headers re-signed per request)."""
+
+    def sign(request: httpx.Request) -> None:
+        request.headers.update(identity_headers(user_id))
+
+    with httpx.Client(base_url=runtime_server.url, timeout=60, event_hooks={"request": [sign]}) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_ai(runtime_server: ThreadedServer) -> Iterator[httpx.Client]:
+    admin_id = str(uuid.uuid4())
+
+    def sign(request: httpx.Request) -> None:
+        request.headers.update(identity_headers(admin_id, role="admin"))
+
+    with httpx.Client(base_url=runtime_server.url, timeout=60, event_hooks={"request": [sign]}) as client:
+        yield client

@@ -1,0 +1,128 @@
+"""Local servers that speak the real OpenAI and Anthropic wire protocols (JSON and SSE), so the official SDKs
+run unmodified in tests. Each keeps the requests it saw and plays a script of faults: 429 with Retry-After,
+5xx, slow answers (timeouts) and malformed bodies."""
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+
+class Script:
+    """Faults to play, in order, before answering normally: ("status", code[, retry_after]), ("slow", seconds), ("malformed",)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[Any, ...]] = []
+        self.always: tuple[Any, ...] | None = None
+
+    def next(self) -> tuple[Any, ...] | None:
+        if self.steps:
+            return self.steps.pop(0)
+        return self.always
+
+
+async def _fault(step: tuple[Any, ...] | None, error_body: dict[str, Any]) -> Response | None:
+    if step is None:
+        return None
+    kind = step[0]
+    if kind == "status":
+        headers = {"retry-after": str(step[2])} if len(step) > 2 else {}
+        return JSONResponse(error_body, status_code=step[1], headers=headers)
+    if kind == "slow":
+        await asyncio.sleep(step[1])
+        return None
+    if kind == "malformed":
+        return PlainTextResponse("{this is not json", media_type="application/json")
+    raise ValueError(step)
+
+
+def _words(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> FastAPI:
+    app = FastAPI()
+    app.state.script = Script()
+    app.state.requests = []
+    app.state.reply = reply
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        app.state.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
+        fault = await _fault(app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error", "code": None}})
+        if fault is not None:
+            return fault
+        text = app.state.reply
+        usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"], "system_fingerprint": None}
+        if not body.get("stream"):
+            return JSONResponse({**base, "object": "chat.completion", "usage": usage,
+                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}]})  # fmt: skip
+
+        async def events() -> AsyncIterator[str]:
+            chunk = {**base, "object": "chat.completion.chunk"}
+            yield "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}) + "\n\n"
+            for word in _words(text):
+                yield "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}) + "\n\n"
+            yield "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n"
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield "data: " + json.dumps({**chunk, "choices": [], "usage": usage}) + "\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        body = await request.json()
+        app.state.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
+        fault = await _fault(app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error"}})
+        if fault is not None:
+            return fault
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]]} for i, t in enumerate(texts)]
+        return JSONResponse({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 5 * len(texts), "total_tokens": 5 * len(texts)}})
+
+    return app
+
+
+def create_fake_anthropic(reply: str = "Hello from the Anthropic test server") -> FastAPI:
+    app = FastAPI()
+    app.state.script = Script()
+    app.state.requests = []
+    app.state.reply = reply
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Response:
+        body = await request.json()
+        app.state.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
+        fault = await _fault(app.state.script.next(), {"type": "error", "error": {"type": "overloaded_error", "message": "scripted failure"}})
+        if fault is not None:
+            return fault
+        text = app.state.reply
+        message = {"id": "msg_test", "type": "message", "role": "assistant", "model": body["model"], "stop_sequence": None}
+        if not body.get("stream"):
+            return JSONResponse({**message, "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                                 "usage": {"input_tokens": 13, "output_tokens": 9}})  # fmt: skip
+
+        def event(name: str, data: dict[str, Any]) -> str:
+            return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
+
+        async def events() -> AsyncIterator[str]:
+            yield event("message_start", {"message": {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": 13, "output_tokens": 1}}})
+            yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            for word in _words(text):
+                yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
+            yield event("content_block_stop", {"index": 0})
+            yield event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 9}})
+            yield event("message_stop", {})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
