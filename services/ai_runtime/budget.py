@@ -6,7 +6,7 @@ and reserves every applicable limit atomically, so concurrent calls cannot overs
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from redis.asyncio import Redis
@@ -41,11 +41,12 @@ end
 return {1, 0, '', 0, 0}
 """
 
-# Move a reservation to spent: KEYS as above; ARGV: reserved cost, reserved tokens, actual cost, actual tokens.
+# Move a reservation to spent: KEYS as above; ARGV: minus the reserved cost, minus the reserved tokens,
+# actual cost, actual tokens (integers, signs applied by the caller).
 SETTLE_LUA = """
 for _, key in ipairs(KEYS) do
-  redis.call('HINCRBY', key, 'reserved', -tonumber(ARGV[1]))
-  redis.call('HINCRBY', key, 'reserved_tokens', -tonumber(ARGV[2]))
+  redis.call('HINCRBY', key, 'reserved', ARGV[1])
+  redis.call('HINCRBY', key, 'reserved_tokens', ARGV[2])
   redis.call('HINCRBY', key, 'spent', tonumber(ARGV[3]))
   redis.call('HINCRBY', key, 'tokens', tonumber(ARGV[4]))
 end
@@ -145,7 +146,7 @@ class BudgetCounters:
         if not reservation.limits:
             return
         await self._settle(
-            keys=[l.key for l in reservation.limits], args=[reservation.cost_micros, reservation.tokens, to_micros(cost), tokens]
+            keys=[l.key for l in reservation.limits], args=[-reservation.cost_micros, -reservation.tokens, to_micros(cost), tokens]
         )
 
     async def usage(self, limit: Limit) -> tuple[Decimal, int, Decimal, int]:
@@ -153,6 +154,3 @@ class BudgetCounters:
         spent, tokens, reserved, reserved_tokens = (int(v or 0) for v in state)
         return Decimal(spent) / MICROS, tokens, Decimal(reserved) / MICROS, reserved_tokens
 
-
-def days_ago(days: int) -> datetime:
-    return datetime.now(UTC) - timedelta(days=days)

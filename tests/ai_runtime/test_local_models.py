@@ -1,0 +1,58 @@
+"""The embedded defaults, for real: MiniLM embeddings (ONNX) and SmolLM2 on llama.cpp. Kept few and short."""
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import httpx
+import tiktoken
+
+from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabularies
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def test_local_embeddings_are_real_and_meaningful(ai: httpx.Client) -> None:
+    texts = ["Python is a popular programming language", "What languages are good for coding?", "The recipe needs two eggs and flour"]
+    body = ai.post("/embed", json={"texts": texts}).json()
+    assert body["model_used"] == "all-minilm-l6-v2" and body["dimensions"] == 384 and body["cost_usd"] == 0
+    python, query, recipe = body["embeddings"]
+    assert all(abs(_cosine(v, v) - 1) < 1e-5 for v in body["embeddings"])
+    assert _cosine(query, python) > _cosine(query, recipe) + 0.2
+    again = ai.post("/embed", json={"texts": texts[:1]}).json()["embeddings"][0]
+    assert _cosine(again, python) > 0.9999  # deterministic, not random
+
+
+def test_local_chat_model_answers(ai: httpx.Client) -> None:
+    body = ai.post("/complete", json={"model": "local", "prompt": "Name a color.", "max_tokens": 8, "temperature": 0}).json()
+    assert body["model_used"] == "smollm2-135m-instruct" and body["provider"] == "local"
+    assert body["content"].strip() and body["completion_tokens"] <= 8 and body["cost_usd"] == 0
+
+
+def test_local_chat_model_follows_a_json_schema(ai: httpx.Client) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}
+    body = ai.post("/complete", json={
+        "model": "smollm2-135m-instruct", "prompt": "Describe a person as JSON.", "max_tokens": 48, "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
+    }).json()  # fmt: skip
+    parsed = json.loads(body["content"])
+    assert isinstance(parsed["name"], str) and isinstance(parsed["age"], int)
+
+
+def test_local_streaming(ai: httpx.Client) -> None:
+    with ai.stream("POST", "/complete", json={"model": "local", "prompt": "Say hello.", "max_tokens": 6, "stream": True, "temperature": 0}) as response:
+        text = response.read().decode()
+    assert text.count("event: chunk") >= 1 and '"provider": "local"' in text
+
+
+def test_tiktoken_works_offline_from_shipped_vocabularies() -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        install_offline_vocabularies(Path(cache))
+        for name in ("cl100k_base", "o200k_base"):
+            encoding = tiktoken.get_encoding(name)
+            assert encoding.decode(encoding.encode("hello world")) == "hello world"
+        assert len(tiktoken.get_encoding("cl100k_base").encode("hello world")) == 2
+        assert count_chat_tokens([{"role": "user", "content": "hello world"}]) == 2 + 3 + 3

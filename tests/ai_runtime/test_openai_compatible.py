@@ -1,0 +1,62 @@
+"""The official openai SDK against CognitionOS: through the gateway, with an API key, budgets and cost tracking."""
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from services.ai_runtime.main import create_app as create_runtime
+from services.api_gateway.main import create_app as create_gateway
+from tests.ai_runtime.conftest import Providers, runtime_settings
+from tests.ai_runtime.ledger_helpers import usage_rows
+from tests.conftest import Stack, register_and_login
+from tests.support import serving
+
+
+@pytest.fixture(scope="module")
+def sdk_stack(stack: Stack, database_url: str, redis_url: str, providers: Providers) -> Iterator[tuple[str, str, str]]:
+    """(base_url for the SDK, api key, user id)."""
+    with serving(create_runtime(runtime_settings(database_url, redis_url, providers))) as runtime, \
+            serving(create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url))) as gateway, \
+            httpx.Client(base_url=gateway.url) as client:  # fmt: skip
+        user = register_and_login(client, "sdk_user")
+        key = client.post("/api/v1/auth/api-keys", headers=user.headers, json={"name": "sdk"}).json()["key"]
+        yield f"{gateway.url}/api/v1/ai/v1", key, user.id
+
+
+def test_chat_completion_with_the_sdk(sdk_stack: tuple[str, str, str], database_url: str) -> None:
+    base_url, key, user_id = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    assert completion.choices[0].message.content == "Hello from the OpenAI test server"
+    assert completion.model == "gpt-4o-mini" and completion.usage.total_tokens == 18
+    assert any(r.model == "gpt-4o-mini" and r.cost_usd > 0 for r in usage_rows(database_url, user_id))
+
+
+def test_streaming_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    stream = client.chat.completions.create(model="claude-3-5-haiku-latest", messages=[{"role": "user", "content": "hi"}], stream=True)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from the Anthropic test server"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 9
+
+
+def test_embeddings_and_models_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    embeddings = client.embeddings.create(model="all-minilm-l6-v2", input=["hello", "world"])
+    assert len(embeddings.data) == 2 and len(embeddings.data[0].embedding) == 384
+    ids = {m.id for m in client.models.list()}
+    assert {"gpt-4o-mini", "smollm2-135m-instruct", "all-minilm-l6-v2"} <= ids
+
+
+def test_sdk_errors_are_typed(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    with pytest.raises(openai.BadRequestError) as error:
+        openai.OpenAI(base_url=base_url, api_key=key, max_retries=0).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert "gpt-9" in str(error.value)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=base_url, api_key="cos_bad_key", max_retries=0).models.list()
