@@ -1,6 +1,7 @@
 """create_service_app(): the wiring every service shares (logging, middleware, errors, DB, Redis, probes)."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -18,6 +19,7 @@ from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
 VERSION = "0.1.0"
 ReadyCheck = Callable[[FastAPI], Awaitable[bool]]
 ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+HealthDetails = Callable[[FastAPI], dict[str, Any]]
 
 
 async def _database_check(app: FastAPI) -> bool:
@@ -38,6 +40,7 @@ def create_service_app(
     ready_checks: dict[str, ReadyCheck] | None = None,
     access_log: bool = True,
     liveness_route: bool = True,
+    health_details: HealthDetails | None = None,
 ) -> FastAPI:
     checks: dict[str, ReadyCheck] = {"database": _database_check, "redis": _redis_check, **(ready_checks or {})}
 
@@ -73,7 +76,8 @@ def create_service_app(
 
         @app.get("/health", response_model=HealthResponse, tags=["probes"], summary="Liveness")
         async def health() -> HealthResponse:
-            return HealthResponse(service=settings.service_name, version=VERSION)
+            details = health_details(app) if health_details else None
+            return HealthResponse(service=settings.service_name, version=VERSION, details=details)
 
     @app.get(
         "/ready",

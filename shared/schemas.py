@@ -19,6 +19,7 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
     service: str
     version: str
+    details: dict[str, Any] | None = Field(default=None, description="Service-specific facts, e.g. which providers are live")
 
 
 class ReadinessResponse(BaseModel):

@@ -253,6 +253,7 @@ ScopeParam = Annotated[Literal["user", "run"], Path(description="user or run")]
 async def set_budget(scope: ScopeParam, scope_id: uuid.UUID, body: BudgetRequest, identity: CurrentIdentity, runtime: Runtime, session: DbSession) -> BudgetResponse:
     ensure_admin(identity)
     budget = await repository.upsert_budget(session, scope, str(scope_id), body.model_dump())
+    runtime.forget_budget(scope, str(scope_id))
     return await _budget_response(runtime, budget)
 
 

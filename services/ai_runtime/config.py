@@ -47,6 +47,7 @@ class AIRuntimeSettings(BaseServiceSettings):
 
     budget_policy: Literal["reject", "downgrade"] = "reject"
     downgrade_model: str = "smollm2-135m-instruct"
+    budget_cache_seconds: float = Field(default=5.0, ge=0, description="How long a replica may use a budget row before re-reading it")
     cache_enabled: bool = Field(default=False, description="Cache exact repeats of deterministic (temperature 0) calls")
     cache_ttl_seconds: int = 3600
     usage_flush_seconds: float = 0.5

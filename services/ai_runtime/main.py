@@ -102,5 +102,6 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
         description="LLM and embedding providers (OpenAI, Anthropic, OpenAI-compatible, embedded local), fallback, token counting, cost ledger and budgets; OpenAI-compatible /v1 API.",
         routers=[router],
         extra_lifespan=runtime_state,
+        health_details=lambda app: {"providers": app.state.runtime.provider_status},
     )
     return app

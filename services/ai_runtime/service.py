@@ -95,6 +95,20 @@ class AIRuntime:
         self.cache = cache
         self.prompts = prompts
         self.sessionmaker = sessionmaker
+        # (scope, id) -> (valid until, limits row or None): saves a query per call; admin changes clear it.
+        self._budget_rows: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    def forget_budget(self, scope: str, scope_id: str) -> None:
+        self._budget_rows.pop((scope, scope_id), None)
+
+    async def _budget_row(self, session: AsyncSession, scope: str, scope_id: str) -> Any:
+        now = time.monotonic()
+        cached = self._budget_rows.get((scope, scope_id))
+        if cached and cached[0] > now:
+            return cached[1]
+        row = await repository.get_budget(session, scope, scope_id)
+        self._budget_rows[(scope, scope_id)] = (now + self.settings.budget_cache_seconds, row)
+        return row
 
     # --- model resolution -----------------------------------------------------------------------
 
@@ -168,7 +182,7 @@ class AIRuntime:
             for scope, scope_id in (("user", user_id), ("run", run_id)):
                 if not scope_id:
                     continue
-                budget = await repository.get_budget(session, scope, scope_id)
+                budget = await self._budget_row(session, scope, scope_id)
                 if budget is None:
                     continue
                 if budget.policy == "downgrade":

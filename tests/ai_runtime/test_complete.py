@@ -178,3 +178,4 @@ def test_without_keys_says_what_is_missing(database_url: str, redis_url: str, us
         assert "OPENAI_API_KEY" in error["message"]
         providers = client.get("/models", headers=headers).json()["providers"]
         assert providers["anthropic"].startswith("not configured") and providers["local"] == "live"
+        assert client.get("/health").json()["details"]["providers"] == providers

@@ -1,0 +1,96 @@
+"""ai-runtime figures, each against a baseline measured in the same run.
+
+1. Overhead of the LLM gateway: the official openai SDK calling chat.completions through api-gateway + ai-runtime
+   (auth, budgets, routing, cost ledger) vs the same SDK calling the same local OpenAI-compatible server directly.
+2. Local embeddings (MiniLM-L6 int8 ONNX): embeddings/s at batch 1 and batch 32.
+3. Local generation (SmolLM2-135M on llama.cpp): tokens/s.
+
+    python -m benchmarks.ai_runtime [--requests 300]
+"""
+
+import argparse
+import asyncio
+import json
+import time
+
+import httpx
+import openai
+
+from benchmarks.common import backends, percentile, service_process, summary
+from benchmarks.gateway import SECRETS
+from services.ai_runtime.providers.base import ChatRequest
+from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
+from tests.ai_runtime.fake_providers import create_fake_openai
+from tests.support import serving
+
+
+def _timed(call, requests: int) -> list[float]:
+    samples = []
+    for _ in range(20):
+        call()
+    for _ in range(requests):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def gateway_overhead(requests: int) -> None:
+    with serving(create_fake_openai("benchmark reply")) as upstream, backends() as urls:
+        env = {**urls, **SECRETS, "OPENAI_COMPATIBLE_BASE_URL": f"{upstream.url}/v1", "OPENAI_COMPATIBLE_MODELS": json.dumps(["bench-model"]),
+               "RATE_LIMIT_USER_BURST": "1000000", "RATE_LIMIT_IP_BURST": "1000000", "USAGE_FLUSH_SECONDS": "0.2"}  # fmt: skip
+        with service_process("auth_service", env) as auth_url, service_process("ai_runtime", env) as ai_url, \
+                service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "AI_RUNTIME_URL": ai_url}) as gateway_url:  # fmt: skip
+            credentials = {"username": "bench_ai", "email": "bench_ai@example.com", "password": "bench-password-1"}
+            httpx.post(f"{gateway_url}/api/v1/auth/register", json=credentials)
+            token = httpx.post(f"{gateway_url}/api/v1/auth/login", json={"username": "bench_ai", "password": credentials["password"]}).json()["access_token"]
+            key = httpx.post(f"{gateway_url}/api/v1/auth/api-keys", json={"name": "bench"}, headers={"Authorization": f"Bearer {token}"}).json()["key"]
+            messages = [{"role": "user", "content": "Say something short."}]
+            via = openai.OpenAI(base_url=f"{gateway_url}/api/v1/ai/v1", api_key=key, max_retries=0)
+            direct = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="unused", max_retries=0)
+            through = _timed(lambda: via.chat.completions.create(model="bench-model", messages=messages, max_tokens=32), requests)
+            straight = _timed(lambda: direct.chat.completions.create(model="bench-model", messages=messages, max_tokens=32), requests)
+    print("1. chat.completions with the openai SDK: via api-gateway + ai-runtime vs straight to the same OpenAI-compatible server")
+    print(f"   direct   {summary(straight)}")
+    print(f"   gateway  {summary(through)}")
+    print(f"   overhead p50={percentile(through, 50) - percentile(straight, 50):.3f} ms  p99={percentile(through, 99) - percentile(straight, 99):.3f} ms")
+
+
+def local_embeddings() -> None:
+    provider = LocalEmbeddingProvider()
+    provider.warm_up()
+    texts = [f"sentence number {i} about memory, planning and agents doing work" for i in range(32)]
+    print("2. local embeddings (all-MiniLM-L6-v2 int8 ONNX, 384 dims)")
+    for batch in (1, 32):
+        rounds = 200 if batch == 1 else 20
+        started = time.perf_counter()
+        for _ in range(rounds):
+            asyncio.run(provider.embed("all-minilm-l6-v2", texts[:batch]))
+        elapsed = time.perf_counter() - started
+        print(f"   batch {batch:>2}: {rounds * batch / elapsed:8.1f} embeddings/s")
+
+
+def local_generation() -> None:
+    provider = LocalChatProvider()
+    request = ChatRequest("smollm2-135m-instruct", [{"role": "user", "content": "Write a short story about a robot."}], 96, 0.7)
+    asyncio.run(provider.complete(ChatRequest(request.model, request.messages, 4, 0.0)))  # load the model
+    tokens, seconds = 0, 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        result = asyncio.run(provider.complete(request))
+        seconds += time.perf_counter() - started
+        tokens += result.completion_tokens or 0
+    print(f"3. local generation (SmolLM2-135M-Instruct Q4_1, llama.cpp, {provider.threads} threads): {tokens / seconds:.1f} tokens/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    gateway_overhead(args.requests)
+    local_embeddings()
+    local_generation()
+
+
+if __name__ == "__main__":
+    main()
