@@ -64,11 +64,12 @@ def _complete_response(result: GenerationResult, prompt_version: str | None) -> 
         cached=result.cached,
         prompt_version=prompt_version,
         fallbacks_tried=result.fallbacks_tried,
+        tool_calls=result.tool_calls,
     )
 
 
 def _generation_from_complete(runtime: AIRuntime, body: CompleteRequest, identity: Identity, request: Request) -> Generation:
-    messages, prompt = runtime.build_messages(body.role, body.prompt_version, [m.model_dump() for m in body.context], body.prompt)
+    messages, prompt = runtime.build_messages(body.role, body.prompt_version, [m.model_dump(exclude_none=True) for m in body.context], body.prompt)
     response_format: dict[str, Any] | None = None
     if body.response_format == "json":
         if prompt is None or prompt.output_schema is None:
@@ -90,6 +91,8 @@ def _generation_from_complete(runtime: AIRuntime, body: CompleteRequest, identit
         agent_id=str(body.agent_id) if body.agent_id else None,
         prompt_version=prompt.id if prompt else None,
         request_id=request.state.request_id,
+        tools=[t.model_dump() for t in body.tools] if body.tools else None,
+        tool_choice=body.tool_choice,
     )
 
 
@@ -163,7 +166,9 @@ def _chat_completion(result: GenerationResult, completion_id: str, created: int)
         "object": "chat.completion",
         "created": created,
         "model": result.model.name,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.content}, "finish_reason": result.finish_reason or "stop", "logprobs": None}],
+        "choices": [{"index": 0, "finish_reason": result.finish_reason or "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": result.content or (None if result.tool_calls else ""),
+                                 **({"tool_calls": result.tool_calls} if result.tool_calls else {})}}],  # fmt: skip
         "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens, "total_tokens": result.prompt_tokens + result.completion_tokens},
         "system_fingerprint": None,
     }
@@ -173,7 +178,7 @@ def _chat_completion(result: GenerationResult, completion_id: str, created: int)
 async def openai_chat_completions(body: OpenAIChatRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
     response_format = body.response_format.model_dump(exclude_none=True) if body.response_format and body.response_format.type != "text" else None
     generation = Generation(
-        messages=[m.model_dump() for m in body.messages],
+        messages=[m.model_dump(exclude_none=True) for m in body.messages],
         chain=runtime.chat_chain(body.model, None),
         max_tokens=body.max_completion_tokens or body.max_tokens or runtime.settings.default_max_tokens,
         temperature=body.temperature,
@@ -181,6 +186,8 @@ async def openai_chat_completions(body: OpenAIChatRequest, identity: CurrentIden
         use_cache=_use_cache(runtime, None, body.temperature),
         user_id=identity.user_id,
         request_id=request.state.request_id,
+        tools=[t.model_dump() for t in body.tools] if body.tools else None,
+        tool_choice=body.tool_choice,
     )
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:

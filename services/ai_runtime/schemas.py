@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -9,9 +10,52 @@ MAX_MESSAGE_CHARS = 200_000
 MAX_EMBED_TEXTS = 256
 
 
+class ToolCallFunction(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(max_length=MAX_MESSAGE_CHARS, description="JSON-encoded arguments")
+
+    @field_validator("arguments")
+    @classmethod
+    def arguments_are_json(cls, value: str) -> str:
+        try:
+            json.loads(value or "{}")
+        except ValueError as exc:
+            raise ValueError("arguments must be a JSON string") from exc
+        return value
+
+
+class ToolCall(BaseModel):
+    id: str = Field(min_length=1, max_length=128)
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+
 class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+    """OpenAI's message shape: tool calls on assistant messages, results in `tool` messages."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def consistent(self) -> "ChatMessage":
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.content is None and not self.tool_calls:
+            raise ValueError("content is required unless the message carries tool_calls")
+        return self
+
+
+class FunctionDefinition(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = Field(default="", max_length=4096)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolDefinition(BaseModel):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
 
 
 class ResponseFormat(BaseModel):
@@ -41,6 +85,8 @@ class CompleteRequest(BaseModel):
         default=None, description='"json" uses the role prompt\'s schema; or an OpenAI-style response_format'
     )
     prompt_version: str | None = Field(default=None, pattern=r"^v\d+$")
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     stream: bool = False
     cache: bool | None = Field(default=None, description="Use the response cache (default: config; temperature 0 only unless true)")
     user_id: uuid.UUID | None = Field(default=None, description="Only agents and admins may act for another user")
@@ -68,6 +114,7 @@ class CompleteResponse(BaseModel):
     cached: bool
     prompt_version: str | None = None
     fallbacks_tried: list[str] = Field(default_factory=list)
+    tool_calls: list[ToolCall] | None = None
 
 
 class EmbedRequest(BaseModel):
@@ -171,6 +218,8 @@ class OpenAIChatRequest(BaseModel):
     temperature: float = Field(default=1.0, ge=0, le=2)
     stream: bool = False
     response_format: ResponseFormat | None = None
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     user: str | None = None
 
 

@@ -27,6 +27,9 @@ from shared.identity import Identity
 logger = logging.getLogger(__name__)
 
 
+TOOL_PROVIDERS = frozenset({"openai", "openai_compatible", "anthropic"})
+
+
 class PaymentRequiredError(AppError):
     status_code, code = 402, "budget_exceeded"
 
@@ -47,6 +50,8 @@ class Generation:
     agent_id: str | None = None
     prompt_version: str | None = None
     request_id: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
 
 
 @dataclass
@@ -60,6 +65,7 @@ class GenerationResult:
     finish_reason: str | None
     cached: bool
     fallbacks_tried: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -228,7 +234,22 @@ class AIRuntime:
 
     def _request(self, generation: Generation, model: ModelInfo) -> ChatRequest:
         return ChatRequest(model.name, generation.messages, generation.max_tokens, generation.temperature,
-                           generation.response_format, self.settings.request_timeout_seconds)  # fmt: skip
+                           generation.response_format, self.settings.request_timeout_seconds, generation.tools, generation.tool_choice)  # fmt: skip
+
+    def require_tool_support(self, generation: Generation, streaming: bool) -> None:
+        """Tool calls go to providers that have them (OpenAI, OpenAI-compatible, Anthropic), not streamed yet."""
+        if not generation.tools:
+            return
+        if streaming:
+            raise BadRequestError("Tool calls are not supported together with stream: true yet; send stream: false", code="unsupported")
+        capable = [m for m in generation.chain if m.provider in TOOL_PROVIDERS]
+        if not capable:
+            raise BadRequestError(
+                "None of the models for this request supports tool calls",
+                code="tools_unsupported",
+                details={"models": [m.name for m in generation.chain], "tool_providers": sorted(TOOL_PROVIDERS)},
+            )
+        generation.chain = capable
 
     def _usage(self, generation: Generation, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None) -> tuple[int, int]:
         """Provider-reported usage wins; otherwise count with the model's tokenizer."""
@@ -255,6 +276,7 @@ class AIRuntime:
         return cache_key([m.name for m in generation.chain], generation.messages, generation.max_tokens, generation.temperature, generation.response_format)
 
     async def generate(self, generation: Generation) -> GenerationResult:
+        self.require_tool_support(generation, streaming=False)
         started = time.perf_counter()
         if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
             model = self.catalog.get(hit["model"]) or generation.chain[0]
@@ -274,8 +296,8 @@ class AIRuntime:
         latency = (time.perf_counter() - started) * 1000
         self._record(generation, model, prompt_tokens, completion_tokens, cost, latency, False, "success")
         tried = [m.name for m in generation.chain[: generation.chain.index(model)]]
-        outcome = GenerationResult(result.content, model, prompt_tokens, completion_tokens, cost, latency, result.finish_reason, False, tried)
-        if generation.use_cache:
+        outcome = GenerationResult(result.content, model, prompt_tokens, completion_tokens, cost, latency, result.finish_reason, False, tried, result.tool_calls)
+        if generation.use_cache and not result.tool_calls:
             await self.cache.put(self._cache_key(generation), {
                 "content": result.content, "model": model.name, "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens, "finish_reason": result.finish_reason,
@@ -284,6 +306,7 @@ class AIRuntime:
 
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
+        self.require_tool_support(generation, streaming=True)
         started = time.perf_counter()
         reservation = await self._reserve(generation)
         try:

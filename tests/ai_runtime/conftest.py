@@ -69,6 +69,8 @@ def runtime_settings(database_url: str, redis_url: str, providers: Providers | N
             "openai_base_url": f"{providers.openai.url}/v1",
             "anthropic_api_key": "sk-ant-test",
             "anthropic_base_url": providers.anthropic.url,
+            "openai_compatible_base_url": f"{providers.openai.url}/v1",
+            "openai_compatible_models": ["llama3.1:8b"],
         }
     return AIRuntimeSettings(**(values | overrides))
 

@@ -62,6 +62,10 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         text = app.state.reply
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"], "system_fingerprint": None}
+        if body.get("tools") and not body.get("stream"):
+            call = {"id": "call_1", "type": "function", "function": {"name": body["tools"][0]["function"]["name"], "arguments": '{"n": 10}'}}
+            return JSONResponse({**base, "object": "chat.completion", "usage": usage,
+                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]}, "finish_reason": "tool_calls", "logprobs": None}]})  # fmt: skip
         if not body.get("stream"):
             return JSONResponse({**base, "object": "chat.completion", "usage": usage,
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}]})  # fmt: skip
@@ -107,6 +111,9 @@ def create_fake_anthropic(reply: str = "Hello from the Anthropic test server") -
             return fault
         text = app.state.reply
         message = {"id": "msg_test", "type": "message", "role": "assistant", "model": body["model"], "stop_sequence": None}
+        if body.get("tools") and not body.get("stream"):
+            use = {"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {"n": 10}}
+            return JSONResponse({**message, "content": [use], "stop_reason": "tool_use", "usage": {"input_tokens": 13, "output_tokens": 9}})
         if not body.get("stream"):
             return JSONResponse({**message, "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
                                  "usage": {"input_tokens": 13, "output_tokens": 9}})  # fmt: skip

@@ -39,6 +39,13 @@ def test_anthropic_completion(ai: httpx.Client, providers: Providers) -> None:
     assert "sk-ant-test" in (sent["headers"].get("x-api-key", "") + sent["headers"].get("authorization", ""))
 
 
+def test_openai_compatible_server_by_base_url(ai: httpx.Client, providers: Providers) -> None:
+    body = ai.post("/complete", json={"model": "llama3.1:8b", "prompt": "hi"}).json()
+    assert (body["model_used"], body["provider"], body["cost_usd"]) == ("llama3.1:8b", "openai_compatible", 0)
+    sent = providers.openai_app.state.requests[0]
+    assert sent["body"]["model"] == "llama3.1:8b" and sent["headers"]["authorization"] == "Bearer not-needed"
+
+
 def test_retries_429_honouring_retry_after(ai: httpx.Client, providers: Providers) -> None:
     providers.openai_app.state.script.steps = [("status", 429, 1)]
     response = ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x"})

@@ -60,3 +60,13 @@ def test_sdk_errors_are_typed(sdk_stack: tuple[str, str, str]) -> None:
     assert "gpt-9" in str(error.value)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=base_url, api_key="cos_bad_key", max_retries=0).models.list()
+
+
+def test_tool_calls_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    tool = {"type": "function", "function": {"name": "fibonacci", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}}}
+    completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "fib 10"}], tools=[tool])
+    (call,) = completion.choices[0].message.tool_calls
+    assert call.function.name == "fibonacci" and call.function.arguments == '{"n": 10}'
+    assert completion.choices[0].finish_reason == "tool_calls"

@@ -1,5 +1,6 @@
 """Anthropic via the official SDK (Messages API)."""
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +34,25 @@ def _error(exc: Exception) -> ProviderError:
     return ProviderError("anthropic", f"malformed response: {type(exc).__name__}: {exc}", retryable=True)
 
 
+def _anthropic_message(message: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI-shaped message -> Messages API: tool calls become tool_use blocks, tool results tool_result blocks."""
+    if message["role"] == "tool":
+        return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": message.get("content") or ""}]}
+    if message["role"] == "assistant" and message.get("tool_calls"):
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}] if message.get("content") else []
+        for call in message["tool_calls"]:
+            blocks.append({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": json.loads(call["function"]["arguments"] or "{}")})
+        return {"role": "assistant", "content": blocks}
+    return {"role": message["role"], "content": message.get("content") or ""}
+
+
+def _anthropic_tool_choice(choice: Any) -> dict[str, Any] | None:
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "tool", "name": choice["function"]["name"]}
+    named = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
+    return named.get(choice) if isinstance(choice, str) else None
+
+
 class AnthropicProvider:
     name = "anthropic"
 
@@ -45,7 +65,7 @@ class AnthropicProvider:
     def _arguments(self, request: ChatRequest) -> tuple[dict[str, Any], str]:
         """Messages API arguments, and the text prefilled for the assistant (JSON mode starts the object)."""
         system = [m["content"] for m in request.messages if m["role"] == "system"]
-        messages = [{"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"]
+        messages = [_anthropic_message(m) for m in request.messages if m["role"] != "system"]
         prefill = ""
         if request.response_format:
             system.append(json_instruction(request.response_format))
@@ -61,6 +81,14 @@ class AnthropicProvider:
         }
         if system:
             arguments["system"] = "\n\n".join(system)
+        if request.tools:
+            arguments["tools"] = [
+                {"name": t["function"]["name"], "description": t["function"].get("description", ""),
+                 "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}}}
+                for t in request.tools
+            ]  # fmt: skip
+            if (choice := _anthropic_tool_choice(request.tool_choice)) is not None:
+                arguments["tool_choice"] = choice
         return arguments, prefill
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -68,6 +96,11 @@ class AnthropicProvider:
         try:
             response = await self.client.messages.create(**arguments)
             text = "".join(block.text for block in response.content if block.type == "text")
+            tool_calls = [
+                {"id": block.id, "type": "function", "function": {"name": block.name, "arguments": json.dumps(block.input)}}
+                for block in response.content
+                if block.type == "tool_use"
+            ]
         except (anthropic.AnthropicError, ValueError, AttributeError, TypeError) as exc:
             raise _error(exc) from exc
         return ChatResult(
@@ -75,6 +108,7 @@ class AnthropicProvider:
             finish_reason=STOP_REASONS.get(response.stop_reason or "", response.stop_reason),
             prompt_tokens=response.usage.input_tokens,
             completion_tokens=response.usage.output_tokens,
+            tool_calls=tool_calls or None,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:

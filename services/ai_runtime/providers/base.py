@@ -7,12 +7,16 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
+    """Messages, tools and tool calls use OpenAI's wire shapes; providers translate them."""
+
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     max_tokens: int
     temperature: float
     response_format: dict[str, Any] | None = None
     timeout_seconds: float = 60.0
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
 
 
 @dataclass(slots=True)
@@ -21,6 +25,7 @@ class ChatResult:
     finish_reason: str | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)

@@ -64,6 +64,10 @@ class OpenAIProvider:
         }
         if request.response_format:
             arguments["response_format"] = request.response_format
+        if request.tools:
+            arguments["tools"] = request.tools
+            if request.tool_choice is not None:
+                arguments["tool_choice"] = request.tool_choice
         return arguments
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -73,11 +77,13 @@ class OpenAIProvider:
         except (openai.OpenAIError, ValueError, IndexError, AttributeError, TypeError) as exc:
             raise _error(self.name, exc) from exc
         usage = response.usage
+        tool_calls = [call.model_dump(include={"id", "type", "function"}) for call in choice.message.tool_calls or []]
         return ChatResult(
             content=choice.message.content or "",
             finish_reason=choice.finish_reason,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
+            tool_calls=tool_calls or None,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
