@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -24,8 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.base import Base, Timestamps, UUIDPrimaryKey
@@ -200,11 +202,20 @@ class AgentTaskAssignment(UUIDPrimaryKey, Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+MEMORY_TYPES = ("working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill")
+MEMORY_SCOPES = ("global", "user", "task", "session")
+
+
 class Memory(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "memories"
     __table_args__ = (
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+        CheckConstraint(f"memory_type IN {MEMORY_TYPES}", name="memory_type_known"),
+        CheckConstraint(f"scope IN {MEMORY_SCOPES}", name="scope_known"),
         Index("ix_memories_user_scope", "user_id", "scope", "memory_type"),
+        Index("ix_memories_content_tsv", "content_tsv", postgresql_using="gin"),
+        Index("ix_memories_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
+        Index("ix_memories_user_created", "user_id", "created_at", "id"),
         Index(
             "ix_memories_embedding_hnsw",
             "embedding",
@@ -218,7 +229,11 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
     agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
     session_id: Mapped[str | None] = mapped_column(String(128), index=True)
     run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
-    content: Mapped[str] = mapped_column(Text, nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)  # Fernet ciphertext when is_sensitive
+    # Full-text side of hybrid search; empty for sensitive rows so ciphertext is never indexed as words.
+    content_tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("CASE WHEN is_sensitive THEN ''::tsvector ELSE to_tsvector('english', content) END", persisted=True)
+    )
     memory_type: Mapped[str] = mapped_column(String(32), nullable=False)
     scope: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
     embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
