@@ -1,5 +1,7 @@
 """create_service_app(): the wiring every service shares (logging, middleware, errors, DB, Redis, probes)."""
 
+import inspect
+
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,7 +21,7 @@ from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
 VERSION = "0.1.0"
 ReadyCheck = Callable[[FastAPI], Awaitable[bool]]
 ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-HealthDetails = Callable[[FastAPI], dict[str, Any]]
+HealthDetails = Callable[[FastAPI], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
 async def _database_check(app: FastAPI) -> bool:
@@ -77,6 +79,8 @@ def create_service_app(
         @app.get("/health", response_model=HealthResponse, tags=["probes"], summary="Liveness")
         async def health() -> HealthResponse:
             details = health_details(app) if health_details else None
+            if inspect.isawaitable(details):
+                details = await details
             return HealthResponse(service=settings.service_name, version=VERSION, details=details)
 
     @app.get(

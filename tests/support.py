@@ -52,3 +52,18 @@ def serving(app: FastAPI, port: int | None = None) -> Iterator[ThreadedServer]:
         yield server
     finally:
         server.stop()
+
+
+def sql_scalar(database_url: str, sql: str, **params: object) -> object:
+    """One value straight from the database, for asserting what is really stored."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def fetch() -> object:
+        engine = create_async_engine(database_url)
+        async with engine.connect() as connection:
+            value = (await connection.execute(text(sql), params)).scalar()
+        await engine.dispose()
+        return value
+
+    return asyncio.run(fetch())

@@ -1,5 +1,126 @@
-"""memory-service routes. Domain endpoints arrive with the capability's own issue; probes come from shared.app."""
+"""memory-service routes. Through the gateway: /api/v1/memories/… ; /retrieve is kept for the seed API."""
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-router = APIRouter(tags=["memory-service"])
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from services.memory_service.repository import MemoryFilter
+from services.memory_service.schemas import (
+    DeleteResult,
+    MemoryBatchCreate,
+    MemoryCreate,
+    MemoryPage,
+    MemoryResponse,
+    MemoryType,
+    MemoryUpdate,
+    ReembedResult,
+    RetrievedMemory,
+    RetrieveRequest,
+    Scope,
+)
+from services.memory_service.service import MemoryService, metadata_filter
+from shared.db import DbSession
+from shared.identity import CurrentIdentity, ensure_admin
+
+router = APIRouter(tags=["memory"])
+
+
+def get_service(request: Request, session: DbSession) -> MemoryService:
+    state = request.app.state
+    return MemoryService(session=session, settings=state.settings, ai=state.ai_client, cipher=state.cipher, access=state.access)
+
+
+Service = Annotated[MemoryService, Depends(get_service)]
+
+
+class ListFilters:
+    def __init__(
+        self,
+        memory_type: Annotated[list[MemoryType] | None, Query()] = None,
+        scope: Annotated[list[Scope] | None, Query()] = None,
+        session_id: Annotated[str | None, Query(max_length=128)] = None,
+        agent_id: uuid.UUID | None = None,
+        run_id: uuid.UUID | None = None,
+        metadata: Annotated[str | None, Query(description="JSON object the metadata must contain")] = None,
+        include_sensitive: bool = False,
+    ) -> None:
+        self.memory_type, self.scope, self.session_id = memory_type, scope, session_id
+        self.agent_id, self.run_id, self.include_sensitive = agent_id, run_id, include_sensitive
+        self.metadata = metadata_filter(metadata)
+
+    def for_user(self, user_id: uuid.UUID) -> MemoryFilter:
+        """The caller's own rows; global ones only when scope=global is asked for."""
+        return MemoryFilter(
+            user_id=user_id, memory_types=self.memory_type, scopes=self.scope, metadata=self.metadata,
+            include_sensitive=self.include_sensitive, session_id=self.session_id, agent_id=self.agent_id, run_id=self.run_id,
+            include_global=bool(self.scope and "global" in self.scope),
+        )  # fmt: skip
+
+    @property
+    def any_given(self) -> bool:
+        return any(v is not None for v in (self.memory_type, self.scope, self.session_id, self.agent_id, self.run_id, self.metadata))
+
+
+Filters = Annotated[ListFilters, Depends()]
+
+
+@router.post("/memories", response_model=MemoryResponse, status_code=status.HTTP_201_CREATED, summary="Store a memory (near-duplicates update the existing one)")
+async def store(body: MemoryCreate, identity: CurrentIdentity, service: Service, response: Response) -> MemoryResponse:
+    (stored,) = await service.store_many(identity, [body])
+    if stored.deduplicated:
+        response.status_code = status.HTTP_200_OK
+    return stored
+
+
+@router.post("/memories/batch", response_model=list[MemoryResponse], status_code=status.HTTP_201_CREATED, summary="Store many memories in one call")
+async def store_batch(body: MemoryBatchCreate, identity: CurrentIdentity, service: Service) -> list[MemoryResponse]:
+    return await service.store_many(identity, body.memories)
+
+
+@router.post("/memories/retrieve", response_model=list[RetrievedMemory], summary="Semantic (or hybrid) search, best first")
+@router.post("/retrieve", response_model=list[RetrievedMemory], include_in_schema=False)
+async def retrieve(body: RetrieveRequest, identity: CurrentIdentity, service: Service) -> list[RetrievedMemory]:
+    return await service.retrieve(identity, body)
+
+
+@router.get("/memories", response_model=MemoryPage, summary="List your memories, newest first, with a cursor")
+async def list_memories(
+    identity: CurrentIdentity,
+    service: Service,
+    filters: Filters,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MemoryPage:
+    items, next_cursor = await service.list_page(filters.for_user(uuid.UUID(identity.user_id)), cursor, limit)
+    return MemoryPage(items=items, next_cursor=next_cursor)
+
+
+@router.delete("/memories", response_model=DeleteResult, summary="Delete your memories matching a filter (a filter is required)")
+async def delete_matching(identity: CurrentIdentity, service: Service, filters: Filters) -> DeleteResult:
+    where = filters.for_user(uuid.UUID(identity.user_id))
+    where.include_sensitive = True
+    return DeleteResult(deleted=await service.delete_matching(identity, where, filters.any_given))
+
+
+@router.post("/memories/admin/reembed", response_model=ReembedResult, summary="Re-embed memories stored with another embedding model (admin)")
+async def reembed(identity: CurrentIdentity, service: Service, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> ReembedResult:
+    ensure_admin(identity)
+    done, remaining = await service.reembed(identity, limit)
+    return ReembedResult(reembedded=done, remaining=remaining, model=service.settings.embedding_model)
+
+
+@router.get("/memories/{memory_id}", response_model=MemoryResponse, summary="One memory")
+async def get_memory(memory_id: uuid.UUID, identity: CurrentIdentity, service: Service) -> MemoryResponse:
+    return await service.get(identity, memory_id)
+
+
+@router.put("/memories/{memory_id}", response_model=MemoryResponse, summary="Change a memory (new content is re-embedded)")
+async def update_memory(memory_id: uuid.UUID, body: MemoryUpdate, identity: CurrentIdentity, service: Service) -> MemoryResponse:
+    return await service.update(identity, memory_id, body)
+
+
+@router.delete("/memories/{memory_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a memory")
+async def delete_memory(memory_id: uuid.UUID, identity: CurrentIdentity, service: Service) -> Response:
+    await service.delete(identity, memory_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

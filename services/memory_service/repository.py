@@ -1,0 +1,142 @@
+"""SQL for memories: pgvector HNSW search with per-query ef_search and iterative scans, full-text search,
+dedup lookups, cursor pages, bookkeeping and purges."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import Memory
+
+COSINE_DISTANCE = Memory.embedding.cosine_distance
+
+
+@dataclass
+class MemoryFilter:
+    """Which rows a caller may see and asked for. `user_id` sees its own rows plus global ones."""
+
+    user_id: uuid.UUID
+    memory_types: list[str] | None = None
+    scopes: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    min_confidence: float = 0.0
+    include_sensitive: bool = False
+    session_id: str | None = None
+    agent_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+    embedding_model: str | None = None
+    include_global: bool = True
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        owner = or_(Memory.user_id == self.user_id, Memory.scope == "global") if self.include_global else Memory.user_id == self.user_id
+        clauses: list[ColumnElement[bool]] = [owner, or_(Memory.expires_at.is_(None), Memory.expires_at > func.now())]
+        if not self.include_sensitive:
+            clauses.append(Memory.is_sensitive.is_(False))
+        if self.memory_types:
+            clauses.append(Memory.memory_type.in_(self.memory_types))
+        if self.scopes:
+            clauses.append(Memory.scope.in_(self.scopes))
+        if self.metadata:
+            clauses.append(Memory.meta.contains(self.metadata))
+        if self.min_confidence > 0:
+            clauses.append(Memory.confidence >= self.min_confidence)
+        for column, value in ((Memory.session_id, self.session_id), (Memory.agent_id, self.agent_id), (Memory.run_id, self.run_id)):
+            if value is not None:
+                clauses.append(column == value)
+        if self.embedding_model:
+            clauses.append(Memory.embedding_model == self.embedding_model)
+        return clauses
+
+
+async def tune_vector_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
+    # Filtered HNSW scans (one user among many) keep scanning until k rows pass the filter.
+    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef_search_floor, 4 * k)}"))
+    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+
+
+async def vector_search(session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int) -> list[tuple[Memory, float]]:
+    distance = COSINE_DISTANCE(embedding)
+    query = select(Memory, (1 - distance).label("score")).where(*where.clauses()).order_by(distance).limit(k)
+    rows = (await session.execute(query)).all()
+    # relaxed_order may return near-neighbours slightly out of order: put them back in order.
+    return sorted(((row[0], float(row[1])) for row in rows), key=lambda pair: -pair[1])
+
+
+async def text_search(session: AsyncSession, where: MemoryFilter, query_text: str, embedding: list[float], limit: int) -> list[tuple[Memory, float]]:
+    tsquery = func.websearch_to_tsquery("english", query_text)
+    rank = func.ts_rank_cd(Memory.content_tsv, tsquery)
+    query = (
+        select(Memory, (1 - COSINE_DISTANCE(embedding)).label("score"))
+        .where(*where.clauses(), Memory.content_tsv.op("@@")(tsquery))
+        .order_by(rank.desc())
+        .limit(limit)
+    )
+    return [(row[0], float(row[1])) for row in (await session.execute(query)).all()]
+
+
+async def nearest_duplicate(session: AsyncSession, user_id: uuid.UUID, scope: str, embedding: list[float], threshold: float) -> Memory | None:
+    distance = COSINE_DISTANCE(embedding)
+    query = (
+        select(Memory)
+        .where(Memory.user_id == user_id, Memory.scope == scope, or_(Memory.expires_at.is_(None), Memory.expires_at > func.now()),
+               distance <= 1 - threshold)  # fmt: skip
+        .order_by(distance)
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def lock_owner_scope(session: AsyncSession, user_id: uuid.UUID, scope: str) -> None:
+    """Serialise stores for one user and scope so two identical memories cannot both be inserted."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"memory:{user_id}:{scope}"))))
+
+
+async def page(session: AsyncSession, where: MemoryFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Memory]:
+    query: Select[tuple[Memory]] = select(Memory).where(*where.clauses())
+    if after is not None:
+        created_at, memory_id = after
+        query = query.where(or_(Memory.created_at < created_at, and_(Memory.created_at == created_at, Memory.id < memory_id)))
+    query = query.order_by(Memory.created_at.desc(), Memory.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def delete_matching(session: AsyncSession, owner: uuid.UUID, where: MemoryFilter) -> int:
+    """Deletes only the owner's rows (never global ones through a user's filter)."""
+    result = await session.execute(delete(Memory).where(Memory.user_id == owner, *where.clauses()))
+    return result.rowcount or 0
+
+
+async def count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(Memory))).scalar_one())
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    result = await session.execute(delete(Memory).where(Memory.expires_at.is_not(None), Memory.expires_at <= func.now()))
+    return result.rowcount or 0
+
+
+async def record_access(session: AsyncSession, counts: dict[uuid.UUID, int]) -> None:
+    ids, hits = list(counts), list(counts.values())
+    await session.execute(
+        text(
+            "UPDATE memories AS m SET access_count = m.access_count + u.hits, accessed_at = now() "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:hits AS int[])) AS u(id, hits) WHERE m.id = u.id"
+        ),
+        {"ids": ids, "hits": hits},
+    )
+
+
+async def stale_embeddings(session: AsyncSession, model: str, limit: int) -> tuple[list[Memory], int]:
+    stale = or_(Memory.embedding_model.is_(None), Memory.embedding_model != model)
+    rows = list((await session.execute(select(Memory).where(stale).limit(limit).with_for_update(skip_locked=True))).scalars())
+    remaining = int((await session.execute(select(func.count()).select_from(Memory).where(stale))).scalar_one())
+    return rows, remaining
+
+
+def visible(memory: Memory, user_id: uuid.UUID, is_admin: bool) -> bool:
+    return is_admin or memory.user_id == user_id or memory.scope == "global"
+

@@ -1,0 +1,240 @@
+"""Memory rules: who may see and change what, dedup on store, hybrid retrieval, encryption of sensitive rows."""
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import Memory
+from services.memory_service import repository
+from services.memory_service.config import MemorySettings
+from services.memory_service.crypto import decrypt_or_placeholder
+from services.memory_service.repository import MemoryFilter
+from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
+from services.memory_service.tasks import AccessRecorder
+from shared.clients import ServiceClient
+from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
+from shared.identity import Identity
+
+RRF_K = 60  # reciprocal rank fusion constant, as in the original paper and most hybrid engines
+
+
+def acting_user(identity: Identity, requested: uuid.UUID | None) -> uuid.UUID:
+    """Agents and admins may act for a user named in the body; everyone else acts as themselves."""
+    if requested and identity.role in ("agent", "admin"):
+        return requested
+    return uuid.UUID(identity.user_id)
+
+
+@dataclass
+class MemoryService:
+    session: AsyncSession
+    settings: MemorySettings
+    ai: ServiceClient
+    cipher: Fernet
+    access: AccessRecorder
+
+    # --- embedding ---------------------------------------------------------------------------
+
+    async def embed(self, identity: Identity, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), 256):
+            body = await self.ai.post_json("/embed", identity=identity, json={"texts": texts[start : start + 256], "model": self.settings.embedding_model})
+            if body["dimensions"] != self.settings.embedding_dimensions:
+                raise ServiceUnavailableError(
+                    f"{body['model_used']} gives {body['dimensions']}-dimensional vectors but memories store "
+                    f"{self.settings.embedding_dimensions}: see docs/memory.md (changing the embedding model)",
+                    code="embedding_dimension_mismatch",
+                )
+            vectors += body["embeddings"]
+        return vectors
+
+    def _check_vector(self, vector: list[float]) -> None:
+        if len(vector) != self.settings.embedding_dimensions:
+            raise BadRequestError(
+                f"embedding must have {self.settings.embedding_dimensions} dimensions ({self.settings.embedding_model})",
+                code="bad_embedding",
+                details={"got": len(vector)},
+            )
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def to_response(self, memory: Memory, deduplicated: bool = False) -> MemoryResponse:
+        content = decrypt_or_placeholder(self.cipher, memory.content) if memory.is_sensitive else memory.content
+        return MemoryResponse(
+            id=memory.id, user_id=memory.user_id, content=content, memory_type=memory.memory_type, scope=memory.scope,
+            metadata=memory.meta, source=memory.source, confidence=memory.confidence, is_sensitive=memory.is_sensitive,
+            agent_id=memory.agent_id, session_id=memory.session_id, run_id=memory.run_id, access_count=memory.access_count,
+            accessed_at=memory.accessed_at, expires_at=memory.expires_at, embedding_model=memory.embedding_model,
+            created_at=memory.created_at, updated_at=memory.updated_at, deduplicated=deduplicated,
+        )  # fmt: skip
+
+    # --- store ---------------------------------------------------------------------------------
+
+    async def store_many(self, identity: Identity, items: list[MemoryCreate]) -> list[MemoryResponse]:
+        if len(items) > self.settings.max_batch:
+            raise BadRequestError(f"At most {self.settings.max_batch} memories per call", code="batch_too_large")
+        for item in items:
+            if item.scope == "global" and identity.role not in ("admin", "agent"):
+                raise ForbiddenError("Only agents and admins may write global memories")
+            if item.embedding is not None:
+                self._check_vector(item.embedding)
+        missing = [i for i, item in enumerate(items) if item.embedding is None]
+        vectors = await self.embed(identity, [items[i].content for i in missing]) if missing else []
+        embeddings = [item.embedding for item in items]
+        for index, vector in zip(missing, vectors, strict=True):
+            embeddings[index] = vector
+        results = [await self._store_one(identity, item, embedding) for item, embedding in zip(items, embeddings, strict=True)]  # type: ignore[arg-type]
+        await self.session.commit()
+        return [self.to_response(memory, deduplicated) for memory, deduplicated in results]
+
+    async def _store_one(self, identity: Identity, item: MemoryCreate, embedding: list[float]) -> tuple[Memory, bool]:
+        owner = acting_user(identity, item.user_id)
+        await repository.lock_owner_scope(self.session, owner, item.scope)
+        existing = await repository.nearest_duplicate(self.session, owner, item.scope, embedding, self.settings.dedup_threshold)
+        if existing is not None and existing.is_sensitive == item.is_sensitive:
+            existing.access_count += 1
+            existing.confidence = max(existing.confidence, item.confidence)
+            existing.meta = {**existing.meta, **item.metadata}
+            existing.updated_at = datetime.now(UTC)
+            return existing, True
+        memory = Memory(
+            user_id=owner, agent_id=item.agent_id, session_id=item.session_id, run_id=item.run_id,
+            content=self.cipher.encrypt(item.content.encode()).decode() if item.is_sensitive else item.content,
+            memory_type=item.memory_type, scope=item.scope, embedding=embedding, embedding_model=self.settings.embedding_model,
+            meta=item.metadata, source=item.source, confidence=item.confidence, is_sensitive=item.is_sensitive,
+            expires_at=item.expires_at,
+        )  # fmt: skip
+        self.session.add(memory)
+        await self.session.flush()
+        await self.session.refresh(memory)
+        return memory, False
+
+    # --- retrieve ------------------------------------------------------------------------------
+
+    async def retrieve(self, identity: Identity, request: RetrieveRequest) -> list[RetrievedMemory]:
+        if request.query_embedding is not None:
+            self._check_vector(request.query_embedding)
+            embedding = request.query_embedding
+        elif request.query:
+            embedding = (await self.embed(identity, [request.query]))[0]
+        else:
+            raise BadRequestError("Give a query or a query_embedding", code="missing_query")
+        if request.hybrid and not request.query:
+            raise BadRequestError("Hybrid search needs the query text", code="missing_query")
+        where = MemoryFilter(
+            user_id=acting_user(identity, request.user_id), memory_types=request.memory_types, scopes=request.scopes,
+            metadata=request.metadata, min_confidence=request.min_confidence, include_sensitive=request.include_sensitive,
+            session_id=request.session_id, agent_id=request.agent_id, embedding_model=self.settings.embedding_model,
+        )  # fmt: skip
+        await repository.tune_vector_search(self.session, request.k, self.settings.hnsw_ef_search)
+        if not request.hybrid:
+            hits = await repository.vector_search(self.session, where, embedding, request.k)
+            results = [self._retrieved(memory, score, None) for memory, score in hits]
+        else:
+            pool = max(request.k * 4, 20)
+            semantic = await repository.vector_search(self.session, where, embedding, pool)
+            lexical = await repository.text_search(self.session, where, request.query or "", embedding, pool)
+            results = self._fuse(semantic, lexical)[: request.k]
+        await self.session.rollback()  # read-only: end the transaction that carried the SET LOCALs
+        self.access.record([r.id for r in results])
+        return results
+
+    def _retrieved(self, memory: Memory, score: float, fused: float | None) -> RetrievedMemory:
+        return RetrievedMemory(**self.to_response(memory).model_dump(), relevance_score=round(score, 6), fused_score=fused)
+
+    def _fuse(self, semantic: list[tuple[Memory, float]], lexical: list[tuple[Memory, float]]) -> list[RetrievedMemory]:
+        fused: dict[uuid.UUID, float] = {}
+        found: dict[uuid.UUID, tuple[Memory, float]] = {}
+        for ranking in (semantic, lexical):
+            for rank, (memory, score) in enumerate(ranking, start=1):
+                fused[memory.id] = fused.get(memory.id, 0.0) + 1.0 / (RRF_K + rank)
+                found[memory.id] = (memory, score)
+        order = sorted(fused, key=lambda memory_id: (-fused[memory_id], -found[memory_id][1]))
+        return [self._retrieved(found[i][0], found[i][1], round(fused[i], 6)) for i in order]
+
+    # --- read, change, delete ----------------------------------------------------------------------
+
+    async def _get_visible(self, identity: Identity, memory_id: uuid.UUID, for_write: bool) -> Memory:
+        memory = await self.session.get(Memory, memory_id)
+        caller = uuid.UUID(identity.user_id)
+        expired = memory is not None and memory.expires_at is not None and memory.expires_at <= datetime.now(UTC)
+        if memory is None or expired or not repository.visible(memory, caller, identity.is_admin):
+            raise NotFoundError("Memory not found")
+        if for_write and memory.user_id != caller and not identity.is_admin:
+            raise ForbiddenError("Only the owner or an admin may change this memory")
+        return memory
+
+    async def get(self, identity: Identity, memory_id: uuid.UUID) -> MemoryResponse:
+        return self.to_response(await self._get_visible(identity, memory_id, for_write=False))
+
+    async def update(self, identity: Identity, memory_id: uuid.UUID, change: MemoryUpdate) -> MemoryResponse:
+        memory = await self._get_visible(identity, memory_id, for_write=True)
+        if change.content is not None:
+            memory.embedding = (await self.embed(identity, [change.content]))[0]
+            memory.embedding_model = self.settings.embedding_model
+            memory.content = self.cipher.encrypt(change.content.encode()).decode() if memory.is_sensitive else change.content
+        for name, value in (("memory_type", change.memory_type), ("meta", change.metadata), ("confidence", change.confidence)):
+            if value is not None:
+                setattr(memory, name, value)
+        if "expires_at" in change.model_fields_set:
+            memory.expires_at = change.expires_at
+        await self.session.commit()
+        await self.session.refresh(memory)
+        return self.to_response(memory)
+
+    async def delete(self, identity: Identity, memory_id: uuid.UUID) -> None:
+        memory = await self._get_visible(identity, memory_id, for_write=True)
+        await self.session.delete(memory)
+        await self.session.commit()
+
+    async def delete_matching(self, identity: Identity, where: MemoryFilter, has_filter: bool) -> int:
+        if not has_filter:
+            raise BadRequestError("Deleting needs at least one filter (memory_type, scope, session_id, agent_id, run_id or metadata)", code="filter_required")
+        deleted = await repository.delete_matching(self.session, uuid.UUID(identity.user_id), where)
+        await self.session.commit()
+        return deleted
+
+    async def list_page(self, where: MemoryFilter, cursor: str | None, limit: int) -> tuple[list[MemoryResponse], str | None]:
+        rows = await repository.page(self.session, where, decode_cursor(cursor) if cursor else None, limit + 1)
+        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return [self.to_response(m) for m in rows[:limit]], next_cursor
+
+    async def reembed(self, identity: Identity, limit: int) -> tuple[int, int]:
+        rows, remaining = await repository.stale_embeddings(self.session, self.settings.embedding_model, limit)
+        if rows:
+            texts = [decrypt_or_placeholder(self.cipher, m.content) if m.is_sensitive else m.content for m in rows]
+            for memory, vector in zip(rows, await self.embed(identity, texts), strict=True):
+                memory.embedding = vector
+                memory.embedding_model = self.settings.embedding_model
+        await self.session.commit()
+        return len(rows), remaining - len(rows)
+
+
+def encode_cursor(memory: Memory) -> str:
+    return base64.urlsafe_b64encode(f"{memory.created_at.isoformat()}|{memory.id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, memory_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(memory_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError("Invalid cursor", code="invalid_cursor") from exc
+
+
+def metadata_filter(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequestError("metadata must be a JSON object", code="invalid_metadata") from exc
+    if not isinstance(value, dict):
+        raise BadRequestError("metadata must be a JSON object", code="invalid_metadata")
+    return value
