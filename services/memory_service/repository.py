@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Memory
@@ -77,17 +77,53 @@ async def text_search(session: AsyncSession, where: MemoryFilter, query_text: st
     return [(row[0], float(row[1])) for row in (await session.execute(query)).all()]
 
 
-async def nearest_duplicate(session: AsyncSession, user_id: uuid.UUID, scope: str, embedding: list[float], threshold: float) -> Memory | None:
-    distance = COSINE_DISTANCE(embedding)
-    query = (
-        select(Memory)
-        .where(Memory.user_id == user_id, Memory.scope == scope, or_(Memory.expires_at.is_(None), Memory.expires_at > func.now()),
-               distance <= 1 - threshold)  # fmt: skip
-        .order_by(distance)
-        .limit(1)
-        .with_for_update()
+# Each lookup must be an HNSW probe, not a scan of all the user's rows. So the distance test stays outside
+# the LATERAL subquery ("ORDER BY distance LIMIT 1" is what HNSW answers), and the owner test is written
+# "(…) IS TRUE", which a B-tree cannot serve: the planner then walks HNSW with an iterative scan that skips
+# other users' rows, instead of reading and sorting every row of the user through ix_memories_user_scope.
+NEAREST_DUPLICATES_SQL = text("""
+SELECT item.ordinal, nearest.id
+FROM unnest(CAST(CAST(:vectors AS text[]) AS vector[])) WITH ORDINALITY AS item(vector, ordinal)
+CROSS JOIN LATERAL (
+    SELECT m.id, m.embedding <=> item.vector AS distance FROM memories AS m
+    WHERE (m.user_id = :user_id AND m.scope = :scope) IS TRUE AND m.is_sensitive = :is_sensitive
+      AND (m.expires_at IS NULL OR m.expires_at > now())
+    ORDER BY m.embedding <=> item.vector
+    LIMIT 1
+) AS nearest
+WHERE nearest.distance <= :max_distance
+""")
+
+
+async def nearest_duplicates(
+    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, embeddings: list[list[float]], threshold: float
+) -> dict[int, uuid.UUID]:
+    """For each embedding (by position), the id of an existing near-identical memory, in one round trip."""
+    await tune_vector_search(session, 1, 40)
+    rows = await session.execute(
+        NEAREST_DUPLICATES_SQL,
+        {"vectors": [str(list(e)) for e in embeddings], "user_id": user_id, "scope": scope, "is_sensitive": is_sensitive, "max_distance": 1 - threshold},
     )
-    return (await session.execute(query)).scalars().first()
+    return {int(ordinal) - 1: memory_id for ordinal, memory_id in rows.all()}
+
+
+async def get_for_update(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Memory]:
+    rows = await session.execute(select(Memory).where(Memory.id.in_(ids)).with_for_update())
+    return {m.id: m for m in rows.scalars()}
+
+
+async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Memory]:
+    """Bulk insert (one statement); returns detached Memory objects built from the rows and the server defaults."""
+    if not rows:
+        return []
+    table = Memory.__table__
+    values = [{("metadata" if key == "meta" else key): value for key, value in row.items()} for row in rows]
+    returned = (await session.execute(insert(table).returning(table.c.id, table.c.created_at, table.c.updated_at), values)).all()
+    stamps = {memory_id: (created_at, updated_at) for memory_id, created_at, updated_at in returned}
+    return [
+        Memory(**row, accessed_at=None, created_at=stamps[row["id"]][0], updated_at=stamps[row["id"]][1])
+        for row in rows
+    ]
 
 
 async def lock_owner_scope(session: AsyncSession, user_id: uuid.UUID, scope: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,6 +78,7 @@ class MemoryService:
     # --- store ---------------------------------------------------------------------------------
 
     async def store_many(self, identity: Identity, items: list[MemoryCreate]) -> list[MemoryResponse]:
+        """Store a batch: embed what has no vector, then per (owner, scope) group one dedup query and one insert."""
         if len(items) > self.settings.max_batch:
             raise BadRequestError(f"At most {self.settings.max_batch} memories per call", code="batch_too_large")
         for item in items:
@@ -84,36 +86,67 @@ class MemoryService:
                 raise ForbiddenError("Only agents and admins may write global memories")
             if item.embedding is not None:
                 self._check_vector(item.embedding)
-        missing = [i for i, item in enumerate(items) if item.embedding is None]
-        vectors = await self.embed(identity, [items[i].content for i in missing]) if missing else []
         embeddings = [item.embedding for item in items]
-        for index, vector in zip(missing, vectors, strict=True):
+        missing = [i for i, e in enumerate(embeddings) if e is None]
+        for index, vector in zip(missing, await self.embed(identity, [items[i].content for i in missing]) if missing else [], strict=True):
             embeddings[index] = vector
-        results = [await self._store_one(identity, item, embedding) for item, embedding in zip(items, embeddings, strict=True)]  # type: ignore[arg-type]
+        groups: dict[tuple[uuid.UUID, str, bool], list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault((acting_user(identity, item.user_id), item.scope, item.is_sensitive), []).append(index)
+        stored: dict[int, tuple[Memory, bool]] = {}
+        for (owner, scope, sensitive), indexes in groups.items():
+            group_vectors = [embeddings[i] for i in indexes]
+            stored |= await self._store_group(owner, scope, sensitive, [items[i] for i in indexes], group_vectors, indexes)  # type: ignore[arg-type]
         await self.session.commit()
-        return [self.to_response(memory, deduplicated) for memory, deduplicated in results]
+        return [self.to_response(*stored[i]) for i in range(len(items))]
 
-    async def _store_one(self, identity: Identity, item: MemoryCreate, embedding: list[float]) -> tuple[Memory, bool]:
-        owner = acting_user(identity, item.user_id)
-        await repository.lock_owner_scope(self.session, owner, item.scope)
-        existing = await repository.nearest_duplicate(self.session, owner, item.scope, embedding, self.settings.dedup_threshold)
-        if existing is not None and existing.is_sensitive == item.is_sensitive:
-            existing.access_count += 1
-            existing.confidence = max(existing.confidence, item.confidence)
-            existing.meta = {**existing.meta, **item.metadata}
-            existing.updated_at = datetime.now(UTC)
-            return existing, True
-        memory = Memory(
-            user_id=owner, agent_id=item.agent_id, session_id=item.session_id, run_id=item.run_id,
-            content=self.cipher.encrypt(item.content.encode()).decode() if item.is_sensitive else item.content,
-            memory_type=item.memory_type, scope=item.scope, embedding=embedding, embedding_model=self.settings.embedding_model,
-            meta=item.metadata, source=item.source, confidence=item.confidence, is_sensitive=item.is_sensitive,
-            expires_at=item.expires_at,
-        )  # fmt: skip
-        self.session.add(memory)
-        await self.session.flush()
-        await self.session.refresh(memory)
-        return memory, False
+    async def _store_group(
+        self, owner: uuid.UUID, scope: str, sensitive: bool, items: list[MemoryCreate], vectors: list[list[float]], positions: list[int]
+    ) -> dict[int, tuple[Memory, bool]]:
+        await repository.lock_owner_scope(self.session, owner, scope)
+        existing_ids = await repository.nearest_duplicates(self.session, owner, scope, sensitive, vectors, self.settings.dedup_threshold)
+        existing = await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
+        matrix = np.asarray(vectors, dtype=np.float32)
+        matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+        new_rows: dict[int, dict[str, Any]] = {}  # item index -> row to insert
+        merged_into: dict[int, int] = {}  # item index -> the earlier item of this batch it repeats
+        for index, item in enumerate(items):
+            if index in existing_ids:
+                self._merge(existing[existing_ids[index]], item)
+                continue
+            earlier = next((j for j in new_rows if float(matrix[index] @ matrix[j]) >= self.settings.dedup_threshold), None)
+            if earlier is not None:
+                merged_into[index] = earlier
+                _merge_row(new_rows[earlier], item)
+                continue
+            new_rows[index] = self._row(owner, item, vectors[index])
+        inserted = dict(zip(new_rows, await repository.insert_many(self.session, list(new_rows.values())), strict=True))
+        results: dict[int, tuple[Memory, bool]] = {}
+        for index, position in enumerate(positions):
+            if index in existing_ids:
+                results[position] = (existing[existing_ids[index]], True)
+            elif index in merged_into:
+                results[position] = (inserted[merged_into[index]], True)
+            else:
+                results[position] = (inserted[index], False)
+        return results
+
+    def _merge(self, memory: Memory, item: MemoryCreate) -> None:
+        """A near-identical memory arrived again: strengthen the one we have, never add a copy."""
+        memory.access_count += 1
+        memory.confidence = max(memory.confidence, item.confidence)
+        memory.meta = {**memory.meta, **item.metadata}
+        memory.updated_at = datetime.now(UTC)
+
+    def _row(self, owner: uuid.UUID, item: MemoryCreate, embedding: list[float]) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4(), "user_id": owner, "agent_id": item.agent_id, "session_id": item.session_id, "run_id": item.run_id,
+            "content": self.cipher.encrypt(item.content.encode()).decode() if item.is_sensitive else item.content,
+            "memory_type": item.memory_type, "scope": item.scope, "embedding": embedding, "embedding_model": self.settings.embedding_model,
+            "meta": item.metadata, "source": item.source, "confidence": item.confidence, "is_sensitive": item.is_sensitive,
+            "expires_at": item.expires_at, "access_count": 0,
+        }  # fmt: skip
+
 
     # --- retrieve ------------------------------------------------------------------------------
 
@@ -238,3 +271,10 @@ def metadata_filter(raw: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise BadRequestError("metadata must be a JSON object", code="invalid_metadata")
     return value
+
+
+def _merge_row(row: dict[str, Any], item: MemoryCreate) -> None:
+    """The same rule as MemoryService._merge, for a row not yet inserted."""
+    row["access_count"] += 1
+    row["confidence"] = max(row["confidence"], item.confidence)
+    row["meta"] = {**row["meta"], **item.metadata}

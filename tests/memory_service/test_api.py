@@ -159,6 +159,15 @@ def test_bad_input_is_4xx(alice: Caller) -> None:
     assert_error(c.post("/memories/batch", json={"memories": []}), 422)
 
 
+def test_duplicates_inside_one_batch_become_one_memory(alice: Caller) -> None:
+    body = {"memories": [{"content": "The user's birthday is on 3 May", "confidence": 0.5},
+                         {"content": "The user's birthday is on 3 May.", "confidence": 0.8, "metadata": {"src": "chat"}}]}  # fmt: skip
+    first, second = alice.client.post("/memories/batch", json=body).json()
+    assert second["deduplicated"] and second["id"] == first["id"]
+    stored = alice.client.get(f"/memories/{first['id']}").json()
+    assert stored["confidence"] == 0.8 and stored["access_count"] == 1 and stored["metadata"] == {"src": "chat"}
+
+
 def test_batch_insert_and_health_count(alice: Caller, memory_server) -> None:
     stored = alice.client.post("/memories/batch", json={"memories": [{"content": f"Batch fact number {w}"} for w in ("one", "kettle", "orbit")]})
     assert stored.status_code == 201 and len(stored.json()) == 3
