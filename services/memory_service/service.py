@@ -65,14 +65,15 @@ class MemoryService:
 
     # --- views ---------------------------------------------------------------------------------
 
-    def to_response(self, memory: Memory, deduplicated: bool = False) -> MemoryResponse:
+    def to_response(self, memory: Memory, deduplicated: bool = False, **scores: float | None) -> Any:
         content = decrypt_or_placeholder(self.cipher, memory.content) if memory.is_sensitive else memory.content
-        return MemoryResponse(
+        model = RetrievedMemory if scores else MemoryResponse
+        return model(
             id=memory.id, user_id=memory.user_id, content=content, memory_type=memory.memory_type, scope=memory.scope,
             metadata=memory.meta, source=memory.source, confidence=memory.confidence, is_sensitive=memory.is_sensitive,
             agent_id=memory.agent_id, session_id=memory.session_id, run_id=memory.run_id, access_count=memory.access_count,
             accessed_at=memory.accessed_at, expires_at=memory.expires_at, embedding_model=memory.embedding_model,
-            created_at=memory.created_at, updated_at=memory.updated_at, deduplicated=deduplicated,
+            created_at=memory.created_at, updated_at=memory.updated_at, deduplicated=deduplicated, **scores,
         )  # fmt: skip
 
     # --- store ---------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class MemoryService:
         return results
 
     def _retrieved(self, memory: Memory, score: float, fused: float | None) -> RetrievedMemory:
-        return RetrievedMemory(**self.to_response(memory).model_dump(), relevance_score=round(score, 6), fused_score=fused)
+        return self.to_response(memory, relevance_score=round(score, 6), fused_score=fused)
 
     def _fuse(self, semantic: list[tuple[Memory, float]], lexical: list[tuple[Memory, float]]) -> list[RetrievedMemory]:
         fused: dict[uuid.UUID, float] = {}
