@@ -56,8 +56,11 @@ class MemoryFilter:
 
 async def tune_vector_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
     # Filtered HNSW scans (one user among many) keep scanning until k rows pass the filter.
-    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(ef_search_floor, 4 * k)}"))
-    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    # Both settings are transaction-local and go in one round trip.
+    await session.execute(
+        text("SELECT set_config('hnsw.ef_search', :ef_search, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+        {"ef_search": str(max(ef_search_floor, 4 * k))},
+    )
 
 
 async def vector_search(session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int) -> list[tuple[Memory, float]]:
