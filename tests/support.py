@@ -55,13 +55,13 @@ def serving(app: FastAPI, port: int | None = None) -> Iterator[ThreadedServer]:
 
 
 def sql_scalar(database_url: str, sql: str, **params: object) -> object:
-    """One value straight from the database, for asserting what is really stored."""
+    """Run one statement straight on the database (committed) and return its first value."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     async def fetch() -> object:
         engine = create_async_engine(database_url)
-        async with engine.connect() as connection:
+        async with engine.begin() as connection:
             value = (await connection.execute(text(sql), params)).scalar()
         await engine.dispose()
         return value

@@ -114,6 +114,19 @@ async def nearest_duplicates(
     return {int(ordinal) - 1: memory_id for ordinal, memory_id in rows.all()}
 
 
+async def owner_row_count(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool) -> int:
+    query = select(func.count()).select_from(Memory).where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def owner_vectors(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool) -> list[tuple[uuid.UUID, list[float]]]:
+    query = select(Memory.id, Memory.embedding).where(
+        Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive,
+        or_(Memory.expires_at.is_(None), Memory.expires_at > func.now()), Memory.embedding.is_not(None),
+    )  # fmt: skip
+    return [(memory_id, vector) for memory_id, vector in (await session.execute(query)).all()]
+
+
 async def get_for_update(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Memory]:
     rows = await session.execute(select(Memory).where(Memory.id.in_(ids)).with_for_update())
     return {m.id: m for m in rows.scalars()}

@@ -177,3 +177,42 @@ def test_batch_insert_and_health_count(alice: Caller, memory_server) -> None:
 
 def test_requires_identity(memory_server) -> None:
     assert_error(httpx.post(f"{memory_server.url}/memories", json={"content": "x"}), 401)
+
+
+def test_through_the_gateway_the_user_comes_from_the_token(stack, memory_server, gateway: httpx.Client, unique: str) -> None:
+    from services.api_gateway.main import create_app as create_gateway
+    from tests.conftest import register_and_login
+    from tests.support import serving
+
+    with serving(create_gateway(stack.gateway_settings(memory_service_url=memory_server.url))) as gw, httpx.Client(base_url=gw.url, timeout=60) as client:
+        owner, other = register_and_login(client, f"mo{unique}"), register_and_login(client, f"mt{unique}")
+        stored = client.post("/api/v1/memories", headers=owner.headers, json={"content": "Gateway memory about the red bicycle", "user_id": other.id})
+        assert stored.status_code == 201 and stored.json()["user_id"] == owner.id
+        found = client.post("/api/v1/memories/retrieve", headers=owner.headers, json={"query": "bicycle", "k": 1}).json()
+        assert found[0]["id"] == stored.json()["id"]
+        others_view = client.post("/api/v1/memories/retrieve", headers=other.headers, json={"query": "red bicycle", "k": 5}).json()
+        assert all(r["id"] != stored.json()["id"] for r in others_view)
+        assert client.get(f"/api/v1/memories/{stored.json()['id']}", headers=other.headers).status_code == 404
+        assert client.post("/api/v1/memories/retrieve", json={"query": "x"}).status_code == 401
+
+
+def test_reembed_moves_rows_to_the_current_model(alice: Caller, memory_server, database_url: str) -> None:
+    memory = alice.remember("A memory stored under an older embedding model")
+    sql_scalar(database_url, "UPDATE memories SET embedding_model = 'old-model' WHERE id = :id RETURNING id", id=memory["id"])
+    # Rows of another model are never mixed into search results.
+    assert all(r["id"] != memory["id"] for r in alice.retrieve("older embedding model", k=10))
+    assert_error(alice.client.post("/memories/admin/reembed"), 403)
+    admin = Caller(memory_server.url, make_user(database_url), role="admin")
+    result = admin.client.post("/memories/admin/reembed", params={"limit": 5000}).json()
+    assert result["reembedded"] >= 1 and result["remaining"] == 0 and result["model"] == "all-minilm-l6-v2"
+    assert alice.retrieve("older embedding model", k=1)[0]["id"] == memory["id"]
+
+
+def test_dedup_through_hnsw_probes_for_owners_with_many_memories(alice: Caller, monkeypatch) -> None:
+    import services.memory_service.service as memory_service
+
+    monkeypatch.setattr(memory_service, "EXACT_DEDUP_MAX_ROWS", 0)  # as if alice had more than the exact-scan limit
+    first = alice.remember("The user's favourite mountain is Mont Blanc")
+    again = alice.client.post("/memories", json={"content": "The user's favourite mountain is Mont Blanc."})
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    assert not alice.remember("The user's favourite river is the Douro")["deduplicated"]
