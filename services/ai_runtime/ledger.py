@@ -6,7 +6,6 @@ and retried.
 """
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.models import LlmUsage
+from shared.background import PeriodicTask
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +24,10 @@ class UsageLedger:
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._flushed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._writer = PeriodicTask("usage-ledger", flush_seconds, self._write_next_batch)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="usage-ledger")
+        self._writer.start()
 
     def record(self, row: dict[str, Any]) -> None:
         self._queue.put_nowait(row)
@@ -41,10 +40,7 @@ class UsageLedger:
             batch = self._drain()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._writer.stop()
         await self.flush()
 
     def _drain(self) -> list[dict[str, Any]]:
@@ -58,15 +54,13 @@ class UsageLedger:
             await session.execute(insert(LlmUsage), batch)
             await session.commit()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            batch = self._drain()
-            if not batch:
-                continue
-            try:
-                await self._write(batch)
-            except Exception:
-                logger.exception("usage ledger write failed; will retry", extra={"rows": len(batch)})
-                for row in batch:
-                    self._queue.put_nowait(row)
+    async def _write_next_batch(self) -> None:
+        batch = self._drain()
+        if not batch:
+            return
+        try:
+            await self._write(batch)
+        except Exception:
+            logger.exception("usage ledger write failed; will retry", extra={"rows": len(batch)})
+            for row in batch:
+                self._queue.put_nowait(row)

@@ -16,7 +16,6 @@ class MemorySettings(BaseServiceSettings):
     access_flush_seconds: float = Field(default=1.0, gt=0)
     hnsw_ef_search: int = Field(default=64, ge=10, le=1000, description="Lower bound; raised to 4·k per query")
     max_batch: int = Field(default=1000, ge=1, le=10_000)
-    max_content_chars: int = Field(default=20_000, ge=1)
 
 
 @lru_cache

@@ -1,7 +1,5 @@
 """memory-service: semantic memory in Postgres + pgvector (HNSW), scoped per user, session and agent."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +10,7 @@ from services.memory_service import repository
 from services.memory_service.api import router
 from services.memory_service.config import MemorySettings, get_settings
 from services.memory_service.crypto import build_cipher
-from services.memory_service.tasks import AccessRecorder, purge_expired_forever
+from services.memory_service.tasks import AccessRecorder, expiry_purge
 from shared.app import create_service_app
 from shared.clients import ServiceClient
 
@@ -34,13 +32,12 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
         app.state.cipher = build_cipher(settings.encryption_key, settings.internal_secret)
         app.state.access = AccessRecorder(app.state.sessionmaker, settings.access_flush_seconds)
         app.state.access.start()
-        purge = asyncio.create_task(purge_expired_forever(app.state.sessionmaker, settings.purge_interval_seconds))
+        purge = expiry_purge(app.state.sessionmaker, settings.purge_interval_seconds)
+        purge.start()
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            await purge.stop()
             await app.state.access.stop()
             await app.state.ai_client.aclose()
 

@@ -1,7 +1,5 @@
 """Background work: access bookkeeping in batches (off the retrieval path) and the expired-memory purge."""
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections import Counter
@@ -9,6 +7,7 @@ from collections import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.memory_service import repository
+from shared.background import PeriodicTask
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ class AccessRecorder:
         self.sessionmaker = sessionmaker
         self.flush_seconds = flush_seconds
         self._pending: Counter[uuid.UUID] = Counter()
-        self._task: asyncio.Task[None] | None = None
+        self._writer = PeriodicTask("memory-access", flush_seconds, self.flush)
 
     def record(self, ids: list[uuid.UUID]) -> None:
         self._pending.update(ids)
@@ -33,33 +32,20 @@ class AccessRecorder:
             await repository.record_access(session, dict(pending))
             await session.commit()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                logger.exception("access bookkeeping failed")
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="memory-access")
+        self._writer.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._writer.stop()
         await self.flush()
 
 
-async def purge_expired_forever(sessionmaker: async_sessionmaker[AsyncSession], interval_seconds: float) -> None:
-    while True:
-        try:
-            async with sessionmaker() as session:
-                purged = await repository.purge_expired(session)
-                await session.commit()
-            if purged:
-                logger.info("expired memories purged", extra={"count": purged})
-        except Exception:
-            logger.exception("purge of expired memories failed")
-        await asyncio.sleep(interval_seconds)
+def expiry_purge(sessionmaker: async_sessionmaker[AsyncSession], interval_seconds: float) -> PeriodicTask:
+    async def purge() -> None:
+        async with sessionmaker() as session:
+            purged = await repository.purge_expired(session)
+            await session.commit()
+        if purged:
+            logger.info("expired memories purged", extra={"count": purged})
+
+    return PeriodicTask("memory-expiry-purge", interval_seconds, purge)
