@@ -1,0 +1,150 @@
+"""Untrusted Python in a bubblewrap sandbox: no network, private /tmp, read-only system, unprivileged user,
+rlimits (CPU, address space, file size, processes) and a wall timeout that kills the whole process group."""
+
+import asyncio
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    cpu_seconds: int
+    memory_mb: int
+    file_size_mb: int
+    max_processes: int
+    output_bytes: int
+    sandbox_uid: int
+
+
+@dataclass(slots=True)
+class ExecutionResult:
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    timed_out: bool
+    duration_ms: float
+    truncated: bool
+    signal: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def sandbox_status(allow_unsandboxed: bool) -> str:
+    if bwrap_path():
+        return "bwrap"
+    if allow_unsandboxed:
+        return "UNSANDBOXED (bubblewrap missing; SANDBOX_ALLOW_UNSANDBOXED=true): rlimits only, no isolation"
+    return "unavailable: install bubblewrap (apt-get install bubblewrap); code execution is refused"
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def _bwrap_command(workdir: Path, script: str, as_root: bool, limits: Limits) -> list[str]:
+    python = _python()
+    prefix = os.path.realpath(sys.base_prefix)
+    command = [bwrap_path() or "bwrap"]
+    for path in dict.fromkeys([*SYSTEM_DIRS, prefix]):
+        if os.path.exists(path):
+            command += ["--ro-bind", path, path]
+    command += [
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        "--bind", str(workdir), "/work", "--chdir", "/work",
+        "--remount-ro", "/",  # the sandbox's own root is read-only too: only /work and /tmp take writes
+        "--unshare-all",  # network, pid, ipc, uts, cgroup and user namespaces: no network at all
+        "--die-with-parent", "--new-session", "--clearenv",
+        "--setenv", "HOME", "/work", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        # The process limit is set inside the sandbox's own user namespace, so it counts only this run's
+        # processes (the kernel frees a finished namespace's count lazily, which would starve later runs).
+        "prlimit", f"--nproc={limits.max_processes}", "--", python, "-I", script,
+    ]  # fmt: skip
+    if as_root:
+        # Drop to an unprivileged uid before bwrap, so rlimits (notably processes) apply and nothing runs as root.
+        command = ["setpriv", f"--reuid={limits.sandbox_uid}", f"--regid={limits.sandbox_uid}", "--clear-groups", *command]
+    return command
+
+
+def _limit_resources(limits: Limits, sandboxed: bool) -> None:
+    """Runs in the child between fork and exec."""
+    mb = 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
+    if not sandboxed:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
+    kept = bytearray()
+    truncated = False
+    while chunk := await stream.read(65536):
+        room = cap - len(kept)
+        if room > 0:
+            kept += chunk[:room]
+        truncated = truncated or len(chunk) > room
+    return bytes(kept), truncated
+
+
+async def run_python(code: str, timeout_seconds: float, limits: Limits, sandboxed: bool) -> ExecutionResult:
+    as_root = os.geteuid() == 0
+    with tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "main.py").write_text(code)
+        if as_root:
+            os.chown(workdir, limits.sandbox_uid, limits.sandbox_uid)
+            os.chown(workdir / "main.py", limits.sandbox_uid, limits.sandbox_uid)
+        if sandboxed:
+            command = _bwrap_command(workdir, "main.py", as_root, limits)
+            cwd, env = None, {}
+        else:
+            command, cwd, env = [_python(), "-I", "main.py"], str(workdir), {"PATH": "/usr/bin:/bin", "HOME": str(workdir)}
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=lambda: _limit_resources(limits, sandboxed),
+        )  # fmt: skip
+        assert process.stdout and process.stderr
+        readers = asyncio.gather(_read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes))
+        timed_out = False
+        try:
+            await asyncio.wait_for(process.wait(), timeout_seconds)
+        except TimeoutError:
+            timed_out = True
+            _kill_group(process.pid)
+            await process.wait()
+        _kill_group(process.pid)  # anything the code left running in its session
+        (stdout, out_cut), (stderr, err_cut) = await readers
+        exit_code = process.returncode
+        return ExecutionResult(
+            stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"),
+            exit_code=exit_code,
+            timed_out=timed_out,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            truncated=out_cut or err_cut,
+            signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
+        )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

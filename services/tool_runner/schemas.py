@@ -1,0 +1,80 @@
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+ToolName = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_name: ToolName
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    task_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+
+
+class ExecuteResponse(BaseModel):
+    execution_id: uuid.UUID
+    tool_name: ToolName
+    status: Literal["succeeded", "failed", "timeout"]
+    result: dict[str, Any] | None
+    error: str | None
+    duration_ms: float
+
+
+class ExecutePythonParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=200_000)
+
+
+class HttpRequestParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: HttpUrl
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = Field(default=None, max_length=1_000_000)
+
+
+class MemorySearchParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=20_000)
+    k: int = Field(default=5, ge=1, le=100)
+
+
+class MemoryStoreParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(min_length=1, max_length=20_000)
+    memory_type: str = "fact"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class LlmCompleteParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(min_length=1, max_length=200_000)
+    role: Literal["planner", "executor", "critic", "summarizer"] | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=32_000)
+
+
+class ToolDescription(BaseModel):
+    name: ToolName
+    description: str
+    parameters: dict[str, Any]
+
+
+TOOL_PARAMETERS: dict[str, type[BaseModel]] = {
+    "execute_python": ExecutePythonParameters,
+    "http_request": HttpRequestParameters,
+    "memory_search": MemorySearchParameters,
+    "memory_store": MemoryStoreParameters,
+    "llm_complete": LlmCompleteParameters,
+}
+TOOL_DESCRIPTIONS = {
+    "execute_python": "Run Python 3 in an isolated sandbox (no network, private filesystem, CPU/memory/process limits).",
+    "http_request": "Call a public HTTP(S) URL; private, loopback and metadata addresses are refused, also after redirects.",
+    "memory_search": "Search the caller's memories by meaning.",
+    "memory_store": "Store a memory for the caller.",
+    "llm_complete": "Ask the LLM (ai-runtime) with the caller's budget.",
+}
