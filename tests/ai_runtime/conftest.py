@@ -47,6 +47,7 @@ def reset_providers(request: pytest.FixtureRequest) -> None:
     for app in (p.openai_app, p.anthropic_app):
         app.state.script = Script()
         app.state.requests.clear()
+    p.openai_app.state.replies = []
     if "runtime_server" in request.fixturenames or "ai" in request.fixturenames:
         # Each test starts with no deployment in cooldown from an earlier test's failures.
         request.getfixturevalue("runtime_server").server.config.app.state.runtime.router.deployments.clear()

@@ -51,6 +51,7 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
     app.state.script = Script()
     app.state.requests = []
     app.state.reply = reply
+    app.state.replies = []  # answered first, one per call, before falling back to `reply`
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
@@ -59,7 +60,7 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         fault = await _fault(app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error", "code": None}})
         if fault is not None:
             return fault
-        text = app.state.reply
+        text = app.state.replies.pop(0) if app.state.replies else app.state.reply
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"], "system_fingerprint": None}
         if body.get("tools") and not body.get("stream"):

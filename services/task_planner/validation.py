@@ -1,0 +1,96 @@
+"""Plan checks in code: an LLM's plan is never trusted as it comes."""
+
+from collections import deque
+from typing import Any
+
+KNOWN_TOOLS = frozenset({"execute_python", "http_request", "memory_search", "memory_store", "llm_complete"})
+KNOWN_ROLES = frozenset({"executor", "critic", "summarizer"})
+
+
+def repair(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Fix what has one obvious fix: duplicate ids get a suffix, self and dangling dependencies are dropped,
+    repeated dependencies collapse, the list is cut to max_tasks. Cycles, unknown tools and roles are not
+    guessed at: validate() reports them."""
+    seen: set[str] = set(existing_ids)
+    repaired: list[dict[str, Any]] = []
+    for task in tasks[:max_tasks]:
+        task = dict(task)
+        base = str(task.get("id") or f"t{len(repaired) + 1}")
+        task_id, n = base, 2
+        while task_id in seen:
+            task_id, n = f"{base}_{n}", n + 1
+        seen.add(task_id)
+        task["id"] = task_id
+        repaired.append(task)
+    ids = {t["id"] for t in repaired} | set(existing_ids)
+    for task in repaired:
+        task["depends_on"] = list(dict.fromkeys(d for d in task.get("depends_on") or [] if d in ids and d != task["id"]))
+    return repaired
+
+
+def validate(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozenset[str] = frozenset()) -> list[str]:
+    errors: list[str] = []
+    if not tasks:
+        errors.append("the plan has no tasks")
+    if len(tasks) > max_tasks:
+        errors.append(f"the plan has {len(tasks)} tasks; at most {max_tasks} are allowed")
+    ids = [t.get("id") for t in tasks]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        errors.append(f"duplicate task ids: {duplicates}")
+    known = set(ids) | set(existing_ids)
+    for task in tasks:
+        if task.get("agent_role") not in KNOWN_ROLES:
+            errors.append(f"task {task.get('id')}: unknown agent_role {task.get('agent_role')!r} (use one of {sorted(KNOWN_ROLES)})")
+        if task.get("tool") is not None and task["tool"] not in KNOWN_TOOLS:
+            errors.append(f"task {task.get('id')}: unknown tool {task['tool']!r} (use one of {sorted(KNOWN_TOOLS)} or null)")
+        for dependency in task.get("depends_on") or []:
+            if dependency not in known:
+                errors.append(f"task {task.get('id')}: depends on unknown task {dependency!r}")
+    if not errors and (cycle := find_cycle(tasks)):
+        errors.append(f"dependency cycle: {' -> '.join(cycle)}")
+    return errors
+
+
+def find_cycle(tasks: list[dict[str, Any]]) -> list[str] | None:
+    graph = {t["id"]: [d for d in t.get("depends_on") or [] if d in {x["id"] for x in tasks}] for t in tasks}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in graph:
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def execution_stages(tasks: list[dict[str, Any]], done: frozenset[str] = frozenset()) -> list[list[str]]:
+    """Topological sort in stages: every task of a stage can run in parallel once earlier stages are done."""
+    pending = {t["id"]: {d for d in t.get("depends_on") or [] if d not in done} for t in tasks}
+    dependents: dict[str, list[str]] = {i: [] for i in pending}
+    for task_id, deps in pending.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(task_id)
+    ready = deque(sorted(i for i, deps in pending.items() if not deps))
+    stages: list[list[str]] = []
+    while ready:
+        stage = list(ready)
+        ready.clear()
+        stages.append(stage)
+        for task_id in stage:
+            for nxt in dependents.get(task_id, []):
+                pending[nxt].discard(task_id)
+                if not pending[nxt]:
+                    ready.append(nxt)
+    return stages
