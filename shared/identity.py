@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Annotated, Literal
 
@@ -84,6 +85,13 @@ async def require_identity(request: Request) -> Identity:
 
 
 CurrentIdentity = Annotated[Identity, Depends(require_identity)]
+
+
+def acting_user_id(identity: Identity, requested: uuid.UUID | None) -> str:
+    """Agents and admins may act for a user named in a request body; everyone else acts as themselves."""
+    if requested and identity.role in ("agent", "admin"):
+        return str(requested)
+    return identity.user_id
 
 
 def ensure_admin(identity: Identity) -> None:

@@ -28,10 +28,10 @@ from services.ai_runtime.schemas import (
     SpendResponse,
     SpendRow,
 )
-from services.ai_runtime.service import AIRuntime, Generation, GenerationResult, acting_user, format_sse
+from services.ai_runtime.service import AIRuntime, Generation, GenerationResult, format_sse
 from shared.db import DbSession
 from shared.errors import BadRequestError, NotFoundError
-from shared.identity import CurrentIdentity, Identity, ensure_admin
+from shared.identity import CurrentIdentity, Identity, acting_user_id, ensure_admin
 
 router = APIRouter(tags=["ai-runtime"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -85,7 +85,7 @@ def _generation_from_complete(runtime: AIRuntime, body: CompleteRequest, identit
         temperature=body.temperature,
         response_format=response_format,
         use_cache=_use_cache(runtime, body.cache, body.temperature),
-        user_id=acting_user(identity, body.user_id),
+        user_id=acting_user_id(identity, body.user_id),
         run_id=str(body.run_id) if body.run_id else None,
         task_id=str(body.task_id) if body.task_id else None,
         agent_id=str(body.agent_id) if body.agent_id else None,
@@ -124,7 +124,7 @@ async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Ru
 
 @router.post("/embed", response_model=EmbedResponse, summary="Embed texts (local MiniLM by default, 384 dimensions)", responses={402: {"description": "Budget exceeded"}})
 async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> EmbedResponse:
-    model, result, cost = await runtime.embed(body.texts, body.model, acting_user(identity, body.user_id), str(body.run_id) if body.run_id else None, request.state.request_id)
+    model, result, cost = await runtime.embed(body.texts, body.model, acting_user_id(identity, body.user_id), str(body.run_id) if body.run_id else None, request.state.request_id)
     return EmbedResponse(
         embeddings=result.vectors,
         model_used=model.name,

@@ -400,12 +400,5 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-def acting_user(identity: Identity, requested: uuid.UUID | None) -> str:
-    """Agents and admins may act for a user named in the body; everyone else acts as themselves."""
-    if requested and identity.role in ("agent", "admin"):
-        return str(requested)
-    return identity.user_id
-
-
 def format_sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"

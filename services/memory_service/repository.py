@@ -84,31 +84,40 @@ async def text_search(session: AsyncSession, where: MemoryFilter, query_text: st
     return [(row[0], float(row[1])) for row in (await session.execute(query)).all()]
 
 
-# Each lookup must be an HNSW probe, not a scan of all the user's rows. So the distance test stays outside
-# the LATERAL subquery ("ORDER BY distance LIMIT 1" is what HNSW answers), and the owner test is written
-# "(…) IS TRUE", which a B-tree cannot serve: the planner then walks HNSW with an iterative scan that skips
-# other users' rows, instead of reading and sorting every row of the user through ix_memories_user_scope.
-NEAREST_DUPLICATES_SQL = text("""
+# One query finds, for every vector of a batch, the nearest live memory of the same owner/scope/sensitivity.
+# Two forms of the same lookup:
+# - owners with many memories: an HNSW probe per vector. The owner test is written "(…) IS TRUE", which a B-tree
+#   cannot serve, so the planner walks HNSW (iterative scan skipping other owners' rows) instead of sorting every
+#   row of the owner; the distance test stays outside the LATERAL, since "ORDER BY distance LIMIT 1" is what
+#   HNSW answers.
+# - owners with few memories: exact. "+ 0" makes the ordering unservable by HNSW, so the owner's B-tree rows are
+#   compared directly; a filtered HNSW walk for a small owner in a big table would visit up to
+#   hnsw.max_scan_tuples rows per vector.
+_NEAREST_DUPLICATES = """
 SELECT item.ordinal, nearest.id
 FROM unnest(CAST(CAST(:vectors AS text[]) AS vector[])) WITH ORDINALITY AS item(vector, ordinal)
 CROSS JOIN LATERAL (
     SELECT m.id, m.embedding <=> item.vector AS distance FROM memories AS m
-    WHERE (m.user_id = :user_id AND m.scope = :scope) IS TRUE AND m.is_sensitive = :is_sensitive
-      AND (m.expires_at IS NULL OR m.expires_at > now())
-    ORDER BY m.embedding <=> item.vector
+    WHERE {owner} AND m.is_sensitive = :is_sensitive AND (m.expires_at IS NULL OR m.expires_at > now())
+    ORDER BY {order}
     LIMIT 1
 ) AS nearest
 WHERE nearest.distance <= :max_distance
-""")
+"""
+NEAREST_DUPLICATES_BY_HNSW = text(_NEAREST_DUPLICATES.format(
+    owner="(m.user_id = :user_id AND m.scope = :scope) IS TRUE", order="m.embedding <=> item.vector"))
+NEAREST_DUPLICATES_EXACT = text(_NEAREST_DUPLICATES.format(
+    owner="m.user_id = :user_id AND m.scope = :scope", order="(m.embedding <=> item.vector) + 0"))  # fmt: skip
 
 
 async def nearest_duplicates(
-    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, embeddings: list[list[float]], threshold: float
+    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, embeddings: list[list[float]], threshold: float, exact: bool
 ) -> dict[int, uuid.UUID]:
     """For each embedding (by position), the id of an existing near-identical memory, in one round trip."""
-    await tune_vector_search(session, 1, 40)
+    if not exact:
+        await tune_vector_search(session, 1, 40)
     rows = await session.execute(
-        NEAREST_DUPLICATES_SQL,
+        NEAREST_DUPLICATES_EXACT if exact else NEAREST_DUPLICATES_BY_HNSW,
         {"vectors": [str(list(e)) for e in embeddings], "user_id": user_id, "scope": scope, "is_sensitive": is_sensitive, "max_distance": 1 - threshold},
     )
     return {int(ordinal) - 1: memory_id for ordinal, memory_id in rows.all()}
@@ -117,14 +126,6 @@ async def nearest_duplicates(
 async def owner_row_count(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool) -> int:
     query = select(func.count()).select_from(Memory).where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive)
     return int((await session.execute(query)).scalar_one())
-
-
-async def owner_vectors(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool) -> list[tuple[uuid.UUID, list[float]]]:
-    query = select(Memory.id, Memory.embedding).where(
-        Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive,
-        or_(Memory.expires_at.is_(None), Memory.expires_at > func.now()), Memory.embedding.is_not(None),
-    )  # fmt: skip
-    return [(memory_id, vector) for memory_id, vector in (await session.execute(query)).all()]
 
 
 async def get_for_update(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Memory]:

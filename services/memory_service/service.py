@@ -20,17 +20,14 @@ from services.memory_service.schemas import MemoryCreate, MemoryResponse, Memory
 from services.memory_service.tasks import AccessRecorder
 from shared.clients import ServiceClient
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
-from shared.identity import Identity
+from shared.identity import Identity, acting_user_id
 
 RRF_K = 60  # reciprocal rank fusion constant, as in the original paper and most hybrid engines
 EXACT_DEDUP_MAX_ROWS = 2000
 
 
 def acting_user(identity: Identity, requested: uuid.UUID | None) -> uuid.UUID:
-    """Agents and admins may act for a user named in the body; everyone else acts as themselves."""
-    if requested and identity.role in ("agent", "admin"):
-        return requested
-    return uuid.UUID(identity.user_id)
+    return uuid.UUID(acting_user_id(identity, requested))
 
 
 @dataclass
@@ -108,7 +105,7 @@ class MemoryService:
         await repository.lock_owner_scope(self.session, owner, scope)
         matrix = np.asarray(vectors, dtype=np.float32)
         matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-        existing_ids = await self._existing_duplicates(owner, scope, sensitive, vectors, matrix)
+        existing_ids = await self._existing_duplicates(owner, scope, sensitive, vectors)
         existing = await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
         new_rows: dict[int, dict[str, Any]] = {}  # item index -> row to insert
         merged_into: dict[int, int] = {}  # item index -> the earlier item of this batch it repeats
@@ -133,26 +130,10 @@ class MemoryService:
                 results[position] = (inserted[index], False)
         return results
 
-    async def _existing_duplicates(
-        self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]], matrix: np.ndarray
-    ) -> dict[int, uuid.UUID]:
-        """Position in the batch -> id of a stored near-duplicate.
-
-        An owner with few memories is compared exactly, in one matrix product over their vectors: a filtered
-        HNSW walk for a small owner in a large table visits up to hnsw.max_scan_tuples rows per item. An owner
-        with many memories gets one HNSW probe per item, in one query.
-        """
-        if await repository.owner_row_count(self.session, owner, scope, sensitive) > EXACT_DEDUP_MAX_ROWS:
-            return await repository.nearest_duplicates(self.session, owner, scope, sensitive, vectors, self.settings.dedup_threshold)
-        stored = await repository.owner_vectors(self.session, owner, scope, sensitive)
-        if not stored:
-            return {}
-        ids = [memory_id for memory_id, _ in stored]
-        known = np.asarray([vector for _, vector in stored], dtype=np.float32)
-        known /= np.clip(np.linalg.norm(known, axis=1, keepdims=True), 1e-12, None)
-        similarity = matrix @ known.T
-        best = similarity.argmax(axis=1)
-        return {i: ids[j] for i, j in enumerate(best) if similarity[i, j] >= self.settings.dedup_threshold}
+    async def _existing_duplicates(self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]) -> dict[int, uuid.UUID]:
+        """Position in the batch -> id of a stored near-duplicate (exact for small owners, HNSW for large ones)."""
+        exact = await repository.owner_row_count(self.session, owner, scope, sensitive) <= EXACT_DEDUP_MAX_ROWS
+        return await repository.nearest_duplicates(self.session, owner, scope, sensitive, vectors, self.settings.dedup_threshold, exact)
 
     def _merge(self, memory: Memory, item: MemoryCreate) -> None:
         """A near-identical memory arrived again: strengthen the one we have, never add a copy."""
