@@ -1,5 +1,34 @@
-"""agent-orchestrator routes. Domain endpoints arrive with the capability's own issue; probes come from shared.app."""
+"""agent-orchestrator routes. Through the gateway: /api/v1/agents/… (runs arrive with the orchestration issue)."""
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["agent-orchestrator"])
+from fastapi import APIRouter, Depends, Path, status
+
+from services.agent_orchestrator.schemas import AgentCreate, AgentResponse
+from services.agent_orchestrator.service import AgentService
+from shared.db import DbSession
+from shared.identity import CurrentIdentity
+
+router = APIRouter(tags=["agents"])
+
+
+def get_service(session: DbSession) -> AgentService:
+    return AgentService(session=session)
+
+
+Service = Annotated[AgentService, Depends(get_service)]
+
+
+@router.get("/agents", response_model=list[AgentResponse], summary="Built-in agents and the ones you registered")
+async def list_agents(identity: CurrentIdentity, service: Service) -> list[AgentResponse]:
+    return [AgentResponse.model_validate(a) for a in await service.list(identity)]
+
+
+@router.post("/agents", response_model=AgentResponse, status_code=status.HTTP_201_CREATED, summary="Register an agent (model settings are kept)")
+async def register_agent(body: AgentCreate, identity: CurrentIdentity, service: Service) -> AgentResponse:
+    return AgentResponse.model_validate(await service.register(identity, body))
+
+
+@router.get("/agents/{name}", response_model=AgentResponse, summary="One agent definition")
+async def get_agent(name: Annotated[str, Path(max_length=100)], identity: CurrentIdentity, service: Service) -> AgentResponse:
+    return AgentResponse.model_validate(await service.get(identity, name))

@@ -1,17 +1,29 @@
-"""agent-orchestrator: Agents and durable execution of DAG runs with retries, budgets and run events."""
+"""agent-orchestrator: agent definitions now; durable execution of DAG runs arrives with the orchestration issue."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from services.agent_orchestrator.api import router
 from services.agent_orchestrator.config import OrchestratorSettings, get_settings
+from services.agent_orchestrator.service import seed_built_in_agents
 from shared.app import create_service_app
 
 
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def seed(app: FastAPI) -> AsyncIterator[None]:
+        async with app.state.sessionmaker() as session:
+            await seed_built_in_agents(session)
+        yield
+
     return create_service_app(
         settings,
         title="CognitionOS agent-orchestrator",
-        description="Agents and durable execution of DAG runs with retries, budgets and run events.",
+        description="Agent definitions (planner, executor, critic, summarizer seeded; register more).",
         routers=[router],
+        extra_lifespan=seed,
     )
