@@ -2,17 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Request, status
 
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse
-from services.agent_orchestrator.service import AgentService
+from services.agent_orchestrator.service import AgentService, seed_built_in_agents
 from shared.db import DbSession
 from shared.identity import CurrentIdentity
 
 router = APIRouter(tags=["agents"])
 
 
-def get_service(session: DbSession) -> AgentService:
+async def get_service(request: Request, session: DbSession) -> AgentService:
+    if not request.app.state.agents_seeded:
+        await seed_built_in_agents(session)
+        request.app.state.agents_seeded = True
     return AgentService(session=session)
 
 
