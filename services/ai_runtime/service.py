@@ -22,7 +22,6 @@ from services.ai_runtime.providers.base import ChatRequest, ChatResult, Embeddin
 from services.ai_runtime.router import AllDeploymentsFailed, Router
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared.errors import AppError, BadRequestError, ServiceUnavailableError
-from shared.identity import Identity
 
 logger = logging.getLogger(__name__)
 
