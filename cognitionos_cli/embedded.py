@@ -37,6 +37,17 @@ def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free TCP port")
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Can a server bind here? SO_REUSEADDR as uvicorn sets it, so TIME_WAIT leftovers do not count as busy."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class EmbeddedPostgres:
     server: Any

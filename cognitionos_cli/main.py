@@ -10,7 +10,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis, state_dir
+from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free, start_postgres, start_redis, state_dir
 from cognitionos_cli.services import SERVICES
 from cognitionos_cli.supervisor import Supervisor
 
@@ -48,6 +48,11 @@ def up(
     skip_migrations: Annotated[bool, typer.Option(help="Do not run migrations first")] = False,
 ) -> None:
     """Start all seven services (and embedded Postgres/Redis when no URLs are set). Ctrl-C stops everything."""
+    busy = [spec for spec in SERVICES if not port_is_free(host, spec.port_from(port_base))]
+    if busy:
+        ports = ", ".join(f"{spec.port_from(port_base)} ({spec.name})" for spec in busy)
+        typer.echo(f"cannot start: port {ports} already in use. Stop the other process or pick another --port-base.", err=True)
+        raise typer.Exit(1)
     database_url, redis_url, embedded = _resolve_backing_services()
     try:
         if not skip_migrations:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from cognitionos_cli.embedded import port_is_free
 from tests.support import free_port
 
 BIN = Path(sys.executable).parent
@@ -19,19 +20,8 @@ BIN = Path(sys.executable).parent
 def _port_base() -> int:
     while True:
         base = random.randint(20_000, 60_000)
-        if all(free_port_ok(base + offset) for offset in range(7)):
+        if all(port_is_free("127.0.0.1", base + offset) for offset in range(7)):
             return base
-
-
-def free_port_ok(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -86,3 +76,15 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         assert login.status_code == 200, "data did not survive a restart"
     finally:
         assert _stop(process) == 0
+
+
+def test_up_refuses_clearly_when_a_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    base = _port_base()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 4))
+        taken.listen()
+        env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "COGNITIONOS_PORT_BASE": str(base)}
+        result = subprocess.run([str(BIN / "cognitionos"), "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and f"{base + 4} (memory-service) already in use" in result.stderr
