@@ -123,9 +123,11 @@ async def nearest_duplicates(
     return {int(ordinal) - 1: memory_id for ordinal, memory_id in rows.all()}
 
 
-async def owner_row_count(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool) -> int:
-    query = select(func.count()).select_from(Memory).where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive)
-    return int((await session.execute(query)).scalar_one())
+async def owner_has_more_than(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, limit: int) -> bool:
+    """Bounded count: stops after limit + 1 rows, so a big owner costs no more than a small one."""
+    rows = select(Memory.id).where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive).limit(limit + 1)
+    count = (await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one()
+    return int(count) > limit
 
 
 async def get_for_update(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Memory]:

@@ -132,7 +132,7 @@ class MemoryService:
 
     async def _existing_duplicates(self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]) -> dict[int, uuid.UUID]:
         """Position in the batch -> id of a stored near-duplicate (exact for small owners, HNSW for large ones)."""
-        exact = await repository.owner_row_count(self.session, owner, scope, sensitive) <= EXACT_DEDUP_MAX_ROWS
+        exact = not await repository.owner_has_more_than(self.session, owner, scope, sensitive, EXACT_DEDUP_MAX_ROWS)
         return await repository.nearest_duplicates(self.session, owner, scope, sensitive, vectors, self.settings.dedup_threshold, exact)
 
     def _merge(self, memory: Memory, item: MemoryCreate) -> None:
