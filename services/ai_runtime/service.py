@@ -1,5 +1,6 @@
 """The LLM gateway's rules: which model answers, within which budget, at what cost, recorded where."""
 
+import asyncio
 import json
 import logging
 import time
@@ -340,8 +341,9 @@ class AIRuntime:
                 result.prompt_tokens, result.completion_tokens = self._usage(generation, model, result.content, usage)
                 result.cost = model.cost(result.prompt_tokens, result.completion_tokens)
                 result.latency_ms = (time.perf_counter() - started) * 1000
-                await self.counters.settle(reservation, result.cost, result.prompt_tokens + result.completion_tokens)
                 self._record(generation, model, result.prompt_tokens, result.completion_tokens, result.cost, result.latency_ms, False, status, error=error)
+                # Shielded: a client that disconnects cancels this task, but the budget must still be settled.
+                await asyncio.shield(self.counters.settle(reservation, result.cost, result.prompt_tokens + result.completion_tokens))
 
         return StreamedGeneration(model, relay(), result)
 

@@ -8,6 +8,7 @@ import asyncio
 import importlib.util
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -56,6 +57,9 @@ class LocalChatProvider:
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._llama: Any = None
+        # Generations queue on their own thread, not in the shared default pool where they would block
+        # embeddings and other off-loop work while waiting for the model.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-llm")
 
     def _model(self) -> Any:
         with self._load_lock:
@@ -99,7 +103,7 @@ class LocalChatProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
-            return await asyncio.to_thread(self._complete_blocking, request)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._complete_blocking, request)
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
 
@@ -129,7 +133,7 @@ class LocalChatProvider:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(None, produce)
+        worker = loop.run_in_executor(self._executor, produce)
         while (item := await queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise ProviderError(self.name, str(item)) from item
