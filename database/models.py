@@ -299,8 +299,9 @@ class ApiUsage(Base):
     __tablename__ = "api_usage"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
-    api_key_id: Mapped[uuid.UUID | None] = _fk("api_keys.id", ondelete="SET NULL", nullable=True)
+    # Plain ids, no foreign keys: rows are written in batches and one stale id must not sink a batch.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     method: Mapped[str] = mapped_column(String(8), nullable=False)
     path: Mapped[str] = mapped_column(String(512), nullable=False)
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -1,5 +1,8 @@
 """Gateway routes: aggregated health and the authenticated proxy to every service."""
 
+import time
+import uuid
+
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -10,7 +13,8 @@ from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.service import Admission, Authenticator, authorize, client_ip
 from shared.app import VERSION
-from shared.errors import NotFoundError
+from shared.errors import AppError, NotFoundError
+from shared.identity import Identity
 
 router = APIRouter()
 
@@ -40,11 +44,35 @@ async def proxy_to_service(
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
     authenticator: Authenticator = request.app.state.authenticator
     admission: Admission = request.app.state.admission
-    identity = None if route.is_public(request.method, subpath) else await authenticator.authenticate(request)
-    authorize(route, request.method, subpath, identity)
-    decision = await admission.admit(client_ip(request, proxy.settings), identity)
-    extra_headers = decision.headers() if decision else {}
-    return await proxy.forward(request, route.service, route.upstream_path(subpath), identity, extra_headers)
+    started = time.perf_counter()
+    identity = None
+    status_code = 500
+    try:
+        identity = None if route.is_public(request.method, subpath) else await authenticator.authenticate(request)
+        authorize(route, request.method, subpath, identity)
+        decision = await admission.admit(client_ip(request, proxy.settings), identity)
+        extra_headers = decision.headers() if decision else {}
+        response = await proxy.forward(request, route.service, route.upstream_path(subpath), identity, extra_headers)
+        status_code = response.status_code
+        return response
+    except AppError as exc:
+        status_code = exc.status_code
+        raise
+    finally:
+        request.app.state.api_usage.record(usage_row(request, identity, status_code, started))
+
+
+def usage_row(request: Request, identity: Identity | None, status_code: int, started: float) -> dict[str, object]:
+    """One api_usage row; duration is time to the response head (streams may run on)."""
+    return {
+        "user_id": uuid.UUID(identity.user_id) if identity else None,
+        "api_key_id": uuid.UUID(identity.api_key_id) if identity and identity.api_key_id else None,
+        "method": request.method,
+        "path": request.url.path[:512],
+        "status_code": status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        "request_id": request.state.request_id,
+    }
 
 
 PROXY_DESCRIPTION = (

@@ -21,6 +21,7 @@ class GatewaySettings(BaseServiceSettings):
     circuit_failure_threshold: int = Field(default=5, ge=1, description="Consecutive failures that open a circuit")
     circuit_reset_seconds: float = Field(default=15.0, gt=0, description="How long a circuit stays open before a trial request")
     api_key_cache_seconds: int = Field(default=60, ge=0)
+    api_usage_flush_seconds: float = Field(default=1.0, gt=0, description="How often proxied requests are written to api_usage")
     trust_forwarded_for: bool = Field(default=False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy)")
 
 

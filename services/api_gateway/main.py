@@ -10,7 +10,9 @@ from services.api_gateway.config import GatewaySettings, get_settings
 from services.api_gateway.ratelimit import RateLimiter
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.service import Admission, Authenticator
+from database.models import ApiUsage
 from shared.app import create_service_app
+from shared.batching import BatchedInserter
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -21,9 +23,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.proxy = UpstreamProxy(settings)
         app.state.authenticator = Authenticator(settings, app.state.redis, app.state.sessionmaker)
         app.state.admission = Admission(settings, RateLimiter(app.state.redis))
+        app.state.api_usage = BatchedInserter("api-usage", ApiUsage, app.state.sessionmaker, settings.api_usage_flush_seconds, 1000)
+        app.state.api_usage.start()
         try:
             yield
         finally:
+            await app.state.api_usage.stop()
             await app.state.proxy.aclose()
 
     return create_service_app(

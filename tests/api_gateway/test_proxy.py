@@ -179,3 +179,18 @@ def test_redis_down_never_500(stack: Stack, user: RegisteredUser, fail_open: boo
         else:
             assert_error(response, 503, "dependency_unavailable")
         assert client.get("/ready").status_code == 503
+
+
+def test_every_proxied_request_is_recorded_in_api_usage(gateway: httpx.Client, user: RegisteredUser, database_url: str) -> None:
+    from tests.support import sql_scalar
+
+    ok = gateway.get("/api/v1/memories/x", headers={**user.headers, "X-Request-ID": f"usage-ok-{user.id}"})
+    denied = gateway.get("/api/v1/auth/users", headers={**user.headers, "X-Request-ID": f"usage-403-{user.id}"})
+    assert (ok.status_code, denied.status_code) == (200, 403)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = sql_scalar(database_url, "SELECT string_agg(status_code::text || ' ' || path, ',' ORDER BY status_code) FROM api_usage WHERE user_id = :u", u=user.id)
+        if rows and rows.count(",") == 1:
+            break
+        time.sleep(0.2)
+    assert rows == "200 /api/v1/memories/x,403 /api/v1/auth/users"

@@ -1,0 +1,62 @@
+"""Rows written in batches off the request path: queued in memory, inserted every `flush_seconds` or
+`batch_size` rows, drained on shutdown so a clean stop loses nothing; a failed batch is kept and retried."""
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.background import PeriodicTask
+
+logger = logging.getLogger(__name__)
+
+
+class BatchedInserter:
+    def __init__(self, name: str, model: type[DeclarativeBase], sessionmaker: async_sessionmaker[AsyncSession],
+                 flush_seconds: float, batch_size: int) -> None:  # fmt: skip
+        self.name = name
+        self.model = model
+        self.sessionmaker = sessionmaker
+        self.batch_size = batch_size
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._writer = PeriodicTask(name, flush_seconds, self._write_next_batch)
+
+    def start(self) -> None:
+        self._writer.start()
+
+    def record(self, row: dict[str, Any]) -> None:
+        self._queue.put_nowait(row)
+
+    async def flush(self) -> None:
+        """Write everything queued so far (admin reads use this for read-your-writes)."""
+        while batch := self._drain():
+            await self._write(batch)
+
+    async def stop(self) -> None:
+        await self._writer.stop()
+        await self.flush()
+
+    def _drain(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        while not self._queue.empty() and len(batch) < self.batch_size:
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        async with self.sessionmaker() as session:
+            await session.execute(insert(self.model), batch)
+            await session.commit()
+
+    async def _write_next_batch(self) -> None:
+        batch = self._drain()
+        if not batch:
+            return
+        try:
+            await self._write(batch)
+        except Exception:
+            logger.exception("batched insert failed; will retry", extra={"writer": self.name, "rows": len(batch)})
+            for row in batch:
+                self._queue.put_nowait(row)
