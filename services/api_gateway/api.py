@@ -36,9 +36,9 @@ async def aggregated_health(proxy: Proxy) -> AggregatedHealthResponse:
 async def proxy_to_service(
     request: Request,
     prefix: Annotated[str, Path(description="Service prefix", examples=["auth"])],
-    proxy: Proxy,
     subpath: str = "",
 ) -> StreamingResponse:
+    proxy: UpstreamProxy = request.app.state.proxy
     route = ROUTES.get(prefix)
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
