@@ -26,15 +26,12 @@ def state_dir() -> Path:
 
 
 def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
-    candidates = [preferred] if preferred else []
-    for port in [*candidates, 0]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port or 0))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise RuntimeError("no free TCP port")
+    """`preferred` when it is free, else any free port the OS hands out."""
+    if preferred and port_is_free(host, preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def port_is_free(host: str, port: int) -> bool:

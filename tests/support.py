@@ -1,7 +1,6 @@
 """Test helpers: real embedded Postgres/Redis and real uvicorn servers on free ports."""
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,11 +9,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from cognitionos_cli.embedded import free_port
 
 
 class ThreadedServer:

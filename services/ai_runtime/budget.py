@@ -133,6 +133,8 @@ class BudgetCounters:
         await self.redis.expire(limit.key, limit.ttl_seconds)
 
     async def reserve(self, limits: list[Limit], cost: Decimal, tokens: int) -> Reservation:
+        if not limits:
+            return Reservation((), 0, 0)
         cost_micros = to_micros(cost)
         args: list[int] = []
         for limit in limits:

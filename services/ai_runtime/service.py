@@ -225,10 +225,7 @@ class AIRuntime:
                     return await self.counters.reserve(limits, cost, tokens)
                 except BudgetExceeded as still:
                     exceeded = still
-            raise PaymentRequiredError(
-                f"Budget exceeded: {exceeded.limit.scope} {exceeded.limit.period} {exceeded.kind} limit",
-                details={**exceeded.describe(), "estimated_cost_usd": str(cost), "estimated_tokens": tokens},
-            ) from exceeded
+            raise _over_budget(exceeded, estimated_cost_usd=str(cost), estimated_tokens=tokens) from exceeded
 
     # --- chat -----------------------------------------------------------------------------------
 
@@ -362,9 +359,9 @@ class AIRuntime:
         limits, _ = await self._limits(user_id, run_id)
         estimate_tokens = sum(count_text_tokens(t, model.tokenizer or "cl100k_base") for t in texts)
         try:
-            reservation = await self.counters.reserve(limits, model.cost(estimate_tokens, 0), estimate_tokens) if limits else Reservation((), 0, 0)
+            reservation = await self.counters.reserve(limits, model.cost(estimate_tokens, 0), estimate_tokens)
         except BudgetExceeded as exceeded:
-            raise PaymentRequiredError(f"Budget exceeded: {exceeded.limit.scope} {exceeded.limit.period} {exceeded.kind} limit", details=exceeded.describe()) from exceeded
+            raise _over_budget(exceeded) from exceeded
         try:
             _, result = await self.router.run([model], lambda m: self.embedding_providers[m.provider].embed(m.name, texts))
         except (AllDeploymentsFailed, ProviderError) as exc:
@@ -375,6 +372,11 @@ class AIRuntime:
         await self.counters.settle(reservation, cost, tokens)
         self._record(generation, model, tokens, 0, cost, (time.perf_counter() - started) * 1000, False, "success", operation="embed")
         return model, result, cost
+
+
+def _over_budget(exceeded: BudgetExceeded, **details: object) -> PaymentRequiredError:
+    limit = exceeded.limit
+    return PaymentRequiredError(f"Budget exceeded: {limit.scope} {limit.period} {exceeded.kind} limit", details={**exceeded.describe(), **details})
 
 
 def _provider_failure(exc: Exception) -> AppError:

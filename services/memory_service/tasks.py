@@ -17,7 +17,6 @@ class AccessRecorder:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], flush_seconds: float) -> None:
         self.sessionmaker = sessionmaker
-        self.flush_seconds = flush_seconds
         self._pending: Counter[uuid.UUID] = Counter()
         self._writer = PeriodicTask("memory-access", flush_seconds, self.flush)
 
