@@ -90,6 +90,9 @@ class ServiceClient:
     async def post_json(self, path: str, **kwargs: Any) -> Any:
         return _json_or_raise(self.service, await self.request("POST", path, **kwargs))
 
+    async def put_json(self, path: str, **kwargs: Any) -> Any:
+        return _json_or_raise(self.service, await self.request("PUT", path, **kwargs))
+
 
 def _json_or_raise(service: str, response: httpx.Response) -> Any:
     if response.is_success:

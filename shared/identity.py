@@ -36,6 +36,7 @@ class Identity:
     auth_method: Literal["jwt", "api_key"]
     session_id: str | None = None
     api_key_id: str | None = None
+    agent_id: str | None = None  # set when an orchestrator agent acts for the user; its definition limits the tools
 
     @property
     def is_admin(self) -> bool:

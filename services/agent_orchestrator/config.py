@@ -1,10 +1,25 @@
 from functools import lru_cache
 
+from pydantic import Field
+
 from shared.config import BaseServiceSettings
 
 
 class OrchestratorSettings(BaseServiceSettings):
     service_name: str = "agent-orchestrator"
+
+    worker_enabled: bool = Field(default=True, description="Run the task worker in this process (API-only replicas set false)")
+    worker_concurrency: int = Field(default=16, ge=1, le=512, description="Tasks this process runs at once")
+    worker_poll_seconds: float = Field(default=0.5, gt=0, description="Longest wait between claims when nothing wakes the worker")
+    lease_seconds: float = Field(default=30.0, gt=0, description="A claimed task is another worker's to take once its lease lapses")
+    retry_base_seconds: float = Field(default=1.0, ge=0)
+    retry_max_seconds: float = Field(default=60.0, ge=0)
+    default_max_attempts: int = Field(default=3, ge=1, le=20)
+    max_critic_rounds: int = Field(default=2, ge=0, le=10, description="Revisions a critic may ask for before its verdict stands")
+    max_replans: int = Field(default=2, ge=0, le=10)
+    default_max_tasks: int = Field(default=6, ge=1, le=50)
+    tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    output_chars_in_prompt: int = Field(default=4000, ge=200, description="How much of each dependency's output an agent sees")
 
 
 @lru_cache

@@ -1,11 +1,28 @@
-"""SQL for agent definitions."""
+"""SQL for agent definitions, runs, their tasks and their event log.
+
+Workers coordinate only through these rows: ready tasks are claimed with FOR UPDATE SKIP LOCKED under a
+lease, and every change to a run's tasks happens while holding that run's row lock, so two workers finishing
+sibling tasks at once cannot both miss promoting their common dependent.
+"""
 
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Text, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Agent
+from database.models import Agent, Run, Task, TaskExecutionLog
+
+TASKS_CHANNEL = "cognitionos_tasks"
+EVENTS_CHANNEL = "cognitionos_run_events"
+OPEN_TASK_STATUSES = ("pending", "ready", "running")
+DONE_TASK_STATUSES = ("succeeded", "skipped")
+
+
+# --- agents ---------------------------------------------------------------------------------------------
 
 
 async def list_visible(session: AsyncSession, owner_id: uuid.UUID) -> list[Agent]:
@@ -22,3 +39,219 @@ async def add(session: AsyncSession, agent: Agent) -> Agent:
     await session.commit()
     await session.refresh(agent)
     return agent
+
+
+# --- runs and tasks -------------------------------------------------------------------------------------
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    return await session.get(Run, run_id)
+
+
+async def lock_run(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    query = select(Run).where(Run.id == run_id).with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalars().first()
+
+
+async def list_tasks(session: AsyncSession, run_id: uuid.UUID) -> list[Task]:
+    query = select(Task).where(Task.run_id == run_id).order_by(Task.created_at, Task.task_key)
+    return list((await session.execute(query)).scalars())
+
+
+async def list_runs(session: AsyncSession, user_id: uuid.UUID | None, limit: int) -> list[Run]:
+    query = select(Run).order_by(Run.created_at.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(Run.user_id == user_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def task_outputs(session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    if not keys:
+        return {}
+    rows = await session.execute(select(Task.task_key, Task.output).where(Task.run_id == run_id, Task.task_key.in_(keys)))
+    return {key: output for key, output in rows.all()}
+
+
+async def succeeded_keys(session: AsyncSession, run_id: uuid.UUID) -> list[str]:
+    rows = await session.execute(select(Task.task_key).where(Task.run_id == run_id, Task.status == "succeeded"))
+    return list(rows.scalars())
+
+
+_CLAIM = text("""
+WITH claimable_runs AS (
+    SELECT r.id, r.max_parallel FROM runs r
+    WHERE r.status = 'running' AND r.id IN (
+        SELECT t.run_id FROM tasks t
+        WHERE (t.status = 'ready' AND t.available_at <= now()) OR (t.status = 'running' AND t.lease_expires_at < now()))
+    ORDER BY r.created_at
+    LIMIT :run_limit
+    FOR UPDATE OF r SKIP LOCKED
+), picked AS (
+    SELECT t.id FROM claimable_runs c
+    CROSS JOIN LATERAL (
+        SELECT t.id FROM tasks t
+        WHERE t.run_id = c.id
+          AND ((t.status = 'ready' AND t.available_at <= now()) OR (t.status = 'running' AND t.lease_expires_at < now()))
+        ORDER BY t.available_at
+        LIMIT GREATEST(0, c.max_parallel - (
+            SELECT count(*) FROM tasks busy WHERE busy.run_id = c.id AND busy.status = 'running' AND busy.lease_expires_at >= now()))
+        FOR UPDATE OF t SKIP LOCKED
+    ) t
+    LIMIT :limit
+)
+UPDATE tasks SET status = 'running', lease_owner = :worker, lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
+    attempts = tasks.attempts + 1, started_at = coalesce(tasks.started_at, clock_timestamp()), updated_at = clock_timestamp()
+FROM picked WHERE tasks.id = picked.id
+RETURNING tasks.*
+""")
+
+
+async def claim_ready_tasks(session: AsyncSession, worker_id: str, limit: int, lease_seconds: float) -> list[Task]:
+    """Ready tasks (and running ones whose lease lapsed) of running runs, within each run's max_parallel."""
+    statement = select(Task).from_statement(_CLAIM.bindparams(worker=worker_id, limit=limit, run_limit=limit, lease=lease_seconds))
+    return list((await session.execute(statement, execution_options={"populate_existing": True})).scalars())
+
+
+async def extend_leases(session: AsyncSession, worker_id: str, task_ids: Iterable[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+    """Extends this worker's leases; returns the tasks it still owns (a cancelled or superseded one is not)."""
+    ids = list(task_ids)
+    if not ids:
+        return set()
+    result = await session.execute(
+        update(Task)
+        .where(Task.id.in_(ids), Task.lease_owner == worker_id, Task.status == "running")
+        .values(lease_expires_at=func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds))
+        .returning(Task.id)
+    )
+    return set(result.scalars())
+
+
+async def release_task(session: AsyncSession, task_id: uuid.UUID, worker_id: str, **values: Any) -> str | None:
+    """Moves a task this worker holds out of running; None when it no longer holds it (cancelled, superseded, lease lost)."""
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == "running")
+        .values(lease_owner=None, lease_expires_at=None, updated_at=func.clock_timestamp(), **values)
+        .returning(Task.task_key)
+    )
+    return result.scalars().first()
+
+
+async def release_all_held(session: AsyncSession, worker_id: str) -> int:
+    """On a clean shutdown, hands this worker's running tasks back at once instead of waiting for their leases."""
+    result = await session.execute(
+        update(Task).where(Task.lease_owner == worker_id, Task.status == "running")
+        .values(status="ready", lease_owner=None, lease_expires_at=None, available_at=func.clock_timestamp())
+    )  # fmt: skip
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+_PROMOTE = """
+UPDATE tasks t SET status = 'ready', available_at = clock_timestamp(), updated_at = clock_timestamp()
+WHERE t.run_id = :run_id AND t.status = 'pending' {only_dependents_of}
+  AND NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements_text(t.depends_on) AS dependency(key)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM tasks done WHERE done.run_id = :run_id AND done.task_key = dependency.key AND done.status IN ('succeeded', 'skipped')))
+RETURNING t.id
+"""
+_PROMOTE_ALL = text(_PROMOTE.format(only_dependents_of=""))
+_PROMOTE_DEPENDENTS = text(_PROMOTE.format(only_dependents_of="AND t.depends_on ? :task_key"))
+
+
+async def promote_ready(session: AsyncSession, run_id: uuid.UUID, finished_key: str | None = None) -> int:
+    """Pending tasks whose dependencies all succeeded (or were skipped) become ready; the caller holds the run lock."""
+    if finished_key is None:
+        result = await session.execute(_PROMOTE_ALL, {"run_id": run_id})
+    else:
+        result = await session.execute(_PROMOTE_DEPENDENTS, {"run_id": run_id, "task_key": finished_key})
+    return len(result.all())
+
+
+async def open_task_count(session: AsyncSession, run_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(Task).where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES))
+    return int((await session.execute(query)).scalar_one())
+
+
+async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, status: str, rename: bool = False) -> list[str]:
+    """Ends every open task of a run (running ones too: their workers see it at the next heartbeat and stop).
+    Renamed tasks free their key for a new plan's task of the same id."""
+    values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_expires_at": None, "finished_at": func.clock_timestamp()}
+    if rename:
+        values["task_key"] = func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8)
+    result = await session.execute(
+        update(Task).where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES)).values(**values).returning(Task.task_key)
+    )
+    return list(result.scalars())
+
+
+async def rename_task(session: AsyncSession, task_id: uuid.UUID) -> None:
+    await session.execute(
+        update(Task).where(Task.id == task_id)
+        .values(task_key=func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8))
+    )  # fmt: skip
+
+
+async def reopen_for_revision(session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str], feedback: str) -> None:
+    """A critic asked for changes: the reviewed tasks run again with its feedback among their inputs."""
+    await session.execute(
+        update(Task).where(Task.run_id == run_id, Task.task_key.in_(keys))
+        .values(status="ready", attempts=0, available_at=func.clock_timestamp(), finished_at=None, error=None,
+                inputs=Task.inputs.op("||")(func.jsonb_build_object("critic_feedback", feedback)))
+    )  # fmt: skip
+
+
+async def add_spend(session: AsyncSession, run_id: uuid.UUID, cost_usd: Decimal) -> None:
+    await session.execute(update(Run).where(Run.id == run_id).values(spent_usd=Run.spent_usd + cost_usd))
+
+
+# --- events ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    run_id: uuid.UUID
+    event_type: str
+    message: str | None = None
+    task_id: uuid.UUID | None = None
+    data: dict[str, Any] | None = None
+    level: str = "info"
+    cost_usd: Decimal | None = None
+
+
+async def add_events(session: AsyncSession, events: Sequence[NewEvent], wake_workers: bool = False) -> None:
+    """Appends to the run log and, when the transaction commits, tells listeners (SSE streams, idle workers).
+
+    The caller holds the run's row lock: event ids of one run are then taken and committed in the same
+    order, so a stream resuming after id N can never miss a later-committed event with a smaller id."""
+    if events:
+        session.add_all(
+            TaskExecutionLog(run_id=e.run_id, task_id=e.task_id, event_type=e.event_type, message=e.message, data=e.data or {},
+                             level=e.level, cost_usd=e.cost_usd)
+            for e in events
+        )  # fmt: skip
+        await session.flush()
+        for run_id in {e.run_id for e in events}:
+            await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": EVENTS_CHANNEL, "payload": str(run_id)})
+    if wake_workers:
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": TASKS_CHANNEL})
+
+
+async def list_events(session: AsyncSession, run_id: uuid.UUID, after_id: int, limit: int) -> list[TaskExecutionLog]:
+    query = (
+        select(TaskExecutionLog)
+        .where(TaskExecutionLog.run_id == run_id, TaskExecutionLog.id > after_id)
+        .order_by(TaskExecutionLog.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def count_events(session: AsyncSession, run_id: uuid.UUID, event_type: str) -> int:
+    query = select(func.count()).select_from(TaskExecutionLog).where(TaskExecutionLog.run_id == run_id, TaskExecutionLog.event_type == event_type)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def agents_for_role(session: AsyncSession, role: str, owner_id: uuid.UUID) -> list[Agent]:
+    query = select(Agent).where(Agent.role == role, Agent.is_active.is_(True), or_(Agent.owner_id.is_(None), Agent.owner_id == owner_id))
+    return list((await session.execute(query)).scalars())

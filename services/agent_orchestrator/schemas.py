@@ -1,8 +1,9 @@
 import uuid
 from datetime import datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AgentRole = Literal["planner", "executor", "critic", "summarizer"]
 KNOWN_TOOLS = ("execute_python", "http_request", "memory_search", "memory_store", "llm_complete")
@@ -29,4 +30,80 @@ class AgentResponse(AgentCreate):
     name: str  # type: ignore[assignment]  # seeded names need not follow the pattern for new ones
     is_active: bool
     owner_id: uuid.UUID | None
+    created_at: datetime
+
+
+RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+TaskStatus = Literal["pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled", "superseded"]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    goal: str | None = Field(default=None, min_length=3, max_length=4000, description="Planned by the task-planner as the run's first task")
+    plan_id: uuid.UUID | None = Field(default=None, description="Run a stored plan instead of planning a goal")
+    context: dict[str, Any] = Field(default_factory=dict, description="Given to the planner with the goal")
+    max_tasks: int | None = Field(default=None, ge=1, le=50, description="Most tasks the planner may use")
+    budget_usd: Decimal | None = Field(default=None, gt=0, le=100_000, description="LLM spend cap for the whole run, enforced by the ai-runtime")
+    max_parallel: int = Field(default=4, ge=1, le=256, description="Most tasks of this run running at once")
+
+    @model_validator(mode="after")
+    def goal_or_plan(self) -> "RunCreate":
+        if (self.goal is None) == (self.plan_id is None):
+            raise ValueError("give exactly one of goal or plan_id")
+        return self
+
+
+class TaskResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    task_key: str
+    name: str
+    description: str | None
+    agent_role: str
+    tool: str | None
+    depends_on: list[str]
+    status: TaskStatus
+    attempts: int
+    max_attempts: int
+    fallback_strategy: str | None
+    inputs: dict[str, Any]
+    output: dict[str, Any] | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    goal: str
+    plan_id: uuid.UUID | None
+    status: RunStatus
+    budget_usd: float | None
+    spent_usd: float = Field(description="LLM cost of the run so far")
+    max_parallel: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    tasks: list[TaskResponse] = Field(default_factory=list)
+
+
+class RunEvent(BaseModel):
+    """One step of a run; also the SSE payload (the SSE id is `id`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    run_id: uuid.UUID
+    task_id: uuid.UUID | None
+    event_type: str
+    level: str
+    message: str | None
+    data: dict[str, Any]
+    cost_usd: float | None
     created_at: datetime

@@ -1,14 +1,21 @@
-"""Agent definitions: the four built-in roles are seeded; users and admins register more."""
+"""Agent definitions (the four built-in roles are seeded; users register more) and runs: creating one from a
+goal or a stored plan, reading it, cancelling it. Executing runs is the worker's (worker.py)."""
 
+import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Agent
+from database.models import Agent, Run, Task
 from services.agent_orchestrator import repository
-from services.agent_orchestrator.schemas import AgentCreate
+from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.repository import NewEvent
+from services.agent_orchestrator.schemas import AgentCreate, RunCreate, RunResponse, TaskResponse
+from shared.clients import ServiceClient
 from shared.errors import ConflictError, NotFoundError
 from shared.identity import Identity
 
@@ -56,3 +63,104 @@ async def seed_built_in_agents(session: AsyncSession) -> None:
         await session.commit()
     except IntegrityError:  # another orchestrator process seeded them at the same moment
         await session.rollback()
+
+
+# --- runs -----------------------------------------------------------------------------------------------
+
+TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+PLAN_TASK_KEY = "plan"
+SYSTEM_IDENTITY = Identity(user_id=str(uuid.UUID(int=0)), username="agent-orchestrator", role="admin", auth_method="jwt")
+
+
+def tasks_from_plan(run_id: uuid.UUID, plan_tasks: list[dict[str, Any]], max_attempts: int) -> list[Task]:
+    """The plan's unfinished tasks as pending rows, plus a final summarizer after every sink unless the plan
+    already ends with one (replans list finished tasks as succeeded: they are kept, not run again)."""
+    tasks = [
+        Task(run_id=run_id, task_key=t["id"], name=t["name"][:255], description=t.get("description"), agent_role=t["agent_role"],
+             tool=t.get("tool"), inputs=t.get("inputs") or {}, depends_on=t.get("depends_on") or [], status="pending",
+             max_attempts=max_attempts, fallback_strategy=t.get("fallback_strategy") or "retry")
+        for t in plan_tasks if t.get("status", "pending") != "succeeded"
+    ]  # fmt: skip
+    depended_on = {d for t in plan_tasks for d in t.get("depends_on") or []}
+    sinks = [t for t in plan_tasks if t["id"] not in depended_on]
+    if not any(t["agent_role"] == "summarizer" for t in sinks):
+        keys = {t["id"] for t in plan_tasks}
+        key = next(k for k in ("summary", "final_summary", f"summary_{uuid.uuid4().hex[:6]}") if k not in keys)
+        tasks.append(Task(run_id=run_id, task_key=key, name="Summarize the run", description="Write the final result and store it in memory",
+                          agent_role="summarizer", tool="memory_store", inputs={}, depends_on=[t["id"] for t in sinks], status="pending",
+                          max_attempts=max_attempts, fallback_strategy="retry"))  # fmt: skip
+    return tasks
+
+
+def choose_agent(candidates: list[Agent], task: Task) -> Agent | None:
+    """The agent whose capabilities the task's words name most; the user's own agents before built-in ones."""
+    words = set(re.findall(r"[a-z0-9]+", f"{task.name} {task.description or ''}".lower()))
+
+    def fit(agent: Agent) -> tuple[int, bool, bool]:
+        named = sum(1 for capability in agent.capabilities if capability.lower() in words)
+        return named, agent.owner_id is not None, agent.name == agent.role
+
+    return max(candidates, key=fit, default=None)
+
+
+@dataclass
+class RunService:
+    session: AsyncSession
+    settings: OrchestratorSettings
+    planner: ServiceClient
+    ai: ServiceClient
+
+    async def create(self, identity: Identity, request: RunCreate) -> Run:
+        user_id = uuid.UUID(identity.user_id)
+        run = Run(id=uuid.uuid4(), user_id=user_id, goal=request.goal or "", plan_id=request.plan_id, status="running",
+                  budget_usd=request.budget_usd, max_parallel=request.max_parallel, started_at=datetime.now(UTC))  # fmt: skip
+        if request.plan_id is not None:
+            plan = await self.planner.get_json(f"/plans/{request.plan_id}", identity=identity)
+            run.goal = plan["goal"]
+            tasks = tasks_from_plan(run.id, plan["tasks"], self.settings.default_max_attempts)
+        else:
+            plan_inputs = {"context": request.context, "max_tasks": request.max_tasks or self.settings.default_max_tasks}
+            tasks = [Task(run_id=run.id, task_key=PLAN_TASK_KEY, name="Plan the goal", description=request.goal, agent_role="planner",
+                          inputs=plan_inputs, depends_on=[], status="pending", max_attempts=self.settings.default_max_attempts,
+                          fallback_strategy="fail")]  # fmt: skip
+        if request.budget_usd is not None:
+            await self.ai.put_json(f"/admin/budgets/run/{run.id}", identity=SYSTEM_IDENTITY, json={"total_usd": str(request.budget_usd)})
+        self.session.add(run)
+        await self.session.flush()
+        self.session.add_all(tasks)
+        await self.session.flush()
+        await repository.promote_ready(self.session, run.id)
+        await repository.add_events(self.session, [NewEvent(run.id, "run_created", f"Run of {len(tasks)} tasks created",
+                                                            data={"goal": run.goal, "plan_id": str(run.plan_id) if run.plan_id else None,
+                                                                  "budget_usd": float(run.budget_usd) if run.budget_usd else None})],
+                                    wake_workers=True)  # fmt: skip
+        await self.session.commit()
+        return run
+
+    async def get(self, identity: Identity, run_id: uuid.UUID) -> Run:
+        run = await repository.get_run(self.session, run_id)
+        if run is None or (str(run.user_id) != identity.user_id and not identity.is_admin):
+            raise NotFoundError(f"No run {run_id}")
+        return run
+
+    async def describe(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:
+        run = await self.get(identity, run_id)
+        tasks = [TaskResponse.model_validate(t) for t in await repository.list_tasks(self.session, run.id)]
+        return RunResponse.model_validate(run).model_copy(update={"tasks": tasks})
+
+    async def list(self, identity: Identity, limit: int) -> list[RunResponse]:
+        runs = await repository.list_runs(self.session, uuid.UUID(identity.user_id), limit)
+        return [RunResponse.model_validate(r) for r in runs]
+
+    async def cancel(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:
+        await self.get(identity, run_id)
+        run = await repository.lock_run(self.session, run_id)
+        assert run is not None
+        if run.status in ("succeeded", "failed"):
+            raise ConflictError(f"The run already {run.status}", code="run_finished", details={"status": run.status})
+        if run.status == "running":
+            closed = await repository.close_open_tasks(self.session, run.id, "cancelled")
+            run.status, run.finished_at, run.error = "cancelled", datetime.now(UTC), f"Cancelled by {identity.username}"
+            await repository.add_events(self.session, [NewEvent(run.id, "run_cancelled", run.error, data={"tasks_cancelled": closed})])
+        await self.session.commit()
+        return await self.describe(identity, run_id)

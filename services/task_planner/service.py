@@ -107,7 +107,7 @@ class PlannerService:
 
     async def get_plan(self, identity: Identity, plan_id: uuid.UUID) -> Plan:
         plan = await repository.get_plan(self.session, plan_id)
-        if plan is None or (str(plan.user_id) != identity.user_id and not identity.is_admin and identity.role != "agent"):
+        if plan is None or (str(plan.user_id) != identity.user_id and not identity.is_admin):
             raise NotFoundError("Plan not found")
         return plan
 

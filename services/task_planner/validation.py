@@ -3,7 +3,8 @@
 from collections import deque
 from typing import Any
 
-KNOWN_TOOLS = frozenset({"execute_python", "http_request", "memory_search", "memory_store", "llm_complete"})
+# "noop" passes its inputs on (joins, benchmarks); the LLM's schema does not offer it.
+KNOWN_TOOLS = frozenset({"execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "noop"})
 KNOWN_ROLES = frozenset({"executor", "critic", "summarizer"})
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import ToolExecution
+from database.models import Agent, ToolExecution
 
 
 async def record_execution(session: AsyncSession, **values: Any) -> uuid.UUID:
@@ -13,3 +13,9 @@ async def record_execution(session: AsyncSession, **values: Any) -> uuid.UUID:
     session.add(execution)
     await session.commit()
     return execution.id
+
+
+async def agent_allowed_tools(session: AsyncSession, agent_id: uuid.UUID) -> list[str] | None:
+    """The tools an active agent definition allows; None when there is no such agent."""
+    agent = await session.get(Agent, agent_id)
+    return list(agent.allowed_tools) if agent is not None and agent.is_active else None

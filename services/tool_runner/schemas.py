@@ -13,7 +13,6 @@ class ExecuteRequest(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(default=None, gt=0, le=600)
     task_id: uuid.UUID | None = None
-    agent_id: uuid.UUID | None = None
 
 
 class ExecuteResponse(BaseModel):

@@ -15,7 +15,7 @@ from services.tool_runner.http_tool import HttpPolicy, http_request
 from services.tool_runner.sandbox import Limits, bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
 from shared.clients import ServiceClient
-from shared.errors import AppError, BadRequestError, ServiceUnavailableError
+from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError
 from shared.identity import Identity
 
 MAX_RECORDED_PARAMETER_CHARS = 10_000
@@ -37,7 +37,21 @@ class ToolService:
         private = frozenset(ipaddress.ip_address(a) for a in s.http_allowed_private_addresses)
         return HttpPolicy(tuple(h.lower() for h in s.http_allowed_hosts), private, s.http_max_response_bytes, s.http_max_redirects)
 
+    async def ensure_permitted(self, identity: Identity, tool: str) -> uuid.UUID | None:
+        """An agent acting for a user may use only the tools its definition allows; the agent comes from the
+        signed identity, never from the request body. A user calling directly acts as themselves."""
+        if identity.role != "agent":
+            return None
+        agent_id = _uuid_or_none(identity.agent_id)
+        allowed = await repository.agent_allowed_tools(self.session, agent_id) if agent_id else None
+        if allowed is None:
+            raise ForbiddenError("This agent identity names no active agent definition", code="unknown_agent")
+        if tool not in allowed:
+            raise ForbiddenError(f"Agent may not use {tool}", code="tool_not_permitted", details={"tool": tool, "allowed_tools": allowed})
+        return agent_id
+
     async def execute(self, identity: Identity, request: ExecuteRequest) -> ExecuteResponse:
+        agent_id = await self.ensure_permitted(identity, request.tool_name)
         try:
             parameters = TOOL_PARAMETERS[request.tool_name].model_validate(request.parameters)
         except ValidationError as exc:
@@ -63,7 +77,7 @@ class ToolService:
             status, error = "timeout", f"{request.tool_name} did not finish within {timeout} s"
         duration = round((time.perf_counter() - started) * 1000, 2)
         execution_id = await repository.record_execution(
-            self.session, tool_name=request.tool_name, user_id=uuid.UUID(identity.user_id), agent_id=request.agent_id,
+            self.session, tool_name=request.tool_name, user_id=uuid.UUID(identity.user_id), agent_id=agent_id,
             task_id=request.task_id, parameters=_recordable(request.parameters), status=status, result=result, error=error,
             duration_ms=duration,
         )  # fmt: skip
@@ -90,6 +104,13 @@ class ToolService:
             return {"id": stored["id"], "deduplicated": stored["deduplicated"]}
         completion = await self.ai.post_json("/complete", identity=identity, json={k: v for k, v in parameters.items() if v is not None})
         return {k: completion[k] for k in ("content", "model_used", "cost_usd", "tokens_used")}
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 def _recordable(parameters: dict[str, Any]) -> dict[str, Any]:

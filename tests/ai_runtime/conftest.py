@@ -48,6 +48,7 @@ def reset_providers(request: pytest.FixtureRequest) -> None:
         app.state.script = Script()
         app.state.requests.clear()
     p.openai_app.state.replies = []
+    p.openai_app.state.responder = None
     if "runtime_server" in request.fixturenames or "ai" in request.fixturenames:
         # Each test starts with no deployment in cooldown from an earlier test's failures.
         request.getfixturevalue("runtime_server").server.config.app.state.runtime.router.deployments.clear()

@@ -52,6 +52,7 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
     app.state.requests = []
     app.state.reply = reply
     app.state.replies = []  # answered first, one per call, before falling back to `reply`
+    app.state.responder = None  # or a function of the request body answering (a str) before `replies`
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
@@ -60,7 +61,9 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         fault = await _fault(app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error", "code": None}})
         if fault is not None:
             return fault
-        text = app.state.replies.pop(0) if app.state.replies else app.state.reply
+        text = app.state.responder(body) if app.state.responder else None
+        if text is None:
+            text = app.state.replies.pop(0) if app.state.replies else app.state.reply
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"], "system_fingerprint": None}
         if body.get("tools") and not body.get("stream"):

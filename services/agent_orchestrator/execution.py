@@ -1,0 +1,246 @@
+"""What an agent does with a claimed task: the planner plans, the executor works (with tools), the critic
+reviews, the summarizer writes the result and stores it in memory. Every LLM and tool call goes to its
+service through the shared client, as the run's user acting through that agent, and is logged."""
+
+import ast
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from database.models import Agent, Task
+from services.agent_orchestrator.config import OrchestratorSettings
+from shared.clients import ServiceClient
+from shared.errors import AppError
+from shared.identity import Identity
+
+# (run_id, task_id, event_type, message, data, cost_usd)
+RecordEvent = Callable[[uuid.UUID, uuid.UUID, str, str, dict[str, Any], Decimal | None], Awaitable[None]]
+CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+
+
+class TaskError(Exception):
+    """A failed attempt. `retryable` attempts run again with backoff; `fatal` ones end the run (budget spent)."""
+
+    def __init__(self, message: str, *, code: str = "task_failed", retryable: bool = True, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.code, self.retryable, self.fatal = message, code, retryable and not fatal, fatal
+
+
+@dataclass
+class TaskContext:
+    run_id: uuid.UUID
+    user_id: uuid.UUID
+    goal: str
+    plan_id: uuid.UUID | None
+    task: Task
+    agent: Agent
+    dependency_outputs: dict[str, dict[str, Any] | None]
+    critic_round: int = 0
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(user_id=str(self.user_id), username=f"agent:{self.agent.name}", role="agent", auth_method="jwt",
+                        agent_id=str(self.agent.id))  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    output: dict[str, Any]
+    new_plan: dict[str, Any] | None = None  # the planner's plan, whose tasks join the run
+    revise: list[str] = field(default_factory=list)  # a critic's rejection: these tasks run again
+    feedback: str = ""
+
+
+@dataclass
+class TaskExecutor:
+    settings: OrchestratorSettings
+    ai: ServiceClient
+    tools: ServiceClient
+    planner: ServiceClient
+    record_event: RecordEvent
+
+    async def execute(self, ctx: TaskContext) -> Outcome:
+        role, tool = ctx.task.agent_role, ctx.task.tool
+        if role == "planner":
+            return await self._plan(ctx)
+        if role == "critic":
+            return await self._review(ctx)
+        if role == "summarizer":
+            return await self._summarize(ctx)
+        if tool == "noop":
+            return Outcome({"result": ctx.task.inputs})
+        if tool == "execute_python":
+            return await self._run_code(ctx)
+        if tool == "memory_store":
+            content = str(ctx.task.inputs.get("content") or self._results_text(ctx) or ctx.task.description or ctx.task.name)
+            stored = await self._tool(ctx, "memory_store", {"content": content[:20_000], "memory_type": "fact", "metadata": self._provenance(ctx)})
+            return Outcome({"result": content, "memory_id": stored["id"]})
+        if tool == "memory_search":
+            query = str(ctx.task.inputs.get("query") or ctx.task.description or ctx.task.name)
+            found = await self._tool(ctx, "memory_search", {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5))})
+            return Outcome({"result": found["memories"]})
+        if tool == "http_request":
+            if not ctx.task.inputs.get("url"):
+                raise TaskError("http_request needs a url among the task's inputs", code="missing_input", retryable=False)
+            params = {k: ctx.task.inputs[k] for k in ("url", "method", "headers", "body") if k in ctx.task.inputs}
+            return Outcome({"result": await self._tool(ctx, "http_request", params)})
+        answer = await self._complete(ctx, "executor", self._brief(ctx))
+        return Outcome({k: answer[k] for k in ("result", "code", "notes") if answer.get(k) not in (None, "")})
+
+    # --- roles ------------------------------------------------------------------------------------------
+
+    async def _plan(self, ctx: TaskContext) -> Outcome:
+        inputs = ctx.task.inputs
+        body = {"goal": ctx.goal, "context": inputs.get("context", {}), "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks)}
+        plan = await self._call(ctx, self.planner, "/plans", body)
+        await self.record_event(ctx.run_id, ctx.task.id, "plan_created", f"Planned {len(plan['tasks'])} tasks",
+                                {"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
+                                Decimal(str(plan.get("cost_usd") or 0)))  # fmt: skip
+        return Outcome({"plan_id": plan["id"], "tasks": [t["id"] for t in plan["tasks"]], "risks": plan.get("risks", [])}, new_plan=plan)
+
+    async def replan(self, ctx: TaskContext, error: str, succeeded_keys: list[str]) -> dict[str, Any]:
+        """A new plan for the remaining work after ctx.task failed; finished tasks are kept."""
+        previous = await self._call(ctx, self.planner, f"/plans/{ctx.plan_id}", None)
+        planned = {t["id"] for t in previous["tasks"]}
+        body = {"plan_id": str(ctx.plan_id), "failed_task_id": ctx.task.task_key, "error": error[:10_000],
+                "succeeded_task_ids": [k for k in succeeded_keys if k in planned], "max_tasks": self.settings.default_max_tasks}  # fmt: skip
+        plan = await self._call(ctx, self.planner, "/plans/replan", body)
+        await self.record_event(ctx.run_id, ctx.task.id, "plan_created", f"Replanned: {len(plan['tasks'])} tasks",
+                                {"plan_id": plan["id"], "execution_order": plan["execution_order"]}, Decimal(str(plan.get("cost_usd") or 0)))  # fmt: skip
+        return plan
+
+    async def _review(self, ctx: TaskContext) -> Outcome:
+        prompt = (f"Goal of the run: {ctx.goal}\nReview task: {ctx.task.name}\n{ctx.task.description or ''}\n\n"
+                  f"Results to review:\n{self._results_text(ctx)}")  # fmt: skip
+        verdict = await self._complete(ctx, "critic", prompt)
+        approved = verdict.get("approved") is True
+        score = _bounded_int(verdict.get("score"), 0, 10) if "score" in verdict else (10 if approved else 0)
+        feedback = str(verdict.get("feedback") or "")
+        output = {"score": score, "approved": approved, "feedback": feedback, "round": ctx.critic_round}
+        await self.record_event(ctx.run_id, ctx.task.id, "critic_verdict", f"{'Approved' if approved else 'Rejected'} ({score}/10)", output, None)
+        reviewed = [key for key in ctx.task.depends_on if key in ctx.dependency_outputs]
+        if not approved and reviewed and ctx.critic_round < self.settings.max_critic_rounds:
+            return Outcome(output, revise=reviewed, feedback=feedback or "Improve the result so it fully does what the task asks.")
+        return Outcome(output)
+
+    async def _summarize(self, ctx: TaskContext) -> Outcome:
+        prompt = f"Goal: {ctx.goal}\n\nResults of the run's tasks:\n{self._results_text(ctx)}\n\nWrite the final result for the user."
+        answer = await self._complete(ctx, "summarizer", prompt)
+        summary = str(answer.get("summary") or answer.get("result") or "").strip() or "The run finished; no summary was written."
+        key_facts = [str(f) for f in answer.get("key_facts", []) if f] if isinstance(answer.get("key_facts"), list) else []
+        stored = await self._tool(ctx, "memory_store", {"content": f"{ctx.goal}\n\n{summary}"[:20_000], "memory_type": "episodic",
+                                                       "metadata": self._provenance(ctx)})  # fmt: skip
+        return Outcome({"summary": summary, "key_facts": key_facts, "memory_id": stored["id"]})
+
+    async def _run_code(self, ctx: TaskContext) -> Outcome:
+        code = ctx.task.inputs.get("code")
+        if not code:
+            retry_note = f"\n\nYour previous attempt failed with:\n{ctx.task.error}\nFix it." if ctx.task.error else ""
+            prompt = f"{self._brief(ctx)}\n\nPut complete Python that prints its results in the `code` field.{retry_note}"
+            answer = await self._complete(ctx, "executor", prompt)
+            code = _extract_code(answer)
+            if code is None:
+                raise TaskError("The executor did not write runnable Python", code="no_code")
+        ran = await self._tool(ctx, "execute_python", {"code": code}, timeout=self.settings.tool_timeout_seconds, whole=True)
+        result = ran["result"] or {}
+        if ran["status"] != "succeeded":
+            raise TaskError(f"The code {ran['status']}: {ran['error'] or ''}"[:4000], code=f"code_{ran['status']}")
+        return Outcome({"result": result.get("stdout", ""), "code": code, "stderr": result.get("stderr", ""), "exit_code": result.get("exit_code")})
+
+    # --- calls to the other services -------------------------------------------------------------------
+
+    async def _complete(self, ctx: TaskContext, role: str, prompt: str) -> dict[str, Any]:
+        agent = ctx.agent
+        body: dict[str, Any] = {"role": role, "prompt": prompt, "response_format": "json", "temperature": agent.temperature,
+                                "max_tokens": agent.max_tokens, "run_id": str(ctx.run_id), "task_id": str(ctx.task.id), "agent_id": str(agent.id)}  # fmt: skip
+        if agent.model:
+            body["model"] = agent.model
+        if agent.system_prompt:
+            body["context"] = [{"role": "system", "content": agent.system_prompt}]
+        completion = await self._call(ctx, self.ai, "/complete", body)
+        cost = Decimal(str(completion.get("cost_usd") or 0))
+        await self.record_event(ctx.run_id, ctx.task.id, "llm_call", f"{role} answered with {completion['model_used']}",
+                                {"model": completion["model_used"], "provider": completion.get("provider"), "tokens": completion.get("tokens_used"),
+                                 "latency_ms": completion.get("latency_ms"), "cached": completion.get("cached")}, cost)  # fmt: skip
+        return _parse_json_object(completion["content"])
+
+    async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], timeout: float | None = None, whole: bool = False) -> Any:
+        body = {"tool_name": tool, "parameters": parameters, "task_id": str(ctx.task.id), "timeout_seconds": timeout or self.settings.tool_timeout_seconds}
+        ran = await self._call(ctx, self.tools, "/execute", body)
+        excerpt = {k: (v[:500] if isinstance(v, str) else v) for k, v in (ran.get("result") or {}).items() if k in ("stdout", "stderr", "exit_code", "id", "status")}
+        await self.record_event(ctx.run_id, ctx.task.id, "tool_call", f"{tool} {ran['status']}",
+                                {"tool": tool, "status": ran["status"], "execution_id": ran["execution_id"], "duration_ms": ran["duration_ms"],
+                                 "error": ran.get("error"), "result": excerpt}, None)  # fmt: skip
+        if whole:
+            return ran
+        if ran["status"] != "succeeded":
+            raise TaskError(f"{tool} {ran['status']}: {ran.get('error') or ''}"[:4000], code=f"tool_{ran['status']}")
+        return ran["result"]
+
+    async def _call(self, ctx: TaskContext, client: ServiceClient, path: str, body: dict[str, Any] | None) -> Any:
+        """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts."""
+        try:
+            if body is None:
+                return await client.get_json(path, identity=ctx.identity)
+            return await client.post_json(path, identity=ctx.identity, json=body)
+        except AppError as exc:
+            if exc.status_code == 402:
+                raise TaskError(f"Budget exhausted: {exc.message}", code="budget_exceeded", fatal=True) from exc
+            retryable = exc.status_code >= 500 or exc.status_code in (408, 429)
+            raise TaskError(f"{client.service}: {exc.message}", code=exc.code, retryable=retryable) from exc
+
+    # --- prompts ----------------------------------------------------------------------------------------
+
+    def _brief(self, ctx: TaskContext) -> str:
+        task = ctx.task
+        inputs = {k: v for k, v in task.inputs.items() if k != "critic_feedback"}
+        parts = [f"Goal of the run: {ctx.goal}", f"Your task: {task.name}", task.description or ""]
+        if inputs:
+            parts.append(f"Inputs: {json.dumps(inputs)[: self.settings.output_chars_in_prompt]}")
+        if ctx.dependency_outputs:
+            parts.append(f"Results of the tasks this one depends on:\n{self._results_text(ctx)}")
+        if feedback := task.inputs.get("critic_feedback"):
+            parts.append(f"A reviewer rejected your previous result. Their feedback: {feedback}")
+        return "\n\n".join(p for p in parts if p)
+
+    def _results_text(self, ctx: TaskContext) -> str:
+        limit = self.settings.output_chars_in_prompt
+        return "\n".join(f"[{key}] {json.dumps(output)[:limit]}" for key, output in ctx.dependency_outputs.items() if output is not None)
+
+    def _provenance(self, ctx: TaskContext) -> dict[str, Any]:
+        return {"run_id": str(ctx.run_id), "task": ctx.task.task_key, "agent": ctx.agent.name, "source": "agent-orchestrator"}
+
+
+def _parse_json_object(content: str) -> dict[str, Any]:
+    """The role's JSON answer; a model that answered in prose still gets its text through as the result."""
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return {"result": content}
+    return parsed if isinstance(parsed, dict) else {"result": parsed}
+
+
+def _extract_code(answer: dict[str, Any]) -> str | None:
+    """Python from the `code` field, or from a fenced block in the result; None when it does not parse."""
+    for candidate in (answer.get("code"), answer.get("result")):
+        if not isinstance(candidate, str) or not candidate.strip():
+            continue
+        block = CODE_BLOCK.search(candidate)
+        code = block.group(1) if block else candidate
+        try:
+            ast.parse(code)
+        except SyntaxError:
+            continue
+        return code
+    return None
+
+
+def _bounded_int(value: Any, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(value)))
+    except (TypeError, ValueError):
+        return low

@@ -1,0 +1,279 @@
+"""The durable task worker: claims ready tasks under a lease, runs them, and records what happened.
+
+Any number of orchestrator processes run one worker each against the same database. A task is only ever
+changed by the worker holding its lease (or by a run-wide cancel/replan, which the holder notices at its
+next heartbeat and stops); a process that dies loses nothing: its leases lapse and another worker claims
+the tasks again.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from database.models import Run, Task
+from services.agent_orchestrator import repository
+from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor
+from services.agent_orchestrator.repository import NewEvent
+from services.agent_orchestrator.service import choose_agent, tasks_from_plan
+from shared.background import PeriodicTask
+
+logger = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, settings: OrchestratorSettings, sessionmaker: async_sessionmaker[AsyncSession], executor: TaskExecutor) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.executor = executor
+        self.worker_id = new_worker_id()
+        self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._heartbeat = PeriodicTask("lease-heartbeat", min(settings.lease_seconds / 3, 2.0), self._extend_leases)
+
+    def wake(self) -> None:
+        """Something may be ready (a notification, a finished task): claim now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._claim_loop(), name="task-worker")
+        self._heartbeat.start()
+
+    async def stop(self) -> None:
+        await self._heartbeat.stop()
+        tasks = [t for t in (self._loop_task, *self.running.values()) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(OSError, SQLAlchemyError):
+            async with self.sessionmaker.begin() as session:
+                await repository.release_all_held(session, self.worker_id)
+                await repository.add_events(session, [], wake_workers=True)
+
+    # --- claiming ---------------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self.settings.worker_concurrency - len(self.running)
+            claimed: list[Task] = []
+            if free > 0:
+                try:
+                    claimed = await self._claim(free)
+                except (OSError, SQLAlchemyError):
+                    logger.exception("claiming tasks failed; trying again shortly")
+            for task in claimed:
+                self.running[task.id] = asyncio.create_task(self._run_task(task), name=f"task-{task.task_key}")
+            if claimed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
+
+    async def _claim(self, limit: int) -> list[Task]:
+        async with self.sessionmaker.begin() as session:
+            tasks = await repository.claim_ready_tasks(session, self.worker_id, limit, self.settings.lease_seconds)
+            await repository.add_events(session, [
+                NewEvent(t.run_id, "task_started", f"{t.name} started (attempt {t.attempts})", task_id=t.id,
+                         data={"task": t.task_key, "attempt": t.attempts, "worker": self.worker_id, "role": t.agent_role, "tool": t.tool})
+                for t in tasks
+            ])  # fmt: skip
+            return tasks
+
+    async def _extend_leases(self) -> None:
+        async with self.sessionmaker.begin() as session:
+            held = await repository.extend_leases(session, self.worker_id, list(self.running), self.settings.lease_seconds)
+        for task_id, task in list(self.running.items()):
+            if task_id not in held and not task.done():
+                logger.info("task %s was cancelled, superseded or taken over: stopping it", task_id)
+                task.cancel()
+
+    # --- running one task -------------------------------------------------------------------------------
+
+    async def _run_task(self, task: Task) -> None:
+        try:
+            ctx = await self._context(task)
+            if task.attempts > task.max_attempts:
+                raise TaskError(f"The task lost its worker {task.attempts - 1} times", code="lease_lost", retryable=False)
+            outcome = await self.executor.execute(ctx)
+        except TaskError as error:
+            await self._settle(self._on_failure(task, error))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.exception("task %s failed unexpectedly", task.task_key)
+            await self._settle(self._on_failure(task, TaskError(f"Unexpected error: {type(error).__name__}: {error}")))
+        else:
+            await self._settle(self._on_success(task, outcome))
+        finally:
+            self.running.pop(task.id, None)
+            self.wake()
+
+    async def _settle(self, transition: Any) -> None:
+        try:
+            await transition
+        except (OSError, SQLAlchemyError):
+            # The lease lapses and another worker runs the task again.
+            logger.exception("recording a task's outcome failed")
+
+    async def _context(self, task: Task) -> TaskContext:
+        async with self.sessionmaker() as session:
+            run = await repository.get_run(session, task.run_id)
+            assert run is not None
+            agent = choose_agent(await repository.agents_for_role(session, task.agent_role, run.user_id), task)
+            if agent is None:
+                raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
+            outputs = await repository.task_outputs(session, run.id, task.depends_on)
+        return TaskContext(run_id=run.id, user_id=run.user_id, goal=run.goal, plan_id=run.plan_id, task=task, agent=agent,
+                           dependency_outputs=outputs, critic_round=int(task.inputs.get("critic_round", 0)))  # fmt: skip
+
+    async def _on_success(self, task: Task, outcome: Outcome) -> None:
+        async with self.sessionmaker.begin() as session:
+            run = await repository.lock_run(session, task.run_id)
+            if outcome.revise:
+                await self._request_revision(session, task, outcome)
+                return
+            key = await repository.release_task(session, task.id, self.worker_id, status="succeeded", output=outcome.output, error=None,
+                                                finished_at=datetime.now(UTC))  # fmt: skip
+            if run is None or key is None:
+                return  # cancelled or taken over meanwhile: its outcome is not ours to record
+            events = [NewEvent(run.id, "task_succeeded", f"{task.name} succeeded", task_id=task.id, data={"task": key, "output": _excerpt(outcome.output)})]
+            if outcome.new_plan is not None:
+                run.plan_id = uuid.UUID(outcome.new_plan["id"])
+                session.add_all(tasks_from_plan(run.id, outcome.new_plan["tasks"], self.settings.default_max_attempts))
+                await session.flush()
+                await repository.promote_ready(session, run.id)
+            else:
+                await repository.promote_ready(session, run.id, key)
+            events += await self._finish_if_done(session, run)
+            await repository.add_events(session, events, wake_workers=True)
+
+    async def _request_revision(self, session: AsyncSession, task: Task, outcome: Outcome) -> None:
+        inputs = {**task.inputs, "critic_round": int(task.inputs.get("critic_round", 0)) + 1}
+        key = await repository.release_task(session, task.id, self.worker_id, status="pending", output=outcome.output, inputs=inputs, attempts=0)
+        if key is None:
+            return
+        await repository.reopen_for_revision(session, task.run_id, outcome.revise, outcome.feedback)
+        await repository.add_events(session, [NewEvent(task.run_id, "revision_requested", f"The critic asked to revise {', '.join(outcome.revise)}",
+                                                        task_id=task.id, data={"tasks": outcome.revise, "feedback": outcome.feedback,
+                                                                               "round": inputs["critic_round"]})], wake_workers=True)  # fmt: skip
+
+    async def _on_failure(self, task: Task, error: TaskError) -> None:
+        if error.retryable and task.attempts < task.max_attempts:
+            await self._schedule_retry(task, error)
+        elif error.fatal or task.fallback_strategy not in ("skip", "replan"):
+            await self._fail_run(task, error)
+        elif task.fallback_strategy == "skip":
+            await self._skip(task, error)
+        else:
+            await self._replan(task, error)
+
+    async def _schedule_retry(self, task: Task, error: TaskError) -> None:
+        delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** (task.attempts - 1)) * random.uniform(0.8, 1.2)
+        async with self.sessionmaker.begin() as session:
+            await repository.lock_run(session, task.run_id)
+            key = await repository.release_task(session, task.id, self.worker_id, status="ready", error=error.message,
+                                                available_at=datetime.now(UTC) + timedelta(seconds=delay))  # fmt: skip
+            if key is not None:
+                await repository.add_events(session, [NewEvent(task.run_id, "task_retry_scheduled", f"{task.name} failed; retrying in {delay:.1f} s",
+                                                                task_id=task.id, level="warning",
+                                                                data={"task": key, "attempt": task.attempts, "error": error.message, "code": error.code,
+                                                                      "retry_in_seconds": round(delay, 2)})])  # fmt: skip
+
+    async def _skip(self, task: Task, error: TaskError) -> None:
+        async with self.sessionmaker.begin() as session:
+            run = await repository.lock_run(session, task.run_id)
+            key = await repository.release_task(session, task.id, self.worker_id, status="skipped", error=error.message, finished_at=datetime.now(UTC))
+            if run is None or key is None:
+                return
+            events = [NewEvent(run.id, "task_skipped", f"{task.name} failed and was skipped (its fallback)", task_id=task.id, level="warning",
+                               data={"task": key, "error": error.message, "code": error.code})]  # fmt: skip
+            await repository.promote_ready(session, run.id, key)
+            events += await self._finish_if_done(session, run)
+            await repository.add_events(session, events, wake_workers=True)
+
+    async def _replan(self, task: Task, error: TaskError) -> None:
+        async with self.sessionmaker() as session:
+            run = await repository.get_run(session, task.run_id)
+            replans = await repository.count_events(session, task.run_id, "run_replanned")
+            succeeded = await repository.succeeded_keys(session, task.run_id)
+        if run is None or run.plan_id is None or replans >= self.settings.max_replans:
+            await self._fail_run(task, TaskError(f"{error.message} (no replan left)", code=error.code, retryable=False))
+            return
+        try:
+            ctx = await self._context(task)
+            plan = await self.executor.replan(ctx, error.message, succeeded)
+        except TaskError as replan_error:
+            await self._fail_run(task, TaskError(f"{error.message}; replanning failed: {replan_error.message}", code="replan_failed", retryable=False))
+            return
+        async with self.sessionmaker.begin() as session:
+            locked = await repository.lock_run(session, task.run_id)
+            key = await repository.release_task(session, task.id, self.worker_id, status="failed", error=error.message, finished_at=datetime.now(UTC))
+            if locked is None or key is None:
+                return
+            await repository.rename_task(session, task.id)
+            superseded = await repository.close_open_tasks(session, locked.id, "superseded", rename=True)
+            locked.plan_id = uuid.UUID(plan["id"])
+            session.add_all(tasks_from_plan(locked.id, plan["tasks"], self.settings.default_max_attempts))
+            await session.flush()
+            await repository.promote_ready(session, locked.id)
+            await repository.add_events(session, [
+                NewEvent(locked.id, "task_failed", f"{task.name} failed", task_id=task.id, level="error", data={"task": key, "error": error.message}),
+                NewEvent(locked.id, "run_replanned", f"Replanned the remaining work after {key} failed", data={
+                    "plan_id": plan["id"], "failed_task": key, "superseded": superseded, "tasks": [t["id"] for t in plan["tasks"]]}),
+            ], wake_workers=True)  # fmt: skip
+
+    async def _fail_run(self, task: Task, error: TaskError) -> None:
+        async with self.sessionmaker.begin() as session:
+            run = await repository.lock_run(session, task.run_id)
+            key = await repository.release_task(session, task.id, self.worker_id, status="failed", error=error.message, finished_at=datetime.now(UTC))
+            if run is None or key is None or run.status != "running":
+                return
+            cancelled = await repository.close_open_tasks(session, run.id, "cancelled")
+            run.status, run.finished_at = "failed", datetime.now(UTC)
+            run.error = f"Task {key} failed: {error.message}"
+            await repository.add_events(session, [
+                NewEvent(run.id, "task_failed", f"{task.name} failed", task_id=task.id, level="error", data={"task": key, "error": error.message, "code": error.code}),
+                NewEvent(run.id, "run_failed", run.error, level="error", data={"code": error.code, "tasks_cancelled": cancelled,
+                                                                                "spent_usd": float(run.spent_usd)}),
+            ])  # fmt: skip
+
+    async def _finish_if_done(self, session: AsyncSession, run: Run) -> list[NewEvent]:
+        if run.status != "running" or await repository.open_task_count(session, run.id):
+            return []
+        tasks = await repository.list_tasks(session, run.id)
+        summaries = [t.output for t in tasks if t.agent_role == "summarizer" and t.status == "succeeded" and t.output]
+        final = summaries[-1] if summaries else {}
+        run.result = {"summary": final.get("summary"), "key_facts": final.get("key_facts", []), "memory_id": final.get("memory_id"),
+                      "outputs": {t.task_key: t.output for t in tasks if t.status == "succeeded"},
+                      "skipped": [t.task_key for t in tasks if t.status == "skipped"]}  # fmt: skip
+        run.status, run.finished_at = "succeeded", datetime.now(UTC)
+        return [NewEvent(run.id, "run_succeeded", "The run finished", data={"summary": run.result["summary"], "spent_usd": float(run.spent_usd)})]
+
+
+async def record_task_event(sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.UUID, task_id: uuid.UUID, event_type: str,
+                            message: str, data: dict[str, Any], cost_usd: Decimal | None) -> None:  # fmt: skip
+    """A step inside a task (an LLM or tool call); its cost is added to the run as it is spent."""
+    async with sessionmaker.begin() as session:
+        await repository.lock_run(session, run_id)
+        if cost_usd:
+            await repository.add_spend(session, run_id, cost_usd)
+        await repository.add_events(session, [NewEvent(run_id, event_type, message, task_id=task_id, data=data, cost_usd=cost_usd)])
+
+
+def _excerpt(output: dict[str, Any], limit: int = 2000) -> dict[str, Any]:
+    return {k: (v[:limit] if isinstance(v, str) else v) for k, v in output.items()}

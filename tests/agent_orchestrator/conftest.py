@@ -1,0 +1,169 @@
+"""The whole execution path on real servers: ai-runtime (scripted OpenAI wire server, local embeddings),
+task-planner, memory-service, tool-runner (bubblewrap) and agent-orchestrators, on the session database."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.main import create_app as create_orchestrator
+from services.ai_runtime.main import create_app as create_runtime
+from services.memory_service.main import create_app as create_memory
+from services.task_planner.config import TaskPlannerSettings
+from services.task_planner.main import create_app as create_planner
+from services.tool_runner.main import create_app as create_tools
+from tests.ai_runtime.conftest import Providers, identity_headers, providers, reset_providers, runtime_settings  # noqa: F401
+from tests.conftest import common_settings
+from tests.memory_service.conftest import make_user, memory_settings
+from tests.support import ThreadedServer, serving
+from tests.tool_runner.conftest import tool_settings
+
+ROLE_MARKERS = {"planner": "You are the planner", "executor": "You are an executor", "critic": "You are the critic", "summarizer": "You are the summarizer"}
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def role_of(body: dict[str, Any]) -> str:
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    return next((role for role, marker in ROLE_MARKERS.items() if marker in system), "unknown")
+
+
+def user_prompt(body: dict[str, Any]) -> str:
+    return next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+
+
+class RoleScript:
+    """Answers the OpenAI wire server by agent role: a queue of replies per role, then a default per role."""
+
+    DEFAULTS = {
+        "executor": {"result": "done", "notes": ""},
+        "critic": {"score": 9, "approved": True, "feedback": "Good."},
+        "summarizer": {"summary": "All tasks finished.", "key_facts": ["finished"]},
+    }
+
+    def __init__(self) -> None:
+        self.queues: dict[str, list[Any]] = {}
+        self.prompts: dict[str, list[str]] = {}
+
+    def add(self, role: str, *replies: Any) -> "RoleScript":
+        self.queues.setdefault(role, []).extend(replies)
+        return self
+
+    def __call__(self, body: dict[str, Any]) -> str | None:
+        role = role_of(body)
+        self.prompts.setdefault(role, []).append(user_prompt(body))
+        queue = self.queues.get(role)
+        reply = queue.pop(0) if queue else self.DEFAULTS.get(role)
+        return None if reply is None else (reply if isinstance(reply, str) else json.dumps(reply))
+
+
+@dataclass
+class Platform:
+    runtime: ThreadedServer
+    planner: ThreadedServer
+    memory: ThreadedServer
+    tools: ThreadedServer
+    orchestrator: ThreadedServer
+    database_url: str
+    redis_url: str
+
+    def orchestrator_settings(self, **overrides: Any) -> OrchestratorSettings:
+        values = {**common_settings(self.database_url, self.redis_url), "ai_runtime_url": self.runtime.url, "task_planner_url": self.planner.url,
+                  "tool_runner_url": self.tools.url, "lease_seconds": 3.0, "retry_base_seconds": 0.05, "worker_poll_seconds": 0.2,
+                  "tool_timeout_seconds": 20.0, **overrides}  # fmt: skip
+        return OrchestratorSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+    base = common_settings(database_url, redis_url)
+    settings = runtime_settings(database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS})
+    with serving(create_runtime(settings)) as runtime:
+        planner_settings = TaskPlannerSettings(**base, ai_runtime_url=runtime.url)  # type: ignore[arg-type]
+        with (
+            serving(create_planner(planner_settings)) as planner,
+            serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,
+            serving(create_tools(tool_settings(database_url, redis_url, memory_service_url=memory.url, ai_runtime_url=runtime.url))) as tools,
+        ):
+            partial = Platform(runtime, planner, memory, tools, None, database_url, redis_url)  # type: ignore[arg-type]
+            with serving(create_orchestrator(partial.orchestrator_settings())) as orchestrator:
+                partial.orchestrator = orchestrator
+                yield partial
+
+
+@pytest.fixture
+def script(providers: Providers) -> RoleScript:  # noqa: F811
+    role_script = RoleScript()
+    providers.openai_app.state.responder = role_script
+    return role_script
+
+
+class RunsClient:
+    """An orchestrator (and planner) client signed as one user."""
+
+    def __init__(self, platform: Platform, user_id: str) -> None:
+        self.user_id = user_id
+        self.http = httpx.Client(timeout=60, event_hooks={"request": [self._sign]})
+        self.platform = platform
+
+    def _sign(self, request: httpx.Request) -> None:
+        request.headers.update(identity_headers(self.user_id))
+
+    def url(self, path: str) -> str:
+        return f"{self.platform.orchestrator.url}{path}"
+
+    def plan(self, tasks: list[dict[str, Any]], script: RoleScript, goal: str = "A goal for the test") -> str:
+        script.add("planner", {"tasks": tasks, "risks": []})
+        response = self.http.post(f"{self.platform.planner.url}/plans", json={"goal": goal, "max_tasks": 50})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def start(self, **body: Any) -> dict[str, Any]:
+        response = self.http.post(self.url("/runs"), json=body)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        response = self.http.get(self.url(f"/runs/{run_id}"))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait(self, run_id: str, until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.get(run_id)
+            if until(run):
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"run {run_id} did not get there in {timeout} s: {self.get(run_id)}")
+
+    def events(self, run_id: str, last_event_id: int | None = None) -> list[dict[str, Any]]:
+        """The run's SSE stream read to its end."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        events, current = [], {}
+        with self.http.stream("GET", self.url(f"/runs/{run_id}/events"), headers=headers) as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith(("id:", "event:", "data:")):
+                    field, value = line.split(":", 1)
+                    current[field] = value.strip()
+                elif not line and current:
+                    events.append({**json.loads(current["data"]), "sse_event": current["event"], "sse_id": current.get("id")})
+                    current = {}
+        return events
+
+
+@pytest.fixture
+def runs(platform: Platform) -> Iterator[RunsClient]:
+    client = RunsClient(platform, make_user(platform.database_url))
+    yield client
+    client.http.close()
+
+
+def task(key: str, role: str = "executor", tool: str | None = None, depends_on: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
+    return {"id": key, "name": fields.pop("name", f"Task {key}"), "description": fields.pop("description", f"Do {key}"), "agent_role": role,
+            "tool": tool, "depends_on": list(depends_on), **fields}  # fmt: skip
