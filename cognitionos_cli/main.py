@@ -1,4 +1,4 @@
-"""The `cognitionos` command: up, status, migrate."""
+"""The `cognitionos` command: up, status, run, migrate."""
 
 import asyncio
 import contextlib
@@ -119,6 +119,33 @@ def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] =
         latency = f"{health['latency_ms']} ms" if health.get("latency_ms") is not None else health.get("error", "")
         typer.echo(f"{name:<20} {health['status']:<6} {latency}")
     raise typer.Exit(0 if body["status"] == "ok" else 1)
+
+
+@app.command()
+def run(
+    goal: Annotated[str, typer.Argument(help="What you want done")],
+    gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
+    budget_usd: Annotated[float | None, typer.Option(help="LLM spend cap for the run")] = None,
+    max_tasks: Annotated[int | None, typer.Option(min=1, max=50, help="Most tasks the planner may use")] = None,
+) -> None:
+    """Run a goal on the running system (`cognitionos up`) and show its progress and result."""
+    from cognitionos_cli.workflow import Credentials, Gateway, GatewayError, run_goal, sandbox_outputs
+
+    gateway = Gateway(gateway_url)
+    try:
+        gateway.sign_in(Credentials.local())
+        finished = run_goal(gateway, goal, typer.echo, budget_usd=budget_usd, max_tasks=max_tasks)
+    except (GatewayError, httpx.HTTPError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        gateway.close()
+    result = finished["result"] or {}
+    typer.echo(f"\n{finished['status']}: {result.get('summary') or finished['error'] or ''}")
+    for task, stdout in sandbox_outputs(finished):
+        typer.echo(f"sandbox output of {task}:\n{stdout.rstrip()}")
+    typer.echo(f"cost: ${finished['spent_usd']:.6f}")
+    raise typer.Exit(0 if finished["status"] == "succeeded" else 1)
 
 
 @app.command()

@@ -19,7 +19,9 @@ class OrchestratorSettings(BaseServiceSettings):
     max_replans: int = Field(default=2, ge=0, le=10)
     default_max_tasks: int = Field(default=6, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
-    output_chars_in_prompt: int = Field(default=4000, ge=200, description="How much of each dependency's output an agent sees")
+    dependency_chars_in_prompt: int = Field(
+        default=3000, ge=200, description="How much of its dependencies' outputs an agent sees, shared among them (small local models have 2k-token contexts)"
+    )
 
 
 @lru_cache

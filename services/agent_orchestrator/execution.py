@@ -200,7 +200,7 @@ class TaskExecutor:
         inputs = {k: v for k, v in task.inputs.items() if k != "critic_feedback"}
         parts = [f"Goal of the run: {ctx.goal}", f"Your task: {task.name}", task.description or ""]
         if inputs:
-            parts.append(f"Inputs: {json.dumps(inputs)[: self.settings.output_chars_in_prompt]}")
+            parts.append(f"Inputs: {json.dumps(inputs)[: self.settings.dependency_chars_in_prompt]}")
         if ctx.dependency_outputs:
             parts.append(f"Results of the tasks this one depends on:\n{self._results_text(ctx)}")
         if feedback := task.inputs.get("critic_feedback"):
@@ -208,7 +208,8 @@ class TaskExecutor:
         return "\n\n".join(p for p in parts if p)
 
     def _results_text(self, ctx: TaskContext) -> str:
-        limit = self.settings.output_chars_in_prompt
+        shown = [output for output in ctx.dependency_outputs.values() if output is not None]
+        limit = max(200, self.settings.dependency_chars_in_prompt // max(1, len(shown)))
         return "\n".join(f"[{key}] {json.dumps(output)[:limit]}" for key, output in ctx.dependency_outputs.items() if output is not None)
 
     def _provenance(self, ctx: TaskContext) -> dict[str, Any]:

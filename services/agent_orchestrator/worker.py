@@ -51,8 +51,18 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._claim_loop(), name="task-worker")
+        self.resume()
         self._heartbeat.start()
+
+    def pause(self) -> None:
+        """Stops claiming new tasks (a drain before maintenance); the running ones go on to the end."""
+        if self._loop_task:
+            self._loop_task.cancel()
+            self._loop_task = None
+
+    def resume(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._claim_loop(), name="task-worker")
 
     async def stop(self) -> None:
         await self._heartbeat.stop()

@@ -42,6 +42,17 @@ def test_local_chat_model_follows_a_json_schema(ai: httpx.Client) -> None:
     assert isinstance(parsed["name"], str) and isinstance(parsed["age"], int)
 
 
+def test_schema_bounds_too_large_for_the_grammar_do_not_bring_the_runtime_down(ai: httpx.Client) -> None:
+    schema = {"type": "object", "properties": {"text": {"type": "string", "maxLength": 100_000}, "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+              "required": ["text", "tags"]}  # fmt: skip
+    body = ai.post("/complete", json={
+        "model": "smollm2-135m-instruct", "prompt": "Write a note as JSON.", "max_tokens": 64, "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "note", "schema": schema}},
+    })  # fmt: skip
+    assert body.status_code == 200, body.text
+    assert ai.get("/health").status_code == 200
+
+
 def test_local_streaming(ai: httpx.Client) -> None:
     with ai.stream("POST", "/complete", json={"model": "local", "prompt": "Say hello.", "max_tokens": 6, "stream": True, "temperature": 0}) as response:
         text = response.read().decode()

@@ -15,6 +15,7 @@ from cognitionos_cli.embedded import port_is_free
 from tests.support import free_port
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _port_base() -> int:
@@ -63,6 +64,16 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         assert registered.status_code == 201, registered.text
         status = subprocess.run([str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True)
         assert status.returncode == 0 and status.stdout.count(" ok") == 7, status.stdout
+        # A goal to a result on the embedded local model, through the gateway: the CLI and the example.
+        ran = subprocess.run([str(BIN / "cognitionos"), "run", "Say hello in French", "--gateway-url", url, "--max-tasks", "1"],
+                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "[plan_created]" in ran.stdout and "[run_succeeded]" in ran.stdout and ran.stdout.count("[task_succeeded]") >= 3
+        example = subprocess.run([sys.executable, str(ROOT / "examples" / "workflow_example.py"), "Name three colors", "--gateway", url, "--max-tasks", "2"],
+                                 env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
+        assert example.returncode == 0, example.stdout + example.stderr
+        assert "status: succeeded" in example.stdout and "stored in memory: Name three colors" in example.stdout
+        assert "total cost: $0.000000" in example.stdout
     finally:
         assert _stop(process) == 0
     children = [p for p in psutil.process_iter(["cmdline"]) if str(base + 1) in " ".join(p.info["cmdline"] or [])]

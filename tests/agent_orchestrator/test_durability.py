@@ -1,0 +1,84 @@
+"""Several orchestrator processes on the same runs: no task runs twice, and a killed one loses nothing."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from services.agent_orchestrator.main import create_app
+from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
+from tests.support import ThreadedServer, free_port, serving
+
+SLEEPY = "import time\ntime.sleep(0.3)\nprint('ok')"
+
+
+def in_worker_loop(server: ThreadedServer, method: str) -> None:
+    """Calls worker.pause()/resume() on the event loop of the server's thread."""
+    worker = server.server.config.app.state.worker
+    future = asyncio.run_coroutine_threadsafe(_call(getattr(worker, method)), server.loop)
+    future.result(timeout=5)
+
+
+async def _call(function: Callable[[], None]) -> None:
+    function()
+
+
+def started_by_worker(runs: RunsClient, run_id: str) -> Counter[tuple[str, str]]:
+    return Counter((e["data"]["task"], e["data"]["worker"]) for e in runs.events(run_id) if e["event_type"] == "task_started")
+
+
+def test_two_orchestrators_never_run_the_same_task_twice(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+    layer_one = [task(f"a{i}", tool="execute_python", inputs={"code": SLEEPY}) for i in range(12)]
+    layer_two = [task(f"b{i}", tool="noop", depends_on=(f"a{i}", f"a{(i + 1) % 12}")) for i in range(12)]
+    plan_id = runs.plan(layer_one + layer_two, script)
+    with serving(create_app(platform.orchestrator_settings(worker_concurrency=3))):
+        done = runs.wait(runs.start(plan_id=plan_id, max_parallel=12)["id"], timeout=120)
+    assert done["status"] == "succeeded", done
+    assert all(t["attempts"] == 1 for t in done["tasks"])
+    starts = started_by_worker(runs, done["id"])
+    assert Counter(key for key, _ in starts.elements()) == Counter({t["task_key"]: 1 for t in done["tasks"]})
+    assert len({worker for _, worker in starts}) == 2  # both processes took part
+
+
+def test_max_parallel_holds_across_orchestrators(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+    plan_id = runs.plan([task(f"s{i}", tool="execute_python", inputs={"code": SLEEPY}) for i in range(8)], script)
+    with serving(create_app(platform.orchestrator_settings())):
+        done = runs.wait(runs.start(plan_id=plan_id, max_parallel=2)["id"], timeout=120)
+    assert done["status"] == "succeeded"
+    spans = sorted((t["started_at"], t["finished_at"]) for t in done["tasks"] if t["task_key"] != "summary")
+    overlapping = max(sum(1 for s, f in spans if s <= start < f) for start, _ in spans)
+    assert overlapping <= 2
+
+
+def test_killed_orchestrator_mid_task_is_resumed_by_another(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+    plan_id = runs.plan([task("long", tool="execute_python", inputs={"code": "import time\ntime.sleep(3)\nprint('survived')"}),
+                         task("next", tool="noop", depends_on=("long",))], script)  # fmt: skip
+    settings = platform.orchestrator_settings(lease_seconds=2.0)
+    env = {**os.environ, **{k.upper(): str(v) for k, v in settings.model_dump().items() if isinstance(v, str | int | float) and not isinstance(v, bool)}}
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "services.agent_orchestrator.main:create_app", "--factory", "--port", str(port), "--log-level", "warning"]
+    # The suite's own orchestrator must not take the task first: this one runs alone until it is killed.
+    in_worker_loop(platform.orchestrator, "pause")
+    try:
+        victim = subprocess.Popen(command, env=env, start_new_session=True)
+        try:
+            run = runs.start(plan_id=plan_id)
+            runs.wait(run["id"], until=lambda r: any(t["task_key"] == "long" and t["status"] == "running" for t in r["tasks"]), timeout=60)
+            time.sleep(0.5)
+        finally:
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait()
+        assert runs.get(run["id"])["status"] == "running"
+        with serving(create_app(platform.orchestrator_settings())):
+            done = runs.wait(run["id"], timeout=60)
+    finally:
+        in_worker_loop(platform.orchestrator, "resume")
+    assert done["status"] == "succeeded", done
+    long = {t["task_key"]: t for t in done["tasks"]}["long"]
+    assert long["attempts"] == 2 and long["output"]["result"] == "survived\n"
+    workers = [worker for (key, worker) in started_by_worker(runs, run["id"]) if key == "long"]
+    assert len(set(workers)) == 2
