@@ -140,6 +140,7 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     spent_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False, default=0, server_default="0")
     max_parallel: Mapped[int] = mapped_column(Integer, nullable=False, default=4, server_default="4")
+    summarize: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -153,6 +154,7 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("run_id", "task_key"),
         Index("ix_tasks_ready", "status", "available_at"),
+        Index("ix_tasks_run_id_status", "run_id", "status"),
     )
 
     run_id: Mapped[uuid.UUID] = _fk("runs.id")

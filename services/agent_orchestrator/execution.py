@@ -35,7 +35,7 @@ class TaskContext:
     run_id: uuid.UUID
     user_id: uuid.UUID
     goal: str
-    plan_id: uuid.UUID | None
+    plan_id: uuid.UUID | None  # read fresh when replanning; not needed otherwise
     task: Task
     agent: Agent
     dependency_outputs: dict[str, dict[str, Any] | None]

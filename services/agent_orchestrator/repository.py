@@ -5,13 +5,14 @@ lease, and every change to a run's tasks happens while holding that run's row lo
 sibling tasks at once cannot both miss promoting their common dependent.
 """
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, func, or_, select, text, update
+from sqlalchemy import Text, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task, TaskExecutionLog
@@ -80,9 +81,9 @@ async def succeeded_keys(session: AsyncSession, run_id: uuid.UUID) -> list[str]:
 _CLAIM = text("""
 WITH claimable_runs AS (
     SELECT r.id, r.max_parallel FROM runs r
-    WHERE r.status = 'running' AND r.id IN (
+    WHERE r.status = 'running' AND (CAST(:run_id AS uuid) IS NULL OR r.id = CAST(:run_id AS uuid)) AND r.id IN (
         SELECT t.run_id FROM tasks t
-        WHERE (t.status = 'ready' AND t.available_at <= now()) OR (t.status = 'running' AND t.lease_expires_at < now()))
+        WHERE (t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND t.lease_expires_at < clock_timestamp()))
     ORDER BY r.created_at
     LIMIT :run_limit
     FOR UPDATE OF r SKIP LOCKED
@@ -91,10 +92,10 @@ WITH claimable_runs AS (
     CROSS JOIN LATERAL (
         SELECT t.id FROM tasks t
         WHERE t.run_id = c.id
-          AND ((t.status = 'ready' AND t.available_at <= now()) OR (t.status = 'running' AND t.lease_expires_at < now()))
+          AND ((t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND t.lease_expires_at < clock_timestamp()))
         ORDER BY t.available_at
         LIMIT GREATEST(0, c.max_parallel - (
-            SELECT count(*) FROM tasks busy WHERE busy.run_id = c.id AND busy.status = 'running' AND busy.lease_expires_at >= now()))
+            SELECT count(*) FROM tasks busy WHERE busy.run_id = c.id AND busy.status = 'running' AND busy.lease_expires_at >= clock_timestamp()))
         FOR UPDATE OF t SKIP LOCKED
     ) t
     LIMIT :limit
@@ -106,9 +107,11 @@ RETURNING tasks.*
 """)
 
 
-async def claim_ready_tasks(session: AsyncSession, worker_id: str, limit: int, lease_seconds: float) -> list[Task]:
-    """Ready tasks (and running ones whose lease lapsed) of running runs, within each run's max_parallel."""
-    statement = select(Task).from_statement(_CLAIM.bindparams(worker=worker_id, limit=limit, run_limit=limit, lease=lease_seconds))
+async def claim_ready_tasks(session: AsyncSession, worker_id: str, limit: int, lease_seconds: float, run_id: uuid.UUID | None = None) -> list[Task]:
+    """Ready tasks (and running ones whose lease lapsed) of running runs, or of one run, within each run's max_parallel.
+    A run this transaction has locked already is not skipped: its own locks never block it. Times compare with
+    clock_timestamp(), not now(): tasks this same transaction just made ready count as ready."""
+    statement = select(Task).from_statement(_CLAIM.bindparams(worker=worker_id, limit=limit, run_limit=limit, lease=lease_seconds, run_id=run_id))
     return list((await session.execute(statement, execution_options={"populate_existing": True})).scalars())
 
 
@@ -124,6 +127,23 @@ async def extend_leases(session: AsyncSession, worker_id: str, task_ids: Iterabl
         .returning(Task.id)
     )
     return set(result.scalars())
+
+
+_RELEASE_SUCCEEDED = text("""
+UPDATE tasks SET status = 'succeeded', output = CAST(finished.output AS jsonb), error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    finished_at = clock_timestamp(), updated_at = clock_timestamp()
+FROM unnest(CAST(:ids AS uuid[]), CAST(:outputs AS text[])) AS finished(id, output)
+WHERE tasks.id = finished.id AND tasks.lease_owner = :worker AND tasks.status = 'running'
+RETURNING tasks.id, tasks.task_key
+""")
+
+
+async def release_succeeded(session: AsyncSession, worker_id: str, outputs: dict[uuid.UUID, dict[str, Any]]) -> dict[uuid.UUID, str]:
+    """Records many finished tasks in one statement; returns the keys of those this worker still held."""
+    if not outputs:
+        return {}
+    params = {"ids": list(outputs), "outputs": [json.dumps(o) for o in outputs.values()], "worker": worker_id}
+    return {task_id: key for task_id, key in (await session.execute(_RELEASE_SUCCEEDED, params)).all()}
 
 
 async def release_task(session: AsyncSession, task_id: uuid.UUID, worker_id: str, **values: Any) -> str | None:
@@ -156,15 +176,16 @@ WHERE t.run_id = :run_id AND t.status = 'pending' {only_dependents_of}
 RETURNING t.id
 """
 _PROMOTE_ALL = text(_PROMOTE.format(only_dependents_of=""))
-_PROMOTE_DEPENDENTS = text(_PROMOTE.format(only_dependents_of="AND t.depends_on ? :task_key"))
+_PROMOTE_DEPENDENTS = text(_PROMOTE.format(only_dependents_of="AND t.depends_on ?| CAST(:task_keys AS text[])"))
 
 
-async def promote_ready(session: AsyncSession, run_id: uuid.UUID, finished_key: str | None = None) -> int:
-    """Pending tasks whose dependencies all succeeded (or were skipped) become ready; the caller holds the run lock."""
-    if finished_key is None:
+async def promote_ready(session: AsyncSession, run_id: uuid.UUID, finished_keys: Sequence[str] | None = None) -> int:
+    """Pending tasks whose dependencies all succeeded (or were skipped) become ready: all of the run's, or only
+    dependents of the tasks just finished. The caller holds the run lock."""
+    if finished_keys is None:
         result = await session.execute(_PROMOTE_ALL, {"run_id": run_id})
     else:
-        result = await session.execute(_PROMOTE_DEPENDENTS, {"run_id": run_id, "task_key": finished_key})
+        result = await session.execute(_PROMOTE_DEPENDENTS, {"run_id": run_id, "task_keys": list(finished_keys)})
     return len(result.all())
 
 
@@ -225,12 +246,9 @@ async def add_events(session: AsyncSession, events: Sequence[NewEvent], wake_wor
     The caller holds the run's row lock: event ids of one run are then taken and committed in the same
     order, so a stream resuming after id N can never miss a later-committed event with a smaller id."""
     if events:
-        session.add_all(
-            TaskExecutionLog(run_id=e.run_id, task_id=e.task_id, event_type=e.event_type, message=e.message, data=e.data or {},
-                             level=e.level, cost_usd=e.cost_usd)
-            for e in events
-        )  # fmt: skip
-        await session.flush()
+        rows = [{"run_id": e.run_id, "task_id": e.task_id, "event_type": e.event_type, "message": e.message, "data": e.data or {},
+                 "level": e.level, "cost_usd": e.cost_usd} for e in events]  # fmt: skip
+        await session.execute(insert(TaskExecutionLog), rows)
         for run_id in {e.run_id for e in events}:
             await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": EVENTS_CHANNEL, "payload": str(run_id)})
     if wake_workers:

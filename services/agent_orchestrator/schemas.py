@@ -46,6 +46,7 @@ class RunCreate(BaseModel):
     max_tasks: int | None = Field(default=None, ge=1, le=50, description="Most tasks the planner may use")
     budget_usd: Decimal | None = Field(default=None, gt=0, le=100_000, description="LLM spend cap for the whole run, enforced by the ai-runtime")
     max_parallel: int = Field(default=4, ge=1, le=256, description="Most tasks of this run running at once")
+    summarize: bool = Field(default=True, description="End with a summarizer that writes the result and stores it in memory")
 
     @model_validator(mode="after")
     def goal_or_plan(self) -> "RunCreate":
@@ -85,6 +86,7 @@ class RunResponse(BaseModel):
     budget_usd: float | None
     spent_usd: float = Field(description="LLM cost of the run so far")
     max_parallel: int
+    summarize: bool
     result: dict[str, Any] | None
     error: str | None
     created_at: datetime

@@ -72,9 +72,11 @@ PLAN_TASK_KEY = "plan"
 SYSTEM_IDENTITY = Identity(user_id=str(uuid.UUID(int=0)), username="agent-orchestrator", role="admin", auth_method="jwt")
 
 
-def tasks_from_plan(run_id: uuid.UUID, plan_tasks: list[dict[str, Any]], max_attempts: int) -> list[Task]:
-    """The plan's unfinished tasks as pending rows, plus a final summarizer after every sink unless the plan
-    already ends with one (replans list finished tasks as succeeded: they are kept, not run again)."""
+def tasks_from_plan(run: Run, plan_tasks: list[dict[str, Any]], max_attempts: int) -> list[Task]:
+    """The plan's unfinished tasks as pending rows, plus (when the run summarizes) a final summarizer after
+    every sink unless the plan already ends with one. Replans list finished tasks as succeeded: they are
+    kept, not run again."""
+    run_id = run.id
     tasks = [
         Task(run_id=run_id, task_key=t["id"], name=t["name"][:255], description=t.get("description"), agent_role=t["agent_role"],
              tool=t.get("tool"), inputs=t.get("inputs") or {}, depends_on=t.get("depends_on") or [], status="pending",
@@ -83,7 +85,7 @@ def tasks_from_plan(run_id: uuid.UUID, plan_tasks: list[dict[str, Any]], max_att
     ]  # fmt: skip
     depended_on = {d for t in plan_tasks for d in t.get("depends_on") or []}
     sinks = [t for t in plan_tasks if t["id"] not in depended_on]
-    if not any(t["agent_role"] == "summarizer" for t in sinks):
+    if run.summarize and not any(t["agent_role"] == "summarizer" for t in sinks):
         keys = {t["id"] for t in plan_tasks}
         key = next(k for k in ("summary", "final_summary", f"summary_{uuid.uuid4().hex[:6]}") if k not in keys)
         tasks.append(Task(run_id=run_id, task_key=key, name="Summarize the run", description="Write the final result and store it in memory",
@@ -113,11 +115,11 @@ class RunService:
     async def create(self, identity: Identity, request: RunCreate) -> Run:
         user_id = uuid.UUID(identity.user_id)
         run = Run(id=uuid.uuid4(), user_id=user_id, goal=request.goal or "", plan_id=request.plan_id, status="running",
-                  budget_usd=request.budget_usd, max_parallel=request.max_parallel, started_at=datetime.now(UTC))  # fmt: skip
+                  budget_usd=request.budget_usd, max_parallel=request.max_parallel, summarize=request.summarize, started_at=datetime.now(UTC))  # fmt: skip
         if request.plan_id is not None:
             plan = await self.planner.get_json(f"/plans/{request.plan_id}", identity=identity)
             run.goal = plan["goal"]
-            tasks = tasks_from_plan(run.id, plan["tasks"], self.settings.default_max_attempts)
+            tasks = tasks_from_plan(run, plan["tasks"], self.settings.default_max_attempts)
         else:
             plan_inputs = {"context": request.context, "max_tasks": request.max_tasks or self.settings.default_max_tasks}
             tasks = [Task(run_id=run.id, task_key=PLAN_TASK_KEY, name="Plan the goal", description=request.goal, agent_role="planner",

@@ -12,7 +12,9 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database.models import Run, Task
+from database.models import Agent, Run, Task
 from services.agent_orchestrator import repository
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor
@@ -29,6 +31,16 @@ from services.agent_orchestrator.service import choose_agent, tasks_from_plan
 from shared.background import PeriodicTask
 
 logger = logging.getLogger(__name__)
+
+SUCCESS_BATCH = 200
+AGENT_CACHE_SECONDS = 5.0
+RUN_CACHE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class RunBasics:
+    user_id: uuid.UUID
+    goal: str
 
 
 def new_worker_id() -> str:
@@ -44,6 +56,11 @@ class Worker:
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._paused = False
+        self._successes: asyncio.Queue[tuple[Task, Outcome]] = asyncio.Queue()
+        self._committer: asyncio.Task[None] | None = None
+        self._agents: dict[tuple[str, uuid.UUID], tuple[float, list[Agent]]] = {}
+        self._runs: dict[uuid.UUID, RunBasics] = {}
         self._heartbeat = PeriodicTask("lease-heartbeat", min(settings.lease_seconds / 3, 2.0), self._extend_leases)
 
     def wake(self) -> None:
@@ -51,25 +68,34 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
+        self._committer = asyncio.create_task(self._commit_successes(), name="task-successes")
         self.resume()
         self._heartbeat.start()
 
     def pause(self) -> None:
         """Stops claiming new tasks (a drain before maintenance); the running ones go on to the end."""
+        self._paused = True
         if self._loop_task:
             self._loop_task.cancel()
             self._loop_task = None
 
     def resume(self) -> None:
+        self._paused = False
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._claim_loop(), name="task-worker")
 
     async def stop(self) -> None:
         await self._heartbeat.stop()
-        tasks = [t for t in (self._loop_task, *self.running.values()) if t]
-        for task in tasks:
+        self.pause()
+        for task in self.running.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        deadline = time.monotonic() + 2.0
+        while not self._successes.empty() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # let finished work be recorded rather than done again elsewhere
+        if self._committer:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
         with contextlib.suppress(OSError, SQLAlchemyError):
             async with self.sessionmaker.begin() as session:
                 await repository.release_all_held(session, self.worker_id)
@@ -87,8 +113,7 @@ class Worker:
                     claimed = await self._claim(free)
                 except (OSError, SQLAlchemyError):
                     logger.exception("claiming tasks failed; trying again shortly")
-            for task in claimed:
-                self.running[task.id] = asyncio.create_task(self._run_task(task), name=f"task-{task.task_key}")
+            self._spawn(claimed)
             if claimed:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -97,12 +122,17 @@ class Worker:
     async def _claim(self, limit: int) -> list[Task]:
         async with self.sessionmaker.begin() as session:
             tasks = await repository.claim_ready_tasks(session, self.worker_id, limit, self.settings.lease_seconds)
-            await repository.add_events(session, [
-                NewEvent(t.run_id, "task_started", f"{t.name} started (attempt {t.attempts})", task_id=t.id,
-                         data={"task": t.task_key, "attempt": t.attempts, "worker": self.worker_id, "role": t.agent_role, "tool": t.tool})
-                for t in tasks
-            ])  # fmt: skip
+            await repository.add_events(session, self._started_events(tasks))
             return tasks
+
+    def _started_events(self, tasks: list[Task]) -> list[NewEvent]:
+        return [NewEvent(t.run_id, "task_started", f"{t.name} started (attempt {t.attempts})", task_id=t.id,
+                         data={"task": t.task_key, "attempt": t.attempts, "worker": self.worker_id, "role": t.agent_role, "tool": t.tool})
+                for t in tasks]  # fmt: skip
+
+    def _spawn(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self.running[task.id] = asyncio.create_task(self._run_task(task), name=f"task-{task.task_key}")
 
     async def _extend_leases(self) -> None:
         async with self.sessionmaker.begin() as session:
@@ -128,7 +158,7 @@ class Worker:
             logger.exception("task %s failed unexpectedly", task.task_key)
             await self._settle(self._on_failure(task, TaskError(f"Unexpected error: {type(error).__name__}: {error}")))
         else:
-            await self._settle(self._on_success(task, outcome))
+            self._successes.put_nowait((task, outcome))
         finally:
             self.running.pop(task.id, None)
             self.wake()
@@ -140,47 +170,102 @@ class Worker:
             # The lease lapses and another worker runs the task again.
             logger.exception("recording a task's outcome failed")
 
+    async def _agents_for(self, session: AsyncSession, role: str, user_id: uuid.UUID) -> list[Agent]:
+        """Agent definitions change rarely; each process reads them at most every few seconds per user and role."""
+        cached = self._agents.get((role, user_id))
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        agents = await repository.agents_for_role(session, role, user_id)
+        self._agents[(role, user_id)] = (time.monotonic() + AGENT_CACHE_SECONDS, agents)
+        return agents
+
+    async def _run_basics(self, session: AsyncSession, run_id: uuid.UUID) -> RunBasics:
+        """A run's user and goal never change: read once per process."""
+        basics = self._runs.get(run_id)
+        if basics is None:
+            run = await repository.get_run(session, run_id)
+            if run is None:
+                raise TaskError("The run is gone", code="run_deleted", retryable=False)
+            basics = self._runs[run_id] = RunBasics(run.user_id, run.goal)
+            if len(self._runs) > RUN_CACHE_SIZE:
+                self._runs.pop(next(iter(self._runs)))
+        return basics
+
     async def _context(self, task: Task) -> TaskContext:
         async with self.sessionmaker() as session:
-            run = await repository.get_run(session, task.run_id)
-            assert run is not None
-            agent = choose_agent(await repository.agents_for_role(session, task.agent_role, run.user_id), task)
+            run = await self._run_basics(session, task.run_id)
+            agent = choose_agent(await self._agents_for(session, task.agent_role, run.user_id), task)
             if agent is None:
                 raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
-            outputs = await repository.task_outputs(session, run.id, task.depends_on)
-        return TaskContext(run_id=run.id, user_id=run.user_id, goal=run.goal, plan_id=run.plan_id, task=task, agent=agent,
+            outputs = await repository.task_outputs(session, task.run_id, task.depends_on) if task.depends_on else {}
+        return TaskContext(run_id=task.run_id, user_id=run.user_id, goal=run.goal, plan_id=None, task=task, agent=agent,
                            dependency_outputs=outputs, critic_round=int(task.inputs.get("critic_round", 0)))  # fmt: skip
 
-    async def _on_success(self, task: Task, outcome: Outcome) -> None:
-        async with self.sessionmaker.begin() as session:
-            run = await repository.lock_run(session, task.run_id)
-            if outcome.revise:
-                await self._request_revision(session, task, outcome)
-                return
-            key = await repository.release_task(session, task.id, self.worker_id, status="succeeded", output=outcome.output, error=None,
-                                                finished_at=datetime.now(UTC))  # fmt: skip
-            if run is None or key is None:
-                return  # cancelled or taken over meanwhile: its outcome is not ours to record
-            events = [NewEvent(run.id, "task_succeeded", f"{task.name} succeeded", task_id=task.id, data={"task": key, "output": _excerpt(outcome.output)})]
-            if outcome.new_plan is not None:
-                run.plan_id = uuid.UUID(outcome.new_plan["id"])
-                session.add_all(tasks_from_plan(run.id, outcome.new_plan["tasks"], self.settings.default_max_attempts))
-                await session.flush()
-                await repository.promote_ready(session, run.id)
-            else:
-                await repository.promote_ready(session, run.id, key)
-            events += await self._finish_if_done(session, run)
-            await repository.add_events(session, events, wake_workers=True)
+    async def _commit_successes(self) -> None:
+        """Records finished tasks in batches, one transaction per run: what finished meanwhile is committed
+        together, and the tasks this makes ready are claimed in the same transaction (no round trip, no wait
+        for the run lock the next claim would otherwise skip)."""
+        while True:
+            batch = [await self._successes.get()]
+            while not self._successes.empty() and len(batch) < SUCCESS_BATCH:
+                batch.append(self._successes.get_nowait())
+            by_run: dict[uuid.UUID, list[tuple[Task, Outcome]]] = {}
+            for task, outcome in batch:
+                by_run.setdefault(task.run_id, []).append((task, outcome))
+            for run_id, finished in by_run.items():
+                try:
+                    claimed = await self._record_successes(run_id, finished)
+                except (OSError, SQLAlchemyError):
+                    logger.exception("recording finished tasks failed; their leases lapse and they run again")
+                    continue
+                self._spawn(claimed)
 
-    async def _request_revision(self, session: AsyncSession, task: Task, outcome: Outcome) -> None:
+    async def _record_successes(self, run_id: uuid.UUID, finished: list[tuple[Task, Outcome]]) -> list[Task]:
+        async with self.sessionmaker.begin() as session:
+            run = await repository.lock_run(session, run_id)
+            if run is None:
+                return []
+            events: list[NewEvent] = []
+            new_tasks = False
+            for task, outcome in finished:
+                if outcome.revise:
+                    events += await self._request_revision(session, task, outcome)
+                    new_tasks = True
+            done = [(task, outcome) for task, outcome in finished if not outcome.revise]
+            # Tasks no longer held (cancelled or taken over meanwhile) are left out: their outcome is not ours to record.
+            held = await repository.release_succeeded(session, self.worker_id, {task.id: outcome.output for task, outcome in done})
+            keys = list(held.values())
+            for task, outcome in done:
+                if task.id not in held:
+                    continue
+                events.append(NewEvent(run.id, "task_succeeded", f"{task.name} succeeded", task_id=task.id,
+                                       data={"task": held[task.id], "output": _excerpt(outcome.output)}))  # fmt: skip
+                if outcome.new_plan is not None:
+                    run.plan_id = uuid.UUID(outcome.new_plan["id"])
+                    session.add_all(tasks_from_plan(run, outcome.new_plan["tasks"], self.settings.default_max_attempts))
+                    await session.flush()
+                    new_tasks = True
+            if new_tasks:
+                await repository.promote_ready(session, run.id)
+            elif keys:
+                await repository.promote_ready(session, run.id, keys)
+            events += await self._finish_if_done(session, run)
+            claimed: list[Task] = []
+            free = self.settings.worker_concurrency - len(self.running)
+            if run.status == "running" and free > 0 and not self._paused:
+                claimed = await repository.claim_ready_tasks(session, self.worker_id, free, self.settings.lease_seconds, run_id=run.id)
+                events += self._started_events(claimed)
+            await repository.add_events(session, events, wake_workers=bool(keys) or new_tasks)
+            return claimed
+
+    async def _request_revision(self, session: AsyncSession, task: Task, outcome: Outcome) -> list[NewEvent]:
         inputs = {**task.inputs, "critic_round": int(task.inputs.get("critic_round", 0)) + 1}
         key = await repository.release_task(session, task.id, self.worker_id, status="pending", output=outcome.output, inputs=inputs, attempts=0)
         if key is None:
-            return
+            return []
         await repository.reopen_for_revision(session, task.run_id, outcome.revise, outcome.feedback)
-        await repository.add_events(session, [NewEvent(task.run_id, "revision_requested", f"The critic asked to revise {', '.join(outcome.revise)}",
-                                                        task_id=task.id, data={"tasks": outcome.revise, "feedback": outcome.feedback,
-                                                                               "round": inputs["critic_round"]})], wake_workers=True)  # fmt: skip
+        return [NewEvent(task.run_id, "revision_requested", f"The critic asked to revise {', '.join(outcome.revise)}", task_id=task.id,
+                         data={"tasks": outcome.revise, "feedback": outcome.feedback, "round": inputs["critic_round"]})]  # fmt: skip
 
     async def _on_failure(self, task: Task, error: TaskError) -> None:
         if error.retryable and task.attempts < task.max_attempts:
@@ -212,7 +297,7 @@ class Worker:
                 return
             events = [NewEvent(run.id, "task_skipped", f"{task.name} failed and was skipped (its fallback)", task_id=task.id, level="warning",
                                data={"task": key, "error": error.message, "code": error.code})]  # fmt: skip
-            await repository.promote_ready(session, run.id, key)
+            await repository.promote_ready(session, run.id, [key])
             events += await self._finish_if_done(session, run)
             await repository.add_events(session, events, wake_workers=True)
 
@@ -226,6 +311,7 @@ class Worker:
             return
         try:
             ctx = await self._context(task)
+            ctx.plan_id = run.plan_id
             plan = await self.executor.replan(ctx, error.message, succeeded)
         except TaskError as replan_error:
             await self._fail_run(task, TaskError(f"{error.message}; replanning failed: {replan_error.message}", code="replan_failed", retryable=False))
@@ -238,7 +324,7 @@ class Worker:
             await repository.rename_task(session, task.id)
             superseded = await repository.close_open_tasks(session, locked.id, "superseded", rename=True)
             locked.plan_id = uuid.UUID(plan["id"])
-            session.add_all(tasks_from_plan(locked.id, plan["tasks"], self.settings.default_max_attempts))
+            session.add_all(tasks_from_plan(locked, plan["tasks"], self.settings.default_max_attempts))
             await session.flush()
             await repository.promote_ready(session, locked.id)
             await repository.add_events(session, [
