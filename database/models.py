@@ -35,6 +35,16 @@ from database.base import Base, Timestamps, UUIDPrimaryKey
 EMBEDDING_DIMENSIONS = 384  # local MiniLM-L6; other models get their own column/index via a re-embed migration
 
 
+class BinaryVector(Vector):
+    """A pgvector column whose values go to the driver as they are, for the binary codec that shared.db registers
+    on every connection (instead of being formatted as text first)."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+
 def _fk(target: str, *, ondelete: str = "CASCADE", nullable: bool = False, index: bool = True) -> Any:
     return mapped_column(UUID(as_uuid=True), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
 
@@ -238,7 +248,7 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
     )
     memory_type: Mapped[str] = mapped_column(String(32), nullable=False)
     scope: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
-    embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    embedding: Mapped[list[float] | None] = mapped_column(BinaryVector(EMBEDDING_DIMENSIONS))
     embedding_model: Mapped[str | None] = mapped_column(String(128))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
     source: Mapped[str | None] = mapped_column(String(255))

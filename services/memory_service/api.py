@@ -22,6 +22,7 @@ from services.memory_service.schemas import (
 from services.memory_service.service import MemoryService, metadata_filter
 from shared.db import DbSession
 from shared.identity import CurrentIdentity, ensure_admin
+from shared.schemas import body_openapi, json_body
 
 router = APIRouter(tags=["memory"])
 
@@ -73,8 +74,9 @@ async def store(body: MemoryCreate, identity: CurrentIdentity, service: Service,
     return stored
 
 
-@router.post("/memories/batch", response_model=list[MemoryResponse], status_code=status.HTTP_201_CREATED, summary="Store many memories in one call")
-async def store_batch(body: MemoryBatchCreate, identity: CurrentIdentity, service: Service) -> list[MemoryResponse]:
+@router.post("/memories/batch", response_model=list[MemoryResponse], status_code=status.HTTP_201_CREATED, summary="Store many memories in one call",
+             openapi_extra=body_openapi(MemoryBatchCreate))  # fmt: skip
+async def store_batch(body: Annotated[MemoryBatchCreate, Depends(json_body(MemoryBatchCreate))], identity: CurrentIdentity, service: Service) -> list[MemoryResponse]:
     return await service.store_many(identity, body.memories)
 
 

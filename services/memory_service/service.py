@@ -109,15 +109,18 @@ class MemoryService:
         existing = await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
         new_rows: dict[int, dict[str, Any]] = {}  # item index -> row to insert
         merged_into: dict[int, int] = {}  # item index -> the earlier item of this batch it repeats
+        repeats = (matrix @ matrix.T) >= self.settings.dedup_threshold  # all pairs at once, not a Python loop over them
+        kept = np.zeros(len(items), dtype=bool)
         for index, item in enumerate(items):
             if index in existing_ids:
                 self._merge(existing[existing_ids[index]], item)
                 continue
-            earlier = next((j for j in new_rows if float(matrix[index] @ matrix[j]) >= self.settings.dedup_threshold), None)
-            if earlier is not None:
-                merged_into[index] = earlier
-                _merge_row(new_rows[earlier], item)
+            earlier = np.flatnonzero(repeats[index, :index] & kept[:index])
+            if earlier.size:
+                merged_into[index] = int(earlier[0])
+                _merge_row(new_rows[merged_into[index]], item)
                 continue
+            kept[index] = True
             new_rows[index] = self._row(owner, item, vectors[index])
         inserted = dict(zip(new_rows, await repository.insert_many(self.session, list(new_rows.values())), strict=True))
         results: dict[int, tuple[Memory, bool]] = {}
@@ -131,9 +134,15 @@ class MemoryService:
         return results
 
     async def _existing_duplicates(self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]) -> dict[int, uuid.UUID]:
-        """Position in the batch -> id of a stored near-duplicate (exact for small owners, HNSW for large ones)."""
-        exact = not await repository.owner_has_more_than(self.session, owner, scope, sensitive, EXACT_DEDUP_MAX_ROWS)
-        return await repository.nearest_duplicates(self.session, owner, scope, sensitive, vectors, self.settings.dedup_threshold, exact)
+        """Position in the batch -> id of a stored near-duplicate: one unfiltered HNSW pass for the batch, then an
+        owner-filtered lookup (exact for small owners, HNSW for large ones) for vectors with too many close rows."""
+        threshold = self.settings.dedup_threshold
+        found, crowded = await repository.nearest_in_table(self.session, owner, scope, sensitive, vectors, threshold)
+        if crowded:
+            exact = not await repository.owner_has_more_than(self.session, owner, scope, sensitive, EXACT_DEDUP_MAX_ROWS)
+            again = await repository.nearest_duplicates(self.session, owner, scope, sensitive, [vectors[i] for i in crowded], threshold, exact)
+            found |= {crowded[position]: memory_id for position, memory_id in again.items()}
+        return found
 
     def _merge(self, memory: Memory, item: MemoryCreate) -> None:
         """A near-identical memory arrived again: strengthen the one we have, never add a copy."""

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from tests.auth_service.test_api import assert_error
 from tests.memory_service.conftest import Caller, make_user
@@ -157,6 +158,10 @@ def test_bad_input_is_4xx(alice: Caller) -> None:
     assert_error(c.get("/memories", params={"metadata": "{broken"}), 400, "invalid_metadata")
     assert_error(c.get("/memories/not-a-uuid"), 422)
     assert_error(c.post("/memories/batch", json={"memories": []}), 422)
+    assert_error(c.post("/memories/batch", content=b"{not json", headers={"content-type": "application/json"}), 422)
+    bad_item = c.post("/memories/batch", json={"memories": [{"content": "fine"}, {"content": "x", "confidence": "high"}]})
+    assert_error(bad_item, 422)
+    assert bad_item.json()["error"]["details"]["errors"][0]["loc"] == ["body", "memories", 1, "confidence"]
 
 
 def test_duplicates_inside_one_batch_become_one_memory(alice: Caller) -> None:
@@ -208,11 +213,25 @@ def test_reembed_moves_rows_to_the_current_model(alice: Caller, memory_server, d
     assert alice.retrieve("older embedding model", k=1)[0]["id"] == memory["id"]
 
 
-def test_dedup_through_hnsw_probes_for_owners_with_many_memories(alice: Caller, monkeypatch) -> None:
-    import services.memory_service.service as memory_service
-
-    monkeypatch.setattr(memory_service, "EXACT_DEDUP_MAX_ROWS", 0)  # as if alice had more than the exact-scan limit
+def test_dedup_finds_the_first_memory_without_a_table_scan(alice: Caller) -> None:
     first = alice.remember("The user's favourite mountain is Mont Blanc")
     again = alice.client.post("/memories", json={"content": "The user's favourite mountain is Mont Blanc."})
     assert again.status_code == 200 and again.json()["id"] == first["id"]
     assert not alice.remember("The user's favourite river is the Douro")["deduplicated"]
+
+
+@pytest.mark.parametrize("exact_scan_limit", [2000, 0], ids=["small-owner-exact", "large-owner-hnsw"])
+def test_dedup_when_other_users_crowd_the_nearest_rows(alice: Caller, memory_server, database_url: str, monkeypatch, exact_scan_limit: int) -> None:
+    import services.memory_service.repository as memory_repository
+    import services.memory_service.service as memory_service
+
+    monkeypatch.setattr(memory_repository, "DEDUP_PROBE", 2)  # the unfiltered pass sees only the 2 nearest rows
+    monkeypatch.setattr(memory_service, "EXACT_DEDUP_MAX_ROWS", exact_scan_limit)
+    text = f"Everyone's office wifi password rotates every month ({exact_scan_limit})"
+    mine = alice.remember(text + "!")  # near-identical to what comes next, but the others' copies are nearer still
+    for _ in range(3):  # three other users store exactly the text alice stores again below
+        other = Caller(memory_server.url, make_user(database_url))
+        assert not other.remember(text)["deduplicated"]
+        other.client.close()
+    again = alice.client.post("/memories", json={"content": text})
+    assert again.status_code == 200 and again.json()["id"] == mine["id"]
