@@ -32,13 +32,14 @@ def started_by_worker(runs: RunsClient, run_id: str) -> Counter[tuple[str, str]]
 
 
 def test_two_orchestrators_never_run_the_same_task_twice(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
-    layer_one = [task(f"a{i}", tool="execute_python", inputs={"code": SLEEPY}) for i in range(12)]
-    layer_two = [task(f"b{i}", tool="noop", depends_on=(f"a{i}", f"a{(i + 1) % 12}")) for i in range(12)]
+    # More work than either process takes at once (16 and 3 slots), so both must claim some.
+    layer_one = [task(f"a{i}", tool="execute_python", inputs={"code": SLEEPY}) for i in range(24)]
+    layer_two = [task(f"b{i}", tool="noop", depends_on=(f"a{i}", f"a{(i + 1) % 24}")) for i in range(24)]
     plan_id = runs.plan(layer_one + layer_two, script)
     with serving(create_app(platform.orchestrator_settings(worker_concurrency=3))):
-        done = runs.wait(runs.start(plan_id=plan_id, max_parallel=12)["id"], timeout=120)
+        done = runs.wait(runs.start(plan_id=plan_id, max_parallel=24)["id"], timeout=120)
     assert done["status"] == "succeeded", done
-    assert all(t["attempts"] == 1 for t in done["tasks"])
+    assert len(done["tasks"]) == 49 and all(t["attempts"] == 1 for t in done["tasks"])
     starts = started_by_worker(runs, done["id"])
     assert Counter(key for key, _ in starts.elements()) == Counter({t["task_key"]: 1 for t in done["tasks"]})
     assert len({worker for _, worker in starts}) == 2  # both processes took part
