@@ -91,7 +91,7 @@ WITH claimable_runs AS (
     SELECT t.id FROM claimable_runs c
     CROSS JOIN LATERAL (
         SELECT t.id FROM tasks t
-        WHERE t.run_id = c.id
+        WHERE t.run_id = c.id AND t.id <> ALL(CAST(:still_running AS uuid[]))
           AND ((t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND t.lease_expires_at < clock_timestamp()))
         ORDER BY t.available_at
         LIMIT GREATEST(0, c.max_parallel - (
@@ -107,26 +107,34 @@ RETURNING tasks.*
 """)
 
 
-async def claim_ready_tasks(session: AsyncSession, worker_id: str, limit: int, lease_seconds: float, run_id: uuid.UUID | None = None) -> list[Task]:
+async def claim_ready_tasks(
+    session: AsyncSession, worker_id: str, limit: int, lease_seconds: float, run_id: uuid.UUID | None = None, still_running: Sequence[uuid.UUID] = ()
+) -> list[Task]:
     """Ready tasks (and running ones whose lease lapsed) of running runs, or of one run, within each run's max_parallel.
     A run this transaction has locked already is not skipped: its own locks never block it. Times compare with
-    clock_timestamp(), not now(): tasks this same transaction just made ready count as ready."""
-    statement = select(Task).from_statement(_CLAIM.bindparams(worker=worker_id, limit=limit, run_limit=limit, lease=lease_seconds, run_id=run_id))
+    clock_timestamp(), not now(): tasks this same transaction just made ready count as ready. `still_running` are the
+    caller's own tasks in progress: one whose lease lapsed while its worker was busy is not started a second time there."""
+    bound = _CLAIM.bindparams(worker=worker_id, limit=limit, run_limit=limit, lease=lease_seconds, run_id=run_id, still_running=list(still_running))
+    statement = select(Task).from_statement(bound)
     return list((await session.execute(statement, execution_options={"populate_existing": True})).scalars())
 
 
 async def extend_leases(session: AsyncSession, worker_id: str, task_ids: Iterable[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
-    """Extends this worker's leases; returns the tasks it still owns (a cancelled or superseded one is not)."""
+    """Extends this worker's leases; returns the tasks that are no longer its own (cancelled, superseded, taken
+    over). Rows another transaction is changing right now are skipped, not waited for (a cancel locking many rows
+    in another order would otherwise deadlock with this): they count as still held until the next heartbeat."""
     ids = list(task_ids)
     if not ids:
         return set()
-    result = await session.execute(
+    mine = select(Task.id).where(Task.id.in_(ids), Task.lease_owner == worker_id, Task.status == "running").with_for_update(skip_locked=True)
+    await session.execute(
         update(Task)
-        .where(Task.id.in_(ids), Task.lease_owner == worker_id, Task.status == "running")
+        .where(Task.id.in_(mine.scalar_subquery()))
         .values(lease_expires_at=func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds))
-        .returning(Task.id)
+        .execution_options(synchronize_session=False)
     )
-    return set(result.scalars())
+    lost = select(Task.id).where(Task.id.in_(ids), or_(Task.lease_owner.is_distinct_from(worker_id), Task.status != "running"))
+    return set((await session.execute(lost)).scalars())
 
 
 _RELEASE_SUCCEEDED = text("""

@@ -121,7 +121,7 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[Task]:
         async with self.sessionmaker.begin() as session:
-            tasks = await repository.claim_ready_tasks(session, self.worker_id, limit, self.settings.lease_seconds)
+            tasks = await repository.claim_ready_tasks(session, self.worker_id, limit, self.settings.lease_seconds, still_running=list(self.running))
             await repository.add_events(session, self._started_events(tasks))
             return tasks
 
@@ -135,10 +135,13 @@ class Worker:
             self.running[task.id] = asyncio.create_task(self._run_task(task), name=f"task-{task.task_key}")
 
     async def _extend_leases(self) -> None:
+        asked = list(self.running)
         async with self.sessionmaker.begin() as session:
-            held = await repository.extend_leases(session, self.worker_id, list(self.running), self.settings.lease_seconds)
-        for task_id, task in list(self.running.items()):
-            if task_id not in held and not task.done():
+            lost = await repository.extend_leases(session, self.worker_id, asked, self.settings.lease_seconds)
+        # Only tasks this heartbeat asked about: one started while it waited for the database is not "lost".
+        for task_id in lost:
+            task = self.running.get(task_id)
+            if task is not None and not task.done():
                 logger.info("task %s was cancelled, superseded or taken over: stopping it", task_id)
                 task.cancel()
 
@@ -253,7 +256,8 @@ class Worker:
             claimed: list[Task] = []
             free = self.settings.worker_concurrency - len(self.running)
             if run.status == "running" and free > 0 and not self._paused:
-                claimed = await repository.claim_ready_tasks(session, self.worker_id, free, self.settings.lease_seconds, run_id=run.id)
+                claimed = await repository.claim_ready_tasks(session, self.worker_id, free, self.settings.lease_seconds, run_id=run.id,
+                                                             still_running=list(self.running))  # fmt: skip
                 events += self._started_events(claimed)
             await repository.add_events(session, events, wake_workers=bool(keys) or new_tasks)
             return claimed

@@ -73,7 +73,7 @@ class Platform:
 
     def orchestrator_settings(self, **overrides: Any) -> OrchestratorSettings:
         values = {**common_settings(self.database_url, self.redis_url), "ai_runtime_url": self.runtime.url, "task_planner_url": self.planner.url,
-                  "tool_runner_url": self.tools.url, "lease_seconds": 3.0, "retry_base_seconds": 0.05, "worker_poll_seconds": 0.2,
+                  "tool_runner_url": self.tools.url, "lease_seconds": 10.0, "retry_base_seconds": 0.05, "worker_poll_seconds": 0.2,
                   "tool_timeout_seconds": 20.0, **overrides}  # fmt: skip
         return OrchestratorSettings(**values)  # type: ignore[arg-type]
 
