@@ -1,0 +1,54 @@
+"""The worker's lease heartbeat against the real database."""
+
+import asyncio
+import uuid
+from typing import Any
+
+from database.models import Run, Task
+from services.agent_orchestrator import repository
+from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.worker import Worker
+from shared.db import create_engine, create_sessionmaker
+from tests.conftest import common_settings
+from tests.memory_service.conftest import make_user
+
+
+async def _heartbeat_scenario(database_url: str, redis_url: str, user_id: str) -> dict[str, bool]:
+    engine = create_engine(database_url)
+    sessionmaker = create_sessionmaker(engine)
+    worker = Worker(OrchestratorSettings(**common_settings(database_url, redis_url)), sessionmaker, executor=None)  # type: ignore[arg-type]
+    run_id = uuid.uuid4()
+    async with sessionmaker.begin() as session:
+        session.add(Run(id=run_id, user_id=uuid.UUID(user_id), goal="heartbeat", status="running", max_parallel=10))
+        await session.flush()
+        session.add_all(Task(run_id=run_id, task_key=key, name=key, agent_role="executor", tool="noop", status="ready") for key in ("held", "cancelled", "late"))
+    async with sessionmaker.begin() as session:
+        claimed = {t.task_key: t.id for t in await repository.claim_ready_tasks(session, worker.worker_id, 3, 30)}
+    async with sessionmaker.begin() as session:  # the run's owner cancels one of them
+        await session.execute(Task.__table__.update().where(Task.id == claimed["cancelled"]).values(status="cancelled", lease_owner=None))
+
+    forever = asyncio.Event()
+    worker.running = {claimed["held"]: asyncio.create_task(forever.wait()), claimed["cancelled"]: asyncio.create_task(forever.wait())}
+    extend = repository.extend_leases
+
+    async def extend_while_a_task_starts(*args: Any) -> set[uuid.UUID]:
+        # A task is claimed and started while the heartbeat waits for the database.
+        worker.running[claimed["late"]] = asyncio.create_task(forever.wait())
+        return await extend(*args)
+
+    repository.extend_leases = extend_while_a_task_starts  # type: ignore[assignment]
+    try:
+        await worker._extend_leases()
+    finally:
+        repository.extend_leases = extend  # type: ignore[assignment]
+    await asyncio.sleep(0)
+    outcome = {key: worker.running[task_id].cancelled() for key, task_id in claimed.items()}
+    for task in worker.running.values():
+        task.cancel()
+    await engine.dispose()
+    return outcome
+
+
+def test_heartbeat_stops_only_tasks_that_are_no_longer_this_workers(database_url: str, redis_url: str) -> None:
+    cancelled = asyncio.run(_heartbeat_scenario(database_url, redis_url, make_user(database_url)))
+    assert cancelled == {"held": False, "cancelled": True, "late": False}
