@@ -111,8 +111,9 @@ class Worker:
             if free > 0:
                 try:
                     claimed = await self._claim(free)
-                except (OSError, SQLAlchemyError):
+                except Exception:  # the loop must outlive any failure: a dead claim loop would strand every run
                     logger.exception("claiming tasks failed; trying again shortly")
+                    await asyncio.sleep(self.settings.worker_poll_seconds)
             self._spawn(claimed)
             if claimed:
                 continue
@@ -218,7 +219,7 @@ class Worker:
             for run_id, finished in by_run.items():
                 try:
                     claimed = await self._record_successes(run_id, finished)
-                except (OSError, SQLAlchemyError):
+                except Exception:  # as for the claim loop: log, and let the leases lapse so the tasks run again
                     logger.exception("recording finished tasks failed; their leases lapse and they run again")
                     continue
                 self._spawn(claimed)
