@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from database.models import Run, Task
@@ -17,13 +18,14 @@ async def _heartbeat_scenario(database_url: str, redis_url: str, user_id: str) -
     engine = create_engine(database_url)
     sessionmaker = create_sessionmaker(engine)
     worker = Worker(OrchestratorSettings(**common_settings(database_url, redis_url)), sessionmaker, executor=None)  # type: ignore[arg-type]
-    run_id = uuid.uuid4()
+    run_id, claimed = uuid.uuid4(), {key: uuid.uuid4() for key in ("held", "cancelled", "late")}
+    lease = datetime.now(UTC) + timedelta(seconds=30)
     async with sessionmaker.begin() as session:
-        session.add(Run(id=run_id, user_id=uuid.UUID(user_id), goal="heartbeat", status="running", max_parallel=10))
+        # Held by this worker as a claim leaves them; the run is not "running", so no other worker of the suite claims them.
+        session.add(Run(id=run_id, user_id=uuid.UUID(user_id), goal="heartbeat", status="cancelled", max_parallel=10))
         await session.flush()
-        session.add_all(Task(run_id=run_id, task_key=key, name=key, agent_role="executor", tool="noop", status="ready") for key in ("held", "cancelled", "late"))
-    async with sessionmaker.begin() as session:
-        claimed = {t.task_key: t.id for t in await repository.claim_ready_tasks(session, worker.worker_id, 3, 30)}
+        session.add_all(Task(id=task_id, run_id=run_id, task_key=key, name=key, agent_role="executor", tool="noop", status="running",
+                             lease_owner=worker.worker_id, lease_expires_at=lease) for key, task_id in claimed.items())  # fmt: skip
     async with sessionmaker.begin() as session:  # the run's owner cancels one of them
         await session.execute(Task.__table__.update().where(Task.id == claimed["cancelled"]).values(status="cancelled", lease_owner=None))
 
