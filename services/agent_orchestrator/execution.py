@@ -95,7 +95,8 @@ class TaskExecutor:
 
     async def _plan(self, ctx: TaskContext) -> Outcome:
         inputs = ctx.task.inputs
-        body = {"goal": ctx.goal, "context": inputs.get("context", {}), "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks)}
+        body = {"goal": ctx.goal, "context": inputs.get("context", {}), "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks),
+                "run_id": str(ctx.run_id)}  # fmt: skip
         plan = await self._call(ctx, self.planner, "/plans", body)
         await self.record_event(ctx.run_id, ctx.task.id, "plan_created", f"Planned {len(plan['tasks'])} tasks",
                                 {"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
@@ -107,7 +108,8 @@ class TaskExecutor:
         previous = await self._call(ctx, self.planner, f"/plans/{ctx.plan_id}", None)
         planned = {t["id"] for t in previous["tasks"]}
         body = {"plan_id": str(ctx.plan_id), "failed_task_id": ctx.task.task_key, "error": error[:10_000],
-                "succeeded_task_ids": [k for k in succeeded_keys if k in planned], "max_tasks": self.settings.default_max_tasks}  # fmt: skip
+                "succeeded_task_ids": [k for k in succeeded_keys if k in planned], "max_tasks": self.settings.default_max_tasks,
+                "run_id": str(ctx.run_id)}  # fmt: skip
         plan = await self._call(ctx, self.planner, "/plans/replan", body)
         await self.record_event(ctx.run_id, ctx.task.id, "plan_created", f"Replanned: {len(plan['tasks'])} tasks",
                                 {"plan_id": plan["id"], "execution_order": plan["execution_order"]}, Decimal(str(plan.get("cost_usd") or 0)))  # fmt: skip

@@ -25,6 +25,7 @@ class PlanRequest(BaseModel):
     goal: str = Field(min_length=3, max_length=4000)
     context: dict[str, Any] = Field(default_factory=dict)
     max_tasks: int = Field(default=8, ge=1, le=50)
+    run_id: uuid.UUID | None = Field(default=None, description="The run this plan is for: planning spends its budget")
 
 
 class ReplanRequest(BaseModel):
@@ -35,6 +36,7 @@ class ReplanRequest(BaseModel):
     error: str = Field(min_length=1, max_length=10_000)
     succeeded_task_ids: list[str] = Field(default_factory=list)
     max_tasks: int = Field(default=8, ge=1, le=50)
+    run_id: uuid.UUID | None = Field(default=None, description="The run this plan is for: planning spends its budget")
 
 
 class PlanResponse(BaseModel):

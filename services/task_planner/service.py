@@ -36,12 +36,11 @@ class PlannerService:
     session: AsyncSession
     ai: ServiceClient
 
-    async def _ask(self, identity: Identity, prompt: str, max_tasks: int) -> Draft:
-        completion = await self.ai.post_json(
-            "/complete",
-            identity=identity,
-            json={"role": "planner", "prompt": prompt, "response_format": "json", "temperature": 0, "max_tokens": 250 * max_tasks},
-        )
+    async def _ask(self, identity: Identity, prompt: str, max_tasks: int, run_id: uuid.UUID | None) -> Draft:
+        body = {"role": "planner", "prompt": prompt, "response_format": "json", "temperature": 0, "max_tokens": 250 * max_tasks}
+        if run_id is not None:
+            body["run_id"] = str(run_id)  # planning spends the run's budget too
+        completion = await self.ai.post_json("/complete", identity=identity, json=body)
         try:
             body = json.loads(completion["content"])
             raw_tasks = body["tasks"] if isinstance(body, dict) else None
@@ -53,9 +52,10 @@ class PlannerService:
         risks = [str(r) for r in body.get("risks", [])] if isinstance(body, dict) else []
         return Draft(tasks, risks, completion.get("model_used"), completion.get("prompt_version"), float(completion.get("cost_usd") or 0))
 
-    async def _plan(self, identity: Identity, prompt: str, max_tasks: int, kept: list[dict[str, Any]]) -> tuple[Draft, list[dict[str, Any]], int]:
+    async def _plan(self, identity: Identity, prompt: str, max_tasks: int, kept: list[dict[str, Any]],
+                    run_id: uuid.UUID | None) -> tuple[Draft, list[dict[str, Any]], int]:  # fmt: skip
         kept_ids = frozenset(t["id"] for t in kept)
-        draft = await self._ask(identity, prompt, max_tasks)
+        draft = await self._ask(identity, prompt, max_tasks, run_id)
         cost = draft.cost_usd
         for attempt in (1, 2):
             tasks = _normalise(repair(draft.tasks, max_tasks, kept_ids))
@@ -67,13 +67,13 @@ class PlannerService:
                 raise PlanRejectedError("The planner could not produce a valid plan", details={"errors": errors, "cost_usd": cost})
             retry = (f"{prompt}\n\nYour previous plan was invalid:\n- " + "\n- ".join(errors) +
                      "\nReturn a corrected plan that fixes every error.")  # fmt: skip
-            draft = await self._ask(identity, retry, max_tasks)
+            draft = await self._ask(identity, retry, max_tasks, run_id)
             cost += draft.cost_usd
         raise AssertionError("unreachable")
 
     async def create(self, identity: Identity, request: PlanRequest) -> PlanResponse:
         prompt = f"Goal: {request.goal}\nContext: {json.dumps(request.context)}\nUse at most {request.max_tasks} tasks."
-        draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, [])
+        draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, [], request.run_id)
         return await self._store(identity, request.goal, request.context, tasks, draft, attempts, None)
 
     async def replan(self, identity: Identity, request: ReplanRequest) -> PlanResponse:
@@ -91,7 +91,7 @@ class PlannerService:
             f"Task {request.failed_task_id} failed with: {request.error}\nRemaining work was: {json.dumps(remaining)}\n"
             f"Plan only the remaining work, another way, in at most {request.max_tasks} tasks."
         )
-        draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, kept)
+        draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, kept, request.run_id)
         return await self._store(identity, previous.goal, previous.context, kept + tasks, draft, attempts, previous.id)
 
     async def _store(self, identity: Identity, goal: str, context: dict[str, Any], tasks: list[dict[str, Any]], draft: Draft,

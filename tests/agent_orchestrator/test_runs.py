@@ -114,6 +114,13 @@ def test_budget_exhaustion_stops_the_run_cleanly(runs: RunsClient, script: RoleS
     assert float(budget["total_usd"]) == 0.00001
 
 
+def test_planning_spends_the_run_budget_too(runs: RunsClient, script: RoleScript) -> None:
+    done = runs.wait(runs.start(goal="Plan something expensive", budget_usd="0.00001")["id"])
+    assert done["status"] == "failed" and "Budget exhausted" in done["error"]
+    assert [(t["task_key"], t["status"]) for t in done["tasks"]] == [("plan", "failed")]
+    assert "planner" not in script.prompts
+
+
 def test_critic_rejection_sends_the_work_back_with_feedback(runs: RunsClient, script: RoleScript) -> None:
     plan_id = runs.plan([task("draft"), task("review", role="critic", depends_on=("draft",))], script)
     script.add("executor", {"result": "first draft"}, {"result": "second draft"})
