@@ -19,6 +19,8 @@ class OrchestratorSettings(BaseServiceSettings):
     max_replans: int = Field(default=2, ge=0, le=10)
     default_max_tasks: int = Field(default=6, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    recall_memories: int = Field(default=3, ge=0, le=20, description="Memories of the user an executor sees with its task (0: none)")
+    recall_min_relevance: float = Field(default=0.35, ge=0, le=1, description="Least cosine similarity for a memory to be shown")
     dependency_chars_in_prompt: int = Field(
         default=3000, ge=200, description="How much of its dependencies' outputs an agent sees, shared among them (small local models have 2k-token contexts)"
     )

@@ -88,7 +88,7 @@ class TaskExecutor:
                 raise TaskError("http_request needs a url among the task's inputs", code="missing_input", retryable=False)
             params = {k: ctx.task.inputs[k] for k in ("url", "method", "headers", "body") if k in ctx.task.inputs}
             return Outcome({"result": await self._tool(ctx, "http_request", params)})
-        answer = await self._complete(ctx, "executor", self._brief(ctx))
+        answer = await self._complete(ctx, "executor", self._brief(ctx, await self._recall(ctx)))
         return Outcome({k: answer[k] for k in ("result", "code", "notes") if answer.get(k) not in (None, "")})
 
     # --- roles ------------------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class TaskExecutor:
         code = ctx.task.inputs.get("code")
         if not code:
             retry_note = f"\n\nYour previous attempt failed with:\n{ctx.task.error}\nFix it." if ctx.task.error else ""
-            prompt = f"{self._brief(ctx)}\n\nPut complete Python that prints its results in the `code` field.{retry_note}"
+            prompt = f"{self._brief(ctx, await self._recall(ctx))}\n\nPut complete Python that prints its results in the `code` field.{retry_note}"
             answer = await self._complete(ctx, "executor", prompt)
             code = _extract_code(answer)
             if code is None:
@@ -195,9 +195,21 @@ class TaskExecutor:
             retryable = exc.status_code >= 500 or exc.status_code in (408, 429)
             raise TaskError(f"{client.service}: {exc.message}", code=exc.code, retryable=retryable) from exc
 
+    async def _recall(self, ctx: TaskContext) -> str:
+        """The user's memories that bear on the task, for the executor's prompt (a help: it never fails the task)."""
+        if not self.settings.recall_memories or "memory_search" not in ctx.agent.allowed_tools:
+            return ""
+        query = f"{ctx.task.name}. {ctx.task.description or ''}"[:2000]
+        try:
+            found = await self._tool(ctx, "memory_search", {"query": query, "k": self.settings.recall_memories})
+        except TaskError:
+            return ""
+        relevant = [m["content"][:300] for m in found["memories"] if m["relevance_score"] >= self.settings.recall_min_relevance]
+        return "What you remember that may help:\n- " + "\n- ".join(relevant) if relevant else ""
+
     # --- prompts ----------------------------------------------------------------------------------------
 
-    def _brief(self, ctx: TaskContext) -> str:
+    def _brief(self, ctx: TaskContext, recalled: str = "") -> str:
         task = ctx.task
         inputs = {k: v for k, v in task.inputs.items() if k != "critic_feedback"}
         parts = [f"Goal of the run: {ctx.goal}", f"Your task: {task.name}", task.description or ""]
@@ -205,6 +217,8 @@ class TaskExecutor:
             parts.append(f"Inputs: {json.dumps(inputs)[: self.settings.dependency_chars_in_prompt]}")
         if ctx.dependency_outputs:
             parts.append(f"Results of the tasks this one depends on:\n{self._results_text(ctx)}")
+        if recalled:
+            parts.append(recalled)
         if feedback := task.inputs.get("critic_feedback"):
             parts.append(f"A reviewer rejected your previous result. Their feedback: {feedback}")
         return "\n\n".join(p for p in parts if p)

@@ -7,7 +7,7 @@ import httpx
 from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
 from tests.ai_runtime.conftest import identity_headers
 from tests.auth_service.test_api import assert_error
-from tests.memory_service.conftest import make_user
+from tests.memory_service.conftest import Caller, make_user
 from tests.support import sql_scalar
 
 FIB_CODE = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint([fib(n) for n in range(11)])"
@@ -47,6 +47,22 @@ def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript
     assert ids == sorted(ids)
     resumed = runs.events(run["id"], last_event_id=ids[4])
     assert [int(e["sse_id"]) for e in resumed[:-1]] == ids[5:]
+
+
+def test_executor_sees_what_the_user_remembers(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+    remembered = Caller(platform.memory.url, runs.user_id)
+    remembered.remember("The deployment region for all our services is eu-west-3 (Paris)")
+    remembered.remember("The cat prefers salmon on Fridays")
+    remembered.client.close()
+    plan_id = runs.plan([task("region", name="Pick the deployment region", description="Say which region the services deploy to")], script)
+    done = runs.wait(runs.start(plan_id=plan_id)["id"])
+    assert done["status"] == "succeeded"
+    prompt = script.prompts["executor"][0]
+    assert "eu-west-3 (Paris)" in prompt and "salmon" not in prompt
+    stranger = RunsClient(platform, make_user(platform.database_url))
+    stranger.wait(stranger.start(plan_id=stranger.plan([task("region2", name="Pick the deployment region")], script))["id"])
+    assert "eu-west-3" not in script.prompts["executor"][1]  # another user's memories stay theirs
+    stranger.http.close()
 
 
 def test_failing_task_is_retried_with_backoff_then_skipped(runs: RunsClient, script: RoleScript) -> None:
