@@ -13,9 +13,6 @@ import httpx
 
 from cognitionos_cli.embedded import state_dir
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-
-
 class GatewayError(RuntimeError):
     def __init__(self, response: httpx.Response) -> None:
         try:
@@ -90,7 +87,7 @@ class Gateway:
                     if response.is_error:
                         response.read()
                         raise GatewayError(response)
-                    for event_id, event in _parse_sse(response.iter_lines()):
+                    for event_id, _, event in parse_sse(response.iter_lines()):
                         if event.get("event_type") == "end":
                             return
                         last_id = event_id or last_id
@@ -105,16 +102,19 @@ class Gateway:
         return _ok(self.http.get(f"/api/v1/memories/{memory_id}"))
 
 
-def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, dict[str, Any]]]:
-    event_id, data = None, []
+def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, dict[str, Any]]]:
+    """(id, event name, JSON data) of each server-sent event; comments (keepalives) are skipped."""
+    event_id, name, data = None, None, []
     for line in lines:
         if line.startswith("id:"):
             event_id = line[3:].strip()
+        elif line.startswith("event:"):
+            name = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].strip())
         elif not line and data:
-            yield event_id, json.loads("\n".join(data))
-            event_id, data = None, []
+            yield event_id, name, json.loads("\n".join(data))
+            event_id, name, data = None, None, []
 
 
 def describe_event(event: dict[str, Any]) -> str:

@@ -18,13 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.agent_orchestrator import repository
-from services.agent_orchestrator.repository import EVENTS_CHANNEL, TASKS_CHANNEL
+from services.agent_orchestrator.repository import EVENTS_CHANNEL, TASKS_CHANNEL, TERMINAL_RUN_STATUSES
 from services.agent_orchestrator.schemas import RunEvent
 from shared.db import normalize_database_url
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 1.0  # without a notification (connection down), look again this often
 
@@ -113,7 +112,7 @@ async def stream_run_events(sessionmaker: async_sessionmaker[AsyncSession], noti
                 yield sse(event.id, event.event_type, RunEvent.model_validate(event).model_dump_json())
             if events:
                 continue
-            if run is None or run.status in TERMINAL:
+            if run is None or run.status in TERMINAL_RUN_STATUSES:
                 yield sse(None, "end", json.dumps({"event_type": "end", "status": run.status if run else "deleted", "last_event_id": last_id}))
                 return
             try:

@@ -35,11 +35,13 @@ class TaskContext:
     run_id: uuid.UUID
     user_id: uuid.UUID
     goal: str
-    plan_id: uuid.UUID | None  # read fresh when replanning; not needed otherwise
     task: Task
     agent: Agent
     dependency_outputs: dict[str, dict[str, Any] | None]
-    critic_round: int = 0
+
+    @property
+    def critic_round(self) -> int:
+        return critic_round(self.task)
 
     @property
     def identity(self) -> Identity:
@@ -103,11 +105,11 @@ class TaskExecutor:
                                 Decimal(str(plan.get("cost_usd") or 0)))  # fmt: skip
         return Outcome({"plan_id": plan["id"], "tasks": [t["id"] for t in plan["tasks"]], "risks": plan.get("risks", [])}, new_plan=plan)
 
-    async def replan(self, ctx: TaskContext, error: str, succeeded_keys: list[str]) -> dict[str, Any]:
-        """A new plan for the remaining work after ctx.task failed; finished tasks are kept."""
-        previous = await self._call(ctx, self.planner, f"/plans/{ctx.plan_id}", None)
+    async def replan(self, ctx: TaskContext, plan_id: uuid.UUID, error: str, succeeded_keys: list[str]) -> dict[str, Any]:
+        """A new plan for the remaining work after ctx.task of plan `plan_id` failed; finished tasks are kept."""
+        previous = await self._call(ctx, self.planner, f"/plans/{plan_id}", None)
         planned = {t["id"] for t in previous["tasks"]}
-        body = {"plan_id": str(ctx.plan_id), "failed_task_id": ctx.task.task_key, "error": error[:10_000],
+        body = {"plan_id": str(plan_id), "failed_task_id": ctx.task.task_key, "error": error[:10_000],
                 "succeeded_task_ids": [k for k in succeeded_keys if k in planned], "max_tasks": self.settings.default_max_tasks,
                 "run_id": str(ctx.run_id)}  # fmt: skip
         plan = await self._call(ctx, self.planner, "/plans/replan", body)
@@ -147,7 +149,7 @@ class TaskExecutor:
             code = _extract_code(answer)
             if code is None:
                 raise TaskError("The executor did not write runnable Python", code="no_code")
-        ran = await self._tool(ctx, "execute_python", {"code": code}, timeout=self.settings.tool_timeout_seconds, whole=True)
+        ran = await self._tool(ctx, "execute_python", {"code": code}, whole=True)
         result = ran["result"] or {}
         if ran["status"] != "succeeded":
             raise TaskError(f"The code {ran['status']}: {ran['error'] or ''}"[:4000], code=f"code_{ran['status']}")
@@ -170,8 +172,8 @@ class TaskExecutor:
                                  "latency_ms": completion.get("latency_ms"), "cached": completion.get("cached")}, cost)  # fmt: skip
         return _parse_json_object(completion["content"])
 
-    async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], timeout: float | None = None, whole: bool = False) -> Any:
-        body = {"tool_name": tool, "parameters": parameters, "task_id": str(ctx.task.id), "timeout_seconds": timeout or self.settings.tool_timeout_seconds}
+    async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], whole: bool = False) -> Any:
+        body = {"tool_name": tool, "parameters": parameters, "task_id": str(ctx.task.id), "timeout_seconds": self.settings.tool_timeout_seconds}
         ran = await self._call(ctx, self.tools, "/execute", body)
         excerpt = {k: (v[:500] if isinstance(v, str) else v) for k, v in (ran.get("result") or {}).items() if k in ("stdout", "stderr", "exit_code", "id", "status")}
         await self.record_event(ctx.run_id, ctx.task.id, "tool_call", f"{tool} {ran['status']}",
@@ -230,6 +232,11 @@ class TaskExecutor:
 
     def _provenance(self, ctx: TaskContext) -> dict[str, Any]:
         return {"run_id": str(ctx.run_id), "task": ctx.task.task_key, "agent": ctx.agent.name, "source": "agent-orchestrator"}
+
+
+def critic_round(task: Task) -> int:
+    """How many times a critic task has sent its work back so far."""
+    return int(task.inputs.get("critic_round", 0))
 
 
 def _parse_json_object(content: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task, TaskExecutionLog
@@ -20,14 +20,19 @@ from database.models import Agent, Run, Task, TaskExecutionLog
 TASKS_CHANNEL = "cognitionos_tasks"
 EVENTS_CHANNEL = "cognitionos_run_events"
 OPEN_TASK_STATUSES = ("pending", "ready", "running")
-DONE_TASK_STATUSES = ("succeeded", "skipped")
+TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
 # --- agents ---------------------------------------------------------------------------------------------
 
 
+def _visible_to(owner_id: uuid.UUID) -> ColumnElement[bool]:
+    """Active agents that are built in or the owner's own."""
+    return and_(Agent.is_active.is_(True), or_(Agent.owner_id.is_(None), Agent.owner_id == owner_id))
+
+
 async def list_visible(session: AsyncSession, owner_id: uuid.UUID) -> list[Agent]:
-    query = select(Agent).where(Agent.is_active.is_(True), or_(Agent.owner_id.is_(None), Agent.owner_id == owner_id)).order_by(Agent.name)
+    query = select(Agent).where(_visible_to(owner_id)).order_by(Agent.name)
     return list((await session.execute(query)).scalars())
 
 
@@ -59,10 +64,8 @@ async def list_tasks(session: AsyncSession, run_id: uuid.UUID) -> list[Task]:
     return list((await session.execute(query)).scalars())
 
 
-async def list_runs(session: AsyncSession, user_id: uuid.UUID | None, limit: int) -> list[Run]:
-    query = select(Run).order_by(Run.created_at.desc()).limit(limit)
-    if user_id is not None:
-        query = query.where(Run.user_id == user_id)
+async def list_runs(session: AsyncSession, user_id: uuid.UUID, limit: int) -> list[Run]:
+    query = select(Run).where(Run.user_id == user_id).order_by(Run.created_at.desc()).limit(limit)
     return list((await session.execute(query)).scalars())
 
 
@@ -207,7 +210,7 @@ async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, status: str
     Renamed tasks free their key for a new plan's task of the same id."""
     values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_expires_at": None, "finished_at": func.clock_timestamp()}
     if rename:
-        values["task_key"] = func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8)
+        values["task_key"] = _freed_key()
     result = await session.execute(
         update(Task).where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES)).values(**values).returning(Task.task_key)
     )
@@ -215,10 +218,12 @@ async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, status: str
 
 
 async def rename_task(session: AsyncSession, task_id: uuid.UUID) -> None:
-    await session.execute(
-        update(Task).where(Task.id == task_id)
-        .values(task_key=func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8))
-    )  # fmt: skip
+    await session.execute(update(Task).where(Task.id == task_id).values(task_key=_freed_key()))
+
+
+def _freed_key() -> ColumnElement[str]:
+    """The task's key with a random suffix, so a new plan may reuse the key (still within the column's 64 characters)."""
+    return func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8)
 
 
 async def reopen_for_revision(session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str], feedback: str) -> None:
@@ -279,5 +284,5 @@ async def count_events(session: AsyncSession, run_id: uuid.UUID, event_type: str
 
 
 async def agents_for_role(session: AsyncSession, role: str, owner_id: uuid.UUID) -> list[Agent]:
-    query = select(Agent).where(Agent.role == role, Agent.is_active.is_(True), or_(Agent.owner_id.is_(None), Agent.owner_id == owner_id))
+    query = select(Agent).where(Agent.role == role, _visible_to(owner_id))
     return list((await session.execute(query)).scalars())

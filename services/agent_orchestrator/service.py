@@ -67,7 +67,6 @@ async def seed_built_in_agents(session: AsyncSession) -> None:
 
 # --- runs -----------------------------------------------------------------------------------------------
 
-TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 PLAN_TASK_KEY = "plan"
 # The orchestrator itself, for the one admin call it makes (setting a run's budget in the ai-runtime).
 SYSTEM_IDENTITY = Identity(user_id=str(uuid.UUID(int=0)), username="agent-orchestrator", role="admin", auth_method="jwt")

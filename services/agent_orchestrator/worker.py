@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from database.models import Agent, Run, Task
 from services.agent_orchestrator import repository
 from services.agent_orchestrator.config import OrchestratorSettings
-from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor
+from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.service import choose_agent, tasks_from_plan
 from shared.background import PeriodicTask
@@ -202,8 +202,7 @@ class Worker:
             if agent is None:
                 raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
             outputs = await repository.task_outputs(session, task.run_id, task.depends_on) if task.depends_on else {}
-        return TaskContext(run_id=task.run_id, user_id=run.user_id, goal=run.goal, plan_id=None, task=task, agent=agent,
-                           dependency_outputs=outputs, critic_round=int(task.inputs.get("critic_round", 0)))  # fmt: skip
+        return TaskContext(run_id=task.run_id, user_id=run.user_id, goal=run.goal, task=task, agent=agent, dependency_outputs=outputs)
 
     async def _commit_successes(self) -> None:
         """Records finished tasks in batches, one transaction per run: what finished meanwhile is committed
@@ -264,7 +263,7 @@ class Worker:
             return claimed
 
     async def _request_revision(self, session: AsyncSession, task: Task, outcome: Outcome) -> list[NewEvent]:
-        inputs = {**task.inputs, "critic_round": int(task.inputs.get("critic_round", 0)) + 1}
+        inputs = {**task.inputs, "critic_round": critic_round(task) + 1}
         key = await repository.release_task(session, task.id, self.worker_id, status="pending", output=outcome.output, inputs=inputs, attempts=0)
         if key is None:
             return []
@@ -315,9 +314,7 @@ class Worker:
             await self._fail_run(task, TaskError(f"{error.message} (no replan left)", code=error.code, retryable=False))
             return
         try:
-            ctx = await self._context(task)
-            ctx.plan_id = run.plan_id
-            plan = await self.executor.replan(ctx, error.message, succeeded)
+            plan = await self.executor.replan(await self._context(task), run.plan_id, error.message, succeeded)
         except TaskError as replan_error:
             await self._fail_run(task, TaskError(f"{error.message}; replanning failed: {replan_error.message}", code="replan_failed", retryable=False))
             return

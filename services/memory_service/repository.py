@@ -138,7 +138,7 @@ async def nearest_in_table(
     session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, embeddings: list[list[float]], threshold: float
 ) -> tuple[dict[int, uuid.UUID], list[int]]:
     """First pass: (position -> the owner's near-duplicate, positions too crowded to tell)."""
-    await session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(DEDUP_EF_SEARCH)})
+    await tune_vector_search(session, 1, DEDUP_EF_SEARCH)
     params = {"vectors": [PgVector(e) for e in embeddings], "user_id": user_id, "scope": scope, "is_sensitive": is_sensitive,
               "max_distance": 1 - threshold, "probe": DEDUP_PROBE}  # fmt: skip
     found, crowded = {}, []

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cognitionos_cli.workflow import parse_sse
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.main import create_app as create_orchestrator
+from services.agent_orchestrator.repository import TERMINAL_RUN_STATUSES
 from services.ai_runtime.main import create_app as create_runtime
 from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
@@ -24,7 +26,6 @@ from tests.support import ThreadedServer, serving
 from tests.tool_runner.conftest import tool_settings
 
 ROLE_MARKERS = {"planner": "You are the planner", "executor": "You are an executor", "critic": "You are the critic", "summarizer": "You are the summarizer"}
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def role_of(body: dict[str, Any]) -> str:
@@ -132,7 +133,7 @@ class RunsClient:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait(self, run_id: str, until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL, timeout: float = 60) -> dict[str, Any]:
+    def wait(self, run_id: str, until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL_RUN_STATUSES, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             run = self.get(run_id)
@@ -144,17 +145,9 @@ class RunsClient:
     def events(self, run_id: str, last_event_id: int | None = None) -> list[dict[str, Any]]:
         """The run's SSE stream read to its end."""
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-        events, current = [], {}
         with self.http.stream("GET", self.url(f"/runs/{run_id}/events"), headers=headers) as response:
             assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-            for line in response.iter_lines():
-                if line.startswith(("id:", "event:", "data:")):
-                    field, value = line.split(":", 1)
-                    current[field] = value.strip()
-                elif not line and current:
-                    events.append({**json.loads(current["data"]), "sse_event": current["event"], "sse_id": current.get("id")})
-                    current = {}
-        return events
+            return [{**data, "sse_event": name, "sse_id": event_id} for event_id, name, data in parse_sse(response.iter_lines())]
 
 
 @pytest.fixture
