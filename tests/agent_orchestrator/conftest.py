@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from cognitionos_cli.workflow import parse_sse
@@ -19,7 +18,7 @@ from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from services.tool_runner.main import create_app as create_tools
-from tests.ai_runtime.conftest import Providers, identity_headers, providers, reset_providers, runtime_settings  # noqa: F401
+from tests.ai_runtime.conftest import Providers, providers, reset_providers, runtime_settings, signed_client  # noqa: F401
 from tests.conftest import common_settings
 from tests.memory_service.conftest import make_user, memory_settings
 from tests.support import ThreadedServer, serving
@@ -108,11 +107,8 @@ class RunsClient:
 
     def __init__(self, platform: Platform, user_id: str) -> None:
         self.user_id = user_id
-        self.http = httpx.Client(timeout=60, event_hooks={"request": [self._sign]})
+        self.http = signed_client(user_id)
         self.platform = platform
-
-    def _sign(self, request: httpx.Request) -> None:
-        request.headers.update(identity_headers(self.user_id))
 
     def url(self, path: str) -> str:
         return f"{self.platform.orchestrator.url}{path}"

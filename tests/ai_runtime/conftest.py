@@ -89,6 +89,16 @@ def identity_headers(user_id: str | None = None, role: str = "user") -> dict[str
     return sign_identity(identity, INTERNAL_SECRET)
 
 
+def signed_client(user_id: str, role: str = "user", base_url: str = "", timeout: float = 60) -> httpx.Client:
+    """A client calling services directly as the gateway would for this user: identity re-signed on every request
+    (a signature is only good for a few minutes)."""
+
+    def sign(request: httpx.Request) -> None:
+        request.headers.update(identity_headers(user_id, role))
+
+    return httpx.Client(base_url=base_url, timeout=timeout, event_hooks={"request": [sign]})
+
+
 @pytest.fixture
 def user_id() -> str:
     return str(uuid.uuid4())
@@ -96,21 +106,12 @@ def user_id() -> str:
 
 @pytest.fixture
 def ai(runtime_server: ThreadedServer, user_id: str) -> Iterator[httpx.Client]:
-    """A client of the ai-runtime acting as one fresh user (headers re-signed per request)."""
-
-    def sign(request: httpx.Request) -> None:
-        request.headers.update(identity_headers(user_id))
-
-    with httpx.Client(base_url=runtime_server.url, timeout=60, event_hooks={"request": [sign]}) as client:
+    """A client of the ai-runtime acting as one fresh user."""
+    with signed_client(user_id, base_url=runtime_server.url) as client:
         yield client
 
 
 @pytest.fixture
 def admin_ai(runtime_server: ThreadedServer) -> Iterator[httpx.Client]:
-    admin_id = str(uuid.uuid4())
-
-    def sign(request: httpx.Request) -> None:
-        request.headers.update(identity_headers(admin_id, role="admin"))
-
-    with httpx.Client(base_url=runtime_server.url, timeout=60, event_hooks={"request": [sign]}) as client:
+    with signed_client(str(uuid.uuid4()), role="admin", base_url=runtime_server.url) as client:
         yield client

@@ -5,7 +5,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -14,7 +13,7 @@ from database.models import User
 from services.ai_runtime.main import create_app as create_runtime
 from services.memory_service.config import MemorySettings
 from services.memory_service.main import create_app as create_memory
-from tests.ai_runtime.conftest import identity_headers, runtime_settings
+from tests.ai_runtime.conftest import runtime_settings, signed_client
 from tests.conftest import common_settings
 from tests.support import ThreadedServer, serving
 
@@ -54,11 +53,7 @@ class Caller:
 
     def __init__(self, url: str, user_id: str, role: str = "user") -> None:
         self.user_id = user_id
-        self.client = httpx.Client(base_url=url, timeout=60, event_hooks={"request": [self._sign]})
-        self.role = role
-
-    def _sign(self, request: httpx.Request) -> None:
-        request.headers.update(identity_headers(self.user_id, self.role))
+        self.client = signed_client(user_id, role, base_url=url)
 
     def remember(self, content: str, **fields: Any) -> dict[str, Any]:
         response = self.client.post("/memories", json={"content": content, **fields})

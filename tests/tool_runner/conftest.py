@@ -6,7 +6,7 @@ import pytest
 
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.main import create_app
-from tests.ai_runtime.conftest import identity_headers
+from tests.ai_runtime.conftest import signed_client
 from tests.conftest import common_settings
 from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, serving
@@ -25,11 +25,7 @@ def tool_server(database_url: str, redis_url: str) -> Iterator[ThreadedServer]:
 @pytest.fixture
 def tools(tool_server: ThreadedServer, database_url: str) -> Iterator[httpx.Client]:
     user_id = make_user(database_url)
-
-    def sign(request: httpx.Request) -> None:
-        request.headers.update(identity_headers(user_id))
-
-    with httpx.Client(base_url=tool_server.url, timeout=60, event_hooks={"request": [sign]}) as client:
+    with signed_client(user_id, base_url=tool_server.url) as client:
         client.user_id = user_id  # type: ignore[attr-defined]
         yield client
 
