@@ -22,7 +22,7 @@ async def get_service(request: Request, session: DbSession) -> AgentService:
     return AgentService(session=session)
 
 
-def get_run_service(request: Request, session: DbSession) -> RunService:
+async def get_run_service(request: Request, session: DbSession) -> RunService:
     state = request.app.state
     return RunService(session=session, settings=state.settings, planner=state.planner_client, ai=state.ai_client)
 

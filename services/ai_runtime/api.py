@@ -37,7 +37,7 @@ router = APIRouter(tags=["ai-runtime"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def get_runtime(request: Request) -> AIRuntime:
+async def get_runtime(request: Request) -> AIRuntime:
     return request.app.state.runtime
 
 

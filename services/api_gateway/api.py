@@ -20,7 +20,7 @@ router = APIRouter()
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def get_proxy(request: Request) -> UpstreamProxy:
+async def get_proxy(request: Request) -> UpstreamProxy:
     return request.app.state.proxy
 
 

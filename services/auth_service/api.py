@@ -29,7 +29,7 @@ from shared.security import decode_token
 router = APIRouter(tags=["auth"])
 
 
-def get_auth_service(request: Request, session: DbSession) -> AuthService:
+async def get_auth_service(request: Request, session: DbSession) -> AuthService:
     return AuthService(session=session, redis=request.app.state.redis, settings=request.app.state.settings)
 
 

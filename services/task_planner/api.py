@@ -13,7 +13,7 @@ from shared.identity import CurrentIdentity
 router = APIRouter(tags=["planner"])
 
 
-def get_service(request: Request, session: DbSession) -> PlannerService:
+async def get_service(request: Request, session: DbSession) -> PlannerService:
     return PlannerService(session=session, ai=request.app.state.ai_client)
 
 

@@ -12,7 +12,7 @@ from shared.identity import CurrentIdentity
 router = APIRouter(tags=["tools"])
 
 
-def get_service(request: Request, session: DbSession) -> ToolService:
+async def get_service(request: Request, session: DbSession) -> ToolService:
     state = request.app.state
     return ToolService(session=session, settings=state.settings, memory=state.memory_client, ai=state.ai_client)
 
