@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from services.memory_service.repository import MemoryFilter
 from services.memory_service.schemas import (
@@ -25,9 +26,10 @@ from shared.identity import CurrentIdentity, ensure_admin
 from shared.schemas import body_openapi, json_body
 
 router = APIRouter(tags=["memory"])
+RETRIEVED_MEMORIES = TypeAdapter(list[RetrievedMemory])
 
 
-def get_service(request: Request, session: DbSession) -> MemoryService:
+async def get_service(request: Request, session: DbSession) -> MemoryService:
     state = request.app.state
     return MemoryService(session=session, settings=state.settings, ai=state.ai_client, cipher=state.cipher, access=state.access)
 
@@ -82,8 +84,9 @@ async def store_batch(body: Annotated[MemoryBatchCreate, Depends(json_body(Memor
 
 @router.post("/memories/retrieve", response_model=list[RetrievedMemory], summary="Semantic (or hybrid) search, best first")
 @router.post("/retrieve", response_model=list[RetrievedMemory], include_in_schema=False)
-async def retrieve(body: RetrieveRequest, identity: CurrentIdentity, service: Service) -> list[RetrievedMemory]:
-    return await service.retrieve(identity, body)
+async def retrieve(body: RetrieveRequest, identity: CurrentIdentity, service: Service) -> Response:
+    # Serialised here, once: the results are already validated models (FastAPI would validate them again).
+    return Response(RETRIEVED_MEMORIES.dump_json(await service.retrieve(identity, body)), media_type="application/json")
 
 
 @router.get("/memories", response_model=MemoryPage, summary="List your memories, newest first, with a cursor")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -17,6 +17,10 @@ from database.models import Memory
 COSINE_DISTANCE = Memory.embedding.cosine_distance
 # Rows are loaded without their vector and tsvector: parsing 384 floats per row costs more than the search.
 WITHOUT_VECTORS = defer(Memory.embedding), defer(Memory.content_tsv)
+# Searches read plain rows (attributes named as on Memory), not ORM objects: nothing is changed through them.
+SEARCH_COLUMNS = tuple(getattr(Memory, attr.key) for attr in Memory.__mapper__.column_attrs if attr.key not in ("embedding", "content_tsv"))
+
+MemoryRow = Row[Any]
 
 
 @dataclass
@@ -56,34 +60,43 @@ class MemoryFilter:
         return clauses
 
 
+TUNE_VECTOR_SEARCH = "SELECT set_config('hnsw.ef_search', :ef_search, {local}), set_config('hnsw.iterative_scan', 'relaxed_order', {local})"
+
+
 async def tune_vector_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
     # Filtered HNSW scans (one user among many) keep scanning until k rows pass the filter.
     # Both settings are transaction-local and go in one round trip.
-    await session.execute(
-        text("SELECT set_config('hnsw.ef_search', :ef_search, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-        {"ef_search": str(max(ef_search_floor, 4 * k))},
-    )
+    await session.execute(text(TUNE_VECTOR_SEARCH.format(local="true")), {"ef_search": str(max(ef_search_floor, 4 * k))})
 
 
-async def vector_search(session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int) -> list[tuple[Memory, float]]:
+async def prepare_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
+    """Read-only searches run in autocommit (no BEGIN/ROLLBACK round trips), with the HNSW settings kept on the
+    pooled connection: set once per connection and value, not per query."""
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    ef_search = str(max(ef_search_floor, 4 * k))
+    if connection.info.get("hnsw.ef_search") != ef_search:
+        await connection.execute(text(TUNE_VECTOR_SEARCH.format(local="false")), {"ef_search": ef_search})
+        connection.info["hnsw.ef_search"] = ef_search
+
+
+async def vector_search(session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int) -> list[tuple[MemoryRow, float]]:
     distance = COSINE_DISTANCE(embedding)
-    query = select(Memory, (1 - distance).label("score")).options(*WITHOUT_VECTORS).where(*where.clauses()).order_by(distance).limit(k)
+    query = select(*SEARCH_COLUMNS, (1 - distance).label("score")).where(*where.clauses()).order_by(distance).limit(k)
     rows = (await session.execute(query)).all()
     # relaxed_order may return near-neighbours slightly out of order: put them back in order.
-    return sorted(((row[0], float(row[1])) for row in rows), key=lambda pair: -pair[1])
+    return sorted(((row, float(row.score)) for row in rows), key=lambda pair: -pair[1])
 
 
-async def text_search(session: AsyncSession, where: MemoryFilter, query_text: str, embedding: list[float], limit: int) -> list[tuple[Memory, float]]:
+async def text_search(session: AsyncSession, where: MemoryFilter, query_text: str, embedding: list[float], limit: int) -> list[tuple[MemoryRow, float]]:
     tsquery = func.websearch_to_tsquery("english", query_text)
     rank = func.ts_rank_cd(Memory.content_tsv, tsquery)
     query = (
-        select(Memory, (1 - COSINE_DISTANCE(embedding)).label("score"))
-        .options(*WITHOUT_VECTORS)
+        select(*SEARCH_COLUMNS, (1 - COSINE_DISTANCE(embedding)).label("score"))
         .where(*where.clauses(), Memory.content_tsv.op("@@")(tsquery))
         .order_by(rank.desc())
         .limit(limit)
     )
-    return [(row[0], float(row[1])) for row in (await session.execute(query)).all()]
+    return [(row, float(row.score)) for row in (await session.execute(query)).all()]
 
 
 # Dedup looks for a live memory of the same owner/scope/sensitivity within the threshold of each new vector.

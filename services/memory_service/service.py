@@ -15,7 +15,7 @@ from database.models import Memory
 from services.memory_service import repository
 from services.memory_service.config import MemorySettings
 from services.memory_service.crypto import decrypt_or_placeholder
-from services.memory_service.repository import MemoryFilter
+from services.memory_service.repository import MemoryFilter, MemoryRow
 from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
 from services.memory_service.tasks import AccessRecorder
 from shared.clients import ServiceClient
@@ -63,7 +63,7 @@ class MemoryService:
 
     # --- views ---------------------------------------------------------------------------------
 
-    def to_response(self, memory: Memory, deduplicated: bool = False, **scores: float | None) -> Any:
+    def to_response(self, memory: Memory | MemoryRow, deduplicated: bool = False, **scores: float | None) -> Any:
         content = decrypt_or_placeholder(self.cipher, memory.content) if memory.is_sensitive else memory.content
         model = RetrievedMemory if scores else MemoryResponse
         return model(
@@ -178,7 +178,7 @@ class MemoryService:
             metadata=request.metadata, min_confidence=request.min_confidence, include_sensitive=request.include_sensitive,
             session_id=request.session_id, agent_id=request.agent_id, embedding_model=self.settings.embedding_model,
         )  # fmt: skip
-        await repository.tune_vector_search(self.session, request.k, self.settings.hnsw_ef_search)
+        await repository.prepare_search(self.session, request.k, self.settings.hnsw_ef_search)
         if not request.hybrid:
             hits = await repository.vector_search(self.session, where, embedding, request.k)
             results = [self._retrieved(memory, score, None) for memory, score in hits]
@@ -187,16 +187,15 @@ class MemoryService:
             semantic = await repository.vector_search(self.session, where, embedding, pool)
             lexical = await repository.text_search(self.session, where, request.query or "", embedding, pool)
             results = self._fuse(semantic, lexical)[: request.k]
-        await self.session.rollback()  # read-only: end the transaction that carried the SET LOCALs
         self.access.record([r.id for r in results])
         return results
 
-    def _retrieved(self, memory: Memory, score: float, fused: float | None) -> RetrievedMemory:
+    def _retrieved(self, memory: MemoryRow, score: float, fused: float | None) -> RetrievedMemory:
         return self.to_response(memory, relevance_score=round(score, 6), fused_score=fused)
 
-    def _fuse(self, semantic: list[tuple[Memory, float]], lexical: list[tuple[Memory, float]]) -> list[RetrievedMemory]:
+    def _fuse(self, semantic: list[tuple[MemoryRow, float]], lexical: list[tuple[MemoryRow, float]]) -> list[RetrievedMemory]:
         fused: dict[uuid.UUID, float] = {}
-        found: dict[uuid.UUID, tuple[Memory, float]] = {}
+        found: dict[uuid.UUID, tuple[MemoryRow, float]] = {}
         for ranking in (semantic, lexical):
             for rank, (memory, score) in enumerate(ranking, start=1):
                 fused[memory.id] = fused.get(memory.id, 0.0) + 1.0 / (RRF_K + rank)
