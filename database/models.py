@@ -235,6 +235,8 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
             postgresql_with={"m": 16, "ef_construction": 64},
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
+        # Room for a new row version on the same page: bookkeeping and dedup merges are HOT updates (migration 0006).
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     user_id: Mapped[uuid.UUID] = _fk("users.id")
