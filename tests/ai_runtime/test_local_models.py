@@ -1,5 +1,6 @@
 """The embedded defaults, for real: MiniLM embeddings (ONNX) and SmolLM2 on llama.cpp. Kept few and short."""
 
+import asyncio
 import json
 import math
 import tempfile
@@ -8,6 +9,8 @@ from pathlib import Path
 import httpx
 import tiktoken
 
+from services.ai_runtime.providers.base import ChatRequest
+from services.ai_runtime.providers.local_models import LocalChatProvider
 from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabularies
 
 
@@ -57,6 +60,20 @@ def test_local_streaming(ai: httpx.Client) -> None:
     with ai.stream("POST", "/complete", json={"model": "local", "prompt": "Say hello.", "max_tokens": 6, "stream": True, "temperature": 0}) as response:
         text = response.read().decode()
     assert text.count("event: chunk") >= 1 and '"provider": "local"' in text
+
+
+def test_streaming_counts_the_prompt_as_llama_cpp_does() -> None:
+    """llama.cpp reports no usage when streaming: the provider counts the templated prompt itself, default system
+    prompt included, and must agree with what llama.cpp reports for the same request without streaming."""
+    provider = LocalChatProvider(threads=1)
+    for messages in ([{"role": "user", "content": "Say hello."}],
+                     [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}]):  # fmt: skip
+        request = ChatRequest(model="local", messages=messages, max_tokens=2, temperature=0)
+
+        async def streamed_usage() -> int | None:
+            return [chunk async for chunk in provider.stream(request)][-1].prompt_tokens
+
+        assert asyncio.run(streamed_usage()) == asyncio.run(provider.complete(request)).prompt_tokens
 
 
 def test_tiktoken_works_offline_from_shipped_vocabularies() -> None:

@@ -77,19 +77,38 @@ class LocalChatProvider:
     def count_tokens(self, text: str) -> int:
         return len(self._model().tokenize(text.encode(), add_bos=False, special=True))
 
-    def _fitting_max_tokens(self, request: ChatRequest) -> int | None:
+    @cached_property
+    def _chat_formatter(self) -> Any:
+        """The model's own chat template from its GGUF metadata, built as llama.cpp builds it for generation."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        model = self._model()
+        template = model.metadata.get("tokenizer.chat_template")
+        if template is None:
+            return None
+        token_text = lambda token: model.detokenize([token], special=True).decode(errors="replace")  # noqa: E731
+        return Jinja2ChatFormatter(template=template, eos_token=token_text(model.token_eos()), bos_token=token_text(model.token_bos()))
+
+    def _prompt_tokens(self, request: ChatRequest) -> int:
+        """The prompt exactly as the chat template lays it out (a default system prompt included); without a
+        template, each message's tokens plus an allowance for the template's own."""
+        if self._chat_formatter is None:
+            return sum(self.count_tokens(m["content"]) + CHAT_TEMPLATE_TOKENS_PER_MESSAGE for m in request.messages)
+        formatted = self._chat_formatter(messages=request.messages)
+        return len(self._model().tokenize(formatted.prompt.encode(), add_bos=not formatted.added_special, special=True))
+
+    def _fitting_max_tokens(self, request: ChatRequest, prompt_tokens: int) -> int | None:
         """The small local context holds the prompt and the answer: a long prompt shortens the answer
         instead of failing. A prompt that alone fills the context still fails, clearly, in llama.cpp."""
         if request.max_tokens is None:
             return None
-        prompt_tokens = sum(self.count_tokens(m["content"]) + CHAT_TEMPLATE_TOKENS_PER_MESSAGE for m in request.messages)
         room = self.context_window - prompt_tokens
         return min(request.max_tokens, room) if room >= MIN_ANSWER_TOKENS else request.max_tokens
 
-    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+    def _arguments(self, request: ChatRequest, prompt_tokens: int) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "messages": request.messages,
-            "max_tokens": self._fitting_max_tokens(request),
+            "max_tokens": self._fitting_max_tokens(request, prompt_tokens),
             "temperature": request.temperature,
         }
         if request.response_format:
@@ -100,7 +119,7 @@ class LocalChatProvider:
 
     def _complete_blocking(self, request: ChatRequest) -> ChatResult:
         with self._lock:
-            response = self._model().create_chat_completion(**self._arguments(request))
+            response = self._model().create_chat_completion(**self._arguments(request, self._prompt_tokens(request)))
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return ChatResult(
@@ -119,9 +138,10 @@ class LocalChatProvider:
     def _stream_blocking(self, request: ChatRequest) -> Iterator[StreamChunk]:
         with self._lock:
             model = self._model()
-            prompt_tokens = self.count_tokens("".join(m["content"] for m in request.messages))
+            # llama.cpp reports no usage when streaming: the prompt is counted once, as for fitting max_tokens.
+            prompt_tokens = self._prompt_tokens(request)
             completion_tokens = 0
-            for event in model.create_chat_completion(**self._arguments(request), stream=True):
+            for event in model.create_chat_completion(**self._arguments(request, prompt_tokens), stream=True):
                 choice = event["choices"][0]
                 delta = choice["delta"].get("content") or ""
                 if delta:
