@@ -1,7 +1,8 @@
 """memory-service routes. Through the gateway: /api/v1/memories/… ; /retrieve is kept for the seed API."""
 
 import uuid
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import TypeAdapter
@@ -37,20 +38,15 @@ async def get_service(request: Request, session: DbSession) -> MemoryService:
 Service = Annotated[MemoryService, Depends(get_service)]
 
 
+@dataclass
 class ListFilters:
-    def __init__(
-        self,
-        memory_type: Annotated[list[MemoryType] | None, Query()] = None,
-        scope: Annotated[list[Scope] | None, Query()] = None,
-        session_id: Annotated[str | None, Query(max_length=128)] = None,
-        agent_id: uuid.UUID | None = None,
-        run_id: uuid.UUID | None = None,
-        metadata: Annotated[str | None, Query(description="JSON object the metadata must contain")] = None,
-        include_sensitive: bool = False,
-    ) -> None:
-        self.memory_type, self.scope, self.session_id = memory_type, scope, session_id
-        self.agent_id, self.run_id, self.include_sensitive = agent_id, run_id, include_sensitive
-        self.metadata = metadata_filter(metadata)
+    memory_type: list[MemoryType] | None
+    scope: list[Scope] | None
+    session_id: str | None
+    agent_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+    metadata: dict[str, Any] | None
+    include_sensitive: bool
 
     def for_user(self, user_id: uuid.UUID) -> MemoryFilter:
         """The caller's own rows; global ones only when scope=global is asked for."""
@@ -65,7 +61,20 @@ class ListFilters:
         return any(v is not None for v in (self.memory_type, self.scope, self.session_id, self.agent_id, self.run_id, self.metadata))
 
 
-Filters = Annotated[ListFilters, Depends()]
+async def list_filters(
+    memory_type: Annotated[list[MemoryType] | None, Query()] = None,
+    scope: Annotated[list[Scope] | None, Query()] = None,
+    session_id: Annotated[str | None, Query(max_length=128)] = None,
+    agent_id: uuid.UUID | None = None,
+    run_id: uuid.UUID | None = None,
+    metadata: Annotated[str | None, Query(description="JSON object the metadata must contain")] = None,
+    include_sensitive: bool = False,
+) -> ListFilters:
+    """The query filters of listing and deleting (a function: FastAPI would run a plain class in its thread pool)."""
+    return ListFilters(memory_type, scope, session_id, agent_id, run_id, metadata_filter(metadata), include_sensitive)
+
+
+Filters = Annotated[ListFilters, Depends(list_filters)]
 
 
 @router.post("/memories", response_model=MemoryResponse, status_code=status.HTTP_201_CREATED, summary="Store a memory (near-duplicates update the existing one)")
