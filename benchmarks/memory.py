@@ -6,7 +6,7 @@
 - recall@10 of the filtered HNSW search vs an exact scan of the same user's vectors;
 - dedup recall: near-copies (cosine ~0.975) of stored memories, sent again, must update the stored row, not add one;
 - the database's own ceiling: 10k more rows on top of the load through the service vs a bare binary COPY of 10k rows into the same
-  table and indexes (no service, no dedup), with the same concurrency.
+  table and indexes (no service, no dedup), with the same concurrency; and the service's dedup probe query alone.
 
 Vectors: 2,000 real MiniLM embeddings of generated sentences, each the centre of a cluster of noisy copies
 (cosine ~0.5 between copies, below the dedup threshold), so neighbourhoods look like real text, not uniform noise.
@@ -30,6 +30,8 @@ from pgvector.asyncpg import register_vector
 from benchmarks.common import backends, percentile, service_process, summary
 from benchmarks.gateway import SECRETS
 from services.ai_runtime.providers.local_models import LocalEmbeddingProvider
+from services.memory_service import repository
+from shared.db import create_engine, create_sessionmaker
 from shared.identity import Identity, sign_identity
 
 USERS = 10
@@ -152,6 +154,7 @@ def main() -> None:
             extra = ceiling_vectors(vectors, rng)
             service_rate = service_insert_rate(memory_url, secret, user_ids, extra, args.loaders)
             copy_rate = asyncio.run(bare_copy_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders))
+            probe_rate = asyncio.run(dedup_probe_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders))
 
     print(f"retrieval, k=10, one user among {USERS} ({len(mine)} of {args.memories} memories):")
     print(f"   direct,  excluding embedding  {summary(direct_vec)}  p95={percentile(direct_vec, 95):.3f} ms")
@@ -170,6 +173,7 @@ def main() -> None:
           "the rest were stored as new rows")
     print(f"insert at {args.memories:,} memories, {args.loaders} concurrent: service {service_rate:.0f} memories/s vs bare binary COPY into the same table "
           f"and indexes {copy_rate:.0f} rows/s (the database's own ceiling here): the service reaches {service_rate / copy_rate:.0%} of it")
+    print(f"   the service's dedup probe alone (its own query, nothing inserted), {args.loaders} concurrent: {probe_rate:.0f} rows/s")
 
 
 def ceiling_vectors(vectors: np.ndarray, rng: np.random.Generator, count: int = 10_000) -> np.ndarray:
@@ -202,6 +206,25 @@ async def vacuum_analyze(database_url: str) -> float:
     await connection.execute("VACUUM ANALYZE memories")
     await connection.close()
     return time.perf_counter() - started
+
+
+async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.ndarray, sessions: int) -> float:
+    """The first dedup pass of a store (repository.nearest_in_table), on its own: the other HNSW walk every row costs."""
+    engine = create_engine(database_url, pool_size=sessions)
+    make_session = create_sessionmaker(engine)
+    chunks = list(enumerate(np.array_split(extra, len(extra) // 1000)))
+
+    async def probe() -> None:
+        while chunks:
+            n, chunk = chunks.pop()
+            async with make_session() as session:
+                await repository.nearest_in_table(session, uuid.UUID(user_ids[n % USERS]), "user", False, [v.tolist() for v in chunk], 0.95)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(probe() for _ in range(sessions)))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return len(extra) / elapsed
 
 
 async def bare_copy_rate(database_url: str, user_ids: list[str], extra: np.ndarray, backends: int) -> float:
