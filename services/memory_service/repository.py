@@ -63,17 +63,21 @@ class MemoryFilter:
 TUNE_VECTOR_SEARCH = "SELECT set_config('hnsw.ef_search', :ef_search, {local}), set_config('hnsw.iterative_scan', 'relaxed_order', {local})"
 
 
-async def tune_vector_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
+def _ef_search(k: int, ef_search_floor: int) -> str:
     # Filtered HNSW scans (one user among many) keep scanning until k rows pass the filter.
-    # Both settings are transaction-local and go in one round trip.
-    await session.execute(text(TUNE_VECTOR_SEARCH.format(local="true")), {"ef_search": str(max(ef_search_floor, 4 * k))})
+    return str(max(ef_search_floor, 4 * k))
+
+
+async def tune_vector_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
+    """Both settings for this transaction only, in one round trip."""
+    await session.execute(text(TUNE_VECTOR_SEARCH.format(local="true")), {"ef_search": _ef_search(k, ef_search_floor)})
 
 
 async def prepare_search(session: AsyncSession, k: int, ef_search_floor: int) -> None:
     """Read-only searches run in autocommit (no BEGIN/ROLLBACK round trips), with the HNSW settings kept on the
     pooled connection: set once per connection and value, not per query."""
     connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    ef_search = str(max(ef_search_floor, 4 * k))
+    ef_search = _ef_search(k, ef_search_floor)
     if connection.info.get("hnsw.ef_search") != ef_search:
         await connection.execute(text(TUNE_VECTOR_SEARCH.format(local="false")), {"ef_search": ef_search})
         connection.info["hnsw.ef_search"] = ef_search
