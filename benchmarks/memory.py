@@ -31,6 +31,7 @@ from benchmarks.common import backends, percentile, service_process, summary
 from benchmarks.gateway import SECRETS
 from services.ai_runtime.providers.local_models import LocalEmbeddingProvider
 from services.memory_service import repository
+from services.memory_service.config import MemorySettings
 from shared.db import create_engine, create_sessionmaker
 from shared.identity import Identity, sign_identity
 
@@ -182,11 +183,23 @@ def ceiling_vectors(vectors: np.ndarray, rng: np.random.Generator, count: int = 
     return extra / np.linalg.norm(extra, axis=1, keepdims=True)
 
 
+def user_batches(user_ids: list[str], extra: np.ndarray) -> list[tuple[int, str, np.ndarray]]:
+    """(batch number, owner, vectors): batches of 1,000, the users taking turns, as in the load."""
+    return [(n, user_ids[n % USERS], chunk) for n, chunk in enumerate(np.array_split(extra, len(extra) // 1000))]
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection (the URL is SQLAlchemy's), with pgvector's binary codec."""
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    await register_vector(connection)
+    return connection
+
+
 def service_insert_rate(memory_url: str, secret: str, user_ids: list[str], extra: np.ndarray, loaders: int) -> float:
     bodies = [
-        (user_ids[n % USERS], json.dumps({"memories": [{"content": f"ceiling {n}.{i}", "embedding": v.tolist(), "memory_type": "fact"}
-                                                       for i, v in enumerate(np.round(chunk, 6))]}).encode())
-        for n, chunk in enumerate(np.array_split(extra, len(extra) // 1000))
+        (user_id, json.dumps({"memories": [{"content": f"ceiling {n}.{i}", "embedding": v.tolist(), "memory_type": "fact"}
+                                           for i, v in enumerate(np.round(chunk, 6))]}).encode())
+        for n, user_id, chunk in user_batches(user_ids, extra)
     ]  # fmt: skip
 
     def post(job: tuple[str, bytes]) -> None:
@@ -201,7 +214,7 @@ def service_insert_rate(memory_url: str, secret: str, user_ids: list[str], extra
 
 
 async def vacuum_analyze(database_url: str) -> float:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    connection = await connect(database_url)
     started = time.perf_counter()
     await connection.execute("VACUUM ANALYZE memories")
     await connection.close()
@@ -212,13 +225,14 @@ async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.nda
     """The first dedup pass of a store (repository.nearest_in_table), on its own: the other HNSW walk every row costs."""
     engine = create_engine(database_url, pool_size=sessions)
     make_session = create_sessionmaker(engine)
-    chunks = list(enumerate(np.array_split(extra, len(extra) // 1000)))
+    batches = user_batches(user_ids, extra)
+    threshold = MemorySettings.model_fields["dedup_threshold"].default
 
     async def probe() -> None:
-        while chunks:
-            n, chunk = chunks.pop()
+        while batches:
+            _, user_id, chunk = batches.pop()
             async with make_session() as session:
-                await repository.nearest_in_table(session, uuid.UUID(user_ids[n % USERS]), "user", False, [v.tolist() for v in chunk], 0.95)
+                await repository.nearest_in_table(session, uuid.UUID(user_id), "user", False, [v.tolist() for v in chunk], threshold)
 
     started = time.perf_counter()
     await asyncio.gather(*(probe() for _ in range(sessions)))
@@ -229,18 +243,16 @@ async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.nda
 
 async def bare_copy_rate(database_url: str, user_ids: list[str], extra: np.ndarray, backends: int) -> float:
     columns = ["id", "user_id", "content", "memory_type", "scope", "embedding", "embedding_model", "confidence", "is_sensitive", "access_count"]
-    chunks = [
-        [(uuid.uuid4(), uuid.UUID(user_ids[n % USERS]), f"copy {n}.{i}", "fact", "user", v, "all-minilm-l6-v2", 1.0, False, 0) for i, v in enumerate(chunk)]
-        for n, chunk in enumerate(np.array_split(extra, len(extra) // 1000))
+    model = MemorySettings.model_fields["embedding_model"].default
+    batches = [
+        [(uuid.uuid4(), uuid.UUID(user_id), f"copy {n}.{i}", "fact", "user", v, model, 1.0, False, 0) for i, v in enumerate(chunk)]
+        for n, user_id, chunk in user_batches(user_ids, extra)
     ]  # fmt: skip
-    connections = [await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://")) for _ in range(backends)]
-    for connection in connections:
-        await register_vector(connection)
-    queue = list(chunks)
+    connections = [await connect(database_url) for _ in range(backends)]
 
     async def copy(connection: asyncpg.Connection) -> None:
-        while queue:
-            await connection.copy_records_to_table("memories", records=queue.pop(), columns=columns)
+        while batches:
+            await connection.copy_records_to_table("memories", records=batches.pop(), columns=columns)
 
     started = time.perf_counter()
     await asyncio.gather(*(copy(connection) for connection in connections))
