@@ -77,7 +77,33 @@ def _bwrap_command(workdir: Path, script: str, as_root: bool, limits: Limits) ->
     if as_root:
         # Drop to an unprivileged uid before bwrap, so rlimits (notably processes) apply and nothing runs as root.
         command = ["setpriv", f"--reuid={limits.sandbox_uid}", f"--regid={limits.sandbox_uid}", "--clear-groups", *command]
+        command = [*_interpreter_view(prefix), *command]
     return command
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The topmost directory above `path` that other users cannot traverse (a 0700 /root, say), if any."""
+    parts = Path(path).parents
+    for ancestor in reversed(parts):
+        if ancestor != Path("/") and not os.stat(ancestor).st_mode & 0o001:
+            return str(ancestor)
+    return None
+
+
+def _interpreter_view(prefix: str) -> list[str]:
+    """As root, when the sandbox uid could not reach the interpreter (pyenv under a 0700 home), run the unprivileged
+    bwrap inside a root-made mount namespace where only the interpreter's prefix is visible below the closed
+    directory, through directories anyone may traverse. Empty when the interpreter is already reachable."""
+    closed = _closed_ancestor(prefix)
+    if closed is None:
+        return []
+    view = [bwrap_path() or "bwrap", "--dev-bind", "/", "/", "--perms", "0755", "--tmpfs", closed]
+    for directory in reversed(Path(prefix).parents):
+        if len(directory.parts) > len(Path(closed).parts):
+            view += ["--perms", "0755", "--dir", str(directory)]
+    # setpriv needs these two capabilities to drop to the sandbox uid; the inner bwrap then runs with none.
+    view += ["--ro-bind", prefix, prefix, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--"]
+    return view
 
 
 def _limit_resources(limits: Limits, sandboxed: bool) -> None:
