@@ -37,23 +37,51 @@ def _timed(call, requests: int) -> list[float]:
 
 def gateway_overhead(requests: int) -> None:
     with serving(create_fake_openai("benchmark reply")) as upstream, backends() as urls:
-        env = {**urls, **SECRETS, "OPENAI_COMPATIBLE_BASE_URL": f"{upstream.url}/v1", "OPENAI_COMPATIBLE_MODELS": json.dumps(["bench-model"]),
-               "RATE_LIMIT_USER_BURST": "1000000", "RATE_LIMIT_IP_BURST": "1000000", "USAGE_FLUSH_SECONDS": "0.2"}  # fmt: skip
-        with service_process("auth_service", env) as auth_url, service_process("ai_runtime", env) as ai_url, \
-                service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "AI_RUNTIME_URL": ai_url}) as gateway_url:  # fmt: skip
+        env = {
+            **urls,
+            **SECRETS,
+            "OPENAI_COMPATIBLE_BASE_URL": f"{upstream.url}/v1",
+            "OPENAI_COMPATIBLE_MODELS": json.dumps(["bench-model"]),
+            "RATE_LIMIT_USER_BURST": "1000000",
+            "RATE_LIMIT_IP_BURST": "1000000",
+            "USAGE_FLUSH_SECONDS": "0.2",
+        }
+        with (
+            service_process("auth_service", env) as auth_url,
+            service_process("ai_runtime", env) as ai_url,
+            service_process(
+                "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "AI_RUNTIME_URL": ai_url}
+            ) as gateway_url,
+        ):
             credentials = {"username": "bench_ai", "email": "bench_ai@example.com", "password": "bench-password-1"}
             httpx.post(f"{gateway_url}/api/v1/auth/register", json=credentials)
-            token = httpx.post(f"{gateway_url}/api/v1/auth/login", json={"username": "bench_ai", "password": credentials["password"]}).json()["access_token"]
-            key = httpx.post(f"{gateway_url}/api/v1/auth/api-keys", json={"name": "bench"}, headers={"Authorization": f"Bearer {token}"}).json()["key"]
+            token = httpx.post(
+                f"{gateway_url}/api/v1/auth/login", json={"username": "bench_ai", "password": credentials["password"]}
+            ).json()["access_token"]
+            key = httpx.post(
+                f"{gateway_url}/api/v1/auth/api-keys",
+                json={"name": "bench"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()["key"]
             messages = [{"role": "user", "content": "Say something short."}]
             via = openai.OpenAI(base_url=f"{gateway_url}/api/v1/ai/v1", api_key=key, max_retries=0)
             direct = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="unused", max_retries=0)
-            through = _timed(lambda: via.chat.completions.create(model="bench-model", messages=messages, max_tokens=32), requests)
-            straight = _timed(lambda: direct.chat.completions.create(model="bench-model", messages=messages, max_tokens=32), requests)
-    print("1. chat.completions with the openai SDK: via api-gateway + ai-runtime vs straight to the same OpenAI-compatible server")
+            through = _timed(
+                lambda: via.chat.completions.create(model="bench-model", messages=messages, max_tokens=32), requests
+            )
+            straight = _timed(
+                lambda: direct.chat.completions.create(model="bench-model", messages=messages, max_tokens=32), requests
+            )
+    print(
+        "1. chat.completions with the openai SDK: via api-gateway + ai-runtime vs straight to the same "
+        "OpenAI-compatible server"
+    )
     print(f"   direct   {summary(straight)}")
     print(f"   gateway  {summary(through)}")
-    print(f"   overhead p50={percentile(through, 50) - percentile(straight, 50):.3f} ms  p99={percentile(through, 99) - percentile(straight, 99):.3f} ms")
+    print(
+        f"   overhead p50={percentile(through, 50) - percentile(straight, 50):.3f} ms  "
+        f"p99={percentile(through, 99) - percentile(straight, 99):.3f} ms"
+    )
 
 
 def local_embeddings() -> None:
@@ -72,7 +100,9 @@ def local_embeddings() -> None:
 
 def local_generation() -> None:
     provider = LocalChatProvider()
-    request = ChatRequest("smollm2-135m-instruct", [{"role": "user", "content": "Write a short story about a robot."}], 96, 0.7)
+    request = ChatRequest(
+        "smollm2-135m-instruct", [{"role": "user", "content": "Write a short story about a robot."}], 96, 0.7
+    )
     asyncio.run(provider.complete(ChatRequest(request.model, request.messages, 4, 0.0)))  # load the model
     tokens, seconds = 0, 0.0
     for _ in range(3):
@@ -80,7 +110,10 @@ def local_generation() -> None:
         result = asyncio.run(provider.complete(request))
         seconds += time.perf_counter() - started
         tokens += result.completion_tokens or 0
-    print(f"3. local generation (SmolLM2-135M-Instruct Q4_1, llama.cpp, {provider.threads} threads): {tokens / seconds:.1f} tokens/s")
+    print(
+        f"3. local generation (SmolLM2-135M-Instruct Q4_1, llama.cpp, {provider.threads} threads): "
+        f"{tokens / seconds:.1f} tokens/s"
+    )
 
 
 def main() -> None:

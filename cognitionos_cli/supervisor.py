@@ -22,7 +22,9 @@ def _render(line: str) -> str:
     if not isinstance(entry, dict) or "message" not in entry:
         return line
     extras = " ".join(
-        f"{k}={v}" for k, v in entry.items() if k not in {"ts", "level", "service", "logger", "message", "trace_id", "span_id", "color_message"}
+        f"{k}={v}"
+        for k, v in entry.items()
+        if k not in {"ts", "level", "service", "logger", "message", "trace_id", "span_id", "color_message"}
     )
     return f"{entry.get('level', 'info'):<7} {entry['message']} {extras}".rstrip()
 
@@ -50,10 +52,20 @@ class Supervisor:
         pumps: list[asyncio.Task[None]] = []
         for index, spec in enumerate(self.specs):
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "uvicorn", "--factory", spec.app_factory,
-                "--host", self.host, "--port", str(spec.port_from(self.port_base)), "--no-access-log",
-                env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                spec.app_factory,
+                "--host",
+                self.host,
+                "--port",
+                str(spec.port_from(self.port_base)),
+                "--no-access-log",
+                env=self.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
             self.processes[spec.name] = process
             assert process.stdout is not None
             pumps.append(asyncio.create_task(self._pump(index, spec, process.stdout)))

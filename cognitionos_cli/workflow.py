@@ -13,6 +13,7 @@ import httpx
 
 from cognitionos_cli.embedded import state_dir
 
+
 class GatewayError(RuntimeError):
     def __init__(self, response: httpx.Response) -> None:
         try:
@@ -63,7 +64,11 @@ class Gateway:
         body = {"username": credentials.username, "password": credentials.password}
         login = self.http.post("/api/v1/auth/login", json=body)
         if login.status_code == 401:
-            _ok(self.http.post("/api/v1/auth/register", json={**body, "email": f"{credentials.username}@localhost.localdomain"}))
+            _ok(
+                self.http.post(
+                    "/api/v1/auth/register", json={**body, "email": f"{credentials.username}@localhost.localdomain"}
+                )
+            )
             login = self.http.post("/api/v1/auth/login", json=body)
         tokens = _ok(login)
         self.http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
@@ -126,8 +131,13 @@ def describe_event(event: dict[str, Any]) -> str:
     return f"{event['message']}{cost}"
 
 
-def run_goal(gateway: Gateway, goal: str, show: Callable[[str], None], budget_usd: float | None = None,
-             max_tasks: int | None = None) -> dict[str, Any]:  # fmt: skip
+def run_goal(
+    gateway: Gateway,
+    goal: str,
+    show: Callable[[str], None],
+    budget_usd: float | None = None,
+    max_tasks: int | None = None,
+) -> dict[str, Any]:
     """Starts a run of the goal, shows its progress, and returns the finished run."""
     run = gateway.start_run(goal, budget_usd, max_tasks)
     show(f"run {run['id']} started")
@@ -138,4 +148,8 @@ def run_goal(gateway: Gateway, goal: str, show: Callable[[str], None], budget_us
 
 def sandbox_outputs(run: dict[str, Any]) -> list[tuple[str, str]]:
     """(task, stdout) of every task that ran code in the sandbox."""
-    return [(t["task_key"], (t["output"] or {}).get("result", "")) for t in run["tasks"] if t["tool"] == "execute_python" and t["output"]]
+    return [
+        (t["task_key"], (t["output"] or {}).get("result", ""))
+        for t in run["tasks"]
+        if t["tool"] == "execute_python" and t["output"]
+    ]

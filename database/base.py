@@ -1,7 +1,7 @@
 """Declarative base with a naming convention so Alembic names constraints predictably."""
 
-from datetime import datetime
 import uuid
+from datetime import datetime
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.dialects.postgresql import UUID

@@ -146,7 +146,9 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     user_id: Mapped[uuid.UUID] = _fk("users.id")
     plan_id: Mapped[uuid.UUID | None] = _fk("plans.id", ondelete="SET NULL", nullable=True)
     goal: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending", server_default="pending", index=True)
+    status: Mapped[str] = mapped_column(
+        String(32), nullable=False, default="pending", server_default="pending", index=True
+    )
     budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     spent_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False, default=0, server_default="0")
     max_parallel: Mapped[int] = mapped_column(Integer, nullable=False, default=4, server_default="4")
@@ -246,7 +248,8 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
     content: Mapped[str] = mapped_column(Text, nullable=False)  # Fernet ciphertext when is_sensitive
     # Full-text side of hybrid search; empty for sensitive rows so ciphertext is never indexed as words.
     content_tsv: Mapped[Any] = mapped_column(
-        TSVECTOR, Computed("CASE WHEN is_sensitive THEN ''::tsvector ELSE to_tsvector('english', content) END", persisted=True)
+        TSVECTOR,
+        Computed("CASE WHEN is_sensitive THEN ''::tsvector ELSE to_tsvector('english', content) END", persisted=True),
     )
     memory_type: Mapped[str] = mapped_column(String(32), nullable=False)
     scope: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
@@ -321,7 +324,9 @@ class ApiUsage(Base):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
     request_id: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
 
 
 class LlmUsage(Base):
@@ -347,7 +352,9 @@ class LlmUsage(Base):
     prompt_version: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
 
 
 class Budget(UUIDPrimaryKey, Timestamps, Base):

@@ -1,10 +1,9 @@
 """create_service_app(): the wiring every service shares (logging, middleware, errors, DB, Redis, probes)."""
 
 import inspect
-
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -70,7 +69,14 @@ def create_service_app(
         allow_origins=settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Request-ID", "traceparent", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+        expose_headers=[
+            "X-Request-ID",
+            "traceparent",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
     )
     app.add_middleware(RequestContextMiddleware, access_log=access_log)
 

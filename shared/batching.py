@@ -15,8 +15,14 @@ logger = logging.getLogger(__name__)
 
 
 class BatchedInserter:
-    def __init__(self, name: str, model: type[DeclarativeBase], sessionmaker: async_sessionmaker[AsyncSession],
-                 flush_seconds: float, batch_size: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        model: type[DeclarativeBase],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        flush_seconds: float,
+        batch_size: int,
+    ) -> None:
         self.name = name
         self.model = model
         self.sessionmaker = sessionmaker

@@ -1,5 +1,6 @@
 """One way to reach Postgres: an async engine per process and a session per request."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -32,10 +33,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 def _register_vector_codec(dbapi_connection: Any, _record: Any) -> None:
     """pgvector values travel in binary (database.models.BinaryVector hands them to this codec as they are):
     formatting and parsing floats as text cost more than the rest of a bulk insert."""
-    try:
+    # "unknown type: vector": the extension is created by the first migration
+    with contextlib.suppress(ValueError):
         dbapi_connection.run_async(register_vector)
-    except ValueError:  # "unknown type: vector": the extension is created by the first migration
-        pass
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -72,9 +72,7 @@ def verify_identity_headers(payload: str | None, signature: str | None, secret: 
 
 def identity_from_request(request: Request) -> Identity | None:
     secret: str = request.app.state.settings.internal_secret
-    return verify_identity_headers(
-        request.headers.get(IDENTITY_HEADER), request.headers.get(SIGNATURE_HEADER), secret
-    )
+    return verify_identity_headers(request.headers.get(IDENTITY_HEADER), request.headers.get(SIGNATURE_HEADER), secret)
 
 
 async def require_identity(request: Request) -> Identity:

@@ -24,7 +24,9 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
     service: str
     version: str
-    details: dict[str, Any] | None = Field(default=None, description="Service-specific facts, e.g. which providers are live")
+    details: dict[str, Any] | None = Field(
+        default=None, description="Service-specific facts, e.g. which providers are live"
+    )
 
 
 class ReadinessResponse(BaseModel):
@@ -56,7 +58,9 @@ def json_body(model: type[BodyModel]) -> Callable[[Request], Awaitable[BodyModel
         try:
             return model.model_validate_json(await request.body())
         except ValidationError as exc:
-            raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from None
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            ) from None
 
     return parse
 

@@ -55,7 +55,6 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
-
 # --- the running stack: auth-service, a test upstream and gateways, each a real uvicorn server ---------
 
 
@@ -112,7 +111,9 @@ def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
     )
     auth = ThreadedServer(create_auth(auth_settings)).start()
     echo = ThreadedServer(create_echo_app(INTERNAL_SECRET)).start()
-    partial = Stack(auth=auth, echo=echo, gateway=None, auth_settings=auth_settings, dead_url=f"http://127.0.0.1:{free_port()}")  # type: ignore[arg-type]
+    partial = Stack(
+        auth=auth, echo=echo, gateway=None, auth_settings=auth_settings, dead_url=f"http://127.0.0.1:{free_port()}"
+    )  # type: ignore[arg-type]
     partial.gateway = ThreadedServer(create_gateway(partial.gateway_settings())).start()
     yield partial
     for server in (partial.gateway, echo, auth):

@@ -1,4 +1,5 @@
-"""A real HTTP upstream for gateway tests: echoes what it received; 'sse', 'slow' and 'flaky' paths misbehave on purpose."""
+"""A real HTTP upstream for gateway tests: echoes what it received; 'sse', 'slow' and 'flaky' paths misbehave on
+purpose."""
 
 import asyncio
 import dataclasses
@@ -44,5 +45,5 @@ def create_echo_app(secret: str) -> FastAPI:
 
 async def _events() -> AsyncIterator[bytes]:
     for number in range(3):
-        yield f"id: {number}\nevent: tick\ndata: {{\"n\": {number}}}\n\n".encode()
+        yield f'id: {number}\nevent: tick\ndata: {{"n": {number}}}\n\n'.encode()
         await asyncio.sleep(0.4)

@@ -31,47 +31,88 @@ Service = Annotated[AgentService, Depends(get_service)]
 Runs = Annotated[RunService, Depends(get_run_service)]
 
 
-@router.get("/agents", response_model=list[AgentResponse], summary="Built-in agents and the ones you registered", tags=["agents"])
+@router.get(
+    "/agents",
+    response_model=list[AgentResponse],
+    summary="Built-in agents and the ones you registered",
+    tags=["agents"],
+)
 async def list_agents(identity: CurrentIdentity, service: Service) -> list[AgentResponse]:
     return [AgentResponse.model_validate(a) for a in await service.list(identity)]
 
 
-@router.post("/agents", response_model=AgentResponse, status_code=status.HTTP_201_CREATED, summary="Register an agent (model settings are kept)", tags=["agents"])
+@router.post(
+    "/agents",
+    response_model=AgentResponse,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register an agent (model settings are kept)",
+    tags=["agents"],
+)
 async def register_agent(body: AgentCreate, identity: CurrentIdentity, service: Service) -> AgentResponse:
     return AgentResponse.model_validate(await service.register(identity, body))
 
 
 @router.get("/agents/{name}", response_model=AgentResponse, summary="One agent definition", tags=["agents"])
-async def get_agent(name: Annotated[str, Path(max_length=100)], identity: CurrentIdentity, service: Service) -> AgentResponse:
+async def get_agent(
+    name: Annotated[str, Path(max_length=100)], identity: CurrentIdentity, service: Service
+) -> AgentResponse:
     return AgentResponse.model_validate(await service.get(identity, name))
 
 
-@router.post("/runs", response_model=RunResponse, status_code=status.HTTP_202_ACCEPTED, tags=["runs"],
-             summary="Start a run of a goal (planned as its first task) or of a stored plan; it executes in the background")  # fmt: skip
+@router.post(
+    "/runs",
+    response_model=RunResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["runs"],
+    summary="Start a run of a goal (planned as its first task) or of a stored plan; it executes in the background",
+)
 async def create_run(body: RunCreate, identity: CurrentIdentity, runs: Runs) -> RunResponse:
     run = await runs.create(identity, body)
     return await runs.describe(identity, run.id)
 
 
-@router.get("/runs", response_model=list[RunResponse], summary="Your runs, newest first (without their tasks)", tags=["runs"])
-async def list_runs(identity: CurrentIdentity, runs: Runs, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[RunResponse]:
+@router.get(
+    "/runs", response_model=list[RunResponse], summary="Your runs, newest first (without their tasks)", tags=["runs"]
+)
+async def list_runs(
+    identity: CurrentIdentity, runs: Runs, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[RunResponse]:
     return await runs.list(identity, limit)
 
 
-@router.get("/runs/{run_id}", response_model=RunResponse, summary="A run: status, tasks with outputs, result and cost", tags=["runs"])
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunResponse,
+    summary="A run: status, tasks with outputs, result and cost",
+    tags=["runs"],
+)
 async def get_run(run_id: uuid.UUID, identity: CurrentIdentity, runs: Runs) -> RunResponse:
     return await runs.describe(identity, run_id)
 
 
-@router.post("/runs/{run_id}/cancel", response_model=RunResponse, summary="Cancel a run; running tasks are stopped", tags=["runs"],
-             responses={409: {"description": "The run already finished"}})  # fmt: skip
+@router.post(
+    "/runs/{run_id}/cancel",
+    response_model=RunResponse,
+    summary="Cancel a run; running tasks are stopped",
+    tags=["runs"],
+    responses={409: {"description": "The run already finished"}},
+)
 async def cancel_run(run_id: uuid.UUID, identity: CurrentIdentity, runs: Runs) -> RunResponse:
     return await runs.cancel(identity, run_id)
 
 
-@router.get("/runs/{run_id}/events", tags=["runs"], response_class=StreamingResponse,
-            summary="The run's events as server-sent events, live; resume with Last-Event-ID (or ?after=)",
-            responses={200: {"content": {"text/event-stream": {}}, "description": "`id:` is the event id, `event:` its type, `data:` a RunEvent; ends with `event: end`"}})  # fmt: skip
+@router.get(
+    "/runs/{run_id}/events",
+    tags=["runs"],
+    response_class=StreamingResponse,
+    summary="The run's events as server-sent events, live; resume with Last-Event-ID (or ?after=)",
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`id:` is the event id, `event:` its type, `data:` a RunEvent; ends with `event: end`",
+        }
+    },
+)
 async def run_events(
     request: Request,
     run_id: uuid.UUID,
@@ -81,5 +122,9 @@ async def run_events(
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> StreamingResponse:
     await runs.get(identity, run_id)
-    stream = stream_run_events(request.app.state.sessionmaker, request.app.state.notifications, run_id, last_event_id or after or 0)
-    return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    stream = stream_run_events(
+        request.app.state.sessionmaker, request.app.state.notifications, run_id, last_event_id or after or 0
+    )
+    return StreamingResponse(
+        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

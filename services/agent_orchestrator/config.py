@@ -8,21 +8,38 @@ from shared.config import BaseServiceSettings
 class OrchestratorSettings(BaseServiceSettings):
     service_name: str = "agent-orchestrator"
 
-    worker_enabled: bool = Field(default=True, description="Run the task worker in this process (API-only replicas set false)")
+    worker_enabled: bool = Field(
+        default=True, description="Run the task worker in this process (API-only replicas set false)"
+    )
     worker_concurrency: int = Field(default=16, ge=1, le=512, description="Tasks this process runs at once")
-    worker_poll_seconds: float = Field(default=0.5, gt=0, description="Longest wait between claims when nothing wakes the worker")
-    lease_seconds: float = Field(default=30.0, gt=0, description="A claimed task is another worker's to take once its lease lapses")
+    worker_poll_seconds: float = Field(
+        default=0.5, gt=0, description="Longest wait between claims when nothing wakes the worker"
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="A claimed task is another worker's to take once its lease lapses"
+    )
     retry_base_seconds: float = Field(default=1.0, ge=0)
     retry_max_seconds: float = Field(default=60.0, ge=0)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
-    max_critic_rounds: int = Field(default=2, ge=0, le=10, description="Revisions a critic may ask for before its verdict stands")
+    max_critic_rounds: int = Field(
+        default=2, ge=0, le=10, description="Revisions a critic may ask for before its verdict stands"
+    )
     max_replans: int = Field(default=2, ge=0, le=10)
     default_max_tasks: int = Field(default=6, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
-    recall_memories: int = Field(default=3, ge=0, le=20, description="Memories of the user an executor sees with its task (0: none)")
-    recall_min_relevance: float = Field(default=0.35, ge=0, le=1, description="Least cosine similarity for a memory to be shown")
+    recall_memories: int = Field(
+        default=3, ge=0, le=20, description="Memories of the user an executor sees with its task (0: none)"
+    )
+    recall_min_relevance: float = Field(
+        default=0.35, ge=0, le=1, description="Least cosine similarity for a memory to be shown"
+    )
     dependency_chars_in_prompt: int = Field(
-        default=3000, ge=200, description="How much of its dependencies' outputs an agent sees, shared among them (small local models have 2k-token contexts)"
+        default=3000,
+        ge=200,
+        description=(
+            "How much of its dependencies' outputs an agent sees, shared among them (small local models have 2k-token "
+            "contexts)"
+        ),
     )
 
 

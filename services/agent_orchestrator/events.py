@@ -29,7 +29,11 @@ POLL_SECONDS = 1.0  # without a notification (connection down), look again this 
 
 
 def asyncpg_dsn(database_url: str) -> str:
-    return make_url(normalize_database_url(database_url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    return (
+        make_url(normalize_database_url(database_url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
 
 
 class Notifications:
@@ -91,8 +95,9 @@ def sse(event_id: int | None, event_type: str, data: str) -> str:
     return f"{head}event: {event_type}\ndata: {data}\n\n"
 
 
-async def stream_run_events(sessionmaker: async_sessionmaker[AsyncSession], notifications: Notifications, run_id: uuid.UUID,
-                            after_id: int) -> AsyncIterator[str]:  # fmt: skip
+async def stream_run_events(
+    sessionmaker: async_sessionmaker[AsyncSession], notifications: Notifications, run_id: uuid.UUID, after_id: int
+) -> AsyncIterator[str]:
     """The run's events after `after_id`, then live ones, until the run has ended and all were sent."""
     last_id, idle = after_id, 0.0
     with notifications.watch(run_id) as changed:
@@ -113,7 +118,13 @@ async def stream_run_events(sessionmaker: async_sessionmaker[AsyncSession], noti
             if events:
                 continue
             if run is None or run.status in TERMINAL_RUN_STATUSES:
-                yield sse(None, "end", json.dumps({"event_type": "end", "status": run.status if run else "deleted", "last_event_id": last_id}))
+                yield sse(
+                    None,
+                    "end",
+                    json.dumps(
+                        {"event_type": "end", "status": run.status if run else "deleted", "last_event_id": last_id}
+                    ),
+                )
                 return
             try:
                 await asyncio.wait_for(changed.wait(), POLL_SECONDS)

@@ -45,8 +45,13 @@ class TaskContext:
 
     @property
     def identity(self) -> Identity:
-        return Identity(user_id=str(self.user_id), username=f"agent:{self.agent.name}", role="agent", auth_method="jwt",
-                        agent_id=str(self.agent.id))  # fmt: skip
+        return Identity(
+            user_id=str(self.user_id),
+            username=f"agent:{self.agent.name}",
+            role="agent",
+            auth_method="jwt",
+            agent_id=str(self.agent.id),
+        )
 
 
 @dataclass
@@ -78,17 +83,29 @@ class TaskExecutor:
         if tool == "execute_python":
             return await self._run_code(ctx)
         if tool == "memory_store":
-            content = str(ctx.task.inputs.get("content") or self._results_text(ctx) or ctx.task.description or ctx.task.name)
-            stored = await self._tool(ctx, "memory_store", {"content": content[:20_000], "memory_type": "fact", "metadata": self._provenance(ctx)})
+            content = str(
+                ctx.task.inputs.get("content") or self._results_text(ctx) or ctx.task.description or ctx.task.name
+            )
+            stored = await self._tool(
+                ctx,
+                "memory_store",
+                {"content": content[:20_000], "memory_type": "fact", "metadata": self._provenance(ctx)},
+            )
             return Outcome({"result": content, "memory_id": stored["id"]})
         if tool == "memory_search":
             query = str(ctx.task.inputs.get("query") or ctx.task.description or ctx.task.name)
-            found = await self._tool(ctx, "memory_search", {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5))})
+            found = await self._tool(
+                ctx, "memory_search", {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5))}
+            )
             return Outcome({"result": found["memories"]})
         if tool == "http_request":
             if not ctx.task.inputs.get("url"):
-                raise TaskError("http_request needs a url among the task's inputs", code="missing_input", retryable=False)
-            params = {k: ctx.task.inputs[k] for k in ("url", "method", "headers", "body") if k in ctx.task.inputs}
+                raise TaskError(
+                    "http_request needs a url among the task's inputs", code="missing_input", retryable=False
+                )
+            params: dict[str, Any] = {
+                k: ctx.task.inputs[k] for k in ("url", "method", "headers", "body") if k in ctx.task.inputs
+            }
             return Outcome({"result": await self._tool(ctx, "http_request", params)})
         answer = await self._complete(ctx, "executor", self._brief(ctx, await self._recall(ctx)))
         return Outcome({k: answer[k] for k in ("result", "code", "notes") if answer.get(k) not in (None, "")})
@@ -97,54 +114,108 @@ class TaskExecutor:
 
     async def _plan(self, ctx: TaskContext) -> Outcome:
         inputs = ctx.task.inputs
-        body = {"goal": ctx.goal, "context": inputs.get("context", {}), "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks),
-                "run_id": str(ctx.run_id)}  # fmt: skip
+        body = {
+            "goal": ctx.goal,
+            "context": inputs.get("context", {}),
+            "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks),
+            "run_id": str(ctx.run_id),
+        }
         plan = await self._call(ctx, self.planner, "/plans", body)
-        await self.record_event(ctx.run_id, ctx.task.id, "plan_created", f"Planned {len(plan['tasks'])} tasks",
-                                {"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
-                                Decimal(str(plan.get("cost_usd") or 0)))  # fmt: skip
-        return Outcome({"plan_id": plan["id"], "tasks": [t["id"] for t in plan["tasks"]], "risks": plan.get("risks", [])}, new_plan=plan)
+        await self.record_event(
+            ctx.run_id,
+            ctx.task.id,
+            "plan_created",
+            f"Planned {len(plan['tasks'])} tasks",
+            {"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
+            Decimal(str(plan.get("cost_usd") or 0)),
+        )
+        return Outcome(
+            {"plan_id": plan["id"], "tasks": [t["id"] for t in plan["tasks"]], "risks": plan.get("risks", [])},
+            new_plan=plan,
+        )
 
-    async def replan(self, ctx: TaskContext, plan_id: uuid.UUID, error: str, succeeded_keys: list[str]) -> dict[str, Any]:
+    async def replan(
+        self, ctx: TaskContext, plan_id: uuid.UUID, error: str, succeeded_keys: list[str]
+    ) -> dict[str, Any]:
         """A new plan for the remaining work after ctx.task of plan `plan_id` failed; finished tasks are kept."""
         previous = await self._call(ctx, self.planner, f"/plans/{plan_id}", None)
         planned = {t["id"] for t in previous["tasks"]}
-        body = {"plan_id": str(plan_id), "failed_task_id": ctx.task.task_key, "error": error[:10_000],
-                "succeeded_task_ids": [k for k in succeeded_keys if k in planned], "max_tasks": self.settings.default_max_tasks,
-                "run_id": str(ctx.run_id)}  # fmt: skip
+        body = {
+            "plan_id": str(plan_id),
+            "failed_task_id": ctx.task.task_key,
+            "error": error[:10_000],
+            "succeeded_task_ids": [k for k in succeeded_keys if k in planned],
+            "max_tasks": self.settings.default_max_tasks,
+            "run_id": str(ctx.run_id),
+        }
         plan = await self._call(ctx, self.planner, "/plans/replan", body)
-        await self.record_event(ctx.run_id, ctx.task.id, "plan_created", f"Replanned: {len(plan['tasks'])} tasks",
-                                {"plan_id": plan["id"], "execution_order": plan["execution_order"]}, Decimal(str(plan.get("cost_usd") or 0)))  # fmt: skip
+        await self.record_event(
+            ctx.run_id,
+            ctx.task.id,
+            "plan_created",
+            f"Replanned: {len(plan['tasks'])} tasks",
+            {"plan_id": plan["id"], "execution_order": plan["execution_order"]},
+            Decimal(str(plan.get("cost_usd") or 0)),
+        )
         return plan
 
     async def _review(self, ctx: TaskContext) -> Outcome:
-        prompt = (f"Goal of the run: {ctx.goal}\nReview task: {ctx.task.name}\n{ctx.task.description or ''}\n\n"
-                  f"Results to review:\n{self._results_text(ctx)}")  # fmt: skip
+        prompt = (
+            f"Goal of the run: {ctx.goal}\nReview task: {ctx.task.name}\n{ctx.task.description or ''}\n\n"
+            f"Results to review:\n{self._results_text(ctx)}"
+        )
         verdict = await self._complete(ctx, "critic", prompt)
         approved = verdict.get("approved") is True
         score = _bounded_int(verdict.get("score"), 0, 10) if "score" in verdict else (10 if approved else 0)
         feedback = str(verdict.get("feedback") or "")
         output = {"score": score, "approved": approved, "feedback": feedback, "round": ctx.critic_round}
-        await self.record_event(ctx.run_id, ctx.task.id, "critic_verdict", f"{'Approved' if approved else 'Rejected'} ({score}/10)", output, None)
+        await self.record_event(
+            ctx.run_id,
+            ctx.task.id,
+            "critic_verdict",
+            f"{'Approved' if approved else 'Rejected'} ({score}/10)",
+            output,
+            None,
+        )
         reviewed = [key for key in ctx.task.depends_on if key in ctx.dependency_outputs]
         if not approved and reviewed and ctx.critic_round < self.settings.max_critic_rounds:
-            return Outcome(output, revise=reviewed, feedback=feedback or "Improve the result so it fully does what the task asks.")
+            return Outcome(
+                output, revise=reviewed, feedback=feedback or "Improve the result so it fully does what the task asks."
+            )
         return Outcome(output)
 
     async def _summarize(self, ctx: TaskContext) -> Outcome:
-        prompt = f"Goal: {ctx.goal}\n\nResults of the run's tasks:\n{self._results_text(ctx)}\n\nWrite the final result for the user."
+        prompt = (
+            f"Goal: {ctx.goal}\n\nResults of the run's tasks:\n{self._results_text(ctx)}\n\nWrite the final result "
+            "for the user."
+        )
         answer = await self._complete(ctx, "summarizer", prompt)
-        summary = str(answer.get("summary") or answer.get("result") or "").strip() or "The run finished; no summary was written."
-        key_facts = [str(f) for f in answer.get("key_facts", []) if f] if isinstance(answer.get("key_facts"), list) else []
-        stored = await self._tool(ctx, "memory_store", {"content": f"{ctx.goal}\n\n{summary}"[:20_000], "memory_type": "episodic",
-                                                       "metadata": self._provenance(ctx)})  # fmt: skip
+        summary = (
+            str(answer.get("summary") or answer.get("result") or "").strip()
+            or "The run finished; no summary was written."
+        )
+        key_facts = (
+            [str(f) for f in answer.get("key_facts", []) if f] if isinstance(answer.get("key_facts"), list) else []
+        )
+        stored = await self._tool(
+            ctx,
+            "memory_store",
+            {
+                "content": f"{ctx.goal}\n\n{summary}"[:20_000],
+                "memory_type": "episodic",
+                "metadata": self._provenance(ctx),
+            },
+        )
         return Outcome({"summary": summary, "key_facts": key_facts, "memory_id": stored["id"]})
 
     async def _run_code(self, ctx: TaskContext) -> Outcome:
         code = ctx.task.inputs.get("code")
         if not code:
             retry_note = f"\n\nYour previous attempt failed with:\n{ctx.task.error}\nFix it." if ctx.task.error else ""
-            prompt = f"{self._brief(ctx, await self._recall(ctx))}\n\nPut complete Python that prints its results in the `code` field.{retry_note}"
+            prompt = (
+                f"{self._brief(ctx, await self._recall(ctx))}\n\nPut complete Python that prints its results in the "
+                f"`code` field.{retry_note}"
+            )
             answer = await self._complete(ctx, "executor", prompt)
             code = _extract_code(answer)
             if code is None:
@@ -153,32 +224,79 @@ class TaskExecutor:
         result = ran["result"] or {}
         if ran["status"] != "succeeded":
             raise TaskError(f"The code {ran['status']}: {ran['error'] or ''}"[:4000], code=f"code_{ran['status']}")
-        return Outcome({"result": result.get("stdout", ""), "code": code, "stderr": result.get("stderr", ""), "exit_code": result.get("exit_code")})
+        return Outcome(
+            {
+                "result": result.get("stdout", ""),
+                "code": code,
+                "stderr": result.get("stderr", ""),
+                "exit_code": result.get("exit_code"),
+            }
+        )
 
     # --- calls to the other services -------------------------------------------------------------------
 
     async def _complete(self, ctx: TaskContext, role: str, prompt: str) -> dict[str, Any]:
         agent = ctx.agent
-        body: dict[str, Any] = {"role": role, "prompt": prompt, "response_format": "json", "temperature": agent.temperature,
-                                "max_tokens": agent.max_tokens, "run_id": str(ctx.run_id), "task_id": str(ctx.task.id), "agent_id": str(agent.id)}  # fmt: skip
+        body: dict[str, Any] = {
+            "role": role,
+            "prompt": prompt,
+            "response_format": "json",
+            "temperature": agent.temperature,
+            "max_tokens": agent.max_tokens,
+            "run_id": str(ctx.run_id),
+            "task_id": str(ctx.task.id),
+            "agent_id": str(agent.id),
+        }
         if agent.model:
             body["model"] = agent.model
         if agent.system_prompt:
             body["context"] = [{"role": "system", "content": agent.system_prompt}]
         completion = await self._call(ctx, self.ai, "/complete", body)
         cost = Decimal(str(completion.get("cost_usd") or 0))
-        await self.record_event(ctx.run_id, ctx.task.id, "llm_call", f"{role} answered with {completion['model_used']}",
-                                {"model": completion["model_used"], "provider": completion.get("provider"), "tokens": completion.get("tokens_used"),
-                                 "latency_ms": completion.get("latency_ms"), "cached": completion.get("cached")}, cost)  # fmt: skip
+        await self.record_event(
+            ctx.run_id,
+            ctx.task.id,
+            "llm_call",
+            f"{role} answered with {completion['model_used']}",
+            {
+                "model": completion["model_used"],
+                "provider": completion.get("provider"),
+                "tokens": completion.get("tokens_used"),
+                "latency_ms": completion.get("latency_ms"),
+                "cached": completion.get("cached"),
+            },
+            cost,
+        )
         return _parse_json_object(completion["content"])
 
     async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], whole: bool = False) -> Any:
-        body = {"tool_name": tool, "parameters": parameters, "task_id": str(ctx.task.id), "timeout_seconds": self.settings.tool_timeout_seconds}
+        body = {
+            "tool_name": tool,
+            "parameters": parameters,
+            "task_id": str(ctx.task.id),
+            "timeout_seconds": self.settings.tool_timeout_seconds,
+        }
         ran = await self._call(ctx, self.tools, "/execute", body)
-        excerpt = {k: (v[:500] if isinstance(v, str) else v) for k, v in (ran.get("result") or {}).items() if k in ("stdout", "stderr", "exit_code", "id", "status")}
-        await self.record_event(ctx.run_id, ctx.task.id, "tool_call", f"{tool} {ran['status']}",
-                                {"tool": tool, "status": ran["status"], "execution_id": ran["execution_id"], "duration_ms": ran["duration_ms"],
-                                 "error": ran.get("error"), "result": excerpt}, None)  # fmt: skip
+        excerpt = {
+            k: (v[:500] if isinstance(v, str) else v)
+            for k, v in (ran.get("result") or {}).items()
+            if k in ("stdout", "stderr", "exit_code", "id", "status")
+        }
+        await self.record_event(
+            ctx.run_id,
+            ctx.task.id,
+            "tool_call",
+            f"{tool} {ran['status']}",
+            {
+                "tool": tool,
+                "status": ran["status"],
+                "execution_id": ran["execution_id"],
+                "duration_ms": ran["duration_ms"],
+                "error": ran.get("error"),
+                "result": excerpt,
+            },
+            None,
+        )
         if whole:
             return ran
         if ran["status"] != "succeeded":
@@ -206,7 +324,9 @@ class TaskExecutor:
             found = await self._tool(ctx, "memory_search", {"query": query, "k": self.settings.recall_memories})
         except TaskError:
             return ""
-        relevant = [m["content"][:300] for m in found["memories"] if m["relevance_score"] >= self.settings.recall_min_relevance]
+        relevant = [
+            m["content"][:300] for m in found["memories"] if m["relevance_score"] >= self.settings.recall_min_relevance
+        ]
         return "What you remember that may help:\n- " + "\n- ".join(relevant) if relevant else ""
 
     # --- prompts ----------------------------------------------------------------------------------------
@@ -228,10 +348,19 @@ class TaskExecutor:
     def _results_text(self, ctx: TaskContext) -> str:
         shown = [output for output in ctx.dependency_outputs.values() if output is not None]
         limit = max(200, self.settings.dependency_chars_in_prompt // max(1, len(shown)))
-        return "\n".join(f"[{key}] {json.dumps(output)[:limit]}" for key, output in ctx.dependency_outputs.items() if output is not None)
+        return "\n".join(
+            f"[{key}] {json.dumps(output)[:limit]}"
+            for key, output in ctx.dependency_outputs.items()
+            if output is not None
+        )
 
     def _provenance(self, ctx: TaskContext) -> dict[str, Any]:
-        return {"run_id": str(ctx.run_id), "task": ctx.task.task_key, "agent": ctx.agent.name, "source": "agent-orchestrator"}
+        return {
+            "run_id": str(ctx.run_id),
+            "task": ctx.task.task_key,
+            "agent": ctx.agent.name,
+            "source": "agent-orchestrator",
+        }
 
 
 def critic_round(task: Task) -> int:

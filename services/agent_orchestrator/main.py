@@ -37,11 +37,21 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         clients = [
             ServiceClient("ai-runtime", settings.ai_runtime_url, internal_secret=secret, timeout=300),
             ServiceClient("task-planner", settings.task_planner_url, internal_secret=secret, timeout=600),
-            ServiceClient("tool-runner", settings.tool_runner_url, internal_secret=secret, timeout=settings.tool_timeout_seconds + 30),
+            ServiceClient(
+                "tool-runner",
+                settings.tool_runner_url,
+                internal_secret=secret,
+                timeout=settings.tool_timeout_seconds + 30,
+            ),
         ]
         app.state.ai_client, app.state.planner_client, tools_client = clients
-        executor = TaskExecutor(settings, app.state.ai_client, tools_client, app.state.planner_client,
-                                functools.partial(record_task_event, app.state.sessionmaker))  # fmt: skip
+        executor = TaskExecutor(
+            settings,
+            app.state.ai_client,
+            tools_client,
+            app.state.planner_client,
+            functools.partial(record_task_event, app.state.sessionmaker),
+        )
         worker = app.state.worker = Worker(settings, app.state.sessionmaker, executor)
         notifications = app.state.notifications = Notifications(settings.database_url, worker.wake)
         notifications.start()
@@ -59,10 +69,15 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CognitionOS agent-orchestrator",
-        description="Agents (planner, executor, critic, summarizer seeded; register more) and durable runs of task DAGs: "
-        "leases, retries with backoff, fallbacks and replanning, budgets, cancellation, and live run events.",
+        description=(
+            "Agents (planner, executor, critic, summarizer seeded; register more) and durable runs of task DAGs: "
+            "leases, retries with backoff, fallbacks and replanning, budgets, cancellation, and live run events."
+        ),
         routers=[router],
         extra_lifespan=orchestration,
-        health_details=lambda app: {"worker_id": app.state.worker.worker_id, "running_tasks": len(app.state.worker.running),
-                                    "worker_enabled": settings.worker_enabled},  # fmt: skip
+        health_details=lambda app: {
+            "worker_id": app.state.worker.worker_id,
+            "running_tasks": len(app.state.worker.running),
+            "worker_enabled": settings.worker_enabled,
+        },
     )

@@ -69,11 +69,15 @@ async def list_runs(session: AsyncSession, user_id: uuid.UUID, limit: int) -> li
     return list((await session.execute(query)).scalars())
 
 
-async def task_outputs(session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+async def task_outputs(
+    session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str]
+) -> dict[str, dict[str, Any] | None]:
     if not keys:
         return {}
-    rows = await session.execute(select(Task.task_key, Task.output).where(Task.run_id == run_id, Task.task_key.in_(keys)))
-    return {key: output for key, output in rows.all()}
+    rows = await session.execute(
+        select(Task.task_key, Task.output).where(Task.run_id == run_id, Task.task_key.in_(keys))
+    )
+    return dict(rows.all())
 
 
 async def succeeded_keys(session: AsyncSession, run_id: uuid.UUID) -> list[str]:
@@ -86,7 +90,8 @@ WITH claimable_runs AS (
     SELECT r.id, r.max_parallel FROM runs r
     WHERE r.status = 'running' AND (CAST(:run_id AS uuid) IS NULL OR r.id = CAST(:run_id AS uuid)) AND r.id IN (
         SELECT t.run_id FROM tasks t
-        WHERE (t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND t.lease_expires_at < clock_timestamp()))
+        WHERE (t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND
+            t.lease_expires_at < clock_timestamp()))
     ORDER BY r.created_at
     LIMIT :run_limit
     FOR UPDATE OF r SKIP LOCKED
@@ -95,53 +100,79 @@ WITH claimable_runs AS (
     CROSS JOIN LATERAL (
         SELECT t.id FROM tasks t
         WHERE t.run_id = c.id AND t.id <> ALL(CAST(:still_running AS uuid[]))
-          AND ((t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND t.lease_expires_at < clock_timestamp()))
+          AND ((t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND
+              t.lease_expires_at < clock_timestamp()))
         ORDER BY t.available_at
         LIMIT GREATEST(0, c.max_parallel - (
-            SELECT count(*) FROM tasks busy WHERE busy.run_id = c.id AND busy.status = 'running' AND busy.lease_expires_at >= clock_timestamp()))
+            SELECT count(*) FROM tasks busy WHERE busy.run_id = c.id AND busy.status = 'running' AND
+                busy.lease_expires_at >= clock_timestamp()))
         FOR UPDATE OF t SKIP LOCKED
     ) t
     LIMIT :limit
 )
-UPDATE tasks SET status = 'running', lease_owner = :worker, lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
-    attempts = tasks.attempts + 1, started_at = coalesce(tasks.started_at, clock_timestamp()), updated_at = clock_timestamp()
+UPDATE tasks SET status = 'running', lease_owner = :worker, lease_expires_at = clock_timestamp() + make_interval(secs
+    => :lease),
+    attempts = tasks.attempts + 1, started_at = coalesce(tasks.started_at, clock_timestamp()), updated_at =
+        clock_timestamp()
 FROM picked WHERE tasks.id = picked.id
 RETURNING tasks.*
 """)
 
 
 async def claim_ready_tasks(
-    session: AsyncSession, worker_id: str, limit: int, lease_seconds: float, run_id: uuid.UUID | None = None, still_running: Sequence[uuid.UUID] = ()
+    session: AsyncSession,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    run_id: uuid.UUID | None = None,
+    still_running: Sequence[uuid.UUID] = (),
 ) -> list[Task]:
     """Ready tasks (and running ones whose lease lapsed) of running runs, or of one run, within each run's max_parallel.
     A run this transaction has locked already is not skipped: its own locks never block it. Times compare with
     clock_timestamp(), not now(): tasks this same transaction just made ready count as ready. `still_running` are the
-    caller's own tasks in progress: one whose lease lapsed while its worker was busy is not started a second time there."""
-    bound = _CLAIM.bindparams(worker=worker_id, limit=limit, run_limit=limit, lease=lease_seconds, run_id=run_id, still_running=list(still_running))
+    caller's own tasks in progress: one whose lease lapsed while its worker was busy is not started a second time
+    there."""
+    bound = _CLAIM.bindparams(
+        worker=worker_id,
+        limit=limit,
+        run_limit=limit,
+        lease=lease_seconds,
+        run_id=run_id,
+        still_running=list(still_running),
+    )
     statement = select(Task).from_statement(bound)
     return list((await session.execute(statement, execution_options={"populate_existing": True})).scalars())
 
 
-async def extend_leases(session: AsyncSession, worker_id: str, task_ids: Iterable[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+async def extend_leases(
+    session: AsyncSession, worker_id: str, task_ids: Iterable[uuid.UUID], lease_seconds: float
+) -> set[uuid.UUID]:
     """Extends this worker's leases; returns the tasks that are no longer its own (cancelled, superseded, taken
     over). Rows another transaction is changing right now are skipped, not waited for (a cancel locking many rows
     in another order would otherwise deadlock with this): they count as still held until the next heartbeat."""
     ids = list(task_ids)
     if not ids:
         return set()
-    mine = select(Task.id).where(Task.id.in_(ids), Task.lease_owner == worker_id, Task.status == "running").with_for_update(skip_locked=True)
+    mine = (
+        select(Task.id)
+        .where(Task.id.in_(ids), Task.lease_owner == worker_id, Task.status == "running")
+        .with_for_update(skip_locked=True)
+    )
     await session.execute(
         update(Task)
         .where(Task.id.in_(mine.scalar_subquery()))
         .values(lease_expires_at=func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds))
         .execution_options(synchronize_session=False)
     )
-    lost = select(Task.id).where(Task.id.in_(ids), or_(Task.lease_owner.is_distinct_from(worker_id), Task.status != "running"))
+    lost = select(Task.id).where(
+        Task.id.in_(ids), or_(Task.lease_owner.is_distinct_from(worker_id), Task.status != "running")
+    )
     return set((await session.execute(lost)).scalars())
 
 
 _RELEASE_SUCCEEDED = text("""
-UPDATE tasks SET status = 'succeeded', output = CAST(finished.output AS jsonb), error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+UPDATE tasks SET status = 'succeeded', output = CAST(finished.output AS jsonb), error = NULL, lease_owner = NULL,
+    lease_expires_at = NULL,
     finished_at = clock_timestamp(), updated_at = clock_timestamp()
 FROM unnest(CAST(:ids AS uuid[]), CAST(:outputs AS text[])) AS finished(id, output)
 WHERE tasks.id = finished.id AND tasks.lease_owner = :worker AND tasks.status = 'running'
@@ -149,16 +180,19 @@ RETURNING tasks.id, tasks.task_key
 """)
 
 
-async def release_succeeded(session: AsyncSession, worker_id: str, outputs: dict[uuid.UUID, dict[str, Any]]) -> dict[uuid.UUID, str]:
+async def release_succeeded(
+    session: AsyncSession, worker_id: str, outputs: dict[uuid.UUID, dict[str, Any]]
+) -> dict[uuid.UUID, str]:
     """Records many finished tasks in one statement; returns the keys of those this worker still held."""
     if not outputs:
         return {}
     params = {"ids": list(outputs), "outputs": [json.dumps(o) for o in outputs.values()], "worker": worker_id}
-    return {task_id: key for task_id, key in (await session.execute(_RELEASE_SUCCEEDED, params)).all()}
+    return dict((await session.execute(_RELEASE_SUCCEEDED, params)).all())
 
 
 async def release_task(session: AsyncSession, task_id: uuid.UUID, worker_id: str, **values: Any) -> str | None:
-    """Moves a task this worker holds out of running; None when it no longer holds it (cancelled, superseded, lease lost)."""
+    """Moves a task this worker holds out of running; None when it no longer holds it (cancelled, superseded, lease
+    lost)."""
     result = await session.execute(
         update(Task)
         .where(Task.id == task_id, Task.lease_owner == worker_id, Task.status == "running")
@@ -171,9 +205,10 @@ async def release_task(session: AsyncSession, task_id: uuid.UUID, worker_id: str
 async def release_all_held(session: AsyncSession, worker_id: str) -> int:
     """On a clean shutdown, hands this worker's running tasks back at once instead of waiting for their leases."""
     result = await session.execute(
-        update(Task).where(Task.lease_owner == worker_id, Task.status == "running")
+        update(Task)
+        .where(Task.lease_owner == worker_id, Task.status == "running")
         .values(status="ready", lease_owner=None, lease_expires_at=None, available_at=func.clock_timestamp())
-    )  # fmt: skip
+    )
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
@@ -183,7 +218,8 @@ WHERE t.run_id = :run_id AND t.status = 'pending' {only_dependents_of}
   AND NOT EXISTS (
     SELECT 1 FROM jsonb_array_elements_text(t.depends_on) AS dependency(key)
     WHERE NOT EXISTS (
-        SELECT 1 FROM tasks done WHERE done.run_id = :run_id AND done.task_key = dependency.key AND done.status IN ('succeeded', 'skipped')))
+        SELECT 1 FROM tasks done WHERE done.run_id = :run_id AND done.task_key = dependency.key AND done.status IN
+            ('succeeded', 'skipped')))
 RETURNING t.id
 """
 _PROMOTE_ALL = text(_PROMOTE.format(only_dependents_of=""))
@@ -208,11 +244,19 @@ async def open_task_count(session: AsyncSession, run_id: uuid.UUID) -> int:
 async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, status: str, rename: bool = False) -> list[str]:
     """Ends every open task of a run (running ones too: their workers see it at the next heartbeat and stop).
     Renamed tasks free their key for a new plan's task of the same id."""
-    values: dict[str, Any] = {"status": status, "lease_owner": None, "lease_expires_at": None, "finished_at": func.clock_timestamp()}
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "finished_at": func.clock_timestamp(),
+    }
     if rename:
         values["task_key"] = _freed_key()
     result = await session.execute(
-        update(Task).where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES)).values(**values).returning(Task.task_key)
+        update(Task)
+        .where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES))
+        .values(**values)
+        .returning(Task.task_key)
     )
     return list(result.scalars())
 
@@ -222,17 +266,25 @@ async def rename_task(session: AsyncSession, task_id: uuid.UUID) -> None:
 
 
 def _freed_key() -> ColumnElement[str]:
-    """The task's key with a random suffix, so a new plan may reuse the key (still within the column's 64 characters)."""
+    """The task's key with a random suffix, so a new plan may reuse the key (still within the column's 64
+    characters)."""
     return func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8)
 
 
 async def reopen_for_revision(session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str], feedback: str) -> None:
     """A critic asked for changes: the reviewed tasks run again with its feedback among their inputs."""
     await session.execute(
-        update(Task).where(Task.run_id == run_id, Task.task_key.in_(keys))
-        .values(status="ready", attempts=0, available_at=func.clock_timestamp(), finished_at=None, error=None,
-                inputs=Task.inputs.op("||")(func.jsonb_build_object("critic_feedback", feedback)))
-    )  # fmt: skip
+        update(Task)
+        .where(Task.run_id == run_id, Task.task_key.in_(keys))
+        .values(
+            status="ready",
+            attempts=0,
+            available_at=func.clock_timestamp(),
+            finished_at=None,
+            error=None,
+            inputs=Task.inputs.op("||")(func.jsonb_build_object("critic_feedback", feedback)),
+        )
+    )
 
 
 async def add_spend(session: AsyncSession, run_id: uuid.UUID, cost_usd: Decimal) -> None:
@@ -259,11 +311,23 @@ async def add_events(session: AsyncSession, events: Sequence[NewEvent], wake_wor
     The caller holds the run's row lock: event ids of one run are then taken and committed in the same
     order, so a stream resuming after id N can never miss a later-committed event with a smaller id."""
     if events:
-        rows = [{"run_id": e.run_id, "task_id": e.task_id, "event_type": e.event_type, "message": e.message, "data": e.data or {},
-                 "level": e.level, "cost_usd": e.cost_usd} for e in events]  # fmt: skip
+        rows = [
+            {
+                "run_id": e.run_id,
+                "task_id": e.task_id,
+                "event_type": e.event_type,
+                "message": e.message,
+                "data": e.data or {},
+                "level": e.level,
+                "cost_usd": e.cost_usd,
+            }
+            for e in events
+        ]
         await session.execute(insert(TaskExecutionLog), rows)
         for run_id in {e.run_id for e in events}:
-            await session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": EVENTS_CHANNEL, "payload": str(run_id)})
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": EVENTS_CHANNEL, "payload": str(run_id)}
+            )
     if wake_workers:
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": TASKS_CHANNEL})
 
@@ -279,7 +343,11 @@ async def list_events(session: AsyncSession, run_id: uuid.UUID, after_id: int, l
 
 
 async def count_events(session: AsyncSession, run_id: uuid.UUID, event_type: str) -> int:
-    query = select(func.count()).select_from(TaskExecutionLog).where(TaskExecutionLog.run_id == run_id, TaskExecutionLog.event_type == event_type)
+    query = (
+        select(func.count())
+        .select_from(TaskExecutionLog)
+        .where(TaskExecutionLog.run_id == run_id, TaskExecutionLog.event_type == event_type)
+    )
     return int((await session.execute(query)).scalar_one())
 
 

@@ -16,8 +16,12 @@ class AgentCreate(BaseModel):
     role: AgentRole
     description: str | None = Field(default=None, max_length=2000)
     capabilities: list[str] = Field(default_factory=list, max_length=50)
-    allowed_tools: list[Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]] = Field(default_factory=list)
-    model: str | None = Field(default=None, max_length=128, description="Model or alias for this agent (default: the role's chain)")
+    allowed_tools: list[Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]] = (
+        Field(default_factory=list)
+    )
+    model: str | None = Field(
+        default=None, max_length=128, description="Model or alias for this agent (default: the role's chain)"
+    )
     temperature: float = Field(default=0.2, ge=0, le=2)
     max_tokens: int = Field(default=1024, ge=1, le=32_000)
     system_prompt: str | None = Field(default=None, max_length=20_000)
@@ -27,7 +31,7 @@ class AgentResponse(AgentCreate):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    name: str  # type: ignore[assignment]  # seeded names need not follow the pattern for new ones
+    name: str  # seeded names need not follow the pattern for new ones
     is_active: bool
     owner_id: uuid.UUID | None
     created_at: datetime
@@ -40,13 +44,19 @@ TaskStatus = Literal["pending", "ready", "running", "succeeded", "failed", "skip
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    goal: str | None = Field(default=None, min_length=3, max_length=4000, description="Planned by the task-planner as the run's first task")
+    goal: str | None = Field(
+        default=None, min_length=3, max_length=4000, description="Planned by the task-planner as the run's first task"
+    )
     plan_id: uuid.UUID | None = Field(default=None, description="Run a stored plan instead of planning a goal")
     context: dict[str, Any] = Field(default_factory=dict, description="Given to the planner with the goal")
     max_tasks: int | None = Field(default=None, ge=1, le=50, description="Most tasks the planner may use")
-    budget_usd: Decimal | None = Field(default=None, gt=0, le=100_000, description="LLM spend cap for the whole run, enforced by the ai-runtime")
+    budget_usd: Decimal | None = Field(
+        default=None, gt=0, le=100_000, description="LLM spend cap for the whole run, enforced by the ai-runtime"
+    )
     max_parallel: int = Field(default=4, ge=1, le=256, description="Most tasks of this run running at once")
-    summarize: bool = Field(default=True, description="End with a summarizer that writes the result and stores it in memory")
+    summarize: bool = Field(
+        default=True, description="End with a summarizer that writes the result and stores it in memory"
+    )
 
     @model_validator(mode="after")
     def goal_or_plan(self) -> "RunCreate":

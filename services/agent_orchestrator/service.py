@@ -20,15 +20,37 @@ from shared.errors import ConflictError, NotFoundError
 from shared.identity import Identity
 
 BUILT_IN_AGENTS = (
-    AgentCreate(name="planner", role="planner", description="Breaks a goal into a DAG of tasks", capabilities=["planning"],
-                allowed_tools=[], temperature=0.0),
-    AgentCreate(name="executor", role="executor", description="Does a task, writing and running code when needed",
-                capabilities=["coding", "research", "writing"], allowed_tools=["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]),
-    AgentCreate(name="critic", role="critic", description="Reviews a result, scores it and approves or asks for changes",
-                capabilities=["review"], allowed_tools=["execute_python"], temperature=0.0),
-    AgentCreate(name="summarizer", role="summarizer", description="Writes the final result and stores it in memory",
-                capabilities=["summarising"], allowed_tools=["memory_store"]),
-)  # fmt: skip
+    AgentCreate(
+        name="planner",
+        role="planner",
+        description="Breaks a goal into a DAG of tasks",
+        capabilities=["planning"],
+        allowed_tools=[],
+        temperature=0.0,
+    ),
+    AgentCreate(
+        name="executor",
+        role="executor",
+        description="Does a task, writing and running code when needed",
+        capabilities=["coding", "research", "writing"],
+        allowed_tools=["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"],
+    ),
+    AgentCreate(
+        name="critic",
+        role="critic",
+        description="Reviews a result, scores it and approves or asks for changes",
+        capabilities=["review"],
+        allowed_tools=["execute_python"],
+        temperature=0.0,
+    ),
+    AgentCreate(
+        name="summarizer",
+        role="summarizer",
+        description="Writes the final result and stores it in memory",
+        capabilities=["summarising"],
+        allowed_tools=["memory_store"],
+    ),
+)
 
 
 @dataclass
@@ -40,7 +62,9 @@ class AgentService:
 
     async def get(self, identity: Identity, name: str) -> Agent:
         agent = await repository.get_by_name(self.session, name)
-        if agent is None or (agent.owner_id is not None and str(agent.owner_id) != identity.user_id and not identity.is_admin):
+        if agent is None or (
+            agent.owner_id is not None and str(agent.owner_id) != identity.user_id and not identity.is_admin
+        ):
             raise NotFoundError(f"No agent named {name!r}")
         return agent
 
@@ -69,7 +93,9 @@ async def seed_built_in_agents(session: AsyncSession) -> None:
 
 PLAN_TASK_KEY = "plan"
 # The orchestrator itself, for the one admin call it makes (setting a run's budget in the ai-runtime).
-SYSTEM_IDENTITY = Identity(user_id=str(uuid.UUID(int=0)), username="agent-orchestrator", role="admin", auth_method="jwt")
+SYSTEM_IDENTITY = Identity(
+    user_id=str(uuid.UUID(int=0)), username="agent-orchestrator", role="admin", auth_method="jwt"
+)
 
 
 def tasks_from_plan(run: Run, plan_tasks: list[dict[str, Any]], max_attempts: int) -> list[Task]:
@@ -78,19 +104,42 @@ def tasks_from_plan(run: Run, plan_tasks: list[dict[str, Any]], max_attempts: in
     kept, not run again."""
     run_id = run.id
     tasks = [
-        Task(run_id=run_id, task_key=t["id"], name=t["name"][:255], description=t.get("description"), agent_role=t["agent_role"],
-             tool=t.get("tool"), inputs=t.get("inputs") or {}, depends_on=t.get("depends_on") or [], status="pending",
-             max_attempts=max_attempts, fallback_strategy=t.get("fallback_strategy") or "retry")
-        for t in plan_tasks if t.get("status", "pending") != "succeeded"
-    ]  # fmt: skip
+        Task(
+            run_id=run_id,
+            task_key=t["id"],
+            name=t["name"][:255],
+            description=t.get("description"),
+            agent_role=t["agent_role"],
+            tool=t.get("tool"),
+            inputs=t.get("inputs") or {},
+            depends_on=t.get("depends_on") or [],
+            status="pending",
+            max_attempts=max_attempts,
+            fallback_strategy=t.get("fallback_strategy") or "retry",
+        )
+        for t in plan_tasks
+        if t.get("status", "pending") != "succeeded"
+    ]
     depended_on = {d for t in plan_tasks for d in t.get("depends_on") or []}
     sinks = [t for t in plan_tasks if t["id"] not in depended_on]
     if run.summarize and not any(t["agent_role"] == "summarizer" for t in sinks):
         keys = {t["id"] for t in plan_tasks}
         key = next(k for k in ("summary", "final_summary", f"summary_{uuid.uuid4().hex[:6]}") if k not in keys)
-        tasks.append(Task(run_id=run_id, task_key=key, name="Summarize the run", description="Write the final result and store it in memory",
-                          agent_role="summarizer", tool="memory_store", inputs={}, depends_on=[t["id"] for t in sinks], status="pending",
-                          max_attempts=max_attempts, fallback_strategy="retry"))  # fmt: skip
+        tasks.append(
+            Task(
+                run_id=run_id,
+                task_key=key,
+                name="Summarize the run",
+                description="Write the final result and store it in memory",
+                agent_role="summarizer",
+                tool="memory_store",
+                inputs={},
+                depends_on=[t["id"] for t in sinks],
+                status="pending",
+                max_attempts=max_attempts,
+                fallback_strategy="retry",
+            )
+        )
     return tasks
 
 
@@ -114,28 +163,65 @@ class RunService:
 
     async def create(self, identity: Identity, request: RunCreate) -> Run:
         user_id = uuid.UUID(identity.user_id)
-        run = Run(id=uuid.uuid4(), user_id=user_id, goal=request.goal or "", plan_id=request.plan_id, status="running",
-                  budget_usd=request.budget_usd, max_parallel=request.max_parallel, summarize=request.summarize, started_at=datetime.now(UTC))  # fmt: skip
+        run = Run(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            goal=request.goal or "",
+            plan_id=request.plan_id,
+            status="running",
+            budget_usd=request.budget_usd,
+            max_parallel=request.max_parallel,
+            summarize=request.summarize,
+            started_at=datetime.now(UTC),
+        )
         if request.plan_id is not None:
             plan = await self.planner.get_json(f"/plans/{request.plan_id}", identity=identity)
             run.goal = plan["goal"]
             tasks = tasks_from_plan(run, plan["tasks"], self.settings.default_max_attempts)
         else:
-            plan_inputs = {"context": request.context, "max_tasks": request.max_tasks or self.settings.default_max_tasks}
-            tasks = [Task(run_id=run.id, task_key=PLAN_TASK_KEY, name="Plan the goal", description=request.goal, agent_role="planner",
-                          inputs=plan_inputs, depends_on=[], status="pending", max_attempts=self.settings.default_max_attempts,
-                          fallback_strategy="fail")]  # fmt: skip
+            plan_inputs = {
+                "context": request.context,
+                "max_tasks": request.max_tasks or self.settings.default_max_tasks,
+            }
+            tasks = [
+                Task(
+                    run_id=run.id,
+                    task_key=PLAN_TASK_KEY,
+                    name="Plan the goal",
+                    description=request.goal,
+                    agent_role="planner",
+                    inputs=plan_inputs,
+                    depends_on=[],
+                    status="pending",
+                    max_attempts=self.settings.default_max_attempts,
+                    fallback_strategy="fail",
+                )
+            ]
         if request.budget_usd is not None:
-            await self.ai.put_json(f"/admin/budgets/run/{run.id}", identity=SYSTEM_IDENTITY, json={"total_usd": str(request.budget_usd)})
+            await self.ai.put_json(
+                f"/admin/budgets/run/{run.id}", identity=SYSTEM_IDENTITY, json={"total_usd": str(request.budget_usd)}
+            )
         self.session.add(run)
         await self.session.flush()
         self.session.add_all(tasks)
         await self.session.flush()
         await repository.promote_ready(self.session, run.id)
-        await repository.add_events(self.session, [NewEvent(run.id, "run_created", f"Run of {len(tasks)} tasks created",
-                                                            data={"goal": run.goal, "plan_id": str(run.plan_id) if run.plan_id else None,
-                                                                  "budget_usd": float(run.budget_usd) if run.budget_usd else None})],
-                                    wake_workers=True)  # fmt: skip
+        await repository.add_events(
+            self.session,
+            [
+                NewEvent(
+                    run.id,
+                    "run_created",
+                    f"Run of {len(tasks)} tasks created",
+                    data={
+                        "goal": run.goal,
+                        "plan_id": str(run.plan_id) if run.plan_id else None,
+                        "budget_usd": float(run.budget_usd) if run.budget_usd else None,
+                    },
+                )
+            ],
+            wake_workers=True,
+        )
         await self.session.commit()
         return run
 
@@ -163,6 +249,8 @@ class RunService:
         if run.status == "running":
             closed = await repository.close_open_tasks(self.session, run.id, "cancelled")
             run.status, run.finished_at, run.error = "cancelled", datetime.now(UTC), f"Cancelled by {identity.username}"
-            await repository.add_events(self.session, [NewEvent(run.id, "run_cancelled", run.error, data={"tasks_cancelled": closed})])
+            await repository.add_events(
+                self.session, [NewEvent(run.id, "run_cancelled", run.error, data={"tasks_cancelled": closed})]
+            )
         await self.session.commit()
         return await self.describe(identity, run_id)

@@ -48,7 +48,9 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, settings: OrchestratorSettings, sessionmaker: async_sessionmaker[AsyncSession], executor: TaskExecutor) -> None:
+    def __init__(
+        self, settings: OrchestratorSettings, sessionmaker: async_sessionmaker[AsyncSession], executor: TaskExecutor
+    ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.executor = executor
@@ -122,14 +124,29 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[Task]:
         async with self.sessionmaker.begin() as session:
-            tasks = await repository.claim_ready_tasks(session, self.worker_id, limit, self.settings.lease_seconds, still_running=list(self.running))
+            tasks = await repository.claim_ready_tasks(
+                session, self.worker_id, limit, self.settings.lease_seconds, still_running=list(self.running)
+            )
             await repository.add_events(session, self._started_events(tasks))
             return tasks
 
     def _started_events(self, tasks: list[Task]) -> list[NewEvent]:
-        return [NewEvent(t.run_id, "task_started", f"{t.name} started (attempt {t.attempts})", task_id=t.id,
-                         data={"task": t.task_key, "attempt": t.attempts, "worker": self.worker_id, "role": t.agent_role, "tool": t.tool})
-                for t in tasks]  # fmt: skip
+        return [
+            NewEvent(
+                t.run_id,
+                "task_started",
+                f"{t.name} started (attempt {t.attempts})",
+                task_id=t.id,
+                data={
+                    "task": t.task_key,
+                    "attempt": t.attempts,
+                    "worker": self.worker_id,
+                    "role": t.agent_role,
+                    "tool": t.tool,
+                },
+            )
+            for t in tasks
+        ]
 
     def _spawn(self, tasks: list[Task]) -> None:
         for task in tasks:
@@ -152,7 +169,9 @@ class Worker:
         try:
             ctx = await self._context(task)
             if task.attempts > task.max_attempts:
-                raise TaskError(f"The task lost its worker {task.attempts - 1} times", code="lease_lost", retryable=False)
+                raise TaskError(
+                    f"The task lost its worker {task.attempts - 1} times", code="lease_lost", retryable=False
+                )
             outcome = await self.executor.execute(ctx)
         except TaskError as error:
             await self._settle(self._on_failure(task, error))
@@ -202,7 +221,9 @@ class Worker:
             if agent is None:
                 raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
             outputs = await repository.task_outputs(session, task.run_id, task.depends_on) if task.depends_on else {}
-        return TaskContext(run_id=task.run_id, user_id=run.user_id, goal=run.goal, task=task, agent=agent, dependency_outputs=outputs)
+        return TaskContext(
+            run_id=task.run_id, user_id=run.user_id, goal=run.goal, task=task, agent=agent, dependency_outputs=outputs
+        )
 
     async def _commit_successes(self) -> None:
         """Records finished tasks in batches, one transaction per run: what finished meanwhile is committed
@@ -235,14 +256,24 @@ class Worker:
                     events += await self._request_revision(session, task, outcome)
                     new_tasks = True
             done = [(task, outcome) for task, outcome in finished if not outcome.revise]
-            # Tasks no longer held (cancelled or taken over meanwhile) are left out: their outcome is not ours to record.
-            held = await repository.release_succeeded(session, self.worker_id, {task.id: outcome.output for task, outcome in done})
+            # Tasks no longer held (cancelled or taken over meanwhile) are left out: their outcome is not ours to
+            # record.
+            held = await repository.release_succeeded(
+                session, self.worker_id, {task.id: outcome.output for task, outcome in done}
+            )
             keys = list(held.values())
             for task, outcome in done:
                 if task.id not in held:
                     continue
-                events.append(NewEvent(run.id, "task_succeeded", f"{task.name} succeeded", task_id=task.id,
-                                       data={"task": held[task.id], "output": _excerpt(outcome.output)}))  # fmt: skip
+                events.append(
+                    NewEvent(
+                        run.id,
+                        "task_succeeded",
+                        f"{task.name} succeeded",
+                        task_id=task.id,
+                        data={"task": held[task.id], "output": _excerpt(outcome.output)},
+                    )
+                )
                 if outcome.new_plan is not None:
                     run.plan_id = uuid.UUID(outcome.new_plan["id"])
                     session.add_all(tasks_from_plan(run, outcome.new_plan["tasks"], self.settings.default_max_attempts))
@@ -256,20 +287,35 @@ class Worker:
             claimed: list[Task] = []
             free = self.settings.worker_concurrency - len(self.running)
             if run.status == "running" and free > 0 and not self._paused:
-                claimed = await repository.claim_ready_tasks(session, self.worker_id, free, self.settings.lease_seconds, run_id=run.id,
-                                                             still_running=list(self.running))  # fmt: skip
+                claimed = await repository.claim_ready_tasks(
+                    session,
+                    self.worker_id,
+                    free,
+                    self.settings.lease_seconds,
+                    run_id=run.id,
+                    still_running=list(self.running),
+                )
                 events += self._started_events(claimed)
             await repository.add_events(session, events, wake_workers=bool(keys) or new_tasks)
             return claimed
 
     async def _request_revision(self, session: AsyncSession, task: Task, outcome: Outcome) -> list[NewEvent]:
         inputs = {**task.inputs, "critic_round": critic_round(task) + 1}
-        key = await repository.release_task(session, task.id, self.worker_id, status="pending", output=outcome.output, inputs=inputs, attempts=0)
+        key = await repository.release_task(
+            session, task.id, self.worker_id, status="pending", output=outcome.output, inputs=inputs, attempts=0
+        )
         if key is None:
             return []
         await repository.reopen_for_revision(session, task.run_id, outcome.revise, outcome.feedback)
-        return [NewEvent(task.run_id, "revision_requested", f"The critic asked to revise {', '.join(outcome.revise)}", task_id=task.id,
-                         data={"tasks": outcome.revise, "feedback": outcome.feedback, "round": inputs["critic_round"]})]  # fmt: skip
+        return [
+            NewEvent(
+                task.run_id,
+                "revision_requested",
+                f"The critic asked to revise {', '.join(outcome.revise)}",
+                task_id=task.id,
+                data={"tasks": outcome.revise, "feedback": outcome.feedback, "round": inputs["critic_round"]},
+            )
+        ]
 
     async def _on_failure(self, task: Task, error: TaskError) -> None:
         if error.retryable and task.attempts < task.max_attempts:
@@ -282,25 +328,58 @@ class Worker:
             await self._replan(task, error)
 
     async def _schedule_retry(self, task: Task, error: TaskError) -> None:
-        delay = min(self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** (task.attempts - 1)) * random.uniform(0.8, 1.2)
+        delay = min(
+            self.settings.retry_max_seconds, self.settings.retry_base_seconds * 2 ** (task.attempts - 1)
+        ) * random.uniform(0.8, 1.2)
         async with self.sessionmaker.begin() as session:
             await repository.lock_run(session, task.run_id)
-            key = await repository.release_task(session, task.id, self.worker_id, status="ready", error=error.message,
-                                                available_at=datetime.now(UTC) + timedelta(seconds=delay))  # fmt: skip
+            key = await repository.release_task(
+                session,
+                task.id,
+                self.worker_id,
+                status="ready",
+                error=error.message,
+                available_at=datetime.now(UTC) + timedelta(seconds=delay),
+            )
             if key is not None:
-                await repository.add_events(session, [NewEvent(task.run_id, "task_retry_scheduled", f"{task.name} failed; retrying in {delay:.1f} s",
-                                                                task_id=task.id, level="warning",
-                                                                data={"task": key, "attempt": task.attempts, "error": error.message, "code": error.code,
-                                                                      "retry_in_seconds": round(delay, 2)})])  # fmt: skip
+                await repository.add_events(
+                    session,
+                    [
+                        NewEvent(
+                            task.run_id,
+                            "task_retry_scheduled",
+                            f"{task.name} failed; retrying in {delay:.1f} s",
+                            task_id=task.id,
+                            level="warning",
+                            data={
+                                "task": key,
+                                "attempt": task.attempts,
+                                "error": error.message,
+                                "code": error.code,
+                                "retry_in_seconds": round(delay, 2),
+                            },
+                        )
+                    ],
+                )
 
     async def _skip(self, task: Task, error: TaskError) -> None:
         async with self.sessionmaker.begin() as session:
             run = await repository.lock_run(session, task.run_id)
-            key = await repository.release_task(session, task.id, self.worker_id, status="skipped", error=error.message, finished_at=datetime.now(UTC))
+            key = await repository.release_task(
+                session, task.id, self.worker_id, status="skipped", error=error.message, finished_at=datetime.now(UTC)
+            )
             if run is None or key is None:
                 return
-            events = [NewEvent(run.id, "task_skipped", f"{task.name} failed and was skipped (its fallback)", task_id=task.id, level="warning",
-                               data={"task": key, "error": error.message, "code": error.code})]  # fmt: skip
+            events = [
+                NewEvent(
+                    run.id,
+                    "task_skipped",
+                    f"{task.name} failed and was skipped (its fallback)",
+                    task_id=task.id,
+                    level="warning",
+                    data={"task": key, "error": error.message, "code": error.code},
+                )
+            ]
             await repository.promote_ready(session, run.id, [key])
             events += await self._finish_if_done(session, run)
             await repository.add_events(session, events, wake_workers=True)
@@ -316,11 +395,18 @@ class Worker:
         try:
             plan = await self.executor.replan(await self._context(task), run.plan_id, error.message, succeeded)
         except TaskError as replan_error:
-            await self._fail_run(task, TaskError(f"{error.message}; replanning failed: {replan_error.message}", code="replan_failed", retryable=False))
+            await self._fail_run(
+                task,
+                TaskError(
+                    f"{error.message}; replanning failed: {replan_error.message}", code="replan_failed", retryable=False
+                ),
+            )
             return
         async with self.sessionmaker.begin() as session:
             locked = await repository.lock_run(session, task.run_id)
-            key = await repository.release_task(session, task.id, self.worker_id, status="failed", error=error.message, finished_at=datetime.now(UTC))
+            key = await repository.release_task(
+                session, task.id, self.worker_id, status="failed", error=error.message, finished_at=datetime.now(UTC)
+            )
             if locked is None or key is None:
                 return
             await repository.rename_task(session, task.id)
@@ -329,26 +415,63 @@ class Worker:
             session.add_all(tasks_from_plan(locked, plan["tasks"], self.settings.default_max_attempts))
             await session.flush()
             await repository.promote_ready(session, locked.id)
-            await repository.add_events(session, [
-                NewEvent(locked.id, "task_failed", f"{task.name} failed", task_id=task.id, level="error", data={"task": key, "error": error.message}),
-                NewEvent(locked.id, "run_replanned", f"Replanned the remaining work after {key} failed", data={
-                    "plan_id": plan["id"], "failed_task": key, "superseded": superseded, "tasks": [t["id"] for t in plan["tasks"]]}),
-            ], wake_workers=True)  # fmt: skip
+            await repository.add_events(
+                session,
+                [
+                    NewEvent(
+                        locked.id,
+                        "task_failed",
+                        f"{task.name} failed",
+                        task_id=task.id,
+                        level="error",
+                        data={"task": key, "error": error.message},
+                    ),
+                    NewEvent(
+                        locked.id,
+                        "run_replanned",
+                        f"Replanned the remaining work after {key} failed",
+                        data={
+                            "plan_id": plan["id"],
+                            "failed_task": key,
+                            "superseded": superseded,
+                            "tasks": [t["id"] for t in plan["tasks"]],
+                        },
+                    ),
+                ],
+                wake_workers=True,
+            )
 
     async def _fail_run(self, task: Task, error: TaskError) -> None:
         async with self.sessionmaker.begin() as session:
             run = await repository.lock_run(session, task.run_id)
-            key = await repository.release_task(session, task.id, self.worker_id, status="failed", error=error.message, finished_at=datetime.now(UTC))
+            key = await repository.release_task(
+                session, task.id, self.worker_id, status="failed", error=error.message, finished_at=datetime.now(UTC)
+            )
             if run is None or key is None or run.status != "running":
                 return
             cancelled = await repository.close_open_tasks(session, run.id, "cancelled")
             run.status, run.finished_at = "failed", datetime.now(UTC)
             run.error = f"Task {key} failed: {error.message}"
-            await repository.add_events(session, [
-                NewEvent(run.id, "task_failed", f"{task.name} failed", task_id=task.id, level="error", data={"task": key, "error": error.message, "code": error.code}),
-                NewEvent(run.id, "run_failed", run.error, level="error", data={"code": error.code, "tasks_cancelled": cancelled,
-                                                                                "spent_usd": float(run.spent_usd)}),
-            ])  # fmt: skip
+            await repository.add_events(
+                session,
+                [
+                    NewEvent(
+                        run.id,
+                        "task_failed",
+                        f"{task.name} failed",
+                        task_id=task.id,
+                        level="error",
+                        data={"task": key, "error": error.message, "code": error.code},
+                    ),
+                    NewEvent(
+                        run.id,
+                        "run_failed",
+                        run.error,
+                        level="error",
+                        data={"code": error.code, "tasks_cancelled": cancelled, "spent_usd": float(run.spent_usd)},
+                    ),
+                ],
+            )
 
     async def _finish_if_done(self, session: AsyncSession, run: Run) -> list[NewEvent]:
         if run.status != "running" or await repository.open_task_count(session, run.id):
@@ -356,21 +479,41 @@ class Worker:
         tasks = await repository.list_tasks(session, run.id)
         summaries = [t.output for t in tasks if t.agent_role == "summarizer" and t.status == "succeeded" and t.output]
         final = summaries[-1] if summaries else {}
-        run.result = {"summary": final.get("summary"), "key_facts": final.get("key_facts", []), "memory_id": final.get("memory_id"),
-                      "outputs": {t.task_key: t.output for t in tasks if t.status == "succeeded"},
-                      "skipped": [t.task_key for t in tasks if t.status == "skipped"]}  # fmt: skip
+        run.result = {
+            "summary": final.get("summary"),
+            "key_facts": final.get("key_facts", []),
+            "memory_id": final.get("memory_id"),
+            "outputs": {t.task_key: t.output for t in tasks if t.status == "succeeded"},
+            "skipped": [t.task_key for t in tasks if t.status == "skipped"],
+        }
         run.status, run.finished_at = "succeeded", datetime.now(UTC)
-        return [NewEvent(run.id, "run_succeeded", "The run finished", data={"summary": run.result["summary"], "spent_usd": float(run.spent_usd)})]
+        return [
+            NewEvent(
+                run.id,
+                "run_succeeded",
+                "The run finished",
+                data={"summary": run.result["summary"], "spent_usd": float(run.spent_usd)},
+            )
+        ]
 
 
-async def record_task_event(sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.UUID, task_id: uuid.UUID, event_type: str,
-                            message: str, data: dict[str, Any], cost_usd: Decimal | None) -> None:  # fmt: skip
+async def record_task_event(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    run_id: uuid.UUID,
+    task_id: uuid.UUID,
+    event_type: str,
+    message: str,
+    data: dict[str, Any],
+    cost_usd: Decimal | None,
+) -> None:
     """A step inside a task (an LLM or tool call); its cost is added to the run as it is spent."""
     async with sessionmaker.begin() as session:
         await repository.lock_run(session, run_id)
         if cost_usd:
             await repository.add_spend(session, run_id, cost_usd)
-        await repository.add_events(session, [NewEvent(run_id, event_type, message, task_id=task_id, data=data, cost_usd=cost_usd)])
+        await repository.add_events(
+            session, [NewEvent(run_id, event_type, message, task_id=task_id, data=data, cost_usd=cost_usd)]
+        )
 
 
 def _excerpt(output: dict[str, Any], limit: int = 2000) -> dict[str, Any]:

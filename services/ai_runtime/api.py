@@ -68,14 +68,21 @@ def _complete_response(result: GenerationResult, prompt_version: str | None) -> 
     )
 
 
-def _generation_from_complete(runtime: AIRuntime, body: CompleteRequest, identity: Identity, request: Request) -> Generation:
-    messages, prompt = runtime.build_messages(body.role, body.prompt_version, [m.model_dump(exclude_none=True) for m in body.context], body.prompt)
+def _generation_from_complete(
+    runtime: AIRuntime, body: CompleteRequest, identity: Identity, request: Request
+) -> Generation:
+    messages, prompt = runtime.build_messages(
+        body.role, body.prompt_version, [m.model_dump(exclude_none=True) for m in body.context], body.prompt
+    )
     response_format: dict[str, Any] | None = None
     if body.response_format == "json":
         if prompt is None or prompt.output_schema is None:
             response_format = {"type": "json_object"}
         else:
-            response_format = {"type": "json_schema", "json_schema": {"name": prompt.role, "schema": prompt.output_schema}}
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": prompt.role, "schema": prompt.output_schema},
+            }
     elif body.response_format is not None and body.response_format.type != "text":
         response_format = body.response_format.model_dump(exclude_none=True)
     return Generation(
@@ -100,7 +107,11 @@ def _generation_from_complete(runtime: AIRuntime, body: CompleteRequest, identit
     "/complete",
     response_model=CompleteResponse,
     summary="Chat completion by role or model, with budgets, fallback and cost",
-    responses={402: {"description": "Budget exceeded"}, 503: {"description": "No model could answer"}, 200: {"content": {"text/event-stream": {}}}},
+    responses={
+        402: {"description": "Budget exceeded"},
+        503: {"description": "No model could answer"},
+        200: {"content": {"text/event-stream": {}}},
+    },
 )
 async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
     generation = _generation_from_complete(runtime, body, identity, request)
@@ -122,9 +133,20 @@ async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Ru
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.post("/embed", response_model=EmbedResponse, summary="Embed texts (local MiniLM by default, 384 dimensions)", responses={402: {"description": "Budget exceeded"}})
+@router.post(
+    "/embed",
+    response_model=EmbedResponse,
+    summary="Embed texts (local MiniLM by default, 384 dimensions)",
+    responses={402: {"description": "Budget exceeded"}},
+)
 async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> EmbedResponse:
-    model, result, cost = await runtime.embed(body.texts, body.model, acting_user_id(identity, body.user_id), str(body.run_id) if body.run_id else None, request.state.request_id)
+    model, result, cost = await runtime.embed(
+        body.texts,
+        body.model,
+        acting_user_id(identity, body.user_id),
+        str(body.run_id) if body.run_id else None,
+        request.state.request_id,
+    )
     return EmbedResponse(
         embeddings=result.vectors,
         model_used=model.name,
@@ -134,7 +156,11 @@ async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime,
     )
 
 
-@router.get("/models", response_model=ModelsResponse, summary="Models with prices, context windows, availability and role assignments")
+@router.get(
+    "/models",
+    response_model=ModelsResponse,
+    summary="Models with prices, context windows, availability and role assignments",
+)
 async def list_models(_: CurrentIdentity, runtime: Runtime) -> ModelsResponse:
     roles_of: dict[str, list[str]] = {}
     for role, names in runtime.settings.role_models.items():
@@ -142,10 +168,16 @@ async def list_models(_: CurrentIdentity, runtime: Runtime) -> ModelsResponse:
             roles_of.setdefault(runtime.settings.model_aliases.get(name, name), []).append(role)
     entries = [
         ModelEntry(
-            name=m.name, provider=m.provider, kind=m.kind, available=runtime.is_available(m),
-            input_usd_per_mtok=float(m.input_per_mtok), output_usd_per_mtok=float(m.output_per_mtok),
-            context_window=m.context_window, dimensions=m.dimensions, roles=roles_of.get(m.name, []),
-        )  # fmt: skip
+            name=m.name,
+            provider=m.provider,
+            kind=m.kind,
+            available=runtime.is_available(m),
+            input_usd_per_mtok=float(m.input_per_mtok),
+            output_usd_per_mtok=float(m.output_per_mtok),
+            context_window=m.context_window,
+            dimensions=m.dimensions,
+            roles=roles_of.get(m.name, []),
+        )
         for m in runtime.catalog.models.values()
     ]
     return ModelsResponse(
@@ -166,17 +198,40 @@ def _chat_completion(result: GenerationResult, completion_id: str, created: int)
         "object": "chat.completion",
         "created": created,
         "model": result.model.name,
-        "choices": [{"index": 0, "finish_reason": result.finish_reason or "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": result.content or (None if result.tool_calls else ""),
-                                 **({"tool_calls": result.tool_calls} if result.tool_calls else {})}}],  # fmt: skip
-        "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens, "total_tokens": result.prompt_tokens + result.completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": result.finish_reason or "stop",
+                "logprobs": None,
+                "message": {
+                    "role": "assistant",
+                    "content": result.content or (None if result.tool_calls else ""),
+                    **({"tool_calls": result.tool_calls} if result.tool_calls else {}),
+                },
+            }
+        ],
+        "usage": {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens,
+        },
         "system_fingerprint": None,
     }
 
 
-@router.post("/v1/chat/completions", summary="OpenAI-compatible chat completions (stream: true supported)", tags=["openai-compatible"])
-async def openai_chat_completions(body: OpenAIChatRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
-    response_format = body.response_format.model_dump(exclude_none=True) if body.response_format and body.response_format.type != "text" else None
+@router.post(
+    "/v1/chat/completions",
+    summary="OpenAI-compatible chat completions (stream: true supported)",
+    tags=["openai-compatible"],
+)
+async def openai_chat_completions(
+    body: OpenAIChatRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
+) -> Any:
+    response_format = (
+        body.response_format.model_dump(exclude_none=True)
+        if body.response_format and body.response_format.type != "text"
+        else None
+    )
     generation = Generation(
         messages=[m.model_dump(exclude_none=True) for m in body.messages],
         chain=runtime.chat_chain(body.model, None),
@@ -195,8 +250,13 @@ async def openai_chat_completions(body: OpenAIChatRequest, identity: CurrentIden
     streamed = await runtime.generate_stream(generation)
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: dict[str, int] | None = None) -> str:
-        payload: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": streamed.model.name,
-                                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}  # fmt: skip
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": streamed.model.name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        }
         if usage is not None:
             payload["usage"] = usage
         return f"data: {json.dumps(payload)}\n\n"
@@ -211,15 +271,24 @@ async def openai_chat_completions(body: OpenAIChatRequest, identity: CurrentIden
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'provider_error'}})}\n\n"
             return
         result = streamed.result
-        yield chunk({}, result.finish_reason or "stop", {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                                                           "total_tokens": result.prompt_tokens + result.completion_tokens})  # fmt: skip
+        yield chunk(
+            {},
+            result.finish_reason or "stop",
+            {
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+                "total_tokens": result.prompt_tokens + result.completion_tokens,
+            },
+        )
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.post("/v1/embeddings", summary="OpenAI-compatible embeddings", tags=["openai-compatible"])
-async def openai_embeddings(body: OpenAIEmbeddingsRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> dict[str, Any]:
+async def openai_embeddings(
+    body: OpenAIEmbeddingsRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
+) -> dict[str, Any]:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t.strip() for t in texts):
         raise BadRequestError("input must be a non-empty string or list of non-empty strings", code="invalid_input")
@@ -236,7 +305,11 @@ async def openai_embeddings(body: OpenAIEmbeddingsRequest, identity: CurrentIden
 async def openai_models(_: CurrentIdentity, runtime: Runtime) -> dict[str, Any]:
     return {
         "object": "list",
-        "data": [{"id": m.name, "object": "model", "created": 0, "owned_by": m.provider} for m in runtime.catalog.models.values() if runtime.is_available(m)],
+        "data": [
+            {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider}
+            for m in runtime.catalog.models.values()
+            if runtime.is_available(m)
+        ],
     }
 
 
@@ -245,27 +318,63 @@ async def openai_models(_: CurrentIdentity, runtime: Runtime) -> dict[str, Any]:
 
 async def _budget_response(runtime: AIRuntime, budget: Any) -> BudgetResponse:
     usage = []
-    for limit in period_limits(budget.scope, budget.scope_id, (budget.daily_usd, budget.daily_tokens), (budget.monthly_usd, budget.monthly_tokens), (budget.total_usd, budget.total_tokens)):
+    for limit in period_limits(
+        budget.scope,
+        budget.scope_id,
+        (budget.daily_usd, budget.daily_tokens),
+        (budget.monthly_usd, budget.monthly_tokens),
+        (budget.total_usd, budget.total_tokens),
+    ):
         spent, tokens, reserved, reserved_tokens = await runtime.counters.usage(limit)
-        usage.append(BudgetUsage(period=limit.period, spent_usd=float(spent), reserved_usd=float(reserved), tokens=tokens,
-                                 reserved_tokens=reserved_tokens, limit_usd=float(limit.usd) if limit.usd is not None else None, limit_tokens=limit.tokens))  # fmt: skip
+        usage.append(
+            BudgetUsage(
+                period=limit.period,
+                spent_usd=float(spent),
+                reserved_usd=float(reserved),
+                tokens=tokens,
+                reserved_tokens=reserved_tokens,
+                limit_usd=float(limit.usd) if limit.usd is not None else None,
+                limit_tokens=limit.tokens,
+            )
+        )
     fields = BudgetRequest.model_fields
-    return BudgetResponse(scope=budget.scope, scope_id=budget.scope_id, usage=usage, **{name: getattr(budget, name) for name in fields})
+    return BudgetResponse(
+        scope=budget.scope, scope_id=budget.scope_id, usage=usage, **{name: getattr(budget, name) for name in fields}
+    )
 
 
 ScopeParam = Annotated[Literal["user", "run"], Path(description="user or run")]
 
 
-@router.put("/admin/budgets/{scope}/{scope_id}", response_model=BudgetResponse, summary="Set a user's or a run's budget (admin)", tags=["admin"])
-async def set_budget(scope: ScopeParam, scope_id: uuid.UUID, body: BudgetRequest, identity: CurrentIdentity, runtime: Runtime, session: DbSession) -> BudgetResponse:
+@router.put(
+    "/admin/budgets/{scope}/{scope_id}",
+    response_model=BudgetResponse,
+    summary="Set a user's or a run's budget (admin)",
+    tags=["admin"],
+)
+async def set_budget(
+    scope: ScopeParam,
+    scope_id: uuid.UUID,
+    body: BudgetRequest,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    session: DbSession,
+) -> BudgetResponse:
     ensure_admin(identity)
     budget = await repository.upsert_budget(session, scope, str(scope_id), body.model_dump())
     runtime.forget_budget(scope, str(scope_id))
     return await _budget_response(runtime, budget)
 
 
-@router.get("/admin/budgets/{scope}/{scope_id}", response_model=BudgetResponse, summary="A budget and what has been spent against it (admin)", tags=["admin"])
-async def get_budget(scope: ScopeParam, scope_id: uuid.UUID, identity: CurrentIdentity, runtime: Runtime, session: DbSession) -> BudgetResponse:
+@router.get(
+    "/admin/budgets/{scope}/{scope_id}",
+    response_model=BudgetResponse,
+    summary="A budget and what has been spent against it (admin)",
+    tags=["admin"],
+)
+async def get_budget(
+    scope: ScopeParam, scope_id: uuid.UUID, identity: CurrentIdentity, runtime: Runtime, session: DbSession
+) -> BudgetResponse:
     ensure_admin(identity)
     budget = await repository.get_budget(session, scope, str(scope_id))
     if budget is None:
@@ -273,7 +382,12 @@ async def get_budget(scope: ScopeParam, scope_id: uuid.UUID, identity: CurrentId
     return await _budget_response(runtime, budget)
 
 
-@router.get("/admin/spend", response_model=SpendResponse, summary="Spend by user, model or day from the ledger (admin)", tags=["admin"])
+@router.get(
+    "/admin/spend",
+    response_model=SpendResponse,
+    summary="Spend by user, model or day from the ledger (admin)",
+    tags=["admin"],
+)
 async def spend(
     identity: CurrentIdentity,
     runtime: Runtime,
@@ -287,5 +401,14 @@ async def spend(
     return SpendResponse(
         group_by=group_by,
         since=since,
-        rows=[SpendRow(key=str(k), calls=int(c), prompt_tokens=int(p or 0), completion_tokens=int(o or 0), cost_usd=float(cost or 0)) for k, c, p, o, cost in rows],
+        rows=[
+            SpendRow(
+                key=str(k),
+                calls=int(c),
+                prompt_tokens=int(p or 0),
+                completion_tokens=int(o or 0),
+                cost_usd=float(cost or 0),
+            )
+            for k, c, p, o, cost in rows
+        ],
     )

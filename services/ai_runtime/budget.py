@@ -98,16 +98,42 @@ def to_micros(usd: Decimal) -> int:
     return int((usd * MICROS).to_integral_value(rounding="ROUND_CEILING"))
 
 
-def period_limits(scope: str, scope_id: str, daily: tuple[Decimal | None, int | None], monthly: tuple[Decimal | None, int | None],
-                  total: tuple[Decimal | None, int | None], now: datetime | None = None) -> list[Limit]:  # fmt: skip
+def period_limits(
+    scope: str,
+    scope_id: str,
+    daily: tuple[Decimal | None, int | None],
+    monthly: tuple[Decimal | None, int | None],
+    total: tuple[Decimal | None, int | None],
+    now: datetime | None = None,
+) -> list[Limit]:
     now = now or datetime.now(UTC)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
     limits = []
     if any(v is not None for v in daily):
-        limits.append(Limit(f"budget:{scope}:{scope_id}:d:{day_start:%Y-%m-%d}", scope, scope_id, "day", day_start, *daily, 2 * 86400))
+        limits.append(
+            Limit(
+                f"budget:{scope}:{scope_id}:d:{day_start:%Y-%m-%d}",
+                scope,
+                scope_id,
+                "day",
+                day_start,
+                *daily,
+                2 * 86400,
+            )
+        )
     if any(v is not None for v in monthly):
-        limits.append(Limit(f"budget:{scope}:{scope_id}:m:{month_start:%Y-%m}", scope, scope_id, "month", month_start, *monthly, 32 * 86400))
+        limits.append(
+            Limit(
+                f"budget:{scope}:{scope_id}:m:{month_start:%Y-%m}",
+                scope,
+                scope_id,
+                "month",
+                month_start,
+                *monthly,
+                32 * 86400,
+            )
+        )
     if any(v is not None for v in total):
         limits.append(Limit(f"budget:{scope}:{scope_id}:total", scope, scope_id, "total", None, *total, 90 * 86400))
     return limits
@@ -138,21 +164,32 @@ class BudgetCounters:
         cost_micros = to_micros(cost)
         args: list[int] = []
         for limit in limits:
-            args += [to_micros(limit.usd) if limit.usd is not None else -1, limit.tokens if limit.tokens is not None else -1, limit.ttl_seconds]
-        ok, index, kind, used, allowed = await self._reserve(keys=[l.key for l in limits], args=[*args, cost_micros, tokens])
+            args += [
+                to_micros(limit.usd) if limit.usd is not None else -1,
+                limit.tokens if limit.tokens is not None else -1,
+                limit.ttl_seconds,
+            ]
+        ok, index, kind, used, allowed = await self._reserve(
+            keys=[limit.key for limit in limits], args=[*args, cost_micros, tokens]
+        )
         if not ok:
-            raise BudgetExceeded(limits[int(index) - 1], kind.decode() if isinstance(kind, bytes) else kind, Decimal(used), Decimal(allowed))
+            raise BudgetExceeded(
+                limits[int(index) - 1],
+                kind.decode() if isinstance(kind, bytes) else kind,
+                Decimal(used),
+                Decimal(allowed),
+            )
         return Reservation(tuple(limits), cost_micros, tokens)
 
     async def settle(self, reservation: Reservation, cost: Decimal, tokens: int) -> None:
         if not reservation.limits:
             return
         await self._settle(
-            keys=[l.key for l in reservation.limits], args=[-reservation.cost_micros, -reservation.tokens, to_micros(cost), tokens]
+            keys=[limit.key for limit in reservation.limits],
+            args=[-reservation.cost_micros, -reservation.tokens, to_micros(cost), tokens],
         )
 
     async def usage(self, limit: Limit) -> tuple[Decimal, int, Decimal, int]:
         state = await self.redis.hmget(limit.key, "spent", "tokens", "reserved", "reserved_tokens")
         spent, tokens, reserved, reserved_tokens = (int(v or 0) for v in state)
         return Decimal(spent) / MICROS, tokens, Decimal(reserved) / MICROS, reserved_tokens
-

@@ -1,5 +1,6 @@
 """Exact-match response cache in Redis for deterministic calls."""
 
+import contextlib
 import hashlib
 import json
 from typing import Any
@@ -8,9 +9,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 
-def cache_key(model_chain: list[str], messages: list[dict[str, str]], max_tokens: int, temperature: float,
-              response_format: dict[str, Any] | None) -> str:  # fmt: skip
-    material = json.dumps([model_chain, messages, max_tokens, temperature, response_format], sort_keys=True, separators=(",", ":"))
+def cache_key(
+    model_chain: list[str],
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+    response_format: dict[str, Any] | None,
+) -> str:
+    material = json.dumps(
+        [model_chain, messages, max_tokens, temperature, response_format], sort_keys=True, separators=(",", ":")
+    )
     return "ai:cache:" + hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -27,7 +35,5 @@ class ResponseCache:
         return json.loads(raw) if raw else None
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
-        try:
+        with contextlib.suppress(RedisError):
             await self.redis.set(key, json.dumps(value), ex=self.ttl_seconds)
-        except RedisError:
-            pass

@@ -53,5 +53,7 @@ def load_catalog(path: Path = PRICE_TABLE, extra_compatible_models: list[str] | 
     }
     for name in extra_compatible_models or []:
         # Models served by an OpenAI-compatible server (Ollama, vLLM, ...) are free unless priced in the table.
-        models.setdefault(name, ModelInfo(name, "openai_compatible", "chat", Decimal(0), Decimal(0), 8192, tokenizer="cl100k_base"))
+        models.setdefault(
+            name, ModelInfo(name, "openai_compatible", "chat", Decimal(0), Decimal(0), 8192, tokenizer="cl100k_base")
+        )
     return Catalog(version=raw["version"], models=models)

@@ -16,15 +16,21 @@ class AIRuntimeSettings(BaseServiceSettings):
     openai_base_url: str | None = None
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    openai_compatible_base_url: str | None = Field(default=None, description="Ollama, vLLM, llama.cpp server, LM Studio …")
+    openai_compatible_base_url: str | None = Field(
+        default=None, description="Ollama, vLLM, llama.cpp server, LM Studio …"
+    )
     openai_compatible_api_key: str = "not-needed"
-    openai_compatible_models: list[str] = Field(default_factory=list, description="Models served there, e.g. [\"llama3.1:8b\"]")
+    openai_compatible_models: list[str] = Field(
+        default_factory=list, description='Models served there, e.g. ["llama3.1:8b"]'
+    )
 
     local_llm_enabled: bool = True
     local_embeddings_enabled: bool = True
     local_threads: int | None = Field(default=None, description="Threads for local inference (default: all cores)")
 
-    model_aliases: dict[str, str] = Field(default_factory=lambda: {"default": "smollm2-135m-instruct", "local": "smollm2-135m-instruct"})
+    model_aliases: dict[str, str] = Field(
+        default_factory=lambda: {"default": "smollm2-135m-instruct", "local": "smollm2-135m-instruct"}
+    )
     role_models: dict[str, list[str]] = Field(
         default_factory=lambda: {
             role: ["gpt-4o-mini", "claude-3-5-haiku-latest", "smollm2-135m-instruct"]
@@ -33,7 +39,8 @@ class AIRuntimeSettings(BaseServiceSettings):
         description="Per role: models to try in order; those whose provider is not configured are skipped",
     )
     fallbacks: dict[str, list[str]] = Field(
-        default_factory=dict, description="Explicit fallback chains for a requested model, e.g. {\"gpt-4o\": [\"claude-sonnet-4-5\"]}"
+        default_factory=dict,
+        description='Explicit fallback chains for a requested model, e.g. {"gpt-4o": ["claude-sonnet-4-5"]}',
     )
     default_embedding_model: str = "all-minilm-l6-v2"
     default_max_tokens: int = Field(default=512, ge=1)
@@ -41,13 +48,17 @@ class AIRuntimeSettings(BaseServiceSettings):
     max_retries: int = Field(default=2, ge=0, description="Retries per deployment on 429/5xx/timeouts")
     retry_base_seconds: float = Field(default=0.25, ge=0)
     retry_max_seconds: float = Field(default=8.0, ge=0, description="Cap on any single wait, Retry-After included")
-    cooldown_failures: int = Field(default=3, ge=1, description="Consecutive failed calls that put a deployment in cooldown")
+    cooldown_failures: int = Field(
+        default=3, ge=1, description="Consecutive failed calls that put a deployment in cooldown"
+    )
     cooldown_seconds: float = Field(default=30.0, ge=0)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
 
     budget_policy: Literal["reject", "downgrade"] = "reject"
     downgrade_model: str = "smollm2-135m-instruct"
-    budget_cache_seconds: float = Field(default=5.0, ge=0, description="How long a replica may use a budget row before re-reading it")
+    budget_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a replica may use a budget row before re-reading it"
+    )
     cache_enabled: bool = Field(default=False, description="Cache exact repeats of deterministic (temperature 0) calls")
     cache_ttl_seconds: int = 3600
     usage_flush_seconds: float = 0.5

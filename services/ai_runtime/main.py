@@ -40,7 +40,9 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
     status: dict[str, str] = {}
     timeout = settings.request_timeout_seconds
     if settings.openai_api_key:
-        chat["openai"] = embedding["openai"] = OpenAIProvider("openai", settings.openai_api_key, settings.openai_base_url, timeout)
+        chat["openai"] = embedding["openai"] = OpenAIProvider(
+            "openai", settings.openai_api_key, settings.openai_base_url, timeout
+        )
         status["openai"] = "live"
     else:
         status["openai"] = "not configured: set OPENAI_API_KEY"
@@ -50,7 +52,9 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
     else:
         status["anthropic"] = "not configured: set ANTHROPIC_API_KEY"
     if settings.openai_compatible_base_url:
-        chat["openai_compatible"] = OpenAIProvider("openai_compatible", settings.openai_compatible_api_key, settings.openai_compatible_base_url, timeout)
+        chat["openai_compatible"] = OpenAIProvider(
+            "openai_compatible", settings.openai_compatible_api_key, settings.openai_compatible_base_url, timeout
+        )
         status["openai_compatible"] = f"live: {settings.openai_compatible_base_url}"
     else:
         status["openai_compatible"] = "not configured: set OPENAI_COMPATIBLE_BASE_URL"
@@ -59,12 +63,17 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
     if settings.local_llm_enabled and chat_ok:
         chat["local"] = LocalChatProvider(settings.local_threads)
     else:
-        local_notes.append("chat: " + ("disabled (LOCAL_LLM_ENABLED=false)" if not settings.local_llm_enabled else chat_note))
+        local_notes.append(
+            "chat: " + ("disabled (LOCAL_LLM_ENABLED=false)" if not settings.local_llm_enabled else chat_note)
+        )
     embed_ok, embed_note = local_embeddings_available()
     if settings.local_embeddings_enabled and embed_ok:
         embedding["local"] = LocalEmbeddingProvider(settings.local_threads)
     else:
-        local_notes.append("embeddings: " + ("disabled (LOCAL_EMBEDDINGS_ENABLED=false)" if not settings.local_embeddings_enabled else embed_note))
+        local_notes.append(
+            "embeddings: "
+            + ("disabled (LOCAL_EMBEDDINGS_ENABLED=false)" if not settings.local_embeddings_enabled else embed_note)
+        )
     status["local"] = "live" if not local_notes else "; ".join(local_notes)
     return chat, embedding, status
 
@@ -74,18 +83,33 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def runtime_state(app: FastAPI) -> AsyncIterator[None]:
-        install_offline_vocabularies(settings.tiktoken_cache_dir or Path(platformdirs.user_cache_dir("cognitionos")) / "tiktoken")
+        install_offline_vocabularies(
+            settings.tiktoken_cache_dir or Path(platformdirs.user_cache_dir("cognitionos")) / "tiktoken"
+        )
         catalog = load_catalog(extra_compatible_models=settings.openai_compatible_models)
         chat, embedding, status = build_providers(settings)
-        policy = RetryPolicy(settings.max_retries, settings.retry_base_seconds, settings.retry_max_seconds, settings.cooldown_failures, settings.cooldown_seconds)
+        policy = RetryPolicy(
+            settings.max_retries,
+            settings.retry_base_seconds,
+            settings.retry_max_seconds,
+            settings.cooldown_failures,
+            settings.cooldown_seconds,
+        )
         ledger = UsageLedger(app.state.sessionmaker, settings.usage_flush_seconds, settings.usage_batch_size)
         ledger.start()
         app.state.runtime = AIRuntime(
-            settings=settings, catalog=catalog, chat_providers=chat, embedding_providers=embedding, provider_status=status,
-            router=Router(policy), ledger=ledger, counters=BudgetCounters(app.state.redis),
-            cache=ResponseCache(app.state.redis, settings.cache_ttl_seconds), prompts=PromptLibrary(settings.prompts_dir),
+            settings=settings,
+            catalog=catalog,
+            chat_providers=chat,
+            embedding_providers=embedding,
+            provider_status=status,
+            router=Router(policy),
+            ledger=ledger,
+            counters=BudgetCounters(app.state.redis),
+            cache=ResponseCache(app.state.redis, settings.cache_ttl_seconds),
+            prompts=PromptLibrary(settings.prompts_dir),
             sessionmaker=app.state.sessionmaker,
-        )  # fmt: skip
+        )
         logger.info("providers", extra={"providers": status})
         try:
             yield
@@ -99,7 +123,10 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
     app = create_service_app(
         settings,
         title="CognitionOS ai-runtime",
-        description="LLM and embedding providers (OpenAI, Anthropic, OpenAI-compatible, embedded local), fallback, token counting, cost ledger and budgets; OpenAI-compatible /v1 API.",
+        description=(
+            "LLM and embedding providers (OpenAI, Anthropic, OpenAI-compatible, embedded local), fallback, token "
+            "counting, cost ledger and budgets; OpenAI-compatible /v1 API."
+        ),
         routers=[router],
         extra_lifespan=runtime_state,
         health_details=lambda app: {"providers": app.state.runtime.provider_status},

@@ -33,7 +33,11 @@ class PromptLibrary:
         return sorted(found, key=lambda v: int(v[1:]))
 
     def roles(self) -> list[str]:
-        return sorted(p.name for p in self.directory.iterdir() if p.is_dir() and self.versions(p.name)) if self.directory.is_dir() else []
+        return (
+            sorted(p.name for p in self.directory.iterdir() if p.is_dir() and self.versions(p.name))
+            if self.directory.is_dir()
+            else []
+        )
 
     def get(self, role: str, version: str | None = None) -> Prompt | None:
         versions = self.versions(role)

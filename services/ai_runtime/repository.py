@@ -34,7 +34,8 @@ async def ledger_spend(session: AsyncSession, scope: str, scope_id: str, since: 
     """What the ledger says this user/run has spent since a moment (None: ever)."""
     column = LlmUsage.user_id if scope == "user" else LlmUsage.run_id
     query = select(
-        func.coalesce(func.sum(LlmUsage.cost_usd), 0), func.coalesce(func.sum(LlmUsage.prompt_tokens + LlmUsage.completion_tokens), 0)
+        func.coalesce(func.sum(LlmUsage.cost_usd), 0),
+        func.coalesce(func.sum(LlmUsage.prompt_tokens + LlmUsage.completion_tokens), 0),
     ).where(column == uuid.UUID(scope_id))
     if since is not None:
         query = query.where(LlmUsage.created_at >= since)
@@ -42,19 +43,25 @@ async def ledger_spend(session: AsyncSession, scope: str, scope_id: str, since: 
     return Decimal(cost), int(tokens)
 
 
-async def spend_by(session: AsyncSession, group_by: Literal["user", "model", "day"], since: date | None) -> list[tuple[str, int, int, int, Decimal]]:
+async def spend_by(
+    session: AsyncSession, group_by: Literal["user", "model", "day"], since: date | None
+) -> list[tuple[str, int, int, int, Decimal]]:
     key = {
         "user": cast(LlmUsage.user_id, String),
         "model": LlmUsage.model,
         "day": cast(cast(LlmUsage.created_at, Date), String),
     }[group_by]
-    query = select(
-        func.coalesce(key, "unknown"),
-        func.count(),
-        func.sum(LlmUsage.prompt_tokens),
-        func.sum(LlmUsage.completion_tokens),
-        func.sum(LlmUsage.cost_usd),
-    ).group_by(key).order_by(func.sum(LlmUsage.cost_usd).desc())
+    query = (
+        select(
+            func.coalesce(key, "unknown"),
+            func.count(),
+            func.sum(LlmUsage.prompt_tokens),
+            func.sum(LlmUsage.completion_tokens),
+            func.sum(LlmUsage.cost_usd),
+        )
+        .group_by(key)
+        .order_by(func.sum(LlmUsage.cost_usd).desc())
+    )
     if since is not None:
         query = query.where(LlmUsage.created_at >= since)
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]

@@ -2,6 +2,7 @@
 and a fallback chain across providers. Streams are retried only until their first chunk is out."""
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -70,7 +71,10 @@ class Router:
         if deployment.consecutive_failures >= self.policy.cooldown_failures:
             deployment.cooldown_until = time.monotonic() + self.policy.cooldown_seconds
             deployment.consecutive_failures = 0
-            logger.warning("deployment in cooldown", extra={"model": deployment.model.name, "seconds": self.policy.cooldown_seconds})
+            logger.warning(
+                "deployment in cooldown",
+                extra={"model": deployment.model.name, "seconds": self.policy.cooldown_seconds},
+            )
 
     async def _with_retries(self, deployment: Deployment, call: Callable[[], Awaitable[T]]) -> T:
         for attempt in range(self.policy.max_retries + 1):
@@ -94,7 +98,7 @@ class Router:
                 failure.skipped.append(model.name)
                 continue
             try:
-                result = await self._with_retries(deployment, lambda m=model: call(m))
+                result = await self._with_retries(deployment, functools.partial(call, model))
             except ProviderError as exc:
                 if exc.client_error:
                     raise

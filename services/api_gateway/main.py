@@ -5,12 +5,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from database.models import ApiUsage
 from services.api_gateway.api import router
 from services.api_gateway.config import GatewaySettings, get_settings
-from services.api_gateway.ratelimit import RateLimiter
 from services.api_gateway.proxy import UpstreamProxy
+from services.api_gateway.ratelimit import RateLimiter
 from services.api_gateway.service import Admission, Authenticator
-from database.models import ApiUsage
 from shared.app import create_service_app
 from shared.batching import BatchedInserter
 
@@ -23,7 +23,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.proxy = UpstreamProxy(settings)
         app.state.authenticator = Authenticator(settings, app.state.redis, app.state.sessionmaker)
         app.state.admission = Admission(settings, RateLimiter(app.state.redis))
-        app.state.api_usage = BatchedInserter("api-usage", ApiUsage, app.state.sessionmaker, settings.api_usage_flush_seconds, 1000)
+        app.state.api_usage = BatchedInserter(
+            "api-usage", ApiUsage, app.state.sessionmaker, settings.api_usage_flush_seconds, 1000
+        )
         app.state.api_usage.start()
         try:
             yield
@@ -34,7 +36,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CognitionOS api-gateway",
-        description="The public entry point: verifies JWTs and API keys, enforces roles and rate limits, and streams requests to the services.",
+        description=(
+            "The public entry point: verifies JWTs and API keys, enforces roles and rate limits, and streams requests "
+            "to the services."
+        ),
         routers=[router],
         extra_lifespan=gateway_state,
         liveness_route=False,

@@ -24,10 +24,26 @@ from shared.identity import INTERNAL_HEADERS, Identity, sign_identity
 logger = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
 )
 # Never forwarded upstream: the gateway has consumed the credentials and signs identity itself.
-STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {"host", "authorization", "x-api-key", "traceparent", "x-request-id", *INTERNAL_HEADERS}
+STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {
+    "host",
+    "authorization",
+    "x-api-key",
+    "traceparent",
+    "x-request-id",
+    *INTERNAL_HEADERS,
+}
 # The gateway's own middleware sets these on the way out.
 STRIPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"x-request-id", "traceparent", "server-timing"}
 SMALL_BODY_BYTES = 256 * 1024
@@ -52,7 +68,8 @@ class UpstreamProxy:
         self.settings = settings
         self.urls = service_urls(settings)
         self.breakers = {
-            name: CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds) for name in self.urls
+            name: CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds)
+            for name in self.urls
         }
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.upstream_max_connections, keepalive_timeout=30),
@@ -65,7 +82,9 @@ class UpstreamProxy:
 
     def _timeout(self, streaming: bool) -> aiohttp.ClientTimeout:
         read = None if streaming else self.settings.upstream_timeout_seconds
-        return aiohttp.ClientTimeout(total=None, sock_connect=self.settings.upstream_connect_timeout_seconds, sock_read=read)
+        return aiohttp.ClientTimeout(
+            total=None, sock_connect=self.settings.upstream_connect_timeout_seconds, sock_read=read
+        )
 
     def _ensure_circuit_closed(self, service: ServiceName) -> CircuitBreaker:
         breaker = self.breakers[service]
@@ -80,7 +99,12 @@ class UpstreamProxy:
         return breaker
 
     async def forward(
-        self, request: Request, service: ServiceName, path: str, identity: Identity | None, extra_headers: dict[str, str]
+        self,
+        request: Request,
+        service: ServiceName,
+        path: str,
+        identity: Identity | None,
+        extra_headers: dict[str, str],
     ) -> Response:
         breaker = self._ensure_circuit_closed(service)
         has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE") or "content-length" in request.headers
@@ -100,7 +124,9 @@ class UpstreamProxy:
         except aiohttp.ClientError as exc:
             breaker.record_failure()
             raise ServiceUnavailableError(
-                f"{service} is unavailable", code="upstream_unavailable", details={"service": service, "reason": type(exc).__name__}
+                f"{service} is unavailable",
+                code="upstream_unavailable",
+                details={"service": service, "reason": type(exc).__name__},
             ) from exc
         if upstream.status in UPSTREAM_FAILURE_STATUSES:
             breaker.record_failure()
@@ -108,7 +134,9 @@ class UpstreamProxy:
             breaker.record_success()
         return await self._relay_response(upstream, service, extra_headers)
 
-    async def _relay_response(self, upstream: aiohttp.ClientResponse, service: str, extra_headers: dict[str, str]) -> Response:
+    async def _relay_response(
+        self, upstream: aiohttp.ClientResponse, service: str, extra_headers: dict[str, str]
+    ) -> Response:
         headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in STRIPPED_RESPONSE_HEADERS]
         headers += list(extra_headers.items())
         is_event_stream = upstream.content_type == "text/event-stream"
@@ -123,7 +151,9 @@ class UpstreamProxy:
             return _response(body, upstream.status, headers)
         if is_event_stream:
             headers += [("x-accel-buffering", "no")]
-        response = StreamingResponse(_relay(upstream, service), status_code=upstream.status, background=BackgroundTask(upstream.release))
+        response = StreamingResponse(
+            _relay(upstream, service), status_code=upstream.status, background=BackgroundTask(upstream.release)
+        )
         _replace_headers(response, headers)
         return response
 
@@ -131,7 +161,9 @@ class UpstreamProxy:
         headers = {k: v for k, v in request.headers.items() if k not in STRIPPED_REQUEST_HEADERS}
         client_ip = request.client.host if request.client else ""
         prior = request.headers.get("x-forwarded-for")
-        headers["x-forwarded-for"] = f"{prior}, {client_ip}" if prior and self.settings.trust_forwarded_for else client_ip
+        headers["x-forwarded-for"] = (
+            f"{prior}, {client_ip}" if prior and self.settings.trust_forwarded_for else client_ip
+        )
         headers["x-forwarded-proto"] = request.url.scheme
         headers["x-request-id"] = request.state.request_id
         headers["traceparent"] = request.state.trace.traceparent
@@ -144,7 +176,9 @@ class UpstreamProxy:
         results = await asyncio.gather(*(self._probe(name) for name in names))
         services = dict(zip(names, results, strict=True))
         status = "ok" if all(h.status == "ok" for h in services.values()) else "degraded"
-        return AggregatedHealthResponse(status=status, service=self.settings.service_name, version=version, services=services)
+        return AggregatedHealthResponse(
+            status=status, service=self.settings.service_name, version=version, services=services
+        )
 
     async def _probe(self, service: ServiceName) -> UpstreamHealth:
         url = self.urls[service]
@@ -158,7 +192,9 @@ class UpstreamProxy:
             return UpstreamHealth(status="down", url=url, error=type(exc).__name__, circuit=circuit)
         latency = round((time.perf_counter() - started) * 1000, 2)
         if status_code != 200:
-            return UpstreamHealth(status="down", url=url, latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit)
+            return UpstreamHealth(
+                status="down", url=url, latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit
+            )
         return UpstreamHealth(status="ok", url=url, latency_ms=latency, circuit=circuit)
 
 

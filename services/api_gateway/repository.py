@@ -1,12 +1,13 @@
 """The only SQL the gateway runs: resolving an API key to its owner."""
 
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import ApiKey, User
-from shared.identity import Identity
+from shared.identity import Identity, Role
 
 
 async def find_identity_by_api_key_hash(session: AsyncSession, key_hash: str) -> Identity | None:
@@ -27,4 +28,6 @@ async def find_identity_by_api_key_hash(session: AsyncSession, key_hash: str) ->
     key_id, user_id, username, role = row
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
     await session.commit()
-    return Identity(user_id=str(user_id), username=username, role=role, auth_method="api_key", api_key_id=str(key_id))
+    return Identity(
+        user_id=str(user_id), username=username, role=cast(Role, role), auth_method="api_key", api_key_id=str(key_id)
+    )

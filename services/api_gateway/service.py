@@ -1,9 +1,11 @@
 """Gateway rules: who is calling (JWT or API key, verified here), may they, and how often."""
 
+import contextlib
 import dataclasses
 import json
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -52,7 +54,9 @@ class Authenticator:
         role = claims.get("role")
         if role not in ("admin", "user", "agent") or not claims.get("sid") or not claims.get("username"):
             raise UnauthorizedError("Invalid token claims", code="invalid_token")
-        return Identity(user_id=claims["sub"], username=claims["username"], role=role, auth_method="jwt", session_id=claims["sid"])
+        return Identity(
+            user_id=claims["sub"], username=claims["username"], role=role, auth_method="jwt", session_id=claims["sid"]
+        )
 
     async def _identity_from_api_key(self, api_key: str) -> Identity:
         key_hash = hash_api_key(api_key)
@@ -70,15 +74,13 @@ class Authenticator:
 
     async def _cache_get(self, key: str) -> str | None:
         try:
-            return await self.redis.get(key)
+            return cast(str | None, await self.redis.get(key))  # the client decodes responses
         except RedisError:
             return None
 
     async def _cache_set(self, key: str, value: str) -> None:
-        try:
+        with contextlib.suppress(RedisError):
             await self.redis.set(key, value, ex=self.settings.api_key_cache_seconds)
-        except RedisError:
-            pass
 
 
 def authorize(route: UpstreamRoute, method: str, subpath: str, identity: Identity | None) -> None:
@@ -88,7 +90,9 @@ def authorize(route: UpstreamRoute, method: str, subpath: str, identity: Identit
         raise UnauthorizedError("Authentication required: send a bearer token or an API key")
     allowed = route.allowed_roles(method, subpath)
     if identity.role not in allowed:
-        raise ForbiddenError("Your role may not call this endpoint", details={"role": identity.role, "allowed": sorted(allowed)})
+        raise ForbiddenError(
+            "Your role may not call this endpoint", details={"role": identity.role, "allowed": sorted(allowed)}
+        )
 
 
 @dataclass
@@ -115,11 +119,13 @@ class Admission:
             return None
         try:
             decision = await self.limiter.check(buckets, deny_flags=revocation_flags)
-        except RedisError:
+        except RedisError as exc:
             if self.settings.redis_fail_open:
                 logger.warning("redis unavailable; rate limits and session revocation not checked (fail open)")
                 return None
-            raise ServiceUnavailableError("Rate limiter and session store unavailable", code="dependency_unavailable")
+            raise ServiceUnavailableError(
+                "Rate limiter and session store unavailable", code="dependency_unavailable"
+            ) from exc
         if decision is None:
             raise UnauthorizedError("Session has been revoked", code="session_revoked")
         if not decision.allowed:

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.auth_service.config import AuthSettings
 from services.auth_service.schemas import (
-    ApiKeyCreateRequest,
     ApiKeyCreatedResponse,
+    ApiKeyCreateRequest,
     ApiKeyResponse,
     LoginRequest,
     LogoutRequest,
@@ -45,7 +45,13 @@ async def get_identity(request: Request) -> Identity:
     claims = decode_token(jwt_config(settings), token, expected_type="access")
     if await is_session_revoked(request.app.state.redis, claims["sid"]):
         raise UnauthorizedError("Session has been revoked", code="session_revoked")
-    return Identity(user_id=claims["sub"], username=claims["username"], role=claims["role"], auth_method="jwt", session_id=claims["sid"])
+    return Identity(
+        user_id=claims["sub"],
+        username=claims["username"],
+        role=claims["role"],
+        auth_method="jwt",
+        session_id=claims["sid"],
+    )
 
 
 async def get_admin_identity(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
@@ -79,7 +85,9 @@ async def login(body: LoginRequest, request: Request, service: Service) -> Token
 
 @router.post("/refresh", response_model=TokenResponse, summary="Rotate a refresh token")
 async def refresh(body: RefreshRequest, request: Request, service: Service) -> TokenResponse:
-    return await service.refresh(body.refresh_token, user_agent=request.headers.get("user-agent"), ip=_client_ip(request))
+    return await service.refresh(
+        body.refresh_token, user_agent=request.headers.get("user-agent"), ip=_client_ip(request)
+    )
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke the current session")
@@ -101,16 +109,24 @@ async def list_users(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> UserListResponse:
     users, total = await service.list_users(limit, offset)
-    return UserListResponse(items=[UserResponse.model_validate(u) for u in users], total=total, limit=limit, offset=offset)
+    return UserListResponse(
+        items=[UserResponse.model_validate(u) for u in users], total=total, limit=limit, offset=offset
+    )
 
 
 @router.patch("/users/{user_id}/role", response_model=UserResponse, summary="Change a user's role (admin)")
-async def change_role(user_id: uuid.UUID, body: RoleUpdateRequest, admin: AdminIdentity, service: Service) -> UserResponse:
+async def change_role(
+    user_id: uuid.UUID, body: RoleUpdateRequest, admin: AdminIdentity, service: Service
+) -> UserResponse:
     return UserResponse.model_validate(await service.change_role(admin, user_id, body.role))
 
 
-@router.post("/api-keys", response_model=ApiKeyCreatedResponse, status_code=status.HTTP_201_CREATED, summary="Create an API key")
-async def create_api_key(body: ApiKeyCreateRequest, identity: CurrentIdentity, service: Service) -> ApiKeyCreatedResponse:
+@router.post(
+    "/api-keys", response_model=ApiKeyCreatedResponse, status_code=status.HTTP_201_CREATED, summary="Create an API key"
+)
+async def create_api_key(
+    body: ApiKeyCreateRequest, identity: CurrentIdentity, service: Service
+) -> ApiKeyCreatedResponse:
     row, key = await service.create_api_key(identity, body)
     return ApiKeyCreatedResponse(**ApiKeyResponse.model_validate(row).model_dump(), key=key)
 

@@ -27,4 +27,3 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         routers=[router],
         extra_lifespan=bootstrap,
     )
-

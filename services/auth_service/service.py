@@ -72,7 +72,9 @@ class AuthService:
     async def register(self, request: RegisterRequest, role: Role = "user") -> User:
         taken = await self.users.username_or_email_taken(request.username, request.email)
         if taken:
-            raise ConflictError(f"{' and '.join(taken)} already registered", code="already_exists", details={"fields": taken})
+            raise ConflictError(
+                f"{' and '.join(taken)} already registered", code="already_exists", details={"fields": taken}
+            )
         user = User(
             username=request.username,
             email=str(request.email).lower(),
@@ -152,7 +154,9 @@ class AuthService:
         refresh_ttl = timedelta(days=self.settings.refresh_token_ttl_days)
         claims = {"role": user.role, "username": user.username, "sid": str(family_id)}
         access = issue_token(self._jwt, subject=str(user.id), token_type="access", ttl=access_ttl, claims=claims)
-        refresh = issue_token(self._jwt, subject=str(user.id), token_type="refresh", ttl=refresh_ttl, claims={"sid": str(family_id)})
+        refresh = issue_token(
+            self._jwt, subject=str(user.id), token_type="refresh", ttl=refresh_ttl, claims={"sid": str(family_id)}
+        )
         await self.sessions.add(
             UserSession(
                 user_id=user.id,
@@ -215,7 +219,13 @@ class AuthService:
         key, prefix = generate_api_key()
         expires_at = _now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
         row = await self.api_keys.add(
-            ApiKey(user_id=uuid.UUID(identity.user_id), name=request.name, prefix=prefix, key_hash=hash_api_key(key), expires_at=expires_at)
+            ApiKey(
+                user_id=uuid.UUID(identity.user_id),
+                name=request.name,
+                prefix=prefix,
+                key_hash=hash_api_key(key),
+                expires_at=expires_at,
+            )
         )
         await self.session.commit()
         return row, key
@@ -239,7 +249,9 @@ class AuthService:
             return
         if await self.users.find_by_login(s.bootstrap_admin_username):
             return
-        request = RegisterRequest(username=s.bootstrap_admin_username, email=s.bootstrap_admin_email, password=s.bootstrap_admin_password)
+        request = RegisterRequest(
+            username=s.bootstrap_admin_username, email=s.bootstrap_admin_email, password=s.bootstrap_admin_password
+        )
         try:
             await self.register(request, role="admin")
             logger.info("bootstrap admin created", extra={"username": s.bootstrap_admin_username})

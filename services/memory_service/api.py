@@ -32,7 +32,9 @@ RETRIEVED_MEMORIES = TypeAdapter(list[RetrievedMemory])
 
 async def get_service(request: Request, session: DbSession) -> MemoryService:
     state = request.app.state
-    return MemoryService(session=session, settings=state.settings, ai=state.ai_client, cipher=state.cipher, access=state.access)
+    return MemoryService(
+        session=session, settings=state.settings, ai=state.ai_client, cipher=state.cipher, access=state.access
+    )
 
 
 Service = Annotated[MemoryService, Depends(get_service)]
@@ -51,14 +53,23 @@ class ListFilters:
     def for_user(self, user_id: uuid.UUID) -> MemoryFilter:
         """The caller's own rows; global ones only when scope=global is asked for."""
         return MemoryFilter(
-            user_id=user_id, memory_types=self.memory_type, scopes=self.scope, metadata=self.metadata,
-            include_sensitive=self.include_sensitive, session_id=self.session_id, agent_id=self.agent_id, run_id=self.run_id,
+            user_id=user_id,
+            memory_types=self.memory_type,
+            scopes=self.scope,
+            metadata=self.metadata,
+            include_sensitive=self.include_sensitive,
+            session_id=self.session_id,
+            agent_id=self.agent_id,
+            run_id=self.run_id,
             include_global=bool(self.scope and "global" in self.scope),
-        )  # fmt: skip
+        )
 
     @property
     def any_given(self) -> bool:
-        return any(v is not None for v in (self.memory_type, self.scope, self.session_id, self.agent_id, self.run_id, self.metadata))
+        return any(
+            v is not None
+            for v in (self.memory_type, self.scope, self.session_id, self.agent_id, self.run_id, self.metadata)
+        )
 
 
 async def list_filters(
@@ -77,7 +88,12 @@ async def list_filters(
 Filters = Annotated[ListFilters, Depends(list_filters)]
 
 
-@router.post("/memories", response_model=MemoryResponse, status_code=status.HTTP_201_CREATED, summary="Store a memory (near-duplicates update the existing one)")
+@router.post(
+    "/memories",
+    response_model=MemoryResponse,
+    status_code=status.HTTP_201_CREATED,
+    summary="Store a memory (near-duplicates update the existing one)",
+)
 async def store(body: MemoryCreate, identity: CurrentIdentity, service: Service, response: Response) -> MemoryResponse:
     (stored,) = await service.store_many(identity, [body])
     if stored.deduplicated:
@@ -85,13 +101,24 @@ async def store(body: MemoryCreate, identity: CurrentIdentity, service: Service,
     return stored
 
 
-@router.post("/memories/batch", response_model=list[MemoryResponse], status_code=status.HTTP_201_CREATED, summary="Store many memories in one call",
-             openapi_extra=body_openapi(MemoryBatchCreate))  # fmt: skip
-async def store_batch(body: Annotated[MemoryBatchCreate, Depends(json_body(MemoryBatchCreate))], identity: CurrentIdentity, service: Service) -> list[MemoryResponse]:
+@router.post(
+    "/memories/batch",
+    response_model=list[MemoryResponse],
+    status_code=status.HTTP_201_CREATED,
+    summary="Store many memories in one call",
+    openapi_extra=body_openapi(MemoryBatchCreate),
+)
+async def store_batch(
+    body: Annotated[MemoryBatchCreate, Depends(json_body(MemoryBatchCreate))],
+    identity: CurrentIdentity,
+    service: Service,
+) -> list[MemoryResponse]:
     return await service.store_many(identity, body.memories)
 
 
-@router.post("/memories/retrieve", response_model=list[RetrievedMemory], summary="Semantic (or hybrid) search, best first")
+@router.post(
+    "/memories/retrieve", response_model=list[RetrievedMemory], summary="Semantic (or hybrid) search, best first"
+)
 @router.post("/retrieve", response_model=list[RetrievedMemory], include_in_schema=False)
 async def retrieve(body: RetrieveRequest, identity: CurrentIdentity, service: Service) -> Response:
     # Serialised here, once: the results are already validated models (FastAPI would validate them again).
@@ -110,15 +137,23 @@ async def list_memories(
     return MemoryPage(items=items, next_cursor=next_cursor)
 
 
-@router.delete("/memories", response_model=DeleteResult, summary="Delete your memories matching a filter (a filter is required)")
+@router.delete(
+    "/memories", response_model=DeleteResult, summary="Delete your memories matching a filter (a filter is required)"
+)
 async def delete_matching(identity: CurrentIdentity, service: Service, filters: Filters) -> DeleteResult:
     where = filters.for_user(uuid.UUID(identity.user_id))
     where.include_sensitive = True
     return DeleteResult(deleted=await service.delete_matching(identity, where, filters.any_given))
 
 
-@router.post("/memories/admin/reembed", response_model=ReembedResult, summary="Re-embed memories stored with another embedding model (admin)")
-async def reembed(identity: CurrentIdentity, service: Service, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> ReembedResult:
+@router.post(
+    "/memories/admin/reembed",
+    response_model=ReembedResult,
+    summary="Re-embed memories stored with another embedding model (admin)",
+)
+async def reembed(
+    identity: CurrentIdentity, service: Service, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+) -> ReembedResult:
     ensure_admin(identity)
     done, remaining = await service.reembed(identity, limit)
     return ReembedResult(reembedded=done, remaining=remaining, model=service.settings.embedding_model)
@@ -129,8 +164,12 @@ async def get_memory(memory_id: uuid.UUID, identity: CurrentIdentity, service: S
     return await service.get(identity, memory_id)
 
 
-@router.put("/memories/{memory_id}", response_model=MemoryResponse, summary="Change a memory (new content is re-embedded)")
-async def update_memory(memory_id: uuid.UUID, body: MemoryUpdate, identity: CurrentIdentity, service: Service) -> MemoryResponse:
+@router.put(
+    "/memories/{memory_id}", response_model=MemoryResponse, summary="Change a memory (new content is re-embedded)"
+)
+async def update_memory(
+    memory_id: uuid.UUID, body: MemoryUpdate, identity: CurrentIdentity, service: Service
+) -> MemoryResponse:
     return await service.update(identity, memory_id, body)
 
 

@@ -8,10 +8,16 @@ from shared.config import BaseServiceSettings
 class MemorySettings(BaseServiceSettings):
     service_name: str = "memory-service"
 
-    embedding_model: str = Field(default="all-minilm-l6-v2", description="Model the ai-runtime embeds with; stored per row")
+    embedding_model: str = Field(
+        default="all-minilm-l6-v2", description="Model the ai-runtime embeds with; stored per row"
+    )
     embedding_dimensions: int = Field(default=384, description="Must match memories.embedding (a migration changes it)")
-    dedup_threshold: float = Field(default=0.95, ge=0, le=1, description="Cosine similarity at which a new memory updates an existing one")
-    encryption_key: str | None = Field(default=None, description="Fernet key for is_sensitive memories (default: derived from INTERNAL_SECRET)")
+    dedup_threshold: float = Field(
+        default=0.95, ge=0, le=1, description="Cosine similarity at which a new memory updates an existing one"
+    )
+    encryption_key: str | None = Field(
+        default=None, description="Fernet key for is_sensitive memories (default: derived from INTERNAL_SECRET)"
+    )
     purge_interval_seconds: float = Field(default=60.0, gt=0)
     access_flush_seconds: float = Field(default=1.0, gt=0)
     hnsw_ef_search: int = Field(default=64, ge=10, le=1000, description="Lower bound; raised to 4·k per query")

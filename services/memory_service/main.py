@@ -19,7 +19,7 @@ async def _health_details(app: FastAPI) -> dict[str, Any]:
     try:
         async with app.state.sessionmaker() as session:
             return {"database": "ok", "memories": await repository.count(session)}
-    except Exception as exc:  # noqa: BLE001 - liveness must answer even when the database does not
+    except Exception as exc:
         return {"database": f"unavailable: {type(exc).__name__}", "memories": None}
 
 
@@ -28,7 +28,9 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def memory_state(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ai_client = ServiceClient("ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=60)
+        app.state.ai_client = ServiceClient(
+            "ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=60
+        )
         app.state.cipher = build_cipher(settings.encryption_key, settings.internal_secret)
         app.state.access = AccessRecorder(app.state.sessionmaker, settings.access_flush_seconds)
         app.state.access.start()
@@ -44,7 +46,10 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CognitionOS memory-service",
-        description="Semantic memory on pgvector HNSW: scopes, hybrid search (vector + full text, RRF), dedup, encrypted sensitive memories.",
+        description=(
+            "Semantic memory on pgvector HNSW: scopes, hybrid search (vector + full text, RRF), dedup, encrypted "
+            "sensitive memories."
+        ),
         routers=[router],
         extra_lifespan=memory_state,
         health_details=_health_details,

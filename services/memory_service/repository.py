@@ -2,15 +2,15 @@
 dedup lookups, cursor pages, bookkeeping and purges."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import ColumnElement, Row, Select, and_, delete, func, insert, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
+from typing import Any, cast
 
 from pgvector import Vector as PgVector
+from sqlalchemy import ColumnElement, CursorResult, Row, Table, and_, delete, func, insert, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from database.models import Memory
 
@@ -18,9 +18,11 @@ COSINE_DISTANCE = Memory.embedding.cosine_distance
 # Rows are loaded without their vector and tsvector: parsing 384 floats per row costs more than the search.
 WITHOUT_VECTORS = defer(Memory.embedding), defer(Memory.content_tsv)
 # Searches read plain rows (attributes named as on Memory), not ORM objects: nothing is changed through them.
-SEARCH_COLUMNS = tuple(getattr(Memory, attr.key) for attr in Memory.__mapper__.column_attrs if attr.key not in ("embedding", "content_tsv"))
+SEARCH_COLUMNS = tuple(
+    getattr(Memory, attr.key) for attr in Memory.__mapper__.column_attrs if attr.key not in ("embedding", "content_tsv")
+)
 
-MemoryRow = Row[Any]
+MemoryRow = Row[*tuple[Any, ...]]  # the SEARCH_COLUMNS of a memory
 
 
 @dataclass
@@ -28,8 +30,8 @@ class MemoryFilter:
     """Which rows a caller may see and asked for. `user_id` sees its own rows plus global ones."""
 
     user_id: uuid.UUID
-    memory_types: list[str] | None = None
-    scopes: list[str] | None = None
+    memory_types: Sequence[str] | None = None
+    scopes: Sequence[str] | None = None
     metadata: dict[str, Any] | None = None
     min_confidence: float = 0.0
     include_sensitive: bool = False
@@ -40,7 +42,11 @@ class MemoryFilter:
     include_global: bool = True
 
     def clauses(self) -> list[ColumnElement[bool]]:
-        owner = or_(Memory.user_id == self.user_id, Memory.scope == "global") if self.include_global else Memory.user_id == self.user_id
+        owner = (
+            or_(Memory.user_id == self.user_id, Memory.scope == "global")
+            if self.include_global
+            else Memory.user_id == self.user_id
+        )
         clauses: list[ColumnElement[bool]] = [owner, or_(Memory.expires_at.is_(None), Memory.expires_at > func.now())]
         if not self.include_sensitive:
             clauses.append(Memory.is_sensitive.is_(False))
@@ -52,7 +58,11 @@ class MemoryFilter:
             clauses.append(Memory.meta.contains(self.metadata))
         if self.min_confidence > 0:
             clauses.append(Memory.confidence >= self.min_confidence)
-        for column, value in ((Memory.session_id, self.session_id), (Memory.agent_id, self.agent_id), (Memory.run_id, self.run_id)):
+        for column, value in (
+            (Memory.session_id, self.session_id),
+            (Memory.agent_id, self.agent_id),
+            (Memory.run_id, self.run_id),
+        ):
             if value is not None:
                 clauses.append(column == value)
         if self.embedding_model:
@@ -60,7 +70,10 @@ class MemoryFilter:
         return clauses
 
 
-TUNE_VECTOR_SEARCH = "SELECT set_config('hnsw.ef_search', :ef_search, {local}), set_config('hnsw.iterative_scan', 'relaxed_order', {local})"
+TUNE_VECTOR_SEARCH = (
+    "SELECT set_config('hnsw.ef_search', :ef_search, {local}), set_config('hnsw.iterative_scan', 'relaxed_order', "
+    "{local})"
+)
 
 
 def _ef_search(k: int, ef_search_floor: int) -> str:
@@ -83,15 +96,20 @@ async def prepare_search(session: AsyncSession, k: int, ef_search_floor: int) ->
         connection.info["hnsw.ef_search"] = ef_search
 
 
-async def vector_search(session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int) -> list[tuple[MemoryRow, float]]:
+async def vector_search(
+    session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int
+) -> list[tuple[MemoryRow, float]]:
     distance = COSINE_DISTANCE(embedding)
     query = select(*SEARCH_COLUMNS, (1 - distance).label("score")).where(*where.clauses()).order_by(distance).limit(k)
     rows = (await session.execute(query)).all()
     # relaxed_order may return near-neighbours slightly out of order: put them back in order.
-    return sorted(((row, float(row.score)) for row in rows), key=lambda pair: -pair[1])
+    scored: list[tuple[MemoryRow, float]] = [(row, float(row.score)) for row in rows]
+    return sorted(scored, key=lambda pair: -pair[1])
 
 
-async def text_search(session: AsyncSession, where: MemoryFilter, query_text: str, embedding: list[float], limit: int) -> list[tuple[MemoryRow, float]]:
+async def text_search(
+    session: AsyncSession, where: MemoryFilter, query_text: str, embedding: list[float], limit: int
+) -> list[tuple[MemoryRow, float]]:
     tsquery = func.websearch_to_tsquery("english", query_text)
     rank = func.ts_rank_cd(Memory.content_tsv, tsquery)
     query = (
@@ -100,7 +118,8 @@ async def text_search(session: AsyncSession, where: MemoryFilter, query_text: st
         .order_by(rank.desc())
         .limit(limit)
     )
-    return [(row, float(row.score)) for row in (await session.execute(query)).all()]
+    scored: list[tuple[MemoryRow, float]] = [(row, float(row.score)) for row in (await session.execute(query)).all()]
+    return scored
 
 
 # Dedup looks for a live memory of the same owner/scope/sensitivity within the threshold of each new vector.
@@ -119,7 +138,8 @@ SELECT item.ordinal,
 FROM unnest(CAST(:vectors AS vector[])) WITH ORDINALITY AS item(vector, ordinal)
 CROSS JOIN LATERAL (
     SELECT m.id, m.embedding <=> item.vector AS distance,
-           (m.user_id = :user_id AND m.scope = :scope AND m.is_sensitive = :is_sensitive AND (m.expires_at IS NULL OR m.expires_at > now())) AS owned
+           (m.user_id = :user_id AND m.scope = :scope AND m.is_sensitive = :is_sensitive AND (m.expires_at IS NULL OR
+               m.expires_at > now())) AS owned
     FROM memories AS m
     ORDER BY m.embedding <=> item.vector
     LIMIT :probe
@@ -147,19 +167,36 @@ CROSS JOIN LATERAL (
 ) AS nearest
 WHERE nearest.distance <= :max_distance
 """
-NEAREST_DUPLICATES_BY_HNSW = text(_NEAREST_DUPLICATES.format(
-    owner="(m.user_id = :user_id AND m.scope = :scope) IS TRUE", order="m.embedding <=> item.vector"))
-NEAREST_DUPLICATES_EXACT = text(_NEAREST_DUPLICATES.format(
-    owner="m.user_id = :user_id AND m.scope = :scope", order="(m.embedding <=> item.vector) + 0"))  # fmt: skip
+NEAREST_DUPLICATES_BY_HNSW = text(
+    _NEAREST_DUPLICATES.format(
+        owner="(m.user_id = :user_id AND m.scope = :scope) IS TRUE", order="m.embedding <=> item.vector"
+    )
+)
+NEAREST_DUPLICATES_EXACT = text(
+    _NEAREST_DUPLICATES.format(
+        owner="m.user_id = :user_id AND m.scope = :scope", order="(m.embedding <=> item.vector) + 0"
+    )
+)
 
 
 async def nearest_in_table(
-    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, embeddings: list[list[float]], threshold: float
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    scope: str,
+    is_sensitive: bool,
+    embeddings: list[list[float]],
+    threshold: float,
 ) -> tuple[dict[int, uuid.UUID], list[int]]:
     """First pass: (position -> the owner's near-duplicate, positions too crowded to tell)."""
     await tune_vector_search(session, 1, DEDUP_EF_SEARCH)
-    params = {"vectors": [PgVector(e) for e in embeddings], "user_id": user_id, "scope": scope, "is_sensitive": is_sensitive,
-              "max_distance": 1 - threshold, "probe": DEDUP_PROBE}  # fmt: skip
+    params = {
+        "vectors": [PgVector(e) for e in embeddings],
+        "user_id": user_id,
+        "scope": scope,
+        "is_sensitive": is_sensitive,
+        "max_distance": 1 - threshold,
+        "probe": DEDUP_PROBE,
+    }
     found, crowded = {}, []
     for ordinal, memory_id, close in (await session.execute(NEAREST_IN_TABLE, params)).all():
         if memory_id is not None:
@@ -170,21 +207,40 @@ async def nearest_in_table(
 
 
 async def nearest_duplicates(
-    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, embeddings: list[list[float]], threshold: float, exact: bool
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    scope: str,
+    is_sensitive: bool,
+    embeddings: list[list[float]],
+    threshold: float,
+    exact: bool,
 ) -> dict[int, uuid.UUID]:
-    """Owner-filtered: for each embedding (by position), the id of an existing near-identical memory, in one round trip."""
+    """Owner-filtered: for each embedding (by position), the id of an existing near-identical memory, in one round
+    trip."""
     if not exact:
         await tune_vector_search(session, 1, DEDUP_EF_SEARCH)
     rows = await session.execute(
         NEAREST_DUPLICATES_EXACT if exact else NEAREST_DUPLICATES_BY_HNSW,
-        {"vectors": [PgVector(e) for e in embeddings], "user_id": user_id, "scope": scope, "is_sensitive": is_sensitive, "max_distance": 1 - threshold},
+        {
+            "vectors": [PgVector(e) for e in embeddings],
+            "user_id": user_id,
+            "scope": scope,
+            "is_sensitive": is_sensitive,
+            "max_distance": 1 - threshold,
+        },
     )
     return {int(ordinal) - 1: memory_id for ordinal, memory_id in rows.all()}
 
 
-async def owner_has_more_than(session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, limit: int) -> bool:
+async def owner_has_more_than(
+    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, limit: int
+) -> bool:
     """Bounded count: stops after limit + 1 rows, so a big owner costs no more than a small one."""
-    rows = select(Memory.id).where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive).limit(limit + 1)
+    rows = (
+        select(Memory.id)
+        .where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive)
+        .limit(limit + 1)
+    )
     count = (await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one()
     return int(count) > limit
 
@@ -198,9 +254,11 @@ async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     """Bulk insert (one statement); returns detached Memory objects built from the rows and the server defaults."""
     if not rows:
         return []
-    table = Memory.__table__
+    table = cast(Table, Memory.__table__)
     values = [{("metadata" if key == "meta" else key): value for key, value in row.items()} for row in rows]
-    returned = (await session.execute(insert(table).returning(table.c.id, table.c.created_at, table.c.updated_at), values)).all()
+    returned = (
+        await session.execute(insert(table).returning(table.c.id, table.c.created_at, table.c.updated_at), values)
+    ).all()
     stamps = {memory_id: (created_at, updated_at) for memory_id, created_at, updated_at in returned}
     return [
         Memory(**row, accessed_at=None, created_at=stamps[row["id"]][0], updated_at=stamps[row["id"]][1])
@@ -213,18 +271,24 @@ async def lock_owner_scope(session: AsyncSession, user_id: uuid.UUID, scope: str
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"memory:{user_id}:{scope}"))))
 
 
-async def page(session: AsyncSession, where: MemoryFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Memory]:
-    query: Select[tuple[Memory]] = select(Memory).options(*WITHOUT_VECTORS).where(*where.clauses())
+async def page(
+    session: AsyncSession, where: MemoryFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Memory]:
+    query = select(Memory).options(*WITHOUT_VECTORS).where(*where.clauses())
     if after is not None:
         created_at, memory_id = after
-        query = query.where(or_(Memory.created_at < created_at, and_(Memory.created_at == created_at, Memory.id < memory_id)))
+        query = query.where(
+            or_(Memory.created_at < created_at, and_(Memory.created_at == created_at, Memory.id < memory_id))
+        )
     query = query.order_by(Memory.created_at.desc(), Memory.id.desc()).limit(limit)
     return list((await session.execute(query)).scalars())
 
 
 async def delete_matching(session: AsyncSession, owner: uuid.UUID, where: MemoryFilter) -> int:
     """Deletes only the owner's rows (never global ones through a user's filter)."""
-    result = await session.execute(delete(Memory).where(Memory.user_id == owner, *where.clauses()))
+    result = cast(
+        CursorResult[Any], await session.execute(delete(Memory).where(Memory.user_id == owner, *where.clauses()))
+    )
     return result.rowcount or 0
 
 
@@ -233,7 +297,10 @@ async def count(session: AsyncSession) -> int:
 
 
 async def purge_expired(session: AsyncSession) -> int:
-    result = await session.execute(delete(Memory).where(Memory.expires_at.is_not(None), Memory.expires_at <= func.now()))
+    result = cast(
+        CursorResult[Any],
+        await session.execute(delete(Memory).where(Memory.expires_at.is_not(None), Memory.expires_at <= func.now())),
+    )
     return result.rowcount or 0
 
 
@@ -250,11 +317,12 @@ async def record_access(session: AsyncSession, counts: dict[uuid.UUID, int]) -> 
 
 async def stale_embeddings(session: AsyncSession, model: str, limit: int) -> tuple[list[Memory], int]:
     stale = or_(Memory.embedding_model.is_(None), Memory.embedding_model != model)
-    rows = list((await session.execute(select(Memory).where(stale).limit(limit).with_for_update(skip_locked=True))).scalars())
+    rows = list(
+        (await session.execute(select(Memory).where(stale).limit(limit).with_for_update(skip_locked=True))).scalars()
+    )
     remaining = int((await session.execute(select(func.count()).select_from(Memory).where(stale))).scalar_one())
     return rows, remaining
 
 
 def visible(memory: Memory, user_id: uuid.UUID, is_admin: bool) -> bool:
     return is_admin or memory.user_id == user_id or memory.scope == "global"
-

@@ -4,7 +4,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MemoryType = Literal["working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill"]
+MemoryType = Literal[
+    "working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill"
+]
 Scope = Literal["global", "user", "task", "session"]
 MAX_CONTENT_CHARS = 20_000
 
@@ -24,7 +26,9 @@ class MemoryCreate(BaseModel):
     session_id: str | None = Field(default=None, max_length=128)
     run_id: uuid.UUID | None = None
     expires_at: datetime | None = None
-    embedding: list[float] | None = Field(default=None, description="Precomputed embedding of embedding_model (bulk loads)")
+    embedding: list[float] | None = Field(
+        default=None, description="Precomputed embedding of embedding_model (bulk loads)"
+    )
 
     @field_validator("content")
     @classmethod

@@ -5,7 +5,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from cryptography.fernet import Fernet
@@ -43,7 +43,11 @@ class MemoryService:
     async def embed(self, identity: Identity, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), 256):
-            body = await self.ai.post_json("/embed", identity=identity, json={"texts": texts[start : start + 256], "model": self.settings.embedding_model})
+            body = await self.ai.post_json(
+                "/embed",
+                identity=identity,
+                json={"texts": texts[start : start + 256], "model": self.settings.embedding_model},
+            )
             if body["dimensions"] != self.settings.embedding_dimensions:
                 raise ServiceUnavailableError(
                     f"{body['model_used']} gives {body['dimensions']}-dimensional vectors but memories store "
@@ -56,7 +60,8 @@ class MemoryService:
     def _check_vector(self, vector: list[float]) -> None:
         if len(vector) != self.settings.embedding_dimensions:
             raise BadRequestError(
-                f"embedding must have {self.settings.embedding_dimensions} dimensions ({self.settings.embedding_model})",
+                f"embedding must have {self.settings.embedding_dimensions} dimensions "
+                f"({self.settings.embedding_model})",
                 code="bad_embedding",
                 details={"got": len(vector)},
             )
@@ -67,12 +72,27 @@ class MemoryService:
         content = decrypt_or_placeholder(self.cipher, memory.content) if memory.is_sensitive else memory.content
         model = RetrievedMemory if scores else MemoryResponse
         return model(
-            id=memory.id, user_id=memory.user_id, content=content, memory_type=memory.memory_type, scope=memory.scope,
-            metadata=memory.meta, source=memory.source, confidence=memory.confidence, is_sensitive=memory.is_sensitive,
-            agent_id=memory.agent_id, session_id=memory.session_id, run_id=memory.run_id, access_count=memory.access_count,
-            accessed_at=memory.accessed_at, expires_at=memory.expires_at, embedding_model=memory.embedding_model,
-            created_at=memory.created_at, updated_at=memory.updated_at, deduplicated=deduplicated, **scores,
-        )  # fmt: skip
+            id=memory.id,
+            user_id=memory.user_id,
+            content=content,
+            memory_type=memory.memory_type,
+            scope=memory.scope,
+            metadata=memory.meta,
+            source=memory.source,
+            confidence=memory.confidence,
+            is_sensitive=memory.is_sensitive,
+            agent_id=memory.agent_id,
+            session_id=memory.session_id,
+            run_id=memory.run_id,
+            access_count=memory.access_count,
+            accessed_at=memory.accessed_at,
+            expires_at=memory.expires_at,
+            embedding_model=memory.embedding_model,
+            created_at=memory.created_at,
+            updated_at=memory.updated_at,
+            deduplicated=deduplicated,
+            **scores,
+        )
 
     # --- store ---------------------------------------------------------------------------------
 
@@ -87,26 +107,44 @@ class MemoryService:
                 self._check_vector(item.embedding)
         embeddings = [item.embedding for item in items]
         missing = [i for i, e in enumerate(embeddings) if e is None]
-        for index, vector in zip(missing, await self.embed(identity, [items[i].content for i in missing]) if missing else [], strict=True):
+        for index, vector in zip(
+            missing, await self.embed(identity, [items[i].content for i in missing]) if missing else [], strict=True
+        ):
             embeddings[index] = vector
         groups: dict[tuple[uuid.UUID, str, bool], list[int]] = {}
         for index, item in enumerate(items):
             groups.setdefault((acting_user(identity, item.user_id), item.scope, item.is_sensitive), []).append(index)
         stored: dict[int, tuple[Memory, bool]] = {}
+        vectors = cast(list[list[float]], embeddings)  # every missing one was embedded above
         for (owner, scope, sensitive), indexes in groups.items():
-            group_vectors = [embeddings[i] for i in indexes]
-            stored |= await self._store_group(owner, scope, sensitive, [items[i] for i in indexes], group_vectors, indexes)  # type: ignore[arg-type]
+            stored |= await self._store_group(
+                owner=owner,
+                scope=scope,
+                sensitive=sensitive,
+                items=[items[i] for i in indexes],
+                vectors=[vectors[i] for i in indexes],
+                positions=indexes,
+            )
         await self.session.commit()
         return [self.to_response(*stored[i]) for i in range(len(items))]
 
     async def _store_group(
-        self, owner: uuid.UUID, scope: str, sensitive: bool, items: list[MemoryCreate], vectors: list[list[float]], positions: list[int]
+        self,
+        *,
+        owner: uuid.UUID,
+        scope: str,
+        sensitive: bool,
+        items: list[MemoryCreate],
+        vectors: list[list[float]],
+        positions: list[int],
     ) -> dict[int, tuple[Memory, bool]]:
         await repository.lock_owner_scope(self.session, owner, scope)
         matrix = np.asarray(vectors, dtype=np.float32)
         matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
         existing_ids = await self._existing_duplicates(owner, scope, sensitive, vectors)
-        existing = await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
+        existing = (
+            await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
+        )
         new_rows: dict[int, dict[str, Any]] = {}  # item index -> row to insert
         merged_into: dict[int, int] = {}  # item index -> the earlier item of this batch it repeats
         repeats = (matrix @ matrix.T) >= self.settings.dedup_threshold  # all pairs at once, not a Python loop over them
@@ -133,14 +171,20 @@ class MemoryService:
                 results[position] = (inserted[index], False)
         return results
 
-    async def _existing_duplicates(self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]) -> dict[int, uuid.UUID]:
+    async def _existing_duplicates(
+        self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]
+    ) -> dict[int, uuid.UUID]:
         """Position in the batch -> id of a stored near-duplicate: one unfiltered HNSW pass for the batch, then an
         owner-filtered lookup (exact for small owners, HNSW for large ones) for vectors with too many close rows."""
         threshold = self.settings.dedup_threshold
         found, crowded = await repository.nearest_in_table(self.session, owner, scope, sensitive, vectors, threshold)
         if crowded:
-            exact = not await repository.owner_has_more_than(self.session, owner, scope, sensitive, EXACT_DEDUP_MAX_ROWS)
-            again = await repository.nearest_duplicates(self.session, owner, scope, sensitive, [vectors[i] for i in crowded], threshold, exact)
+            exact = not await repository.owner_has_more_than(
+                self.session, owner, scope, sensitive, EXACT_DEDUP_MAX_ROWS
+            )
+            again = await repository.nearest_duplicates(
+                self.session, owner, scope, sensitive, [vectors[i] for i in crowded], threshold, exact
+            )
             found |= {crowded[position]: memory_id for position, memory_id in again.items()}
         return found
 
@@ -153,13 +197,23 @@ class MemoryService:
 
     def _row(self, owner: uuid.UUID, item: MemoryCreate, embedding: list[float]) -> dict[str, Any]:
         return {
-            "id": uuid.uuid4(), "user_id": owner, "agent_id": item.agent_id, "session_id": item.session_id, "run_id": item.run_id,
+            "id": uuid.uuid4(),
+            "user_id": owner,
+            "agent_id": item.agent_id,
+            "session_id": item.session_id,
+            "run_id": item.run_id,
             "content": self.cipher.encrypt(item.content.encode()).decode() if item.is_sensitive else item.content,
-            "memory_type": item.memory_type, "scope": item.scope, "embedding": embedding, "embedding_model": self.settings.embedding_model,
-            "meta": item.metadata, "source": item.source, "confidence": item.confidence, "is_sensitive": item.is_sensitive,
-            "expires_at": item.expires_at, "access_count": 0,
-        }  # fmt: skip
-
+            "memory_type": item.memory_type,
+            "scope": item.scope,
+            "embedding": embedding,
+            "embedding_model": self.settings.embedding_model,
+            "meta": item.metadata,
+            "source": item.source,
+            "confidence": item.confidence,
+            "is_sensitive": item.is_sensitive,
+            "expires_at": item.expires_at,
+            "access_count": 0,
+        }
 
     # --- retrieve ------------------------------------------------------------------------------
 
@@ -174,10 +228,16 @@ class MemoryService:
         if request.hybrid and not request.query:
             raise BadRequestError("Hybrid search needs the query text", code="missing_query")
         where = MemoryFilter(
-            user_id=acting_user(identity, request.user_id), memory_types=request.memory_types, scopes=request.scopes,
-            metadata=request.metadata, min_confidence=request.min_confidence, include_sensitive=request.include_sensitive,
-            session_id=request.session_id, agent_id=request.agent_id, embedding_model=self.settings.embedding_model,
-        )  # fmt: skip
+            user_id=acting_user(identity, request.user_id),
+            memory_types=request.memory_types,
+            scopes=request.scopes,
+            metadata=request.metadata,
+            min_confidence=request.min_confidence,
+            include_sensitive=request.include_sensitive,
+            session_id=request.session_id,
+            agent_id=request.agent_id,
+            embedding_model=self.settings.embedding_model,
+        )
         await repository.prepare_search(self.session, request.k, self.settings.hnsw_ef_search)
         if not request.hybrid:
             hits = await repository.vector_search(self.session, where, embedding, request.k)
@@ -193,7 +253,9 @@ class MemoryService:
     def _retrieved(self, memory: MemoryRow, score: float, fused: float | None) -> RetrievedMemory:
         return self.to_response(memory, relevance_score=round(score, 6), fused_score=fused)
 
-    def _fuse(self, semantic: list[tuple[MemoryRow, float]], lexical: list[tuple[MemoryRow, float]]) -> list[RetrievedMemory]:
+    def _fuse(
+        self, semantic: list[tuple[MemoryRow, float]], lexical: list[tuple[MemoryRow, float]]
+    ) -> list[RetrievedMemory]:
         fused: dict[uuid.UUID, float] = {}
         found: dict[uuid.UUID, tuple[MemoryRow, float]] = {}
         for ranking in (semantic, lexical):
@@ -223,8 +285,14 @@ class MemoryService:
         if change.content is not None:
             memory.embedding = (await self.embed(identity, [change.content]))[0]
             memory.embedding_model = self.settings.embedding_model
-            memory.content = self.cipher.encrypt(change.content.encode()).decode() if memory.is_sensitive else change.content
-        for name, value in (("memory_type", change.memory_type), ("meta", change.metadata), ("confidence", change.confidence)):
+            memory.content = (
+                self.cipher.encrypt(change.content.encode()).decode() if memory.is_sensitive else change.content
+            )
+        for name, value in (
+            ("memory_type", change.memory_type),
+            ("meta", change.metadata),
+            ("confidence", change.confidence),
+        ):
             if value is not None:
                 setattr(memory, name, value)
         if "expires_at" in change.model_fields_set:
@@ -240,12 +308,17 @@ class MemoryService:
 
     async def delete_matching(self, identity: Identity, where: MemoryFilter, has_filter: bool) -> int:
         if not has_filter:
-            raise BadRequestError("Deleting needs at least one filter (memory_type, scope, session_id, agent_id, run_id or metadata)", code="filter_required")
+            raise BadRequestError(
+                "Deleting needs at least one filter (memory_type, scope, session_id, agent_id, run_id or metadata)",
+                code="filter_required",
+            )
         deleted = await repository.delete_matching(self.session, uuid.UUID(identity.user_id), where)
         await self.session.commit()
         return deleted
 
-    async def list_page(self, where: MemoryFilter, cursor: str | None, limit: int) -> tuple[list[MemoryResponse], str | None]:
+    async def list_page(
+        self, where: MemoryFilter, cursor: str | None, limit: int
+    ) -> tuple[list[MemoryResponse], str | None]:
         rows = await repository.page(self.session, where, decode_cursor(cursor) if cursor else None, limit + 1)
         next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return [self.to_response(m) for m in rows[:limit]], next_cursor

@@ -20,14 +20,24 @@ async def get_service(request: Request, session: DbSession) -> PlannerService:
 Service = Annotated[PlannerService, Depends(get_service)]
 
 
-@router.post("/plans", response_model=PlanResponse, status_code=status.HTTP_201_CREATED, summary="Plan a goal as a validated DAG of tasks",
-             responses={422: {"description": "No valid plan after one corrective retry"}})  # fmt: skip
+@router.post(
+    "/plans",
+    response_model=PlanResponse,
+    status_code=status.HTTP_201_CREATED,
+    summary="Plan a goal as a validated DAG of tasks",
+    responses={422: {"description": "No valid plan after one corrective retry"}},
+)
 @router.post("/plan", response_model=PlanResponse, status_code=status.HTTP_201_CREATED, include_in_schema=False)
 async def create_plan(body: PlanRequest, identity: CurrentIdentity, service: Service) -> PlanResponse:
     return await service.create(identity, body)
 
 
-@router.post("/plans/replan", response_model=PlanResponse, status_code=status.HTTP_201_CREATED, summary="New plan for the remaining work after a failure")
+@router.post(
+    "/plans/replan",
+    response_model=PlanResponse,
+    status_code=status.HTTP_201_CREATED,
+    summary="New plan for the remaining work after a failure",
+)
 @router.post("/replan", response_model=PlanResponse, status_code=status.HTTP_201_CREATED, include_in_schema=False)
 async def replan(body: ReplanRequest, identity: CurrentIdentity, service: Service) -> PlanResponse:
     return await service.replan(identity, body)

@@ -16,7 +16,9 @@ def create_app(settings: TaskPlannerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def clients(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ai_client = ServiceClient("ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=300)
+        app.state.ai_client = ServiceClient(
+            "ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=300
+        )
         try:
             yield
         finally:
@@ -25,7 +27,10 @@ def create_app(settings: TaskPlannerSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CognitionOS task-planner",
-        description="Turns a goal into a validated DAG of tasks using the LLM (schema-constrained JSON), and replans after failures.",
+        description=(
+            "Turns a goal into a validated DAG of tasks using the LLM (schema-constrained JSON), and replans after "
+            "failures."
+        ),
         routers=[router],
         extra_lifespan=clients,
     )

@@ -37,23 +37,37 @@ class PlannerService:
     ai: ServiceClient
 
     async def _ask(self, identity: Identity, prompt: str, max_tasks: int, run_id: uuid.UUID | None) -> Draft:
-        body = {"role": "planner", "prompt": prompt, "response_format": "json", "temperature": 0, "max_tokens": 250 * max_tasks}
+        request: dict[str, Any] = {
+            "role": "planner",
+            "prompt": prompt,
+            "response_format": "json",
+            "temperature": 0,
+            "max_tokens": 250 * max_tasks,
+        }
         if run_id is not None:
-            body["run_id"] = str(run_id)  # planning spends the run's budget too
-        completion = await self.ai.post_json("/complete", identity=identity, json=body)
+            request["run_id"] = str(run_id)  # planning spends the run's budget too
+        completion = await self.ai.post_json("/complete", identity=identity, json=request)
         try:
-            body = json.loads(completion["content"])
-            raw_tasks = body["tasks"] if isinstance(body, dict) else None
-            if not isinstance(raw_tasks, list):
-                raise ValueError("no tasks list")
+            answer = json.loads(completion["content"])
         except (ValueError, KeyError, TypeError):
-            raw_tasks, body = [], {}
-        tasks = [t for t in raw_tasks if isinstance(t, dict)]
-        risks = [str(r) for r in body.get("risks", [])] if isinstance(body, dict) else []
-        return Draft(tasks, risks, completion.get("model_used"), completion.get("prompt_version"), float(completion.get("cost_usd") or 0))
+            answer = None
+        if not isinstance(answer, dict):
+            answer = {}
+        raw_tasks = answer.get("tasks")
+        raw_risks = answer.get("risks")
+        tasks = [t for t in raw_tasks if isinstance(t, dict)] if isinstance(raw_tasks, list) else []
+        risks = [str(r) for r in raw_risks] if isinstance(raw_risks, list) else []
+        return Draft(
+            tasks,
+            risks,
+            completion.get("model_used"),
+            completion.get("prompt_version"),
+            float(completion.get("cost_usd") or 0),
+        )
 
-    async def _plan(self, identity: Identity, prompt: str, max_tasks: int, kept: list[dict[str, Any]],
-                    run_id: uuid.UUID | None) -> tuple[Draft, list[dict[str, Any]], int]:  # fmt: skip
+    async def _plan(
+        self, identity: Identity, prompt: str, max_tasks: int, kept: list[dict[str, Any]], run_id: uuid.UUID | None
+    ) -> tuple[Draft, list[dict[str, Any]], int]:
         kept_ids = frozenset(t["id"] for t in kept)
         draft = await self._ask(identity, prompt, max_tasks, run_id)
         cost = draft.cost_usd
@@ -64,9 +78,14 @@ class PlannerService:
                 draft.cost_usd = cost
                 return draft, tasks, attempt
             if attempt == 2:
-                raise PlanRejectedError("The planner could not produce a valid plan", details={"errors": errors, "cost_usd": cost})
-            retry = (f"{prompt}\n\nYour previous plan was invalid:\n- " + "\n- ".join(errors) +
-                     "\nReturn a corrected plan that fixes every error.")  # fmt: skip
+                raise PlanRejectedError(
+                    "The planner could not produce a valid plan", details={"errors": errors, "cost_usd": cost}
+                )
+            retry = (
+                f"{prompt}\n\nYour previous plan was invalid:\n- "
+                + "\n- ".join(errors)
+                + "\nReturn a corrected plan that fixes every error."
+            )
             draft = await self._ask(identity, retry, max_tasks, run_id)
             cost += draft.cost_usd
         raise AssertionError("unreachable")
@@ -80,29 +99,46 @@ class PlannerService:
         previous = await self.get_plan(identity, request.plan_id)
         old_tasks = {t["id"]: t for t in previous.dag["tasks"]}
         if request.failed_task_id not in old_tasks:
-            raise BadRequestError(f"Task {request.failed_task_id!r} is not in plan {request.plan_id}", code="unknown_task")
+            raise BadRequestError(
+                f"Task {request.failed_task_id!r} is not in plan {request.plan_id}", code="unknown_task"
+            )
         unknown = [t for t in request.succeeded_task_ids if t not in old_tasks]
         if unknown:
             raise BadRequestError(f"Unknown succeeded tasks: {unknown}", code="unknown_task")
         kept = [{**old_tasks[t], "status": "succeeded"} for t in request.succeeded_task_ids]
         remaining = [t for t in previous.dag["tasks"] if t["id"] not in request.succeeded_task_ids]
         prompt = (
-            f"Goal: {previous.goal}\nAlready done (reuse their ids as dependencies, do not repeat them): {json.dumps(kept)}\n"
+            f"Goal: {previous.goal}\nAlready done (reuse their ids as dependencies, do not repeat them): "
+            f"{json.dumps(kept)}\n"
             f"Task {request.failed_task_id} failed with: {request.error}\nRemaining work was: {json.dumps(remaining)}\n"
             f"Plan only the remaining work, another way, in at most {request.max_tasks} tasks."
         )
         draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, kept, request.run_id)
         return await self._store(identity, previous.goal, previous.context, kept + tasks, draft, attempts, previous.id)
 
-    async def _store(self, identity: Identity, goal: str, context: dict[str, Any], tasks: list[dict[str, Any]], draft: Draft,
-                     attempts: int, parent: uuid.UUID | None) -> PlanResponse:  # fmt: skip
+    async def _store(
+        self,
+        identity: Identity,
+        goal: str,
+        context: dict[str, Any],
+        tasks: list[dict[str, Any]],
+        draft: Draft,
+        attempts: int,
+        parent: uuid.UUID | None,
+    ) -> PlanResponse:
         done = frozenset(t["id"] for t in tasks if t.get("status") == "succeeded")
         stages = execution_stages([t for t in tasks if t["id"] not in done], done)
         plan = await repository.add_plan(
-            self.session, user_id=uuid.UUID(identity.user_id), goal=goal, context=context,
+            self.session,
+            user_id=uuid.UUID(identity.user_id),
+            goal=goal,
+            context=context,
             dag={"tasks": tasks, "execution_order": stages, "attempts": attempts, "cost_usd": draft.cost_usd},
-            risks=draft.risks, prompt_version=draft.prompt_version, model_used=draft.model_used, parent_plan_id=parent,
-        )  # fmt: skip
+            risks=draft.risks,
+            prompt_version=draft.prompt_version,
+            model_used=draft.model_used,
+            parent_plan_id=parent,
+        )
         return to_response(plan)
 
     async def get_plan(self, identity: Identity, plan_id: uuid.UUID) -> Plan:
@@ -116,15 +152,27 @@ def _normalise(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     normalised = []
     for task in tasks:
         try:
-            normalised.append(PlanTask.model_validate({**task, "name": task.get("name") or task.get("id", "task")}).model_dump())
+            normalised.append(
+                PlanTask.model_validate({**task, "name": task.get("name") or task.get("id", "task")}).model_dump()
+            )
         except ValidationError:
-            normalised.append({**task, "agent_role": task.get("agent_role"), "depends_on": task.get("depends_on") or []})
+            normalised.append(
+                {**task, "agent_role": task.get("agent_role"), "depends_on": task.get("depends_on") or []}
+            )
     return normalised
 
 
 def to_response(plan: Plan) -> PlanResponse:
     return PlanResponse(
-        id=plan.id, goal=plan.goal, tasks=plan.dag["tasks"], execution_order=plan.dag["execution_order"], risks=plan.risks,
-        model_used=plan.model_used, prompt_version=plan.prompt_version, cost_usd=plan.dag.get("cost_usd", 0.0),
-        attempts=plan.dag.get("attempts", 1), parent_plan_id=plan.parent_plan_id, created_at=plan.created_at,
-    )  # fmt: skip
+        id=plan.id,
+        goal=plan.goal,
+        tasks=plan.dag["tasks"],
+        execution_order=plan.dag["execution_order"],
+        risks=plan.risks,
+        model_used=plan.model_used,
+        prompt_version=plan.prompt_version,
+        cost_usd=plan.dag.get("cost_usd", 0.0),
+        attempts=plan.dag.get("attempts", 1),
+        parent_plan_id=plan.parent_plan_id,
+        created_at=plan.created_at,
+    )

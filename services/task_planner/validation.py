@@ -8,7 +8,9 @@ KNOWN_TOOLS = frozenset({"execute_python", "http_request", "memory_search", "mem
 KNOWN_ROLES = frozenset({"executor", "critic", "summarizer"})
 
 
-def repair(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def repair(
+    tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """Fix what has one obvious fix: duplicate ids get a suffix, self and dangling dependencies are dropped,
     repeated dependencies collapse, the list is cut to max_tasks. Cycles, unknown tools and roles are not
     guessed at: validate() reports them."""
@@ -25,7 +27,9 @@ def repair(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozenset[
         repaired.append(task)
     ids = {t["id"] for t in repaired} | set(existing_ids)
     for task in repaired:
-        task["depends_on"] = list(dict.fromkeys(d for d in task.get("depends_on") or [] if d in ids and d != task["id"]))
+        task["depends_on"] = list(
+            dict.fromkeys(d for d in task.get("depends_on") or [] if d in ids and d != task["id"])
+        )
     return repaired
 
 
@@ -36,15 +40,20 @@ def validate(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozense
     if len(tasks) > max_tasks:
         errors.append(f"the plan has {len(tasks)} tasks; at most {max_tasks} are allowed")
     ids = [t.get("id") for t in tasks]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    duplicates = sorted({str(i) for i in ids if ids.count(i) > 1})
     if duplicates:
         errors.append(f"duplicate task ids: {duplicates}")
     known = set(ids) | set(existing_ids)
     for task in tasks:
         if task.get("agent_role") not in KNOWN_ROLES:
-            errors.append(f"task {task.get('id')}: unknown agent_role {task.get('agent_role')!r} (use one of {sorted(KNOWN_ROLES)})")
+            errors.append(
+                f"task {task.get('id')}: unknown agent_role {task.get('agent_role')!r} (use one of "
+                f"{sorted(KNOWN_ROLES)})"
+            )
         if task.get("tool") is not None and task["tool"] not in KNOWN_TOOLS:
-            errors.append(f"task {task.get('id')}: unknown tool {task['tool']!r} (use one of {sorted(KNOWN_TOOLS)} or null)")
+            errors.append(
+                f"task {task.get('id')}: unknown tool {task['tool']!r} (use one of {sorted(KNOWN_TOOLS)} or null)"
+            )
         for dependency in task.get("depends_on") or []:
             if dependency not in known:
                 errors.append(f"task {task.get('id')}: depends on unknown task {dependency!r}")
@@ -63,7 +72,7 @@ def find_cycle(tasks: list[dict[str, Any]]) -> list[str] | None:
         path.append(node)
         for nxt in graph[node]:
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         state[node] = 2

@@ -9,18 +9,23 @@ class ToolRunnerSettings(BaseServiceSettings):
     service_name: str = "tool-runner"
 
     sandbox_allow_unsandboxed: bool = Field(
-        default=False, description="Run code without bubblewrap when it is missing (weaker: rlimits only). Never in production."
+        default=False,
+        description="Run code without bubblewrap when it is missing (weaker: rlimits only). Never in production.",
     )
     sandbox_cpu_seconds: int = Field(default=10, ge=1)
     sandbox_memory_mb: int = Field(default=256, ge=32)
     sandbox_file_size_mb: int = Field(default=16, ge=1)
     sandbox_max_processes: int = Field(default=32, ge=1)
     sandbox_output_bytes: int = Field(default=64 * 1024, ge=1024)
-    sandbox_uid: int = Field(default=65534, description="Unprivileged uid the sandbox runs as when the service runs as root")
+    sandbox_uid: int = Field(
+        default=65534, description="Unprivileged uid the sandbox runs as when the service runs as root"
+    )
     default_timeout_seconds: float = Field(default=10.0, gt=0)
     max_timeout_seconds: float = Field(default=60.0, gt=0)
 
-    http_allowed_hosts: list[str] = Field(default_factory=list, description="If set, only these hosts (or *.suffix) may be called")
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list, description="If set, only these hosts (or *.suffix) may be called"
+    )
     http_allowed_private_addresses: list[str] = Field(
         default_factory=list, description="Private/loopback addresses that may still be called (trusted internal APIs)"
     )

@@ -14,7 +14,9 @@ import httpx
 
 from shared.errors import BadRequestError, ForbiddenError
 
-METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")}
+METADATA_ADDRESSES = {
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+}
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
@@ -39,7 +41,7 @@ async def resolve_public_address(host: str, port: int, policy: HttpPolicy) -> st
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise BadRequestError(f"Cannot resolve host {host!r}", code="dns_failure") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
         if address in policy.allowed_private:
             continue
@@ -52,13 +54,17 @@ async def resolve_public_address(host: str, port: int, policy: HttpPolicy) -> st
     return str(addresses[0])
 
 
-async def http_request(method: str, url: str, headers: dict[str, str], body: str | None, timeout: float, policy: HttpPolicy) -> dict[str, Any]:
+async def http_request(
+    method: str, url: str, headers: dict[str, str], body: str | None, timeout: float, policy: HttpPolicy
+) -> dict[str, Any]:
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         for _ in range(policy.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise BadRequestError("Only absolute http(s) URLs are allowed", code="invalid_url", details={"url": url})
+                raise BadRequestError(
+                    "Only absolute http(s) URLs are allowed", code="invalid_url", details={"url": url}
+                )
             if not _host_allowed(parts.hostname, policy.allowed_hosts):
                 raise ForbiddenError(f"Host {parts.hostname} is not on the allowlist", code="host_not_allowed")
             port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -66,8 +72,9 @@ async def http_request(method: str, url: str, headers: dict[str, str], body: str
             pinned_host = f"[{address}]" if ":" in address else address
             pinned = parts._replace(netloc=f"{pinned_host}:{port}").geturl()
             request_headers = {**headers, "Host": parts.netloc.rsplit("@", 1)[-1]}
-            request = client.build_request(method, pinned, headers=request_headers, content=body,
-                                           extensions={"sni_hostname": parts.hostname})  # fmt: skip
+            request = client.build_request(
+                method, pinned, headers=request_headers, content=body, extensions={"sni_hostname": parts.hostname}
+            )
             response = await client.send(request, stream=True)
             try:
                 if response.status_code in REDIRECT_STATUSES and "location" in response.headers:

@@ -17,8 +17,12 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def clients(app: FastAPI) -> AsyncIterator[None]:
-        app.state.memory_client = ServiceClient("memory-service", settings.memory_service_url, internal_secret=settings.internal_secret, timeout=60)
-        app.state.ai_client = ServiceClient("ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=120)
+        app.state.memory_client = ServiceClient(
+            "memory-service", settings.memory_service_url, internal_secret=settings.internal_secret, timeout=60
+        )
+        app.state.ai_client = ServiceClient(
+            "ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=120
+        )
         try:
             yield
         finally:
@@ -28,7 +32,9 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="CognitionOS tool-runner",
-        description="Sandboxed Python execution (bubblewrap), HTTP requests with SSRF protection, memory and LLM tools.",
+        description=(
+            "Sandboxed Python execution (bubblewrap), HTTP requests with SSRF protection, memory and LLM tools."
+        ),
         routers=[router],
         extra_lifespan=clients,
         health_details=lambda app: {"sandbox": sandbox_status(settings.sandbox_allow_unsandboxed)},

@@ -2,6 +2,7 @@
 rlimits (CPU, address space, file size, processes) and a wall timeout that kills the whole process group."""
 
 import asyncio
+import contextlib
 import os
 import resource
 import shutil
@@ -64,19 +65,50 @@ def _bwrap_command(workdir: Path, script: str, as_root: bool, limits: Limits) ->
         if os.path.exists(path):
             command += ["--ro-bind", path, path]
     command += [
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        "--bind", str(workdir), "/work", "--chdir", "/work",
-        "--remount-ro", "/",  # the sandbox's own root is read-only too: only /work and /tmp take writes
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        str(workdir),
+        "/work",
+        "--chdir",
+        "/work",
+        "--remount-ro",
+        "/",  # the sandbox's own root is read-only too: only /work and /tmp take writes
         "--unshare-all",  # network, pid, ipc, uts, cgroup and user namespaces: no network at all
-        "--die-with-parent", "--new-session", "--clearenv",
-        "--setenv", "HOME", "/work", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--setenv",
+        "HOME",
+        "/work",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "PYTHONDONTWRITEBYTECODE",
+        "1",
         # The process limit is set inside the sandbox's own user namespace, so it counts only this run's
         # processes (the kernel frees a finished namespace's count lazily, which would starve later runs).
-        "prlimit", f"--nproc={limits.max_processes}", "--", python, "-I", script,
-    ]  # fmt: skip
+        "prlimit",
+        f"--nproc={limits.max_processes}",
+        "--",
+        python,
+        "-I",
+        script,
+    ]
     if as_root:
         # Drop to an unprivileged uid before bwrap, so rlimits (notably processes) apply and nothing runs as root.
-        command = ["setpriv", f"--reuid={limits.sandbox_uid}", f"--regid={limits.sandbox_uid}", "--clear-groups", *command]
+        command = [
+            "setpriv",
+            f"--reuid={limits.sandbox_uid}",
+            f"--regid={limits.sandbox_uid}",
+            "--clear-groups",
+            *command,
+        ]
         command = [*_interpreter_view(prefix), *command]
     return command
 
@@ -140,14 +172,26 @@ async def run_python(code: str, timeout_seconds: float, limits: Limits, sandboxe
             command = _bwrap_command(workdir, "main.py", as_root, limits)
             cwd, env = None, {}
         else:
-            command, cwd, env = [_python(), "-I", "main.py"], str(workdir), {"PATH": "/usr/bin:/bin", "HOME": str(workdir)}
+            command, cwd, env = (
+                [_python(), "-I", "main.py"],
+                str(workdir),
+                {"PATH": "/usr/bin:/bin", "HOME": str(workdir)},
+            )
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
-            *command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=lambda: _limit_resources(limits, sandboxed),
-        )  # fmt: skip
+            *command,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits, sandboxed),
+        )
         assert process.stdout and process.stderr
-        readers = asyncio.gather(_read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes))
+        readers = asyncio.gather(
+            _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)
+        )
         timed_out = False
         try:
             await asyncio.wait_for(process.wait(), timeout_seconds)
@@ -170,7 +214,5 @@ async def run_python(code: str, timeout_seconds: float, limits: Limits, sandboxe
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -71,8 +71,12 @@ TOOL_PARAMETERS: dict[str, type[BaseModel]] = {
     "llm_complete": LlmCompleteParameters,
 }
 TOOL_DESCRIPTIONS = {
-    "execute_python": "Run Python 3 in an isolated sandbox (no network, private filesystem, CPU/memory/process limits).",
-    "http_request": "Call a public HTTP(S) URL; private, loopback and metadata addresses are refused, also after redirects.",
+    "execute_python": (
+        "Run Python 3 in an isolated sandbox (no network, private filesystem, CPU/memory/process limits)."
+    ),
+    "http_request": (
+        "Call a public HTTP(S) URL; private, loopback and metadata addresses are refused, also after redirects."
+    ),
     "memory_search": "Search the caller's memories by meaning.",
     "memory_store": "Store a memory for the caller.",
     "llm_complete": "Ask the LLM (ai-runtime) with the caller's budget.",

@@ -30,12 +30,21 @@ class ToolService:
 
     def _limits(self) -> Limits:
         s = self.settings
-        return Limits(s.sandbox_cpu_seconds, s.sandbox_memory_mb, s.sandbox_file_size_mb, s.sandbox_max_processes, s.sandbox_output_bytes, s.sandbox_uid)
+        return Limits(
+            s.sandbox_cpu_seconds,
+            s.sandbox_memory_mb,
+            s.sandbox_file_size_mb,
+            s.sandbox_max_processes,
+            s.sandbox_output_bytes,
+            s.sandbox_uid,
+        )
 
     def _policy(self) -> HttpPolicy:
         s = self.settings
         private = frozenset(ipaddress.ip_address(a) for a in s.http_allowed_private_addresses)
-        return HttpPolicy(tuple(h.lower() for h in s.http_allowed_hosts), private, s.http_max_response_bytes, s.http_max_redirects)
+        return HttpPolicy(
+            tuple(h.lower() for h in s.http_allowed_hosts), private, s.http_max_response_bytes, s.http_max_redirects
+        )
 
     async def ensure_permitted(self, identity: Identity, tool: str) -> uuid.UUID | None:
         """An agent acting for a user may use only the tools its definition allows; the agent comes from the
@@ -47,7 +56,9 @@ class ToolService:
         if allowed is None:
             raise ForbiddenError("This agent identity names no active agent definition", code="unknown_agent")
         if tool not in allowed:
-            raise ForbiddenError(f"Agent may not use {tool}", code="tool_not_permitted", details={"tool": tool, "allowed_tools": allowed})
+            raise ForbiddenError(
+                f"Agent may not use {tool}", code="tool_not_permitted", details={"tool": tool, "allowed_tools": allowed}
+            )
         return agent_id
 
     async def execute(self, identity: Identity, request: ExecuteRequest) -> ExecuteResponse:
@@ -60,14 +71,18 @@ class ToolService:
                 code="invalid_parameters",
                 details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
             ) from exc
-        timeout = min(request.timeout_seconds or self.settings.default_timeout_seconds, self.settings.max_timeout_seconds)
+        timeout = min(
+            request.timeout_seconds or self.settings.default_timeout_seconds, self.settings.max_timeout_seconds
+        )
         started = time.perf_counter()
         status, result, error = "succeeded", None, None
         try:
             result = await self._run(identity, request.tool_name, parameters.model_dump(mode="json"), timeout)
             if request.tool_name == "execute_python":
                 status = "timeout" if result["timed_out"] else ("succeeded" if result["exit_code"] == 0 else "failed")
-                error = None if status == "succeeded" else (result["stderr"][-2000:] or f"exit code {result['exit_code']}")
+                error = (
+                    None if status == "succeeded" else (result["stderr"][-2000:] or f"exit code {result['exit_code']}")
+                )
         except AppError as exc:
             if exc.status_code not in (403, 400) or request.tool_name != "http_request":
                 raise
@@ -77,32 +92,69 @@ class ToolService:
             status, error = "timeout", f"{request.tool_name} did not finish within {timeout} s"
         duration = round((time.perf_counter() - started) * 1000, 2)
         execution_id = await repository.record_execution(
-            self.session, tool_name=request.tool_name, user_id=uuid.UUID(identity.user_id), agent_id=agent_id,
-            task_id=request.task_id, parameters=_recordable(request.parameters), status=status, result=result, error=error,
+            self.session,
+            tool_name=request.tool_name,
+            user_id=uuid.UUID(identity.user_id),
+            agent_id=agent_id,
+            task_id=request.task_id,
+            parameters=_recordable(request.parameters),
+            status=status,
+            result=result,
+            error=error,
             duration_ms=duration,
-        )  # fmt: skip
-        return ExecuteResponse(execution_id=execution_id, tool_name=request.tool_name, status=status, result=result, error=error, duration_ms=duration)
+        )
+        return ExecuteResponse(
+            execution_id=execution_id,
+            tool_name=request.tool_name,
+            status=status,
+            result=result,
+            error=error,
+            duration_ms=duration,
+        )
 
     async def _run(self, identity: Identity, tool: str, parameters: dict[str, Any], timeout: float) -> dict[str, Any]:
         if tool == "execute_python":
             sandboxed = bwrap_path() is not None
             if not sandboxed and not self.settings.sandbox_allow_unsandboxed:
                 raise ServiceUnavailableError(
-                    "Code execution needs bubblewrap: install it (apt-get install bubblewrap) or set SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
+                    "Code execution needs bubblewrap: install it (apt-get install bubblewrap) or set "
+                    "SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
                     code="sandbox_unavailable",
                 )
             outcome = await run_python(parameters["code"], timeout, self._limits(), sandboxed)
-            return {"stdout": outcome.stdout, "stderr": outcome.stderr, "exit_code": outcome.exit_code, "timed_out": outcome.timed_out,
-                    "signal": outcome.signal, "truncated": outcome.truncated, "sandbox": "bwrap" if sandboxed else "none"}  # fmt: skip
+            return {
+                "stdout": outcome.stdout,
+                "stderr": outcome.stderr,
+                "exit_code": outcome.exit_code,
+                "timed_out": outcome.timed_out,
+                "signal": outcome.signal,
+                "truncated": outcome.truncated,
+                "sandbox": "bwrap" if sandboxed else "none",
+            }
         if tool == "http_request":
-            return await http_request(parameters["method"], parameters["url"], parameters["headers"], parameters["body"], timeout, self._policy())
+            return await http_request(
+                parameters["method"],
+                parameters["url"],
+                parameters["headers"],
+                parameters["body"],
+                timeout,
+                self._policy(),
+            )
         if tool == "memory_search":
-            found = await self.memory.post_json("/memories/retrieve", identity=identity, json={"query": parameters["query"], "k": parameters["k"]})
-            return {"memories": [{"id": m["id"], "content": m["content"], "relevance_score": m["relevance_score"]} for m in found]}
+            found = await self.memory.post_json(
+                "/memories/retrieve", identity=identity, json={"query": parameters["query"], "k": parameters["k"]}
+            )
+            return {
+                "memories": [
+                    {"id": m["id"], "content": m["content"], "relevance_score": m["relevance_score"]} for m in found
+                ]
+            }
         if tool == "memory_store":
             stored = await self.memory.post_json("/memories", identity=identity, json=parameters)
             return {"id": stored["id"], "deduplicated": stored["deduplicated"]}
-        completion = await self.ai.post_json("/complete", identity=identity, json={k: v for k, v in parameters.items() if v is not None})
+        completion = await self.ai.post_json(
+            "/complete", identity=identity, json={k: v for k, v in parameters.items() if v is not None}
+        )
         return {k: completion[k] for k in ("content", "model_used", "cost_usd", "tokens_used")}
 
 

@@ -5,7 +5,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -24,7 +24,12 @@ from tests.memory_service.conftest import make_user, memory_settings
 from tests.support import ThreadedServer, serving
 from tests.tool_runner.conftest import tool_settings
 
-ROLE_MARKERS = {"planner": "You are the planner", "executor": "You are an executor", "critic": "You are the critic", "summarizer": "You are the summarizer"}
+ROLE_MARKERS = {
+    "planner": "You are the planner",
+    "executor": "You are an executor",
+    "critic": "You are the critic",
+    "summarizer": "You are the summarizer",
+}
 
 
 def role_of(body: dict[str, Any]) -> str:
@@ -39,7 +44,7 @@ def user_prompt(body: dict[str, Any]) -> str:
 class RoleScript:
     """Answers the OpenAI wire server by agent role: a queue of replies per role, then a default per role."""
 
-    DEFAULTS = {
+    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
         "executor": {"result": "done", "notes": ""},
         "critic": {"score": 9, "approved": True, "feedback": "Good."},
         "summarizer": {"summary": "All tasks finished.", "key_facts": ["finished"]},
@@ -72,22 +77,36 @@ class Platform:
     redis_url: str
 
     def orchestrator_settings(self, **overrides: Any) -> OrchestratorSettings:
-        values = {**common_settings(self.database_url, self.redis_url), "ai_runtime_url": self.runtime.url, "task_planner_url": self.planner.url,
-                  "tool_runner_url": self.tools.url, "lease_seconds": 10.0, "retry_base_seconds": 0.05, "worker_poll_seconds": 0.2,
-                  "tool_timeout_seconds": 20.0, **overrides}  # fmt: skip
+        values = {
+            **common_settings(self.database_url, self.redis_url),
+            "ai_runtime_url": self.runtime.url,
+            "task_planner_url": self.planner.url,
+            "tool_runner_url": self.tools.url,
+            "lease_seconds": 10.0,
+            "retry_base_seconds": 0.05,
+            "worker_poll_seconds": 0.2,
+            "tool_timeout_seconds": 20.0,
+            **overrides,
+        }
         return OrchestratorSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
 def platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
     base = common_settings(database_url, redis_url)
-    settings = runtime_settings(database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS})
+    settings = runtime_settings(
+        database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS}
+    )
     with serving(create_runtime(settings)) as runtime:
         planner_settings = TaskPlannerSettings(**base, ai_runtime_url=runtime.url)  # type: ignore[arg-type]
         with (
             serving(create_planner(planner_settings)) as planner,
             serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,
-            serving(create_tools(tool_settings(database_url, redis_url, memory_service_url=memory.url, ai_runtime_url=runtime.url))) as tools,
+            serving(
+                create_tools(
+                    tool_settings(database_url, redis_url, memory_service_url=memory.url, ai_runtime_url=runtime.url)
+                )
+            ) as tools,
         ):
             partial = Platform(runtime, planner, memory, tools, None, database_url, redis_url)  # type: ignore[arg-type]
             with serving(create_orchestrator(partial.orchestrator_settings())) as orchestrator:
@@ -129,7 +148,12 @@ class RunsClient:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait(self, run_id: str, until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL_RUN_STATUSES, timeout: float = 60) -> dict[str, Any]:
+    def wait(
+        self,
+        run_id: str,
+        until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL_RUN_STATUSES,
+        timeout: float = 60,
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             run = self.get(run_id)
@@ -143,7 +167,10 @@ class RunsClient:
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
         with self.http.stream("GET", self.url(f"/runs/{run_id}/events"), headers=headers) as response:
             assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-            return [{**data, "sse_event": name, "sse_id": event_id} for event_id, name, data in parse_sse(response.iter_lines())]
+            return [
+                {**data, "sse_event": name, "sse_id": event_id}
+                for event_id, name, data in parse_sse(response.iter_lines())
+            ]
 
 
 @pytest.fixture
@@ -153,6 +180,15 @@ def runs(platform: Platform) -> Iterator[RunsClient]:
     client.http.close()
 
 
-def task(key: str, role: str = "executor", tool: str | None = None, depends_on: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
-    return {"id": key, "name": fields.pop("name", f"Task {key}"), "description": fields.pop("description", f"Do {key}"), "agent_role": role,
-            "tool": tool, "depends_on": list(depends_on), **fields}  # fmt: skip
+def task(
+    key: str, role: str = "executor", tool: str | None = None, depends_on: tuple[str, ...] = (), **fields: Any
+) -> dict[str, Any]:
+    return {
+        "id": key,
+        "name": fields.pop("name", f"Task {key}"),
+        "description": fields.pop("description", f"Do {key}"),
+        "agent_role": role,
+        "tool": tool,
+        "depends_on": list(depends_on),
+        **fields,
+    }

@@ -25,12 +25,24 @@ def test_built_in_agents_are_seeded(orchestrator: str, database_url: str) -> Non
 
 def test_registered_agents_keep_their_model_settings(orchestrator: str, database_url: str, unique: str) -> None:
     owner = identity_headers(make_user(database_url))
-    body = {"name": f"coder-{unique}", "role": "executor", "model": "gpt-4o-mini", "temperature": 0.7, "max_tokens": 2048,
-            "allowed_tools": ["execute_python"], "system_prompt": "You write tidy Python."}  # fmt: skip
+    body = {
+        "name": f"coder-{unique}",
+        "role": "executor",
+        "model": "gpt-4o-mini",
+        "temperature": 0.7,
+        "max_tokens": 2048,
+        "allowed_tools": ["execute_python"],
+        "system_prompt": "You write tidy Python.",
+    }
     created = httpx.post(f"{orchestrator}/agents", headers=owner, json=body)
     assert created.status_code == 201, created.text
     fetched = httpx.get(f"{orchestrator}/agents/coder-{unique}", headers=owner).json()
-    assert (fetched["model"], fetched["temperature"], fetched["max_tokens"], fetched["allowed_tools"]) == ("gpt-4o-mini", 0.7, 2048, ["execute_python"])
+    assert (fetched["model"], fetched["temperature"], fetched["max_tokens"], fetched["allowed_tools"]) == (
+        "gpt-4o-mini",
+        0.7,
+        2048,
+        ["execute_python"],
+    )
     assert_error(httpx.post(f"{orchestrator}/agents", headers=owner, json=body), 409, "already_exists")
     stranger = identity_headers(make_user(database_url))
     assert_error(httpx.get(f"{orchestrator}/agents/coder-{unique}", headers=stranger), 404)
@@ -39,7 +51,11 @@ def test_registered_agents_keep_their_model_settings(orchestrator: str, database
 
 def test_bad_agent_definitions(orchestrator: str, database_url: str) -> None:
     headers = identity_headers(make_user(database_url))
-    for body in ({"name": "x", "role": "executor"}, {"name": "ok-name", "role": "wizard"}, {"name": "ok-name", "role": "executor", "allowed_tools": ["rm"]},
-                 {"name": "ok-name", "role": "executor", "temperature": 3}):  # fmt: skip
+    for body in (
+        {"name": "x", "role": "executor"},
+        {"name": "ok-name", "role": "wizard"},
+        {"name": "ok-name", "role": "executor", "allowed_tools": ["rm"]},
+        {"name": "ok-name", "role": "executor", "temperature": 3},
+    ):
         assert_error(httpx.post(f"{orchestrator}/agents", headers=headers, json=body), 422)
     assert_error(httpx.get(f"{orchestrator}/agents"), 401)

@@ -28,10 +28,14 @@ async def _call(function: Callable[[], None]) -> None:
 
 
 def started_by_worker(runs: RunsClient, run_id: str) -> Counter[tuple[str, str]]:
-    return Counter((e["data"]["task"], e["data"]["worker"]) for e in runs.events(run_id) if e["event_type"] == "task_started")
+    return Counter(
+        (e["data"]["task"], e["data"]["worker"]) for e in runs.events(run_id) if e["event_type"] == "task_started"
+    )
 
 
-def test_two_orchestrators_never_run_the_same_task_twice(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+def test_two_orchestrators_never_run_the_same_task_twice(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
     # More work than either process takes at once (16 and 3 slots), so both must claim some.
     layer_one = [task(f"a{i}", tool="execute_python", inputs={"code": SLEEPY}) for i in range(24)]
     layer_two = [task(f"b{i}", tool="noop", depends_on=(f"a{i}", f"a{(i + 1) % 24}")) for i in range(24)]
@@ -56,20 +60,48 @@ def test_max_parallel_holds_across_orchestrators(runs: RunsClient, script: RoleS
     assert overlapping <= 2
 
 
-def test_killed_orchestrator_mid_task_is_resumed_by_another(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
-    plan_id = runs.plan([task("long", tool="execute_python", inputs={"code": "import time\ntime.sleep(3)\nprint('survived')"}),
-                         task("next", tool="noop", depends_on=("long",))], script)  # fmt: skip
+def test_killed_orchestrator_mid_task_is_resumed_by_another(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
+    plan_id = runs.plan(
+        [
+            task("long", tool="execute_python", inputs={"code": "import time\ntime.sleep(3)\nprint('survived')"}),
+            task("next", tool="noop", depends_on=("long",)),
+        ],
+        script,
+    )
     settings = platform.orchestrator_settings(lease_seconds=2.0)
-    env = {**os.environ, **{k.upper(): str(v) for k, v in settings.model_dump().items() if isinstance(v, str | int | float) and not isinstance(v, bool)}}
+    env = {
+        **os.environ,
+        **{
+            k.upper(): str(v)
+            for k, v in settings.model_dump().items()
+            if isinstance(v, str | int | float) and not isinstance(v, bool)
+        },
+    }
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "services.agent_orchestrator.main:create_app", "--factory", "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "services.agent_orchestrator.main:create_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     # The suite's own orchestrator must not take the task first: this one runs alone until it is killed.
     in_worker_loop(platform.orchestrator, "pause")
     try:
         victim = subprocess.Popen(command, env=env, start_new_session=True)
         try:
             run = runs.start(plan_id=plan_id)
-            runs.wait(run["id"], until=lambda r: any(t["task_key"] == "long" and t["status"] == "running" for t in r["tasks"]), timeout=60)
+            runs.wait(
+                run["id"],
+                until=lambda r: any(t["task_key"] == "long" and t["status"] == "running" for t in r["tasks"]),
+                timeout=60,
+            )
             time.sleep(0.5)
         finally:
             os.killpg(victim.pid, signal.SIGKILL)

@@ -10,14 +10,23 @@ from tests.auth_service.test_api import assert_error
 from tests.memory_service.conftest import Caller, make_user
 from tests.support import sql_scalar
 
-FIB_CODE = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint([fib(n) for n in range(11)])"
+FIB_CODE = (
+    "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint([fib(n) for n "
+    "in range(11)])"
+)
 
 
 def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript) -> None:
-    script.add("planner", {"tasks": [
-        task("write", description="Write fib(n)"),
-        task("test", tool="execute_python", depends_on=("write",), description="Run fib on 0..10"),
-    ], "risks": []})  # fmt: skip
+    script.add(
+        "planner",
+        {
+            "tasks": [
+                task("write", description="Write fib(n)"),
+                task("test", tool="execute_python", depends_on=("write",), description="Run fib on 0..10"),
+            ],
+            "risks": [],
+        },
+    )
     script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
     script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})
     run = runs.start(goal="Write and test a Fibonacci function", budget_usd="1.0")
@@ -26,16 +35,22 @@ def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript
     done = runs.wait(run["id"])
     assert done["status"] == "succeeded", done
     tasks = {t["task_key"]: t for t in done["tasks"]}
-    assert set(tasks) == {"plan", "write", "test", "summary"} and all(t["status"] == "succeeded" for t in tasks.values())
+    assert set(tasks) == {"plan", "write", "test", "summary"} and all(
+        t["status"] == "succeeded" for t in tasks.values()
+    )
     assert tasks["test"]["output"]["result"].strip() == "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]"
     assert done["result"]["summary"].startswith("fib(0..10)") and done["result"]["outputs"]["test"]["exit_code"] == 0
     assert done["spent_usd"] > 0 and done["plan_id"]
     # outputs flow to dependents: the tester saw the writer's result, the summarizer saw the sandbox's output
     assert "def fib(n): ..." in script.prompts["executor"][1]
     assert "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]" in script.prompts["summarizer"][0]
-    memory = sql_scalar(runs.platform.database_url, "SELECT content FROM memories WHERE id = :id", id=done["result"]["memory_id"])
+    memory = sql_scalar(
+        runs.platform.database_url, "SELECT content FROM memories WHERE id = :id", id=done["result"]["memory_id"]
+    )
     assert "fib(10) = 55" not in str(memory) and "0 1 1 2 3 5 8 13 21 34 55" in str(memory)
-    owner = sql_scalar(runs.platform.database_url, "SELECT user_id::text FROM memories WHERE id = :id", id=done["result"]["memory_id"])
+    owner = sql_scalar(
+        runs.platform.database_url, "SELECT user_id::text FROM memories WHERE id = :id", id=done["result"]["memory_id"]
+    )
     assert owner == runs.user_id
 
     events = runs.events(run["id"])
@@ -54,32 +69,53 @@ def test_executor_sees_what_the_user_remembers(runs: RunsClient, script: RoleScr
     remembered.remember("The deployment region for all our services is eu-west-3 (Paris)")
     remembered.remember("The cat prefers salmon on Fridays")
     remembered.client.close()
-    plan_id = runs.plan([task("region", name="Pick the deployment region", description="Say which region the services deploy to")], script)
+    plan_id = runs.plan(
+        [task("region", name="Pick the deployment region", description="Say which region the services deploy to")],
+        script,
+    )
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     assert done["status"] == "succeeded"
     prompt = script.prompts["executor"][0]
     assert "eu-west-3 (Paris)" in prompt and "salmon" not in prompt
     stranger = RunsClient(platform, make_user(platform.database_url))
-    stranger.wait(stranger.start(plan_id=stranger.plan([task("region2", name="Pick the deployment region")], script))["id"])
+    stranger.wait(
+        stranger.start(plan_id=stranger.plan([task("region2", name="Pick the deployment region")], script))["id"]
+    )
     assert "eu-west-3" not in script.prompts["executor"][1]  # another user's memories stay theirs
     stranger.http.close()
 
 
 def test_failing_task_is_retried_with_backoff_then_skipped(runs: RunsClient, script: RoleScript) -> None:
-    plan_id = runs.plan([task("flaky", tool="execute_python", inputs={"code": "raise SystemExit(3)"}, fallback_strategy="skip"),
-                         task("after", tool="noop", depends_on=("flaky",))], script)  # fmt: skip
+    plan_id = runs.plan(
+        [
+            task("flaky", tool="execute_python", inputs={"code": "raise SystemExit(3)"}, fallback_strategy="skip"),
+            task("after", tool="noop", depends_on=("flaky",)),
+        ],
+        script,
+    )
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     tasks = {t["task_key"]: t for t in done["tasks"]}
     assert done["status"] == "succeeded" and done["result"]["skipped"] == ["flaky"]
-    assert tasks["flaky"]["status"] == "skipped" and tasks["flaky"]["attempts"] == 3 and "exit" in tasks["flaky"]["error"].lower()
+    assert (
+        tasks["flaky"]["status"] == "skipped"
+        and tasks["flaky"]["attempts"] == 3
+        and "exit" in tasks["flaky"]["error"].lower()
+    )
     assert tasks["after"]["status"] == "succeeded"
     retries = [e for e in runs.events(done["id"]) if e["event_type"] == "task_retry_scheduled"]
-    assert [e["data"]["attempt"] for e in retries] == [1, 2] and retries[1]["data"]["retry_in_seconds"] > retries[0]["data"]["retry_in_seconds"]
+    assert [e["data"]["attempt"] for e in retries] == [1, 2] and retries[1]["data"]["retry_in_seconds"] > retries[0][
+        "data"
+    ]["retry_in_seconds"]
 
 
 def test_task_that_must_not_fail_fails_the_run_and_cancels_the_rest(runs: RunsClient, script: RoleScript) -> None:
-    plan_id = runs.plan([task("broken", tool="execute_python", inputs={"code": "1/0"}, fallback_strategy="fail"),
-                         task("never", tool="noop", depends_on=("broken",))], script)  # fmt: skip
+    plan_id = runs.plan(
+        [
+            task("broken", tool="execute_python", inputs={"code": "1/0"}, fallback_strategy="fail"),
+            task("never", tool="noop", depends_on=("broken",)),
+        ],
+        script,
+    )
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     tasks = {t["task_key"]: t for t in done["tasks"]}
     assert done["status"] == "failed" and "ZeroDivisionError" in done["error"]
@@ -88,9 +124,26 @@ def test_task_that_must_not_fail_fails_the_run_and_cancels_the_rest(runs: RunsCl
 
 
 def test_failure_with_replan_fallback_continues_on_a_new_plan(runs: RunsClient, script: RoleScript) -> None:
-    plan_id = runs.plan([task("first", tool="noop"), task("shaky", tool="execute_python", depends_on=("first",), inputs={"code": "import sys; sys.exit(1)"},
-                                                          fallback_strategy="replan")], script)  # fmt: skip
-    script.add("planner", {"tasks": [task("other_way", tool="execute_python", depends_on=("first",), inputs={"code": "print('ok')"})], "risks": []})
+    plan_id = runs.plan(
+        [
+            task("first", tool="noop"),
+            task(
+                "shaky",
+                tool="execute_python",
+                depends_on=("first",),
+                inputs={"code": "import sys; sys.exit(1)"},
+                fallback_strategy="replan",
+            ),
+        ],
+        script,
+    )
+    script.add(
+        "planner",
+        {
+            "tasks": [task("other_way", tool="execute_python", depends_on=("first",), inputs={"code": "print('ok')"})],
+            "risks": [],
+        },
+    )
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     assert done["status"] == "succeeded", done
     tasks = {t["task_key"]: t for t in done["tasks"]}
@@ -103,7 +156,9 @@ def test_failure_with_replan_fallback_continues_on_a_new_plan(runs: RunsClient, 
 
 
 def test_cancel_stops_running_tasks(runs: RunsClient, script: RoleScript) -> None:
-    plan_id = runs.plan([task("slow", tool="execute_python", inputs={"code": "import time\ntime.sleep(15)\nprint('finished')"})], script)
+    plan_id = runs.plan(
+        [task("slow", tool="execute_python", inputs={"code": "import time\ntime.sleep(15)\nprint('finished')"})], script
+    )
     run = runs.start(plan_id=plan_id)
     runs.wait(run["id"], until=lambda r: any(t["status"] == "running" for t in r["tasks"]))
     time.sleep(0.5)
@@ -118,11 +173,17 @@ def test_cancel_stops_running_tasks(runs: RunsClient, script: RoleScript) -> Non
 
 
 def test_budget_exhaustion_stops_the_run_cleanly(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
-    plan_id = runs.plan([task("free", tool="noop"), task("think", depends_on=("free",)), task("more", depends_on=("think",))], script)
+    plan_id = runs.plan(
+        [task("free", tool="noop"), task("think", depends_on=("free",)), task("more", depends_on=("think",))], script
+    )
     done = runs.wait(runs.start(plan_id=plan_id, budget_usd="0.00001")["id"])
     tasks = {t["task_key"]: t for t in done["tasks"]}
     assert done["status"] == "failed" and "Budget exhausted" in done["error"]
-    assert tasks["free"]["status"] == "succeeded" and tasks["think"]["status"] == "failed" and tasks["think"]["attempts"] == 1
+    assert (
+        tasks["free"]["status"] == "succeeded"
+        and tasks["think"]["status"] == "failed"
+        and tasks["think"]["attempts"] == 1
+    )
     assert tasks["more"]["status"] == "cancelled"
     assert "executor" not in script.prompts  # the ai-runtime refused before calling the provider
     admin = identity_headers(make_user(platform.database_url), role="admin")
@@ -140,7 +201,11 @@ def test_planning_spends_the_run_budget_too(runs: RunsClient, script: RoleScript
 def test_critic_rejection_sends_the_work_back_with_feedback(runs: RunsClient, script: RoleScript) -> None:
     plan_id = runs.plan([task("draft"), task("review", role="critic", depends_on=("draft",))], script)
     script.add("executor", {"result": "first draft"}, {"result": "second draft"})
-    script.add("critic", {"score": 3, "approved": False, "feedback": "Add the edge case n = 0."}, {"score": 9, "approved": True, "feedback": "Fine."})
+    script.add(
+        "critic",
+        {"score": 3, "approved": False, "feedback": "Add the edge case n = 0."},
+        {"score": 9, "approved": True, "feedback": "Fine."},
+    )
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     assert done["status"] == "succeeded", done
     tasks = {t["task_key"]: t for t in done["tasks"]}
@@ -155,14 +220,21 @@ def test_critic_rounds_are_bounded(runs: RunsClient, script: RoleScript) -> None
     script.add("critic", *[{"score": 2, "approved": False, "feedback": "No."}] * 5)
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     assert done["status"] == "succeeded"
-    assert len(script.prompts["critic"]) == 3 and len(script.prompts["executor"]) == 3  # two revisions, then the verdict stands
+    assert (
+        len(script.prompts["critic"]) == 3 and len(script.prompts["executor"]) == 3
+    )  # two revisions, then the verdict stands
     assert {t["task_key"]: t for t in done["tasks"]}["review"]["output"]["approved"] is False
 
 
 def test_agent_definition_limits_its_tools(runs: RunsClient, script: RoleScript, unique: str) -> None:
-    created = runs.http.post(runs.url("/agents"), json={"name": f"talker-{unique}", "role": "executor", "capabilities": [f"chat{unique}"], "allowed_tools": []})
+    created = runs.http.post(
+        runs.url("/agents"),
+        json={"name": f"talker-{unique}", "role": "executor", "capabilities": [f"chat{unique}"], "allowed_tools": []},
+    )
     assert created.status_code == 201, created.text
-    plan_id = runs.plan([task("sneaky", tool="execute_python", name=f"chat{unique} then run code", inputs={"code": "print(1)"})], script)
+    plan_id = runs.plan(
+        [task("sneaky", tool="execute_python", name=f"chat{unique} then run code", inputs={"code": "print(1)"})], script
+    )
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     sneaky = {t["task_key"]: t for t in done["tasks"]}["sneaky"]
     assert done["status"] == "failed" and sneaky["attempts"] == 1 and "may not use execute_python" in sneaky["error"]
@@ -170,7 +242,10 @@ def test_agent_definition_limits_its_tools(runs: RunsClient, script: RoleScript,
 
 def test_bad_run_requests(runs: RunsClient, platform: Platform) -> None:
     assert_error(runs.http.post(runs.url("/runs"), json={}), 422)
-    assert_error(runs.http.post(runs.url("/runs"), json={"goal": "x" * 10, "plan_id": "00000000-0000-0000-0000-000000000001"}), 422)
+    assert_error(
+        runs.http.post(runs.url("/runs"), json={"goal": "x" * 10, "plan_id": "00000000-0000-0000-0000-000000000001"}),
+        422,
+    )
     assert_error(runs.http.post(runs.url("/runs"), json={"goal": "something", "max_parallel": 0}), 422)
     assert_error(runs.http.post(runs.url("/runs"), json={"goal": "something", "budget_usd": -1}), 422)
     assert_error(runs.http.post(runs.url("/runs"), json={"plan_id": "00000000-0000-0000-0000-000000000001"}), 404)
@@ -179,7 +254,9 @@ def test_bad_run_requests(runs: RunsClient, platform: Platform) -> None:
     assert_error(httpx.get(runs.url("/runs")), 401)
 
 
-def test_runs_are_private_and_finished_ones_cannot_be_cancelled(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+def test_runs_are_private_and_finished_ones_cannot_be_cancelled(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
     done = runs.wait(runs.start(plan_id=runs.plan([task("only", tool="noop")], script))["id"])
     stranger = identity_headers(make_user(platform.database_url))
     assert_error(httpx.get(runs.url(f"/runs/{done['id']}"), headers=stranger), 404)

@@ -21,16 +21,34 @@ async def _heartbeat_scenario(database_url: str, redis_url: str, user_id: str) -
     run_id, claimed = uuid.uuid4(), {key: uuid.uuid4() for key in ("held", "cancelled", "late")}
     lease = datetime.now(UTC) + timedelta(seconds=30)
     async with sessionmaker.begin() as session:
-        # Held by this worker as a claim leaves them; the run is not "running", so no other worker of the suite claims them.
+        # Held by this worker as a claim leaves them; the run is not "running", so no other worker of the suite claims
+        # them.
         session.add(Run(id=run_id, user_id=uuid.UUID(user_id), goal="heartbeat", status="cancelled", max_parallel=10))
         await session.flush()
-        session.add_all(Task(id=task_id, run_id=run_id, task_key=key, name=key, agent_role="executor", tool="noop", status="running",
-                             lease_owner=worker.worker_id, lease_expires_at=lease) for key, task_id in claimed.items())  # fmt: skip
+        session.add_all(
+            Task(
+                id=task_id,
+                run_id=run_id,
+                task_key=key,
+                name=key,
+                agent_role="executor",
+                tool="noop",
+                status="running",
+                lease_owner=worker.worker_id,
+                lease_expires_at=lease,
+            )
+            for key, task_id in claimed.items()
+        )
     async with sessionmaker.begin() as session:  # the run's owner cancels one of them
-        await session.execute(Task.__table__.update().where(Task.id == claimed["cancelled"]).values(status="cancelled", lease_owner=None))
+        await session.execute(
+            Task.__table__.update().where(Task.id == claimed["cancelled"]).values(status="cancelled", lease_owner=None)
+        )
 
     forever = asyncio.Event()
-    worker.running = {claimed["held"]: asyncio.create_task(forever.wait()), claimed["cancelled"]: asyncio.create_task(forever.wait())}
+    worker.running = {
+        claimed["held"]: asyncio.create_task(forever.wait()),
+        claimed["cancelled"]: asyncio.create_task(forever.wait()),
+    }
     extend = repository.extend_leases
 
     async def extend_while_a_task_starts(*args: Any) -> set[uuid.UUID]:

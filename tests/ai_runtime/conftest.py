@@ -54,7 +54,9 @@ def reset_providers(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("runtime_server").server.config.app.state.runtime.router.deployments.clear()
 
 
-def runtime_settings(database_url: str, redis_url: str, providers: Providers | None, **overrides: Any) -> AIRuntimeSettings:
+def runtime_settings(
+    database_url: str, redis_url: str, providers: Providers | None, **overrides: Any
+) -> AIRuntimeSettings:
     values: dict[str, Any] = {
         **common_settings(database_url, redis_url),
         "retry_base_seconds": 0.01,
@@ -62,7 +64,10 @@ def runtime_settings(database_url: str, redis_url: str, providers: Providers | N
         "cooldown_seconds": 30,
         "request_timeout_seconds": 2.0,
         "usage_flush_seconds": 0.05,
-        "role_models": {r: ["gpt-4o-mini", "claude-3-5-haiku-latest", "smollm2-135m-instruct"] for r in ("planner", "executor", "critic", "summarizer")},
+        "role_models": {
+            r: ["gpt-4o-mini", "claude-3-5-haiku-latest", "smollm2-135m-instruct"]
+            for r in ("planner", "executor", "critic", "summarizer")
+        },
         "local_threads": 2,
     }
     if providers:

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 
 class Script:
-    """Faults to play, in order, before answering normally: ("status", code[, retry_after]), ("slow", seconds), ("malformed",)."""
+    """Faults to play, in order, before answering normally: ("status", code[, retry_after]), ("slow", seconds),
+    ("malformed",)."""
 
     def __init__(self) -> None:
         self.steps: list[tuple[Any, ...]] = []
@@ -58,7 +59,9 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
     async def chat(request: Request) -> Response:
         body = await request.json()
         app.state.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
-        fault = await _fault(app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error", "code": None}})
+        fault = await _fault(
+            app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error", "code": None}}
+        )
         if fault is not None:
             return fault
         text = app.state.responder(body) if app.state.responder else None
@@ -67,19 +70,68 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"], "system_fingerprint": None}
         if body.get("tools") and not body.get("stream"):
-            call = {"id": "call_1", "type": "function", "function": {"name": body["tools"][0]["function"]["name"], "arguments": '{"n": 10}'}}
-            return JSONResponse({**base, "object": "chat.completion", "usage": usage,
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]}, "finish_reason": "tool_calls", "logprobs": None}]})  # fmt: skip
+            call = {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": body["tools"][0]["function"]["name"], "arguments": '{"n": 10}'},
+            }
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                            "finish_reason": "tool_calls",
+                            "logprobs": None,
+                        }
+                    ],
+                }
+            )
         if not body.get("stream"):
-            return JSONResponse({**base, "object": "chat.completion", "usage": usage,
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}]})  # fmt: skip
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                }
+            )
 
         async def events() -> AsyncIterator[str]:
             chunk = {**base, "object": "chat.completion.chunk"}
-            yield "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}) + "\n\n"
+            yield (
+                "data: "
+                + json.dumps(
+                    {
+                        **chunk,
+                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                    }
+                )
+                + "\n\n"
+            )
             for word in _words(text):
-                yield "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}) + "\n\n"
-            yield "data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n"
+                yield (
+                    "data: "
+                    + json.dumps(
+                        {**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+                    )
+                    + "\n\n"
+                )
+            yield (
+                "data: "
+                + json.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                + "\n\n"
+            )
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield "data: " + json.dumps({**chunk, "choices": [], "usage": usage}) + "\n\n"
             yield "data: [DONE]\n\n"
@@ -90,12 +142,24 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
     async def embeddings(request: Request) -> Response:
         body = await request.json()
         app.state.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
-        fault = await _fault(app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error"}})
+        fault = await _fault(
+            app.state.script.next(), {"error": {"message": "scripted failure", "type": "server_error"}}
+        )
         if fault is not None:
             return fault
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = [{"object": "embedding", "index": i, "embedding": [b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]]} for i, t in enumerate(texts)]
-        return JSONResponse({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 5 * len(texts), "total_tokens": 5 * len(texts)}})
+        data = [
+            {"object": "embedding", "index": i, "embedding": [b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]]}
+            for i, t in enumerate(texts)
+        ]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 5 * len(texts), "total_tokens": 5 * len(texts)},
+            }
+        )
 
     return app
 
@@ -110,28 +174,63 @@ def create_fake_anthropic(reply: str = "Hello from the Anthropic test server") -
     async def messages(request: Request) -> Response:
         body = await request.json()
         app.state.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
-        fault = await _fault(app.state.script.next(), {"type": "error", "error": {"type": "overloaded_error", "message": "scripted failure"}})
+        fault = await _fault(
+            app.state.script.next(),
+            {"type": "error", "error": {"type": "overloaded_error", "message": "scripted failure"}},
+        )
         if fault is not None:
             return fault
         text = app.state.reply
-        message = {"id": "msg_test", "type": "message", "role": "assistant", "model": body["model"], "stop_sequence": None}
+        message = {
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "stop_sequence": None,
+        }
         if body.get("tools") and not body.get("stream"):
             use = {"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {"n": 10}}
-            return JSONResponse({**message, "content": [use], "stop_reason": "tool_use", "usage": {"input_tokens": 13, "output_tokens": 9}})
+            return JSONResponse(
+                {
+                    **message,
+                    "content": [use],
+                    "stop_reason": "tool_use",
+                    "usage": {"input_tokens": 13, "output_tokens": 9},
+                }
+            )
         if not body.get("stream"):
-            return JSONResponse({**message, "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                                 "usage": {"input_tokens": 13, "output_tokens": 9}})  # fmt: skip
+            return JSONResponse(
+                {
+                    **message,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "usage": {"input_tokens": 13, "output_tokens": 9},
+                }
+            )
 
         def event(name: str, data: dict[str, Any]) -> str:
             return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
 
         async def events() -> AsyncIterator[str]:
-            yield event("message_start", {"message": {**message, "content": [], "stop_reason": None, "usage": {"input_tokens": 13, "output_tokens": 1}}})
+            yield event(
+                "message_start",
+                {
+                    "message": {
+                        **message,
+                        "content": [],
+                        "stop_reason": None,
+                        "usage": {"input_tokens": 13, "output_tokens": 1},
+                    }
+                },
+            )
             yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
             for word in _words(text):
                 yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
             yield event("content_block_stop", {"index": 0})
-            yield event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 9}})
+            yield event(
+                "message_delta",
+                {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 9}},
+            )
             yield event("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")

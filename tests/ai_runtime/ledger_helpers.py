@@ -15,7 +15,11 @@ def usage_rows(database_url: str, user_id: str, expected: int = 1, timeout: floa
     async def fetch() -> list[Any]:
         engine = create_async_engine(database_url)
         async with engine.connect() as connection:
-            rows = (await connection.execute(select(LlmUsage.__table__).where(LlmUsage.user_id == uuid.UUID(user_id)).order_by(LlmUsage.id))).all()
+            rows = (
+                await connection.execute(
+                    select(LlmUsage.__table__).where(LlmUsage.user_id == uuid.UUID(user_id)).order_by(LlmUsage.id)
+                )
+            ).all()
         await engine.dispose()
         return list(rows)
 

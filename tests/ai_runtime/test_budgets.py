@@ -10,7 +10,8 @@ from tests.ai_runtime.conftest import Providers, identity_headers
 from tests.ai_runtime.ledger_helpers import usage_rows
 from tests.auth_service.test_api import assert_error
 
-# gpt-4o-mini: 0.15 $/Mtok in, 0.60 $/Mtok out. max_tokens=1000 reserves ~0.0006 $ per call; a real call costs 0.00000585 $.
+# gpt-4o-mini: 0.15 $/Mtok in, 0.60 $/Mtok out. max_tokens=1000 reserves ~0.0006 $ per call; a real call costs
+# 0.00000585 $.
 
 
 def _set_budget(admin_ai: httpx.Client, scope: str, scope_id: str, **limits: object) -> dict:
@@ -19,10 +20,18 @@ def _set_budget(admin_ai: httpx.Client, scope: str, scope_id: str, **limits: obj
     return response.json()
 
 
-def test_over_budget_is_402_with_a_clear_body(ai: httpx.Client, admin_ai: httpx.Client, user_id: str, providers: Providers) -> None:
+def test_over_budget_is_402_with_a_clear_body(
+    ai: httpx.Client, admin_ai: httpx.Client, user_id: str, providers: Providers
+) -> None:
     _set_budget(admin_ai, "user", user_id, daily_usd="0.0001")
-    error = assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000}), 402, "budget_exceeded")
-    assert error["details"]["scope"] == "user" and error["details"]["period"] == "day" and error["details"]["limit"] == "0.0001"
+    error = assert_error(
+        ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000}), 402, "budget_exceeded"
+    )
+    assert (
+        error["details"]["scope"] == "user"
+        and error["details"]["period"] == "day"
+        and error["details"]["limit"] == "0.0001"
+    )
     assert providers.openai_app.state.requests == []
     # A call whose worst case fits still goes through.
     assert ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 50}).status_code == 200
@@ -30,18 +39,29 @@ def test_over_budget_is_402_with_a_clear_body(ai: httpx.Client, admin_ai: httpx.
 
 def test_streaming_is_budgeted_too(ai: httpx.Client, admin_ai: httpx.Client, user_id: str) -> None:
     _set_budget(admin_ai, "user", user_id, daily_tokens=100)
-    assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 500, "stream": True}), 402)
+    assert_error(
+        ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 500, "stream": True}), 402
+    )
     assert_error(ai.post("/embed", json={"texts": ["word " * 200]}), 402)
 
 
-def test_concurrent_calls_cannot_overspend(runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str, providers: Providers) -> None:
+def test_concurrent_calls_cannot_overspend(
+    runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str, providers: Providers
+) -> None:
     limit = Decimal("0.003")  # room for 4 worst-case reservations of ~0.0006 $, not 5
     _set_budget(admin_ai, "user", user_id, daily_usd=str(limit))
     providers.openai_app.state.script.always = ("slow", 1.0)  # all twelve calls are in flight together
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(base_url=runtime_server.url, timeout=60) as client:
-            calls = [client.post("/complete", headers=identity_headers(user_id), json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000}) for _ in range(12)]
+            calls = [
+                client.post(
+                    "/complete",
+                    headers=identity_headers(user_id),
+                    json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000},
+                )
+                for _ in range(12)
+            ]
             return [r.status_code for r in await asyncio.gather(*calls)]
 
     statuses = asyncio.run(burst())
@@ -59,11 +79,15 @@ def test_concurrent_calls_cannot_overspend(runtime_server, admin_ai: httpx.Clien
 def test_run_budget(ai: httpx.Client, admin_ai: httpx.Client) -> None:
     run_id = str(uuid.uuid4())
     _set_budget(admin_ai, "run", run_id, total_usd="0.0001")
-    error = assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000, "run_id": run_id}), 402)
+    error = assert_error(
+        ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000, "run_id": run_id}), 402
+    )
     assert error["details"]["scope"] == "run" and error["details"]["period"] == "total"
 
 
-def test_downgrade_policy_answers_with_the_cheaper_model(ai: httpx.Client, admin_ai: httpx.Client, user_id: str) -> None:
+def test_downgrade_policy_answers_with_the_cheaper_model(
+    ai: httpx.Client, admin_ai: httpx.Client, user_id: str
+) -> None:
     _set_budget(admin_ai, "user", user_id, daily_usd="0.0001", policy="downgrade")
     body = ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "Say OK", "max_tokens": 1000}).json()
     assert body["model_used"] == "smollm2-135m-instruct" and body["provider"] == "local" and body["cost_usd"] == 0

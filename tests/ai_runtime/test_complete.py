@@ -7,15 +7,19 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from services.ai_runtime.main import create_app
 from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
 from tests.ai_runtime.ledger_helpers import usage_rows
 from tests.auth_service.test_api import assert_error
 from tests.support import serving
-from services.ai_runtime.main import create_app
 
 
-def test_openai_completion_reports_usage_cost_and_ledger(ai: httpx.Client, providers: Providers, database_url: str, user_id: str) -> None:
-    response = ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "Say hello", "max_tokens": 20, "temperature": 0})
+def test_openai_completion_reports_usage_cost_and_ledger(
+    ai: httpx.Client, providers: Providers, database_url: str, user_id: str
+) -> None:
+    response = ai.post(
+        "/complete", json={"model": "gpt-4o-mini", "prompt": "Say hello", "max_tokens": 20, "temperature": 0}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["content"] == "Hello from the OpenAI test server"
@@ -26,12 +30,25 @@ def test_openai_completion_reports_usage_cost_and_ledger(ai: httpx.Client, provi
     assert sent["body"]["messages"][-1] == {"role": "user", "content": "Say hello"}
     assert sent["headers"]["authorization"] == "Bearer sk-test"
     (row,) = usage_rows(database_url, user_id)
-    assert (row.model, row.provider, row.prompt_tokens, row.completion_tokens, row.status, row.cached) == ("gpt-4o-mini", "openai", 11, 7, "success", False)
+    assert (row.model, row.provider, row.prompt_tokens, row.completion_tokens, row.status, row.cached) == (
+        "gpt-4o-mini",
+        "openai",
+        11,
+        7,
+        "success",
+        False,
+    )
     assert row.cost_usd == Decimal(str(body["cost_usd"])).quantize(Decimal("0.00000001"))
 
 
 def test_anthropic_completion(ai: httpx.Client, providers: Providers) -> None:
-    body = ai.post("/complete", json={"model": "claude-3-5-haiku-latest", "context": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}]}).json()
+    body = ai.post(
+        "/complete",
+        json={
+            "model": "claude-3-5-haiku-latest",
+            "context": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}],
+        },
+    ).json()
     assert body["content"] == "Hello from the Anthropic test server" and body["provider"] == "anthropic"
     assert (body["prompt_tokens"], body["completion_tokens"], body["finish_reason"]) == (13, 9, "stop")
     sent = providers.anthropic_app.state.requests[0]
@@ -76,22 +93,40 @@ def test_timeout_falls_back(ai: httpx.Client, providers: Providers) -> None:
     assert body["provider"] == "anthropic" and time.monotonic() - started < 15
 
 
-def test_cooldown_skips_a_failing_deployment(database_url: str, redis_url: str, providers: Providers, user_id: str) -> None:
-    settings = runtime_settings(database_url, redis_url, providers, max_retries=0, cooldown_failures=2, cooldown_seconds=60)
+def test_cooldown_skips_a_failing_deployment(
+    database_url: str, redis_url: str, providers: Providers, user_id: str
+) -> None:
+    settings = runtime_settings(
+        database_url, redis_url, providers, max_retries=0, cooldown_failures=2, cooldown_seconds=60
+    )
     providers.openai_app.state.script.always = ("status", 500)
     with serving(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         for _ in range(2):
-            assert client.post("/complete", headers=identity_headers(user_id), json={"role": "planner", "prompt": "x"}).json()["provider"] == "anthropic"
+            assert (
+                client.post(
+                    "/complete", headers=identity_headers(user_id), json={"role": "planner", "prompt": "x"}
+                ).json()["provider"]
+                == "anthropic"
+            )
         assert len(providers.openai_app.state.requests) == 2
         providers.openai_app.state.script.always = None
-        assert client.post("/complete", headers=identity_headers(user_id), json={"role": "planner", "prompt": "x"}).json()["provider"] == "anthropic"
+        assert (
+            client.post("/complete", headers=identity_headers(user_id), json={"role": "planner", "prompt": "x"}).json()[
+                "provider"
+            ]
+            == "anthropic"
+        )
         assert len(providers.openai_app.state.requests) == 2  # in cooldown: not even tried
 
 
 def test_all_failing_is_a_clear_503(ai: httpx.Client, providers: Providers) -> None:
     providers.openai_app.state.script.always = ("status", 500)
-    error = assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x"}), 503, "providers_unavailable")
-    assert error["details"]["attempts"][0]["model"] == "gpt-4o-mini" and error["details"]["attempts"][0]["status"] == 500
+    error = assert_error(
+        ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x"}), 503, "providers_unavailable"
+    )
+    assert (
+        error["details"]["attempts"][0]["model"] == "gpt-4o-mini" and error["details"]["attempts"][0]["status"] == 500
+    )
 
 
 def test_provider_rejecting_the_request_is_400_without_fallback(ai: httpx.Client, providers: Providers) -> None:
@@ -136,18 +171,30 @@ def test_cache_hits_skip_the_provider(ai: httpx.Client, providers: Providers, da
     assert [r.cached for r in usage_rows(database_url, user_id, expected=2)] == [False, True]
 
 
-def test_role_uses_the_versioned_prompt_and_schema(ai: httpx.Client, providers: Providers, database_url: str, user_id: str) -> None:
+def test_role_uses_the_versioned_prompt_and_schema(
+    ai: httpx.Client, providers: Providers, database_url: str, user_id: str
+) -> None:
     providers.openai_app.state.reply = '{"tasks": []}'
     try:
-        body = ai.post("/complete", json={"role": "planner", "prompt": "plan a picnic", "response_format": "json", "prompt_version": "v1"}).json()
+        body = ai.post(
+            "/complete",
+            json={"role": "planner", "prompt": "plan a picnic", "response_format": "json", "prompt_version": "v1"},
+        ).json()
     finally:
         providers.openai_app.state.reply = "Hello from the OpenAI test server"
     assert body["prompt_version"] == "planner/v1"
     sent = providers.openai_app.state.requests[0]["body"]
     assert sent["messages"][0]["role"] == "system" and sent["messages"][0]["content"].startswith("You are the planner")
-    assert sent["response_format"]["type"] == "json_schema" and "tasks" in sent["response_format"]["json_schema"]["schema"]["properties"]
+    assert (
+        sent["response_format"]["type"] == "json_schema"
+        and "tasks" in sent["response_format"]["json_schema"]["schema"]["properties"]
+    )
     assert usage_rows(database_url, user_id)[0].prompt_version == "planner/v1"
-    assert_error(ai.post("/complete", json={"role": "planner", "prompt": "x", "prompt_version": "v99"}), 400, "unknown_prompt_version")
+    assert_error(
+        ai.post("/complete", json={"role": "planner", "prompt": "x", "prompt_version": "v99"}),
+        400,
+        "unknown_prompt_version",
+    )
 
 
 def test_bad_input_is_4xx(ai: httpx.Client) -> None:
@@ -177,11 +224,20 @@ def test_models_lists_prices_roles_and_availability(ai: httpx.Client) -> None:
 
 
 def test_without_keys_says_what_is_missing(database_url: str, redis_url: str, user_id: str) -> None:
-    with serving(create_app(runtime_settings(database_url, redis_url, None))) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with (
+        serving(create_app(runtime_settings(database_url, redis_url, None))) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
         headers = identity_headers(user_id)
-        error = assert_error(client.post("/complete", headers=headers, json={"model": "gpt-4o", "prompt": "x"}), 503, "model_unavailable")
+        error = assert_error(
+            client.post("/complete", headers=headers, json={"model": "gpt-4o", "prompt": "x"}), 503, "model_unavailable"
+        )
         assert "OPENAI_API_KEY" in error["message"]
-        error = assert_error(client.post("/embed", headers=headers, json={"texts": ["x"], "model": "text-embedding-3-small"}), 503, "model_unavailable")
+        error = assert_error(
+            client.post("/embed", headers=headers, json={"texts": ["x"], "model": "text-embedding-3-small"}),
+            503,
+            "model_unavailable",
+        )
         assert "OPENAI_API_KEY" in error["message"]
         providers = client.get("/models", headers=headers).json()["providers"]
         assert providers["anthropic"].startswith("not configured") and providers["local"] == "live"

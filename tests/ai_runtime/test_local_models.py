@@ -15,11 +15,17 @@ from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabu
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True)) / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (
+        math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    )
 
 
 def test_local_embeddings_are_real_and_meaningful(ai: httpx.Client) -> None:
-    texts = ["Python is a popular programming language", "What languages are good for coding?", "The recipe needs two eggs and flour"]
+    texts = [
+        "Python is a popular programming language",
+        "What languages are good for coding?",
+        "The recipe needs two eggs and flour",
+    ]
     body = ai.post("/embed", json={"texts": texts}).json()
     assert body["model_used"] == "all-minilm-l6-v2" and body["dimensions"] == 384 and body["cost_usd"] == 0
     python, query, recipe = body["embeddings"]
@@ -30,34 +36,62 @@ def test_local_embeddings_are_real_and_meaningful(ai: httpx.Client) -> None:
 
 
 def test_local_chat_model_answers(ai: httpx.Client) -> None:
-    body = ai.post("/complete", json={"model": "local", "prompt": "Name a color.", "max_tokens": 8, "temperature": 0}).json()
+    body = ai.post(
+        "/complete", json={"model": "local", "prompt": "Name a color.", "max_tokens": 8, "temperature": 0}
+    ).json()
     assert body["model_used"] == "smollm2-135m-instruct" and body["provider"] == "local"
     assert body["content"].strip() and body["completion_tokens"] <= 8 and body["cost_usd"] == 0
 
 
 def test_local_chat_model_follows_a_json_schema(ai: httpx.Client) -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}
-    body = ai.post("/complete", json={
-        "model": "smollm2-135m-instruct", "prompt": "Describe a person as JSON.", "max_tokens": 48, "temperature": 0,
-        "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
-    }).json()  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    body = ai.post(
+        "/complete",
+        json={
+            "model": "smollm2-135m-instruct",
+            "prompt": "Describe a person as JSON.",
+            "max_tokens": 48,
+            "temperature": 0,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
+        },
+    ).json()
     parsed = json.loads(body["content"])
     assert isinstance(parsed["name"], str) and isinstance(parsed["age"], int)
 
 
 def test_schema_bounds_too_large_for_the_grammar_do_not_bring_the_runtime_down(ai: httpx.Client) -> None:
-    schema = {"type": "object", "properties": {"text": {"type": "string", "maxLength": 100_000}, "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
-              "required": ["text", "tags"]}  # fmt: skip
-    body = ai.post("/complete", json={
-        "model": "smollm2-135m-instruct", "prompt": "Write a note as JSON.", "max_tokens": 64, "temperature": 0,
-        "response_format": {"type": "json_schema", "json_schema": {"name": "note", "schema": schema}},
-    })  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "maxLength": 100_000},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+        },
+        "required": ["text", "tags"],
+    }
+    body = ai.post(
+        "/complete",
+        json={
+            "model": "smollm2-135m-instruct",
+            "prompt": "Write a note as JSON.",
+            "max_tokens": 64,
+            "temperature": 0,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "note", "schema": schema}},
+        },
+    )
     assert body.status_code == 200, body.text
     assert ai.get("/health").status_code == 200
 
 
 def test_local_streaming(ai: httpx.Client) -> None:
-    with ai.stream("POST", "/complete", json={"model": "local", "prompt": "Say hello.", "max_tokens": 6, "stream": True, "temperature": 0}) as response:
+    with ai.stream(
+        "POST",
+        "/complete",
+        json={"model": "local", "prompt": "Say hello.", "max_tokens": 6, "stream": True, "temperature": 0},
+    ) as response:
         text = response.read().decode()
     assert text.count("event: chunk") >= 1 and '"provider": "local"' in text
 
@@ -66,14 +100,16 @@ def test_streaming_counts_the_prompt_as_llama_cpp_does() -> None:
     """llama.cpp reports no usage when streaming: the provider counts the templated prompt itself, default system
     prompt included, and must agree with what llama.cpp reports for the same request without streaming."""
     provider = LocalChatProvider(threads=1)
-    for messages in ([{"role": "user", "content": "Say hello."}],
-                     [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}]):  # fmt: skip
+    for messages in (
+        [{"role": "user", "content": "Say hello."}],
+        [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}],
+    ):
         request = ChatRequest(model="local", messages=messages, max_tokens=2, temperature=0)
 
-        async def streamed_usage() -> int | None:
+        async def streamed_usage(request: ChatRequest) -> int | None:
             return [chunk async for chunk in provider.stream(request)][-1].prompt_tokens
 
-        assert asyncio.run(streamed_usage()) == asyncio.run(provider.complete(request)).prompt_tokens
+        assert asyncio.run(streamed_usage(request)) == asyncio.run(provider.complete(request)).prompt_tokens
 
 
 def test_tiktoken_works_offline_from_shipped_vocabularies() -> None:

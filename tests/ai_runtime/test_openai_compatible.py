@@ -17,9 +17,11 @@ from tests.support import serving
 @pytest.fixture(scope="module")
 def sdk_stack(stack: Stack, database_url: str, redis_url: str, providers: Providers) -> Iterator[tuple[str, str, str]]:
     """(base_url for the SDK, api key, user id)."""
-    with serving(create_runtime(runtime_settings(database_url, redis_url, providers))) as runtime, \
-            serving(create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url))) as gateway, \
-            httpx.Client(base_url=gateway.url) as client:  # fmt: skip
+    with (
+        serving(create_runtime(runtime_settings(database_url, redis_url, providers))) as runtime,
+        serving(create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url))) as gateway,
+        httpx.Client(base_url=gateway.url) as client,
+    ):
         user = register_and_login(client, "sdk_user")
         key = client.post("/api/v1/auth/api-keys", headers=user.headers, json={"name": "sdk"}).json()["key"]
         yield f"{gateway.url}/api/v1/ai/v1", key, user.id
@@ -28,7 +30,9 @@ def sdk_stack(stack: Stack, database_url: str, redis_url: str, providers: Provid
 def test_chat_completion_with_the_sdk(sdk_stack: tuple[str, str, str], database_url: str) -> None:
     base_url, key, user_id = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=20
+    )
     assert completion.choices[0].message.content == "Hello from the OpenAI test server"
     assert completion.model == "gpt-4o-mini" and completion.usage.total_tokens == 18
     assert any(r.model == "gpt-4o-mini" and r.cost_usd > 0 for r in usage_rows(database_url, user_id))
@@ -37,7 +41,9 @@ def test_chat_completion_with_the_sdk(sdk_stack: tuple[str, str, str], database_
 def test_streaming_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
     base_url, key, _ = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    stream = client.chat.completions.create(model="claude-3-5-haiku-latest", messages=[{"role": "user", "content": "hi"}], stream=True)
+    stream = client.chat.completions.create(
+        model="claude-3-5-haiku-latest", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from the Anthropic test server"
@@ -56,7 +62,9 @@ def test_embeddings_and_models_with_the_sdk(sdk_stack: tuple[str, str, str]) -> 
 def test_sdk_errors_are_typed(sdk_stack: tuple[str, str, str]) -> None:
     base_url, key, _ = sdk_stack
     with pytest.raises(openai.BadRequestError) as error:
-        openai.OpenAI(base_url=base_url, api_key=key, max_retries=0).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+        openai.OpenAI(base_url=base_url, api_key=key, max_retries=0).chat.completions.create(
+            model="gpt-9", messages=[{"role": "user", "content": "x"}]
+        )
     assert "gpt-9" in str(error.value)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=base_url, api_key="cos_bad_key", max_retries=0).models.list()
@@ -65,8 +73,13 @@ def test_sdk_errors_are_typed(sdk_stack: tuple[str, str, str]) -> None:
 def test_tool_calls_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
     base_url, key, _ = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    tool = {"type": "function", "function": {"name": "fibonacci", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}}}
-    completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "fib 10"}], tools=[tool])
+    tool = {
+        "type": "function",
+        "function": {"name": "fibonacci", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "fib 10"}], tools=[tool]
+    )
     (call,) = completion.choices[0].message.tool_calls
     assert call.function.name == "fibonacci" and call.function.arguments == '{"n": 10}'
     assert completion.choices[0].finish_reason == "tool_calls"

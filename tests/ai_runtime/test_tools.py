@@ -7,24 +7,48 @@ import httpx
 from tests.ai_runtime.conftest import Providers
 from tests.auth_service.test_api import assert_error
 
-FIB_TOOL = {"type": "function", "function": {"name": "fibonacci", "description": "n-th Fibonacci number",
-                                              "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}}  # fmt: skip
+FIB_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "fibonacci",
+        "description": "n-th Fibonacci number",
+        "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    },
+}
 
 
 def test_openai_tool_call(ai: httpx.Client, providers: Providers) -> None:
-    body = ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "fib of 10?", "tools": [FIB_TOOL], "tool_choice": "auto"}).json()
+    body = ai.post(
+        "/complete", json={"model": "gpt-4o-mini", "prompt": "fib of 10?", "tools": [FIB_TOOL], "tool_choice": "auto"}
+    ).json()
     assert body["finish_reason"] == "tool_calls"
-    assert body["tool_calls"] == [{"id": "call_1", "type": "function", "function": {"name": "fibonacci", "arguments": '{"n": 10}'}}]
+    assert body["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "fibonacci", "arguments": '{"n": 10}'}}
+    ]
     sent = providers.openai_app.state.requests[0]["body"]
     assert sent["tools"][0]["function"]["name"] == "fibonacci" and sent["tool_choice"] == "auto"
 
 
 def test_anthropic_tool_call_and_result_round_trip(ai: httpx.Client, providers: Providers) -> None:
-    first = ai.post("/complete", json={"model": "claude-3-5-haiku-latest", "prompt": "fib of 10?", "tools": [FIB_TOOL], "tool_choice": "required"}).json()
+    first = ai.post(
+        "/complete",
+        json={
+            "model": "claude-3-5-haiku-latest",
+            "prompt": "fib of 10?",
+            "tools": [FIB_TOOL],
+            "tool_choice": "required",
+        },
+    ).json()
     (call,) = first["tool_calls"]
     assert call["function"]["name"] == "fibonacci" and json.loads(call["function"]["arguments"]) == {"n": 10}
     sent = providers.anthropic_app.state.requests[0]["body"]
-    assert sent["tools"] == [{"name": "fibonacci", "description": "n-th Fibonacci number", "input_schema": FIB_TOOL["function"]["parameters"]}]
+    assert sent["tools"] == [
+        {
+            "name": "fibonacci",
+            "description": "n-th Fibonacci number",
+            "input_schema": FIB_TOOL["function"]["parameters"],
+        }
+    ]
     assert sent["tool_choice"] == {"type": "any"}
 
     context = [
@@ -34,13 +58,30 @@ def test_anthropic_tool_call_and_result_round_trip(ai: httpx.Client, providers: 
     ]
     ai.post("/complete", json={"model": "claude-3-5-haiku-latest", "context": context})
     follow_up = providers.anthropic_app.state.requests[1]["body"]["messages"]
-    assert follow_up[1] == {"role": "assistant", "content": [{"type": "tool_use", "id": call["id"], "name": "fibonacci", "input": {"n": 10}}]}
-    assert follow_up[2] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "55"}]}
+    assert follow_up[1] == {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": call["id"], "name": "fibonacci", "input": {"n": 10}}],
+    }
+    assert follow_up[2] == {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "55"}],
+    }
 
 
 def test_tools_refused_clearly_where_unsupported(ai: httpx.Client) -> None:
-    assert_error(ai.post("/complete", json={"model": "local", "prompt": "x", "tools": [FIB_TOOL]}), 400, "tools_unsupported")
-    assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "tools": [FIB_TOOL], "stream": True}), 400, "unsupported")
-    assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "context": [{"role": "tool", "content": "55"}]}), 422)
-    bad_args = {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{nope"}}]}
+    assert_error(
+        ai.post("/complete", json={"model": "local", "prompt": "x", "tools": [FIB_TOOL]}), 400, "tools_unsupported"
+    )
+    assert_error(
+        ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "tools": [FIB_TOOL], "stream": True}),
+        400,
+        "unsupported",
+    )
+    assert_error(
+        ai.post("/complete", json={"model": "gpt-4o-mini", "context": [{"role": "tool", "content": "55"}]}), 422
+    )
+    bad_args = {
+        "role": "assistant",
+        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{nope"}}],
+    }
     assert_error(ai.post("/complete", json={"model": "gpt-4o-mini", "context": [bad_args]}), 422)

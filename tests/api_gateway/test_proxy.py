@@ -32,19 +32,29 @@ class TestAuthentication:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
         claims["role"] = "admin"
         forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {header}.{forged_payload}.{signature}"}), 401, "invalid_token")
+        assert_error(
+            gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {header}.{forged_payload}.{signature}"}),
+            401,
+            "invalid_token",
+        )
 
     def test_expired_token_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         past = datetime.now(UTC) - timedelta(hours=1)
         token = _forge({"exp": int(past.timestamp()), "iat": int((past - timedelta(minutes=5)).timestamp())}, user)
-        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "token_expired")
+        assert_error(
+            gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "token_expired"
+        )
 
     def test_alg_none_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
         claims = jwt.get_unverified_claims(user.access_token)
         claims["role"] = "admin"
         payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {header}.{payload}."}), 401, "invalid_token")
+        assert_error(
+            gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {header}.{payload}."}),
+            401,
+            "invalid_token",
+        )
 
     def test_wrong_secret_audience_or_issuer_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         for token in (
@@ -53,14 +63,20 @@ class TestAuthentication:
             _forge({"iss": "evil-issuer"}, user),
             _forge({}, user, algorithm="HS512"),
         ):
-            assert_error(gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token")
+            assert_error(
+                gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "invalid_token"
+            )
 
     def test_garbage_token(self, gateway: httpx.Client) -> None:
-        assert_error(gateway.get("/api/v1/memories", headers={"Authorization": "Bearer not.a.jwt"}), 401, "invalid_token")
+        assert_error(
+            gateway.get("/api/v1/memories", headers={"Authorization": "Bearer not.a.jwt"}), 401, "invalid_token"
+        )
 
 
 class TestIdentityPropagation:
-    def test_upstream_gets_signed_identity_and_no_credentials(self, gateway: httpx.Client, user: RegisteredUser) -> None:
+    def test_upstream_gets_signed_identity_and_no_credentials(
+        self, gateway: httpx.Client, user: RegisteredUser
+    ) -> None:
         echoed = gateway.get("/api/v1/memories/x", headers=user.headers).json()
         assert echoed["path"] == "/memories/x"
         assert echoed["verified_identity"]["user_id"] == user.id
@@ -68,13 +84,17 @@ class TestIdentityPropagation:
         assert "authorization" not in echoed["headers"]
 
     def test_spoofed_identity_headers_are_ignored(self, gateway: httpx.Client, user: RegisteredUser) -> None:
-        spoofed = sign_identity(Identity(user_id=user.id, username="x", role="admin", auth_method="jwt"), "guessed-secret")
+        spoofed = sign_identity(
+            Identity(user_id=user.id, username="x", role="admin", auth_method="jwt"), "guessed-secret"
+        )
         echoed = gateway.get("/api/v1/memories/x", headers={**user.headers, **spoofed}).json()
         assert echoed["verified_identity"]["role"] == "user"
         # Without credentials the spoofed headers are not enough to get in at all.
         assert_error(gateway.get("/api/v1/memories/x", headers=spoofed), 401)
 
-    def test_services_reject_identity_not_signed_by_the_gateway(self, auth_direct: httpx.Client, user: RegisteredUser) -> None:
+    def test_services_reject_identity_not_signed_by_the_gateway(
+        self, auth_direct: httpx.Client, user: RegisteredUser
+    ) -> None:
         admin = Identity(user_id=user.id, username=user.username, role="admin", auth_method="jwt")
         assert_error(auth_direct.get("/users", headers=sign_identity(admin, "guessed-secret")), 401)
         stale = sign_identity(admin, INTERNAL_SECRET, now=time.time() - 3600)
@@ -84,7 +104,9 @@ class TestIdentityPropagation:
     def test_request_id_and_traceparent(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
         incoming = f"00-{trace_id}-00f067aa0ba902b7-01"
-        response = gateway.get("/api/v1/memories/x", headers={**user.headers, "X-Request-ID": "req-123", "traceparent": incoming})
+        response = gateway.get(
+            "/api/v1/memories/x", headers={**user.headers, "X-Request-ID": "req-123", "traceparent": incoming}
+        )
         echoed = response.json()["headers"]
         assert response.headers["x-request-id"] == echoed["x-request-id"] == "req-123"
         assert echoed["traceparent"].split("-")[1] == trace_id
@@ -92,7 +114,10 @@ class TestIdentityPropagation:
         assert response.headers["traceparent"].split("-")[1] == trace_id
 
     def test_new_trace_when_none_or_invalid(self, gateway: httpx.Client, user: RegisteredUser) -> None:
-        response = gateway.get("/api/v1/memories/x", headers={**user.headers, "traceparent": "garbage", "X-Request-ID": "bad id with spaces"})
+        response = gateway.get(
+            "/api/v1/memories/x",
+            headers={**user.headers, "traceparent": "garbage", "X-Request-ID": "bad id with spaces"},
+        )
         echoed = response.json()["headers"]
         assert len(echoed["traceparent"].split("-")[1]) == 32
         assert response.headers["x-request-id"] != "bad id with spaces"
@@ -109,12 +134,20 @@ class TestRouting:
         assert_error(gateway.get("/not/a/route"), 404, "not_found")
 
     def test_every_prefix_reaches_its_service(self, stack: Stack, gateway: httpx.Client, user: RegisteredUser) -> None:
-        for prefix, expected_path in (("plans", "/plans/p1"), ("runs", "/runs/p1"), ("agents", "/agents/p1"), ("memories", "/memories/p1"), ("ai", "/p1")):
+        for prefix, expected_path in (
+            ("plans", "/plans/p1"),
+            ("runs", "/runs/p1"),
+            ("agents", "/agents/p1"),
+            ("memories", "/memories/p1"),
+            ("ai", "/p1"),
+        ):
             echoed = gateway.get(f"/api/v1/{prefix}/p1", headers=user.headers).json()
             assert echoed["path"] == expected_path, prefix
 
     def test_cors_preflight(self, gateway: httpx.Client) -> None:
-        response = gateway.options("/api/v1/auth/login", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+        response = gateway.options(
+            "/api/v1/auth/login", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+        )
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] in ("*", "https://app.example")
 
@@ -123,12 +156,16 @@ class TestStreamingAndFailures:
     def test_sse_is_not_buffered(self, stack: Stack, user: RegisteredUser) -> None:
         arrivals: list[float] = []
         started = time.monotonic()
-        with httpx.Client(base_url=stack.gateway.url, timeout=10) as client:
-            with client.stream("GET", "/api/v1/memories/sse", headers={**user.headers, "Accept": "text/event-stream"}) as response:
-                assert response.headers["content-type"].startswith("text/event-stream")
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        arrivals.append(time.monotonic() - started)
+        with (
+            httpx.Client(base_url=stack.gateway.url, timeout=10) as client,
+            client.stream(
+                "GET", "/api/v1/memories/sse", headers={**user.headers, "Accept": "text/event-stream"}
+            ) as response,
+        ):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    arrivals.append(time.monotonic() - started)
         assert len(arrivals) == 3
         # The first event arrives long before the upstream finishes (~0.8 s later).
         assert arrivals[0] < 0.4 and arrivals[-1] - arrivals[0] > 0.6
@@ -146,7 +183,14 @@ class TestStreamingAndFailures:
         assert body["status"] == "degraded"
         assert body["services"]["auth-service"]["status"] == "ok"
         assert body["services"]["tool-runner"]["status"] == "down"
-        assert set(body["services"]) == {"auth-service", "task-planner", "agent-orchestrator", "memory-service", "ai-runtime", "tool-runner"}
+        assert set(body["services"]) == {
+            "auth-service",
+            "task-planner",
+            "agent-orchestrator",
+            "memory-service",
+            "ai-runtime",
+            "tool-runner",
+        }
 
 
 def test_circuit_breaker_opens_and_half_opens(stack: Stack, user: RegisteredUser) -> None:
@@ -181,7 +225,9 @@ def test_redis_down_never_500(stack: Stack, user: RegisteredUser, fail_open: boo
         assert client.get("/ready").status_code == 503
 
 
-def test_every_proxied_request_is_recorded_in_api_usage(gateway: httpx.Client, user: RegisteredUser, database_url: str) -> None:
+def test_every_proxied_request_is_recorded_in_api_usage(
+    gateway: httpx.Client, user: RegisteredUser, database_url: str
+) -> None:
     from tests.support import sql_scalar
 
     ok = gateway.get("/api/v1/memories/x", headers={**user.headers, "X-Request-ID": f"usage-ok-{user.id}"})
@@ -189,7 +235,12 @@ def test_every_proxied_request_is_recorded_in_api_usage(gateway: httpx.Client, u
     assert (ok.status_code, denied.status_code) == (200, 403)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        rows = sql_scalar(database_url, "SELECT string_agg(status_code::text || ' ' || path, ',' ORDER BY status_code) FROM api_usage WHERE user_id = :u", u=user.id)
+        rows = sql_scalar(
+            database_url,
+            "SELECT string_agg(status_code::text || ' ' || path, ',' ORDER BY status_code) FROM api_usage WHERE "
+            "user_id = :u",
+            u=user.id,
+        )
         if rows and rows.count(",") == 1:
             break
         time.sleep(0.2)

@@ -36,7 +36,11 @@ def test_limits_are_per_user(stack: Stack, gateway: httpx.Client, unique: str) -
     settings = stack.gateway_settings(rate_limit_user_burst=2, rate_limit_user_per_minute=1)
     first, second = register_and_login(gateway, f"a{unique}"), register_and_login(gateway, f"b{unique}")
     with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
-        assert [client.get("/api/v1/memories/x", headers=first.headers).status_code for _ in range(3)] == [200, 200, 429]
+        assert [client.get("/api/v1/memories/x", headers=first.headers).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
         assert client.get("/api/v1/memories/x", headers=second.headers).status_code == 200
 
 
@@ -45,7 +49,10 @@ def test_ip_limit_covers_anonymous_requests(stack: Stack, redis_url: str) -> Non
     settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1)
     try:
         with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
-            codes = [client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x"}).status_code for _ in range(5)]
+            codes = [
+                client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x"}).status_code
+                for _ in range(5)
+            ]
         assert codes == [401, 401, 401, 429, 429]
     finally:
         asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))

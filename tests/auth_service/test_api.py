@@ -21,7 +21,10 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 class TestRegister:
     def test_returns_user_without_password_hash(self, gateway: httpx.Client, unique: str) -> None:
-        response = gateway.post(f"{AUTH}/register", json={"username": f"ada.{unique}", "email": f"Ada.{unique}@Example.com", "password": "longenough"})
+        response = gateway.post(
+            f"{AUTH}/register",
+            json={"username": f"ada.{unique}", "email": f"Ada.{unique}@Example.com", "password": "longenough"},
+        )
         assert response.status_code == 201
         body = response.json()
         assert body["username"] == f"ada.{unique}"
@@ -30,9 +33,15 @@ class TestRegister:
         assert "password" not in response.text and "hash" not in response.text
 
     def test_duplicate_username_or_email_is_409(self, gateway: httpx.Client, user: RegisteredUser, unique: str) -> None:
-        same_name = gateway.post(f"{AUTH}/register", json={"username": user.username.upper(), "email": f"other{unique}@example.com", "password": "longenough"})
+        same_name = gateway.post(
+            f"{AUTH}/register",
+            json={"username": user.username.upper(), "email": f"other{unique}@example.com", "password": "longenough"},
+        )
         assert assert_error(same_name, 409, "already_exists")["details"]["fields"] == ["username"]
-        same_email = gateway.post(f"{AUTH}/register", json={"username": f"other{unique}", "email": user.email.upper(), "password": "longenough"})
+        same_email = gateway.post(
+            f"{AUTH}/register",
+            json={"username": f"other{unique}", "email": user.email.upper(), "password": "longenough"},
+        )
         assert assert_error(same_email, 409, "already_exists")["details"]["fields"] == ["email"]
 
     def test_rejects_bad_input_with_422(self, gateway: httpx.Client, unique: str) -> None:
@@ -46,7 +55,9 @@ class TestRegister:
         ]
         for body in cases:
             assert_error(gateway.post(f"{AUTH}/register", json=body), 422, "validation_error")
-        assert_error(gateway.post(f"{AUTH}/register", content=b"{not json", headers={"content-type": "application/json"}), 422)
+        assert_error(
+            gateway.post(f"{AUTH}/register", content=b"{not json", headers={"content-type": "application/json"}), 422
+        )
 
 
 class TestLogin:
@@ -58,7 +69,9 @@ class TestLogin:
             assert body["token_type"] == "bearer" and body["expires_in"] == 15 * 60
             assert body["access_token"] and body["refresh_token"]
 
-    def test_bad_credentials_do_not_say_which_part(self, gateway: httpx.Client, user: RegisteredUser, unique: str) -> None:
+    def test_bad_credentials_do_not_say_which_part(
+        self, gateway: httpx.Client, user: RegisteredUser, unique: str
+    ) -> None:
         wrong_password = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": "wrong-password"})
         unknown_user = gateway.post(f"{AUTH}/login", json={"username": f"ghost{unique}", "password": "wrong-password"})
         assert assert_error(wrong_password, 401)["message"] == assert_error(unknown_user, 401)["message"]
@@ -73,11 +86,16 @@ class TestLogin:
         assert_error(locked, 429, "account_locked")
         assert int(locked.headers["retry-after"]) >= 1
         time.sleep(2.1)
-        assert gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password}).status_code == 200
+        assert (
+            gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password}).status_code
+            == 200
+        )
 
 
 class TestTokens:
-    def test_me_through_gateway_and_direct(self, gateway: httpx.Client, auth_direct: httpx.Client, user: RegisteredUser) -> None:
+    def test_me_through_gateway_and_direct(
+        self, gateway: httpx.Client, auth_direct: httpx.Client, user: RegisteredUser
+    ) -> None:
         via_gateway = gateway.get(f"{AUTH}/me", headers=user.headers)
         direct = auth_direct.get("/me", headers=user.headers)
         assert via_gateway.json()["id"] == direct.json()["id"] == user.id
@@ -88,27 +106,41 @@ class TestTokens:
         assert first.status_code == 200, first.text
         rotated = first.json()
         assert rotated["refresh_token"] != user.refresh_token
-        assert gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}).status_code == 200
+        assert (
+            gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}).status_code == 200
+        )
 
         reuse = gateway.post(f"{AUTH}/refresh", json={"refresh_token": user.refresh_token})
         assert_error(reuse, 401, "refresh_token_reused")
         # The thief's replay ended the whole session: the newest tokens die too.
-        assert_error(gateway.post(f"{AUTH}/refresh", json={"refresh_token": rotated["refresh_token"]}), 401, "session_revoked")
-        assert_error(gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}), 401, "session_revoked")
+        assert_error(
+            gateway.post(f"{AUTH}/refresh", json={"refresh_token": rotated["refresh_token"]}), 401, "session_revoked"
+        )
+        assert_error(
+            gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {rotated['access_token']}"}),
+            401,
+            "session_revoked",
+        )
 
     def test_logout_revokes_access_and_refresh(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         assert gateway.post(f"{AUTH}/logout", headers=user.headers).status_code == 204
         assert_error(gateway.get(f"{AUTH}/me", headers=user.headers), 401, "session_revoked")
-        assert_error(gateway.post(f"{AUTH}/refresh", json={"refresh_token": user.refresh_token}), 401, "session_revoked")
+        assert_error(
+            gateway.post(f"{AUTH}/refresh", json={"refresh_token": user.refresh_token}), 401, "session_revoked"
+        )
 
     def test_refresh_token_is_not_an_access_token(self, gateway: httpx.Client, user: RegisteredUser) -> None:
-        assert_error(gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {user.refresh_token}"}), 401, "invalid_token")
+        assert_error(
+            gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {user.refresh_token}"}), 401, "invalid_token"
+        )
         assert_error(gateway.post(f"{AUTH}/refresh", json={"refresh_token": user.access_token}), 401, "invalid_token")
         assert_error(gateway.post(f"{AUTH}/refresh", json={"refresh_token": "garbage"}), 401, "invalid_token")
 
 
 class TestAdmin:
-    def test_list_users_and_change_role(self, gateway: httpx.Client, admin_headers: dict[str, str], user: RegisteredUser) -> None:
+    def test_list_users_and_change_role(
+        self, gateway: httpx.Client, admin_headers: dict[str, str], user: RegisteredUser
+    ) -> None:
         listing = gateway.get(f"{AUTH}/users", headers=admin_headers, params={"limit": 200})
         assert listing.status_code == 200
         assert listing.json()["total"] >= 2
@@ -118,20 +150,30 @@ class TestAdmin:
         me = gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {relogin['access_token']}"})
         assert me.json()["role"] == "agent"
 
-    def test_admin_routes_refuse_other_roles(self, gateway: httpx.Client, auth_direct: httpx.Client, user: RegisteredUser) -> None:
+    def test_admin_routes_refuse_other_roles(
+        self, gateway: httpx.Client, auth_direct: httpx.Client, user: RegisteredUser
+    ) -> None:
         assert_error(gateway.get(f"{AUTH}/users", headers=user.headers), 403, "forbidden")
         assert_error(gateway.patch(f"{AUTH}/users/{user.id}/role", headers=user.headers, json={"role": "admin"}), 403)
         # The service enforces the role itself as well, not only the gateway.
         assert_error(auth_direct.get("/users", headers=user.headers), 403)
 
-    def test_bad_role_and_unknown_user(self, gateway: httpx.Client, admin_headers: dict[str, str], user: RegisteredUser) -> None:
+    def test_bad_role_and_unknown_user(
+        self, gateway: httpx.Client, admin_headers: dict[str, str], user: RegisteredUser
+    ) -> None:
         assert_error(gateway.patch(f"{AUTH}/users/{user.id}/role", headers=admin_headers, json={"role": "god"}), 422)
-        assert_error(gateway.patch(f"{AUTH}/users/{uuid.uuid4()}/role", headers=admin_headers, json={"role": "user"}), 404)
+        assert_error(
+            gateway.patch(f"{AUTH}/users/{uuid.uuid4()}/role", headers=admin_headers, json={"role": "user"}), 404
+        )
         assert_error(gateway.patch(f"{AUTH}/users/not-a-uuid/role", headers=admin_headers, json={"role": "user"}), 422)
 
     def test_admin_cannot_demote_itself(self, gateway: httpx.Client, admin_headers: dict[str, str]) -> None:
         me = gateway.get(f"{AUTH}/me", headers=admin_headers).json()
-        assert_error(gateway.patch(f"{AUTH}/users/{me['id']}/role", headers=admin_headers, json={"role": "user"}), 403, "self_demotion")
+        assert_error(
+            gateway.patch(f"{AUTH}/users/{me['id']}/role", headers=admin_headers, json={"role": "user"}),
+            403,
+            "self_demotion",
+        )
 
 
 class TestApiKeys:
@@ -160,7 +202,9 @@ class TestApiKeys:
 
     def test_bad_input(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         assert_error(gateway.post(f"{AUTH}/api-keys", headers=user.headers, json={"name": ""}), 422)
-        assert_error(gateway.post(f"{AUTH}/api-keys", headers=user.headers, json={"name": "x", "expires_in_days": 0}), 422)
+        assert_error(
+            gateway.post(f"{AUTH}/api-keys", headers=user.headers, json={"name": "x", "expires_in_days": 0}), 422
+        )
         assert_error(gateway.get(f"{AUTH}/me", headers={"X-API-Key": "cos_dead_beef"}), 401, "invalid_api_key")
 
 

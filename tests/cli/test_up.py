@@ -50,27 +50,66 @@ def _stop(process: subprocess.Popen) -> int:
 
 def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path) -> None:
     base = _port_base()
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")
-    } | {"XDG_STATE_HOME": str(tmp_path / "state"), "COGNITIONOS_PORT_BASE": str(base), "COGNITIONOS_REDIS_PORT": str(free_port()), "BCRYPT_ROUNDS": "4", "NO_COLOR": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")} | {
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "COGNITIONOS_PORT_BASE": str(base),
+        "COGNITIONOS_REDIS_PORT": str(free_port()),
+        "BCRYPT_ROUNDS": "4",
+        "NO_COLOR": "1",
+    }
     url = f"http://127.0.0.1:{base}"
     log = tmp_path / "up.log"
 
     process = _start(env, log)
     try:
         health = _wait_healthy(url, process, log)
-        assert set(health["services"]) == {"auth-service", "task-planner", "agent-orchestrator", "memory-service", "ai-runtime", "tool-runner"}
-        registered = httpx.post(f"{url}/api/v1/auth/register", json={"username": "persisted", "email": "p@example.com", "password": "persist-me-1"})
+        assert set(health["services"]) == {
+            "auth-service",
+            "task-planner",
+            "agent-orchestrator",
+            "memory-service",
+            "ai-runtime",
+            "tool-runner",
+        }
+        registered = httpx.post(
+            f"{url}/api/v1/auth/register",
+            json={"username": "persisted", "email": "p@example.com", "password": "persist-me-1"},
+        )
         assert registered.status_code == 201, registered.text
-        status = subprocess.run([str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True)
+        status = subprocess.run(
+            [str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True
+        )
         assert status.returncode == 0 and status.stdout.count(" ok") == 7, status.stdout
         # A goal to a result on the embedded local model, through the gateway: the CLI and the example.
-        ran = subprocess.run([str(BIN / "cognitionos"), "run", "Say hello in French", "--gateway-url", url, "--max-tasks", "1"],
-                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        ran = subprocess.run(
+            [str(BIN / "cognitionos"), "run", "Say hello in French", "--gateway-url", url, "--max-tasks", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert "[plan_created]" in ran.stdout and "[run_succeeded]" in ran.stdout and ran.stdout.count("[task_succeeded]") >= 3
-        example = subprocess.run([sys.executable, str(ROOT / "examples" / "workflow_example.py"), "Name three colors", "--gateway", url, "--max-tasks", "2"],
-                                 env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)  # fmt: skip
+        assert (
+            "[plan_created]" in ran.stdout
+            and "[run_succeeded]" in ran.stdout
+            and ran.stdout.count("[task_succeeded]") >= 3
+        )
+        example = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "workflow_example.py"),
+                "Name three colors",
+                "--gateway",
+                url,
+                "--max-tasks",
+                "2",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
         assert example.returncode == 0, example.stdout + example.stderr
         assert "status: succeeded" in example.stdout and "stored in memory: Name three colors" in example.stdout
         assert "total cost: $0.000000" in example.stdout

@@ -35,7 +35,9 @@ def test_upgrade_creates_every_table_and_pgvector(scratch_url: str) -> None:
     assert set(Base.metadata.tables) <= tables
     extensions = asyncio.run(_scalar_set(scratch_url, "SELECT extname FROM pg_extension"))
     assert "vector" in extensions
-    indexes = asyncio.run(_scalar_set(scratch_url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_memories_embedding_hnsw'"))
+    indexes = asyncio.run(
+        _scalar_set(scratch_url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_memories_embedding_hnsw'")
+    )
     assert any("hnsw" in definition and "vector_cosine_ops" in definition for definition in indexes)
 
 
@@ -57,7 +59,9 @@ def test_models_match_migrations(database_url: str) -> None:
     async def diff() -> list:
         engine = create_async_engine(database_url)
         async with engine.connect() as connection:
-            result = await connection.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+            result = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
         await engine.dispose()
         return result
 

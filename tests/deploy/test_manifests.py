@@ -42,8 +42,10 @@ def compose_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_compose_config_is_valid(compose_env: Path) -> None:
     result = subprocess.run(
         [_compose_binary(), "--env-file", str(compose_env), "-f", "docker-compose.yml", "config", "-q"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -52,8 +54,10 @@ def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:
     empty.write_text("")
     result = subprocess.run(
         [_compose_binary(), "--env-file", str(empty), "-f", "docker-compose.yml", "config", "-q"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
     assert re.search(r"(POSTGRES_PASSWORD|JWT_SECRET|INTERNAL_SECRET) is missing a value", result.stderr)
 
@@ -61,8 +65,11 @@ def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:
 def test_compose_runs_every_service_after_migrations(compose_env: Path) -> None:
     result = subprocess.run(
         [_compose_binary(), "--env-file", str(compose_env), "-f", "docker-compose.yml", "config", "--format", "yaml"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     services = yaml.safe_load(result.stdout)["services"]
     assert services["postgres"]["image"].startswith("pgvector/pgvector")
     assert "redis" in services and services["migrate"]["command"] == ["python", "-m", "database.migrate"]

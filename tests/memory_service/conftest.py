@@ -24,7 +24,11 @@ def make_user(database_url: str) -> str:
     async def create() -> None:
         engine = create_async_engine(database_url)
         async with engine.begin() as connection:
-            await connection.execute(insert(User).values(id=user_id, username=f"m_{user_id.hex[:12]}", email=f"{user_id.hex}@example.com", password_hash="x"))
+            await connection.execute(
+                insert(User).values(
+                    id=user_id, username=f"m_{user_id.hex[:12]}", email=f"{user_id.hex}@example.com", password_hash="x"
+                )
+            )
         await engine.dispose()
 
     asyncio.run(create())
@@ -32,8 +36,15 @@ def make_user(database_url: str) -> str:
 
 
 def memory_settings(database_url: str, redis_url: str, ai_url: str, **overrides: Any) -> MemorySettings:
-    return MemorySettings(**{**common_settings(database_url, redis_url), "ai_runtime_url": ai_url, "access_flush_seconds": 0.1,
-                             "purge_interval_seconds": 0.2, **overrides})  # type: ignore[arg-type]  # fmt: skip
+    return MemorySettings(
+        **{
+            **common_settings(database_url, redis_url),
+            "ai_runtime_url": ai_url,
+            "access_flush_seconds": 0.1,
+            "purge_interval_seconds": 0.2,
+            **overrides,
+        }
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

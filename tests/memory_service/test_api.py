@@ -40,7 +40,9 @@ def test_filters(alice: Caller) -> None:
     alice.remember("The user might like jazz", memory_type="preference", confidence=0.3)
     assert all(r["confidence"] >= 0.5 for r in alice.retrieve("music", k=10, min_confidence=0.5))
     alice.remember("Working note for this session", memory_type="working", scope="session", session_id="s-1")
-    assert [r["content"] for r in alice.retrieve("note", k=10, scopes=["session"], session_id="s-1")] == ["Working note for this session"]
+    assert [r["content"] for r in alice.retrieve("note", k=10, scopes=["session"], session_id="s-1")] == [
+        "Working note for this session"
+    ]
 
 
 def test_users_are_isolated_and_global_is_shared(alice: Caller, bob: Caller, memory_server, database_url: str) -> None:
@@ -54,7 +56,9 @@ def test_users_are_isolated_and_global_is_shared(alice: Caller, bob: Caller, mem
     assert stored["user_id"] == bob.user_id
     assert all(r["id"] != secret["id"] for r in bob.retrieve("bank PIN hint", k=20, user_id=alice.user_id))
 
-    assert_error(alice.client.post("/memories", json={"content": "Company holidays are in August", "scope": "global"}), 403)
+    assert_error(
+        alice.client.post("/memories", json={"content": "Company holidays are in August", "scope": "global"}), 403
+    )
     agent = Caller(memory_server.url, make_user(database_url), role="agent")
     shared = agent.remember("Company holidays are in August", scope="global")
     assert any(r["id"] == shared["id"] for r in bob.retrieve("When are the company holidays?", k=5))
@@ -64,7 +68,9 @@ def test_users_are_isolated_and_global_is_shared(alice: Caller, bob: Caller, mem
 
 def test_near_duplicates_update_instead_of_copying(alice: Caller) -> None:
     first = alice.remember("The user's favourite editor is Neovim", confidence=0.6, metadata={"a": 1})
-    again = alice.client.post("/memories", json={"content": "The user's favourite editor is Neovim.", "confidence": 0.9, "metadata": {"b": 2}})
+    again = alice.client.post(
+        "/memories", json={"content": "The user's favourite editor is Neovim.", "confidence": 0.9, "metadata": {"b": 2}}
+    )
     assert again.status_code == 200
     body = again.json()
     assert body["deduplicated"] and body["id"] == first["id"]
@@ -80,11 +86,18 @@ def test_hybrid_search_fuses_full_text(alice: Caller) -> None:
     results = alice.retrieve("XJ-9000", k=3, hybrid=True)
     assert results[0]["id"] == target["id"] and results[0]["fused_score"] > 0
     assert all(r["fused_score"] is not None for r in results)
-    assert_error(alice.client.post("/memories/retrieve", json={"query_embedding": [0.0] * 384, "hybrid": True}), 400, "missing_query")
+    assert_error(
+        alice.client.post("/memories/retrieve", json={"query_embedding": [0.0] * 384, "hybrid": True}),
+        400,
+        "missing_query",
+    )
 
 
 def test_cursor_pagination_walks_everything_once(alice: Caller) -> None:
-    ids = {alice.remember(f"Numbered memory about topic {word}")["id"] for word in ("alpha", "violin", "glacier", "tax forms", "sourdough")}
+    ids = {
+        alice.remember(f"Numbered memory about topic {word}")["id"]
+        for word in ("alpha", "violin", "glacier", "tax forms", "sourdough")
+    }
     seen, cursor = [], None
     while True:
         page = alice.client.get("/memories", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
@@ -98,7 +111,9 @@ def test_cursor_pagination_walks_everything_once(alice: Caller) -> None:
 
 def test_update_and_delete(alice: Caller) -> None:
     memory = alice.remember("The user lives in Lisbon")
-    updated = alice.client.put(f"/memories/{memory['id']}", json={"content": "The user lives in Porto", "confidence": 0.8}).json()
+    updated = alice.client.put(
+        f"/memories/{memory['id']}", json={"content": "The user lives in Porto", "confidence": 0.8}
+    ).json()
     assert updated["content"] == "The user lives in Porto" and updated["confidence"] == 0.8
     assert alice.retrieve("Which city does the user live in?", k=1)[0]["content"] == "The user lives in Porto"
     assert alice.client.delete(f"/memories/{memory['id']}").status_code == 204
@@ -146,27 +161,48 @@ def test_access_bookkeeping(alice: Caller) -> None:
 
 def test_bad_input_is_4xx(alice: Caller) -> None:
     c = alice.client
-    for body in ({"query": "x", "k": 0}, {"query": "x", "k": 101}, {"query": "   "}, {"query": "x", "memory_types": ["dream"]}, {"query": "x", "k": "ten"}):
+    for body in (
+        {"query": "x", "k": 0},
+        {"query": "x", "k": 101},
+        {"query": "   "},
+        {"query": "x", "memory_types": ["dream"]},
+        {"query": "x", "k": "ten"},
+    ):
         assert_error(c.post("/memories/retrieve", json=body), 422)
     assert_error(c.post("/memories/retrieve", json={"k": 3}), 400, "missing_query")
     assert_error(c.post("/memories/retrieve", json={"query_embedding": [0.1, 0.2]}), 400, "bad_embedding")
-    for body in ({"content": ""}, {"content": "   "}, {"content": "x", "memory_type": "dream"}, {"content": "x", "confidence": 2},
-                 {"content": "x" * 20_001}, {"content": 5}, {"content": "x", "scope": "galaxy"}):  # fmt: skip
+    for body in (
+        {"content": ""},
+        {"content": "   "},
+        {"content": "x", "memory_type": "dream"},
+        {"content": "x", "confidence": 2},
+        {"content": "x" * 20_001},
+        {"content": 5},
+        {"content": "x", "scope": "galaxy"},
+    ):
         assert_error(c.post("/memories", json=body), 422)
     assert_error(c.post("/memories", json={"content": "x", "embedding": [0.0] * 10}), 400, "bad_embedding")
-    assert_error(c.put(f"/memories/{uuid.uuid4()}", content=b"not json", headers={"content-type": "application/json"}), 422)
+    assert_error(
+        c.put(f"/memories/{uuid.uuid4()}", content=b"not json", headers={"content-type": "application/json"}), 422
+    )
     assert_error(c.get("/memories", params={"metadata": "{broken"}), 400, "invalid_metadata")
     assert_error(c.get("/memories/not-a-uuid"), 422)
     assert_error(c.post("/memories/batch", json={"memories": []}), 422)
     assert_error(c.post("/memories/batch", content=b"{not json", headers={"content-type": "application/json"}), 422)
-    bad_item = c.post("/memories/batch", json={"memories": [{"content": "fine"}, {"content": "x", "confidence": "high"}]})
+    bad_item = c.post(
+        "/memories/batch", json={"memories": [{"content": "fine"}, {"content": "x", "confidence": "high"}]}
+    )
     assert_error(bad_item, 422)
     assert bad_item.json()["error"]["details"]["errors"][0]["loc"] == ["body", "memories", 1, "confidence"]
 
 
 def test_duplicates_inside_one_batch_become_one_memory(alice: Caller) -> None:
-    body = {"memories": [{"content": "The user's birthday is on 3 May", "confidence": 0.5},
-                         {"content": "The user's birthday is on 3 May.", "confidence": 0.8, "metadata": {"src": "chat"}}]}  # fmt: skip
+    body = {
+        "memories": [
+            {"content": "The user's birthday is on 3 May", "confidence": 0.5},
+            {"content": "The user's birthday is on 3 May.", "confidence": 0.8, "metadata": {"src": "chat"}},
+        ]
+    }
     first, second = alice.client.post("/memories/batch", json=body).json()
     assert second["deduplicated"] and second["id"] == first["id"]
     stored = alice.client.get(f"/memories/{first['id']}").json()
@@ -174,7 +210,10 @@ def test_duplicates_inside_one_batch_become_one_memory(alice: Caller) -> None:
 
 
 def test_batch_insert_and_health_count(alice: Caller, memory_server) -> None:
-    stored = alice.client.post("/memories/batch", json={"memories": [{"content": f"Batch fact number {w}"} for w in ("one", "kettle", "orbit")]})
+    stored = alice.client.post(
+        "/memories/batch",
+        json={"memories": [{"content": f"Batch fact number {w}"} for w in ("one", "kettle", "orbit")]},
+    )
     assert stored.status_code == 201 and len(stored.json()) == 3
     health = httpx.get(f"{memory_server.url}/health").json()
     assert health["details"]["database"] == "ok" and health["details"]["memories"] >= 3
@@ -184,18 +223,31 @@ def test_requires_identity(memory_server) -> None:
     assert_error(httpx.post(f"{memory_server.url}/memories", json={"content": "x"}), 401)
 
 
-def test_through_the_gateway_the_user_comes_from_the_token(stack, memory_server, gateway: httpx.Client, unique: str) -> None:
+def test_through_the_gateway_the_user_comes_from_the_token(
+    stack, memory_server, gateway: httpx.Client, unique: str
+) -> None:
     from services.api_gateway.main import create_app as create_gateway
     from tests.conftest import register_and_login
     from tests.support import serving
 
-    with serving(create_gateway(stack.gateway_settings(memory_service_url=memory_server.url))) as gw, httpx.Client(base_url=gw.url, timeout=60) as client:
+    with (
+        serving(create_gateway(stack.gateway_settings(memory_service_url=memory_server.url))) as gw,
+        httpx.Client(base_url=gw.url, timeout=60) as client,
+    ):
         owner, other = register_and_login(client, f"mo{unique}"), register_and_login(client, f"mt{unique}")
-        stored = client.post("/api/v1/memories", headers=owner.headers, json={"content": "Gateway memory about the red bicycle", "user_id": other.id})
+        stored = client.post(
+            "/api/v1/memories",
+            headers=owner.headers,
+            json={"content": "Gateway memory about the red bicycle", "user_id": other.id},
+        )
         assert stored.status_code == 201 and stored.json()["user_id"] == owner.id
-        found = client.post("/api/v1/memories/retrieve", headers=owner.headers, json={"query": "bicycle", "k": 1}).json()
+        found = client.post(
+            "/api/v1/memories/retrieve", headers=owner.headers, json={"query": "bicycle", "k": 1}
+        ).json()
         assert found[0]["id"] == stored.json()["id"]
-        others_view = client.post("/api/v1/memories/retrieve", headers=other.headers, json={"query": "red bicycle", "k": 5}).json()
+        others_view = client.post(
+            "/api/v1/memories/retrieve", headers=other.headers, json={"query": "red bicycle", "k": 5}
+        ).json()
         assert all(r["id"] != stored.json()["id"] for r in others_view)
         assert client.get(f"/api/v1/memories/{stored.json()['id']}", headers=other.headers).status_code == 404
         assert client.post("/api/v1/memories/retrieve", json={"query": "x"}).status_code == 401
@@ -203,7 +255,9 @@ def test_through_the_gateway_the_user_comes_from_the_token(stack, memory_server,
 
 def test_reembed_moves_rows_to_the_current_model(alice: Caller, memory_server, database_url: str) -> None:
     memory = alice.remember("A memory stored under an older embedding model")
-    sql_scalar(database_url, "UPDATE memories SET embedding_model = 'old-model' WHERE id = :id RETURNING id", id=memory["id"])
+    sql_scalar(
+        database_url, "UPDATE memories SET embedding_model = 'old-model' WHERE id = :id RETURNING id", id=memory["id"]
+    )
     # Rows of another model are never mixed into search results.
     assert all(r["id"] != memory["id"] for r in alice.retrieve("older embedding model", k=10))
     assert_error(alice.client.post("/memories/admin/reembed"), 403)
@@ -221,7 +275,9 @@ def test_dedup_finds_the_first_memory_without_a_table_scan(alice: Caller) -> Non
 
 
 @pytest.mark.parametrize("exact_scan_limit", [2000, 0], ids=["small-owner-exact", "large-owner-hnsw"])
-def test_dedup_when_other_users_crowd_the_nearest_rows(alice: Caller, memory_server, database_url: str, monkeypatch, exact_scan_limit: int) -> None:
+def test_dedup_when_other_users_crowd_the_nearest_rows(
+    alice: Caller, memory_server, database_url: str, monkeypatch, exact_scan_limit: int
+) -> None:
     import services.memory_service.repository as memory_repository
     import services.memory_service.service as memory_service
 

@@ -1,4 +1,5 @@
-"""Storage behaviour below the API: search sessions (autocommit, HNSW settings per pooled connection) and in-place updates."""
+"""Storage behaviour below the API: search sessions (autocommit, HNSW settings per pooled connection) and in-place
+updates."""
 
 import asyncio
 import uuid
@@ -29,7 +30,9 @@ async def test_searches_run_in_autocommit_with_their_hnsw_settings(database_url:
         async with sessions() as session:  # the same pooled connection: a smaller k goes back to the floor
             await repository.prepare_search(session, k=10, ef_search_floor=64)
             assert tuple((await session.execute(SETTINGS)).one()) == ("64", "relaxed_order")
-        async with sessions() as session:  # an ordinary session is still transactional after a search used the connection
+        async with (
+            sessions() as session
+        ):  # an ordinary session is still transactional after a search used the connection
             await session.execute(text("SELECT 1"))
             await asyncio.sleep(0.05)
             assert (await session.execute(IN_OWN_TRANSACTION)).scalar_one() is False
@@ -42,11 +45,26 @@ async def test_access_bookkeeping_updates_rows_in_place(database_url: str) -> No
     user_id = uuid.UUID(await asyncio.to_thread(make_user, database_url))
     vectors = np.random.default_rng(5).normal(size=(12, 384))
     rows = [
-        {"id": uuid.uuid4(), "user_id": user_id, "agent_id": None, "session_id": None, "run_id": None, "content": f"note {n}",
-         "memory_type": "fact", "scope": "user", "embedding": list(vector / np.linalg.norm(vector)), "embedding_model": "test",
-         "meta": {}, "source": None, "confidence": 1.0, "is_sensitive": False, "expires_at": None, "access_count": 0}
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "agent_id": None,
+            "session_id": None,
+            "run_id": None,
+            "content": f"note {n}",
+            "memory_type": "fact",
+            "scope": "user",
+            "embedding": list(vector / np.linalg.norm(vector)),
+            "embedding_model": "test",
+            "meta": {},
+            "source": None,
+            "confidence": 1.0,
+            "is_sensitive": False,
+            "expires_at": None,
+            "access_count": 0,
+        }
         for n, vector in enumerate(vectors)
-    ]  # fmt: skip
+    ]
     ids = [row["id"] for row in rows]
     engine = create_engine(database_url, pool_size=1)
     try:

@@ -28,9 +28,17 @@ def _flaky_app() -> FastAPI:
         if app.state.calls["get"] < 3:
             return JSONResponse({"error": {"code": "busy", "message": "try again", "details": {}}}, status_code=503)
         identity = verify_identity_headers(
-            request.headers.get("x-cognitionos-identity"), request.headers.get("x-cognitionos-identity-signature"), SECRET
+            request.headers.get("x-cognitionos-identity"),
+            request.headers.get("x-cognitionos-identity-signature"),
+            SECRET,
         )
-        return JSONResponse({"request_id": request.headers.get("x-request-id"), "traceparent": request.headers.get("traceparent"), "user": identity.user_id if identity else None})
+        return JSONResponse(
+            {
+                "request_id": request.headers.get("x-request-id"),
+                "traceparent": request.headers.get("traceparent"),
+                "user": identity.user_id if identity else None,
+            }
+        )
 
     @app.post("/flaky")
     async def flaky_post() -> JSONResponse:
@@ -39,7 +47,9 @@ def _flaky_app() -> FastAPI:
 
     @app.get("/conflict")
     async def conflict() -> JSONResponse:
-        return JSONResponse({"error": {"code": "already_exists", "message": "taken", "details": {"field": "name"}}}, status_code=409)
+        return JSONResponse(
+            {"error": {"code": "already_exists", "message": "taken", "details": {"field": "name"}}}, status_code=409
+        )
 
     return app
 
@@ -86,7 +96,9 @@ def test_does_not_retry_post_and_maps_errors() -> None:
 
 def test_unreachable_service_is_a_clear_503() -> None:
     async def call() -> None:
-        client = ServiceClient("ai-runtime", f"http://127.0.0.1:{free_port()}", internal_secret=SECRET, retries=1, backoff_seconds=0.01)
+        client = ServiceClient(
+            "ai-runtime", f"http://127.0.0.1:{free_port()}", internal_secret=SECRET, retries=1, backoff_seconds=0.01
+        )
         try:
             await client.get_json("/health")
         finally:

@@ -20,7 +20,11 @@ def _create(package: str, database_url: str, redis_url: str, **extra: object):
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
 def test_probes_and_openapi(spec, database_url: str, redis_url: str) -> None:
     with serving(_create(spec.package, database_url, redis_url)) as server, httpx.Client(base_url=server.url) as client:
-        assert client.get("/ready").json() == {"status": "ready", "service": spec.name, "checks": {"database": True, "redis": True}}
+        assert client.get("/ready").json() == {
+            "status": "ready",
+            "service": spec.name,
+            "checks": {"database": True, "redis": True},
+        }
         health = client.get("/health")
         assert health.status_code == 200
         openapi = client.get("/openapi.json").json()
@@ -43,5 +47,15 @@ def test_ready_is_503_when_dependencies_are_down(spec, redis_url: str) -> None:
 def test_auth_openapi_documents_every_endpoint(database_url: str, redis_url: str) -> None:
     app = _create("auth_service", database_url, redis_url)
     paths = app.openapi()["paths"]
-    assert {"/register", "/login", "/refresh", "/logout", "/me", "/users", "/users/{user_id}/role", "/api-keys", "/api-keys/{key_id}"} <= set(paths)
+    assert {
+        "/register",
+        "/login",
+        "/refresh",
+        "/logout",
+        "/me",
+        "/users",
+        "/users/{user_id}/role",
+        "/api-keys",
+        "/api-keys/{key_id}",
+    } <= set(paths)
     assert "409" in paths["/register"]["post"]["responses"]

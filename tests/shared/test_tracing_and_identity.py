@@ -1,6 +1,6 @@
 import time
 
-from shared.identity import Identity, sign_identity, verify_identity_headers, IDENTITY_HEADER, SIGNATURE_HEADER
+from shared.identity import IDENTITY_HEADER, SIGNATURE_HEADER, Identity, sign_identity, verify_identity_headers
 from shared.tracing import continue_trace
 
 SECRET = "s" * 32
@@ -14,7 +14,13 @@ def test_continue_valid_trace() -> None:
 
 
 def test_invalid_traceparent_starts_new_trace() -> None:
-    for header in (None, "", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"):
+    for header in (
+        None,
+        "",
+        "garbage",
+        "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ):
         trace = continue_trace(header)
         assert trace.parent_span_id is None and len(trace.trace_id) == 32 and trace.trace_id != "0" * 32
 

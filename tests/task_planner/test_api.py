@@ -15,15 +15,41 @@ from tests.conftest import common_settings
 from tests.memory_service.conftest import make_user
 from tests.support import serving
 
-GOOD = {"tasks": [
-    {"id": "write", "name": "Write fib", "description": "Write fib(n)", "agent_role": "executor", "tool": None, "depends_on": []},
-    {"id": "test", "name": "Test fib", "description": "Run fib on 0..10", "agent_role": "executor", "tool": "execute_python", "depends_on": ["write"]},
-    {"id": "remember", "name": "Store result", "description": "Store it", "agent_role": "executor", "tool": "memory_store", "depends_on": ["test"]},
-], "risks": ["recursion depth"]}  # fmt: skip
-CYCLIC = {"tasks": [
-    {"id": "a", "name": "A", "agent_role": "executor", "depends_on": ["b"]},
-    {"id": "b", "name": "B", "agent_role": "executor", "depends_on": ["a"]},
-]}  # fmt: skip
+GOOD = {
+    "tasks": [
+        {
+            "id": "write",
+            "name": "Write fib",
+            "description": "Write fib(n)",
+            "agent_role": "executor",
+            "tool": None,
+            "depends_on": [],
+        },
+        {
+            "id": "test",
+            "name": "Test fib",
+            "description": "Run fib on 0..10",
+            "agent_role": "executor",
+            "tool": "execute_python",
+            "depends_on": ["write"],
+        },
+        {
+            "id": "remember",
+            "name": "Store result",
+            "description": "Store it",
+            "agent_role": "executor",
+            "tool": "memory_store",
+            "depends_on": ["test"],
+        },
+    ],
+    "risks": ["recursion depth"],
+}
+CYCLIC = {
+    "tasks": [
+        {"id": "a", "name": "A", "agent_role": "executor", "depends_on": ["b"]},
+        {"id": "b", "name": "B", "agent_role": "executor", "depends_on": ["a"]},
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +102,46 @@ def test_never_accepts_an_invalid_plan(client: httpx.Client, providers: Provider
 def test_replan_keeps_what_succeeded(client: httpx.Client, providers: Providers) -> None:
     providers.openai_app.state.replies = [json.dumps(GOOD)]
     plan = client.post("/plans", json={"goal": "Fibonacci numbers"}).json()
-    new_work = {"tasks": [
-        {"id": "test_again", "name": "Test iteratively", "agent_role": "executor", "tool": "execute_python", "depends_on": ["write"]},
-        {"id": "remember", "name": "Store result", "agent_role": "executor", "tool": "memory_store", "depends_on": ["test_again"]},
-    ]}  # fmt: skip
+    new_work = {
+        "tasks": [
+            {
+                "id": "test_again",
+                "name": "Test iteratively",
+                "agent_role": "executor",
+                "tool": "execute_python",
+                "depends_on": ["write"],
+            },
+            {
+                "id": "remember",
+                "name": "Store result",
+                "agent_role": "executor",
+                "tool": "memory_store",
+                "depends_on": ["test_again"],
+            },
+        ]
+    }
     providers.openai_app.state.replies = [json.dumps(new_work)]
-    replanned = client.post("/plans/replan", json={"plan_id": plan["id"], "failed_task_id": "test", "error": "RecursionError", "succeeded_task_ids": ["write"]}).json()
+    replanned = client.post(
+        "/plans/replan",
+        json={
+            "plan_id": plan["id"],
+            "failed_task_id": "test",
+            "error": "RecursionError",
+            "succeeded_task_ids": ["write"],
+        },
+    ).json()
     assert replanned["parent_plan_id"] == plan["id"]
-    assert [(t["id"], t["status"]) for t in replanned["tasks"]] == [("write", "succeeded"), ("test_again", "pending"), ("remember", "pending")]
+    assert [(t["id"], t["status"]) for t in replanned["tasks"]] == [
+        ("write", "succeeded"),
+        ("test_again", "pending"),
+        ("remember", "pending"),
+    ]
     assert replanned["execution_order"] == [["test_again"], ["remember"]]
-    assert_error(client.post("/plans/replan", json={"plan_id": plan["id"], "failed_task_id": "nope", "error": "x"}), 400, "unknown_task")
+    assert_error(
+        client.post("/plans/replan", json={"plan_id": plan["id"], "failed_task_id": "nope", "error": "x"}),
+        400,
+        "unknown_task",
+    )
 
 
 def test_bad_input_and_isolation(client: httpx.Client, planner: str, database_url: str, providers: Providers) -> None:
@@ -103,8 +159,12 @@ def test_the_local_model_plans_under_the_schema(database_url: str, redis_url: st
     with serving(create_runtime(settings)) as runtime:
         planner_settings = TaskPlannerSettings(**common_settings(database_url, redis_url), ai_runtime_url=runtime.url)  # type: ignore[arg-type]
         with serving(create_planner(planner_settings)) as server:
-            response = httpx.post(f"{server.url}/plans", headers=identity_headers(make_user(database_url)), timeout=300,
-                                  json={"goal": "Write a Python function for Fibonacci numbers and test it", "max_tasks": 2})  # fmt: skip
+            response = httpx.post(
+                f"{server.url}/plans",
+                headers=identity_headers(make_user(database_url)),
+                timeout=300,
+                json={"goal": "Write a Python function for Fibonacci numbers and test it", "max_tasks": 2},
+            )
     # A 135M model may or may not plan well, but it can only ever yield a validated plan or a clear 422.
     assert response.status_code in (201, 422), response.text
     if response.status_code == 201:

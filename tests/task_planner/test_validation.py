@@ -6,13 +6,26 @@ def task(task_id: str, deps: list[str] | None = None, role: str = "executor", to
 
 
 def test_valid_plan_and_stages() -> None:
-    tasks = [task("write"), task("test", ["write"], tool="execute_python"), task("review", ["write"], role="critic"), task("sum", ["test", "review"], role="summarizer")]
+    tasks = [
+        task("write"),
+        task("test", ["write"], tool="execute_python"),
+        task("review", ["write"], role="critic"),
+        task("sum", ["test", "review"], role="summarizer"),
+    ]
     assert validate(tasks, 10) == []
-    assert execution_stages(tasks) == [["write"], ["review", "test"], ["sum"]] or execution_stages(tasks) == [["write"], ["test", "review"], ["sum"]]
+    assert execution_stages(tasks) == [["write"], ["review", "test"], ["sum"]] or execution_stages(tasks) == [
+        ["write"],
+        ["test", "review"],
+        ["sum"],
+    ]
 
 
 def test_cycles_unknown_tools_and_roles_are_rejected() -> None:
-    assert find_cycle([task("a", ["c"]), task("b", ["a"]), task("c", ["b"])]) in (["a", "c", "b", "a"], ["c", "b", "a", "c"], ["b", "a", "c", "b"])
+    assert find_cycle([task("a", ["c"]), task("b", ["a"]), task("c", ["b"])]) in (
+        ["a", "c", "b", "a"],
+        ["c", "b", "a", "c"],
+        ["b", "a", "c", "b"],
+    )
     errors = validate([task("a", ["b"]), task("b", ["a"])], 10)
     assert any("cycle" in e for e in errors)
     errors = validate([task("a", tool="rm_rf"), task("b", role="wizard")], 10)

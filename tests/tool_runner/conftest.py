@@ -31,6 +31,8 @@ def tools(tool_server: ThreadedServer, database_url: str) -> Iterator[httpx.Clie
 
 
 def run_code(client: httpx.Client, code: str, timeout: float = 10) -> dict[str, Any]:
-    response = client.post("/execute", json={"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": timeout})
+    response = client.post(
+        "/execute", json={"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": timeout}
+    )
     assert response.status_code == 200, response.text
     return response.json()

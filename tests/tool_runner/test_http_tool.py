@@ -19,10 +19,19 @@ def _call(client: httpx.Client, url: str) -> dict:
     return response.json()
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/", "http://localhost:8000/health", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/",
-    "http://192.168.1.1/", "http://[::1]/", "http://0.0.0.0/", "http://metadata.google.internal/",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://localhost:8000/health",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/",
+        "http://192.168.1.1/",
+        "http://[::1]/",
+        "http://0.0.0.0/",
+        "http://metadata.google.internal/",
+    ],
+)
 def test_private_and_metadata_addresses_are_blocked(tools: httpx.Client, url: str) -> None:
     body = _call(tools, url)
     assert body["status"] == "failed" and body["result"]["blocked"] in ("ssrf_blocked", "dns_failure")
@@ -48,9 +57,15 @@ def test_redirects_are_checked_hop_by_hop(database_url: str, redis_url: str) -> 
         return {"data": "x" * 50_000}
 
     # 127.0.0.1 stands for a trusted internal API here; everything else private stays blocked.
-    settings = tool_settings(database_url, redis_url, http_allowed_private_addresses=["127.0.0.1"], http_max_response_bytes=10_000)
+    settings = tool_settings(
+        database_url, redis_url, http_allowed_private_addresses=["127.0.0.1"], http_max_response_bytes=10_000
+    )
     user_id = make_user(database_url)
-    with serving(upstream) as target, serving(create_app(settings)) as runner, httpx.Client(base_url=runner.url, timeout=30) as client:
+    with (
+        serving(upstream) as target,
+        serving(create_app(settings)) as runner,
+        httpx.Client(base_url=runner.url, timeout=30) as client,
+    ):
         client.headers.update(identity_headers(user_id))
         ok = _call(client, f"{target.url}/ok")
         assert ok["status"] == "succeeded" and ok["result"]["status_code"] == 200 and '"world"' in ok["result"]["body"]
@@ -60,17 +75,29 @@ def test_redirects_are_checked_hop_by_hop(database_url: str, redis_url: str) -> 
         big = _call(client, f"{target.url}/big")
         assert big["result"]["truncated"] and len(big["result"]["body"]) == 10_000
         allow_list = tool_settings(database_url, redis_url, http_allowed_hosts=["api.example.com"])
-        with serving(create_app(allow_list)) as strict, httpx.Client(base_url=strict.url, timeout=30, headers=identity_headers(user_id)) as other:
+        with (
+            serving(create_app(allow_list)) as strict,
+            httpx.Client(base_url=strict.url, timeout=30, headers=identity_headers(user_id)) as other,
+        ):
             assert _call(other, f"{target.url}/ok")["result"]["blocked"] == "host_not_allowed"
 
 
 def test_bad_urls(tools: httpx.Client) -> None:
     for url in ("ftp://example.com/", "not a url", "file:///etc/passwd"):
-        assert_error(tools.post("/execute", json={"tool_name": "http_request", "parameters": {"url": url}}), 400, "invalid_parameters")
+        assert_error(
+            tools.post("/execute", json={"tool_name": "http_request", "parameters": {"url": url}}),
+            400,
+            "invalid_parameters",
+        )
 
 
 def test_tools_listing_and_identity(tools: httpx.Client, tool_server) -> None:
     names = {t["name"] for t in tools.get("/tools").json()}
     assert names == {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete"}
-    assert_error(httpx.post(f"{tool_server.url}/execute", json={"tool_name": "execute_python", "parameters": {"code": "print(1)"}}), 401)
+    assert_error(
+        httpx.post(
+            f"{tool_server.url}/execute", json={"tool_name": "execute_python", "parameters": {"code": "print(1)"}}
+        ),
+        401,
+    )
     assert httpx.get(f"{tool_server.url}/health").json()["details"]["sandbox"] == "bwrap"

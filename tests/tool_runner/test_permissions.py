@@ -19,8 +19,14 @@ def agent_headers(user_id: str, agent_id: str | None) -> dict[str, str]:
 
 def make_agent(database_url: str, allowed_tools: list[str]) -> str:
     agent_id = str(uuid.uuid4())
-    sql_scalar(database_url, "INSERT INTO agents (id, name, role, allowed_tools, capabilities) VALUES (:id, :name, 'executor', CAST(:tools AS jsonb), '[]') RETURNING id",
-               id=agent_id, name=f"perm-{agent_id[:8]}", tools=str(allowed_tools).replace("'", '"'))  # fmt: skip
+    sql_scalar(
+        database_url,
+        "INSERT INTO agents (id, name, role, allowed_tools, capabilities) VALUES (:id, :name, 'executor', CAST(:tools "
+        "AS jsonb), '[]') RETURNING id",
+        id=agent_id,
+        name=f"perm-{agent_id[:8]}",
+        tools=str(allowed_tools).replace("'", '"'),
+    )
     return agent_id
 
 
@@ -29,7 +35,9 @@ def test_agent_uses_only_its_allowed_tools(tool_server: ThreadedServer, database
     code = {"tool_name": "execute_python", "parameters": {"code": "print(6 * 7)"}}
     ran = httpx.post(f"{tool_server.url}/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30)
     assert ran.status_code == 200 and ran.json()["result"]["stdout"] == "42\n"
-    recorded = sql_scalar(database_url, "SELECT agent_id::text FROM tool_executions WHERE id = :id", id=ran.json()["execution_id"])
+    recorded = sql_scalar(
+        database_url, "SELECT agent_id::text FROM tool_executions WHERE id = :id", id=ran.json()["execution_id"]
+    )
     assert recorded == agent_id
 
     fetch = {"tool_name": "http_request", "parameters": {"url": "https://example.com/"}}
@@ -42,6 +50,12 @@ def test_agent_identity_must_name_a_known_agent(tool_server: ThreadedServer, dat
     user_id = make_user(database_url)
     code = {"tool_name": "execute_python", "parameters": {"code": "print(1)"}}
     for agent_id in (None, str(uuid.uuid4()), "not-a-uuid"):
-        assert_error(httpx.post(f"{tool_server.url}/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30), 403, "unknown_agent")
+        assert_error(
+            httpx.post(f"{tool_server.url}/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30),
+            403,
+            "unknown_agent",
+        )
     smuggled = {**code, "agent_id": make_agent(database_url, ["execute_python"])}
-    assert_error(httpx.post(f"{tool_server.url}/execute", json=smuggled, headers=agent_headers(user_id, None), timeout=30), 422)
+    assert_error(
+        httpx.post(f"{tool_server.url}/execute", json=smuggled, headers=agent_headers(user_id, None), timeout=30), 422
+    )

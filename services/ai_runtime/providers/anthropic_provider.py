@@ -27,9 +27,13 @@ def _error(exc: Exception) -> ProviderError:
         status = exc.status_code
         retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
         if status in (429, 529) or status >= 500:
-            return ProviderError("anthropic", str(exc.message), status=status, retryable=True, retry_after_seconds=retry_after)
+            return ProviderError(
+                "anthropic", str(exc.message), status=status, retryable=True, retry_after_seconds=retry_after
+            )
         if status in (401, 403):
-            return ProviderError("anthropic", f"rejected the API key ({status}): check ANTHROPIC_API_KEY", status=status)
+            return ProviderError(
+                "anthropic", f"rejected the API key ({status}): check ANTHROPIC_API_KEY", status=status
+            )
         return ProviderError("anthropic", str(exc.message), status=status, client_error=status in (400, 413, 422))
     return ProviderError("anthropic", f"malformed response: {type(exc).__name__}: {exc}", retryable=True)
 
@@ -37,11 +41,23 @@ def _error(exc: Exception) -> ProviderError:
 def _anthropic_message(message: dict[str, Any]) -> dict[str, Any]:
     """OpenAI-shaped message -> Messages API: tool calls become tool_use blocks, tool results tool_result blocks."""
     if message["role"] == "tool":
-        return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": message.get("content") or ""}]}
+        return {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": message.get("content") or ""}
+            ],
+        }
     if message["role"] == "assistant" and message.get("tool_calls"):
         blocks: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}] if message.get("content") else []
         for call in message["tool_calls"]:
-            blocks.append({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": json.loads(call["function"]["arguments"] or "{}")})
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": call["id"],
+                    "name": call["function"]["name"],
+                    "input": json.loads(call["function"]["arguments"] or "{}"),
+                }
+            )
         return {"role": "assistant", "content": blocks}
     return {"role": message["role"], "content": message.get("content") or ""}
 
@@ -57,7 +73,9 @@ class AnthropicProvider:
     name = "anthropic"
 
     def __init__(self, api_key: str, base_url: str | None, timeout_seconds: float) -> None:
-        self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds)
+        self.client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds
+        )
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -83,10 +101,13 @@ class AnthropicProvider:
             arguments["system"] = "\n\n".join(system)
         if request.tools:
             arguments["tools"] = [
-                {"name": t["function"]["name"], "description": t["function"].get("description", ""),
-                 "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}}}
+                {
+                    "name": t["function"]["name"],
+                    "description": t["function"].get("description", ""),
+                    "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}},
+                }
                 for t in request.tools
-            ]  # fmt: skip
+            ]
             if (choice := _anthropic_tool_choice(request.tool_choice)) is not None:
                 arguments["tool_choice"] = choice
         return arguments, prefill
@@ -97,7 +118,11 @@ class AnthropicProvider:
             response = await self.client.messages.create(**arguments)
             text = "".join(block.text for block in response.content if block.type == "text")
             tool_calls = [
-                {"id": block.id, "type": "function", "function": {"name": block.name, "arguments": json.dumps(block.input)}}
+                {
+                    "id": block.id,
+                    "type": "function",
+                    "function": {"name": block.name, "arguments": json.dumps(block.input)},
+                }
                 for block in response.content
                 if block.type == "tool_use"
             ]

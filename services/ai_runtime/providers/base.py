@@ -88,5 +88,8 @@ def json_instruction(response_format: dict[str, Any]) -> str:
 
     schema = (response_format.get("json_schema") or {}).get("schema") or response_format.get("schema")
     if schema:
-        return "Respond with a single JSON object that validates against this JSON schema, and nothing else:\n" + json.dumps(schema)
+        return (
+            "Respond with a single JSON object that validates against this JSON schema, and nothing else:\n"
+            + json.dumps(schema)
+        )
     return "Respond with a single JSON object and nothing else."

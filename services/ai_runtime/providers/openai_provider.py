@@ -27,7 +27,9 @@ def _error(provider: str, exc: Exception) -> ProviderError:
         if status == 429 or status >= 500:
             return ProviderError(provider, message, status=status, retryable=True, retry_after_seconds=retry_after)
         if status in (401, 403):
-            return ProviderError(provider, f"rejected the API key ({status}): check the provider key setting", status=status)
+            return ProviderError(
+                provider, f"rejected the API key ({status}): check the provider key setting", status=status
+            )
         if status == 404:
             return ProviderError(provider, f"model not found: {message}", status=status)
         return ProviderError(provider, message, status=status, client_error=status in (400, 413, 422))
@@ -93,7 +95,9 @@ class OpenAIProvider:
             )
             async for event in stream:
                 if event.usage:
-                    yield StreamChunk(prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens)
+                    yield StreamChunk(
+                        prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
+                    )
                 for choice in event.choices:
                     yield StreamChunk(delta=choice.delta.content or "", finish_reason=choice.finish_reason)
         except (openai.OpenAIError, ValueError, AttributeError, TypeError) as exc:
