@@ -101,9 +101,14 @@ def local_embeddings() -> None:
 def local_generation() -> None:
     provider = LocalChatProvider()
     request = ChatRequest(
-        "smollm2-135m-instruct", [{"role": "user", "content": "Write a short story about a robot."}], 96, 0.7
+        model="smollm2-135m-instruct",
+        messages=[{"role": "user", "content": "Write a short story about a robot."}],
+        max_tokens=96,
+        temperature=0.7,
     )
-    asyncio.run(provider.complete(ChatRequest(request.model, request.messages, 4, 0.0)))  # load the model
+    asyncio.run(
+        provider.complete(ChatRequest(model=request.model, messages=request.messages, max_tokens=4, temperature=0.0))
+    )  # load the model
     tokens, seconds = 0, 0.0
     for _ in range(3):
         started = time.perf_counter()

@@ -334,7 +334,12 @@ async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.nda
             _, user_id, chunk = batches.pop()
             async with make_session() as session:
                 await repository.nearest_in_table(
-                    session, uuid.UUID(user_id), "user", False, [v.tolist() for v in chunk], threshold
+                    session,
+                    user_id=uuid.UUID(user_id),
+                    scope="user",
+                    is_sensitive=False,
+                    embeddings=[v.tolist() for v in chunk],
+                    threshold=threshold,
                 )
 
     started = time.perf_counter()

@@ -28,17 +28,17 @@ async def bare(runs: int) -> list[float]:
 async def sandboxed(runs: int) -> list[float]:
     s = ToolRunnerSettings()
     limits = Limits(
-        s.sandbox_cpu_seconds,
-        s.sandbox_memory_mb,
-        s.sandbox_file_size_mb,
-        s.sandbox_max_processes,
-        s.sandbox_output_bytes,
-        s.sandbox_uid,
+        cpu_seconds=s.sandbox_cpu_seconds,
+        memory_mb=s.sandbox_memory_mb,
+        file_size_mb=s.sandbox_file_size_mb,
+        max_processes=s.sandbox_max_processes,
+        output_bytes=s.sandbox_output_bytes,
+        sandbox_uid=s.sandbox_uid,
     )
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
-        result = await run_python("pass", 10, limits, sandboxed=True)
+        result = await run_python("pass", timeout_seconds=10, limits=limits, sandboxed=True)
         assert result.exit_code == 0, result.stderr
         samples.append((time.perf_counter() - started) * 1000)
     return samples

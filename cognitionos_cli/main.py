@@ -80,7 +80,7 @@ def up(
 
 
 async def _run_services(env: dict[str, str], host: str, port_base: int) -> None:
-    supervisor = Supervisor(SERVICES, env, host, port_base)
+    supervisor = Supervisor(SERVICES, env=env, host=host, port_base=port_base)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -145,7 +145,7 @@ def run(
     gateway = Gateway(gateway_url)
     try:
         gateway.sign_in(Credentials.local())
-        finished = run_goal(gateway, goal, typer.echo, budget_usd=budget_usd, max_tasks=max_tasks)
+        finished = run_goal(gateway, goal, show=typer.echo, budget_usd=budget_usd, max_tasks=max_tasks)
     except (GatewayError, httpx.HTTPError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

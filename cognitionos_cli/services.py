@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSpec:
     name: str
     package: str
@@ -20,11 +20,13 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("api-gateway", "api_gateway", 8000, "API_GATEWAY_URL"),
-    ServiceSpec("auth-service", "auth_service", 8001, "AUTH_SERVICE_URL"),
-    ServiceSpec("task-planner", "task_planner", 8002, "TASK_PLANNER_URL"),
-    ServiceSpec("agent-orchestrator", "agent_orchestrator", 8003, "AGENT_ORCHESTRATOR_URL"),
-    ServiceSpec("memory-service", "memory_service", 8004, "MEMORY_SERVICE_URL"),
-    ServiceSpec("ai-runtime", "ai_runtime", 8005, "AI_RUNTIME_URL"),
-    ServiceSpec("tool-runner", "tool_runner", 8006, "TOOL_RUNNER_URL"),
+    ServiceSpec(name="api-gateway", package="api_gateway", port=8000, url_setting="API_GATEWAY_URL"),
+    ServiceSpec(name="auth-service", package="auth_service", port=8001, url_setting="AUTH_SERVICE_URL"),
+    ServiceSpec(name="task-planner", package="task_planner", port=8002, url_setting="TASK_PLANNER_URL"),
+    ServiceSpec(
+        name="agent-orchestrator", package="agent_orchestrator", port=8003, url_setting="AGENT_ORCHESTRATOR_URL"
+    ),
+    ServiceSpec(name="memory-service", package="memory_service", port=8004, url_setting="MEMORY_SERVICE_URL"),
+    ServiceSpec(name="ai-runtime", package="ai_runtime", port=8005, url_setting="AI_RUNTIME_URL"),
+    ServiceSpec(name="tool-runner", package="tool_runner", port=8006, url_setting="TOOL_RUNNER_URL"),
 )

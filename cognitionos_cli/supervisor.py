@@ -30,7 +30,7 @@ def _render(line: str) -> str:
 
 
 class Supervisor:
-    def __init__(self, specs: Sequence[ServiceSpec], env: dict[str, str], host: str, port_base: int) -> None:
+    def __init__(self, specs: Sequence[ServiceSpec], *, env: dict[str, str], host: str, port_base: int) -> None:
         self.specs = specs
         self.env = env
         self.host = host

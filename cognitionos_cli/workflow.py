@@ -134,6 +134,7 @@ def describe_event(event: dict[str, Any]) -> str:
 def run_goal(
     gateway: Gateway,
     goal: str,
+    *,
     show: Callable[[str], None],
     budget_usd: float | None = None,
     max_tasks: int | None = None,

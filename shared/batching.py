@@ -19,6 +19,7 @@ class BatchedInserter:
         self,
         name: str,
         model: type[DeclarativeBase],
+        *,
         sessionmaker: async_sessionmaker[AsyncSession],
         flush_seconds: float,
         batch_size: int,

@@ -83,6 +83,7 @@ def error_response(
     status_code: int,
     code: str,
     message: str,
+    *,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
@@ -105,7 +106,7 @@ _HTTP_CODES = {
 
 async def _app_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+    return error_response(exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers)
 
 
 async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
@@ -114,7 +115,7 @@ async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
-    return error_response(422, "validation_error", "Request validation failed", {"errors": problems})
+    return error_response(422, "validation_error", "Request validation failed", details={"errors": problems})
 
 
 async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ API_KEY_PREFIX = "cos_"
 ALLOWED_JWT_ALGORITHMS = {"HS256", "HS384", "HS512"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JWTConfig:
     secret: str
     algorithm: str

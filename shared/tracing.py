@@ -7,7 +7,7 @@ from dataclasses import dataclass
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TraceContext:
     trace_id: str
     span_id: str
@@ -30,5 +30,5 @@ def continue_trace(traceparent: str | None) -> TraceContext:
         if match:
             version, trace_id, parent_id, flags = match.groups()
             if version != "ff" and trace_id != "0" * 32 and parent_id != "0" * 16:
-                return TraceContext(trace_id, new_span_id(), parent_id, flags)
-    return TraceContext(secrets.token_hex(16), new_span_id(), None)
+                return TraceContext(trace_id=trace_id, span_id=new_span_id(), parent_span_id=parent_id, flags=flags)
+    return TraceContext(trace_id=secrets.token_hex(16), span_id=new_span_id(), parent_span_id=None)

@@ -123,7 +123,10 @@ async def run_events(
 ) -> StreamingResponse:
     await runs.get(identity, run_id)
     stream = stream_run_events(
-        request.app.state.sessionmaker, request.app.state.notifications, run_id, last_event_id or after or 0
+        request.app.state.sessionmaker,
+        notifications=request.app.state.notifications,
+        run_id=run_id,
+        after_id=last_event_id or after or 0,
     )
     return StreamingResponse(
         stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -96,7 +96,7 @@ def sse(event_id: int | None, event_type: str, data: str) -> str:
 
 
 async def stream_run_events(
-    sessionmaker: async_sessionmaker[AsyncSession], notifications: Notifications, run_id: uuid.UUID, after_id: int
+    sessionmaker: async_sessionmaker[AsyncSession], *, notifications: Notifications, run_id: uuid.UUID, after_id: int
 ) -> AsyncIterator[str]:
     """The run's events after `after_id`, then live ones, until the run has ended and all were sent."""
     last_id, idle = after_id, 0.0
@@ -107,7 +107,7 @@ async def stream_run_events(
                 async with sessionmaker() as session:
                     # Status first: once it reads as ended, every event of the run is already committed.
                     run = await repository.get_run(session, run_id)
-                    events = await repository.list_events(session, run_id, last_id, 500)
+                    events = await repository.list_events(session, run_id, after_id=last_id, limit=500)
             except (OSError, SQLAlchemyError):
                 logger.warning("reading run events failed; retrying")
                 await asyncio.sleep(1.0)

@@ -6,10 +6,9 @@ import ast
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from database.models import Agent, Task
 from services.agent_orchestrator.config import OrchestratorSettings
@@ -17,8 +16,21 @@ from shared.clients import ServiceClient
 from shared.errors import AppError
 from shared.identity import Identity
 
+
 # (run_id, task_id, event_type, message, data, cost_usd)
-RecordEvent = Callable[[uuid.UUID, uuid.UUID, str, str, dict[str, Any], Decimal | None], Awaitable[None]]
+class RecordEvent(Protocol):
+    async def __call__(
+        self,
+        *,
+        run_id: uuid.UUID,
+        task_id: uuid.UUID,
+        event_type: str,
+        message: str,
+        data: dict[str, Any],
+        cost_usd: Decimal | None,
+    ) -> None: ...
+
+
 CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -30,7 +42,7 @@ class TaskError(Exception):
         self.message, self.code, self.retryable, self.fatal = message, code, retryable and not fatal, fatal
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TaskContext:
     run_id: uuid.UUID
     user_id: uuid.UUID
@@ -62,7 +74,7 @@ class Outcome:
     feedback: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TaskExecutor:
     settings: OrchestratorSettings
     ai: ServiceClient
@@ -120,14 +132,14 @@ class TaskExecutor:
             "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks),
             "run_id": str(ctx.run_id),
         }
-        plan = await self._call(ctx, self.planner, "/plans", body)
+        plan = await self._call(ctx, self.planner, path="/plans", body=body)
         await self.record_event(
-            ctx.run_id,
-            ctx.task.id,
-            "plan_created",
-            f"Planned {len(plan['tasks'])} tasks",
-            {"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
-            Decimal(str(plan.get("cost_usd") or 0)),
+            run_id=ctx.run_id,
+            task_id=ctx.task.id,
+            event_type="plan_created",
+            message=f"Planned {len(plan['tasks'])} tasks",
+            data={"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
+            cost_usd=Decimal(str(plan.get("cost_usd") or 0)),
         )
         return Outcome(
             {"plan_id": plan["id"], "tasks": [t["id"] for t in plan["tasks"]], "risks": plan.get("risks", [])},
@@ -135,10 +147,10 @@ class TaskExecutor:
         )
 
     async def replan(
-        self, ctx: TaskContext, plan_id: uuid.UUID, error: str, succeeded_keys: list[str]
+        self, ctx: TaskContext, *, plan_id: uuid.UUID, error: str, succeeded_keys: list[str]
     ) -> dict[str, Any]:
         """A new plan for the remaining work after ctx.task of plan `plan_id` failed; finished tasks are kept."""
-        previous = await self._call(ctx, self.planner, f"/plans/{plan_id}", None)
+        previous = await self._call(ctx, self.planner, path=f"/plans/{plan_id}", body=None)
         planned = {t["id"] for t in previous["tasks"]}
         body = {
             "plan_id": str(plan_id),
@@ -148,14 +160,14 @@ class TaskExecutor:
             "max_tasks": self.settings.default_max_tasks,
             "run_id": str(ctx.run_id),
         }
-        plan = await self._call(ctx, self.planner, "/plans/replan", body)
+        plan = await self._call(ctx, self.planner, path="/plans/replan", body=body)
         await self.record_event(
-            ctx.run_id,
-            ctx.task.id,
-            "plan_created",
-            f"Replanned: {len(plan['tasks'])} tasks",
-            {"plan_id": plan["id"], "execution_order": plan["execution_order"]},
-            Decimal(str(plan.get("cost_usd") or 0)),
+            run_id=ctx.run_id,
+            task_id=ctx.task.id,
+            event_type="plan_created",
+            message=f"Replanned: {len(plan['tasks'])} tasks",
+            data={"plan_id": plan["id"], "execution_order": plan["execution_order"]},
+            cost_usd=Decimal(str(plan.get("cost_usd") or 0)),
         )
         return plan
 
@@ -170,12 +182,12 @@ class TaskExecutor:
         feedback = str(verdict.get("feedback") or "")
         output = {"score": score, "approved": approved, "feedback": feedback, "round": ctx.critic_round}
         await self.record_event(
-            ctx.run_id,
-            ctx.task.id,
-            "critic_verdict",
-            f"{'Approved' if approved else 'Rejected'} ({score}/10)",
-            output,
-            None,
+            run_id=ctx.run_id,
+            task_id=ctx.task.id,
+            event_type="critic_verdict",
+            message=f"{'Approved' if approved else 'Rejected'} ({score}/10)",
+            data=output,
+            cost_usd=None,
         )
         reviewed = [key for key in ctx.task.depends_on if key in ctx.dependency_outputs]
         if not approved and reviewed and ctx.critic_round < self.settings.max_critic_rounds:
@@ -251,43 +263,43 @@ class TaskExecutor:
             body["model"] = agent.model
         if agent.system_prompt:
             body["context"] = [{"role": "system", "content": agent.system_prompt}]
-        completion = await self._call(ctx, self.ai, "/complete", body)
+        completion = await self._call(ctx, self.ai, path="/complete", body=body)
         cost = Decimal(str(completion.get("cost_usd") or 0))
         await self.record_event(
-            ctx.run_id,
-            ctx.task.id,
-            "llm_call",
-            f"{role} answered with {completion['model_used']}",
-            {
+            run_id=ctx.run_id,
+            task_id=ctx.task.id,
+            event_type="llm_call",
+            message=f"{role} answered with {completion['model_used']}",
+            data={
                 "model": completion["model_used"],
                 "provider": completion.get("provider"),
                 "tokens": completion.get("tokens_used"),
                 "latency_ms": completion.get("latency_ms"),
                 "cached": completion.get("cached"),
             },
-            cost,
+            cost_usd=cost,
         )
         return _parse_json_object(completion["content"])
 
-    async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], whole: bool = False) -> Any:
+    async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], *, whole: bool = False) -> Any:
         body = {
             "tool_name": tool,
             "parameters": parameters,
             "task_id": str(ctx.task.id),
             "timeout_seconds": self.settings.tool_timeout_seconds,
         }
-        ran = await self._call(ctx, self.tools, "/execute", body)
+        ran = await self._call(ctx, self.tools, path="/execute", body=body)
         excerpt = {
             k: (v[:500] if isinstance(v, str) else v)
             for k, v in (ran.get("result") or {}).items()
             if k in ("stdout", "stderr", "exit_code", "id", "status")
         }
         await self.record_event(
-            ctx.run_id,
-            ctx.task.id,
-            "tool_call",
-            f"{tool} {ran['status']}",
-            {
+            run_id=ctx.run_id,
+            task_id=ctx.task.id,
+            event_type="tool_call",
+            message=f"{tool} {ran['status']}",
+            data={
                 "tool": tool,
                 "status": ran["status"],
                 "execution_id": ran["execution_id"],
@@ -295,7 +307,7 @@ class TaskExecutor:
                 "error": ran.get("error"),
                 "result": excerpt,
             },
-            None,
+            cost_usd=None,
         )
         if whole:
             return ran
@@ -303,7 +315,7 @@ class TaskExecutor:
             raise TaskError(f"{tool} {ran['status']}: {ran.get('error') or ''}"[:4000], code=f"tool_{ran['status']}")
         return ran["result"]
 
-    async def _call(self, ctx: TaskContext, client: ServiceClient, path: str, body: dict[str, Any] | None) -> Any:
+    async def _call(self, ctx: TaskContext, client: ServiceClient, *, path: str, body: dict[str, Any] | None) -> Any:
         """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts."""
         try:
             if body is None:

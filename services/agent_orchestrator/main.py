@@ -46,11 +46,11 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         ]
         app.state.ai_client, app.state.planner_client, tools_client = clients
         executor = TaskExecutor(
-            settings,
-            app.state.ai_client,
-            tools_client,
-            app.state.planner_client,
-            functools.partial(record_task_event, app.state.sessionmaker),
+            settings=settings,
+            ai=app.state.ai_client,
+            tools=tools_client,
+            planner=app.state.planner_client,
+            record_event=functools.partial(record_task_event, app.state.sessionmaker),
         )
         worker = app.state.worker = Worker(settings, app.state.sessionmaker, executor)
         notifications = app.state.notifications = Notifications(settings.database_url, worker.wake)

@@ -121,6 +121,7 @@ RETURNING tasks.*
 
 async def claim_ready_tasks(
     session: AsyncSession,
+    *,
     worker_id: str,
     limit: int,
     lease_seconds: float,
@@ -145,7 +146,7 @@ async def claim_ready_tasks(
 
 
 async def extend_leases(
-    session: AsyncSession, worker_id: str, task_ids: Iterable[uuid.UUID], lease_seconds: float
+    session: AsyncSession, *, worker_id: str, task_ids: Iterable[uuid.UUID], lease_seconds: float
 ) -> set[uuid.UUID]:
     """Extends this worker's leases; returns the tasks that are no longer its own (cancelled, superseded, taken
     over). Rows another transaction is changing right now are skipped, not waited for (a cancel locking many rows
@@ -241,7 +242,7 @@ async def open_task_count(session: AsyncSession, run_id: uuid.UUID) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
-async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, status: str, rename: bool = False) -> list[str]:
+async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, *, status: str, rename: bool = False) -> list[str]:
     """Ends every open task of a run (running ones too: their workers see it at the next heartbeat and stop).
     Renamed tasks free their key for a new plan's task of the same id."""
     values: dict[str, Any] = {
@@ -271,7 +272,7 @@ def _freed_key() -> ColumnElement[str]:
     return func.left(Task.task_key, 50) + "~" + func.left(func.md5(func.random().cast(Text)), 8)
 
 
-async def reopen_for_revision(session: AsyncSession, run_id: uuid.UUID, keys: Sequence[str], feedback: str) -> None:
+async def reopen_for_revision(session: AsyncSession, run_id: uuid.UUID, *, keys: Sequence[str], feedback: str) -> None:
     """A critic asked for changes: the reviewed tasks run again with its feedback among their inputs."""
     await session.execute(
         update(Task)
@@ -305,7 +306,7 @@ class NewEvent:
     cost_usd: Decimal | None = None
 
 
-async def add_events(session: AsyncSession, events: Sequence[NewEvent], wake_workers: bool = False) -> None:
+async def add_events(session: AsyncSession, events: Sequence[NewEvent], *, wake_workers: bool = False) -> None:
     """Appends to the run log and, when the transaction commits, tells listeners (SSE streams, idle workers).
 
     The caller holds the run's row lock: event ids of one run are then taken and committed in the same
@@ -332,7 +333,7 @@ async def add_events(session: AsyncSession, events: Sequence[NewEvent], wake_wor
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": TASKS_CHANNEL})
 
 
-async def list_events(session: AsyncSession, run_id: uuid.UUID, after_id: int, limit: int) -> list[TaskExecutionLog]:
+async def list_events(session: AsyncSession, run_id: uuid.UUID, *, after_id: int, limit: int) -> list[TaskExecutionLog]:
     query = (
         select(TaskExecutionLog)
         .where(TaskExecutionLog.run_id == run_id, TaskExecutionLog.id > after_id)

@@ -247,7 +247,7 @@ class RunService:
         if run.status in ("succeeded", "failed"):
             raise ConflictError(f"The run already {run.status}", code="run_finished", details={"status": run.status})
         if run.status == "running":
-            closed = await repository.close_open_tasks(self.session, run.id, "cancelled")
+            closed = await repository.close_open_tasks(self.session, run.id, status="cancelled")
             run.status, run.finished_at, run.error = "cancelled", datetime.now(UTC), f"Cancelled by {identity.username}"
             await repository.add_events(
                 self.session, [NewEvent(run.id, "run_cancelled", run.error, data={"tasks_cancelled": closed})]

@@ -125,7 +125,11 @@ class Worker:
     async def _claim(self, limit: int) -> list[Task]:
         async with self.sessionmaker.begin() as session:
             tasks = await repository.claim_ready_tasks(
-                session, self.worker_id, limit, self.settings.lease_seconds, still_running=list(self.running)
+                session,
+                worker_id=self.worker_id,
+                limit=limit,
+                lease_seconds=self.settings.lease_seconds,
+                still_running=list(self.running),
             )
             await repository.add_events(session, self._started_events(tasks))
             return tasks
@@ -155,7 +159,9 @@ class Worker:
     async def _extend_leases(self) -> None:
         asked = list(self.running)
         async with self.sessionmaker.begin() as session:
-            lost = await repository.extend_leases(session, self.worker_id, asked, self.settings.lease_seconds)
+            lost = await repository.extend_leases(
+                session, worker_id=self.worker_id, task_ids=asked, lease_seconds=self.settings.lease_seconds
+            )
         # Only tasks this heartbeat asked about: one started while it waited for the database is not "lost".
         for task_id in lost:
             task = self.running.get(task_id)
@@ -289,9 +295,9 @@ class Worker:
             if run.status == "running" and free > 0 and not self._paused:
                 claimed = await repository.claim_ready_tasks(
                     session,
-                    self.worker_id,
-                    free,
-                    self.settings.lease_seconds,
+                    worker_id=self.worker_id,
+                    limit=free,
+                    lease_seconds=self.settings.lease_seconds,
                     run_id=run.id,
                     still_running=list(self.running),
                 )
@@ -306,7 +312,7 @@ class Worker:
         )
         if key is None:
             return []
-        await repository.reopen_for_revision(session, task.run_id, outcome.revise, outcome.feedback)
+        await repository.reopen_for_revision(session, task.run_id, keys=outcome.revise, feedback=outcome.feedback)
         return [
             NewEvent(
                 task.run_id,
@@ -393,7 +399,9 @@ class Worker:
             await self._fail_run(task, TaskError(f"{error.message} (no replan left)", code=error.code, retryable=False))
             return
         try:
-            plan = await self.executor.replan(await self._context(task), run.plan_id, error.message, succeeded)
+            plan = await self.executor.replan(
+                await self._context(task), plan_id=run.plan_id, error=error.message, succeeded_keys=succeeded
+            )
         except TaskError as replan_error:
             await self._fail_run(
                 task,
@@ -410,7 +418,7 @@ class Worker:
             if locked is None or key is None:
                 return
             await repository.rename_task(session, task.id)
-            superseded = await repository.close_open_tasks(session, locked.id, "superseded", rename=True)
+            superseded = await repository.close_open_tasks(session, locked.id, status="superseded", rename=True)
             locked.plan_id = uuid.UUID(plan["id"])
             session.add_all(tasks_from_plan(locked, plan["tasks"], self.settings.default_max_attempts))
             await session.flush()
@@ -449,7 +457,7 @@ class Worker:
             )
             if run is None or key is None or run.status != "running":
                 return
-            cancelled = await repository.close_open_tasks(session, run.id, "cancelled")
+            cancelled = await repository.close_open_tasks(session, run.id, status="cancelled")
             run.status, run.finished_at = "failed", datetime.now(UTC)
             run.error = f"Task {key} failed: {error.message}"
             await repository.add_events(
@@ -499,6 +507,7 @@ class Worker:
 
 async def record_task_event(
     sessionmaker: async_sessionmaker[AsyncSession],
+    *,
     run_id: uuid.UUID,
     task_id: uuid.UUID,
     event_type: str,

@@ -69,10 +69,13 @@ def _complete_response(result: GenerationResult, prompt_version: str | None) -> 
 
 
 def _generation_from_complete(
-    runtime: AIRuntime, body: CompleteRequest, identity: Identity, request: Request
+    runtime: AIRuntime, body: CompleteRequest, *, identity: Identity, request: Request
 ) -> Generation:
     messages, prompt = runtime.build_messages(
-        body.role, body.prompt_version, [m.model_dump(exclude_none=True) for m in body.context], body.prompt
+        body.role,
+        version=body.prompt_version,
+        context=[m.model_dump(exclude_none=True) for m in body.context],
+        prompt=body.prompt,
     )
     response_format: dict[str, Any] | None = None
     if body.response_format == "json":
@@ -114,7 +117,7 @@ def _generation_from_complete(
     },
 )
 async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
-    generation = _generation_from_complete(runtime, body, identity, request)
+    generation = _generation_from_complete(runtime, body, identity=identity, request=request)
     if not body.stream:
         return _complete_response(await runtime.generate(generation), generation.prompt_version)
     streamed = await runtime.generate_stream(generation)
@@ -142,10 +145,10 @@ async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Ru
 async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> EmbedResponse:
     model, result, cost = await runtime.embed(
         body.texts,
-        body.model,
-        acting_user_id(identity, body.user_id),
-        str(body.run_id) if body.run_id else None,
-        request.state.request_id,
+        model_name=body.model,
+        user_id=acting_user_id(identity, body.user_id),
+        run_id=str(body.run_id) if body.run_id else None,
+        request_id=request.state.request_id,
     )
     return EmbedResponse(
         embeddings=result.vectors,
@@ -292,7 +295,9 @@ async def openai_embeddings(
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t.strip() for t in texts):
         raise BadRequestError("input must be a non-empty string or list of non-empty strings", code="invalid_input")
-    model, result, _ = await runtime.embed(texts, body.model, identity.user_id, None, request.state.request_id)
+    model, result, _ = await runtime.embed(
+        texts, model_name=body.model, user_id=identity.user_id, run_id=None, request_id=request.state.request_id
+    )
     return {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(result.vectors)],
@@ -319,11 +324,11 @@ async def openai_models(_: CurrentIdentity, runtime: Runtime) -> dict[str, Any]:
 async def _budget_response(runtime: AIRuntime, budget: Any) -> BudgetResponse:
     usage = []
     for limit in period_limits(
-        budget.scope,
-        budget.scope_id,
-        (budget.daily_usd, budget.daily_tokens),
-        (budget.monthly_usd, budget.monthly_tokens),
-        (budget.total_usd, budget.total_tokens),
+        scope=budget.scope,
+        scope_id=budget.scope_id,
+        daily=(budget.daily_usd, budget.daily_tokens),
+        monthly=(budget.monthly_usd, budget.monthly_tokens),
+        total=(budget.total_usd, budget.total_tokens),
     ):
         spent, tokens, reserved, reserved_tokens = await runtime.counters.usage(limit)
         usage.append(
@@ -361,7 +366,7 @@ async def set_budget(
     session: DbSession,
 ) -> BudgetResponse:
     ensure_admin(identity)
-    budget = await repository.upsert_budget(session, scope, str(scope_id), body.model_dump())
+    budget = await repository.upsert_budget(session, scope=scope, scope_id=str(scope_id), values=body.model_dump())
     runtime.forget_budget(scope, str(scope_id))
     return await _budget_response(runtime, budget)
 

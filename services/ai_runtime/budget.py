@@ -54,7 +54,7 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Limit:
     """One counter with its limits, e.g. user X today."""
 
@@ -75,7 +75,7 @@ class Reservation:
     tokens: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetExceeded(Exception):
     limit: Limit
     kind: str  # "usd" or "tokens"
@@ -99,6 +99,7 @@ def to_micros(usd: Decimal) -> int:
 
 
 def period_limits(
+    *,
     scope: str,
     scope_id: str,
     daily: tuple[Decimal | None, int | None],
@@ -113,29 +114,42 @@ def period_limits(
     if any(v is not None for v in daily):
         limits.append(
             Limit(
-                f"budget:{scope}:{scope_id}:d:{day_start:%Y-%m-%d}",
-                scope,
-                scope_id,
-                "day",
-                day_start,
-                *daily,
-                2 * 86400,
+                key=f"budget:{scope}:{scope_id}:d:{day_start:%Y-%m-%d}",
+                scope=scope,
+                scope_id=scope_id,
+                period="day",
+                since=day_start,
+                usd=daily[0],
+                tokens=daily[1],
+                ttl_seconds=2 * 86400,
             )
         )
     if any(v is not None for v in monthly):
         limits.append(
             Limit(
-                f"budget:{scope}:{scope_id}:m:{month_start:%Y-%m}",
-                scope,
-                scope_id,
-                "month",
-                month_start,
-                *monthly,
-                32 * 86400,
+                key=f"budget:{scope}:{scope_id}:m:{month_start:%Y-%m}",
+                scope=scope,
+                scope_id=scope_id,
+                period="month",
+                since=month_start,
+                usd=monthly[0],
+                tokens=monthly[1],
+                ttl_seconds=32 * 86400,
             )
         )
     if any(v is not None for v in total):
-        limits.append(Limit(f"budget:{scope}:{scope_id}:total", scope, scope_id, "total", None, *total, 90 * 86400))
+        limits.append(
+            Limit(
+                key=f"budget:{scope}:{scope_id}:total",
+                scope=scope,
+                scope_id=scope_id,
+                period="total",
+                since=None,
+                usd=total[0],
+                tokens=total[1],
+                ttl_seconds=90 * 86400,
+            )
+        )
     return limits
 
 
@@ -174,10 +188,10 @@ class BudgetCounters:
         )
         if not ok:
             raise BudgetExceeded(
-                limits[int(index) - 1],
-                kind.decode() if isinstance(kind, bytes) else kind,
-                Decimal(used),
-                Decimal(allowed),
+                limit=limits[int(index) - 1],
+                kind=kind.decode() if isinstance(kind, bytes) else kind,
+                used=Decimal(used),
+                allowed=Decimal(allowed),
             )
         return Reservation(tuple(limits), cost_micros, tokens)
 

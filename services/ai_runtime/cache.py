@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 
 def cache_key(
+    *,
     model_chain: list[str],
     messages: list[dict[str, str]],
     max_tokens: int,

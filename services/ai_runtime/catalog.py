@@ -12,7 +12,7 @@ PRICE_TABLE = Path(__file__).parent / "data" / "models.json"
 MILLION = Decimal(1_000_000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelInfo:
     name: str
     provider: ProviderName
@@ -54,6 +54,15 @@ def load_catalog(path: Path = PRICE_TABLE, extra_compatible_models: list[str] | 
     for name in extra_compatible_models or []:
         # Models served by an OpenAI-compatible server (Ollama, vLLM, ...) are free unless priced in the table.
         models.setdefault(
-            name, ModelInfo(name, "openai_compatible", "chat", Decimal(0), Decimal(0), 8192, tokenizer="cl100k_base")
+            name,
+            ModelInfo(
+                name=name,
+                provider="openai_compatible",
+                kind="chat",
+                input_per_mtok=Decimal(0),
+                output_per_mtok=Decimal(0),
+                context_window=8192,
+                tokenizer="cl100k_base",
+            ),
         )
     return Catalog(version=raw["version"], models=models)

@@ -8,5 +8,13 @@ from shared.batching import BatchedInserter
 
 
 class UsageLedger(BatchedInserter):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], flush_seconds: float, batch_size: int) -> None:
-        super().__init__("usage-ledger", LlmUsage, sessionmaker, flush_seconds, batch_size)
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, flush_seconds: float, batch_size: int
+    ) -> None:
+        super().__init__(
+            "usage-ledger",
+            LlmUsage,
+            sessionmaker=sessionmaker,
+            flush_seconds=flush_seconds,
+            batch_size=batch_size,
+        )

@@ -41,7 +41,7 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
     timeout = settings.request_timeout_seconds
     if settings.openai_api_key:
         chat["openai"] = embedding["openai"] = OpenAIProvider(
-            "openai", settings.openai_api_key, settings.openai_base_url, timeout
+            "openai", api_key=settings.openai_api_key, base_url=settings.openai_base_url, timeout_seconds=timeout
         )
         status["openai"] = "live"
     else:
@@ -53,7 +53,10 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
         status["anthropic"] = "not configured: set ANTHROPIC_API_KEY"
     if settings.openai_compatible_base_url:
         chat["openai_compatible"] = OpenAIProvider(
-            "openai_compatible", settings.openai_compatible_api_key, settings.openai_compatible_base_url, timeout
+            "openai_compatible",
+            api_key=settings.openai_compatible_api_key,
+            base_url=settings.openai_compatible_base_url,
+            timeout_seconds=timeout,
         )
         status["openai_compatible"] = f"live: {settings.openai_compatible_base_url}"
     else:
@@ -89,13 +92,15 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
         catalog = load_catalog(extra_compatible_models=settings.openai_compatible_models)
         chat, embedding, status = build_providers(settings)
         policy = RetryPolicy(
-            settings.max_retries,
-            settings.retry_base_seconds,
-            settings.retry_max_seconds,
-            settings.cooldown_failures,
-            settings.cooldown_seconds,
+            max_retries=settings.max_retries,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            cooldown_failures=settings.cooldown_failures,
+            cooldown_seconds=settings.cooldown_seconds,
         )
-        ledger = UsageLedger(app.state.sessionmaker, settings.usage_flush_seconds, settings.usage_batch_size)
+        ledger = UsageLedger(
+            app.state.sessionmaker, flush_seconds=settings.usage_flush_seconds, batch_size=settings.usage_batch_size
+        )
         ledger.start()
         app.state.runtime = AIRuntime(
             settings=settings,

@@ -11,7 +11,7 @@ DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 _VERSION = re.compile(r"^v(\d+)$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Prompt:
     role: str
     version: str
@@ -53,4 +53,9 @@ class PromptLibrary:
 def _load(directory: Path, role: str, version: str) -> Prompt:
     schema_file = directory / role / f"{version}.schema.json"
     schema = json.loads(schema_file.read_text()) if schema_file.exists() else None
-    return Prompt(role, version, (directory / role / f"{version}.md").read_text().strip(), schema)
+    return Prompt(
+        role=role,
+        version=version,
+        system=(directory / role / f"{version}.md").read_text().strip(),
+        output_schema=schema,
+    )

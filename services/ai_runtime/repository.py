@@ -18,7 +18,7 @@ async def get_budget(session: AsyncSession, scope: str, scope_id: str) -> Budget
     return (await session.execute(query)).scalars().first()
 
 
-async def upsert_budget(session: AsyncSession, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
+async def upsert_budget(session: AsyncSession, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
     statement = (
         insert(Budget)
         .values(id=uuid.uuid4(), scope=scope, scope_id=scope_id, **values)
@@ -30,7 +30,9 @@ async def upsert_budget(session: AsyncSession, scope: str, scope_id: str, values
     return budget
 
 
-async def ledger_spend(session: AsyncSession, scope: str, scope_id: str, since: datetime | None) -> tuple[Decimal, int]:
+async def ledger_spend(
+    session: AsyncSession, *, scope: str, scope_id: str, since: datetime | None
+) -> tuple[Decimal, int]:
     """What the ledger says this user/run has spent since a moment (None: ever)."""
     column = LlmUsage.user_id if scope == "user" else LlmUsage.run_id
     query = select(

@@ -27,7 +27,7 @@ class Deployment:
         return now < self.cooldown_until
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Attempt:
     model: str
     provider: str
@@ -41,7 +41,7 @@ class AllDeploymentsFailed(Exception):
     skipped: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RetryPolicy:
     max_retries: int
     base_seconds: float
@@ -63,7 +63,7 @@ class Router:
     def deployment(self, model: ModelInfo) -> Deployment:
         return self.deployments.setdefault(model.name, Deployment(model))
 
-    def _record(self, deployment: Deployment, ok: bool) -> None:
+    def _record(self, deployment: Deployment, *, ok: bool) -> None:
         if ok:
             deployment.consecutive_failures = 0
             return
@@ -103,7 +103,9 @@ class Router:
                 if exc.client_error:
                     raise
                 self._record(deployment, ok=False)
-                failure.attempts.append(Attempt(model.name, exc.provider, exc.message, exc.status))
+                failure.attempts.append(
+                    Attempt(model=model.name, provider=exc.provider, error=exc.message, status=exc.status)
+                )
                 continue
             self._record(deployment, ok=True)
             return model, result

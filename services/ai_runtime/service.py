@@ -34,7 +34,7 @@ class PaymentRequiredError(AppError):
     status_code, code = 402, "budget_exceeded"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Generation:
     """One chat call, whatever API shape it came in."""
 
@@ -54,7 +54,7 @@ class Generation:
     tool_choice: Any = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerationResult:
     content: str
     model: ModelInfo
@@ -78,6 +78,7 @@ class StreamedGeneration:
 class AIRuntime:
     def __init__(
         self,
+        *,
         settings: AIRuntimeSettings,
         catalog: Catalog,
         chat_providers: dict[str, Any],
@@ -172,7 +173,7 @@ class AIRuntime:
     # --- building a generation from the /complete request ------------------------------------------
 
     def build_messages(
-        self, role: str | None, version: str | None, context: list[dict[str, str]], prompt: str | None
+        self, role: str | None, *, version: str | None, context: list[dict[str, str]], prompt: str | None
     ) -> tuple[list[dict[str, str]], Any]:
         """Messages with the role's versioned system prompt first; returns them and the prompt used."""
         role_prompt = None
@@ -206,14 +207,16 @@ class AIRuntime:
                 if budget.policy == "downgrade":
                     policy = "downgrade"
                 limits += period_limits(
-                    scope,
-                    scope_id,
-                    (budget.daily_usd, budget.daily_tokens),
-                    (budget.monthly_usd, budget.monthly_tokens),
-                    (budget.total_usd, budget.total_tokens),
+                    scope=scope,
+                    scope_id=scope_id,
+                    daily=(budget.daily_usd, budget.daily_tokens),
+                    monthly=(budget.monthly_usd, budget.monthly_tokens),
+                    total=(budget.total_usd, budget.total_tokens),
                 )
             for limit in await self.counters.missing(limits):
-                spent, tokens = await repository.ledger_spend(session, limit.scope, limit.scope_id, limit.since)
+                spent, tokens = await repository.ledger_spend(
+                    session, scope=limit.scope, scope_id=limit.scope_id, since=limit.since
+                )
                 await self.counters.seed(limit, spent, tokens)
         return limits, policy
 
@@ -246,17 +249,17 @@ class AIRuntime:
 
     def _request(self, generation: Generation, model: ModelInfo) -> ChatRequest:
         return ChatRequest(
-            model.name,
-            generation.messages,
-            generation.max_tokens,
-            generation.temperature,
-            generation.response_format,
-            self.settings.request_timeout_seconds,
-            generation.tools,
-            generation.tool_choice,
+            model=model.name,
+            messages=generation.messages,
+            max_tokens=generation.max_tokens,
+            temperature=generation.temperature,
+            response_format=generation.response_format,
+            timeout_seconds=self.settings.request_timeout_seconds,
+            tools=generation.tools,
+            tool_choice=generation.tool_choice,
         )
 
-    def require_tool_support(self, generation: Generation, streaming: bool) -> None:
+    def require_tool_support(self, generation: Generation, *, streaming: bool) -> None:
         """Tool calls go to providers that have them (OpenAI, OpenAI-compatible, Anthropic), not streamed yet."""
         if not generation.tools:
             return
@@ -274,7 +277,7 @@ class AIRuntime:
         generation.chain = capable
 
     def _usage(
-        self, generation: Generation, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None
+        self, generation: Generation, *, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None
     ) -> tuple[int, int]:
         """Provider-reported usage wins; otherwise count with the model's tokenizer."""
         if reported and reported.prompt_tokens is not None and reported.completion_tokens is not None:
@@ -288,6 +291,7 @@ class AIRuntime:
     def _record(
         self,
         generation: Generation,
+        *,
         model: ModelInfo | None,
         prompt_tokens: int,
         completion_tokens: int,
@@ -321,11 +325,11 @@ class AIRuntime:
 
     def _cache_key(self, generation: Generation) -> str:
         return cache_key(
-            [m.name for m in generation.chain],
-            generation.messages,
-            generation.max_tokens,
-            generation.temperature,
-            generation.response_format,
+            model_chain=[m.name for m in generation.chain],
+            messages=generation.messages,
+            max_tokens=generation.max_tokens,
+            temperature=generation.temperature,
+            response_format=generation.response_format,
         )
 
     async def generate(self, generation: Generation) -> GenerationResult:
@@ -335,17 +339,24 @@ class AIRuntime:
             model = self.catalog.get(hit["model"]) or generation.chain[0]
             latency = (time.perf_counter() - started) * 1000
             self._record(
-                generation, model, hit["prompt_tokens"], hit["completion_tokens"], Decimal(0), latency, True, "success"
+                generation,
+                model=model,
+                prompt_tokens=hit["prompt_tokens"],
+                completion_tokens=hit["completion_tokens"],
+                cost=Decimal(0),
+                latency_ms=latency,
+                cached=True,
+                status="success",
             )
             return GenerationResult(
-                hit["content"],
-                model,
-                hit["prompt_tokens"],
-                hit["completion_tokens"],
-                Decimal(0),
-                latency,
-                hit["finish_reason"],
-                True,
+                content=hit["content"],
+                model=model,
+                prompt_tokens=hit["prompt_tokens"],
+                completion_tokens=hit["completion_tokens"],
+                cost=Decimal(0),
+                latency_ms=latency,
+                finish_reason=hit["finish_reason"],
+                cached=True,
             )
         reservation = await self._reserve(generation)
         try:
@@ -356,33 +367,42 @@ class AIRuntime:
             await self.counters.settle(reservation, Decimal(0), 0)
             self._record(
                 generation,
-                None,
-                0,
-                0,
-                Decimal(0),
-                (time.perf_counter() - started) * 1000,
-                False,
-                "error",
+                model=None,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cost=Decimal(0),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                cached=False,
+                status="error",
                 error=str(exc),
             )
             raise _provider_failure(exc) from exc
-        prompt_tokens, completion_tokens = self._usage(generation, model, result.content, result)
+        prompt_tokens, completion_tokens = self._usage(generation, model=model, content=result.content, reported=result)
         cost = model.cost(prompt_tokens, completion_tokens)
         await self.counters.settle(reservation, cost, prompt_tokens + completion_tokens)
         latency = (time.perf_counter() - started) * 1000
-        self._record(generation, model, prompt_tokens, completion_tokens, cost, latency, False, "success")
+        self._record(
+            generation,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=cost,
+            latency_ms=latency,
+            cached=False,
+            status="success",
+        )
         tried = [m.name for m in generation.chain[: generation.chain.index(model)]]
         outcome = GenerationResult(
-            result.content,
-            model,
-            prompt_tokens,
-            completion_tokens,
-            cost,
-            latency,
-            result.finish_reason,
-            False,
-            tried,
-            result.tool_calls,
+            content=result.content,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=cost,
+            latency_ms=latency,
+            finish_reason=result.finish_reason,
+            cached=False,
+            fallbacks_tried=tried,
+            tool_calls=result.tool_calls,
         )
         if generation.use_cache and not result.tool_calls:
             await self.cache.put(
@@ -410,17 +430,26 @@ class AIRuntime:
             await self.counters.settle(reservation, Decimal(0), 0)
             self._record(
                 generation,
-                None,
-                0,
-                0,
-                Decimal(0),
-                (time.perf_counter() - started) * 1000,
-                False,
-                "error",
+                model=None,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cost=Decimal(0),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                cached=False,
+                status="error",
                 error=str(exc),
             )
             raise _provider_failure(exc) from exc
-        result = GenerationResult("", model, 0, 0, Decimal(0), 0.0, None, False)
+        result = GenerationResult(
+            content="",
+            model=model,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost=Decimal(0),
+            latency_ms=0.0,
+            finish_reason=None,
+            cached=False,
+        )
 
         async def relay() -> AsyncIterator[StreamChunk]:
             parts: list[str] = []
@@ -441,18 +470,20 @@ class AIRuntime:
             finally:
                 # Runs on normal end, provider failure and client disconnect alike: the budget is always settled.
                 result.content = "".join(parts)
-                result.prompt_tokens, result.completion_tokens = self._usage(generation, model, result.content, usage)
+                result.prompt_tokens, result.completion_tokens = self._usage(
+                    generation, model=model, content=result.content, reported=usage
+                )
                 result.cost = model.cost(result.prompt_tokens, result.completion_tokens)
                 result.latency_ms = (time.perf_counter() - started) * 1000
                 self._record(
                     generation,
-                    model,
-                    result.prompt_tokens,
-                    result.completion_tokens,
-                    result.cost,
-                    result.latency_ms,
-                    False,
-                    status,
+                    model=model,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    cost=result.cost,
+                    latency_ms=result.latency_ms,
+                    cached=False,
+                    status=status,
                     error=error,
                 )
                 # Shielded: a client that disconnects cancels this task, but the budget must still be settled.
@@ -465,7 +496,13 @@ class AIRuntime:
     # --- embeddings ----------------------------------------------------------------------------
 
     async def embed(
-        self, texts: list[str], model_name: str | None, user_id: str | None, run_id: str | None, request_id: str | None
+        self,
+        texts: list[str],
+        *,
+        model_name: str | None,
+        user_id: str | None,
+        run_id: str | None,
+        request_id: str | None,
     ) -> tuple[ModelInfo, EmbeddingResult, Decimal]:
         model = self.model_info(model_name or self.settings.default_embedding_model, "embedding")
         if not self.is_available(model):
@@ -475,14 +512,14 @@ class AIRuntime:
                 details={"model": model.name, "provider": model.provider},
             )
         generation = Generation(
-            [{"role": "user", "content": t} for t in texts],
-            [model],
-            0,
-            0.0,
-            None,
-            False,
-            user_id,
-            run_id,
+            messages=[{"role": "user", "content": t} for t in texts],
+            chain=[model],
+            max_tokens=0,
+            temperature=0.0,
+            response_format=None,
+            use_cache=False,
+            user_id=user_id,
+            run_id=run_id,
             request_id=request_id,
         )
         started = time.perf_counter()
@@ -504,13 +541,13 @@ class AIRuntime:
         await self.counters.settle(reservation, cost, tokens)
         self._record(
             generation,
-            model,
-            tokens,
-            0,
-            cost,
-            (time.perf_counter() - started) * 1000,
-            False,
-            "success",
+            model=model,
+            prompt_tokens=tokens,
+            completion_tokens=0,
+            cost=cost,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cached=False,
+            status="success",
             operation="embed",
         )
         return model, result, cost

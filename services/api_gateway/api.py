@@ -53,20 +53,26 @@ async def proxy_to_service(
     status_code = 500
     try:
         identity = None if route.is_public(request.method, subpath) else await authenticator.authenticate(request)
-        authorize(route, request.method, subpath, identity)
+        authorize(route, method=request.method, subpath=subpath, identity=identity)
         decision = await admission.admit(client_ip(request, proxy.settings), identity)
         extra_headers = decision.headers() if decision else {}
-        response = await proxy.forward(request, route.service, route.upstream_path(subpath), identity, extra_headers)
+        response = await proxy.forward(
+            request,
+            service=route.service,
+            path=route.upstream_path(subpath),
+            identity=identity,
+            extra_headers=extra_headers,
+        )
         status_code = response.status_code
         return response
     except AppError as exc:
         status_code = exc.status_code
         raise
     finally:
-        request.app.state.api_usage.record(usage_row(request, identity, status_code, started))
+        request.app.state.api_usage.record(usage_row(request, identity, status_code=status_code, started=started))
 
 
-def usage_row(request: Request, identity: Identity | None, status_code: int, started: float) -> dict[str, object]:
+def usage_row(request: Request, identity: Identity | None, *, status_code: int, started: float) -> dict[str, object]:
     """One api_usage row; duration is time to the response head (streams may run on)."""
     return {
         "user_id": uuid.UUID(identity.user_id) if identity else None,

@@ -7,7 +7,7 @@ from typing import Literal
 CircuitState = Literal["closed", "open", "half_open"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CircuitBreaker:
     failure_threshold: int
     reset_seconds: float

@@ -24,7 +24,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.authenticator = Authenticator(settings, app.state.redis, app.state.sessionmaker)
         app.state.admission = Admission(settings, RateLimiter(app.state.redis))
         app.state.api_usage = BatchedInserter(
-            "api-usage", ApiUsage, app.state.sessionmaker, settings.api_usage_flush_seconds, 1000
+            "api-usage",
+            ApiUsage,
+            sessionmaker=app.state.sessionmaker,
+            flush_seconds=settings.api_usage_flush_seconds,
+            batch_size=1000,
         )
         app.state.api_usage.start()
         try:

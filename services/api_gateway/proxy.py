@@ -68,7 +68,9 @@ class UpstreamProxy:
         self.settings = settings
         self.urls = service_urls(settings)
         self.breakers = {
-            name: CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_reset_seconds)
+            name: CircuitBreaker(
+                failure_threshold=settings.circuit_failure_threshold, reset_seconds=settings.circuit_reset_seconds
+            )
             for name in self.urls
         }
         self.session = aiohttp.ClientSession(
@@ -80,7 +82,7 @@ class UpstreamProxy:
     async def aclose(self) -> None:
         await self.session.close()
 
-    def _timeout(self, streaming: bool) -> aiohttp.ClientTimeout:
+    def _timeout(self, *, streaming: bool) -> aiohttp.ClientTimeout:
         read = None if streaming else self.settings.upstream_timeout_seconds
         return aiohttp.ClientTimeout(
             total=None, sock_connect=self.settings.upstream_connect_timeout_seconds, sock_read=read
@@ -101,6 +103,7 @@ class UpstreamProxy:
     async def forward(
         self,
         request: Request,
+        *,
         service: ServiceName,
         path: str,
         identity: Identity | None,
@@ -115,7 +118,7 @@ class UpstreamProxy:
                 url,
                 headers=self._upstream_headers(request, identity),
                 data=request.stream() if has_body else None,
-                timeout=self._timeout("text/event-stream" in request.headers.get("accept", "")),
+                timeout=self._timeout(streaming="text/event-stream" in request.headers.get("accept", "")),
                 allow_redirects=False,
             )
         except TimeoutError as exc:

@@ -59,7 +59,7 @@ class Bucket:
         return self.per_minute / 60_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimitDecision:
     allowed: bool
     limit: int

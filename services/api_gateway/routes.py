@@ -20,7 +20,7 @@ class AccessRule:
         return (self.methods is None or method in self.methods) and bool(self.pattern.match(subpath))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UpstreamRoute:
     prefix: str
     service: ServiceName
@@ -49,22 +49,22 @@ ROUTES: dict[str, UpstreamRoute] = {
     route.prefix: route
     for route in (
         UpstreamRoute(
-            "auth",
-            "auth-service",
-            "",
+            prefix="auth",
+            service="auth-service",
+            upstream_prefix="",
             public=frozenset({("POST", "register"), ("POST", "login"), ("POST", "refresh")}),
             rules=(_rule(r"^users(/|$)", ADMIN),),
         ),
-        UpstreamRoute("plans", "task-planner", "/plans"),
-        UpstreamRoute("runs", "agent-orchestrator", "/runs"),
+        UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans"),
+        UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs"),
         UpstreamRoute(
-            "agents",
-            "agent-orchestrator",
-            "/agents",
+            prefix="agents",
+            service="agent-orchestrator",
+            upstream_prefix="/agents",
             rules=(_rule(r".*", frozenset({"admin", "user"}), {"POST", "PUT", "PATCH", "DELETE"}),),
         ),
-        UpstreamRoute("memories", "memory-service", "/memories"),
-        UpstreamRoute("ai", "ai-runtime", "", rules=(_rule(r"^admin(/|$)", ADMIN),)),
-        UpstreamRoute("tools", "tool-runner", "", rules=(_rule(r"^admin(/|$)", ADMIN),)),
+        UpstreamRoute(prefix="memories", service="memory-service", upstream_prefix="/memories"),
+        UpstreamRoute(prefix="ai", service="ai-runtime", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
+        UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
     )
 }

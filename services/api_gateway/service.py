@@ -32,7 +32,9 @@ class Authenticator:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self._jwt = JWTConfig(s.jwt_secret, s.jwt_algorithm, s.jwt_issuer, s.jwt_audience)
+        self._jwt = JWTConfig(
+            secret=s.jwt_secret, algorithm=s.jwt_algorithm, issuer=s.jwt_issuer, audience=s.jwt_audience
+        )
 
     async def authenticate(self, request: Request) -> Identity | None:
         """The verified caller, None when no credentials were sent; 401 for bad credentials."""
@@ -83,7 +85,7 @@ class Authenticator:
             await self.redis.set(key, value, ex=self.settings.api_key_cache_seconds)
 
 
-def authorize(route: UpstreamRoute, method: str, subpath: str, identity: Identity | None) -> None:
+def authorize(route: UpstreamRoute, *, method: str, subpath: str, identity: Identity | None) -> None:
     if route.is_public(method, subpath):
         return
     if identity is None:

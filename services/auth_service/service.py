@@ -48,7 +48,12 @@ def _dummy_password_hash(rounds: int) -> str:
 
 
 def jwt_config(settings: AuthSettings) -> JWTConfig:
-    return JWTConfig(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_issuer, settings.jwt_audience)
+    return JWTConfig(
+        secret=settings.jwt_secret,
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
 
 
 def _now() -> datetime:

@@ -40,7 +40,7 @@ async def get_service(request: Request, session: DbSession) -> MemoryService:
 Service = Annotated[MemoryService, Depends(get_service)]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ListFilters:
     memory_type: list[MemoryType] | None
     scope: list[Scope] | None
@@ -73,6 +73,7 @@ class ListFilters:
 
 
 async def list_filters(
+    *,
     memory_type: Annotated[list[MemoryType] | None, Query()] = None,
     scope: Annotated[list[Scope] | None, Query()] = None,
     session_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -82,7 +83,15 @@ async def list_filters(
     include_sensitive: bool = False,
 ) -> ListFilters:
     """The query filters of listing and deleting (a function: FastAPI would run a plain class in its thread pool)."""
-    return ListFilters(memory_type, scope, session_id, agent_id, run_id, metadata_filter(metadata), include_sensitive)
+    return ListFilters(
+        memory_type=memory_type,
+        scope=scope,
+        session_id=session_id,
+        agent_id=agent_id,
+        run_id=run_id,
+        metadata=metadata_filter(metadata),
+        include_sensitive=include_sensitive,
+    )
 
 
 Filters = Annotated[ListFilters, Depends(list_filters)]
@@ -143,7 +152,7 @@ async def list_memories(
 async def delete_matching(identity: CurrentIdentity, service: Service, filters: Filters) -> DeleteResult:
     where = filters.for_user(uuid.UUID(identity.user_id))
     where.include_sensitive = True
-    return DeleteResult(deleted=await service.delete_matching(identity, where, filters.any_given))
+    return DeleteResult(deleted=await service.delete_matching(identity, where, has_filter=filters.any_given))
 
 
 @router.post(

@@ -25,7 +25,7 @@ SEARCH_COLUMNS = tuple(
 MemoryRow = Row[*tuple[Any, ...]]  # the SEARCH_COLUMNS of a memory
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MemoryFilter:
     """Which rows a caller may see and asked for. `user_id` sees its own rows plus global ones."""
 
@@ -97,7 +97,7 @@ async def prepare_search(session: AsyncSession, k: int, ef_search_floor: int) ->
 
 
 async def vector_search(
-    session: AsyncSession, where: MemoryFilter, embedding: list[float], k: int
+    session: AsyncSession, where: MemoryFilter, *, embedding: list[float], k: int
 ) -> list[tuple[MemoryRow, float]]:
     distance = COSINE_DISTANCE(embedding)
     query = select(*SEARCH_COLUMNS, (1 - distance).label("score")).where(*where.clauses()).order_by(distance).limit(k)
@@ -108,7 +108,7 @@ async def vector_search(
 
 
 async def text_search(
-    session: AsyncSession, where: MemoryFilter, query_text: str, embedding: list[float], limit: int
+    session: AsyncSession, where: MemoryFilter, *, query_text: str, embedding: list[float], limit: int
 ) -> list[tuple[MemoryRow, float]]:
     tsquery = func.websearch_to_tsquery("english", query_text)
     rank = func.ts_rank_cd(Memory.content_tsv, tsquery)
@@ -181,6 +181,7 @@ NEAREST_DUPLICATES_EXACT = text(
 
 async def nearest_in_table(
     session: AsyncSession,
+    *,
     user_id: uuid.UUID,
     scope: str,
     is_sensitive: bool,
@@ -208,6 +209,7 @@ async def nearest_in_table(
 
 async def nearest_duplicates(
     session: AsyncSession,
+    *,
     user_id: uuid.UUID,
     scope: str,
     is_sensitive: bool,
@@ -233,7 +235,7 @@ async def nearest_duplicates(
 
 
 async def owner_has_more_than(
-    session: AsyncSession, user_id: uuid.UUID, scope: str, is_sensitive: bool, limit: int
+    session: AsyncSession, *, user_id: uuid.UUID, scope: str, is_sensitive: bool, limit: int
 ) -> bool:
     """Bounded count: stops after limit + 1 rows, so a big owner costs no more than a small one."""
     rows = (
@@ -272,7 +274,7 @@ async def lock_owner_scope(session: AsyncSession, user_id: uuid.UUID, scope: str
 
 
 async def page(
-    session: AsyncSession, where: MemoryFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+    session: AsyncSession, where: MemoryFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Memory]:
     query = select(Memory).options(*WITHOUT_VECTORS).where(*where.clauses())
     if after is not None:
@@ -324,5 +326,5 @@ async def stale_embeddings(session: AsyncSession, model: str, limit: int) -> tup
     return rows, remaining
 
 
-def visible(memory: Memory, user_id: uuid.UUID, is_admin: bool) -> bool:
+def visible(memory: Memory, *, user_id: uuid.UUID, is_admin: bool) -> bool:
     return is_admin or memory.user_id == user_id or memory.scope == "global"

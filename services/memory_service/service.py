@@ -68,7 +68,7 @@ class MemoryService:
 
     # --- views ---------------------------------------------------------------------------------
 
-    def to_response(self, memory: Memory | MemoryRow, deduplicated: bool = False, **scores: float | None) -> Any:
+    def to_response(self, memory: Memory | MemoryRow, *, deduplicated: bool = False, **scores: float | None) -> Any:
         content = decrypt_or_placeholder(self.cipher, memory.content) if memory.is_sensitive else memory.content
         model = RetrievedMemory if scores else MemoryResponse
         return model(
@@ -126,7 +126,10 @@ class MemoryService:
                 positions=indexes,
             )
         await self.session.commit()
-        return [self.to_response(*stored[i]) for i in range(len(items))]
+        return [
+            self.to_response(memory, deduplicated=deduplicated)
+            for memory, deduplicated in (stored[i] for i in range(len(items)))
+        ]
 
     async def _store_group(
         self,
@@ -141,7 +144,7 @@ class MemoryService:
         await repository.lock_owner_scope(self.session, owner, scope)
         matrix = np.asarray(vectors, dtype=np.float32)
         matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-        existing_ids = await self._existing_duplicates(owner, scope, sensitive, vectors)
+        existing_ids = await self._existing_duplicates(owner=owner, scope=scope, sensitive=sensitive, vectors=vectors)
         existing = (
             await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
         )
@@ -172,18 +175,26 @@ class MemoryService:
         return results
 
     async def _existing_duplicates(
-        self, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]
+        self, *, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]
     ) -> dict[int, uuid.UUID]:
         """Position in the batch -> id of a stored near-duplicate: one unfiltered HNSW pass for the batch, then an
         owner-filtered lookup (exact for small owners, HNSW for large ones) for vectors with too many close rows."""
         threshold = self.settings.dedup_threshold
-        found, crowded = await repository.nearest_in_table(self.session, owner, scope, sensitive, vectors, threshold)
+        found, crowded = await repository.nearest_in_table(
+            self.session, user_id=owner, scope=scope, is_sensitive=sensitive, embeddings=vectors, threshold=threshold
+        )
         if crowded:
             exact = not await repository.owner_has_more_than(
-                self.session, owner, scope, sensitive, EXACT_DEDUP_MAX_ROWS
+                self.session, user_id=owner, scope=scope, is_sensitive=sensitive, limit=EXACT_DEDUP_MAX_ROWS
             )
             again = await repository.nearest_duplicates(
-                self.session, owner, scope, sensitive, [vectors[i] for i in crowded], threshold, exact
+                self.session,
+                user_id=owner,
+                scope=scope,
+                is_sensitive=sensitive,
+                embeddings=[vectors[i] for i in crowded],
+                threshold=threshold,
+                exact=exact,
             )
             found |= {crowded[position]: memory_id for position, memory_id in again.items()}
         return found
@@ -240,12 +251,14 @@ class MemoryService:
         )
         await repository.prepare_search(self.session, request.k, self.settings.hnsw_ef_search)
         if not request.hybrid:
-            hits = await repository.vector_search(self.session, where, embedding, request.k)
+            hits = await repository.vector_search(self.session, where, embedding=embedding, k=request.k)
             results = [self._retrieved(memory, score, None) for memory, score in hits]
         else:
             pool = max(request.k * 4, 20)
-            semantic = await repository.vector_search(self.session, where, embedding, pool)
-            lexical = await repository.text_search(self.session, where, request.query or "", embedding, pool)
+            semantic = await repository.vector_search(self.session, where, embedding=embedding, k=pool)
+            lexical = await repository.text_search(
+                self.session, where, query_text=request.query or "", embedding=embedding, limit=pool
+            )
             results = self._fuse(semantic, lexical)[: request.k]
         self.access.record([r.id for r in results])
         return results
@@ -267,11 +280,11 @@ class MemoryService:
 
     # --- read, change, delete ----------------------------------------------------------------------
 
-    async def _get_visible(self, identity: Identity, memory_id: uuid.UUID, for_write: bool) -> Memory:
+    async def _get_visible(self, identity: Identity, memory_id: uuid.UUID, *, for_write: bool) -> Memory:
         memory = await self.session.get(Memory, memory_id)
         caller = uuid.UUID(identity.user_id)
         expired = memory is not None and memory.expires_at is not None and memory.expires_at <= datetime.now(UTC)
-        if memory is None or expired or not repository.visible(memory, caller, identity.is_admin):
+        if memory is None or expired or not repository.visible(memory, user_id=caller, is_admin=identity.is_admin):
             raise NotFoundError("Memory not found")
         if for_write and memory.user_id != caller and not identity.is_admin:
             raise ForbiddenError("Only the owner or an admin may change this memory")
@@ -306,7 +319,7 @@ class MemoryService:
         await self.session.delete(memory)
         await self.session.commit()
 
-    async def delete_matching(self, identity: Identity, where: MemoryFilter, has_filter: bool) -> int:
+    async def delete_matching(self, identity: Identity, where: MemoryFilter, *, has_filter: bool) -> int:
         if not has_filter:
             raise BadRequestError(
                 "Deleting needs at least one filter (memory_type, scope, session_id, agent_id, run_id or metadata)",
@@ -319,7 +332,9 @@ class MemoryService:
     async def list_page(
         self, where: MemoryFilter, cursor: str | None, limit: int
     ) -> tuple[list[MemoryResponse], str | None]:
-        rows = await repository.page(self.session, where, decode_cursor(cursor) if cursor else None, limit + 1)
+        rows = await repository.page(
+            self.session, where, after=decode_cursor(cursor) if cursor else None, limit=limit + 1
+        )
         next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return [self.to_response(m) for m in rows[:limit]], next_cursor
 

@@ -22,7 +22,7 @@ class PlanRejectedError(AppError):
     status_code, code = 422, "plan_invalid"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Draft:
     tasks: list[dict[str, Any]]
     risks: list[str]
@@ -36,7 +36,7 @@ class PlannerService:
     session: AsyncSession
     ai: ServiceClient
 
-    async def _ask(self, identity: Identity, prompt: str, max_tasks: int, run_id: uuid.UUID | None) -> Draft:
+    async def _ask(self, identity: Identity, *, prompt: str, max_tasks: int, run_id: uuid.UUID | None) -> Draft:
         request: dict[str, Any] = {
             "role": "planner",
             "prompt": prompt,
@@ -58,18 +58,18 @@ class PlannerService:
         tasks = [t for t in raw_tasks if isinstance(t, dict)] if isinstance(raw_tasks, list) else []
         risks = [str(r) for r in raw_risks] if isinstance(raw_risks, list) else []
         return Draft(
-            tasks,
-            risks,
-            completion.get("model_used"),
-            completion.get("prompt_version"),
-            float(completion.get("cost_usd") or 0),
+            tasks=tasks,
+            risks=risks,
+            model_used=completion.get("model_used"),
+            prompt_version=completion.get("prompt_version"),
+            cost_usd=float(completion.get("cost_usd") or 0),
         )
 
     async def _plan(
-        self, identity: Identity, prompt: str, max_tasks: int, kept: list[dict[str, Any]], run_id: uuid.UUID | None
+        self, identity: Identity, *, prompt: str, max_tasks: int, kept: list[dict[str, Any]], run_id: uuid.UUID | None
     ) -> tuple[Draft, list[dict[str, Any]], int]:
         kept_ids = frozenset(t["id"] for t in kept)
-        draft = await self._ask(identity, prompt, max_tasks, run_id)
+        draft = await self._ask(identity, prompt=prompt, max_tasks=max_tasks, run_id=run_id)
         cost = draft.cost_usd
         for attempt in (1, 2):
             tasks = _normalise(repair(draft.tasks, max_tasks, kept_ids))
@@ -86,14 +86,24 @@ class PlannerService:
                 + "\n- ".join(errors)
                 + "\nReturn a corrected plan that fixes every error."
             )
-            draft = await self._ask(identity, retry, max_tasks, run_id)
+            draft = await self._ask(identity, prompt=retry, max_tasks=max_tasks, run_id=run_id)
             cost += draft.cost_usd
         raise AssertionError("unreachable")
 
     async def create(self, identity: Identity, request: PlanRequest) -> PlanResponse:
         prompt = f"Goal: {request.goal}\nContext: {json.dumps(request.context)}\nUse at most {request.max_tasks} tasks."
-        draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, [], request.run_id)
-        return await self._store(identity, request.goal, request.context, tasks, draft, attempts, None)
+        draft, tasks, attempts = await self._plan(
+            identity, prompt=prompt, max_tasks=request.max_tasks, kept=[], run_id=request.run_id
+        )
+        return await self._store(
+            identity,
+            goal=request.goal,
+            context=request.context,
+            tasks=tasks,
+            draft=draft,
+            attempts=attempts,
+            parent=None,
+        )
 
     async def replan(self, identity: Identity, request: ReplanRequest) -> PlanResponse:
         previous = await self.get_plan(identity, request.plan_id)
@@ -113,12 +123,23 @@ class PlannerService:
             f"Task {request.failed_task_id} failed with: {request.error}\nRemaining work was: {json.dumps(remaining)}\n"
             f"Plan only the remaining work, another way, in at most {request.max_tasks} tasks."
         )
-        draft, tasks, attempts = await self._plan(identity, prompt, request.max_tasks, kept, request.run_id)
-        return await self._store(identity, previous.goal, previous.context, kept + tasks, draft, attempts, previous.id)
+        draft, tasks, attempts = await self._plan(
+            identity, prompt=prompt, max_tasks=request.max_tasks, kept=kept, run_id=request.run_id
+        )
+        return await self._store(
+            identity,
+            goal=previous.goal,
+            context=previous.context,
+            tasks=kept + tasks,
+            draft=draft,
+            attempts=attempts,
+            parent=previous.id,
+        )
 
     async def _store(
         self,
         identity: Identity,
+        *,
         goal: str,
         context: dict[str, Any],
         tasks: list[dict[str, Any]],

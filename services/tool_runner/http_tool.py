@@ -20,7 +20,7 @@ METADATA_ADDRESSES = {
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpPolicy:
     allowed_hosts: tuple[str, ...]
     allowed_private: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]
@@ -55,7 +55,7 @@ async def resolve_public_address(host: str, port: int, policy: HttpPolicy) -> st
 
 
 async def http_request(
-    method: str, url: str, headers: dict[str, str], body: str | None, timeout: float, policy: HttpPolicy
+    *, method: str, url: str, headers: dict[str, str], body: str | None, timeout: float, policy: HttpPolicy
 ) -> dict[str, Any]:
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:

@@ -37,5 +37,5 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         extra_lifespan=clients,
-        health_details=lambda app: {"sandbox": sandbox_status(settings.sandbox_allow_unsandboxed)},
+        health_details=lambda app: {"sandbox": sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed)},
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
     cpu_seconds: int
     memory_mb: int
@@ -26,7 +26,7 @@ class Limits:
     sandbox_uid: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ExecutionResult:
     stdout: str
     stderr: str
@@ -45,7 +45,7 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def sandbox_status(allow_unsandboxed: bool) -> str:
+def sandbox_status(*, allow_unsandboxed: bool) -> str:
     if bwrap_path():
         return "bwrap"
     if allow_unsandboxed:
@@ -57,7 +57,7 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _bwrap_command(workdir: Path, script: str, as_root: bool, limits: Limits) -> list[str]:
+def _bwrap_command(workdir: Path, script: str, *, as_root: bool, limits: Limits) -> list[str]:
     python = _python()
     prefix = os.path.realpath(sys.base_prefix)
     command = [bwrap_path() or "bwrap"]
@@ -138,7 +138,7 @@ def _interpreter_view(prefix: str) -> list[str]:
     return view
 
 
-def _limit_resources(limits: Limits, sandboxed: bool) -> None:
+def _limit_resources(limits: Limits, *, sandboxed: bool) -> None:
     """Runs in the child between fork and exec."""
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
@@ -160,7 +160,7 @@ async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, b
     return bytes(kept), truncated
 
 
-async def run_python(code: str, timeout_seconds: float, limits: Limits, sandboxed: bool) -> ExecutionResult:
+async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandboxed: bool) -> ExecutionResult:
     as_root = os.geteuid() == 0
     with tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-") as tmp:
         workdir = Path(tmp)
@@ -169,7 +169,7 @@ async def run_python(code: str, timeout_seconds: float, limits: Limits, sandboxe
             os.chown(workdir, limits.sandbox_uid, limits.sandbox_uid)
             os.chown(workdir / "main.py", limits.sandbox_uid, limits.sandbox_uid)
         if sandboxed:
-            command = _bwrap_command(workdir, "main.py", as_root, limits)
+            command = _bwrap_command(workdir, "main.py", as_root=as_root, limits=limits)
             cwd, env = None, {}
         else:
             command, cwd, env = (
@@ -186,7 +186,7 @@ async def run_python(code: str, timeout_seconds: float, limits: Limits, sandboxe
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=lambda: _limit_resources(limits, sandboxed),
+            preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed),
         )
         assert process.stdout and process.stderr
         readers = asyncio.gather(

@@ -31,19 +31,22 @@ class ToolService:
     def _limits(self) -> Limits:
         s = self.settings
         return Limits(
-            s.sandbox_cpu_seconds,
-            s.sandbox_memory_mb,
-            s.sandbox_file_size_mb,
-            s.sandbox_max_processes,
-            s.sandbox_output_bytes,
-            s.sandbox_uid,
+            cpu_seconds=s.sandbox_cpu_seconds,
+            memory_mb=s.sandbox_memory_mb,
+            file_size_mb=s.sandbox_file_size_mb,
+            max_processes=s.sandbox_max_processes,
+            output_bytes=s.sandbox_output_bytes,
+            sandbox_uid=s.sandbox_uid,
         )
 
     def _policy(self) -> HttpPolicy:
         s = self.settings
         private = frozenset(ipaddress.ip_address(a) for a in s.http_allowed_private_addresses)
         return HttpPolicy(
-            tuple(h.lower() for h in s.http_allowed_hosts), private, s.http_max_response_bytes, s.http_max_redirects
+            allowed_hosts=tuple(h.lower() for h in s.http_allowed_hosts),
+            allowed_private=private,
+            max_response_bytes=s.http_max_response_bytes,
+            max_redirects=s.http_max_redirects,
         )
 
     async def ensure_permitted(self, identity: Identity, tool: str) -> uuid.UUID | None:
@@ -77,7 +80,9 @@ class ToolService:
         started = time.perf_counter()
         status, result, error = "succeeded", None, None
         try:
-            result = await self._run(identity, request.tool_name, parameters.model_dump(mode="json"), timeout)
+            result = await self._run(
+                identity, tool=request.tool_name, parameters=parameters.model_dump(mode="json"), timeout=timeout
+            )
             if request.tool_name == "execute_python":
                 status = "timeout" if result["timed_out"] else ("succeeded" if result["exit_code"] == 0 else "failed")
                 error = (
@@ -112,7 +117,9 @@ class ToolService:
             duration_ms=duration,
         )
 
-    async def _run(self, identity: Identity, tool: str, parameters: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def _run(
+        self, identity: Identity, *, tool: str, parameters: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
         if tool == "execute_python":
             sandboxed = bwrap_path() is not None
             if not sandboxed and not self.settings.sandbox_allow_unsandboxed:
@@ -121,7 +128,9 @@ class ToolService:
                     "SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
                     code="sandbox_unavailable",
                 )
-            outcome = await run_python(parameters["code"], timeout, self._limits(), sandboxed)
+            outcome = await run_python(
+                parameters["code"], timeout_seconds=timeout, limits=self._limits(), sandboxed=sandboxed
+            )
             return {
                 "stdout": outcome.stdout,
                 "stderr": outcome.stderr,
@@ -133,12 +142,12 @@ class ToolService:
             }
         if tool == "http_request":
             return await http_request(
-                parameters["method"],
-                parameters["url"],
-                parameters["headers"],
-                parameters["body"],
-                timeout,
-                self._policy(),
+                method=parameters["method"],
+                url=parameters["url"],
+                headers=parameters["headers"],
+                body=parameters["body"],
+                timeout=timeout,
+                policy=self._policy(),
             )
         if tool == "memory_search":
             found = await self.memory.post_json(

@@ -51,10 +51,10 @@ async def _heartbeat_scenario(database_url: str, redis_url: str, user_id: str) -
     }
     extend = repository.extend_leases
 
-    async def extend_while_a_task_starts(*args: Any) -> set[uuid.UUID]:
+    async def extend_while_a_task_starts(*args: Any, **kwargs: Any) -> set[uuid.UUID]:
         # A task is claimed and started while the heartbeat waits for the database.
         worker.running[claimed["late"]] = asyncio.create_task(forever.wait())
-        return await extend(*args)
+        return await extend(*args, **kwargs)
 
     repository.extend_leases = extend_while_a_task_starts  # type: ignore[assignment]
     try:

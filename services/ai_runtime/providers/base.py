@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatRequest:
     """Messages, tools and tool calls use OpenAI's wire shapes; providers translate them."""
 
@@ -19,7 +19,7 @@ class ChatRequest:
     tool_choice: Any = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ChatResult:
     content: str
     finish_reason: str | None
@@ -28,7 +28,7 @@ class ChatResult:
     tool_calls: list[dict[str, Any]] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StreamChunk:
     delta: str = ""
     finish_reason: str | None = None
