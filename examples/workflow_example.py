@@ -27,7 +27,7 @@ def main() -> int:
     try:
         user = gateway.sign_in(Credentials.local())
         print(f"signed in as {user['username']}")
-        run = run_goal(gateway, args.goal, print, budget_usd=args.budget_usd, max_tasks=args.max_tasks)
+        run = run_goal(gateway, args.goal, show=print, budget_usd=args.budget_usd, max_tasks=args.max_tasks)
         print(f"\nstatus: {run['status']}" + (f" ({run['error']})" if run["error"] else ""))
         result = run["result"] or {}
         print(f"result: {result.get('summary') or '(none)'}")
