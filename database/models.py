@@ -49,8 +49,15 @@ def _fk(target: str, *, ondelete: str = "CASCADE", nullable: bool = False, index
     return mapped_column(UUID(as_uuid=True), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
 
 
-def _json(default: Any = dict) -> Any:
-    return mapped_column(JSONB, nullable=False, default=default, server_default="{}" if default is dict else "[]")
+def _json_object(name: str | None = None) -> Any:
+    """A JSONB object column that is never NULL; `name` when the column's name differs from the attribute's."""
+    if name is None:
+        return mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    return mapped_column(name, JSONB, nullable=False, default=dict, server_default="{}")
+
+
+def _json_list() -> Any:
+    return mapped_column(JSONB, nullable=False, default=list, server_default="[]")
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):
@@ -66,7 +73,7 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     failed_login_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+    meta: Mapped[dict[str, Any]] = _json_object("metadata")
 
 
 # Case-insensitive uniqueness: "Alice" and "alice" are the same account.
@@ -98,7 +105,7 @@ class ApiKey(UUIDPrimaryKey, Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    scopes: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    scopes: Mapped[list[str]] = _json_list()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -112,15 +119,15 @@ class Agent(UUIDPrimaryKey, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
-    capabilities: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
-    allowed_tools: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    capabilities: Mapped[list[str]] = _json_list()
+    allowed_tools: Mapped[list[str]] = _json_list()
     model: Mapped[str | None] = mapped_column(String(128))
     temperature: Mapped[float] = mapped_column(Float, nullable=False, default=0.2, server_default="0.2")
     max_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=1024, server_default="1024")
     system_prompt: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
     owner_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+    meta: Mapped[dict[str, Any]] = _json_object("metadata")
 
 
 class Plan(UUIDPrimaryKey, Timestamps, Base):
@@ -130,9 +137,9 @@ class Plan(UUIDPrimaryKey, Timestamps, Base):
 
     user_id: Mapped[uuid.UUID] = _fk("users.id")
     goal: Mapped[str] = mapped_column(Text, nullable=False)
-    context: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
-    dag: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
-    risks: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    context: Mapped[dict[str, Any]] = _json_object()
+    dag: Mapped[dict[str, Any]] = _json_object()
+    risks: Mapped[list[Any]] = _json_list()
     prompt_version: Mapped[str | None] = mapped_column(String(32))
     model_used: Mapped[str | None] = mapped_column(String(128))
     parent_plan_id: Mapped[uuid.UUID | None] = _fk("plans.id", ondelete="SET NULL", nullable=True)
@@ -175,8 +182,8 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
     description: Mapped[str | None] = mapped_column(Text)
     agent_role: Mapped[str] = mapped_column(String(32), nullable=False)
     tool: Mapped[str | None] = mapped_column(String(64))
-    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
-    depends_on: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    inputs: Mapped[dict[str, Any]] = _json_object()
+    depends_on: Mapped[list[str]] = _json_list()
     status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3, server_default="3")
@@ -201,19 +208,9 @@ class TaskExecutionLog(Base):
     event_type: Mapped[str] = mapped_column(String(64), nullable=False)
     level: Mapped[str] = mapped_column(String(16), nullable=False, default="info", server_default="info")
     message: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    data: Mapped[dict[str, Any]] = _json_object()
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-
-class AgentTaskAssignment(UUIDPrimaryKey, Base):
-    __tablename__ = "agent_task_assignments"
-
-    agent_id: Mapped[uuid.UUID] = _fk("agents.id")
-    task_id: Mapped[uuid.UUID] = _fk("tasks.id")
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="assigned", server_default="assigned")
-    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 MEMORY_TYPES = ("working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill")
@@ -255,24 +252,13 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
     scope: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
     embedding: Mapped[list[float] | None] = mapped_column(BinaryVector(EMBEDDING_DIMENSIONS))
     embedding_model: Mapped[str | None] = mapped_column(String(128))
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+    meta: Mapped[dict[str, Any]] = _json_object("metadata")
     source: Mapped[str | None] = mapped_column(String(255))
     confidence: Mapped[float] = mapped_column(Float, nullable=False, default=1.0, server_default="1.0")
     is_sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
     access_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     accessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class Tool(UUIDPrimaryKey, Timestamps, Base):
-    __tablename__ = "tools"
-    __table_args__ = (UniqueConstraint("name"),)
-
-    name: Mapped[str] = mapped_column(String(64), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False)
-    parameters_schema: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
-    required_role: Mapped[str] = mapped_column(String(16), nullable=False, default="user", server_default="user")
-    is_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
 
 
 class ToolExecution(UUIDPrimaryKey, Base):
@@ -282,7 +268,7 @@ class ToolExecution(UUIDPrimaryKey, Base):
     user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
     agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
     task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True)
-    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    parameters: Mapped[dict[str, Any]] = _json_object()
     status: Mapped[str] = mapped_column(String(32), nullable=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
@@ -296,7 +282,7 @@ class Conversation(UUIDPrimaryKey, Timestamps, Base):
     user_id: Mapped[uuid.UUID] = _fk("users.id")
     run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
     title: Mapped[str | None] = mapped_column(String(255))
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict, server_default="{}")
+    meta: Mapped[dict[str, Any]] = _json_object("metadata")
 
 
 class Message(UUIDPrimaryKey, Base):

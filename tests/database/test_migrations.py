@@ -33,6 +33,7 @@ def test_upgrade_creates_every_table_and_pgvector(scratch_url: str) -> None:
     upgrade(scratch_url)
     tables = asyncio.run(_scalar_set(scratch_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
     assert set(Base.metadata.tables) <= tables
+    assert not {"tools", "agent_task_assignments"} & tables  # dropped unused by migration 0007
     extensions = asyncio.run(_scalar_set(scratch_url, "SELECT extname FROM pg_extension"))
     assert "vector" in extensions
     indexes = asyncio.run(
