@@ -18,8 +18,8 @@ from cognitionos_cli.embedded import (
     start_redis,
     state_dir,
 )
-from cognitionos_cli.services import SERVICES
 from cognitionos_cli.supervisor import Supervisor
+from shared.services import SERVICES
 
 app = typer.Typer(help="CognitionOS: run and manage the seven services.", no_args_is_help=True)
 
@@ -71,7 +71,7 @@ def up(
             _migrate(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
         for spec in SERVICES:
-            env[spec.url_setting] = f"http://127.0.0.1:{spec.port_from(port_base)}"
+            env[spec.url_field.upper()] = f"http://127.0.0.1:{spec.port_from(port_base)}"
         asyncio.run(_run_services(env, host, port_base))
     finally:
         for server in reversed(embedded):

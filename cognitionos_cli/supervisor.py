@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from cognitionos_cli.services import ServiceSpec
+from shared.services import ServiceSpec
 
 COLORS = ("\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[91m", "\033[96m")
 RESET = "\033[0m"

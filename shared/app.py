@@ -2,12 +2,15 @@
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import BaseServiceSettings
 from shared.db import create_engine, create_sessionmaker, database_is_ready
@@ -18,17 +21,50 @@ from shared.redis import create_redis, redis_is_ready
 from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
 
 VERSION = "0.1.0"
-ReadyCheck = Callable[[FastAPI], Awaitable[bool]]
-ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+StateT = TypeVar("StateT")
+
+
+@dataclass(kw_only=True)
+class CoreState:
+    """What every service holds while it runs; a service's lifespan adds its own state object next to it."""
+
+    settings: BaseServiceSettings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+
+
+ReadyCheck = Callable[[CoreState], Awaitable[bool]]
+ServiceLifespan = Callable[[CoreState], AbstractAsyncContextManager[object]]
 HealthDetails = Callable[[FastAPI], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
-async def _database_check(app: FastAPI) -> bool:
-    return await database_is_ready(app.state.engine)
+def core_state(app: FastAPI) -> CoreState:
+    return cast(CoreState, app.state.core)
 
 
-async def _redis_check(app: FastAPI) -> bool:
-    return await redis_is_ready(app.state.redis)
+def service_state(app: FastAPI, kind: type[StateT]) -> StateT:
+    """The object the service's lifespan yielded, typed: `service_state(app, GatewayState).proxy`."""
+    state = app.state.service
+    if not isinstance(state, kind):
+        raise TypeError(f"{app.title} holds {type(state).__name__}, not {kind.__name__}")
+    return state
+
+
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with core_state(request.app).sessionmaker() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db_session)]
+
+
+async def _database_check(core: CoreState) -> bool:
+    return await database_is_ready(core.engine)
+
+
+async def _redis_check(core: CoreState) -> bool:
+    return await redis_is_ready(core.redis)
 
 
 def create_service_app(
@@ -37,7 +73,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
-    extra_lifespan: ExtraLifespan | None = None,
+    service_lifespan: ServiceLifespan | None = None,
     ready_checks: dict[str, ReadyCheck] | None = None,
     access_log: bool = True,
     liveness_route: bool = True,
@@ -48,18 +84,22 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
-        app.state.engine = create_engine(settings.database_url, settings.database_pool_size)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
-        app.state.redis = create_redis(settings.redis_url)
+        engine = create_engine(settings.database_url, settings.database_pool_size)
+        core = CoreState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=create_redis(settings.redis_url),
+        )
+        app.state.core = core
         try:
-            if extra_lifespan is None:
+            async with AsyncExitStack() as stack:
+                if service_lifespan is not None:
+                    app.state.service = await stack.enter_async_context(service_lifespan(core))
                 yield
-            else:
-                async with extra_lifespan(app):
-                    yield
         finally:
-            await app.state.redis.aclose()
-            await app.state.engine.dispose()
+            await core.redis.aclose()
+            await engine.dispose()
 
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
@@ -97,7 +137,7 @@ def create_service_app(
         responses={503: {"model": ReadinessResponse, "description": "A dependency is down"}},
     )
     async def ready() -> JSONResponse:
-        results = {name: await check(app) for name, check in checks.items()}
+        results = {name: await check(core_state(app)) for name, check in checks.items()}
         ok = all(results.values())
         body = ReadinessResponse(status="ready" if ok else "not_ready", service=settings.service_name, checks=results)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -9,12 +9,12 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.background import PeriodicTask
+from shared.background import BackgroundComponent, PeriodicTask
 
 logger = logging.getLogger(__name__)
 
 
-class BatchedInserter:
+class BatchedInserter(BackgroundComponent):
     def __init__(
         self,
         name: str,

@@ -7,20 +7,19 @@ when there is one.
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any, Self
 
 import httpx
 
+from shared.config import BaseServiceSettings
 from shared.context import request_id_var, span_id_var, trace_id_var
 from shared.errors import AppError, GatewayTimeoutError, ServiceUnavailableError
 from shared.identity import Identity, sign_identity
+from shared.services import ServiceName
 from shared.tracing import new_span_id
 
 logger = logging.getLogger(__name__)
 
-ServiceName = Literal[
-    "api-gateway", "auth-service", "task-planner", "agent-orchestrator", "memory-service", "ai-runtime", "tool-runner"
-]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 
@@ -59,6 +58,12 @@ class ServiceClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
     async def request(
         self, method: str, path: str, *, identity: Identity | None = None, json: Any = None, params: Any = None
     ) -> httpx.Response:
@@ -92,6 +97,13 @@ class ServiceClient:
 
     async def put_json(self, path: str, **kwargs: Any) -> Any:
         return _json_or_raise(self.service, await self.request("PUT", path, **kwargs))
+
+
+def service_client(settings: BaseServiceSettings, service: ServiceName, *, timeout: float) -> ServiceClient:
+    """The one way a service makes a client for another: its URL and the internal secret come from settings."""
+    return ServiceClient(
+        service, settings.service_url(service), internal_secret=settings.internal_secret, timeout=timeout
+    )
 
 
 def _json_or_raise(service: str, response: httpx.Response) -> Any:

@@ -1,15 +1,30 @@
 """Settings base shared by every service: environment variables and an optional .env file."""
 
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.services import SERVICES, ServiceName, ServiceSpec
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEV_INTERNAL_SECRET = "dev-only-insecure-internal-secret-change-me"
 
 
-class BaseServiceSettings(BaseSettings):
+def _service_url_fields() -> type[BaseSettings]:
+    """One `<package>_url` setting per service (AI_RUNTIME_URL, ...), made from the one list of services."""
+    fields: dict[str, Any] = {spec.url_field: (str, f"http://127.0.0.1:{spec.port}") for spec in SERVICES}
+    return create_model("ServiceUrls", __base__=BaseSettings, **fields)
+
+
+if TYPE_CHECKING:
+    ServiceUrls = BaseSettings
+else:
+    ServiceUrls = _service_url_fields()
+
+
+class BaseServiceSettings(ServiceUrls):
     """What every CognitionOS service needs to know. Service settings extend it."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -34,15 +49,10 @@ class BaseServiceSettings(BaseSettings):
         description="Shared secret the gateway signs identity headers with; upstreams trust only that.",
     )
 
-    api_gateway_url: str = "http://127.0.0.1:8000"
-    auth_service_url: str = "http://127.0.0.1:8001"
-    task_planner_url: str = "http://127.0.0.1:8002"
-    agent_orchestrator_url: str = "http://127.0.0.1:8003"
-    memory_service_url: str = "http://127.0.0.1:8004"
-    ai_runtime_url: str = "http://127.0.0.1:8005"
-    tool_runner_url: str = "http://127.0.0.1:8006"
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
-    cors_origins: list[str] = ["*"]
+    def service_url(self, service: ServiceName) -> str:
+        return str(getattr(self, ServiceSpec(service).url_field))
 
 
 @lru_cache

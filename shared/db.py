@@ -1,10 +1,8 @@
 """One way to reach Postgres: an async engine per process and a session per request."""
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from pgvector.asyncpg import register_vector
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -49,12 +47,3 @@ async def database_is_ready(engine: AsyncEngine) -> bool:
         return True
     except Exception:
         return False
-
-
-async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        yield session
-
-
-DbSession = Annotated[AsyncSession, Depends(get_db_session)]

@@ -71,7 +71,7 @@ def verify_identity_headers(payload: str | None, signature: str | None, secret: 
 
 
 def identity_from_request(request: Request) -> Identity | None:
-    secret: str = request.app.state.settings.internal_secret
+    secret: str = request.app.state.settings.internal_secret  # set when the app is made, before its lifespan
     return verify_identity_headers(request.headers.get(IDENTITY_HEADER), request.headers.get(SIGNATURE_HEADER), secret)
 
 
@@ -93,6 +93,10 @@ def acting_user_id(identity: Identity, requested: uuid.UUID | None) -> str:
     return identity.user_id
 
 
-def ensure_admin(identity: Identity) -> None:
+async def require_admin(identity: CurrentIdentity) -> Identity:
     if not identity.is_admin:
         raise ForbiddenError("Admin role required", details={"role": identity.role})
+    return identity
+
+
+AdminIdentity = Annotated[Identity, Depends(require_admin)]

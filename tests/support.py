@@ -5,7 +5,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -67,3 +69,13 @@ def sql_scalar(database_url: str, sql: str, **params: object) -> object:
         return value
 
     return asyncio.run(fetch())
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is the error envelope {"error": {"code", "message", "details"}} with this status (and code)."""
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    if code:
+        assert error["code"] == code
+    return error

@@ -3,32 +3,16 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from services.agent_orchestrator.deps import Agents, Runs, State
 from services.agent_orchestrator.events import stream_run_events
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse
-from services.agent_orchestrator.service import AgentService, RunService, seed_built_in_agents
-from shared.db import DbSession
+from shared.app import core_state
 from shared.identity import CurrentIdentity
 
 router = APIRouter()
-
-
-async def get_service(request: Request, session: DbSession) -> AgentService:
-    if not request.app.state.agents_seeded:
-        await seed_built_in_agents(session)
-        request.app.state.agents_seeded = True
-    return AgentService(session=session)
-
-
-async def get_run_service(request: Request, session: DbSession) -> RunService:
-    state = request.app.state
-    return RunService(session=session, settings=state.settings, planner=state.planner_client, ai=state.ai_client)
-
-
-Service = Annotated[AgentService, Depends(get_service)]
-Runs = Annotated[RunService, Depends(get_run_service)]
 
 
 @router.get(
@@ -37,8 +21,8 @@ Runs = Annotated[RunService, Depends(get_run_service)]
     summary="Built-in agents and the ones you registered",
     tags=["agents"],
 )
-async def list_agents(identity: CurrentIdentity, service: Service) -> list[AgentResponse]:
-    return [AgentResponse.model_validate(a) for a in await service.list(identity)]
+async def list_agents(identity: CurrentIdentity, agents: Agents) -> list[AgentResponse]:
+    return [AgentResponse.model_validate(a) for a in await agents.list(identity)]
 
 
 @router.post(
@@ -48,15 +32,15 @@ async def list_agents(identity: CurrentIdentity, service: Service) -> list[Agent
     summary="Register an agent (model settings are kept)",
     tags=["agents"],
 )
-async def register_agent(body: AgentCreate, identity: CurrentIdentity, service: Service) -> AgentResponse:
-    return AgentResponse.model_validate(await service.register(identity, body))
+async def register_agent(body: AgentCreate, identity: CurrentIdentity, agents: Agents) -> AgentResponse:
+    return AgentResponse.model_validate(await agents.register(identity, body))
 
 
 @router.get("/agents/{name}", response_model=AgentResponse, summary="One agent definition", tags=["agents"])
 async def get_agent(
-    name: Annotated[str, Path(max_length=100)], identity: CurrentIdentity, service: Service
+    name: Annotated[str, Path(max_length=100)], identity: CurrentIdentity, agents: Agents
 ) -> AgentResponse:
-    return AgentResponse.model_validate(await service.get(identity, name))
+    return AgentResponse.model_validate(await agents.get(identity, name))
 
 
 @router.post(
@@ -118,13 +102,14 @@ async def run_events(
     run_id: uuid.UUID,
     identity: CurrentIdentity,
     runs: Runs,
+    state: State,
     after: Annotated[int | None, Query(ge=0, description="Send events after this id")] = None,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
 ) -> StreamingResponse:
     await runs.get(identity, run_id)
     stream = stream_run_events(
-        request.app.state.sessionmaker,
-        notifications=request.app.state.notifications,
+        core_state(request.app).sessionmaker,
+        notifications=state.notifications,
         run_id=run_id,
         after_id=last_event_id or after or 0,
     )

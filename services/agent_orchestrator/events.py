@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.agent_orchestrator import repository
 from services.agent_orchestrator.repository import EVENTS_CHANNEL, TASKS_CHANNEL, TERMINAL_RUN_STATUSES
 from services.agent_orchestrator.schemas import RunEvent
+from shared.background import BackgroundComponent
 from shared.db import normalize_database_url
 
 logger = logging.getLogger(__name__)
@@ -36,23 +37,23 @@ def asyncpg_dsn(database_url: str) -> str:
     )
 
 
-class Notifications:
+class Notifications(BackgroundComponent):
     """LISTENs for ready tasks and new run events; reconnects when the connection drops."""
 
     def __init__(self, database_url: str, on_tasks_ready: Callable[[], None]) -> None:
         self.dsn = asyncpg_dsn(database_url)
         self.on_tasks_ready = on_tasks_ready
         self._run_waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever(), name="notifications")
+        self._listener = asyncio.create_task(self._listen_forever(), name="notifications")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        if self._listener:
+            self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._listener
 
     @contextlib.contextmanager
     def watch(self, run_id: uuid.UUID) -> Iterator[asyncio.Event]:

@@ -42,7 +42,7 @@ async def get_by_name(session: AsyncSession, name: str) -> Agent | None:
 
 async def add(session: AsyncSession, agent: Agent) -> Agent:
     session.add(agent)
-    await session.commit()
+    await session.flush()
     await session.refresh(agent)
     return agent
 

@@ -73,7 +73,9 @@ class AgentService:
             raise ConflictError(f"An agent named {definition.name!r} exists", code="already_exists")
         agent = Agent(**definition.model_dump(), owner_id=uuid.UUID(identity.user_id))
         try:
-            return await repository.add(self.session, agent)
+            await repository.add(self.session, agent)
+            await self.session.commit()
+            return agent
         except IntegrityError as exc:
             await self.session.rollback()
             raise ConflictError(f"An agent named {definition.name!r} exists", code="already_exists") from exc

@@ -28,7 +28,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.service import choose_agent, tasks_from_plan
-from shared.background import PeriodicTask
+from shared.background import BackgroundComponent, PeriodicTask
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Worker:
+class Worker(BackgroundComponent):
     def __init__(
         self, settings: OrchestratorSettings, sessionmaker: async_sessionmaker[AsyncSession], executor: TaskExecutor
     ) -> None:
@@ -57,7 +57,7 @@ class Worker:
         self.worker_id = new_worker_id()
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._claim_loop_job: asyncio.Task[None] | None = None
         self._paused = False
         self._successes: asyncio.Queue[tuple[Task, Outcome]] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
@@ -77,14 +77,14 @@ class Worker:
     def pause(self) -> None:
         """Stops claiming new tasks (a drain before maintenance); the running ones go on to the end."""
         self._paused = True
-        if self._loop_task:
-            self._loop_task.cancel()
-            self._loop_task = None
+        if self._claim_loop_job:
+            self._claim_loop_job.cancel()
+            self._claim_loop_job = None
 
     def resume(self) -> None:
         self._paused = False
-        if self._loop_task is None:
-            self._loop_task = asyncio.create_task(self._claim_loop(), name="task-worker")
+        if self._claim_loop_job is None:
+            self._claim_loop_job = asyncio.create_task(self._claim_loop(), name="task-worker")
 
     async def stop(self) -> None:
         await self._heartbeat.stop()

@@ -29,16 +29,16 @@ from services.ai_runtime.schemas import (
     SpendRow,
 )
 from services.ai_runtime.service import AIRuntime, Generation, GenerationResult, format_sse
-from shared.db import DbSession
+from shared.app import DbSession, service_state
 from shared.errors import BadRequestError, NotFoundError
-from shared.identity import CurrentIdentity, Identity, acting_user_id, ensure_admin
+from shared.identity import AdminIdentity, CurrentIdentity, Identity, acting_user_id
 
 router = APIRouter(tags=["ai-runtime"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def get_runtime(request: Request) -> AIRuntime:
-    return request.app.state.runtime
+    return service_state(request.app, AIRuntime)
 
 
 Runtime = Annotated[AIRuntime, Depends(get_runtime)]
@@ -361,13 +361,10 @@ async def set_budget(
     scope: ScopeParam,
     scope_id: uuid.UUID,
     body: BudgetRequest,
-    identity: CurrentIdentity,
+    _: AdminIdentity,
     runtime: Runtime,
-    session: DbSession,
 ) -> BudgetResponse:
-    ensure_admin(identity)
-    budget = await repository.upsert_budget(session, scope=scope, scope_id=str(scope_id), values=body.model_dump())
-    runtime.forget_budget(scope, str(scope_id))
+    budget = await runtime.set_budget(scope=scope, scope_id=str(scope_id), values=body.model_dump())
     return await _budget_response(runtime, budget)
 
 
@@ -378,9 +375,8 @@ async def set_budget(
     tags=["admin"],
 )
 async def get_budget(
-    scope: ScopeParam, scope_id: uuid.UUID, identity: CurrentIdentity, runtime: Runtime, session: DbSession
+    scope: ScopeParam, scope_id: uuid.UUID, _: AdminIdentity, runtime: Runtime, session: DbSession
 ) -> BudgetResponse:
-    ensure_admin(identity)
     budget = await repository.get_budget(session, scope, str(scope_id))
     if budget is None:
         raise NotFoundError(f"No budget for {scope} {scope_id}")
@@ -394,13 +390,12 @@ async def get_budget(
     tags=["admin"],
 )
 async def spend(
-    identity: CurrentIdentity,
+    _: AdminIdentity,
     runtime: Runtime,
     session: DbSession,
     group_by: Annotated[Literal["user", "model", "day"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
 ) -> SpendResponse:
-    ensure_admin(identity)
     await runtime.ledger.flush()
     rows = await repository.spend_by(session, group_by, since)
     return SpendResponse(

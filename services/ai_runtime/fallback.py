@@ -55,7 +55,7 @@ class RetryPolicy:
         return min(self.base_seconds * 2**attempt * (0.5 + random.random() / 2), self.max_seconds)
 
 
-class Router:
+class FallbackChain:
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.deployments: dict[str, Deployment] = {}

@@ -15,6 +15,7 @@ from services.ai_runtime.budget import BudgetCounters
 from services.ai_runtime.cache import ResponseCache
 from services.ai_runtime.catalog import load_catalog
 from services.ai_runtime.config import AIRuntimeSettings, get_settings
+from services.ai_runtime.fallback import FallbackChain, RetryPolicy
 from services.ai_runtime.ledger import UsageLedger
 from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.anthropic_provider import AnthropicProvider
@@ -25,10 +26,9 @@ from services.ai_runtime.providers.local_models import (
     local_embeddings_available,
 )
 from services.ai_runtime.providers.openai_provider import OpenAIProvider
-from services.ai_runtime.router import RetryPolicy, Router
 from services.ai_runtime.service import AIRuntime
 from services.ai_runtime.tokens import install_offline_vocabularies
-from shared.app import create_service_app
+from shared.app import CoreState, create_service_app, service_state
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def runtime_state(app: FastAPI) -> AsyncIterator[None]:
+    async def runtime_state(core: CoreState) -> AsyncIterator[AIRuntime]:
         install_offline_vocabularies(
             settings.tiktoken_cache_dir or Path(platformdirs.user_cache_dir("cognitionos")) / "tiktoken"
         )
@@ -99,27 +99,26 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
             cooldown_seconds=settings.cooldown_seconds,
         )
         ledger = UsageLedger(
-            app.state.sessionmaker, flush_seconds=settings.usage_flush_seconds, batch_size=settings.usage_batch_size
+            core.sessionmaker, flush_seconds=settings.usage_flush_seconds, batch_size=settings.usage_batch_size
         )
-        ledger.start()
-        app.state.runtime = AIRuntime(
+        runtime = AIRuntime(
             settings=settings,
             catalog=catalog,
             chat_providers=chat,
             embedding_providers=embedding,
             provider_status=status,
-            router=Router(policy),
+            fallback=FallbackChain(policy),
             ledger=ledger,
-            counters=BudgetCounters(app.state.redis),
-            cache=ResponseCache(app.state.redis, settings.cache_ttl_seconds),
+            counters=BudgetCounters(core.redis),
+            cache=ResponseCache(core.redis, settings.cache_ttl_seconds),
             prompts=PromptLibrary(settings.prompts_dir),
-            sessionmaker=app.state.sessionmaker,
+            sessionmaker=core.sessionmaker,
         )
         logger.info("providers", extra={"providers": status})
         try:
-            yield
+            async with ledger:
+                yield runtime
         finally:
-            await ledger.stop()
             for provider in {id(p): p for p in [*chat.values(), *embedding.values()]}.values():
                 if hasattr(provider, "aclose"):
                     with contextlib.suppress(Exception):
@@ -133,7 +132,7 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
             "counting, cost ledger and budgets; OpenAI-compatible /v1 API."
         ),
         routers=[router],
-        extra_lifespan=runtime_state,
-        health_details=lambda app: {"providers": app.state.runtime.provider_status},
+        service_lifespan=runtime_state,
+        health_details=lambda app: {"providers": service_state(app, AIRuntime).provider_status},
     )
     return app

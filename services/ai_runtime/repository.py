@@ -25,9 +25,7 @@ async def upsert_budget(session: AsyncSession, *, scope: str, scope_id: str, val
         .on_conflict_do_update(constraint="uq_budgets_scope", set_={**values, "updated_at": func.now()})
         .returning(Budget)
     )
-    budget = (await session.execute(statement)).scalars().one()
-    await session.commit()
-    return budget
+    return (await session.execute(statement)).scalars().one()
 
 
 async def ledger_spend(

@@ -12,15 +12,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from database.models import Budget
 from services.ai_runtime import repository
 from services.ai_runtime.budget import BudgetCounters, BudgetExceeded, Limit, Reservation, period_limits
 from services.ai_runtime.cache import ResponseCache, cache_key
 from services.ai_runtime.catalog import Catalog, ModelInfo
 from services.ai_runtime.config import AIRuntimeSettings
+from services.ai_runtime.fallback import AllDeploymentsFailed, FallbackChain
 from services.ai_runtime.ledger import UsageLedger
 from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
-from services.ai_runtime.router import AllDeploymentsFailed, Router
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared.errors import AppError, BadRequestError, ServiceUnavailableError
 
@@ -84,7 +85,7 @@ class AIRuntime:
         chat_providers: dict[str, Any],
         embedding_providers: dict[str, Any],
         provider_status: dict[str, str],
-        router: Router,
+        fallback: FallbackChain,
         ledger: UsageLedger,
         counters: BudgetCounters,
         cache: ResponseCache,
@@ -96,7 +97,7 @@ class AIRuntime:
         self.chat_providers = chat_providers
         self.embedding_providers = embedding_providers
         self.provider_status = provider_status
-        self.router = router
+        self.fallback = fallback
         self.ledger = ledger
         self.counters = counters
         self.cache = cache
@@ -105,8 +106,11 @@ class AIRuntime:
         # (scope, id) -> (valid until, limits row or None): saves a query per call; admin changes clear it.
         self._budget_rows: dict[tuple[str, str], tuple[float, Any]] = {}
 
-    def forget_budget(self, scope: str, scope_id: str) -> None:
+    async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
+        async with self.sessionmaker.begin() as session:
+            budget = await repository.upsert_budget(session, scope=scope, scope_id=scope_id, values=values)
         self._budget_rows.pop((scope, scope_id), None)
+        return budget
 
     async def _budget_row(self, session: AsyncSession, scope: str, scope_id: str) -> Any:
         now = time.monotonic()
@@ -360,7 +364,7 @@ class AIRuntime:
             )
         reservation = await self._reserve(generation)
         try:
-            model, result = await self.router.run(
+            model, result = await self.fallback.run(
                 generation.chain, lambda m: self.chat_providers[m.provider].complete(self._request(generation, m))
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
@@ -423,7 +427,7 @@ class AIRuntime:
         started = time.perf_counter()
         reservation = await self._reserve(generation)
         try:
-            model, first, rest = await self.router.stream(
+            model, first, rest = await self.fallback.stream(
                 generation.chain, lambda m: self.chat_providers[m.provider].stream(self._request(generation, m))
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
@@ -530,7 +534,7 @@ class AIRuntime:
         except BudgetExceeded as exceeded:
             raise _over_budget(exceeded) from exceeded
         try:
-            _, result = await self.router.run(
+            _, result = await self.fallback.run(
                 [model], lambda m: self.embedding_providers[m.provider].embed(m.name, texts)
             )
         except (AllDeploymentsFailed, ProviderError) as exc:

@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from database.models import ApiUsage
 from services.api_gateway.api import router
 from services.api_gateway.config import GatewaySettings, get_settings
+from services.api_gateway.deps import GatewayState
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.ratelimit import RateLimiter
 from services.api_gateway.service import Admission, Authenticator
-from shared.app import create_service_app
+from shared.app import CoreState, create_service_app
 from shared.batching import BatchedInserter
 
 
@@ -19,23 +20,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def gateway_state(app: FastAPI) -> AsyncIterator[None]:
-        app.state.proxy = UpstreamProxy(settings)
-        app.state.authenticator = Authenticator(settings, app.state.redis, app.state.sessionmaker)
-        app.state.admission = Admission(settings, RateLimiter(app.state.redis))
-        app.state.api_usage = BatchedInserter(
+    async def gateway_state(core: CoreState) -> AsyncIterator[GatewayState]:
+        api_usage = BatchedInserter(
             "api-usage",
             ApiUsage,
-            sessionmaker=app.state.sessionmaker,
+            sessionmaker=core.sessionmaker,
             flush_seconds=settings.api_usage_flush_seconds,
             batch_size=1000,
         )
-        app.state.api_usage.start()
-        try:
-            yield
-        finally:
-            await app.state.api_usage.stop()
-            await app.state.proxy.aclose()
+        proxy = UpstreamProxy(settings)
+        async with proxy, api_usage:
+            yield GatewayState(
+                proxy=proxy,
+                authenticator=Authenticator(settings, core.redis, core.sessionmaker),
+                admission=Admission(settings, RateLimiter(core.redis)),
+                api_usage=api_usage,
+            )
 
     return create_service_app(
         settings,
@@ -45,7 +45,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "to the services."
         ),
         routers=[router],
-        extra_lifespan=gateway_state,
+        service_lifespan=gateway_state,
         liveness_route=False,
         access_log=True,
     )

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Self
 
 import aiohttp
 from starlette.background import BackgroundTask
@@ -17,9 +18,9 @@ from starlette.responses import Response, StreamingResponse
 from services.api_gateway.circuit import CircuitBreaker
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.schemas import AggregatedHealthResponse, UpstreamHealth
-from shared.clients import ServiceName
 from shared.errors import GatewayTimeoutError, ServiceUnavailableError
 from shared.identity import INTERNAL_HEADERS, Identity, sign_identity
+from shared.services import SERVICE_NAMES, ServiceName
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,8 @@ UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
 
 
 def service_urls(settings: GatewaySettings) -> dict[ServiceName, str]:
-    return {
-        "auth-service": settings.auth_service_url,
-        "task-planner": settings.task_planner_url,
-        "agent-orchestrator": settings.agent_orchestrator_url,
-        "memory-service": settings.memory_service_url,
-        "ai-runtime": settings.ai_runtime_url,
-        "tool-runner": settings.tool_runner_url,
-    }
+    """Every service behind the gateway (all but the gateway itself)."""
+    return {name: settings.service_url(name) for name in SERVICE_NAMES if name != "api-gateway"}
 
 
 class UpstreamProxy:
@@ -78,6 +73,12 @@ class UpstreamProxy:
             auto_decompress=False,  # relay bytes exactly as the service sent them
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         await self.session.close()

@@ -27,7 +27,6 @@ async def find_identity_by_api_key_hash(session: AsyncSession, key_hash: str) ->
         return None
     key_id, user_id, username, role = row
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
-    await session.commit()
     return Identity(
         user_id=str(user_id), username=username, role=cast(Role, role), auth_method="api_key", api_key_id=str(key_id)
     )

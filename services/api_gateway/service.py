@@ -15,7 +15,7 @@ from starlette.requests import Request
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.ratelimit import Bucket, RateLimitDecision, RateLimiter
 from services.api_gateway.repository import find_identity_by_api_key_hash
-from services.api_gateway.routes import UpstreamRoute
+from services.api_gateway.upstreams import UpstreamRoute
 from shared.errors import ForbiddenError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key, revoked_session_key
@@ -66,7 +66,7 @@ class Authenticator:
         cached = await self._cache_get(cache_key)
         if cached:
             return Identity(**json.loads(cached))
-        async with self.sessionmaker() as session:
+        async with self.sessionmaker.begin() as session:
             identity = await find_identity_by_api_key_hash(session, key_hash)
         if identity is None:
             raise UnauthorizedError("Invalid or revoked API key", code="invalid_api_key")

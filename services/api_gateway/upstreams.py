@@ -3,8 +3,8 @@
 import re
 from dataclasses import dataclass, field
 
-from shared.clients import ServiceName
 from shared.identity import ROLES, Role
+from shared.services import ServiceName
 
 ALL_ROLES: frozenset[Role] = frozenset(ROLES)
 ADMIN: frozenset[Role] = frozenset({"admin"})

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import ApiKey, User, UserSession
+from services.auth_service import repository
 from services.auth_service.config import AuthSettings
-from services.auth_service.repository import ApiKeyRepository, SessionRepository, UserRepository
 from services.auth_service.schemas import ApiKeyCreateRequest, RegisterRequest, TokenResponse
 from shared.errors import ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
 from shared.identity import Identity, Role
@@ -67,15 +67,12 @@ class AuthService:
     settings: AuthSettings
 
     def __post_init__(self) -> None:
-        self.users = UserRepository(self.session)
-        self.sessions = SessionRepository(self.session)
-        self.api_keys = ApiKeyRepository(self.session)
         self._jwt = jwt_config(self.settings)
 
     # --- accounts -------------------------------------------------------------------------
 
     async def register(self, request: RegisterRequest, role: Role = "user") -> User:
-        taken = await self.users.username_or_email_taken(request.username, request.email)
+        taken = await repository.username_or_email_taken(self.session, request.username, request.email)
         if taken:
             raise ConflictError(
                 f"{' and '.join(taken)} already registered", code="already_exists", details={"fields": taken}
@@ -88,7 +85,7 @@ class AuthService:
             role=role,
         )
         try:
-            await self.users.add(user)
+            await repository.add_user(self.session, user)
             await self.session.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await self.session.rollback()
@@ -96,13 +93,13 @@ class AuthService:
         return user
 
     async def get_user(self, user_id: uuid.UUID) -> User:
-        user = await self.users.get(user_id)
+        user = await repository.get_user(self.session, user_id)
         if user is None or not user.is_active:
             raise NotFoundError("User not found")
         return user
 
     async def list_users(self, limit: int, offset: int) -> tuple[list[User], int]:
-        return await self.users.list(limit, offset)
+        return await repository.list_users(self.session, limit, offset)
 
     async def change_role(self, actor: Identity, user_id: uuid.UUID, role: Role) -> User:
         user = await self.get_user(user_id)
@@ -115,7 +112,7 @@ class AuthService:
     # --- login and tokens -------------------------------------------------------------------
 
     async def login(self, identifier: str, password: str, *, user_agent: str | None, ip: str | None) -> TokenResponse:
-        user = await self.users.find_by_login(identifier)
+        user = await repository.find_user_by_login(self.session, identifier)
         if user is None:
             # Same work as a real check so response time does not reveal which accounts exist.
             dummy_hash = await asyncio.to_thread(_dummy_password_hash, self.settings.bcrypt_rounds)
@@ -162,7 +159,8 @@ class AuthService:
         refresh = issue_token(
             self._jwt, subject=str(user.id), token_type="refresh", ttl=refresh_ttl, claims={"sid": str(family_id)}
         )
-        await self.sessions.add(
+        await repository.add_user_session(
+            self.session,
             UserSession(
                 user_id=user.id,
                 family_id=family_id,
@@ -170,7 +168,7 @@ class AuthService:
                 user_agent=(user_agent or "")[:512] or None,
                 ip_address=ip,
                 expires_at=refresh.expires_at,
-            )
+            ),
         )
         tokens = TokenResponse(
             access_token=access.token,
@@ -182,7 +180,7 @@ class AuthService:
 
     async def refresh(self, refresh_token: str, *, user_agent: str | None, ip: str | None) -> TokenResponse:
         claims = decode_token(self._jwt, refresh_token, expected_type="refresh")
-        current = await self.sessions.get_for_update(claims["jti"])
+        current = await repository.get_user_session_for_update(self.session, claims["jti"])
         if current is None:
             raise UnauthorizedError("Unknown refresh token", code="invalid_token")
         if current.replaced_by_jti is not None:
@@ -193,7 +191,7 @@ class AuthService:
             raise UnauthorizedError("Refresh token reuse detected; session revoked", code="refresh_token_reused")
         if current.revoked_at is not None:
             raise UnauthorizedError("Session has been revoked", code="session_revoked")
-        user = await self.users.get(current.user_id)
+        user = await repository.get_user(self.session, current.user_id)
         if user is None or not user.is_active:
             raise UnauthorizedError("Account is not active", code="invalid_token")
         tokens, new_jti = await self._start_session(user, family_id=current.family_id, user_agent=user_agent, ip=ip)
@@ -215,7 +213,7 @@ class AuthService:
         await self.session.commit()
 
     async def _revoke_family(self, family_id: uuid.UUID, reason: str) -> None:
-        await self.sessions.revoke_family(family_id, reason)
+        await repository.revoke_user_session_family(self.session, family_id, reason)
         await mark_session_revoked(self.redis, str(family_id), self.settings.access_token_ttl_minutes * 60)
 
     # --- API keys ---------------------------------------------------------------------------
@@ -223,23 +221,24 @@ class AuthService:
     async def create_api_key(self, identity: Identity, request: ApiKeyCreateRequest) -> tuple[ApiKey, str]:
         key, prefix = generate_api_key()
         expires_at = _now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
-        row = await self.api_keys.add(
+        row = await repository.add_api_key(
+            self.session,
             ApiKey(
                 user_id=uuid.UUID(identity.user_id),
                 name=request.name,
                 prefix=prefix,
                 key_hash=hash_api_key(key),
                 expires_at=expires_at,
-            )
+            ),
         )
         await self.session.commit()
         return row, key
 
     async def list_api_keys(self, identity: Identity) -> list[ApiKey]:
-        return await self.api_keys.list_for_user(uuid.UUID(identity.user_id))
+        return await repository.list_api_keys(self.session, uuid.UUID(identity.user_id))
 
     async def revoke_api_key(self, identity: Identity, key_id: uuid.UUID) -> ApiKey:
-        row = await self.api_keys.get(key_id)
+        row = await repository.get_api_key(self.session, key_id)
         if row is None or (str(row.user_id) != identity.user_id and not identity.is_admin):
             raise NotFoundError("API key not found")
         if row.revoked_at is None:
@@ -252,7 +251,7 @@ class AuthService:
         s = self.settings
         if not (s.bootstrap_admin_username and s.bootstrap_admin_email and s.bootstrap_admin_password):
             return
-        if await self.users.find_by_login(s.bootstrap_admin_username):
+        if await repository.find_user_by_login(self.session, s.bootstrap_admin_username):
             return
         request = RegisterRequest(
             username=s.bootstrap_admin_username, email=s.bootstrap_admin_email, password=s.bootstrap_admin_password

@@ -4,9 +4,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import TypeAdapter
 
+from services.memory_service.deps import Memories
 from services.memory_service.repository import MemoryFilter
 from services.memory_service.schemas import (
     DeleteResult,
@@ -21,23 +22,12 @@ from services.memory_service.schemas import (
     RetrieveRequest,
     Scope,
 )
-from services.memory_service.service import MemoryService, metadata_filter
-from shared.db import DbSession
-from shared.identity import CurrentIdentity, ensure_admin
+from services.memory_service.service import metadata_filter
+from shared.identity import AdminIdentity, CurrentIdentity
 from shared.schemas import body_openapi, json_body
 
 router = APIRouter(tags=["memory"])
 RETRIEVED_MEMORIES = TypeAdapter(list[RetrievedMemory])
-
-
-async def get_service(request: Request, session: DbSession) -> MemoryService:
-    state = request.app.state
-    return MemoryService(
-        session=session, settings=state.settings, ai=state.ai_client, cipher=state.cipher, access=state.access
-    )
-
-
-Service = Annotated[MemoryService, Depends(get_service)]
 
 
 @dataclass(kw_only=True)
@@ -103,8 +93,10 @@ Filters = Annotated[ListFilters, Depends(list_filters)]
     status_code=status.HTTP_201_CREATED,
     summary="Store a memory (near-duplicates update the existing one)",
 )
-async def store(body: MemoryCreate, identity: CurrentIdentity, service: Service, response: Response) -> MemoryResponse:
-    (stored,) = await service.store_many(identity, [body])
+async def store(
+    body: MemoryCreate, identity: CurrentIdentity, memories: Memories, response: Response
+) -> MemoryResponse:
+    (stored,) = await memories.store_many(identity, [body])
     if stored.deduplicated:
         response.status_code = status.HTTP_200_OK
     return stored
@@ -120,39 +112,41 @@ async def store(body: MemoryCreate, identity: CurrentIdentity, service: Service,
 async def store_batch(
     body: Annotated[MemoryBatchCreate, Depends(json_body(MemoryBatchCreate))],
     identity: CurrentIdentity,
-    service: Service,
+    memories: Memories,
 ) -> list[MemoryResponse]:
-    return await service.store_many(identity, body.memories)
+    return await memories.store_many(identity, body.memories)
 
 
 @router.post(
     "/memories/retrieve", response_model=list[RetrievedMemory], summary="Semantic (or hybrid) search, best first"
 )
 @router.post("/retrieve", response_model=list[RetrievedMemory], include_in_schema=False)
-async def retrieve(body: RetrieveRequest, identity: CurrentIdentity, service: Service) -> Response:
+async def retrieve(body: RetrieveRequest, identity: CurrentIdentity, memories: Memories) -> Response:
     # Serialised here, once: the results are already validated models (FastAPI would validate them again).
-    return Response(RETRIEVED_MEMORIES.dump_json(await service.retrieve(identity, body)), media_type="application/json")
+    return Response(
+        RETRIEVED_MEMORIES.dump_json(await memories.retrieve(identity, body)), media_type="application/json"
+    )
 
 
 @router.get("/memories", response_model=MemoryPage, summary="List your memories, newest first, with a cursor")
 async def list_memories(
     identity: CurrentIdentity,
-    service: Service,
+    memories: Memories,
     filters: Filters,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MemoryPage:
-    items, next_cursor = await service.list_page(filters.for_user(uuid.UUID(identity.user_id)), cursor, limit)
+    items, next_cursor = await memories.list_page(filters.for_user(uuid.UUID(identity.user_id)), cursor, limit)
     return MemoryPage(items=items, next_cursor=next_cursor)
 
 
 @router.delete(
     "/memories", response_model=DeleteResult, summary="Delete your memories matching a filter (a filter is required)"
 )
-async def delete_matching(identity: CurrentIdentity, service: Service, filters: Filters) -> DeleteResult:
+async def delete_matching(identity: CurrentIdentity, memories: Memories, filters: Filters) -> DeleteResult:
     where = filters.for_user(uuid.UUID(identity.user_id))
     where.include_sensitive = True
-    return DeleteResult(deleted=await service.delete_matching(identity, where, has_filter=filters.any_given))
+    return DeleteResult(deleted=await memories.delete_matching(identity, where, has_filter=filters.any_given))
 
 
 @router.post(
@@ -161,28 +155,27 @@ async def delete_matching(identity: CurrentIdentity, service: Service, filters: 
     summary="Re-embed memories stored with another embedding model (admin)",
 )
 async def reembed(
-    identity: CurrentIdentity, service: Service, limit: Annotated[int, Query(ge=1, le=5000)] = 500
+    identity: AdminIdentity, memories: Memories, limit: Annotated[int, Query(ge=1, le=5000)] = 500
 ) -> ReembedResult:
-    ensure_admin(identity)
-    done, remaining = await service.reembed(identity, limit)
-    return ReembedResult(reembedded=done, remaining=remaining, model=service.settings.embedding_model)
+    done, remaining = await memories.reembed(identity, limit)
+    return ReembedResult(reembedded=done, remaining=remaining, model=memories.settings.embedding_model)
 
 
 @router.get("/memories/{memory_id}", response_model=MemoryResponse, summary="One memory")
-async def get_memory(memory_id: uuid.UUID, identity: CurrentIdentity, service: Service) -> MemoryResponse:
-    return await service.get(identity, memory_id)
+async def get_memory(memory_id: uuid.UUID, identity: CurrentIdentity, memories: Memories) -> MemoryResponse:
+    return await memories.get(identity, memory_id)
 
 
 @router.put(
     "/memories/{memory_id}", response_model=MemoryResponse, summary="Change a memory (new content is re-embedded)"
 )
 async def update_memory(
-    memory_id: uuid.UUID, body: MemoryUpdate, identity: CurrentIdentity, service: Service
+    memory_id: uuid.UUID, body: MemoryUpdate, identity: CurrentIdentity, memories: Memories
 ) -> MemoryResponse:
-    return await service.update(identity, memory_id, body)
+    return await memories.update(identity, memory_id, body)
 
 
 @router.delete("/memories/{memory_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a memory")
-async def delete_memory(memory_id: uuid.UUID, identity: CurrentIdentity, service: Service) -> Response:
-    await service.delete(identity, memory_id)
+async def delete_memory(memory_id: uuid.UUID, identity: CurrentIdentity, memories: Memories) -> Response:
+    await memories.delete(identity, memory_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

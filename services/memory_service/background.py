@@ -7,12 +7,12 @@ from collections import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.memory_service import repository
-from shared.background import PeriodicTask
+from shared.background import BackgroundComponent, PeriodicTask
 
 logger = logging.getLogger(__name__)
 
 
-class AccessRecorder:
+class AccessRecorder(BackgroundComponent):
     """Counts retrievals in memory and writes them every `flush_seconds` in one UPDATE."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], flush_seconds: float) -> None:

@@ -8,16 +8,17 @@ from fastapi import FastAPI
 
 from services.memory_service import repository
 from services.memory_service.api import router
+from services.memory_service.background import AccessRecorder, expiry_purge
 from services.memory_service.config import MemorySettings, get_settings
 from services.memory_service.crypto import build_cipher
-from services.memory_service.tasks import AccessRecorder, expiry_purge
-from shared.app import create_service_app
-from shared.clients import ServiceClient
+from services.memory_service.deps import MemoryState
+from shared.app import CoreState, core_state, create_service_app
+from shared.clients import service_client
 
 
 async def _health_details(app: FastAPI) -> dict[str, Any]:
     try:
-        async with app.state.sessionmaker() as session:
+        async with core_state(app).sessionmaker() as session:
             return {"database": "ok", "memories": await repository.count(session)}
     except Exception as exc:
         return {"database": f"unavailable: {type(exc).__name__}", "memories": None}
@@ -27,21 +28,14 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def memory_state(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ai_client = ServiceClient(
-            "ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=60
-        )
-        app.state.cipher = build_cipher(settings.encryption_key, settings.internal_secret)
-        app.state.access = AccessRecorder(app.state.sessionmaker, settings.access_flush_seconds)
-        app.state.access.start()
-        purge = expiry_purge(app.state.sessionmaker, settings.purge_interval_seconds)
-        purge.start()
-        try:
-            yield
-        finally:
-            await purge.stop()
-            await app.state.access.stop()
-            await app.state.ai_client.aclose()
+    async def memory_state(core: CoreState) -> AsyncIterator[MemoryState]:
+        async with (
+            service_client(settings, "ai-runtime", timeout=60) as ai,
+            AccessRecorder(core.sessionmaker, settings.access_flush_seconds) as access,
+            expiry_purge(core.sessionmaker, settings.purge_interval_seconds),
+        ):
+            cipher = build_cipher(settings.encryption_key, settings.internal_secret)
+            yield MemoryState(settings=settings, ai=ai, cipher=cipher, access=access)
 
     return create_service_app(
         settings,
@@ -51,6 +45,6 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
             "sensitive memories."
         ),
         routers=[router],
-        extra_lifespan=memory_state,
+        service_lifespan=memory_state,
         health_details=_health_details,
     )

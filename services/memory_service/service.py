@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Memory
 from services.memory_service import repository
+from services.memory_service.background import AccessRecorder
 from services.memory_service.config import MemorySettings
 from services.memory_service.crypto import decrypt_or_placeholder
 from services.memory_service.repository import MemoryFilter, MemoryRow
 from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
-from services.memory_service.tasks import AccessRecorder
 from shared.clients import ServiceClient
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
 from shared.identity import Identity, acting_user_id

@@ -1,23 +1,15 @@
 """task-planner routes. Through the gateway: /api/v1/plans/… (the seed's /plan and /replan are kept too)."""
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, status
 
+from services.task_planner.deps import Planner
 from services.task_planner.schemas import PlanRequest, PlanResponse, ReplanRequest
-from services.task_planner.service import PlannerService, to_response
-from shared.db import DbSession
+from services.task_planner.service import to_response
 from shared.identity import CurrentIdentity
 
 router = APIRouter(tags=["planner"])
-
-
-async def get_service(request: Request, session: DbSession) -> PlannerService:
-    return PlannerService(session=session, ai=request.app.state.ai_client)
-
-
-Service = Annotated[PlannerService, Depends(get_service)]
 
 
 @router.post(
@@ -28,8 +20,8 @@ Service = Annotated[PlannerService, Depends(get_service)]
     responses={422: {"description": "No valid plan after one corrective retry"}},
 )
 @router.post("/plan", response_model=PlanResponse, status_code=status.HTTP_201_CREATED, include_in_schema=False)
-async def create_plan(body: PlanRequest, identity: CurrentIdentity, service: Service) -> PlanResponse:
-    return await service.create(identity, body)
+async def create_plan(body: PlanRequest, identity: CurrentIdentity, planner: Planner) -> PlanResponse:
+    return await planner.create(identity, body)
 
 
 @router.post(
@@ -39,11 +31,11 @@ async def create_plan(body: PlanRequest, identity: CurrentIdentity, service: Ser
     summary="New plan for the remaining work after a failure",
 )
 @router.post("/replan", response_model=PlanResponse, status_code=status.HTTP_201_CREATED, include_in_schema=False)
-async def replan(body: ReplanRequest, identity: CurrentIdentity, service: Service) -> PlanResponse:
-    return await service.replan(identity, body)
+async def replan(body: ReplanRequest, identity: CurrentIdentity, planner: Planner) -> PlanResponse:
+    return await planner.replan(identity, body)
 
 
 @router.get("/plans/{plan_id}", response_model=PlanResponse, summary="A stored plan")
 @router.get("/plan/{plan_id}", response_model=PlanResponse, include_in_schema=False)
-async def get_plan(plan_id: uuid.UUID, identity: CurrentIdentity, service: Service) -> PlanResponse:
-    return to_response(await service.get_plan(identity, plan_id))
+async def get_plan(plan_id: uuid.UUID, identity: CurrentIdentity, planner: Planner) -> PlanResponse:
+    return to_response(await planner.get_plan(identity, plan_id))

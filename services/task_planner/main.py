@@ -7,22 +7,18 @@ from fastapi import FastAPI
 
 from services.task_planner.api import router
 from services.task_planner.config import TaskPlannerSettings, get_settings
-from shared.app import create_service_app
-from shared.clients import ServiceClient
+from services.task_planner.deps import PlannerState
+from shared.app import CoreState, create_service_app
+from shared.clients import service_client
 
 
 def create_app(settings: TaskPlannerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def clients(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ai_client = ServiceClient(
-            "ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=300
-        )
-        try:
-            yield
-        finally:
-            await app.state.ai_client.aclose()
+    async def clients(_core: CoreState) -> AsyncIterator[PlannerState]:
+        async with service_client(settings, "ai-runtime", timeout=300) as ai:
+            yield PlannerState(ai=ai)
 
     return create_service_app(
         settings,
@@ -32,5 +28,5 @@ def create_app(settings: TaskPlannerSettings | None = None) -> FastAPI:
             "failures."
         ),
         routers=[router],
-        extra_lifespan=clients,
+        service_lifespan=clients,
     )

@@ -9,7 +9,7 @@ from database.models import Plan
 async def add_plan(session: AsyncSession, **values: Any) -> Plan:
     plan = Plan(id=uuid.uuid4(), **values)
     session.add(plan)
-    await session.commit()
+    await session.flush()
     await session.refresh(plan)
     return plan
 

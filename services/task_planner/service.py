@@ -160,6 +160,7 @@ class PlannerService:
             model_used=draft.model_used,
             parent_plan_id=parent,
         )
+        await self.session.commit()
         return to_response(plan)
 
     async def get_plan(self, identity: Identity, plan_id: uuid.UUID) -> Plan:

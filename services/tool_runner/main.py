@@ -7,27 +7,22 @@ from fastapi import FastAPI
 
 from services.tool_runner.api import router
 from services.tool_runner.config import ToolRunnerSettings, get_settings
+from services.tool_runner.deps import ToolRunnerState
 from services.tool_runner.sandbox import sandbox_status
-from shared.app import create_service_app
-from shared.clients import ServiceClient
+from shared.app import CoreState, create_service_app
+from shared.clients import service_client
 
 
 def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def clients(app: FastAPI) -> AsyncIterator[None]:
-        app.state.memory_client = ServiceClient(
-            "memory-service", settings.memory_service_url, internal_secret=settings.internal_secret, timeout=60
-        )
-        app.state.ai_client = ServiceClient(
-            "ai-runtime", settings.ai_runtime_url, internal_secret=settings.internal_secret, timeout=120
-        )
-        try:
-            yield
-        finally:
-            await app.state.memory_client.aclose()
-            await app.state.ai_client.aclose()
+    async def clients(_core: CoreState) -> AsyncIterator[ToolRunnerState]:
+        async with (
+            service_client(settings, "memory-service", timeout=60) as memory,
+            service_client(settings, "ai-runtime", timeout=120) as ai,
+        ):
+            yield ToolRunnerState(settings=settings, memory=memory, ai=ai)
 
     return create_service_app(
         settings,
@@ -36,6 +31,6 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
             "Sandboxed Python execution (bubblewrap), HTTP requests with SSRF protection, memory and LLM tools."
         ),
         routers=[router],
-        extra_lifespan=clients,
+        service_lifespan=clients,
         health_details=lambda app: {"sandbox": sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed)},
     )

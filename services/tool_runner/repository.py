@@ -11,7 +11,7 @@ from database.models import Agent, ToolExecution
 async def record_execution(session: AsyncSession, **values: Any) -> uuid.UUID:
     execution = ToolExecution(id=uuid.uuid4(), **values)
     session.add(execution)
-    await session.commit()
+    await session.flush()
     return execution.id
 
 

@@ -108,6 +108,7 @@ class ToolService:
             error=error,
             duration_ms=duration,
         )
+        await self.session.commit()
         return ExecuteResponse(
             execution_id=execution_id,
             tool_name=request.tool_name,

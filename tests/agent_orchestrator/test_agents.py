@@ -6,10 +6,9 @@ import pytest
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.main import create_app
 from tests.ai_runtime.conftest import identity_headers
-from tests.auth_service.test_api import assert_error
 from tests.conftest import common_settings
 from tests.memory_service.conftest import make_user
-from tests.support import serving
+from tests.support import assert_error, serving
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app
+from shared.app import service_state
 from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
 from tests.support import ThreadedServer, free_port, serving
 
@@ -18,7 +20,7 @@ SLEEPY = "import time\ntime.sleep(0.3)\nprint('ok')"
 
 def in_worker_loop(server: ThreadedServer, method: str) -> None:
     """Calls worker.pause()/resume() on the event loop of the server's thread."""
-    worker = server.server.config.app.state.worker
+    worker = service_state(server.server.config.app, OrchestratorState).worker
     future = asyncio.run_coroutine_threadsafe(_call(getattr(worker, method)), server.loop)
     future.result(timeout=5)
 

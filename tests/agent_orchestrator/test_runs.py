@@ -6,9 +6,8 @@ import httpx
 
 from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
 from tests.ai_runtime.conftest import identity_headers
-from tests.auth_service.test_api import assert_error
 from tests.memory_service.conftest import Caller, make_user
-from tests.support import sql_scalar
+from tests.support import assert_error, sql_scalar
 
 FIB_CODE = (
     "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint([fib(n) for n "

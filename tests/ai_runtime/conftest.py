@@ -10,6 +10,8 @@ import pytest
 
 from services.ai_runtime.config import AIRuntimeSettings
 from services.ai_runtime.main import create_app
+from services.ai_runtime.service import AIRuntime
+from shared.app import service_state
 from shared.identity import Identity, sign_identity
 from tests.ai_runtime.fake_providers import Script, create_fake_anthropic, create_fake_openai
 from tests.conftest import INTERNAL_SECRET, common_settings
@@ -51,7 +53,9 @@ def reset_providers(request: pytest.FixtureRequest) -> None:
     p.openai_app.state.responder = None
     if "runtime_server" in request.fixturenames or "ai" in request.fixturenames:
         # Each test starts with no deployment in cooldown from an earlier test's failures.
-        request.getfixturevalue("runtime_server").server.config.app.state.runtime.router.deployments.clear()
+        service_state(
+            request.getfixturevalue("runtime_server").server.config.app, AIRuntime
+        ).fallback.deployments.clear()
 
 
 def runtime_settings(

@@ -8,7 +8,7 @@ import httpx
 
 from tests.ai_runtime.conftest import Providers, identity_headers
 from tests.ai_runtime.ledger_helpers import usage_rows
-from tests.auth_service.test_api import assert_error
+from tests.support import assert_error
 
 # gpt-4o-mini: 0.15 $/Mtok in, 0.60 $/Mtok out. max_tokens=1000 reserves ~0.0006 $ per call; a real call costs
 # 0.00000585 $.

@@ -10,8 +10,7 @@ import pytest
 from services.ai_runtime.main import create_app
 from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
 from tests.ai_runtime.ledger_helpers import usage_rows
-from tests.auth_service.test_api import assert_error
-from tests.support import serving
+from tests.support import assert_error, serving
 
 
 def test_openai_completion_reports_usage_cost_and_ledger(

@@ -5,7 +5,7 @@ import json
 import httpx
 
 from tests.ai_runtime.conftest import Providers
-from tests.auth_service.test_api import assert_error
+from tests.support import assert_error
 
 FIB_TOOL = {
     "type": "function",

@@ -11,9 +11,8 @@ from jose import jwt
 
 from services.api_gateway.main import create_app as create_gateway
 from shared.identity import Identity, sign_identity
-from tests.auth_service.test_api import assert_error
 from tests.conftest import INTERNAL_SECRET, JWT_SECRET, RegisteredUser, Stack
-from tests.support import serving
+from tests.support import assert_error, serving
 
 
 def _forge(claims_update: dict, user: RegisteredUser, *, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:

@@ -8,9 +8,8 @@ from redis.asyncio import Redis
 
 from services.api_gateway.main import create_app as create_gateway
 from services.api_gateway.ratelimit import Bucket, RateLimiter
-from tests.auth_service.test_api import assert_error
 from tests.conftest import RegisteredUser, Stack, register_and_login
-from tests.support import serving
+from tests.support import assert_error, serving
 
 
 async def _burst(url: str, headers: dict[str, str], count: int) -> list[httpx.Response]:

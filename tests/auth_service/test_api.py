@@ -6,17 +6,9 @@ import uuid
 import httpx
 
 from tests.conftest import ADMIN_PASSWORD, RegisteredUser, register_and_login
+from tests.support import assert_error
 
 AUTH = "/api/v1/auth"
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    if code:
-        assert error["code"] == code
-    return error
 
 
 class TestRegister:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cognitionos_cli.services import SERVICES
+from shared.services import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

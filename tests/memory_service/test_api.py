@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.auth_service.test_api import assert_error
 from tests.memory_service.conftest import Caller, make_user
-from tests.support import sql_scalar
+from tests.support import assert_error, sql_scalar
 
 FACTS = [
     ("The user writes most of their code in Python and likes type hints", "preference"),

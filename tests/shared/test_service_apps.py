@@ -5,7 +5,7 @@ import importlib
 import httpx
 import pytest
 
-from cognitionos_cli.services import SERVICES
+from shared.services import SERVICES
 from tests.conftest import common_settings
 from tests.support import serving
 

@@ -10,10 +10,9 @@ from services.ai_runtime.main import create_app as create_runtime
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
-from tests.auth_service.test_api import assert_error
 from tests.conftest import common_settings
 from tests.memory_service.conftest import make_user
-from tests.support import serving
+from tests.support import assert_error, serving
 
 GOOD = {
     "tasks": [

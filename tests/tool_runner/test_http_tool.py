@@ -7,9 +7,8 @@ from fastapi.responses import RedirectResponse
 
 from services.tool_runner.main import create_app
 from tests.ai_runtime.conftest import identity_headers
-from tests.auth_service.test_api import assert_error
 from tests.memory_service.conftest import make_user
-from tests.support import serving
+from tests.support import assert_error, serving
 from tests.tool_runner.conftest import tool_settings
 
 

@@ -6,10 +6,9 @@ import uuid
 import httpx
 
 from shared.identity import Identity, sign_identity
-from tests.auth_service.test_api import assert_error
 from tests.conftest import INTERNAL_SECRET
 from tests.memory_service.conftest import make_user
-from tests.support import ThreadedServer, sql_scalar
+from tests.support import ThreadedServer, assert_error, sql_scalar
 
 
 def agent_headers(user_id: str, agent_id: str | None) -> dict[str, str]:

@@ -7,8 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.auth_service.test_api import assert_error
-from tests.support import sql_scalar
+from tests.support import assert_error, sql_scalar
 from tests.tool_runner.conftest import run_code
 
 pytestmark = pytest.mark.skipif(

@@ -50,7 +50,7 @@ def _message(exc: openai.APIStatusError) -> str:
 class OpenAIProvider:
     def __init__(self, name: str, *, api_key: str, base_url: str | None, timeout_seconds: float) -> None:
         self.name = name
-        # One retry loop for the whole runtime (services.ai_runtime.router): the SDK's own retries are off.
+        # One retry loop for the whole runtime (services.ai_runtime.fallback): the SDK's own retries are off.
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds)
 
     async def aclose(self) -> None:

@@ -1,0 +1,45 @@
+"""The orchestrator's running state and the dependencies its routes declare."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.events import Notifications
+from services.agent_orchestrator.service import AgentService, RunService, seed_built_in_agents
+from services.agent_orchestrator.worker import Worker
+from shared.app import DbSession, service_state
+from shared.clients import ServiceClient
+
+
+@dataclass(kw_only=True)
+class OrchestratorState:
+    settings: OrchestratorSettings
+    ai: ServiceClient
+    planner: ServiceClient
+    worker: Worker
+    notifications: Notifications
+    agents_seeded: bool = False
+
+
+def orchestrator_state(request: Request) -> OrchestratorState:
+    return service_state(request.app, OrchestratorState)
+
+
+State = Annotated[OrchestratorState, Depends(orchestrator_state)]
+
+
+async def get_agent_service(state: State, session: DbSession) -> AgentService:
+    if not state.agents_seeded:
+        await seed_built_in_agents(session)
+        state.agents_seeded = True
+    return AgentService(session=session)
+
+
+async def get_run_service(state: State, session: DbSession) -> RunService:
+    return RunService(session=session, settings=state.settings, planner=state.planner, ai=state.ai)
+
+
+Agents = Annotated[AgentService, Depends(get_agent_service)]
+Runs = Annotated[RunService, Depends(get_run_service)]

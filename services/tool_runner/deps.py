@@ -1,0 +1,26 @@
+"""The tool-runner's running state and the dependencies its routes declare."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.tool_runner.config import ToolRunnerSettings
+from services.tool_runner.service import ToolService
+from shared.app import DbSession, service_state
+from shared.clients import ServiceClient
+
+
+@dataclass(kw_only=True)
+class ToolRunnerState:
+    settings: ToolRunnerSettings
+    memory: ServiceClient
+    ai: ServiceClient
+
+
+async def get_tool_service(request: Request, session: DbSession) -> ToolService:
+    state = service_state(request.app, ToolRunnerState)
+    return ToolService(session=session, settings=state.settings, memory=state.memory, ai=state.ai)
+
+
+Tools = Annotated[ToolService, Depends(get_tool_service)]
