@@ -110,44 +110,25 @@ def period_limits(
     now = now or datetime.now(UTC)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
+    periods = (
+        ("day", f"d:{day_start:%Y-%m-%d}", day_start, daily, 2 * 86400),
+        ("month", f"m:{month_start:%Y-%m}", month_start, monthly, 32 * 86400),
+        ("total", "total", None, total, 90 * 86400),
+    )
     limits = []
-    if any(v is not None for v in daily):
+    for period, key_suffix, since, (usd, tokens), ttl_seconds in periods:
+        if usd is None and tokens is None:
+            continue
         limits.append(
             Limit(
-                key=f"budget:{scope}:{scope_id}:d:{day_start:%Y-%m-%d}",
+                key=f"budget:{scope}:{scope_id}:{key_suffix}",
                 scope=scope,
                 scope_id=scope_id,
-                period="day",
-                since=day_start,
-                usd=daily[0],
-                tokens=daily[1],
-                ttl_seconds=2 * 86400,
-            )
-        )
-    if any(v is not None for v in monthly):
-        limits.append(
-            Limit(
-                key=f"budget:{scope}:{scope_id}:m:{month_start:%Y-%m}",
-                scope=scope,
-                scope_id=scope_id,
-                period="month",
-                since=month_start,
-                usd=monthly[0],
-                tokens=monthly[1],
-                ttl_seconds=32 * 86400,
-            )
-        )
-    if any(v is not None for v in total):
-        limits.append(
-            Limit(
-                key=f"budget:{scope}:{scope_id}:total",
-                scope=scope,
-                scope_id=scope_id,
-                period="total",
-                since=None,
-                usd=total[0],
-                tokens=total[1],
-                ttl_seconds=90 * 86400,
+                period=period,
+                since=since,
+                usd=usd,
+                tokens=tokens,
+                ttl_seconds=ttl_seconds,
             )
         )
     return limits

@@ -368,19 +368,7 @@ class AIRuntime:
                 generation.chain, lambda m: self.chat_providers[m.provider].complete(self._request(generation, m))
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
-            await self.counters.settle(reservation, Decimal(0), 0)
-            self._record(
-                generation,
-                model=None,
-                prompt_tokens=0,
-                completion_tokens=0,
-                cost=Decimal(0),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                cached=False,
-                status="error",
-                error=str(exc),
-            )
-            raise _provider_failure(exc) from exc
+            raise await self._failed(generation, reservation=reservation, started=started, exc=exc) from exc
         prompt_tokens, completion_tokens = self._usage(generation, model=model, content=result.content, reported=result)
         cost = model.cost(prompt_tokens, completion_tokens)
         await self.counters.settle(reservation, cost, prompt_tokens + completion_tokens)
@@ -421,6 +409,24 @@ class AIRuntime:
             )
         return outcome
 
+    async def _failed(
+        self, generation: Generation, *, reservation: Reservation, started: float, exc: Exception
+    ) -> AppError:
+        """Every chain member failed: release the reservation, record the failed call, and say why to the caller."""
+        await self.counters.settle(reservation, Decimal(0), 0)
+        self._record(
+            generation,
+            model=None,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost=Decimal(0),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cached=False,
+            status="error",
+            error=str(exc),
+        )
+        return _provider_failure(exc)
+
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
         self.require_tool_support(generation, streaming=True)
@@ -431,19 +437,7 @@ class AIRuntime:
                 generation.chain, lambda m: self.chat_providers[m.provider].stream(self._request(generation, m))
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
-            await self.counters.settle(reservation, Decimal(0), 0)
-            self._record(
-                generation,
-                model=None,
-                prompt_tokens=0,
-                completion_tokens=0,
-                cost=Decimal(0),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                cached=False,
-                status="error",
-                error=str(exc),
-            )
-            raise _provider_failure(exc) from exc
+            raise await self._failed(generation, reservation=reservation, started=started, exc=exc) from exc
         result = GenerationResult(
             content="",
             model=model,
