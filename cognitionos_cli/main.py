@@ -18,14 +18,15 @@ from cognitionos_cli.embedded import (
     start_redis,
     state_dir,
 )
+from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services
 from cognitionos_cli.supervisor import Supervisor
 from shared.services import SERVICES
 
 app = typer.Typer(help="CognitionOS: run and manage the seven services.", no_args_is_help=True)
 
 
-def _resolve_backing_services() -> tuple[str, str, list[EmbeddedPostgres | EmbeddedRedis]]:
-    """External DATABASE_URL/REDIS_URL when set, else the embedded servers."""
+def _resolve_backing_services(redis_password: str) -> tuple[str, str, list[EmbeddedPostgres | EmbeddedRedis]]:
+    """External DATABASE_URL/REDIS_URL when set, else the embedded servers (Redis behind `redis_password`)."""
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
@@ -35,10 +36,12 @@ def _resolve_backing_services() -> tuple[str, str, list[EmbeddedPostgres | Embed
         database_url = postgres.database_url
         typer.echo(f"embedded PostgreSQL + pgvector: {state_dir() / 'pgdata'}")
     if not redis_url:
-        redis = start_redis(port=int(os.environ.get("COGNITIONOS_REDIS_PORT", "6390")))
+        redis = start_redis(port=int(os.environ.get("COGNITIONOS_REDIS_PORT", "6390")), password=redis_password)
         started.append(redis)
         redis_url = redis.redis_url
-        typer.echo(f"embedded Redis: {redis_url}")
+        typer.echo(
+            f"embedded Redis: 127.0.0.1:{redis_url.rsplit(':', 1)[1].split('/')[0]} (password in {SECRETS_FILE})"
+        )
     return database_url, redis_url, started
 
 
@@ -64,12 +67,19 @@ def up(
             f"cannot start: port {ports} already in use. Stop the other process or pick another --port-base.", err=True
         )
         raise typer.Exit(1)
-    database_url, redis_url, embedded = _resolve_backing_services()
+    secrets = load_or_create_secrets(state_dir())
+    database_url, redis_url, embedded = _resolve_backing_services(secrets["REDIS_PASSWORD"])
     try:
         if not skip_migrations:
             typer.echo("running migrations ...")
             _migrate(database_url)
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **secrets_for_services(state_dir(), dict(os.environ)),
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PYTHONUNBUFFERED": "1",
+        }
         for spec in SERVICES:
             env[spec.url_field.upper()] = f"http://127.0.0.1:{spec.port_from(port_base)}"
         asyncio.run(_run_services(env, host, port_base))

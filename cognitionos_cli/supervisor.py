@@ -62,6 +62,9 @@ class Supervisor:
                 "--port",
                 str(spec.port_from(self.port_base)),
                 "--no-access-log",
+                # uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client address, and
+                # every per-IP rule (rate limits above all) would then trust what the caller wrote.
+                "--no-proxy-headers",
                 env=self.env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,

@@ -16,7 +16,7 @@ from shared.config import BaseServiceSettings
 from shared.db import create_engine, create_sessionmaker, database_is_ready
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging
-from shared.middleware import RequestContextMiddleware
+from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.redis import create_redis, redis_is_ready
 from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
 
@@ -101,7 +101,15 @@ def create_service_app(
             await core.redis.aclose()
             await engine.dispose()
 
-    app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan, responses=ERROR_RESPONSES)
+    # No trailing-slash redirects: their Location would carry the service's internal URL through the gateway.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=VERSION,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        redirect_slashes=False,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(
@@ -118,6 +126,7 @@ def create_service_app(
             "X-RateLimit-Reset",
         ],
     )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=access_log)
 
     if liveness_route:

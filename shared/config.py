@@ -1,15 +1,30 @@
 """Settings base shared by every service: environment variables and an optional .env file."""
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import Field, create_model
+from pydantic import Field, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.services import SERVICES, ServiceName, ServiceSpec
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 DEV_INTERNAL_SECRET = "dev-only-insecure-internal-secret-change-me"
+MIN_SECRET_LENGTH = 32
+# Words that mark a value copied from an example rather than generated (deploy/k8s ships CHANGE_ME).
+PLACEHOLDER_MARKS = ("change-me", "change_me", "changeme", "replace-me", "example", "dev-only", "insecure")
+SECRET_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def secret_problem(value: str | None) -> str | None:
+    """Why a secret is unusable outside development, or None when it is usable."""
+    if not value:
+        return "is not set"
+    if any(mark in value.lower() for mark in PLACEHOLDER_MARKS):
+        return "is a placeholder or a development default"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    return None
 
 
 def _service_url_fields() -> type[BaseSettings]:
@@ -49,7 +64,32 @@ class BaseServiceSettings(ServiceUrls):
         description="Shared secret the gateway signs identity headers with; upstreams trust only that.",
     )
 
+    max_request_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413 before being read"
+    )
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment.lower() in ("development", "dev", "test")
+
+    def secrets_to_check(self) -> dict[str, str | None]:
+        """Environment variable -> value of every secret this service relies on; services add their own."""
+        return {"JWT_SECRET": self.jwt_secret, "INTERNAL_SECRET": self.internal_secret}
+
+    @model_validator(mode="after")
+    def _refuse_guessable_secrets(self) -> Self:
+        if self.is_development:
+            return self
+        problems = [
+            f"{name} {problem}" for name, value in self.secrets_to_check().items() if (problem := secret_problem(value))
+        ]
+        if problems:
+            raise ValueError(
+                f"{self.service_name} refuses to start with ENVIRONMENT={self.environment}: {'; '.join(problems)}. "
+                f"Set each as an environment variable (or in .env); {SECRET_HINT}"
+            )
+        return self
 
     def service_url(self, service: ServiceName) -> str:
         return str(getattr(self, ServiceSpec(service).url_field))

@@ -1,5 +1,6 @@
 """Pure ASGI middleware (no response buffering, so streaming passes through untouched)."""
 
+import json
 import logging
 import re
 import time
@@ -8,6 +9,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var, span_id_var, trace_id_var
+from shared.errors import error_body
 from shared.tracing import continue_trace
 
 logger = logging.getLogger("cognitionos.access")
@@ -76,3 +78,71 @@ class RequestContextMiddleware:
             request_id_var.reset(rid_token)
             trace_id_var.reset(tid_token)
             span_id_var.reset(sid_token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with 413 before they are read whole: at once from Content-Length,
+    else as the bytes arrive (chunked uploads), so an oversized body costs at most `max_bytes` of memory."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send, declared_bytes=declared)
+            return
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await self._refuse(send, declared_bytes=None)
+
+    async def _refuse(self, send: Send, *, declared_bytes: str | None) -> None:
+        details: dict[str, object] = {"max_bytes": self.max_bytes}
+        if declared_bytes is not None:
+            details["content_length"] = declared_bytes[:32]
+        body = json.dumps(error_body("payload_too_large", "Request body too large", details)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    """Raised from receive() once a body passes the limit; the middleware turns it into a 413."""
+
+
+def caused_by_body_limit(exc: BaseException) -> bool:
+    """Whether `exc` (say, a client library's error while streaming the body on) began as BodyTooLarge."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BodyTooLarge):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

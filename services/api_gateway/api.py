@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response, StreamingResponse
 
-from services.api_gateway.deps import Proxy, gateway_state
+from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.service import authorize, client_ip
 from services.api_gateway.upstreams import ROUTES
 from shared.app import VERSION
-from shared.errors import AppError, NotFoundError
+from shared.errors import AppError, BadRequestError, NotFoundError, UnauthorizedError
 from shared.identity import Identity
 
 router = APIRouter()
@@ -39,13 +39,16 @@ async def proxy_to_service(
     route = ROUTES.get(prefix)
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
+    subpath = canonical_subpath(subpath)
     started = time.perf_counter()
     identity = None
     status_code = 500
+    ip = client_ip(request, state.proxy.settings)
     try:
-        identity = None if route.is_public(request.method, subpath) else await state.authenticator.authenticate(request)
+        if not route.is_public(request.method, subpath):
+            identity = await authenticate_or_spend_ip_budget(state, request, ip=ip)
         authorize(route, method=request.method, subpath=subpath, identity=identity)
-        decision = await state.admission.admit(client_ip(request, state.proxy.settings), identity)
+        decision = await state.admission.admit(ip, identity)
         extra_headers = decision.headers() if decision else {}
         response = await state.proxy.forward(
             request,
@@ -61,6 +64,25 @@ async def proxy_to_service(
         raise
     finally:
         state.api_usage.record(usage_row(request, identity, status_code=status_code, started=started))
+
+
+def canonical_subpath(subpath: str) -> str:
+    """The path the access rules judge is the path the upstream gets: dot segments (`runs/../agents`, which a server
+    or client would resolve to another route than the one checked) are refused, and a trailing slash is dropped
+    (the upstream would otherwise redirect with its own internal URL)."""
+    if any(segment in (".", "..") for segment in subpath.split("/")):
+        raise BadRequestError("Paths may not contain '.' or '..' segments", code="invalid_path")
+    return subpath.rstrip("/")
+
+
+async def authenticate_or_spend_ip_budget(state: GatewayState, request: Request, *, ip: str) -> Identity | None:
+    """A failed authentication costs a token from the caller's IP bucket, so guessing keys or tokens is rate
+    limited like any other anonymous traffic (and a flood of bad API keys cannot become a flood of queries)."""
+    try:
+        return await state.authenticator.authenticate(request)
+    except UnauthorizedError:
+        await state.admission.admit(ip, None)
+        raise
 
 
 def usage_row(request: Request, identity: Identity | None, *, status_code: int, started: float) -> dict[str, object]:

@@ -18,8 +18,9 @@ from starlette.responses import Response, StreamingResponse
 from services.api_gateway.circuit import CircuitBreaker
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.schemas import AggregatedHealthResponse, UpstreamHealth
-from shared.errors import GatewayTimeoutError, ServiceUnavailableError
+from shared.errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
 from shared.identity import INTERNAL_HEADERS, Identity, sign_identity
+from shared.middleware import caused_by_body_limit
 from shared.services import SERVICE_NAMES, ServiceName
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,10 @@ class UpstreamProxy:
             breaker.record_failure()
             raise GatewayTimeoutError(f"{service} did not answer in time", details={"service": service}) from exc
         except aiohttp.ClientError as exc:
+            if caused_by_body_limit(exc):  # the client's body passed the limit while it streamed on: not the upstream
+                raise PayloadTooLargeError(
+                    "Request body too large", details={"max_bytes": self.settings.max_request_body_bytes}
+                ) from exc
             breaker.record_failure()
             raise ServiceUnavailableError(
                 f"{service} is unavailable",
@@ -193,13 +198,11 @@ class UpstreamProxy:
                 await response.read()
                 status_code = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
-            return UpstreamHealth(status="down", url=url, error=type(exc).__name__, circuit=circuit)
+            return UpstreamHealth(status="down", error=type(exc).__name__, circuit=circuit)
         latency = round((time.perf_counter() - started) * 1000, 2)
         if status_code != 200:
-            return UpstreamHealth(
-                status="down", url=url, latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit
-            )
-        return UpstreamHealth(status="ok", url=url, latency_ms=latency, circuit=circuit)
+            return UpstreamHealth(status="down", latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit)
+        return UpstreamHealth(status="ok", latency_ms=latency, circuit=circuit)
 
 
 def _response(body: bytes, status: int, headers: list[tuple[str, str]]) -> Response:

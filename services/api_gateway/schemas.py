@@ -5,7 +5,6 @@ from pydantic import BaseModel
 
 class UpstreamHealth(BaseModel):
     status: Literal["ok", "down"]
-    url: str
     latency_ms: float | None = None
     error: str | None = None
     circuit: Literal["closed", "open", "half_open"]

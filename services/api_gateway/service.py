@@ -2,6 +2,8 @@
 
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 from dataclasses import dataclass
@@ -64,20 +66,36 @@ class Authenticator:
         key_hash = hash_api_key(api_key)
         cache_key = api_key_cache_key(key_hash)
         cached = await self._cache_get(cache_key)
-        if cached:
-            return Identity(**json.loads(cached))
+        if cached is not None:
+            return cached
         async with self.sessionmaker.begin() as session:
             identity = await find_identity_by_api_key_hash(session, key_hash)
         if identity is None:
             raise UnauthorizedError("Invalid or revoked API key", code="invalid_api_key")
         if self.settings.api_key_cache_seconds:
-            await self._cache_set(cache_key, json.dumps(dataclasses.asdict(identity)))
+            await self._cache_set(cache_key, self._seal(cache_key, json.dumps(dataclasses.asdict(identity))))
         return identity
 
-    async def _cache_get(self, key: str) -> str | None:
+    def _seal(self, cache_key: str, payload: str) -> str:
+        """The cached identity carries an HMAC under the internal secret, bound to its key, so whoever can write to
+        Redis still cannot mint an identity (or move one to another key) without the secret."""
+        mac = hmac.new(self.settings.internal_secret.encode(), f"{cache_key}\n{payload}".encode(), hashlib.sha256)
+        return f"{mac.hexdigest()}.{payload}"
+
+    async def _cache_get(self, cache_key: str) -> Identity | None:
         try:
-            return cast(str | None, await self.redis.get(key))  # the client decodes responses
+            sealed = cast(str | None, await self.redis.get(cache_key))  # the client decodes responses
         except RedisError:
+            return None
+        if not sealed:
+            return None
+        _, _, payload = sealed.partition(".")
+        if not hmac.compare_digest(self._seal(cache_key, payload), sealed):
+            logger.warning("api-key cache entry with a bad seal ignored", extra={"cache_key": cache_key[:24]})
+            return None
+        try:
+            return Identity(**json.loads(payload))
+        except (ValueError, TypeError):
             return None
 
     async def _cache_set(self, key: str, value: str) -> None:

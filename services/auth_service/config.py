@@ -7,6 +7,8 @@ from shared.config import BaseServiceSettings
 
 class AuthSettings(BaseServiceSettings):
     service_name: str = "auth-service"
+    # Accounts, logins and keys are small: an unauthenticated caller may not make the service hold more than this.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     access_token_ttl_minutes: int = Field(default=15, ge=1)
     refresh_token_ttl_days: int = Field(default=14, ge=1)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)

@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import ApiKey, User, UserSession
@@ -79,3 +79,41 @@ async def list_api_keys(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKe
 
 async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
+
+
+async def reserve_login_attempt(
+    session: AsyncSession, user_id: uuid.UUID, *, max_failures: int, lock_base_seconds: int, lock_max_seconds: int
+) -> bool:
+    """Count an attempt before its password is checked, in one statement: concurrent guesses queue on the row, and
+    the attempt that reaches `max_failures` locks the account for the ones behind it (base·2^k seconds, capped).
+    False when the account is locked; a correct password then clears the count (`clear_failed_logins`)."""
+    attempts = User.failed_login_attempts + 1
+    lock_seconds = func.least(lock_base_seconds * func.power(2, attempts - max_failures), lock_max_seconds)
+    statement = (
+        update(User)
+        .where(User.id == user_id, or_(User.locked_until.is_(None), User.locked_until <= func.now()))
+        .values(
+            failed_login_attempts=attempts,
+            locked_until=case(
+                (attempts >= max_failures, func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lock_seconds)),
+                else_=User.locked_until,
+            ),
+        )
+        .returning(User.failed_login_attempts)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def clear_failed_logins(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(failed_login_attempts=0, locked_until=None, last_login_at=_now())
+    )
+
+
+async def active_session_families(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    query = select(UserSession.family_id).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    return list((await session.execute(query.distinct())).scalars())
+
+
+async def api_key_hashes(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    return list((await session.execute(select(ApiKey.key_hash).where(ApiKey.user_id == user_id))).scalars())

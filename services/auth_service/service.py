@@ -16,14 +16,15 @@ from database.models import ApiKey, User, UserSession
 from services.auth_service import repository
 from services.auth_service.config import AuthSettings
 from services.auth_service.schemas import ApiKeyCreateRequest, RegisterRequest, TokenResponse
-from shared.errors import ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
+from shared.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
 from shared.identity import Identity, Role
 from shared.revocation import forget_api_key, mark_session_revoked
 from shared.security import JWTConfig, decode_token, generate_api_key, hash_api_key, issue_token
 
 logger = logging.getLogger(__name__)
 
-INVALID_CREDENTIALS = "Invalid credentials"
+# Also the answer for a locked account: a different one would tell a stranger that the account exists.
+INVALID_CREDENTIALS = "Invalid credentials (after repeated failures, logins are refused for a while)"
 
 
 @lru_cache(maxsize=4)
@@ -105,48 +106,52 @@ class AuthService:
         user = await self.get_user(user_id)
         if str(user.id) == actor.user_id and role != "admin":
             raise ForbiddenError("Admins cannot demote themselves", code="self_demotion")
+        changed = user.role != role
         user.role = role
         await self.session.commit()
+        if changed:
+            await self.end_access(user.id, reason="role_changed")
         return user
+
+    async def end_access(self, user_id: uuid.UUID, *, reason: str) -> None:
+        """Everything that still carries the user's old rights stops at once: every session family is revoked (the
+        gateway refuses their access tokens on the next request) and the gateway forgets every cached API key, so
+        the next use reads the role from the database. Call it on a role change, deactivation or password change."""
+        for family_id in await repository.active_session_families(self.session, user_id):
+            await self._revoke_family(family_id, reason=reason)
+        await self.session.commit()
+        for key_hash in await repository.api_key_hashes(self.session, user_id):
+            await forget_api_key(self.redis, key_hash)
 
     # --- login and tokens -------------------------------------------------------------------
 
     async def login(self, identifier: str, password: str, *, user_agent: str | None, ip: str | None) -> TokenResponse:
         user = await repository.find_user_by_login(self.session, identifier)
-        if user is None:
-            # Same work as a real check so response time does not reveal which accounts exist.
+        if user is None or not await self._reserve_attempt(user):
+            # An unknown account and a locked one get the same answer after the same work as a real check, so
+            # neither the answer nor its timing says which accounts exist.
             dummy_hash = await asyncio.to_thread(_dummy_password_hash, self.settings.bcrypt_rounds)
             await verify_password(password, dummy_hash, self.settings.bcrypt_rounds)
             raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
-        self._refuse_if_locked(user)
         if not await verify_password(password, user.password_hash, self.settings.bcrypt_rounds) or not user.is_active:
-            await self._record_failed_login(user)
-            raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
-        user.failed_login_attempts = 0
-        user.locked_until = None
-        user.last_login_at = _now()
+            raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")  # the attempt is counted
+        await repository.clear_failed_logins(self.session, user.id)
         tokens, _ = await self._start_session(user, family_id=uuid.uuid4(), user_agent=user_agent, ip=ip)
         await self.session.commit()
         return tokens
 
-    def _refuse_if_locked(self, user: User) -> None:
-        if user.locked_until and user.locked_until > _now():
-            retry_after = max(1, int((user.locked_until - _now()).total_seconds()))
-            raise TooManyRequestsError(
-                "Too many failed login attempts; try again later",
-                code="account_locked",
-                details={"retry_after_seconds": retry_after},
-                headers={"Retry-After": str(retry_after)},
-            )
-
-    async def _record_failed_login(self, user: User) -> None:
-        user.failed_login_attempts += 1
-        excess = user.failed_login_attempts - self.settings.max_failed_logins
-        if excess >= 0:
-            lock_seconds = min(self.settings.lockout_base_seconds * 2**excess, self.settings.lockout_max_seconds)
-            user.locked_until = _now() + timedelta(seconds=lock_seconds)
-            logger.warning("account locked", extra={"user_id": str(user.id), "lock_seconds": lock_seconds})
-        await self.session.commit()
+    async def _reserve_attempt(self, user: User) -> bool:
+        reserved = await repository.reserve_login_attempt(
+            self.session,
+            user.id,
+            max_failures=self.settings.max_failed_logins,
+            lock_base_seconds=self.settings.lockout_base_seconds,
+            lock_max_seconds=self.settings.lockout_max_seconds,
+        )
+        await self.session.commit()  # counted before the password is checked, whatever happens next
+        if not reserved:
+            logger.warning("login refused: account locked", extra={"user_id": str(user.id)})
+        return reserved
 
     async def _start_session(
         self, user: User, *, family_id: uuid.UUID, user_agent: str | None, ip: str | None

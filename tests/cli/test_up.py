@@ -3,6 +3,7 @@
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
+import redis
 
 from cognitionos_cli.embedded import port_is_free
 from tests.support import free_port
@@ -76,6 +79,13 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
             json={"username": "persisted", "email": "p@example.com", "password": "persist-me-1"},
         )
         assert registered.status_code == 201, registered.text
+        first_token = httpx.post(
+            f"{url}/api/v1/auth/login", json={"username": "persisted", "password": "persist-me-1"}
+        ).json()["access_token"]
+        secrets_file = tmp_path / "state" / "cognitionos" / "secrets.json"
+        assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+        with pytest.raises(redis.AuthenticationError):  # the embedded Redis takes no unauthenticated client
+            redis.Redis(host="127.0.0.1", port=int(env["COGNITIONOS_REDIS_PORT"])).ping()
         status = subprocess.run(
             [str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True
         )
@@ -117,6 +127,10 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         assert _stop(process) == 0
     children = [p for p in psutil.process_iter(["cmdline"]) if str(base + 1) in " ".join(p.info["cmdline"] or [])]
     assert children == [], "Ctrl-C left service processes running"
+    postgres = [
+        p for p in psutil.process_iter(["name", "cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert postgres == [], "Ctrl-C left the embedded PostgreSQL or Redis running"
     assert "all 7 services are up" in log.read_text()
 
     process = _start(env, log)
@@ -124,6 +138,8 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         _wait_healthy(url, process, log)
         login = httpx.post(f"{url}/api/v1/auth/login", json={"username": "persisted", "password": "persist-me-1"})
         assert login.status_code == 200, "data did not survive a restart"
+        me = httpx.get(f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {first_token}"})
+        assert me.status_code == 200, "the generated JWT secret was not reused after a restart"
     finally:
         assert _stop(process) == 0
 

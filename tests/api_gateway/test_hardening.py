@@ -1,0 +1,138 @@
+"""Attacks on the gateway, each test named after what it stops: oversized bodies, path tricks that dodge the role
+rules, a forged client address, key guessing, forged cache entries and internal addresses leaking out."""
+
+import asyncio
+import hashlib
+import http.client
+import json
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from services.api_gateway.main import create_app as create_gateway
+from shared.revocation import api_key_cache_key
+from tests.conftest import RegisteredUser, Stack
+from tests.support import assert_error, serving
+
+
+def _raw_request(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict]:
+    """http.client sends the path exactly as written (httpx and browsers would resolve dot segments first)."""
+    parsed = urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json", **headers})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def small_body_gateway(stack: Stack) -> Iterator[str]:
+    with serving(create_gateway(stack.gateway_settings(max_request_body_bytes=4096))) as gw:
+        yield gw.url
+
+
+class TestOversizedBodies:
+    def test_declared_oversized_body_is_refused_before_reading(self, small_body_gateway: str) -> None:
+        response = httpx.post(
+            f"{small_body_gateway}/api/v1/auth/register", content=b"x" * 10_000, headers={"Content-Type": "text/plain"}
+        )
+        assert assert_error(response, 413, "payload_too_large")["details"]["max_bytes"] == 4096
+
+    def test_chunked_oversized_body_is_cut_off_as_it_arrives(self, small_body_gateway: str) -> None:
+        def chunks() -> Iterator[bytes]:
+            for _ in range(50):
+                yield b"y" * 1024
+
+        response = httpx.post(f"{small_body_gateway}/api/v1/auth/register", content=chunks())
+        assert_error(response, 413, "payload_too_large")
+
+    def test_unauthenticated_register_cannot_make_auth_hold_a_large_body(self, stack: Stack) -> None:
+        # The auth-service's own limit (64 KiB), straight to its port as an attacker inside the network would.
+        response = httpx.post(f"{stack.auth.url}/register", content=b"{" + b" " * 200_000 + b"}")
+        assert_error(response, 413, "payload_too_large")
+
+    def test_bodies_under_the_limit_pass(self, small_body_gateway: str, user: RegisteredUser) -> None:
+        response = httpx.post(f"{small_body_gateway}/api/v1/memories/echo", json={"a": "b" * 100}, headers=user.headers)
+        assert response.status_code == 200, response.text
+
+
+class TestPathTricks:
+    @pytest.mark.parametrize("path", ["/api/v1/runs/../agents", "/api/v1/runs/%2e%2e/agents", "/api/v1/auth/./users"])
+    def test_dot_segments_cannot_reach_another_route_than_the_one_checked(
+        self, stack: Stack, user: RegisteredUser, path: str
+    ) -> None:
+        status, body = _raw_request(stack.gateway.url, "POST", path, user.headers, b"{}")
+        assert status == 400 and body["error"]["code"] == "invalid_path"
+
+    def test_trailing_slash_reveals_no_internal_url(self, stack: Stack, user: RegisteredUser) -> None:
+        response = httpx.get(f"{stack.gateway.url}/api/v1/memories/echo/", headers=user.headers)
+        assert response.status_code == 200 and "location" not in response.headers
+        assert response.json()["path"] == "/memories/echo"
+
+    def test_services_do_not_redirect_to_their_own_address(self, stack: Stack) -> None:
+        response = httpx.get(f"{stack.auth.url}/me/")
+        assert response.status_code == 404 and "location" not in response.headers
+
+
+class TestClientAddress:
+    def test_forwarded_for_from_loopback_does_not_reset_the_ip_limit(self, stack: Stack, redis_url: str) -> None:
+        asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1, trust_forwarded_for=False)
+        try:
+            with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
+                codes = [
+                    client.post(
+                        "/api/v1/auth/login",
+                        json={"username": "nobody", "password": "x"},
+                        headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                    ).status_code
+                    for n in range(5)
+                ]
+            assert codes[-1] == 429
+        finally:
+            asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+
+    def test_guessing_api_keys_spends_the_ip_limit(self, stack: Stack, redis_url: str) -> None:
+        asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1)
+        try:
+            with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
+                codes = [
+                    client.get("/api/v1/memories/echo", headers={"X-API-Key": f"cos_guess{n:040d}"}).status_code
+                    for n in range(6)
+                ]
+            assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429, 429]
+        finally:
+            asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+
+
+def test_identity_written_into_the_key_cache_by_a_redis_client_is_not_trusted(
+    gateway: httpx.Client, redis_url: str
+) -> None:
+    key = "cos_" + "f" * 40
+    forged = {
+        "user_id": "00000000-0000-0000-0000-000000000001",
+        "username": "x",
+        "role": "admin",
+        "auth_method": "api_key",
+    }
+    cache_key = api_key_cache_key(hashlib.sha256(key.encode()).hexdigest())
+
+    async def plant(value: str) -> None:
+        async with Redis.from_url(redis_url) as redis:
+            await redis.set(cache_key, value, ex=60)
+
+    for value in (json.dumps(forged), "0" * 64 + "." + json.dumps(forged)):
+        asyncio.run(plant(value))
+        assert_error(gateway.get("/api/v1/memories/echo", headers={"X-API-Key": key}), 401, "invalid_api_key")
+
+
+def test_health_reveals_no_internal_addresses(gateway: httpx.Client, stack: Stack) -> None:
+    body = gateway.get("/health").text
+    for url in (stack.auth.url, stack.echo.url, stack.dead_url):
+        assert urlparse(url).netloc not in body

@@ -1,0 +1,57 @@
+"""Attacks on accounts, each test named after what it stops: parallel password guessing, probing which accounts
+exist through the lockout, and rights that outlive a role change."""
+
+import asyncio
+
+import httpx
+
+from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.support import assert_error, sql_scalar
+
+AUTH = "/api/v1/auth"
+
+
+async def _guess_in_parallel(url: str, username: str, count: int) -> list[int]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        responses = await asyncio.gather(
+            *(client.post("/login", json={"username": username, "password": f"guess-{n}"}) for n in range(count))
+        )
+    return [r.status_code for r in responses]
+
+
+def test_parallel_password_guesses_cannot_outrun_the_lockout(
+    stack: Stack, database_url: str, user: RegisteredUser
+) -> None:
+    # max_failed_logins is 3 in the test stack; straight to the auth-service, so no gateway rate limit helps.
+    statuses = asyncio.run(_guess_in_parallel(stack.auth.url, user.username, 40))
+    assert statuses == [401] * 40
+    assert sql_scalar(database_url, "SELECT failed_login_attempts FROM users WHERE id = :u", u=user.id) == 3
+    right = httpx.post(f"{stack.auth.url}/login", json={"username": user.username, "password": user.password})
+    assert_error(right, 401, "invalid_credentials")
+
+
+def test_a_locked_account_answers_like_an_unknown_one(gateway: httpx.Client, user: RegisteredUser, unique: str) -> None:
+    for _ in range(3):
+        gateway.post(f"{AUTH}/login", json={"username": user.username, "password": "wrong-password"})
+    locked = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password})
+    unknown = gateway.post(f"{AUTH}/login", json={"username": f"ghost{unique}", "password": user.password})
+    assert assert_error(locked, 401) == assert_error(unknown, 401)
+    assert "retry-after" not in locked.headers
+
+
+def test_a_demoted_users_tokens_and_keys_lose_the_old_role_at_once(
+    gateway: httpx.Client, admin_headers: dict[str, str], unique: str
+) -> None:
+    promoted = register_and_login(gateway, f"p{unique}")
+    assert gateway.patch(f"{AUTH}/users/{promoted.id}/role", json={"role": "admin"}, headers=admin_headers).is_success
+    token = gateway.post(f"{AUTH}/login", json={"username": promoted.username, "password": promoted.password}).json()
+    as_admin = {"Authorization": f"Bearer {token['access_token']}"}
+    key = gateway.post(f"{AUTH}/api-keys", json={"name": "k"}, headers=as_admin).json()["key"]
+    assert gateway.get(f"{AUTH}/users", headers=as_admin).status_code == 200
+    assert gateway.get(f"{AUTH}/users", headers={"X-API-Key": key}).status_code == 200  # now cached by the gateway
+
+    demoted = gateway.patch(f"{AUTH}/users/{promoted.id}/role", json={"role": "user"}, headers=admin_headers)
+    assert demoted.status_code == 200, demoted.text
+
+    assert_error(gateway.get(f"{AUTH}/users", headers=as_admin), 401, "session_revoked")
+    assert_error(gateway.get(f"{AUTH}/users", headers={"X-API-Key": key}), 403)
