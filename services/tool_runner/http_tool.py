@@ -1,6 +1,8 @@
 """http_request with SSRF protection: every hop's host is resolved and refused if any address is loopback,
-private, link-local (169.254.169.254 included), multicast, reserved or otherwise not public; the connection then
-goes to the address that was checked (no second DNS lookup to rebind), with size and time caps."""
+private, link-local (169.254.169.254 included), multicast, reserved or otherwise not public, or is an IPv6 address
+that carries such an IPv4 address inside it (mapped, NAT64, 6to4, Teredo); the connection then goes to the address
+that was checked (no second DNS lookup to rebind), with a size cap and one deadline for the whole request. Proxy
+settings from the environment are ignored: a proxy would make the checked address meaningless."""
 
 import asyncio
 import ipaddress
@@ -12,12 +14,38 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from shared.errors import BadRequestError, ForbiddenError
+from shared.errors import BadGatewayError, BadRequestError, ForbiddenError
 
 METADATA_ADDRESSES = {
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 }
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: operators map any IPv4, private ones too
+
+
+class NetworkFailure(BadGatewayError):
+    """The request could not be completed (refused, reset, TLS, protocol): a failed tool run, not a server error."""
+
+    code = "network_error"
+
+
+def embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address leads to: IPv4-mapped, NAT64 (well-known prefix), 6to4 and Teredo's client."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return []
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo:
+        found.append(address.teredo[1])
+    if address in NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if address in METADATA_ADDRESSES or not address.is_global or address in NAT64_LOCAL_USE:
+        return False
+    return all(is_public(inner) for inner in embedded_ipv4(address))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +73,7 @@ async def resolve_public_address(host: str, port: int, policy: HttpPolicy) -> st
     for address in addresses:
         if address in policy.allowed_private:
             continue
-        if address in METADATA_ADDRESSES or not address.is_global:
+        if not is_public(address):
             raise ForbiddenError(
                 f"Requests to {host} ({address}) are blocked: not a public address",
                 code="ssrf_blocked",
@@ -57,8 +85,23 @@ async def resolve_public_address(host: str, port: int, policy: HttpPolicy) -> st
 async def http_request(
     *, method: str, url: str, headers: dict[str, str], body: str | None, timeout: float, policy: HttpPolicy
 ) -> dict[str, Any]:
+    """One deadline for everything (DNS, connects, redirects, a body that trickles in): TimeoutError past it."""
+    async with asyncio.timeout(timeout):
+        try:
+            return await _follow(method=method, url=url, headers=headers, body=body, timeout=timeout, policy=policy)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise NetworkFailure(
+                f"{type(exc).__name__}: {exc or 'the connection failed'}", details={"url": url}
+            ) from exc
+
+
+async def _follow(
+    *, method: str, url: str, headers: dict[str, str], body: str | None, timeout: float, policy: HttpPolicy
+) -> dict[str, Any]:
     started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for _ in range(policy.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -89,7 +89,8 @@ class ToolService:
                     None if status == "succeeded" else (result["stderr"][-2000:] or f"exit code {result['exit_code']}")
                 )
         except AppError as exc:
-            if exc.status_code not in (403, 400) or request.tool_name != "http_request":
+            # What the outside world did to an http_request (blocked, unreachable, refused) is the tool's result.
+            if request.tool_name != "http_request" or exc.status_code not in (400, 403, 502):
                 raise
             status, error = "failed", exc.message
             result = {"blocked": exc.code, "details": exc.details}
