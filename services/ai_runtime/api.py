@@ -96,6 +96,7 @@ def _generation_from_complete(
         response_format=response_format,
         use_cache=_use_cache(runtime, body.cache, body.temperature),
         user_id=acting_user_id(identity, body.user_id),
+        shared_cache=body.cache_namespace == "shared",
         run_id=str(body.run_id) if body.run_id else None,
         task_id=str(body.task_id) if body.task_id else None,
         agent_id=str(body.agent_id) if body.agent_id else None,

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 def cache_key(
     *,
+    namespace: str,
     model_chain: list[str],
     messages: list[dict[str, str]],
     max_tokens: int,
@@ -18,7 +19,9 @@ def cache_key(
     response_format: dict[str, Any] | None,
 ) -> str:
     material = json.dumps(
-        [model_chain, messages, max_tokens, temperature, response_format], sort_keys=True, separators=(",", ":")
+        [namespace, model_chain, messages, max_tokens, temperature, response_format],
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return "ai:cache:" + hashlib.sha256(material.encode()).hexdigest()
 

@@ -91,6 +91,11 @@ class CompleteRequest(BaseModel):
     cache: bool | None = Field(
         default=None, description="Use the response cache (default: config; temperature 0 only unless true)"
     )
+    cache_namespace: Literal["user", "shared"] = Field(
+        default="user",
+        description='Cached answers are the caller\'s own; "shared" reads and writes answers shared with every '
+        'caller who also asks for "shared"',
+    )
     user_id: uuid.UUID | None = Field(default=None, description="Only agents and admins may act for another user")
     run_id: uuid.UUID | None = None
     task_id: uuid.UUID | None = None

@@ -46,6 +46,7 @@ class Generation:
     response_format: dict[str, Any] | None
     use_cache: bool
     user_id: str | None
+    shared_cache: bool = False
     run_id: str | None = None
     task_id: str | None = None
     agent_id: str | None = None
@@ -328,7 +329,10 @@ class AIRuntime:
         )
 
     def _cache_key(self, generation: Generation) -> str:
+        # One user's cached answer is never another's, unless both asked for the shared namespace.
+        namespace = "shared" if generation.shared_cache else f"user:{generation.user_id}"
         return cache_key(
+            namespace=namespace,
             model_chain=[m.name for m in generation.chain],
             messages=generation.messages,
             max_tokens=generation.max_tokens,

@@ -2,13 +2,14 @@
 
 import json
 import time
+import uuid
 from decimal import Decimal
 
 import httpx
 import pytest
 
 from services.ai_runtime.main import create_app
-from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
+from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings, signed_client
 from tests.ai_runtime.ledger_helpers import usage_rows
 from tests.support import assert_error, serving
 
@@ -168,6 +169,22 @@ def test_cache_hits_skip_the_provider(ai: httpx.Client, providers: Providers, da
     assert second["content"] == first["content"] and second["cost_usd"] == 0
     assert len(providers.openai_app.state.requests) == 1
     assert [r.cached for r in usage_rows(database_url, user_id, expected=2)] == [False, True]
+
+
+def test_one_users_cached_answer_is_never_served_to_another(runtime_server, providers: Providers) -> None:
+    prompt = f"private question {uuid.uuid4()}"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    request = {"model": "gpt-4o-mini", "prompt": prompt, "temperature": 0, "cache": True}
+    with (
+        signed_client(first, base_url=runtime_server.url) as alice,
+        signed_client(second, base_url=runtime_server.url) as bob,
+    ):
+        assert alice.post("/complete", json=request).json()["cached"] is False
+        assert bob.post("/complete", json=request).json()["cached"] is False
+        assert alice.post("/complete", json=request).json()["cached"] is True
+        shared = {**request, "prompt": prompt + " shared", "cache_namespace": "shared"}
+        assert alice.post("/complete", json=shared).json()["cached"] is False
+        assert bob.post("/complete", json=shared).json()["cached"] is True
 
 
 def test_role_uses_the_versioned_prompt_and_schema(
