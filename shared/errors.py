@@ -3,9 +3,13 @@
 import logging
 from typing import Any
 
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -125,7 +129,45 @@ async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """ "database" or "redis" when `exc` (or what caused it) is a lost or refused connection to it, else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RedisConnectionError | RedisTimeoutError):
+            return "redis"
+        if isinstance(seen, OperationalError | InterfaceError | PostgresConnectionError | CannotConnectNowError):
+            return "database"
+        if isinstance(seen, OSError) and _raised_inside(seen, "asyncpg"):
+            # asyncpg raises the socket's own error when PostgreSQL refuses, drops or no longer has its socket.
+            return "database"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _raised_inside(exc: BaseException, package: str) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if f"/{package}/" in traceback.tb_frame.f_code.co_filename:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        # An outage is not a bug: the client may retry, and the service recovers by itself when it is back.
+        logger.warning("dependency unavailable", extra={"dependency": dependency, "path": request.url.path})
+        return error_response(
+            503,
+            f"{dependency}_unavailable",
+            f"The {dependency} is unavailable; retry shortly",
+            details={"dependency": dependency, "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS},
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+        )
     logger.exception("unhandled error", extra={"path": request.url.path})
     return error_response(500, "internal_error", "Internal server error")
 

@@ -1,6 +1,7 @@
 """Test helpers: real embedded Postgres/Redis and real uvicorn servers on free ports."""
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from cognitionos_cli.embedded import free_port
+from services.tool_runner.config import ToolRunnerSettings
+from services.tool_runner.sandbox import Limits, bwrap_path, run_python
 
 
 class ThreadedServer:
@@ -85,3 +88,26 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code:
         assert error["code"] == code
     return error
+
+
+@functools.cache
+def sandbox_unavailable_reason() -> str | None:
+    """Why execute_python cannot run on this machine (None when it can), found by running the real sandbox once."""
+    if bwrap_path() is None:
+        return (
+            "needs the bubblewrap sandbox, which is not installed: apt-get install bubblewrap "
+            "(scripts/test.sh installs it when run as root)"
+        )
+    settings = ToolRunnerSettings()
+    limits = Limits(
+        cpu_seconds=5,
+        memory_mb=settings.sandbox_memory_mb,
+        file_size_mb=settings.sandbox_file_size_mb,
+        max_processes=settings.sandbox_max_processes,
+        output_bytes=4096,
+        sandbox_uid=settings.sandbox_uid,
+    )
+    result = asyncio.run(run_python("print('ok')", timeout_seconds=20, limits=limits, sandboxed=True))
+    if result.stdout.strip() != "ok":
+        return f"needs the bubblewrap sandbox, which cannot start here: {result.stderr.strip()[:300]}"
+    return None

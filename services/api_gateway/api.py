@@ -11,9 +11,11 @@ from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.service import authorize, client_ip
 from services.api_gateway.upstreams import ROUTES
-from shared.app import VERSION
+from shared.app import VERSION, core_state
+from shared.db import database_is_ready
 from shared.errors import AppError, BadRequestError, NotFoundError, UnauthorizedError
 from shared.identity import Identity
+from shared.redis import redis_is_ready
 
 router = APIRouter()
 
@@ -26,8 +28,10 @@ PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     tags=["probes"],
     summary="Health of the gateway and every service",
 )
-async def aggregated_health(proxy: Proxy) -> AggregatedHealthResponse:
-    return await proxy.aggregated_health(VERSION)
+async def aggregated_health(request: Request, proxy: Proxy) -> AggregatedHealthResponse:
+    core = core_state(request.app)
+    own = {"database": await database_is_ready(core.engine), "redis": await redis_is_ready(core.redis)}
+    return await proxy.aggregated_health(VERSION, own_checks=own)
 
 
 async def proxy_to_service(

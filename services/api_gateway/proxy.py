@@ -5,6 +5,7 @@ against ~0.62 ms with httpx (benchmarks/gateway.py shows the end-to-end effect).
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -180,13 +181,19 @@ class UpstreamProxy:
             headers.update(sign_identity(identity, self.settings.internal_secret))
         return headers
 
-    async def aggregated_health(self, version: str) -> AggregatedHealthResponse:
+    async def aggregated_health(self, version: str, *, own_checks: dict[str, bool]) -> AggregatedHealthResponse:
         names = list(self.urls)
         results = await asyncio.gather(*(self._probe(name) for name in names))
         services = dict(zip(names, results, strict=True))
-        status = "ok" if all(h.status == "ok" for h in services.values()) else "degraded"
+        unavailable = {name for name, ok in own_checks.items() if not ok}
+        unavailable.update(dependency for health in services.values() for dependency in health.unavailable)
+        healthy = not unavailable and all(h.status == "ok" for h in services.values())
         return AggregatedHealthResponse(
-            status=status, service=self.settings.service_name, version=version, services=services
+            status="ok" if healthy else "degraded",
+            service=self.settings.service_name,
+            version=version,
+            services=services,
+            unavailable=sorted(unavailable),
         )
 
     async def _probe(self, service: ServiceName) -> UpstreamHealth:
@@ -194,15 +201,34 @@ class UpstreamProxy:
         started = time.perf_counter()
         circuit = self.breakers[service].state
         try:
-            async with self.session.get(f"{url}/health", timeout=aiohttp.ClientTimeout(total=2.0)) as response:
-                await response.read()
+            # Readiness, not liveness: a service whose database or Redis is gone is up but cannot serve.
+            async with self.session.get(f"{url}/ready", timeout=aiohttp.ClientTimeout(total=2.0)) as response:
+                body = await response.read()
                 status_code = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
             return UpstreamHealth(status="down", error=type(exc).__name__, circuit=circuit)
         latency = round((time.perf_counter() - started) * 1000, 2)
-        if status_code != 200:
-            return UpstreamHealth(status="down", latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit)
-        return UpstreamHealth(status="ok", latency_ms=latency, circuit=circuit)
+        if status_code == 200:
+            return UpstreamHealth(status="ok", latency_ms=latency, circuit=circuit)
+        failing = _failing_checks(body) if status_code == 503 else []
+        if failing:
+            return UpstreamHealth(
+                status="degraded",
+                latency_ms=latency,
+                error=f"unavailable: {', '.join(failing)}",
+                circuit=circuit,
+                unavailable=failing,
+            )
+        return UpstreamHealth(status="down", latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit)
+
+
+def _failing_checks(body: bytes) -> list[str]:
+    """The dependencies a readiness answer names as down ({"checks": {"database": false, ...}})."""
+    try:
+        checks = json.loads(body).get("checks", {})
+    except (ValueError, AttributeError):
+        return []
+    return sorted(name for name, ok in checks.items() if ok is False) if isinstance(checks, dict) else []
 
 
 def _response(body: bytes, status: int, headers: list[tuple[str, str]]) -> Response:

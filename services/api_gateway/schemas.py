@@ -1,13 +1,16 @@
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class UpstreamHealth(BaseModel):
-    status: Literal["ok", "down"]
+    status: Literal["ok", "degraded", "down"] = Field(
+        description="degraded: the service answers but a dependency it needs (named in `unavailable`) is down"
+    )
     latency_ms: float | None = None
     error: str | None = None
     circuit: Literal["closed", "open", "half_open"]
+    unavailable: list[str] = Field(default_factory=list, description="Dependencies the service reports as down")
 
 
 class AggregatedHealthResponse(BaseModel):
@@ -15,3 +18,6 @@ class AggregatedHealthResponse(BaseModel):
     service: str
     version: str
     services: dict[str, UpstreamHealth]
+    unavailable: list[str] = Field(
+        default_factory=list, description="Shared dependencies (database, redis) the gateway or a service cannot reach"
+    )

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+import pytest
+
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app
 from shared.app import service_state
@@ -33,6 +35,9 @@ def started_by_worker(runs: RunsClient, run_id: str) -> Counter[tuple[str, str]]
     return Counter(
         (e["data"]["task"], e["data"]["worker"]) for e in runs.events(run_id) if e["event_type"] == "task_started"
     )
+
+
+pytestmark = pytest.mark.needs_sandbox
 
 
 def test_two_orchestrators_never_run_the_same_task_twice(

@@ -3,6 +3,7 @@
 import time
 
 import httpx
+import pytest
 
 from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
 from tests.ai_runtime.conftest import identity_headers
@@ -15,6 +16,7 @@ FIB_CODE = (
 )
 
 
+@pytest.mark.needs_sandbox
 def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript) -> None:
     script.add(
         "planner",
@@ -84,6 +86,7 @@ def test_executor_sees_what_the_user_remembers(runs: RunsClient, script: RoleScr
     stranger.http.close()
 
 
+@pytest.mark.needs_sandbox
 def test_failing_task_is_retried_with_backoff_then_skipped(runs: RunsClient, script: RoleScript) -> None:
     plan_id = runs.plan(
         [
@@ -107,6 +110,7 @@ def test_failing_task_is_retried_with_backoff_then_skipped(runs: RunsClient, scr
     ]["retry_in_seconds"]
 
 
+@pytest.mark.needs_sandbox
 def test_task_that_must_not_fail_fails_the_run_and_cancels_the_rest(runs: RunsClient, script: RoleScript) -> None:
     plan_id = runs.plan(
         [
@@ -122,6 +126,7 @@ def test_task_that_must_not_fail_fails_the_run_and_cancels_the_rest(runs: RunsCl
     assert tasks["never"]["status"] == "cancelled" and tasks["summary"]["status"] == "cancelled"
 
 
+@pytest.mark.needs_sandbox
 def test_failure_with_replan_fallback_continues_on_a_new_plan(runs: RunsClient, script: RoleScript) -> None:
     plan_id = runs.plan(
         [
@@ -154,6 +159,7 @@ def test_failure_with_replan_fallback_continues_on_a_new_plan(runs: RunsClient, 
     assert replanned[0]["data"]["failed_task"] == "shaky" and replanned[0]["data"]["tasks"] == ["first", "other_way"]
 
 
+@pytest.mark.needs_sandbox
 def test_cancel_stops_running_tasks(runs: RunsClient, script: RoleScript) -> None:
     plan_id = runs.plan(
         [task("slow", tool="execute_python", inputs={"code": "import time\ntime.sleep(15)\nprint('finished')"})], script

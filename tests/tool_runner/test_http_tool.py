@@ -90,6 +90,7 @@ def test_bad_urls(tools: httpx.Client) -> None:
         )
 
 
+@pytest.mark.needs_sandbox
 def test_tools_listing_and_identity(tools: httpx.Client, tool_server) -> None:
     names = {t["name"] for t in tools.get("/tools").json()}
     assert names == {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete"}

@@ -4,6 +4,7 @@ identity (never from the body), and every run is recorded against it."""
 import uuid
 
 import httpx
+import pytest
 
 from shared.identity import Identity, sign_identity
 from tests.conftest import INTERNAL_SECRET
@@ -29,6 +30,7 @@ def make_agent(database_url: str, allowed_tools: list[str]) -> str:
     return agent_id
 
 
+@pytest.mark.needs_sandbox
 def test_agent_uses_only_its_allowed_tools(tool_server: ThreadedServer, database_url: str) -> None:
     user_id, agent_id = make_user(database_url), make_agent(database_url, ["execute_python"])
     code = {"tool_name": "execute_python", "parameters": {"code": "print(6 * 7)"}}

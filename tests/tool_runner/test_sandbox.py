@@ -2,17 +2,19 @@
 
 import os
 import shutil
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view
 from tests.support import assert_error, sql_scalar
 from tests.tool_runner.conftest import run_code
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)"
-)
+pytestmark = pytest.mark.needs_sandbox
 
 
 def test_runs_code_and_records_it(tools: httpx.Client, database_url: str) -> None:
@@ -101,3 +103,33 @@ def test_bad_input(tools: httpx.Client) -> None:
         tools.post("/execute", json={"tool_name": "execute_python", "parameters": {"code": "x"}, "timeout_seconds": 0}),
         422,
     )
+
+
+def test_interpreter_under_a_closed_home_is_shown_through_open_directories() -> None:
+    base = Path(tempfile.mkdtemp())  # pytest's own tmp_path sits under a 0700 folder already
+    base.chmod(0o755)
+    home = base / "home"
+    prefix = home / ".pyenv" / "versions" / "3.x"
+    prefix.mkdir(parents=True)
+    home.chmod(0o700)
+    view = _interpreter_view(str(prefix))
+    assert _closed_ancestor(str(prefix)) == str(home)
+    assert view[view.index("--tmpfs") - 2 : view.index("--tmpfs") + 2] == ["--perms", "0755", "--tmpfs", str(home)]
+    assert ["--dir", str(home / ".pyenv"), "--perms", "0755", "--dir", str(home / ".pyenv" / "versions")] == view[
+        view.index(str(home / ".pyenv")) - 1 : view.index(str(home / ".pyenv" / "versions")) + 1
+    ]
+    assert ["--ro-bind", str(prefix), str(prefix)] == view[view.index("--ro-bind") : view.index("--ro-bind") + 3]
+    home.chmod(0o755)
+    assert _interpreter_view(str(prefix)) == []
+    shutil.rmtree(base)
+
+
+def test_code_runs_when_the_service_interpreter_lives_under_a_closed_home(tools: httpx.Client) -> None:
+    """As root with pyenv under a 0700 /root (Debian's default), the sandbox user cannot reach the interpreter
+    itself: the sandbox must still run code as that unprivileged user."""
+    prefix = os.path.realpath(sys.base_prefix)
+    if os.geteuid() != 0 or _closed_ancestor(prefix) is None:
+        pytest.skip("the interpreter is reachable by every user here; the unit test above covers the layout")
+    body = run_code(tools, "import os, sys; print(os.getuid(), sys.version_info[:2])")
+    assert body["status"] == "succeeded", body
+    assert body["result"]["stdout"].split()[0] != "0"

@@ -1,0 +1,57 @@
+"""A database outage is a 503 with Retry-After, health says which dependency is gone, and service resumes by
+itself when it is back: tested by stopping and restarting a real PostgreSQL."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cognitionos_cli.embedded import EmbeddedPostgres, start_postgres
+from database.migrate import upgrade
+from services.api_gateway.config import GatewaySettings
+from services.api_gateway.main import create_app as create_gateway
+from services.auth_service.config import AuthSettings
+from services.auth_service.main import create_app as create_auth
+from tests.conftest import common_settings
+from tests.support import assert_error, serving
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[tuple[Path, EmbeddedPostgres]]:
+    """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
+    data_dir = tmp_path / "pg"
+    postgres = start_postgres(data_dir, database="outage")
+    upgrade(postgres.database_url)
+    yield data_dir, postgres
+    postgres.stop()
+
+
+def test_a_database_outage_is_a_503_and_service_resumes_when_it_returns(
+    own_postgres: tuple[Path, EmbeddedPostgres], redis_url: str, unique: str
+) -> None:
+    data_dir, postgres = own_postgres
+    common = common_settings(postgres.database_url, redis_url)
+    auth_settings = AuthSettings(**common, bcrypt_rounds=4)  # type: ignore[arg-type]
+    with serving(create_auth(auth_settings)) as auth:
+        gateway_settings = GatewaySettings(**common, auth_service_url=auth.url)  # type: ignore[arg-type]
+        with serving(create_gateway(gateway_settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
+            account = {"username": f"out{unique}", "email": f"out{unique}@example.com", "password": "outage-pass-1"}
+            assert client.post("/api/v1/auth/register", json=account).status_code == 201
+
+            postgres.stop()
+            login = client.post("/api/v1/auth/login", json=account)
+            error = assert_error(login, 503, "database_unavailable")
+            assert int(login.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
+            assert_error(httpx.post(f"{auth.url}/login", json=account), 503, "database_unavailable")
+            health = client.get("/health").json()
+            assert health["status"] == "degraded" and "database" in health["unavailable"]
+            assert health["services"]["auth-service"]["unavailable"] == ["database"]
+
+            restarted = start_postgres(data_dir, database="outage")
+            try:
+                assert restarted.database_url == postgres.database_url
+                assert client.post("/api/v1/auth/login", json=account).status_code == 200
+                assert client.get("/health").json()["services"]["auth-service"]["status"] == "ok"
+            finally:
+                restarted.stop()
