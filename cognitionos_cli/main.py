@@ -95,21 +95,20 @@ async def _run_services(env: dict[str, str], host: str, port_base: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
-    pumps = await supervisor.start()
+    await supervisor.start()
     typer.echo(f"CognitionOS is starting: gateway on http://{host}:{port_base} (Ctrl-C to stop)")
     announce = asyncio.create_task(_announce_when_healthy(f"http://127.0.0.1:{port_base}"))
-    exited = asyncio.create_task(supervisor.wait_any_exit())
+    crash_loop = asyncio.create_task(supervisor.wait_crash_loop())
     stop = asyncio.create_task(stop_requested.wait())
-    done, _ = await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
-    if exited in done:
-        typer.echo(f"{exited.result()} exited; stopping the others", err=True)
+    done, _ = await asyncio.wait({crash_loop, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if crash_loop in done:
+        typer.echo(f"{crash_loop.result()} keeps crashing (see its log lines above); stopping everything", err=True)
     else:
         typer.echo("stopping ...")
     announce.cancel()
+    crash_loop.cancel()
     await supervisor.stop()
-    for pump in pumps:
-        pump.cancel()
-    if exited in done:
+    if crash_loop in done and not crash_loop.cancelled():
         sys.exit(1)
 
 

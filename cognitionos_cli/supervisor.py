@@ -5,7 +5,9 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from shared.services import ServiceSpec
 
@@ -29,15 +31,41 @@ def _render(line: str) -> str:
     return f"{entry.get('level', 'info'):<7} {entry['message']} {extras}".rstrip()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartPolicy:
+    """Like compose's restart: unless-stopped, with backoff: a service that exits is started again after
+    backoff_seconds·2^k (capped); `max_restarts` exits within `window_seconds` is a crash loop that stops everything."""
+
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 30.0
+    max_restarts: int = 5
+    window_seconds: float = 60.0
+
+    def delay(self, recent_exits: int) -> float:
+        return float(min(self.backoff_seconds * 2 ** max(recent_exits - 1, 0), self.max_backoff_seconds))
+
+
 class Supervisor:
-    def __init__(self, specs: Sequence[ServiceSpec], *, env: dict[str, str], host: str, port_base: int) -> None:
+    def __init__(
+        self,
+        specs: Sequence[ServiceSpec],
+        *,
+        env: dict[str, str],
+        host: str,
+        port_base: int,
+        policy: RestartPolicy | None = None,
+    ) -> None:
         self.specs = specs
         self.env = env
         self.host = host
         self.port_base = port_base
+        self.policy = policy or RestartPolicy()
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.width = max(len(spec.name) for spec in specs)
         self.color_output = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        self._stopping = False
+        self._crash_loop: asyncio.Future[str] | None = None
+        self._watchers: list[asyncio.Task[None]] = []
 
     def _prefix(self, index: int, name: str) -> str:
         label = f"{name:<{self.width}} |"
@@ -48,38 +76,69 @@ class Supervisor:
         async for raw in stream:
             print(f"{prefix} {_render(raw.decode(errors='replace').rstrip())}", flush=True)
 
-    async def start(self) -> list[asyncio.Task[None]]:
-        pumps: list[asyncio.Task[None]] = []
-        for index, spec in enumerate(self.specs):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                spec.app_factory,
-                "--host",
-                self.host,
-                "--port",
-                str(spec.port_from(self.port_base)),
-                "--no-access-log",
-                # uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client address, and
-                # every per-IP rule (rate limits above all) would then trust what the caller wrote.
-                "--no-proxy-headers",
-                env=self.env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            self.processes[spec.name] = process
-            assert process.stdout is not None
-            pumps.append(asyncio.create_task(self._pump(index, spec, process.stdout)))
-        return pumps
+    def command(self, spec: ServiceSpec) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            spec.app_factory,
+            "--host",
+            self.host,
+            "--port",
+            str(spec.port_from(self.port_base)),
+            "--no-access-log",
+            # uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client address, and
+            # every per-IP rule (rate limits above all) would then trust what the caller wrote.
+            "--no-proxy-headers",
+        ]
 
-    async def wait_any_exit(self) -> str:
-        waits = {asyncio.create_task(p.wait()): name for name, p in self.processes.items()}
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        return waits[next(iter(done))]
+    async def _spawn(self, index: int, spec: ServiceSpec) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
+        process = await asyncio.create_subprocess_exec(
+            *self.command(spec), env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        self.processes[spec.name] = process
+        assert process.stdout is not None
+        return process, asyncio.create_task(self._pump(index, spec, process.stdout))
+
+    async def start(self) -> None:
+        self._crash_loop = asyncio.get_running_loop().create_future()
+        for index, spec in enumerate(self.specs):
+            first = await self._spawn(index, spec)
+            self._watchers.append(asyncio.create_task(self._keep_running(index, spec, first)))
+
+    async def _keep_running(
+        self, index: int, spec: ServiceSpec, running: tuple[asyncio.subprocess.Process, asyncio.Task[None]]
+    ) -> None:
+        exits: list[float] = []
+        while True:
+            process, pump = running
+            code = await process.wait()
+            await pump
+            if self._stopping:
+                return
+            now = time.monotonic()
+            exits = [t for t in exits if now - t < self.policy.window_seconds] + [now]
+            prefix = self._prefix(index, spec.name)
+            if len(exits) >= self.policy.max_restarts:
+                print(f"{prefix} exited with code {code} {len(exits)} times within {self.policy.window_seconds:.0f} s")
+                if self._crash_loop is not None and not self._crash_loop.done():
+                    self._crash_loop.set_result(spec.name)
+                return
+            delay = self.policy.delay(len(exits))
+            print(f"{prefix} exited with code {code}; restarting in {delay:.0f} s", flush=True)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            running = await self._spawn(index, spec)
+
+    async def wait_crash_loop(self) -> str:
+        """The name of the first service that keeps crashing (the supervisor then gives up)."""
+        assert self._crash_loop is not None, "start() first"
+        return await self._crash_loop
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
+        self._stopping = True
         for process in self.processes.values():
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
@@ -89,3 +148,6 @@ class Supervisor:
             except TimeoutError:
                 process.kill()
                 await process.wait()
+        for watcher in self._watchers:
+            watcher.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)

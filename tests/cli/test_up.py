@@ -123,6 +123,15 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         assert example.returncode == 0, example.stdout + example.stderr
         assert "status: succeeded" in example.stdout and "stored in memory: Name three colors" in example.stdout
         assert "total cost: $0.000000" in example.stdout
+        # kill -9 of one service: it is started again and the stack is whole, the others untouched.
+        memory = [
+            p for p in psutil.process_iter(["cmdline"]) if f"--port {base + 4}" in " ".join(p.info["cmdline"] or [])
+        ]
+        assert len(memory) == 1
+        memory[0].kill()
+        time.sleep(1)
+        _wait_healthy(url, process, log)
+        assert "exited with code -9; restarting" in log.read_text()
     finally:
         assert _stop(process) == 0
     children = [p for p in psutil.process_iter(["cmdline"]) if str(base + 1) in " ".join(p.info["cmdline"] or [])]

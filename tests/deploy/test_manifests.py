@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared.config import secret_problem
 from shared.services import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def _tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def compose_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = tmp_path_factory.mktemp("compose") / ".env"
-    env.write_text("POSTGRES_PASSWORD=p\nJWT_SECRET=j\nINTERNAL_SECRET=i\n")
+    env.write_text("POSTGRES_PASSWORD=p\nJWT_SECRET=j\nINTERNAL_SECRET=i\nENCRYPTION_KEY=e\nREDIS_PASSWORD=r\n")
     return env
 
 
@@ -59,7 +60,10 @@ def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode != 0
-    assert re.search(r"(POSTGRES_PASSWORD|JWT_SECRET|INTERNAL_SECRET) is missing a value", result.stderr)
+    assert re.search(
+        r"(POSTGRES_PASSWORD|JWT_SECRET|INTERNAL_SECRET|ENCRYPTION_KEY|REDIS_PASSWORD) is missing a value",
+        result.stderr,
+    )
 
 
 def test_compose_runs_every_service_after_migrations(compose_env: Path) -> None:
@@ -77,7 +81,7 @@ def test_compose_runs_every_service_after_migrations(compose_env: Path) -> None:
         service = services[spec.name]
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert "healthcheck" in service
-        assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert service["environment"]["REDIS_URL"] == "redis://:r@redis:6379/0"  # with REDIS_PASSWORD
     assert [p["published"] for p in services["api-gateway"]["ports"]] == ["8000"]
 
 
@@ -125,3 +129,22 @@ def test_kubernetes_has_deployment_and_service_per_service() -> None:
         assert container["resources"]["limits"] and container["resources"]["requests"]
     assert ("Secret", "cognitionos-secrets") in kinds and ("ConfigMap", "cognitionos-config") in kinds
     assert ("Job", "cognitionos-migrate") in kinds
+
+
+def test_only_the_gateway_is_reachable_from_outside_the_namespace() -> None:
+    documents = [d for p in (ROOT / "deploy" / "k8s").glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    policies = {d["metadata"]["name"]: d for d in documents if d["kind"] == "NetworkPolicy"}
+    internal = policies["services-only-from-cognitionos"]["spec"]
+    assert internal["podSelector"]["matchExpressions"][0]["values"] == ["api-gateway"]
+    assert internal["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "cognitionos"}}}]}
+    ]
+    gateway = policies["gateway-from-anywhere"]["spec"]
+    assert gateway["ingress"] == [{"ports": [{"port": 8000, "protocol": "TCP"}]}]
+
+
+def test_manifest_placeholders_are_refused_by_the_services() -> None:
+    documents = [d for p in (ROOT / "deploy" / "k8s").glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    secret = next(d for d in documents if d["kind"] == "Secret")["stringData"]
+    for name in ("JWT_SECRET", "INTERNAL_SECRET", "ENCRYPTION_KEY"):
+        assert secret_problem(secret[name]) is not None, name
