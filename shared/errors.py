@@ -3,13 +3,15 @@
 import logging
 from typing import Any
 
-from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError, PostgresError
+from asyncpg.exceptions import InterfaceError as AsyncpgInterfaceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -156,7 +158,29 @@ def _raised_inside(exc: BaseException, package: str) -> bool:
     return False
 
 
-async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+def constraint_violation(exc: BaseException) -> tuple[int, str, str] | None:
+    """(status, code, message) when the database refused a request's data: a missing referenced row, a duplicate,
+    a broken check, a value it cannot hold. The schemas catch these first; this is the guard behind them."""
+    if isinstance(exc, IntegrityError):
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if sqlstate == "23503":
+            return 422, "unknown_reference", "A referenced object does not exist"
+        if sqlstate == "23505":
+            return 409, "conflict", "That already exists"
+        return 422, "constraint_violation", "The request breaks a rule of the stored data"
+    if isinstance(exc, DataError):
+        return 422, "invalid_value", "A value in the request cannot be stored (out of range or malformed)"
+    return None
+
+
+async def _infrastructure_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Database, Redis and socket errors. Handled here rather than by the catch-all, which re-raises to the server:
+    uvicorn then closes the connection, and a keep-alive client (the gateway's pool) finds it reset."""
+    violation = constraint_violation(exc)
+    if violation is not None:
+        status, code, message = violation
+        logger.info("request refused by the database", extra={"code": code, "path": request.url.path})
+        return error_response(status, code, message)
     dependency = unavailable_dependency(exc)
     if dependency is not None:
         # An outage is not a bug: the client may retry, and the service recovers by itself when it is back.
@@ -168,7 +192,12 @@ async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResp
             details={"dependency": dependency, "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS},
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
         )
-    logger.exception("unhandled error", extra={"path": request.url.path})
+    logger.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
+    return error_response(500, "internal_error", "Internal server error")
+
+
+async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")
 
 
@@ -176,4 +205,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    for infrastructure in (SQLAlchemyError, PostgresError, AsyncpgInterfaceError, RedisError, OSError):
+        app.add_exception_handler(infrastructure, _infrastructure_error_handler)
     app.add_exception_handler(Exception, _unhandled_error_handler)

@@ -1,13 +1,49 @@
 """Wire types every service shares."""
 
+import math
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 BodyModel = TypeVar("BodyModel", bound=BaseModel)
+MAX_JSON_DEPTH = 16
+
+
+def check_json_value(value: Any, *, depth: int = 0) -> None:
+    """What PostgreSQL can store and a later reader can walk: no NUL in any string or key (text and jsonb refuse
+    it), finite numbers only, and at most MAX_JSON_DEPTH levels (a 5,000-deep object costs a recursion error)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"must not be nested more than {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, str):
+        refuse_nul(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(str(key))
+            check_json_value(item, depth=depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json_value(item, depth=depth + 1)
+
+
+def refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    check_json_value(value)
+    return value
+
+
+Text = Annotated[str, AfterValidator(refuse_nul)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class ErrorDetail(BaseModel):

@@ -1,8 +1,10 @@
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from shared.schemas import FiniteFloat, JsonObject, Text
 
 MemoryType = Literal[
     "working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill"
@@ -11,24 +13,32 @@ Scope = Literal["global", "user", "task", "session"]
 MAX_CONTENT_CHARS = 20_000
 
 
+def _in_the_future(value: datetime | None) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value <= datetime.now(UTC)):
+        raise ValueError("expires_at must be a time in the future, with its time zone")
+    return value
+
+
+Expiry = Annotated[datetime | None, AfterValidator(_in_the_future)]
+Vector = list[FiniteFloat]
+
+
 class MemoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
+    content: Text = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
     memory_type: MemoryType = "fact"
     scope: Scope = "user"
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    source: str | None = Field(default=None, max_length=255)
+    metadata: JsonObject = Field(default_factory=dict)
+    source: Text | None = Field(default=None, max_length=255)
     confidence: float = Field(default=1.0, ge=0, le=1)
     is_sensitive: bool = False
     user_id: uuid.UUID | None = Field(default=None, description="Only agents and admins may write for another user")
     agent_id: uuid.UUID | None = None
-    session_id: str | None = Field(default=None, max_length=128)
+    session_id: Text | None = Field(default=None, max_length=128)
     run_id: uuid.UUID | None = None
-    expires_at: datetime | None = None
-    embedding: list[float] | None = Field(
-        default=None, description="Precomputed embedding of embedding_model (bulk loads)"
-    )
+    expires_at: Expiry = None
+    embedding: Vector | None = Field(default=None, description="Precomputed embedding of embedding_model (bulk loads)")
 
     @field_validator("content")
     @classmethod
@@ -45,11 +55,11 @@ class MemoryBatchCreate(BaseModel):
 class MemoryUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
+    content: Text | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
     memory_type: MemoryType | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     confidence: float | None = Field(default=None, ge=0, le=1)
-    expires_at: datetime | None = None
+    expires_at: Expiry = None
 
 
 class MemoryResponse(BaseModel):
@@ -82,17 +92,17 @@ class RetrievedMemory(MemoryResponse):
 class RetrieveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
-    query_embedding: list[float] | None = Field(default=None, description="Skip embedding: a vector of embedding_model")
+    query: Text | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
+    query_embedding: Vector | None = Field(default=None, description="Skip embedding: a vector of embedding_model")
     k: int = Field(default=10, ge=1, le=100)
     user_id: uuid.UUID | None = None
     memory_types: list[MemoryType] | None = None
     scopes: list[Scope] | None = None
-    metadata: dict[str, Any] | None = Field(default=None, description="Rows whose metadata contains this object")
+    metadata: JsonObject | None = Field(default=None, description="Rows whose metadata contains this object")
     min_confidence: float = Field(default=0.0, ge=0, le=1)
     hybrid: bool = False
     include_sensitive: bool = False
-    session_id: str | None = None
+    session_id: Text | None = Field(default=None, max_length=128)
     agent_id: uuid.UUID | None = None
 
     @field_validator("query")

@@ -21,6 +21,7 @@ from services.memory_service.schemas import MemoryCreate, MemoryResponse, Memory
 from shared.clients import ServiceClient
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
 from shared.identity import Identity, acting_user_id
+from shared.schemas import check_json_value
 
 RRF_K = 60  # reciprocal rank fusion constant, as in the original paper and most hybrid engines
 EXACT_DEDUP_MAX_ROWS = 2000
@@ -366,10 +367,11 @@ def metadata_filter(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequestError("metadata must be a JSON object", code="invalid_metadata") from exc
-    if not isinstance(value, dict):
-        raise BadRequestError("metadata must be a JSON object", code="invalid_metadata")
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+        check_json_value(value)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequestError(f"metadata must be a JSON object: {exc}", code="invalid_metadata") from exc
     return value
 
 
