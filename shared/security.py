@@ -1,4 +1,4 @@
-"""Tokens and secrets: JWT issue/verify (python-jose), API key format and hashing."""
+"""Tokens and secrets: JWT issue/verify (PyJWT), API key format and hashing."""
 
 import hashlib
 import secrets
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from jose import ExpiredSignatureError, JWTError, jwt
+import jwt
 
 from shared.errors import UnauthorizedError
 
@@ -60,7 +60,7 @@ def decode_token(config: JWTConfig, token: str, *, expected_type: TokenType) -> 
     """Verify signature, algorithm, issuer, audience, expiry and token type; raise 401 otherwise."""
     try:
         header = jwt.get_unverified_header(token)
-    except JWTError as exc:
+    except jwt.InvalidTokenError as exc:
         raise UnauthorizedError("Malformed token", code="invalid_token") from exc
     if header.get("alg") != config.algorithm or config.algorithm not in ALLOWED_JWT_ALGORITHMS:
         raise UnauthorizedError("Token algorithm not accepted", code="invalid_token")
@@ -71,11 +71,11 @@ def decode_token(config: JWTConfig, token: str, *, expected_type: TokenType) -> 
             algorithms=[config.algorithm],
             audience=config.audience,
             issuer=config.issuer,
-            options={"require_exp": True, "require_iat": True, "require_sub": True, "require_jti": True},
+            options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
         )
-    except ExpiredSignatureError as exc:
+    except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("Token has expired", code="token_expired") from exc
-    except JWTError as exc:
+    except jwt.InvalidTokenError as exc:
         raise UnauthorizedError("Invalid token", code="invalid_token") from exc
     if claims.get("type") != expected_type:
         raise UnauthorizedError(f"Expected an {expected_type} token", code="invalid_token")

@@ -112,7 +112,8 @@ class Stack:
 def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
     auth_settings = AuthSettings(
         **common_settings(database_url, redis_url),  # type: ignore[arg-type]
-        bcrypt_rounds=4,
+        password_time_cost=1,
+        password_memory_kib=1024,
         max_failed_logins=3,
         lockout_base_seconds=2,
         bootstrap_admin_username="root_admin",

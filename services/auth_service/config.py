@@ -11,7 +11,10 @@ class AuthSettings(BaseServiceSettings):
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     access_token_ttl_minutes: int = Field(default=15, ge=1)
     refresh_token_ttl_days: int = Field(default=14, ge=1)
-    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    password_time_cost: int = Field(default=3, ge=1, le=20, description="Argon2id passes over memory per hash")
+    password_memory_kib: int = Field(
+        default=65_536, ge=8, le=1_048_576, description="Argon2id memory per hash, KiB (64 MiB by default)"
+    )
     max_failed_logins: int = Field(default=5, ge=1, description="Failures before the account is locked")
     lockout_base_seconds: int = Field(default=30, ge=1, description="First lockout; doubles on each further failure")
     lockout_max_seconds: int = Field(default=900, ge=1)

@@ -2,12 +2,11 @@ import uuid
 from datetime import datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.identity import Role
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
-BCRYPT_MAX_PASSWORD_BYTES = 72
 
 
 class RegisterRequest(BaseModel):
@@ -17,13 +16,6 @@ class RegisterRequest(BaseModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=128)
     full_name: str | None = Field(default=None, max_length=255)
-
-    @field_validator("password")
-    @classmethod
-    def password_fits_bcrypt(cls, value: str) -> str:
-        if len(value.encode()) > BCRYPT_MAX_PASSWORD_BYTES:
-            raise ValueError(f"password must be at most {BCRYPT_MAX_PASSWORD_BYTES} bytes in UTF-8")
-        return value
 
 
 class UserResponse(BaseModel):

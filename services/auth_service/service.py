@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from passlib.context import CryptContext
+from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
 from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,24 +31,31 @@ INVALID_CREDENTIALS = "Invalid credentials (after repeated failures, logins are 
 
 
 @lru_cache(maxsize=4)
-def password_context(rounds: int) -> CryptContext:
-    return CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds, deprecated="auto")
+def password_hasher(time_cost: int, memory_kib: int) -> PasswordHash:
+    """Argon2id (OWASP's first choice) for every new hash; bcrypt only reads hashes made before the switch, and a
+    login with one of those stores the password again as Argon2id (`verify_password` hands back the new hash)."""
+    return PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1), BcryptHasher()))
 
 
-async def hash_password(password: str, rounds: int) -> str:
-    return await asyncio.to_thread(password_context(rounds).hash, password)
+def _hasher(settings: AuthSettings) -> PasswordHash:
+    return password_hasher(settings.password_time_cost, settings.password_memory_kib)
 
 
-async def verify_password(password: str, password_hash: str, rounds: int) -> bool:
+async def hash_password(password: str, settings: AuthSettings) -> str:
+    return await asyncio.to_thread(_hasher(settings).hash, password)
+
+
+async def verify_password(password: str, password_hash: str, settings: AuthSettings) -> tuple[bool, str | None]:
+    """Whether it matches, and the hash to store instead when the stored one is outdated (bcrypt, older costs)."""
     try:
-        return await asyncio.to_thread(password_context(rounds).verify, password, password_hash)
-    except ValueError:
-        return False
+        return await asyncio.to_thread(_hasher(settings).verify_and_update, password, password_hash)
+    except (ValueError, UnknownHashError):
+        return False, None
 
 
 @lru_cache(maxsize=4)
-def _dummy_password_hash(rounds: int) -> str:
-    return password_context(rounds).hash("not-a-real-password")
+def _dummy_password_hash(time_cost: int, memory_kib: int) -> str:
+    return password_hasher(time_cost, memory_kib).hash("not-a-real-password")
 
 
 def jwt_config(settings: AuthSettings) -> JWTConfig:
@@ -82,7 +92,7 @@ class AuthService:
             username=request.username,
             email=str(request.email).lower(),
             full_name=request.full_name,
-            password_hash=await hash_password(request.password, self.settings.bcrypt_rounds),
+            password_hash=await hash_password(request.password, self.settings),
             role=role,
         )
         try:
@@ -130,11 +140,16 @@ class AuthService:
         if user is None or not await self._reserve_attempt(user):
             # An unknown account and a locked one get the same answer after the same work as a real check, so
             # neither the answer nor its timing says which accounts exist.
-            dummy_hash = await asyncio.to_thread(_dummy_password_hash, self.settings.bcrypt_rounds)
-            await verify_password(password, dummy_hash, self.settings.bcrypt_rounds)
+            dummy_hash = await asyncio.to_thread(
+                _dummy_password_hash, self.settings.password_time_cost, self.settings.password_memory_kib
+            )
+            await verify_password(password, dummy_hash, self.settings)
             raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
-        if not await verify_password(password, user.password_hash, self.settings.bcrypt_rounds) or not user.is_active:
+        matches, rehashed = await verify_password(password, user.password_hash, self.settings)
+        if not matches or not user.is_active:
             raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")  # the attempt is counted
+        if rehashed is not None:
+            user.password_hash = rehashed
         await repository.clear_failed_logins(self.session, user.id)
         tokens, _ = await self._start_session(user, family_id=uuid.uuid4(), user_agent=user_agent, ip=ip)
         await self.session.commit()

@@ -3,6 +3,7 @@ exist through the lockout, and rights that outlive a role change."""
 
 import asyncio
 
+import bcrypt
 import httpx
 
 from tests.conftest import RegisteredUser, Stack, register_and_login
@@ -55,3 +56,21 @@ def test_a_demoted_users_tokens_and_keys_lose_the_old_role_at_once(
 
     assert_error(gateway.get(f"{AUTH}/users", headers=as_admin), 401, "session_revoked")
     assert_error(gateway.get(f"{AUTH}/users", headers={"X-API-Key": key}), 403)
+
+
+def test_passwords_are_stored_as_argon2id(gateway: httpx.Client, database_url: str, unique: str) -> None:
+    user = register_and_login(gateway, f"a2{unique}")
+    stored = sql_scalar(database_url, "SELECT password_hash FROM users WHERE id = :u", u=user.id)
+    assert str(stored).startswith("$argon2id$")
+
+
+def test_a_bcrypt_hash_from_before_still_logs_in_and_is_replaced(
+    gateway: httpx.Client, database_url: str, unique: str
+) -> None:
+    user = register_and_login(gateway, f"bc{unique}")
+    legacy = bcrypt.hashpw(user.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    sql_scalar(database_url, "UPDATE users SET password_hash = :h WHERE id = :u RETURNING 1", h=legacy, u=user.id)
+    login = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password})
+    assert login.status_code == 200, login.text
+    stored = sql_scalar(database_url, "SELECT password_hash FROM users WHERE id = :u", u=user.id)
+    assert str(stored).startswith("$argon2id$")

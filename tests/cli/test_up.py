@@ -57,7 +57,8 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "COGNITIONOS_PORT_BASE": str(base),
         "COGNITIONOS_REDIS_PORT": str(free_port()),
-        "BCRYPT_ROUNDS": "4",
+        "PASSWORD_TIME_COST": "1",
+        "PASSWORD_MEMORY_KIB": "1024",
         "NO_COLOR": "1",
     }
     url = f"http://127.0.0.1:{base}"

@@ -32,7 +32,7 @@ def test_a_database_outage_is_a_503_and_service_resumes_when_it_returns(
 ) -> None:
     data_dir, postgres = own_postgres
     common = common_settings(postgres.database_url, redis_url)
-    auth_settings = AuthSettings(**common, bcrypt_rounds=4)  # type: ignore[arg-type]
+    auth_settings = AuthSettings(**common, password_time_cost=1, password_memory_kib=1024)  # type: ignore[arg-type]
     with serving(create_auth(auth_settings)) as auth:
         gateway_settings = GatewaySettings(**common, auth_service_url=auth.url)  # type: ignore[arg-type]
         with serving(create_gateway(gateway_settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
