@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -159,16 +159,20 @@ def _raised_inside(exc: BaseException, package: str) -> bool:
 
 
 def constraint_violation(exc: BaseException) -> tuple[int, str, str] | None:
-    """(status, code, message) when the database refused a request's data: a missing referenced row, a duplicate,
-    a broken check, a value it cannot hold. The schemas catch these first; this is the guard behind them."""
-    if isinstance(exc, IntegrityError):
-        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if sqlstate == "23503":
-            return 422, "unknown_reference", "A referenced object does not exist"
-        if sqlstate == "23505":
-            return 409, "conflict", "That already exists"
+    """(status, code, message) when the database refused a request's data, by SQLSTATE: a missing referenced row,
+    a duplicate, a broken check (class 23), a value it cannot hold such as a NUL character or an out-of-range
+    number (class 22). The schemas catch these first; this is the guard behind them."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    original = exc.orig
+    sqlstate = str(getattr(original, "sqlstate", None) or getattr(original, "pgcode", None) or "")
+    if sqlstate == "23503":
+        return 422, "unknown_reference", "A referenced object does not exist"
+    if sqlstate == "23505":
+        return 409, "conflict", "That already exists"
+    if sqlstate.startswith("23"):
         return 422, "constraint_violation", "The request breaks a rule of the stored data"
-    if isinstance(exc, DataError):
+    if sqlstate.startswith("22") or isinstance(exc, DataError):
         return 422, "invalid_value", "A value in the request cannot be stored (out of range or malformed)"
     return None
 

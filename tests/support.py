@@ -2,15 +2,20 @@
 
 import asyncio
 import functools
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import schemathesis
 import uvicorn
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from cognitionos_cli.embedded import free_port
 from services.tool_runner.config import ToolRunnerSettings
@@ -111,3 +116,36 @@ def sandbox_unavailable_reason() -> str | None:
     if result.stdout.strip() != "ok":
         return f"needs the bubblewrap sandbox, which cannot start here: {result.stderr.strip()[:300]}"
     return None
+
+
+# --- schemathesis: every operation of a service's OpenAPI, fuzzed ------------------------------------------------
+
+FUZZ_CHECKS = [not_a_server_error, response_schema_conformance]
+# Few examples per operation keep the whole suite within CI's time; derandomized so a failure reproduces.
+fuzz_settings = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "12")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def fuzz_every_operation(base_url: str, headers: Callable[[], dict[str, str]]) -> None:
+    """Generate requests for every operation of the service's OpenAPI (valid and invalid ones) and fail, listing
+    each operation and its first failure, if any answer is a 5xx or a documented response breaks its schema.
+    Driven through hypothesis directly: schemathesis' pytest plugin does not run on this pytest."""
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    failures: list[str] = []
+    for loaded in schema.get_all_operations():
+        operation = loaded.ok()
+
+        @fuzz_settings
+        @given(case=operation.as_strategy())
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=headers(), checks=FUZZ_CHECKS)
+
+        try:
+            check()
+        except (Exception, BaseExceptionGroup) as exc:  # every operation is fuzzed, all failures reported together
+            failures.append(f"{operation.label}: {str(exc)[:1500]}")
+    assert not failures, "\n\n".join(failures)

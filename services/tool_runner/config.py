@@ -17,6 +17,8 @@ class ToolRunnerSettings(BaseServiceSettings):
     sandbox_file_size_mb: int = Field(default=16, ge=1)
     sandbox_max_processes: int = Field(default=32, ge=1)
     sandbox_output_bytes: int = Field(default=64 * 1024, ge=1024)
+    sandbox_tmp_mb: int = Field(default=64, ge=1, description="Size of a run's own /tmp (memory-backed)")
+    sandbox_work_mb: int = Field(default=64, ge=1, description="Size of a run's own /work (memory-backed)")
     sandbox_uid: int = Field(
         default=65534, description="Unprivileged uid the sandbox runs as when the service runs as root"
     )

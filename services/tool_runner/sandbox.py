@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+MB = 1024 * 1024
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache")
 
 
@@ -24,6 +25,8 @@ class Limits:
     max_processes: int
     output_bytes: int
     sandbox_uid: int
+    tmp_mb: int = 64
+    work_mb: int = 64
 
 
 @dataclass(slots=True, kw_only=True)
@@ -57,7 +60,7 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _bwrap_command(workdir: Path, script: str, *, as_root: bool, limits: Limits) -> list[str]:
+def _bwrap_command(code_fd: int, *, as_root: bool, limits: Limits) -> list[str]:
     python = _python()
     prefix = os.path.realpath(sys.base_prefix)
     command = [bwrap_path() or "bwrap"]
@@ -69,11 +72,18 @@ def _bwrap_command(workdir: Path, script: str, *, as_root: bool, limits: Limits)
         "/proc",
         "--dev",
         "/dev",
+        # /tmp and /work are size-capped tmpfs of the sandbox's own: nothing the code writes reaches the host disk.
+        "--size",
+        str(limits.tmp_mb * MB),
         "--tmpfs",
         "/tmp",
-        "--bind",
-        str(workdir),
+        "--size",
+        str(limits.work_mb * MB),
+        "--tmpfs",
         "/work",
+        "--file",
+        str(code_fd),
+        "/work/main.py",
         "--chdir",
         "/work",
         "--remount-ro",
@@ -98,7 +108,7 @@ def _bwrap_command(workdir: Path, script: str, *, as_root: bool, limits: Limits)
         "--",
         python,
         "-I",
-        script,
+        "main.py",
     ]
     if as_root:
         # Drop to an unprivileged uid before bwrap, so rlimits (notably processes) apply and nothing runs as root.
@@ -165,11 +175,10 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
     with tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-") as tmp:
         workdir = Path(tmp)
         (workdir / "main.py").write_text(code)
-        if as_root:
-            os.chown(workdir, limits.sandbox_uid, limits.sandbox_uid)
-            os.chown(workdir / "main.py", limits.sandbox_uid, limits.sandbox_uid)
+        code_file = (workdir / "main.py").open("rb")  # handed to bwrap, which copies it into the sandbox's /work
+        pass_fds: tuple[int, ...] = (code_file.fileno(),) if sandboxed else ()
         if sandboxed:
-            command = _bwrap_command(workdir, "main.py", as_root=as_root, limits=limits)
+            command = _bwrap_command(code_file.fileno(), as_root=as_root, limits=limits)
             cwd, env = None, {}
         else:
             command, cwd, env = (
@@ -186,8 +195,10 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            pass_fds=pass_fds,
             preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed),
         )
+        code_file.close()
         assert process.stdout and process.stderr
         readers = asyncio.gather(
             _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)

@@ -37,6 +37,8 @@ class ToolService:
             max_processes=s.sandbox_max_processes,
             output_bytes=s.sandbox_output_bytes,
             sandbox_uid=s.sandbox_uid,
+            tmp_mb=s.sandbox_tmp_mb,
+            work_mb=s.sandbox_work_mb,
         )
 
     def _policy(self) -> HttpPolicy:

@@ -58,3 +58,12 @@ def test_bad_agent_definitions(orchestrator: str, database_url: str) -> None:
     ):
         assert_error(httpx.post(f"{orchestrator}/agents", headers=headers, json=body), 422)
     assert_error(httpx.get(f"{orchestrator}/agents"), 401)
+
+
+def test_a_nul_character_in_an_agent_definition_is_refused_not_a_server_error(
+    orchestrator: str, database_url: str, unique: str
+) -> None:
+    """Found by the OpenAPI fuzzer: PostgreSQL cannot store NUL in text, and its refusal was a 500."""
+    headers = identity_headers(make_user(database_url))
+    body = {"name": f"nul{unique}", "role": "critic", "system_prompt": "a\u0000b"}
+    assert_error(httpx.post(f"{orchestrator}/agents", json=body, headers=headers), 422, "invalid_value")

@@ -12,7 +12,7 @@ from services.task_planner.main import create_app as create_planner
 from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
 from tests.conftest import common_settings
 from tests.memory_service.conftest import make_user
-from tests.support import assert_error, serving
+from tests.support import assert_error, fuzz_every_operation, serving
 
 GOOD = {
     "tasks": [
@@ -169,3 +169,9 @@ def test_the_local_model_plans_under_the_schema(database_url: str, redis_url: st
     if response.status_code == 201:
         plan = response.json()
         assert plan["model_used"] == "smollm2-135m-instruct" and 1 <= len(plan["tasks"]) <= 2
+
+
+def test_no_generated_request_is_a_server_error(planner: str, database_url: str) -> None:
+    """schemathesis over the task-planner's OpenAPI, as a signed-in user."""
+    user_id = make_user(database_url)
+    fuzz_every_operation(planner, lambda: identity_headers(user_id))

@@ -1,0 +1,16 @@
+"""schemathesis over the ai-runtime's OpenAPI (fake providers behind it), as a signed-in user and as an admin."""
+
+import uuid
+
+from tests.ai_runtime.conftest import identity_headers
+from tests.support import ThreadedServer, fuzz_every_operation
+
+
+def test_no_generated_request_is_a_server_error(runtime_server: ThreadedServer) -> None:
+    user_id = str(uuid.uuid4())
+    fuzz_every_operation(runtime_server.url, lambda: identity_headers(user_id))
+
+
+def test_no_generated_admin_request_is_a_server_error(runtime_server: ThreadedServer) -> None:
+    admin_id = str(uuid.uuid4())
+    fuzz_every_operation(runtime_server.url, lambda: identity_headers(admin_id, "admin"))

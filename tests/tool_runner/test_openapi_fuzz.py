@@ -1,0 +1,13 @@
+"""schemathesis over the tool-runner's OpenAPI, as a signed-in user."""
+
+import pytest
+
+from tests.ai_runtime.conftest import identity_headers
+from tests.memory_service.conftest import make_user
+from tests.support import ThreadedServer, fuzz_every_operation
+
+
+@pytest.mark.needs_sandbox
+def test_no_generated_request_is_a_server_error(tool_server: ThreadedServer, database_url: str) -> None:
+    user_id = make_user(database_url)
+    fuzz_every_operation(tool_server.url, lambda: identity_headers(user_id))
