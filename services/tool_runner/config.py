@@ -17,6 +17,9 @@ class ToolRunnerSettings(BaseServiceSettings):
     sandbox_file_size_mb: int = Field(default=16, ge=1)
     sandbox_max_processes: int = Field(default=32, ge=1)
     sandbox_output_bytes: int = Field(default=64 * 1024, ge=1024)
+    sandbox_runs_per_user: int = Field(
+        default=4, ge=1, description="Sandbox runs one user may have at once, across tool-runner processes (429 beyond)"
+    )
     sandbox_tmp_mb: int = Field(default=64, ge=1, description="Size of a run's own /tmp (memory-backed)")
     sandbox_work_mb: int = Field(default=64, ge=1, description="Size of a run's own /work (memory-backed)")
     sandbox_uid: int = Field(

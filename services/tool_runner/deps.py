@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.service import ToolService
@@ -16,11 +17,12 @@ class ToolRunnerState:
     settings: ToolRunnerSettings
     memory: ServiceClient
     ai: ServiceClient
+    redis: Redis
 
 
 async def get_tool_service(request: Request, session: DbSession) -> ToolService:
     state = service_state(request.app, ToolRunnerState)
-    return ToolService(session=session, settings=state.settings, memory=state.memory, ai=state.ai)
+    return ToolService(session=session, settings=state.settings, memory=state.memory, ai=state.ai, redis=state.redis)
 
 
 Tools = Annotated[ToolService, Depends(get_tool_service)]

@@ -17,12 +17,12 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def clients(_core: CoreState) -> AsyncIterator[ToolRunnerState]:
+    async def clients(core: CoreState) -> AsyncIterator[ToolRunnerState]:
         async with (
             service_client(settings, "memory-service", timeout=60) as memory,
             service_client(settings, "ai-runtime", timeout=120) as ai,
         ):
-            yield ToolRunnerState(settings=settings, memory=memory, ai=ai)
+            yield ToolRunnerState(settings=settings, memory=memory, ai=ai, redis=core.redis)
 
     return create_service_app(
         settings,

@@ -3,10 +3,13 @@
 import ipaddress
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tool_runner import repository
@@ -15,7 +18,7 @@ from services.tool_runner.http_tool import HttpPolicy, http_request
 from services.tool_runner.sandbox import Limits, bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
 from shared.clients import ServiceClient
-from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError
+from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
 from shared.identity import Identity
 
 MAX_RECORDED_PARAMETER_CHARS = 10_000
@@ -27,6 +30,7 @@ class ToolService:
     settings: ToolRunnerSettings
     memory: ServiceClient
     ai: ServiceClient
+    redis: Redis
 
     def _limits(self) -> Limits:
         s = self.settings
@@ -121,6 +125,25 @@ class ToolService:
             duration_ms=duration,
         )
 
+    @asynccontextmanager
+    async def _sandbox_slot(self, identity: Identity) -> AsyncIterator[None]:
+        """One of the user's `sandbox_runs_per_user` concurrent runs, counted in Redis so every tool-runner
+        process shares the count; the key expires on its own if a process dies holding slots."""
+        key = f"sandbox:running:{identity.user_id}"
+        running = await self.redis.incr(key)
+        await self.redis.expire(key, int(self.settings.max_timeout_seconds) + 60)
+        try:
+            if running > self.settings.sandbox_runs_per_user:
+                raise TooManyRequestsError(
+                    f"At most {self.settings.sandbox_runs_per_user} code runs at once per user",
+                    code="too_many_sandbox_runs",
+                    details={"limit": self.settings.sandbox_runs_per_user},
+                    headers={"Retry-After": "1"},
+                )
+            yield
+        finally:
+            await self.redis.decr(key)
+
     async def _run(
         self, identity: Identity, *, tool: str, parameters: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
@@ -132,9 +155,10 @@ class ToolService:
                     "SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
                     code="sandbox_unavailable",
                 )
-            outcome = await run_python(
-                parameters["code"], timeout_seconds=timeout, limits=self._limits(), sandboxed=sandboxed
-            )
+            async with self._sandbox_slot(identity):
+                outcome = await run_python(
+                    parameters["code"], timeout_seconds=timeout, limits=self._limits(), sandboxed=sandboxed
+                )
             return {
                 "stdout": outcome.stdout,
                 "stderr": outcome.stderr,

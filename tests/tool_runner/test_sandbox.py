@@ -1,5 +1,6 @@
 """execute_python really isolates untrusted code: each attack is contained, reported, and the service lives on."""
 
+import asyncio
 import os
 import shutil
 import sys
@@ -10,9 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.tool_runner.main import create_app
 from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view
-from tests.support import assert_error, sql_scalar
-from tests.tool_runner.conftest import run_code
+from tests.ai_runtime.conftest import identity_headers
+from tests.memory_service.conftest import make_user
+from tests.support import assert_error, serving, sql_scalar
+from tests.tool_runner.conftest import run_code, tool_settings
 
 pytestmark = pytest.mark.needs_sandbox
 
@@ -133,3 +137,44 @@ def test_code_runs_when_the_service_interpreter_lives_under_a_closed_home(tools:
     body = run_code(tools, "import os, sys; print(os.getuid(), sys.version_info[:2])")
     assert body["status"] == "succeeded", body
     assert body["result"]["stdout"].split()[0] != "0"
+
+
+def test_filling_tmp_or_the_work_dir_stops_at_the_cap_and_never_reaches_the_host(tools: httpx.Client) -> None:
+    # Files of 8 MB (under the 16 MB per-file limit) until the folder is full: the 64 MB tmpfs is the limit hit.
+    code = (
+        "for folder in ('/tmp', '/work'):\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        for n in range(25):\n"
+        "            with open(f'{folder}/fill{n}', 'wb') as f:\n"
+        "                for _ in range(8):\n"
+        "                    f.write(b'x' * 1024 * 1024)\n"
+        "                    written += 1\n"
+        "    except OSError as e:\n"
+        "        print(folder, 'stopped at', written, 'MB: errno', e.errno)\n"
+    )
+    body = run_code(tools, code, timeout=30)
+    stopped = [line for line in body["result"]["stdout"].splitlines() if "stopped at" in line]
+    assert len(stopped) == 2, body
+    for line in stopped:
+        assert int(line.split("stopped at ")[1].split(" ")[0]) <= 64 and line.endswith("errno 28"), line
+
+
+def test_one_user_cannot_occupy_every_sandbox(database_url: str, redis_url: str) -> None:
+    settings = tool_settings(database_url, redis_url, sandbox_runs_per_user=1)
+    user_id, other_id = make_user(database_url), make_user(database_url)
+    with serving(create_app(settings)) as runner:
+
+        async def two_at_once() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=runner.url, timeout=30) as client:
+                slow = {"tool_name": "execute_python", "parameters": {"code": "import time; time.sleep(2)"}}
+                first = asyncio.create_task(client.post("/execute", json=slow, headers=identity_headers(user_id)))
+                await asyncio.sleep(0.7)
+                second = await client.post("/execute", json=slow, headers=identity_headers(user_id))
+                other = await client.post("/execute", json=slow, headers=identity_headers(other_id))
+                return [await first, second, other]
+
+        first, second, other_user = asyncio.run(two_at_once())
+    assert first.json()["status"] == "succeeded"
+    assert_error(second, 429, "too_many_sandbox_runs")
+    assert other_user.json()["status"] == "succeeded"
