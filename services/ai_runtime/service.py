@@ -225,17 +225,27 @@ class AIRuntime:
                 await self.counters.seed(limit, spent, tokens)
         return limits, policy
 
-    def _estimate(self, generation: Generation) -> tuple[Decimal, int, int]:
-        """Worst case over the chain: prompt tokens counted now, every completion token allowed."""
-        prompt_tokens = count_chat_tokens(generation.messages, generation.chain[0].tokenizer or "cl100k_base")
-        cost = max(model.cost(prompt_tokens, generation.max_tokens) for model in generation.chain)
+    async def _estimate(self, generation: Generation) -> tuple[Decimal, int, int]:
+        """Worst case over the chain: each model's prompt counted as that model will count it, and every
+        completion token allowed, so concurrent reservations can never add up past a hard cap."""
+        prompts = [(model, await self._prompt_tokens_on(generation, model)) for model in generation.chain]
+        prompt_tokens = max(tokens for _, tokens in prompts)
+        cost = max(model.cost(tokens, generation.max_tokens) for model, tokens in prompts)
         return cost, prompt_tokens + generation.max_tokens, prompt_tokens
+
+    async def _prompt_tokens_on(self, generation: Generation, model: ModelInfo) -> int:
+        provider = self.chat_providers.get(model.provider)
+        exact = getattr(provider, "count_prompt_tokens", None)
+        if exact is not None:
+            # The model's own chat template and tokenizer (the embedded model): off the event loop.
+            return int(await asyncio.to_thread(exact, self._request(generation, model)))
+        return count_chat_tokens(generation.messages, model.tokenizer or "cl100k_base")
 
     async def _reserve(self, generation: Generation) -> Reservation:
         limits, policy = await self._limits(generation.user_id, generation.run_id)
         if not limits:
             return Reservation((), 0, 0)
-        cost, tokens, _ = self._estimate(generation)
+        cost, tokens, _ = await self._estimate(generation)
         try:
             return await self.counters.reserve(limits, cost, tokens)
         except BudgetExceeded as exceeded:
@@ -243,7 +253,7 @@ class AIRuntime:
             if policy == "downgrade" and downgrade and self.is_available(downgrade) and generation.chain != [downgrade]:
                 logger.info("budget reached; downgrading", extra={"to": downgrade.name, **exceeded.describe()})
                 generation.chain = [downgrade]
-                cost, tokens, _ = self._estimate(generation)
+                cost, tokens, _ = await self._estimate(generation)
                 try:
                     return await self.counters.reserve(limits, cost, tokens)
                 except BudgetExceeded as still:

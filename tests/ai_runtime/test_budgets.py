@@ -110,3 +110,30 @@ def test_spend_by_user_and_model(ai: httpx.Client, admin_ai: httpx.Client, user_
     by_model = {row["key"] for row in admin_ai.get("/admin/spend", params={"group_by": "model"}).json()["rows"]}
     assert {"gpt-4o-mini", "claude-3-5-haiku-latest"} <= by_model
     assert_error(admin_ai.get("/admin/spend", params={"group_by": "planet"}), 422)
+
+
+def test_parallel_calls_on_the_embedded_model_cannot_pass_a_token_cap(
+    runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str
+) -> None:
+    """The reservation counts the prompt through the model's own chat template (its default system prompt
+    included); counting the text alone let 8 parallel calls use 430 tokens of a 400-token budget."""
+    _set_budget(admin_ai, "user", user_id, daily_tokens=400)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=runtime_server.url, timeout=120) as client:
+            calls = [
+                client.post(
+                    "/complete",
+                    headers=identity_headers(user_id),
+                    json={"model": "local", "prompt": f"Count to ten, call {n}.", "max_tokens": 40, "temperature": 0},
+                )
+                for n in range(8)
+            ]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    statuses = asyncio.run(burst())
+    assert set(statuses) <= {200, 402} and statuses.count(200) >= 1
+    used = sum(
+        r.prompt_tokens + r.completion_tokens for r in usage_rows(database_url, user_id, expected=statuses.count(200))
+    )
+    assert used <= 400, (used, statuses)

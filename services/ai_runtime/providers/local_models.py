@@ -91,6 +91,10 @@ class LocalChatProvider:
             template=template, eos_token=token_text(model.token_eos()), bos_token=token_text(model.token_bos())
         )
 
+    def count_prompt_tokens(self, request: ChatRequest) -> int:
+        """What the prompt will cost on this model, exactly (budgets reserve it before the call)."""
+        return self._prompt_tokens(request)
+
     def _prompt_tokens(self, request: ChatRequest) -> int:
         """The prompt exactly as the chat template lays it out (a default system prompt included); without a
         template, each message's tokens plus an allowance for the template's own."""
