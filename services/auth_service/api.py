@@ -7,11 +7,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from services.auth_service.deps import Auth, SignedOrBearerAdmin, SignedOrBearerIdentity
 from services.auth_service.schemas import (
+    ActiveUpdateRequest,
     ApiKeyCreatedResponse,
     ApiKeyCreateRequest,
     ApiKeyResponse,
     LoginRequest,
     LogoutRequest,
+    PasswordChangeRequest,
     RefreshRequest,
     RegisterRequest,
     RoleUpdateRequest,
@@ -77,6 +79,27 @@ async def change_role(
     user_id: uuid.UUID, body: RoleUpdateRequest, admin: SignedOrBearerAdmin, auth: Auth
 ) -> UserResponse:
     return UserResponse.model_validate(await auth.change_role(admin, user_id, body.role))
+
+
+@router.patch(
+    "/users/{user_id}/active",
+    response_model=UserResponse,
+    summary="Deactivate or reactivate a user (admin); deactivation ends their sessions and keys at once",
+)
+async def set_active(
+    user_id: uuid.UUID, body: ActiveUpdateRequest, admin: SignedOrBearerAdmin, auth: Auth
+) -> UserResponse:
+    return UserResponse.model_validate(await auth.set_active(admin, user_id, is_active=body.is_active))
+
+
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change your password; every session ends (log in again) and cached keys are re-read",
+)
+async def change_password(body: PasswordChangeRequest, identity: SignedOrBearerIdentity, auth: Auth) -> Response:
+    await auth.change_password(identity, current=body.current_password, new=body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

@@ -78,6 +78,15 @@ class RoleUpdateRequest(BaseModel):
     role: Role
 
 
+class ActiveUpdateRequest(BaseModel):
+    is_active: bool
+
+
+class PasswordChangeRequest(BaseModel):
+    current_password: str = Field(min_length=1, max_length=128)
+    new_password: str = Field(min_length=8, max_length=128)
+
+
 class ApiKeyCreateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -123,6 +123,27 @@ class AuthService:
             await self.end_access(user.id, reason="role_changed")
         return user
 
+    async def set_active(self, actor: Identity, user_id: uuid.UUID, *, is_active: bool) -> User:
+        user = await repository.get_user(self.session, user_id)
+        if user is None:
+            raise NotFoundError("User not found")
+        if str(user.id) == actor.user_id and not is_active:
+            raise ForbiddenError("Admins cannot deactivate themselves", code="self_deactivation")
+        user.is_active = is_active
+        await self.session.commit()
+        if not is_active:
+            await self.end_access(user.id, reason="deactivated")
+        return user
+
+    async def change_password(self, identity: Identity, *, current: str, new: str) -> None:
+        user = await self.get_user(uuid.UUID(identity.user_id))
+        matches, _ = await verify_password(current, user.password_hash, self.settings)
+        if not matches:
+            raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
+        user.password_hash = await hash_password(new, self.settings)
+        await self.session.commit()
+        await self.end_access(user.id, reason="password_changed")
+
     async def end_access(self, user_id: uuid.UUID, *, reason: str) -> None:
         """Everything that still carries the user's old rights stops at once: every session family is revoked (the
         gateway refuses their access tokens on the next request) and the gateway forgets every cached API key, so

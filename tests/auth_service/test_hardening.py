@@ -74,3 +74,40 @@ def test_a_bcrypt_hash_from_before_still_logs_in_and_is_replaced(
     assert login.status_code == 200, login.text
     stored = sql_scalar(database_url, "SELECT password_hash FROM users WHERE id = :u", u=user.id)
     assert str(stored).startswith("$argon2id$")
+
+
+def test_a_deactivated_users_tokens_and_keys_stop_at_once(
+    gateway: httpx.Client, admin_headers: dict[str, str], unique: str
+) -> None:
+    user = register_and_login(gateway, f"d{unique}")
+    key = gateway.post(f"{AUTH}/api-keys", json={"name": "k"}, headers=user.headers).json()["key"]
+    assert gateway.get(f"{AUTH}/me", headers={"X-API-Key": key}).status_code == 200  # cached by the gateway
+    off = gateway.patch(f"{AUTH}/users/{user.id}/active", json={"is_active": False}, headers=admin_headers)
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert_error(gateway.get(f"{AUTH}/me", headers=user.headers), 401, "session_revoked")
+    assert_error(gateway.get(f"{AUTH}/me", headers={"X-API-Key": key}), 401, "invalid_api_key")
+    login = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password})
+    assert_error(login, 401, "invalid_credentials")
+
+
+def test_a_password_change_ends_every_session_of_whoever_held_the_old_one(gateway: httpx.Client, unique: str) -> None:
+    user = register_and_login(gateway, f"pw{unique}")
+    stolen = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password}).json()
+    wrong = gateway.post(
+        f"{AUTH}/me/password",
+        json={"current_password": "not-it-at-all", "new_password": "x" * 12},
+        headers=user.headers,
+    )
+    assert_error(wrong, 401, "invalid_credentials")
+    changed = gateway.post(
+        f"{AUTH}/me/password",
+        json={"current_password": user.password, "new_password": "a-brand-new-password"},
+        headers=user.headers,
+    )
+    assert changed.status_code == 204, changed.text
+    assert_error(gateway.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {stolen['access_token']}"}), 401)
+    assert_error(gateway.post(f"{AUTH}/refresh", json={"refresh_token": stolen["refresh_token"]}), 401)
+    old = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": user.password})
+    assert_error(old, 401, "invalid_credentials")
+    new = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": "a-brand-new-password"})
+    assert new.status_code == 200
