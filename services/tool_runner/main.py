@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.tool_runner.api import router
+from services.tool_runner.cgroups import cgroup_flavour
 from services.tool_runner.config import ToolRunnerSettings, get_settings
 from services.tool_runner.deps import ToolRunnerState
 from services.tool_runner.sandbox import sandbox_status
@@ -32,5 +33,8 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         service_lifespan=clients,
-        health_details=lambda app: {"sandbox": sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed)},
+        health_details=lambda app: {
+            "sandbox": sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed),
+            "run_limits": f"cgroup-{flavour}" if (flavour := cgroup_flavour()) else "rlimits only (no writable cgroup)",
+        },
     )

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.tool_runner.cgroups import RunCgroup, cgroup_flavour
+
 MB = 1024 * 1024
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache")
 
@@ -38,6 +40,8 @@ class ExecutionResult:
     duration_ms: float
     truncated: bool
     signal: str | None
+    memory_exceeded: bool = False
+    run_limits: str = "rlimits"
 
     @property
     def succeeded(self) -> bool:
@@ -148,8 +152,10 @@ def _interpreter_view(prefix: str) -> list[str]:
     return view
 
 
-def _limit_resources(limits: Limits, *, sandboxed: bool) -> None:
+def _limit_resources(limits: Limits, *, sandboxed: bool, cgroup: RunCgroup | None) -> None:
     """Runs in the child between fork and exec."""
+    if cgroup is not None:
+        cgroup.join()
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
@@ -186,6 +192,14 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
                 str(workdir),
                 {"PATH": "/usr/bin:/bin", "HOME": str(workdir)},
             )
+        flavour = cgroup_flavour() if sandboxed else None
+        cgroup = (
+            await asyncio.to_thread(
+                RunCgroup.create, memory_mb=limits.memory_mb, max_processes=limits.max_processes, flavour=flavour
+            )
+            if flavour
+            else None
+        )
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -196,7 +210,7 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             pass_fds=pass_fds,
-            preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed),
+            preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
         )
         code_file.close()
         assert process.stdout and process.stderr
@@ -211,6 +225,9 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
             _kill_group(process.pid)
             await process.wait()
         _kill_group(process.pid)  # anything the code left running in its session
+        memory_exceeded = cgroup.memory_exceeded() if cgroup else False
+        if cgroup is not None:
+            await asyncio.to_thread(cgroup.remove)  # and anything it started outside that session
         (stdout, out_cut), (stderr, err_cut) = await readers
         exit_code = process.returncode
         return ExecutionResult(
@@ -221,6 +238,8 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             truncated=out_cut or err_cut,
             signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
+            memory_exceeded=memory_exceeded,
+            run_limits=f"cgroup-{flavour}" if flavour else "rlimits",
         )
 
 

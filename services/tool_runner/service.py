@@ -167,6 +167,8 @@ class ToolService:
                 "signal": outcome.signal,
                 "truncated": outcome.truncated,
                 "sandbox": "bwrap" if sandboxed else "none",
+                "memory_exceeded": outcome.memory_exceeded,
+                "run_limits": outcome.run_limits,
             }
         if tool == "http_request":
             return await http_request(

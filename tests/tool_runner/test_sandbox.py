@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.tool_runner.cgroups import cgroup_flavour
 from services.tool_runner.main import create_app
 from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view
 from tests.ai_runtime.conftest import identity_headers
@@ -178,3 +179,30 @@ def test_one_user_cannot_occupy_every_sandbox(database_url: str, redis_url: str)
     assert first.json()["status"] == "succeeded"
     assert_error(second, 429, "too_many_sandbox_runs")
     assert other_user.json()["status"] == "succeeded"
+
+
+def test_a_run_cannot_multiply_its_memory_by_starting_processes(tools: httpx.Client) -> None:
+    """Six processes of 100 MB each fit every per-process limit; the run's own cgroup (256 MB for all of them)
+    stops them."""
+    if cgroup_flavour() is None:
+        pytest.skip("no writable cgroup here: runs are limited per process only (docs/sandbox.md)")
+    code = (
+        "import os, time\n"
+        "children = []\n"
+        "for _ in range(6):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        block = bytearray(100 * 1024 * 1024)\n"
+        "        for i in range(0, len(block), 4096):\n"
+        "            block[i] = 1\n"
+        "        time.sleep(3)\n"
+        "        os._exit(0)\n"
+        "    children.append(pid)\n"
+        "survived = sum(1 for pid in children if os.waitpid(pid, 0)[1] == 0)\n"
+        "print('survived', survived)\n"
+    )
+    body = run_code(tools, code, timeout=30)
+    survived = [int(line.split()[1]) for line in body["result"]["stdout"].splitlines() if line.startswith("survived")]
+    assert body["result"]["run_limits"].startswith("cgroup")
+    assert body["result"]["memory_exceeded"] is True, body
+    assert not survived or survived[0] <= 2, body
