@@ -18,7 +18,13 @@ from services.api_gateway.config import GatewaySettings
 from services.api_gateway.ratelimit import Bucket, RateLimitDecision, RateLimiter
 from services.api_gateway.repository import find_identity_by_api_key_hash
 from services.api_gateway.upstreams import UpstreamRoute
-from shared.errors import ForbiddenError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError
+from shared.errors import (
+    OUTAGE_RETRY_AFTER_SECONDS,
+    ForbiddenError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key, revoked_session_key
 from shared.security import JWTConfig, decode_token, hash_api_key, looks_like_api_key
@@ -144,7 +150,10 @@ class Admission:
                 logger.warning("redis unavailable; rate limits and session revocation not checked (fail open)")
                 return None
             raise ServiceUnavailableError(
-                "Rate limiter and session store unavailable", code="dependency_unavailable"
+                "Rate limiter and session store unavailable; retry shortly",
+                code="redis_unavailable",
+                details={"dependency": "redis", "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS},
+                headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
             ) from exc
         if decision is None:
             raise UnauthorizedError("Session has been revoked", code="session_revoked")

@@ -220,7 +220,7 @@ def test_redis_down_never_500(stack: Stack, user: RegisteredUser, fail_open: boo
         if fail_open:
             assert response.status_code == 200
         else:
-            assert_error(response, 503, "dependency_unavailable")
+            assert_error(response, 503, "redis_unavailable")
         assert client.get("/ready").status_code == 503
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cognitionos_cli.embedded import EmbeddedPostgres, start_postgres
+from cognitionos_cli.embedded import EmbeddedPostgres, start_postgres, start_redis
 from database.migrate import upgrade
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.main import create_app as create_gateway
 from services.auth_service.config import AuthSettings
 from services.auth_service.main import create_app as create_auth
-from tests.conftest import common_settings
-from tests.support import assert_error, serving
+from tests.conftest import RegisteredUser, Stack, common_settings
+from tests.support import assert_error, free_port, serving
 
 
 @pytest.fixture
@@ -55,3 +55,23 @@ def test_a_database_outage_is_a_503_and_service_resumes_when_it_returns(
                 assert client.get("/health").json()["services"]["auth-service"]["status"] == "ok"
             finally:
                 restarted.stop()
+
+
+def test_a_redis_outage_fails_closed_with_a_503_and_service_resumes_when_it_returns(
+    stack: Stack, user: RegisteredUser, tmp_path: Path
+) -> None:
+    port = free_port()
+    redis = start_redis(tmp_path / "redis", port=port)
+    settings = stack.gateway_settings(redis_url=redis.redis_url, redis_fail_open=False)
+    with serving(create_gateway(settings)) as gateway, httpx.Client(base_url=gateway.url, timeout=10) as client:
+        assert client.get("/api/v1/memories/x", headers=user.headers).status_code == 200
+        redis.stop()
+        down = client.get("/api/v1/memories/x", headers=user.headers)
+        assert assert_error(down, 503, "redis_unavailable")["details"]["dependency"] == "redis"
+        assert int(down.headers["retry-after"]) >= 1
+        assert "redis" in client.get("/health").json()["unavailable"]
+        redis = start_redis(tmp_path / "redis", port=port)
+        try:
+            assert client.get("/api/v1/memories/x", headers=user.headers).status_code == 200
+        finally:
+            redis.stop()
