@@ -3,8 +3,11 @@ reviews, the summarizer writes the result and stores it in memory. Every LLM and
 service through the shared client, as the run's user acting through that agent, and is logged."""
 
 import ast
+import asyncio
 import json
+import random
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -316,16 +319,26 @@ class TaskExecutor:
         return ran["result"]
 
     async def _call(self, ctx: TaskContext, client: ServiceClient, *, path: str, body: dict[str, Any] | None) -> Any:
-        """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts."""
-        try:
-            if body is None:
-                return await client.get_json(path, identity=ctx.identity)
-            return await client.post_json(path, identity=ctx.identity, json=body)
-        except AppError as exc:
-            if exc.status_code == 402:
-                raise TaskError(f"Budget exhausted: {exc.message}", code="budget_exceeded", fatal=True) from exc
-            retryable = exc.status_code >= 500 or exc.status_code in (408, 429)
-            raise TaskError(f"{client.service}: {exc.message}", code=exc.code, retryable=retryable) from exc
+        """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts.
+        A full sandbox (the user's concurrent-run limit) is waited out, not counted as a failed attempt."""
+        deadline = time.monotonic() + self.settings.tool_timeout_seconds * 4
+        while True:
+            try:
+                if body is None:
+                    return await client.get_json(path, identity=ctx.identity)
+                return await client.post_json(path, identity=ctx.identity, json=body)
+            except AppError as exc:
+                if exc.code == "too_many_sandbox_runs" and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5 + random.random())
+                    continue
+                raise self._task_error(client, exc) from exc
+
+    @staticmethod
+    def _task_error(client: ServiceClient, exc: AppError) -> "TaskError":
+        if exc.status_code == 402:
+            return TaskError(f"Budget exhausted: {exc.message}", code="budget_exceeded", fatal=True)
+        retryable = exc.status_code >= 500 or exc.status_code in (408, 429)
+        return TaskError(f"{client.service}: {exc.message}", code=exc.code, retryable=retryable)
 
     async def _recall(self, ctx: TaskContext) -> str:
         """The user's memories that bear on the task, for the executor's prompt (a help: it never fails the task)."""
