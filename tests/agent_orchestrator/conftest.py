@@ -4,6 +4,7 @@ task-planner, memory-service, tool-runner (bubblewrap) and agent-orchestrators, 
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,6 +94,13 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+    with running_platform(database_url, redis_url, providers) as running:
+        yield running
+
+
+@contextmanager
+def running_platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+    """Every service a run needs, as real servers on one database (the fake providers behind the ai-runtime)."""
     base = common_settings(database_url, redis_url)
     settings = runtime_settings(
         database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS}

@@ -8,13 +8,18 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from cognitionos_cli.embedded import start_postgres
+from database.migrate import upgrade
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app
 from shared.app import service_state
-from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
+from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, running_platform, task
+from tests.ai_runtime.conftest import Providers
+from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, free_port, serving
 
 SLEEPY = "import time\ntime.sleep(0.3)\nprint('ok')"
@@ -123,3 +128,26 @@ def test_killed_orchestrator_mid_task_is_resumed_by_another(
     assert long["attempts"] == 2 and long["output"]["result"] == "survived\n"
     workers = [worker for (key, worker) in started_by_worker(runs, run["id"]) if key == "long"]
     assert len(set(workers)) == 2
+
+
+def test_a_run_in_flight_during_a_database_outage_finishes_once_it_is_back(
+    tmp_path: Path, redis_url: str, providers: Providers, script: RoleScript
+) -> None:
+    data_dir = tmp_path / "pg"
+    postgres = start_postgres(data_dir, database="outage_runs")
+    upgrade(postgres.database_url)
+    try:
+        with running_platform(postgres.database_url, redis_url, providers) as platform:
+            runs = RunsClient(platform, make_user(postgres.database_url))
+            slow = "import time\ntime.sleep(3)\nprint('ok')"
+            tasks = [task("a", tool="execute_python", inputs={"code": slow}), task("b", tool="noop", depends_on=("a",))]
+            run_id = runs.start(plan_id=runs.plan(tasks, script))["id"]
+            runs.wait(run_id, until=lambda r: any(t["status"] == "running" for t in r["tasks"]), timeout=60)
+            postgres.stop()
+            time.sleep(4)  # the task finishes while its result cannot be written
+            postgres = start_postgres(data_dir, database="outage_runs")
+            done = runs.wait(run_id, timeout=120)
+            assert done["status"] == "succeeded", done
+            runs.http.close()
+    finally:
+        postgres.stop()
