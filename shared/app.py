@@ -16,6 +16,7 @@ from shared.config import BaseServiceSettings
 from shared.db import create_engine, create_sessionmaker, database_is_ready
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging
+from shared.metrics import install_metrics
 from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.redis import create_redis, redis_is_ready
 from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
@@ -126,6 +127,7 @@ def create_service_app(
             "X-RateLimit-Reset",
         ],
     )
+    install_metrics(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=access_log)
 

@@ -67,6 +67,13 @@ class BaseServiceSettings(ServiceUrls):
     max_request_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413 before being read"
     )
+    metrics_allowed_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+        description="Who may read /metrics without METRICS_TOKEN (Prometheus inside the private network)",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="When set, /metrics needs 'Authorization: Bearer <token>' from anywhere"
+    )
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
     @property

@@ -28,6 +28,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.service import choose_agent, tasks_from_plan
+from shared import metrics
 from shared.background import BackgroundComponent, PeriodicTask
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,10 @@ class Worker(BackgroundComponent):
                 still_running=list(self.running),
             )
             await repository.add_events(session, self._started_events(tasks))
-            return tasks
+        now = datetime.now(UTC)
+        for claimed in tasks:
+            metrics.CLAIM_LATENCY.observe(max((now - claimed.available_at).total_seconds(), 0.0))
+        return tasks
 
     def _started_events(self, tasks: list[Task]) -> list[NewEvent]:
         return [

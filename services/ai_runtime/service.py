@@ -23,6 +23,7 @@ from services.ai_runtime.ledger import UsageLedger
 from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
+from shared import metrics
 from shared.errors import AppError, BadRequestError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -337,6 +338,13 @@ class AIRuntime:
                 "error": error,
             }
         )
+        name, provider = (model.name, model.provider) if model else (generation.chain[0].name, "none")
+        metrics.LLM_CALLS.labels(name, provider, "cached" if cached else status).inc()
+        metrics.LLM_TOKENS.labels(name, provider, "prompt").inc(prompt_tokens)
+        metrics.LLM_TOKENS.labels(name, provider, "completion").inc(completion_tokens)
+        metrics.LLM_COST.labels(name, provider).inc(float(cost))
+        if cached:
+            metrics.LLM_CACHE_HITS.inc()
 
     def _cache_key(self, generation: Generation) -> str:
         # One user's cached answer is never another's, unless both asked for the shared namespace.
@@ -398,6 +406,8 @@ class AIRuntime:
             status="success",
         )
         tried = [m.name for m in generation.chain[: generation.chain.index(model)]]
+        if tried:
+            metrics.LLM_FALLBACKS.inc()
         outcome = GenerationResult(
             content=result.content,
             model=model,
@@ -452,6 +462,7 @@ class AIRuntime:
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
             raise await self._failed(generation, reservation=reservation, started=started, exc=exc) from exc
+        metrics.LLM_FIRST_TOKEN.labels(model.name).observe(time.perf_counter() - started)
         result = GenerationResult(
             content="",
             model=model,
@@ -567,6 +578,7 @@ class AIRuntime:
 
 def _over_budget(exceeded: BudgetExceeded, **details: object) -> PaymentRequiredError:
     limit = exceeded.limit
+    metrics.LLM_BUDGET_REJECTIONS.labels(limit.scope).inc()
     return PaymentRequiredError(
         f"Budget exceeded: {limit.scope} {limit.period} {exceeded.kind} limit",
         details={**exceeded.describe(), **details},

@@ -11,6 +11,7 @@ from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.service import authorize, client_ip
 from services.api_gateway.upstreams import ROUTES
+from shared import metrics
 from shared.app import VERSION, core_state
 from shared.db import database_is_ready
 from shared.errors import AppError, BadRequestError, NotFoundError, UnauthorizedError
@@ -44,6 +45,7 @@ async def proxy_to_service(
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
     subpath = canonical_subpath(subpath)
+    request.state.metrics_route = f"/api/v1/{prefix}"
     started = time.perf_counter()
     identity = None
     status_code = 500
@@ -84,7 +86,8 @@ async def authenticate_or_spend_ip_budget(state: GatewayState, request: Request,
     limited like any other anonymous traffic (and a flood of bad API keys cannot become a flood of queries)."""
     try:
         return await state.authenticator.authenticate(request)
-    except UnauthorizedError:
+    except UnauthorizedError as exc:
+        metrics.AUTH_FAILURES.labels(exc.code).inc()
         await state.admission.admit(ip, None)
         raise
 

@@ -32,6 +32,9 @@ class GatewaySettings(BaseServiceSettings):
     api_usage_flush_seconds: float = Field(
         default=1.0, gt=0, description="How often proxied requests are written to api_usage"
     )
+    # The gateway is the public door: behind a load balancer every client looks private, so only loopback reads
+    # /metrics here without METRICS_TOKEN.
+    metrics_allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     trust_forwarded_for: bool = Field(
         default=False, description="Take the client IP from X-Forwarded-For (behind a trusted proxy)"
     )

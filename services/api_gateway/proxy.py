@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from services.api_gateway.circuit import CircuitBreaker
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.schemas import AggregatedHealthResponse, UpstreamHealth
+from shared import metrics
 from shared.errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
 from shared.identity import INTERNAL_HEADERS, Identity, sign_identity
 from shared.middleware import caused_by_body_limit
@@ -91,6 +92,10 @@ class UpstreamProxy:
             total=None, sock_connect=self.settings.upstream_connect_timeout_seconds, sock_read=read
         )
 
+    def _count_failure(self, service: ServiceName, kind: str) -> None:
+        metrics.UPSTREAM_ERRORS.labels(service, kind).inc()
+        metrics.CIRCUIT_OPEN.labels(service).set(1 if self.breakers[service].state == "open" else 0)
+
     def _ensure_circuit_closed(self, service: ServiceName) -> CircuitBreaker:
         breaker = self.breakers[service]
         if not breaker.allow_request():
@@ -126,6 +131,7 @@ class UpstreamProxy:
             )
         except TimeoutError as exc:
             breaker.record_failure()
+            self._count_failure(service, "timeout")
             raise GatewayTimeoutError(f"{service} did not answer in time", details={"service": service}) from exc
         except aiohttp.ClientError as exc:
             if caused_by_body_limit(exc):  # the client's body passed the limit while it streamed on: not the upstream
@@ -133,6 +139,7 @@ class UpstreamProxy:
                     "Request body too large", details={"max_bytes": self.settings.max_request_body_bytes}
                 ) from exc
             breaker.record_failure()
+            self._count_failure(service, "unreachable")
             raise ServiceUnavailableError(
                 f"{service} is unavailable",
                 code="upstream_unavailable",
@@ -140,8 +147,10 @@ class UpstreamProxy:
             ) from exc
         if upstream.status in UPSTREAM_FAILURE_STATUSES:
             breaker.record_failure()
+            self._count_failure(service, f"http_{upstream.status}")
         else:
             breaker.record_success()
+            metrics.CIRCUIT_OPEN.labels(service).set(0)
         return await self._relay_response(upstream, service, extra_headers)
 
     async def _relay_response(

@@ -18,6 +18,7 @@ from services.api_gateway.config import GatewaySettings
 from services.api_gateway.ratelimit import Bucket, RateLimitDecision, RateLimiter
 from services.api_gateway.repository import find_identity_by_api_key_hash
 from services.api_gateway.upstreams import UpstreamRoute
+from shared import metrics
 from shared.errors import (
     OUTAGE_RETRY_AFTER_SECONDS,
     ForbiddenError,
@@ -158,6 +159,7 @@ class Admission:
         if decision is None:
             raise UnauthorizedError("Session has been revoked", code="session_revoked")
         if not decision.allowed:
+            metrics.RATE_LIMITED.labels("user" if identity else "ip").inc()
             raise TooManyRequestsError(
                 "Rate limit exceeded",
                 details={"retry_after_seconds": decision.retry_after_seconds, "limit": decision.limit},

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from services.memory_service.config import MemorySettings
 from services.memory_service.crypto import decrypt_or_placeholder
 from services.memory_service.repository import MemoryFilter, MemoryRow
 from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
+from shared import metrics
 from shared.clients import ServiceClient
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
 from shared.identity import Identity, acting_user_id
@@ -127,6 +129,8 @@ class MemoryService:
                 positions=indexes,
             )
         await self.session.commit()
+        for _, deduplicated in stored.values():
+            metrics.MEMORIES_STORED.labels("deduplicated" if deduplicated else "new").inc()
         return [
             self.to_response(memory, deduplicated=deduplicated)
             for memory, deduplicated in (stored[i] for i in range(len(items)))
@@ -250,6 +254,7 @@ class MemoryService:
             agent_id=request.agent_id,
             embedding_model=self.settings.embedding_model,
         )
+        searching = time.perf_counter()
         await repository.prepare_search(self.session, request.k, self.settings.hnsw_ef_search)
         if not request.hybrid:
             hits = await repository.vector_search(self.session, where, embedding=embedding, k=request.k)
@@ -261,6 +266,7 @@ class MemoryService:
                 self.session, where, query_text=request.query or "", embedding=embedding, limit=pool
             )
             results = self._fuse(semantic, lexical)[: request.k]
+        metrics.MEMORY_SEARCH.labels("hybrid" if request.hybrid else "vector").observe(time.perf_counter() - searching)
         self.access.record([r.id for r in results])
         return results
 

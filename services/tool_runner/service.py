@@ -17,6 +17,7 @@ from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.http_tool import HttpPolicy, http_request
 from services.tool_runner.sandbox import Limits, bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
+from shared import metrics
 from shared.clients import ServiceClient
 from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
 from shared.identity import Identity
@@ -103,6 +104,7 @@ class ToolService:
         except TimeoutError:
             status, error = "timeout", f"{request.tool_name} did not finish within {timeout} s"
         duration = round((time.perf_counter() - started) * 1000, 2)
+        metrics.TOOL_RUNS.labels(request.tool_name, status).inc()
         execution_id = await repository.record_execution(
             self.session,
             tool_name=request.tool_name,
@@ -159,6 +161,9 @@ class ToolService:
                 outcome = await run_python(
                     parameters["code"], timeout_seconds=timeout, limits=self._limits(), sandboxed=sandboxed
                 )
+            metrics.SANDBOX_SECONDS.observe(outcome.duration_ms / 1000)
+            if outcome.memory_exceeded:
+                metrics.SANDBOX_MEMORY_KILLS.inc()
             return {
                 "stdout": outcome.stdout,
                 "stderr": outcome.stderr,

@@ -258,3 +258,12 @@ def test_without_keys_says_what_is_missing(database_url: str, redis_url: str, us
         providers = client.get("/models", headers=headers).json()["providers"]
         assert providers["anthropic"].startswith("not configured") and providers["local"] == "live"
         assert client.get("/health").json()["details"]["providers"] == providers
+
+
+def test_llm_calls_tokens_and_spend_are_in_the_metrics(ai: httpx.Client, runtime_server) -> None:
+    assert ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "count me"}).status_code == 200
+    text = httpx.get(f"{runtime_server.url}/metrics").text
+    calls = [line for line in text.splitlines() if line.startswith("cognitionos_llm_calls_total{")]
+    assert any('model="gpt-4o-mini"' in line and 'status="success"' in line for line in calls), calls
+    assert 'cognitionos_llm_tokens_total{kind="prompt",model="gpt-4o-mini"' in text
+    assert "cognitionos_llm_cost_usd_total{" in text

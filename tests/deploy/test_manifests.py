@@ -1,6 +1,7 @@
 """The production path is validated offline: real `docker compose config` and `kubernetes-validate --strict`."""
 
 import importlib
+import json
 import re
 import shutil
 import subprocess
@@ -36,7 +37,9 @@ def _tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def compose_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = tmp_path_factory.mktemp("compose") / ".env"
-    env.write_text("POSTGRES_PASSWORD=p\nJWT_SECRET=j\nINTERNAL_SECRET=i\nENCRYPTION_KEY=e\nREDIS_PASSWORD=r\n")
+    env.write_text(
+        "POSTGRES_PASSWORD=p\nJWT_SECRET=j\nINTERNAL_SECRET=i\nENCRYPTION_KEY=e\nREDIS_PASSWORD=r\nGRAFANA_ADMIN_PASSWORD=g\n"
+    )
     return env
 
 
@@ -148,3 +151,51 @@ def test_manifest_placeholders_are_refused_by_the_services() -> None:
     secret = next(d for d in documents if d["kind"] == "Secret")["stringData"]
     for name in ("JWT_SECRET", "INTERNAL_SECRET", "ENCRYPTION_KEY"):
         assert secret_problem(secret[name]) is not None, name
+
+
+def test_every_service_is_scraped_and_the_dashboard_covers_each_area(compose_env: Path) -> None:
+    documents = [d for p in (ROOT / "deploy" / "k8s").glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    for spec in SERVICES:
+        deployment = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == spec.name)
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(spec.port),
+            "prometheus.io/path": "/metrics",
+        }
+    scrape = yaml.safe_load((ROOT / "deploy" / "observability" / "prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {f"{spec.name}:{spec.port}" for spec in SERVICES}
+    dashboard = json.loads(
+        (ROOT / "deploy" / "observability" / "grafana" / "dashboards" / "cognitionos.json").read_text()
+    )
+    queries = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    for metric in (
+        "http_requests_total",
+        "llm_cost_usd_total",
+        "tasks_finished_total",
+        "memory_search_seconds",
+        "tool_runs_total",
+        "gateway_upstream_errors_total",
+    ):
+        assert f"cognitionos_{metric}" in queries, metric
+    result = subprocess.run(
+        [
+            _compose_binary(),
+            "--env-file",
+            str(compose_env),
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "observability",
+            "config",
+            "--format",
+            "yaml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"prometheus", "grafana"} <= set(services)

@@ -1,0 +1,130 @@
+"""Prometheus metrics: request counts and latencies for every service, and the domain metrics each one adds.
+
+Labels are bounded: routes by their template (never the raw path), services by name, models and tools by their
+catalog names. `/metrics` answers only callers on the allowed networks, or with METRICS_TOKEN when one is set, so
+the public gateway does not publish its numbers to the internet.
+"""
+
+import hmac
+import ipaddress
+import time
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.config import BaseServiceSettings
+from shared.errors import NotFoundError
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+HTTP_REQUESTS = Counter(
+    "cognitionos_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "cognitionos_http_request_duration_seconds",
+    "Time to the response head",
+    ["service", "method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# gateway
+RATE_LIMITED = Counter("cognitionos_gateway_rate_limited_total", "Requests refused by a rate limit", ["bucket"])
+AUTH_FAILURES = Counter("cognitionos_gateway_auth_failures_total", "Failed authentications", ["code"])
+UPSTREAM_ERRORS = Counter(
+    "cognitionos_gateway_upstream_errors_total", "Upstream timeouts, refusals and 5xx", ["service", "kind"]
+)
+CIRCUIT_OPEN = Gauge("cognitionos_gateway_circuit_open", "1 while a service's circuit is open", ["service"])
+
+# ai-runtime
+LLM_CALLS = Counter("cognitionos_llm_calls_total", "LLM and embedding calls", ["model", "provider", "status"])
+LLM_TOKENS = Counter("cognitionos_llm_tokens_total", "Tokens used", ["model", "provider", "kind"])
+LLM_COST = Counter("cognitionos_llm_cost_usd_total", "Spend in USD", ["model", "provider"])
+LLM_CACHE_HITS = Counter("cognitionos_llm_cache_hits_total", "Answers served from the response cache")
+LLM_FALLBACKS = Counter("cognitionos_llm_fallbacks_total", "Calls answered by a later model of their chain")
+LLM_BUDGET_REJECTIONS = Counter("cognitionos_llm_budget_rejections_total", "Calls refused by a budget", ["scope"])
+LLM_FIRST_TOKEN = Histogram(
+    "cognitionos_llm_time_to_first_token_seconds",
+    "Streamed calls: time to the first chunk",
+    ["model"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# agent-orchestrator
+TASKS_FINISHED = Counter("cognitionos_tasks_finished_total", "Tasks that reached an end", ["status"])
+TASK_RETRIES = Counter("cognitionos_task_retries_total", "Failed attempts scheduled again")
+CLAIM_LATENCY = Histogram("cognitionos_task_claim_latency_seconds", "From ready to running", buckets=LATENCY_BUCKETS)
+RUNS_FINISHED = Counter("cognitionos_runs_finished_total", "Runs that reached an end", ["status"])
+
+# memory-service
+MEMORIES_STORED = Counter("cognitionos_memories_stored_total", "Memories written", ["outcome"])
+MEMORY_SEARCH = Histogram(
+    "cognitionos_memory_search_seconds", "Retrieval time, embedding excluded", ["mode"], buckets=LATENCY_BUCKETS
+)
+
+# tool-runner
+TOOL_RUNS = Counter("cognitionos_tool_runs_total", "Tool runs", ["tool", "status"])
+SANDBOX_SECONDS = Histogram(
+    "cognitionos_sandbox_run_seconds", "Whole sandboxed runs, start included", buckets=LATENCY_BUCKETS
+)
+SANDBOX_MEMORY_KILLS = Counter("cognitionos_sandbox_memory_kills_total", "Runs stopped by their memory limit")
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (pure ASGI: streams pass untouched)."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                HTTP_LATENCY.labels(self.service, scope["method"], _route(scope)).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            HTTP_REQUESTS.labels(self.service, scope["method"], _route(scope), str(status)).inc()
+
+
+def _route(scope: Scope) -> str:
+    """A template, never the raw path: a handler may name a finer one (the gateway names the public prefix)."""
+    named = scope.get("state", {}).get("metrics_route")
+    if named:
+        return str(named)
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def install_metrics(app: FastAPI, settings: BaseServiceSettings) -> None:
+    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        if not _may_scrape(request, settings.metrics_token, networks):
+            raise NotFoundError("Not found")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(
+    request: Request, token: str | None, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    return any(address in network for network in networks)

@@ -1,0 +1,47 @@
+"""Prometheus metrics: every service serves them, by route template, and the public gateway only to its own
+network or with the scrape token."""
+
+import uuid
+
+import httpx
+
+from services.api_gateway.main import create_app as create_gateway
+from tests.conftest import RegisteredUser, Stack
+from tests.support import serving
+
+
+def _samples(text: str, name: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
+def test_requests_are_counted_by_route_template_never_by_raw_path(
+    gateway: httpx.Client, stack: Stack, user: RegisteredUser
+) -> None:
+    secret_id = str(uuid.uuid4())
+    gateway.get(f"/api/v1/memories/{secret_id}", headers=user.headers)
+    gateway.get("/api/v1/auth/me", headers=user.headers)
+    text = gateway.get("/metrics").text
+    requests = _samples(text, "cognitionos_http_requests_total")
+    assert any('service="api-gateway"' in s and 'route="/api/v1/memories"' in s for s in requests), requests
+    assert any('service="auth-service"' in s and 'route="/me"' in s for s in requests), requests
+    assert _samples(text, "cognitionos_http_request_duration_seconds_bucket")
+    assert secret_id not in text
+
+
+def test_failed_authentication_is_counted(gateway: httpx.Client) -> None:
+    gateway.get("/api/v1/memories/x", headers={"Authorization": "Bearer not.a.token"})
+    failures = _samples(gateway.get("/metrics").text, "cognitionos_gateway_auth_failures_total")
+    assert any('code="invalid_token"' in s for s in failures), failures
+
+
+def test_the_public_gateway_does_not_publish_metrics_to_other_networks(stack: Stack) -> None:
+    elsewhere = stack.gateway_settings(metrics_allowed_networks=["10.0.0.0/8"])
+    with serving(create_gateway(elsewhere)) as gw:
+        assert httpx.get(f"{gw.url}/metrics").status_code == 404
+    with_token = stack.gateway_settings(metrics_allowed_networks=[], metrics_token="scrape-token-0123456789")
+    with serving(create_gateway(with_token)) as gw:
+        assert httpx.get(f"{gw.url}/metrics").status_code == 404
+        wrong = httpx.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 404
+        right = httpx.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"})
+        assert right.status_code == 200 and "cognitionos_http_requests_total" in right.text
