@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -128,16 +129,25 @@ async def _announce_when_healthy(gateway_url: str, timeout_seconds: float = 120)
 
 @app.command()
 def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000") -> None:
-    """Health of every service, as the gateway sees it."""
+    """Health of every service, as the gateway sees it, as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
     try:
         body = httpx.get(f"{gateway_url}/health", timeout=5).json()
     except httpx.HTTPError as exc:
-        typer.echo(f"api-gateway     down   ({gateway_url}: {type(exc).__name__})")
+        console.out(f"api-gateway down ({gateway_url}: {type(exc).__name__})")
         raise typer.Exit(1) from exc
-    typer.echo(f"{'api-gateway':<20} ok")
+    table = Table(title=f"CognitionOS at {gateway_url} ({body['status']})")
+    for column in ("service", "status", "latency", "circuit", "detail"):
+        table.add_column(column)
+    gateway_detail = ", ".join(body.get("unavailable") or []) or ""
+    table.add_row("api-gateway", "ok", "", "", gateway_detail and f"unavailable: {gateway_detail}")
     for name, health in body["services"].items():
-        latency = f"{health['latency_ms']} ms" if health.get("latency_ms") is not None else health.get("error", "")
-        typer.echo(f"{name:<20} {health['status']:<6} {latency}")
+        latency = f"{health['latency_ms']} ms" if health.get("latency_ms") is not None else ""
+        table.add_row(name, health["status"], latency, health.get("circuit", ""), health.get("error") or "")
+    console.print(table)
     raise typer.Exit(0 if body["status"] == "ok" else 1)
 
 
@@ -147,24 +157,36 @@ def run(
     gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
     budget_usd: Annotated[float | None, typer.Option(help="LLM spend cap for the run")] = None,
     max_tasks: Annotated[int | None, typer.Option(min=1, max=50, help="Most tasks the planner may use")] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print the run's events as JSON lines, then the run")
+    ] = False,
 ) -> None:
-    """Run a goal on the running system (`cognitionos up`) and show its progress and result."""
+    """Run a goal on the running system (`cognitionos up`): a live table of its tasks, states and cost on a
+    terminal (one line per event elsewhere), then the result."""
+    from rich.console import Console
+
+    from cognitionos_cli.progress import EventPrinter
     from cognitionos_cli.workflow import Credentials, Gateway, GatewayError, run_goal, sandbox_outputs
 
+    console = Console(highlight=False)
     gateway = Gateway(gateway_url)
     try:
         gateway.sign_in(Credentials.local())
-        finished = run_goal(gateway, goal, show=typer.echo, budget_usd=budget_usd, max_tasks=max_tasks)
+        with EventPrinter(console, as_json=json_lines) as printer:
+            finished = run_goal(gateway, goal, on_event=printer, budget_usd=budget_usd, max_tasks=max_tasks)
     except (GatewayError, httpx.HTTPError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     finally:
         gateway.close()
-    result = finished["result"] or {}
-    typer.echo(f"\n{finished['status']}: {result.get('summary') or finished['error'] or ''}")
-    for task, stdout in sandbox_outputs(finished):
-        typer.echo(f"sandbox output of {task}:\n{stdout.rstrip()}")
-    typer.echo(f"cost: ${finished['spent_usd']:.6f}")
+    if json_lines:
+        console.out(json.dumps(finished, default=str))
+    else:
+        result = finished["result"] or {}
+        console.out(f"\nrun {finished['id']} {finished['status']}: {result.get('summary') or finished['error'] or ''}")
+        for task, stdout in sandbox_outputs(finished):
+            console.out(f"sandbox output of {task}:\n{stdout.rstrip()}")
+        console.out(f"cost: ${finished['spent_usd']:.6f}")
     raise typer.Exit(0 if finished["status"] == "succeeded" else 1)
 
 

@@ -135,16 +135,20 @@ def run_goal(
     gateway: Gateway,
     goal: str,
     *,
-    show: Callable[[str], None],
+    on_event: Callable[[dict[str, Any]], None],
     budget_usd: float | None = None,
     max_tasks: int | None = None,
 ) -> dict[str, Any]:
-    """Starts a run of the goal, shows its progress, and returns the finished run."""
+    """Starts a run of the goal, hands each of its events to `on_event` as they happen, and returns the finished
+    run."""
     run = gateway.start_run(goal, budget_usd, max_tasks)
-    show(f"run {run['id']} started")
     for event in gateway.events(run["id"]):
-        show(f"  [{event['event_type']}] {describe_event(event)}")
+        on_event(event)
     return gateway.run(run["id"])
+
+
+def event_line(event: dict[str, Any]) -> str:
+    return f"  [{event['event_type']}] {describe_event(event)}"
 
 
 def sandbox_outputs(run: dict[str, Any]) -> list[tuple[str, str]]:

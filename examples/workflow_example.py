@@ -10,7 +10,7 @@ Runs on the embedded local model without any key; set OPENAI_API_KEY or ANTHROPI
 import argparse
 import sys
 
-from cognitionos_cli.workflow import Credentials, Gateway, GatewayError, run_goal, sandbox_outputs
+from cognitionos_cli.workflow import Credentials, Gateway, GatewayError, event_line, run_goal, sandbox_outputs
 
 GOAL = "Write a Python function that returns the n-th Fibonacci number, test it on n = 0..10, and remember the result"
 
@@ -27,7 +27,13 @@ def main() -> int:
     try:
         user = gateway.sign_in(Credentials.local())
         print(f"signed in as {user['username']}")
-        run = run_goal(gateway, args.goal, show=print, budget_usd=args.budget_usd, max_tasks=args.max_tasks)
+        run = run_goal(
+            gateway,
+            args.goal,
+            on_event=lambda e: print(event_line(e)),
+            budget_usd=args.budget_usd,
+            max_tasks=args.max_tasks,
+        )
         print(f"\nstatus: {run['status']}" + (f" ({run['error']})" if run["error"] else ""))
         result = run["result"] or {}
         print(f"result: {result.get('summary') or '(none)'}")

@@ -1,0 +1,79 @@
+"""How `cognitionos run` shows a run: a live table of tasks, their states and the running cost on a terminal; one
+plain line per event elsewhere (CI logs, pipes), or JSON lines with --json."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from cognitionos_cli.workflow import describe_event
+
+TASK_STATES = {
+    "task_started": "running",
+    "task_succeeded": "succeeded",
+    "task_failed": "failed",
+    "task_skipped": "skipped",
+    "task_retry_scheduled": "retrying",
+}
+STATE_STYLES = {"running": "yellow", "succeeded": "green", "failed": "red", "skipped": "dim", "retrying": "magenta"}
+
+
+@dataclass
+class RunProgress:
+    """What the events of one run have said so far."""
+
+    tasks: dict[str, str] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    last: str = ""
+
+    def update(self, event: dict[str, Any]) -> None:
+        kind, data = event["event_type"], event.get("data") or {}
+        self.cost_usd += float(event.get("cost_usd") or 0)
+        if kind == "plan_created":
+            for stage in data.get("execution_order") or []:
+                for key in stage if isinstance(stage, list) else [stage]:
+                    self.tasks.setdefault(str(key), "planned")
+        if kind in TASK_STATES and data.get("task"):
+            self.tasks[str(data["task"])] = TASK_STATES[kind]
+        self.last = f"[{kind}] {describe_event(event)}"
+
+    def render(self) -> Group:
+        table = Table(title="tasks", expand=False)
+        table.add_column("task")
+        table.add_column("state")
+        for key, state in self.tasks.items():
+            table.add_row(key, Text(state, style=STATE_STYLES.get(state, "")))
+        return Group(table, Text(f"cost so far: ${self.cost_usd:.6f}"), Text(self.last, overflow="ellipsis"))
+
+
+class EventPrinter:
+    """Receives the run's events: live on a terminal, one line each otherwise, or JSON lines."""
+
+    def __init__(self, console: Console, *, as_json: bool) -> None:
+        self.console = console
+        self.as_json = as_json
+        self.progress = RunProgress()
+        self._live: Live | None = None
+
+    def __enter__(self) -> "EventPrinter":
+        if self.console.is_terminal and not self.as_json:
+            self._live = Live(self.progress.render(), console=self.console, refresh_per_second=8)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.progress.update(event)
+        if self.as_json:
+            self.console.out(json.dumps(event, default=str), highlight=False)
+        elif self._live is not None:
+            self._live.update(self.progress.render())
+        else:
+            self.console.out(f"  {self.progress.last}", highlight=False)

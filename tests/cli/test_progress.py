@@ -1,0 +1,54 @@
+"""`cognitionos run` output: a live table on a terminal, plain lines in a log, JSON lines with --json; never escape
+codes where there is no terminal."""
+
+import io
+import json
+
+from rich.console import Console
+
+from cognitionos_cli.progress import EventPrinter, RunProgress
+
+EVENTS = [
+    {"event_type": "plan_created", "message": "Planned 2 tasks", "data": {"execution_order": [["a"], ["b"]]}},
+    {"event_type": "task_started", "message": "Task a started", "data": {"task": "a"}},
+    {"event_type": "llm_call", "message": "executor called gpt-4o-mini", "data": {}, "cost_usd": 0.0012},
+    {"event_type": "task_succeeded", "message": "Task a succeeded", "data": {"task": "a"}},
+    {"event_type": "task_failed", "message": "Task b failed", "data": {"task": "b"}},
+]
+
+
+def _printed(*, terminal: bool, as_json: bool) -> str:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=100, color_system="standard" if terminal else None)
+    with EventPrinter(console, as_json=as_json) as printer:
+        for event in EVENTS:
+            printer(event)
+    return out.getvalue()
+
+
+def test_the_table_follows_each_task_and_the_running_cost() -> None:
+    progress = RunProgress()
+    for event in EVENTS:
+        progress.update(event)
+    assert progress.tasks == {"a": "succeeded", "b": "failed"}
+    assert abs(progress.cost_usd - 0.0012) < 1e-9
+    out = io.StringIO()
+    Console(file=out, width=80).print(progress.render())
+    text = out.getvalue()
+    assert "succeeded" in text and "failed" in text and "$0.001200" in text
+
+
+def test_a_log_gets_one_plain_line_per_event_without_escape_codes() -> None:
+    text = _printed(terminal=False, as_json=False)
+    assert "\x1b" not in text
+    assert [line.split("]")[0].strip() + "]" for line in text.splitlines()] == [f"[{e['event_type']}]" for e in EVENTS]
+
+
+def test_json_lines_carry_every_event_as_it_came() -> None:
+    lines = _printed(terminal=False, as_json=True).splitlines()
+    assert [json.loads(line)["event_type"] for line in lines] == [e["event_type"] for e in EVENTS]
+
+
+def test_a_terminal_gets_the_live_table() -> None:
+    text = _printed(terminal=True, as_json=False)
+    assert "tasks" in text and "cost so far" in text and "\x1b" in text
