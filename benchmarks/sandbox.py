@@ -12,7 +12,7 @@ import time
 
 from benchmarks.common import percentile, summary
 from services.tool_runner.config import ToolRunnerSettings
-from services.tool_runner.sandbox import Limits, bwrap_path, run_python
+from services.tool_runner.sandbox import bwrap_path, run_python
 
 
 async def bare(runs: int) -> list[float]:
@@ -26,15 +26,7 @@ async def bare(runs: int) -> list[float]:
 
 
 async def sandboxed(runs: int) -> list[float]:
-    s = ToolRunnerSettings()
-    limits = Limits(
-        cpu_seconds=s.sandbox_cpu_seconds,
-        memory_mb=s.sandbox_memory_mb,
-        file_size_mb=s.sandbox_file_size_mb,
-        max_processes=s.sandbox_max_processes,
-        output_bytes=s.sandbox_output_bytes,
-        sandbox_uid=s.sandbox_uid,
-    )
+    limits = ToolRunnerSettings().sandbox_limits()
     samples = []
     for _ in range(runs):
         started = time.perf_counter()

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from cognitionos_cli.embedded import free_port
 from services.tool_runner.config import ToolRunnerSettings
-from services.tool_runner.sandbox import Limits, bwrap_path, run_python
+from services.tool_runner.sandbox import bwrap_path, run_python
 
 
 class ThreadedServer:
@@ -103,15 +103,7 @@ def sandbox_unavailable_reason() -> str | None:
             "needs the bubblewrap sandbox, which is not installed: apt-get install bubblewrap "
             "(scripts/test.sh installs it when run as root)"
         )
-    settings = ToolRunnerSettings()
-    limits = Limits(
-        cpu_seconds=5,
-        memory_mb=settings.sandbox_memory_mb,
-        file_size_mb=settings.sandbox_file_size_mb,
-        max_processes=settings.sandbox_max_processes,
-        output_bytes=4096,
-        sandbox_uid=settings.sandbox_uid,
-    )
+    limits = ToolRunnerSettings().sandbox_limits()
     result = asyncio.run(run_python("print('ok')", timeout_seconds=20, limits=limits, sandboxed=True))
     if result.stdout.strip() != "ok":
         return f"needs the bubblewrap sandbox, which cannot start here: {result.stderr.strip()[:300]}"

@@ -2,6 +2,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
+from services.tool_runner.sandbox import Limits
 from shared.config import BaseServiceSettings
 
 
@@ -36,6 +37,18 @@ class ToolRunnerSettings(BaseServiceSettings):
     )
     http_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
     http_max_redirects: int = Field(default=5, ge=0)
+
+    def sandbox_limits(self) -> Limits:
+        return Limits(
+            cpu_seconds=self.sandbox_cpu_seconds,
+            memory_mb=self.sandbox_memory_mb,
+            file_size_mb=self.sandbox_file_size_mb,
+            max_processes=self.sandbox_max_processes,
+            output_bytes=self.sandbox_output_bytes,
+            sandbox_uid=self.sandbox_uid,
+            tmp_mb=self.sandbox_tmp_mb,
+            work_mb=self.sandbox_work_mb,
+        )
 
 
 @lru_cache

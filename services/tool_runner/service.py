@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tool_runner import repository
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.http_tool import HttpPolicy, http_request
-from services.tool_runner.sandbox import Limits, bwrap_path, run_python
+from services.tool_runner.sandbox import bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
 from shared import metrics
 from shared.clients import ServiceClient
@@ -32,19 +32,6 @@ class ToolService:
     memory: ServiceClient
     ai: ServiceClient
     redis: Redis
-
-    def _limits(self) -> Limits:
-        s = self.settings
-        return Limits(
-            cpu_seconds=s.sandbox_cpu_seconds,
-            memory_mb=s.sandbox_memory_mb,
-            file_size_mb=s.sandbox_file_size_mb,
-            max_processes=s.sandbox_max_processes,
-            output_bytes=s.sandbox_output_bytes,
-            sandbox_uid=s.sandbox_uid,
-            tmp_mb=s.sandbox_tmp_mb,
-            work_mb=s.sandbox_work_mb,
-        )
 
     def _policy(self) -> HttpPolicy:
         s = self.settings
@@ -159,7 +146,10 @@ class ToolService:
                 )
             async with self._sandbox_slot(identity):
                 outcome = await run_python(
-                    parameters["code"], timeout_seconds=timeout, limits=self._limits(), sandboxed=sandboxed
+                    parameters["code"],
+                    timeout_seconds=timeout,
+                    limits=self.settings.sandbox_limits(),
+                    sandboxed=sandboxed,
                 )
             metrics.SANDBOX_SECONDS.observe(outcome.duration_ms / 1000)
             if outcome.memory_exceeded:
