@@ -92,8 +92,34 @@ def error_response(
     *,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    request: Request | None = None,
 ) -> JSONResponse:
+    if request is not None and request.url.path.startswith(OPENAI_PATHS):
+        return _openai_error(status_code, code, message, details=details or {}, headers=headers)
     return JSONResponse(error_body(code, message, details), status_code=status_code, headers=headers)
+
+
+# The OpenAI-compatible API (the ai-runtime's /v1, the gateway's /api/v1/ai/v1) answers errors the way OpenAI does,
+# so its SDK raises the matching exception (NotFoundError, RateLimitError, ...): `type` and `param` are added to the
+# envelope, and an unknown model is a 404 model_not_found.
+OPENAI_PATHS = ("/v1/", "/api/v1/ai/v1/")
+OPENAI_ERROR_TYPES = {
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    429: "rate_limit_error",
+}
+
+
+def _openai_error(
+    status_code: int, code: str, message: str, *, details: dict[str, Any], headers: dict[str, str] | None
+) -> JSONResponse:
+    if code in ("unknown_model", "model_unavailable") and status_code in (400, 503):
+        status_code, code = 404, "model_not_found"
+    error_type = OPENAI_ERROR_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")
+    body = error_body(code, message, details)
+    body["error"] |= {"type": error_type, "param": "model" if code == "model_not_found" else details.get("param")}
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 _HTTP_CODES = {
@@ -110,25 +136,29 @@ _HTTP_CODES = {
 }
 
 
-async def _app_error_handler(_: Request, exc: Exception) -> JSONResponse:
+async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return error_response(exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers)
+    return error_response(
+        exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers, request=request
+    )
 
 
-async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
-    return error_response(422, "validation_error", "Request validation failed", details={"errors": problems})
+    return error_response(
+        422, "validation_error", "Request validation failed", details={"errors": problems}, request=request
+    )
 
 
-async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None), request=request)
 
 
 OUTAGE_RETRY_AFTER_SECONDS = 5
@@ -184,7 +214,7 @@ async def _infrastructure_error_handler(request: Request, exc: Exception) -> JSO
     if violation is not None:
         status, code, message = violation
         logger.info("request refused by the database", extra={"code": code, "path": request.url.path})
-        return error_response(status, code, message)
+        return error_response(status, code, message, request=request)
     dependency = unavailable_dependency(exc)
     if dependency is not None:
         # An outage is not a bug: the client may retry, and the service recovers by itself when it is back.
@@ -195,14 +225,15 @@ async def _infrastructure_error_handler(request: Request, exc: Exception) -> JSO
             f"The {dependency} is unavailable; retry shortly",
             details={"dependency": dependency, "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS},
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            request=request,
         )
     logger.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error")
+    return error_response(500, "internal_error", "Internal server error", request=request)
 
 
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error")
+    return error_response(500, "internal_error", "Internal server error", request=request)
 
 
 def install_error_handlers(app: FastAPI) -> None:

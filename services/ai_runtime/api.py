@@ -24,6 +24,7 @@ from services.ai_runtime.schemas import (
     ModelEntry,
     ModelsResponse,
     OpenAIChatRequest,
+    OpenAICompletionRequest,
     OpenAIEmbeddingsRequest,
     SpendResponse,
     SpendRow,
@@ -214,11 +215,7 @@ def _chat_completion(result: GenerationResult, completion_id: str, created: int)
                 },
             }
         ],
-        "usage": {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
-        },
+        "usage": _usage(result),
         "system_fingerprint": None,
     }
 
@@ -287,6 +284,61 @@ async def openai_chat_completions(
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.post("/v1/completions", summary="OpenAI-compatible (legacy) text completions", tags=["openai-compatible"])
+async def openai_completions(
+    body: OpenAICompletionRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
+) -> Any:
+    generation = Generation(
+        messages=[{"role": "user", "content": body.text}],
+        chain=runtime.chat_chain(body.model, None),
+        max_tokens=body.max_tokens or runtime.settings.default_max_tokens,
+        temperature=body.temperature,
+        response_format=None,
+        use_cache=_use_cache(runtime, None, body.temperature),
+        user_id=identity.user_id,
+        request_id=request.state.request_id,
+    )
+    completion_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def completion(model: str, text: str, finish_reason: str | None, usage: dict[str, int] | None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+            **({"usage": usage} if usage is not None else {}),
+        }
+
+    if not body.stream:
+        result = await runtime.generate(generation)
+        return completion(result.model.name, result.content, result.finish_reason or "stop", _usage(result))
+    streamed = await runtime.generate_stream(generation)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for part in streamed.chunks:
+                if part.delta:
+                    yield f"data: {json.dumps(completion(streamed.model.name, part.delta, None, None))}\n\n"
+        except ProviderError as exc:
+            yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'api_error'}})}\n\n"
+            return
+        result = streamed.result
+        final = completion(result.model.name, "", result.finish_reason or "stop", _usage(result))
+        yield f"data: {json.dumps(final)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _usage(result: GenerationResult) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
 
 
 @router.post("/v1/embeddings", summary="OpenAI-compatible embeddings", tags=["openai-compatible"])

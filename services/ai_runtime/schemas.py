@@ -230,6 +230,31 @@ class OpenAIChatRequest(BaseModel):
     user: str | None = None
 
 
+class OpenAICompletionRequest(BaseModel):
+    """The legacy completions API: a prompt in, text out."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    prompt: str | list[str] = Field(description="One prompt (a list of one is accepted too)")
+    max_tokens: int | None = Field(default=16, ge=1, le=32_000)
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    stream: bool = False
+    user: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def one_prompt(cls, value: str | list[str]) -> str | list[str]:
+        prompts = [value] if isinstance(value, str) else value
+        if len(prompts) != 1 or not prompts[0].strip():
+            raise ValueError("give one non-empty prompt")
+        return value
+
+    @property
+    def text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
 class OpenAIEmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -61,7 +61,7 @@ def test_embeddings_and_models_with_the_sdk(sdk_stack: tuple[str, str, str]) -> 
 
 def test_sdk_errors_are_typed(sdk_stack: tuple[str, str, str]) -> None:
     base_url, key, _ = sdk_stack
-    with pytest.raises(openai.BadRequestError) as error:
+    with pytest.raises(openai.NotFoundError) as error:  # as OpenAI answers an unknown model
         openai.OpenAI(base_url=base_url, api_key=key, max_retries=0).chat.completions.create(
             model="gpt-9", messages=[{"role": "user", "content": "x"}]
         )
@@ -83,3 +83,39 @@ def test_tool_calls_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
     (call,) = completion.choices[0].message.tool_calls
     assert call.function.name == "fibonacci" and call.function.arguments == '{"n": 10}'
     assert completion.choices[0].finish_reason == "tool_calls"
+
+
+def test_an_unknown_model_is_the_sdks_not_found_error(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    assert raised.value.code == "model_not_found" and raised.value.type == "invalid_request_error"
+    assert raised.value.param == "model"
+
+
+def test_errors_on_v1_carry_openais_type_and_param(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    response = httpx.post(
+        f"{base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"}, json={"model": "gpt-4o-mini"}
+    )
+    error = response.json()["error"]
+    assert response.status_code == 422 and error["type"] == "invalid_request_error" and "param" in error
+    assert {"code", "message", "details"} <= set(error)
+    unauthenticated = httpx.post(f"{base_url}/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
+    assert unauthenticated.json()["error"]["type"] == "authentication_error"
+
+
+def test_legacy_completions_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    completion = client.completions.create(model="gpt-4o-mini", prompt="Say hello", max_tokens=20)
+    assert completion.object == "text_completion"
+    assert completion.choices[0].text == "Hello from the OpenAI test server"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    streamed = "".join(
+        chunk.choices[0].text
+        for chunk in client.completions.create(model="gpt-4o-mini", prompt="Say hello", max_tokens=20, stream=True)
+        if chunk.choices
+    )
+    assert streamed == "Hello from the OpenAI test server"
