@@ -79,6 +79,7 @@ def create_service_app(
     access_log: bool = True,
     liveness_route: bool = True,
     health_details: HealthDetails | None = None,
+    openapi_url: str | None = "/openapi.json",
 ) -> FastAPI:
     checks: dict[str, ReadyCheck] = {"database": _database_check, "redis": _redis_check, **(ready_checks or {})}
 
@@ -110,6 +111,7 @@ def create_service_app(
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
         redirect_slashes=False,
+        openapi_url=openapi_url,
     )
     app.state.settings = settings
     install_error_handlers(app)

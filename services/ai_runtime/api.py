@@ -190,6 +190,7 @@ async def list_models(_: CurrentIdentity, runtime: Runtime) -> ModelsResponse:
         models=entries,
         aliases=runtime.settings.model_aliases,
         role_models=runtime.settings.role_models,
+        role_assignments=runtime.settings.role_models,
         providers=runtime.provider_status,
     )
 

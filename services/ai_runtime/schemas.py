@@ -167,6 +167,9 @@ class ModelsResponse(BaseModel):
     models: list[ModelEntry]
     aliases: dict[str, str]
     role_models: dict[str, list[str]]
+    role_assignments: dict[str, list[str]] = Field(
+        description="The original API's name for role_models (the same map): kept for its clients"
+    )
     providers: dict[str, str]
 
 

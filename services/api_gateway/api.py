@@ -5,11 +5,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response, StreamingResponse
 
 from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.schemas import AggregatedHealthResponse
-from services.api_gateway.service import authorize, client_ip
+from services.api_gateway.service import authorize, client_ip, public_openapi
 from services.api_gateway.upstreams import ROUTES
 from shared import metrics
 from shared.app import VERSION, core_state
@@ -33,6 +36,22 @@ async def aggregated_health(request: Request, proxy: Proxy) -> AggregatedHealthR
     core = core_state(request.app)
     own = {"database": await database_is_ready(core.engine), "redis": await redis_is_ready(core.redis)}
     return await proxy.aggregated_health(VERSION, own_checks=own)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi_document(request: Request, proxy: Proxy) -> JSONResponse:
+    own = get_openapi(
+        title=request.app.title,
+        version=request.app.version,
+        description=request.app.description,
+        routes=request.app.routes,
+    )
+    return JSONResponse(public_openapi(own, await proxy.upstream_openapi()))
+
+
+@router.get("/docs", include_in_schema=False)
+async def api_docs(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title}: API")
 
 
 async def proxy_to_service(

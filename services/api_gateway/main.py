@@ -47,5 +47,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routers=[router],
         service_lifespan=gateway_state,
         liveness_route=False,
+        openapi_url=None,  # the gateway serves one document for the whole API instead (api.py)
         access_log=True,
     )

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 from starlette.background import BackgroundTask
@@ -52,6 +52,7 @@ STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {
 STRIPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"x-request-id", "traceparent", "server-timing"}
 SMALL_BODY_BYTES = 256 * 1024
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
+OPENAPI_CACHE_SECONDS = 60.0
 
 
 def service_urls(settings: GatewaySettings) -> dict[ServiceName, str]:
@@ -76,6 +77,7 @@ class UpstreamProxy:
             auto_decompress=False,  # relay bytes exactly as the service sent them
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
+        self._openapi_cache: tuple[float, dict[ServiceName, dict[str, Any]]] | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -189,6 +191,26 @@ class UpstreamProxy:
         if identity is not None:
             headers.update(sign_identity(identity, self.settings.internal_secret))
         return headers
+
+    async def upstream_openapi(self) -> dict[ServiceName, dict[str, Any]]:
+        """Each service's OpenAPI document (those that answer), kept for a minute."""
+        now = time.monotonic()
+        if self._openapi_cache is not None and now - self._openapi_cache[0] < OPENAPI_CACHE_SECONDS:
+            return self._openapi_cache[1]
+        names = list(self.urls)
+        fetched = await asyncio.gather(*(self._fetch_openapi(name) for name in names))
+        documents = {name: doc for name, doc in zip(names, fetched, strict=True) if doc is not None}
+        self._openapi_cache = (now, documents)
+        return documents
+
+    async def _fetch_openapi(self, service: ServiceName) -> dict[str, Any] | None:
+        try:
+            async with self.session.get(
+                f"{self.urls[service]}/openapi.json", timeout=aiohttp.ClientTimeout(total=3.0)
+            ) as response:
+                return dict(await response.json()) if response.status == 200 else None
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            return None
 
     async def aggregated_health(self, version: str, *, own_checks: dict[str, bool]) -> AggregatedHealthResponse:
         names = list(self.urls)

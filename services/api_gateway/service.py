@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.ratelimit import Bucket, RateLimitDecision, RateLimiter
 from services.api_gateway.repository import find_identity_by_api_key_hash
-from services.api_gateway.upstreams import UpstreamRoute
+from services.api_gateway.upstreams import ROUTES, UpstreamRoute
 from shared import metrics
 from shared.errors import (
     OUTAGE_RETRY_AFTER_SECONDS,
@@ -29,6 +30,7 @@ from shared.errors import (
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key, revoked_session_key
 from shared.security import JWTConfig, decode_token, hash_api_key, looks_like_api_key
+from shared.services import ServiceName
 
 logger = logging.getLogger(__name__)
 
@@ -172,3 +174,51 @@ def client_ip(request: Request, settings: GatewaySettings) -> str:
     if settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
         return forwarded.split(",")[0].strip()
     return request.client.host if request.client else "unknown"
+
+
+PROBE_PATHS = frozenset({"/health", "/ready", "/metrics"})
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token"},
+    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "A CognitionOS API key"},
+}
+
+
+def public_openapi(own: dict[str, Any], upstream: Mapping[ServiceName, dict[str, Any]]) -> dict[str, Any]:
+    """One OpenAPI document for the whole public API: the gateway's own operations, then every service's under its
+    public prefix (`/memories/{id}` of the memory-service is `/api/v1/memories/{id}`), with their schemas named
+    `<service>.<Schema>` so equal names from two services never collide, and the two ways to authenticate."""
+    document = json.loads(json.dumps(own))
+    document["paths"] = {p: op for p, op in document.get("paths", {}).items() if not p.startswith("/api/v1/{")}
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    for route in ROUTES.values():
+        spec = upstream.get(route.service)
+        if spec is None:
+            continue
+        renamed = json.loads(
+            json.dumps(spec).replace('"#/components/schemas/', f'"#/components/schemas/{route.service}.')
+        )
+        for name, schema in renamed.get("components", {}).get("schemas", {}).items():
+            schemas[f"{route.service}.{name}"] = schema
+        for path, operations in renamed.get("paths", {}).items():
+            public_path = _public_path(route, path)
+            if public_path is None:
+                continue
+            for method, operation in operations.items():
+                operation["tags"] = [route.prefix]
+                operation["operationId"] = f"{route.prefix}_{operation.get('operationId', method)}"
+                if route.is_public(method.upper(), public_path.removeprefix(f"/api/v1/{route.prefix}/")):
+                    operation["security"] = []
+            document["paths"][public_path] = operations
+    return document
+
+
+def _public_path(route: UpstreamRoute, path: str) -> str | None:
+    if path in PROBE_PATHS or not path.startswith(route.upstream_prefix):
+        return None
+    rest = path[len(route.upstream_prefix) :]
+    if route.upstream_prefix and rest and not rest.startswith("/"):
+        return None  # /memoriesX is not under /memories
+    return f"/api/v1/{route.prefix}{rest}"

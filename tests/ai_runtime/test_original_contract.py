@@ -1,0 +1,30 @@
+"""The original CognitionOS API as its clients call it: role assignments in /models, the ada-002 embedding model
+its users still name (known, priced, and saying what to set without a key)."""
+
+import httpx
+
+from services.ai_runtime.main import create_app
+from tests.ai_runtime.conftest import identity_headers, runtime_settings
+from tests.support import assert_error, serving
+
+
+def test_models_answers_role_assignments_as_before(ai: httpx.Client) -> None:
+    body = ai.get("/models").json()
+    assert body["role_assignments"] == body["role_models"] and "planner" in body["role_assignments"]
+    ada = next(m for m in body["models"] if m["name"] == "text-embedding-ada-002")
+    assert ada["kind"] == "embedding" and ada["dimensions"] == 1536 and ada["input_usd_per_mtok"] == 0.10
+
+
+def test_embedding_with_ada_002_is_served_and_priced(ai: httpx.Client) -> None:
+    body = ai.post("/embed", json={"texts": ["hello"], "model": "text-embedding-ada-002"}).json()
+    assert body["model_used"] == "text-embedding-ada-002" and len(body["embeddings"]) == 1
+
+
+def test_ada_002_without_an_openai_key_says_what_to_set(database_url: str, redis_url: str, user_id: str) -> None:
+    with serving(create_app(runtime_settings(database_url, redis_url, None))) as server:
+        response = httpx.post(
+            f"{server.url}/embed",
+            headers=identity_headers(user_id),
+            json={"texts": ["x"], "model": "text-embedding-ada-002"},
+        )
+    assert "OPENAI_API_KEY" in assert_error(response, 503, "model_unavailable")["message"]

@@ -1,0 +1,27 @@
+"""One API at the gateway: /openapi.json and /docs describe every service under its public prefix."""
+
+import httpx
+import schemathesis
+
+from tests.conftest import Stack
+
+
+def test_the_gateway_publishes_every_services_operations_under_their_public_paths(stack: Stack) -> None:
+    document = httpx.get(f"{stack.gateway.url}/openapi.json").json()
+    paths = document["paths"]
+    assert {"/api/v1/auth/login", "/api/v1/auth/me", "/api/v1/auth/api-keys", "/health"} <= set(paths)
+    assert not any(path.startswith("/api/v1/{") for path in paths)  # the catch-all proxy route is not an API
+    assert paths["/api/v1/auth/login"]["post"]["security"] == []  # public
+    assert "security" not in paths["/api/v1/auth/me"]["get"]  # the document's default: a token or a key
+    assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    assert set(document["components"]["securitySchemes"]) == {"bearerAuth", "apiKeyAuth"}
+    schemas = document["components"]["schemas"]
+    assert "auth-service.UserResponse" in schemas
+    referenced = str(paths["/api/v1/auth/me"])
+    assert "#/components/schemas/auth-service.UserResponse" in referenced
+    schemathesis.openapi.from_dict(document)  # a document the OpenAPI tooling loads
+
+
+def test_the_gateway_docs_page_reads_that_document(stack: Stack) -> None:
+    page = httpx.get(f"{stack.gateway.url}/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
