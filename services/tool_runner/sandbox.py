@@ -193,54 +193,78 @@ async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandb
                 {"PATH": "/usr/bin:/bin", "HOME": str(workdir)},
             )
         flavour = cgroup_flavour() if sandboxed else None
-        cgroup = (
-            await asyncio.to_thread(
-                RunCgroup.create, memory_mb=limits.memory_mb, max_processes=limits.max_processes, flavour=flavour
-            )
-            if flavour
-            else None
-        )
-        started = time.perf_counter()
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            pass_fds=pass_fds,
-            preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
-        )
-        code_file.close()
-        assert process.stdout and process.stderr
-        readers = asyncio.gather(
-            _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)
-        )
-        timed_out = False
+        cgroup: RunCgroup | None = None
         try:
-            await asyncio.wait_for(process.wait(), timeout_seconds)
-        except TimeoutError:
-            timed_out = True
-            _kill_group(process.pid)
-            await process.wait()
-        _kill_group(process.pid)  # anything the code left running in its session
-        memory_exceeded = cgroup.memory_exceeded() if cgroup else False
-        if cgroup is not None:
-            await asyncio.to_thread(cgroup.remove)  # and anything it started outside that session
-        (stdout, out_cut), (stderr, err_cut) = await readers
-        exit_code = process.returncode
-        return ExecutionResult(
-            stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"),
-            exit_code=exit_code,
-            timed_out=timed_out,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            truncated=out_cut or err_cut,
-            signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
-            memory_exceeded=memory_exceeded,
-            run_limits=f"cgroup-{flavour}" if flavour else "rlimits",
-        )
+            if flavour:
+                cgroup = await asyncio.to_thread(
+                    RunCgroup.create, memory_mb=limits.memory_mb, max_processes=limits.max_processes, flavour=flavour
+                )
+            result = await _supervise(
+                command,
+                cwd=cwd,
+                env=env,
+                pass_fds=pass_fds,
+                limits=limits,
+                timeout=timeout_seconds,
+                sandboxed=sandboxed,
+                cgroup=cgroup,
+            )
+        finally:
+            code_file.close()
+            if cgroup is not None:  # also anything the run started outside its session; the group goes too
+                await asyncio.to_thread(cgroup.remove)
+        result.run_limits = f"cgroup-{flavour}" if flavour else "rlimits"
+        return result
+
+
+async def _supervise(
+    command: list[str],
+    *,
+    cwd: str | None,
+    env: dict[str, str],
+    pass_fds: tuple[int, ...],
+    limits: Limits,
+    timeout: float,
+    sandboxed: bool,
+    cgroup: RunCgroup | None,
+) -> ExecutionResult:
+    """Start the run, wait for it within the wall timeout, kill what it leaves in its session, collect its output."""
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        pass_fds=pass_fds,
+        preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
+    )
+    assert process.stdout and process.stderr
+    readers = asyncio.gather(
+        _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)
+    )
+    timed_out = False
+    try:
+        await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        timed_out = True
+        _kill_group(process.pid)
+        await process.wait()
+    _kill_group(process.pid)  # anything the code left running in its session
+    (stdout, out_cut), (stderr, err_cut) = await readers
+    exit_code = process.returncode
+    return ExecutionResult(
+        stdout=stdout.decode(errors="replace"),
+        stderr=stderr.decode(errors="replace"),
+        exit_code=exit_code,
+        timed_out=timed_out,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        truncated=out_cut or err_cut,
+        signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
+        memory_exceeded=cgroup.memory_exceeded() if cgroup else False,
+    )
 
 
 def _kill_group(pid: int) -> None:
