@@ -118,7 +118,7 @@ async def _announce_when_healthy(gateway_url: str, timeout_seconds: float = 120)
     async with httpx.AsyncClient(timeout=2) as client:
         while asyncio.get_running_loop().time() < deadline:
             try:
-                if (await client.get(f"{gateway_url}/health")).json().get("status") == "ok":
+                if (await client.get(f"{gateway_url}/health")).json().get("status") == "healthy":
                     typer.echo(f"all 7 services are up: {gateway_url} (OpenAPI at {gateway_url}/docs)")
                     return
             except (httpx.HTTPError, ValueError):
@@ -148,7 +148,7 @@ def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] =
         latency = f"{health['latency_ms']} ms" if health.get("latency_ms") is not None else ""
         table.add_row(name, health["status"], latency, health.get("circuit", ""), health.get("error") or "")
     console.print(table)
-    raise typer.Exit(0 if body["status"] == "ok" else 1)
+    raise typer.Exit(0 if body["status"] == "healthy" else 1)
 
 
 @app.command()

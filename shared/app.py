@@ -140,7 +140,14 @@ def create_service_app(
             details = health_details(app) if health_details else None
             if inspect.isawaitable(details):
                 details = await details
-            return HealthResponse(service=settings.service_name, version=VERSION, details=details)
+            # A service says it is degraded by naming what is off under details["degraded"].
+            return HealthResponse(
+                status="degraded" if details and details.get("degraded") else "healthy",
+                service=settings.service_name,
+                version=VERSION,
+                details=details,
+                providers=details.get("providers") if details else None,
+            )
 
     @app.get(
         "/ready",

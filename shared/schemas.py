@@ -57,11 +57,16 @@ class ErrorResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        default="healthy", description="degraded: alive, but a capability is off (details say which)"
+    )
     service: str
     version: str
     details: dict[str, Any] | None = Field(
         default=None, description="Service-specific facts, e.g. which providers are live"
+    )
+    providers: dict[str, str] | None = Field(
+        default=None, description="ai-runtime: each provider and whether it is live (the original API's place)"
     )
 
 

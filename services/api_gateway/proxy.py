@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import aiohttp
 from starlette.background import BackgroundTask
@@ -218,9 +218,8 @@ class UpstreamProxy:
         services = dict(zip(names, results, strict=True))
         unavailable = {name for name, ok in own_checks.items() if not ok}
         unavailable.update(dependency for health in services.values() for dependency in health.unavailable)
-        healthy = not unavailable and all(h.status == "ok" for h in services.values())
         return AggregatedHealthResponse(
-            status="ok" if healthy else "degraded",
+            status=_overall(own_checks, services, unavailable),
             service=self.settings.service_name,
             version=version,
             services=services,
@@ -251,6 +250,16 @@ class UpstreamProxy:
                 unavailable=failing,
             )
         return UpstreamHealth(status="down", latency_ms=latency, error=f"HTTP {status_code}", circuit=circuit)
+
+
+def _overall(
+    own_checks: dict[str, bool], services: dict[ServiceName, UpstreamHealth], unavailable: set[str]
+) -> Literal["healthy", "degraded", "unhealthy"]:
+    if not all(own_checks.values()) or all(h.status == "down" for h in services.values()):
+        return "unhealthy"
+    if unavailable or any(h.status != "ok" for h in services.values()):
+        return "degraded"
+    return "healthy"
 
 
 def _failing_checks(body: bytes) -> list[str]:

@@ -14,7 +14,9 @@ class UpstreamHealth(BaseModel):
 
 
 class AggregatedHealthResponse(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="unhealthy: the gateway cannot reach its database or Redis, or no service answers"
+    )
     service: str
     version: str
     services: dict[str, UpstreamHealth]

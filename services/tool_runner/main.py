@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -12,6 +13,18 @@ from services.tool_runner.deps import ToolRunnerState
 from services.tool_runner.sandbox import sandbox_status
 from shared.app import CoreState, create_service_app
 from shared.clients import service_client
+
+
+def tool_runner_health(settings: ToolRunnerSettings) -> dict[str, Any]:
+    sandbox = sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed)
+    flavour = cgroup_flavour()
+    details: dict[str, Any] = {
+        "sandbox": sandbox,
+        "run_limits": f"cgroup-{flavour}" if flavour else "rlimits only (no writable cgroup)",
+    }
+    if sandbox != "bwrap":
+        details["degraded"] = f"code execution: {sandbox}"
+    return details
 
 
 def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
@@ -33,8 +46,5 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         service_lifespan=clients,
-        health_details=lambda app: {
-            "sandbox": sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed),
-            "run_limits": f"cgroup-{flavour}" if (flavour := cgroup_flavour()) else "rlimits only (no writable cgroup)",
-        },
+        health_details=lambda app: tool_runner_health(settings),
     )

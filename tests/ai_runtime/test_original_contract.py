@@ -1,9 +1,14 @@
-"""The original CognitionOS API as its clients call it: role assignments in /models, the ada-002 embedding model
-its users still name (known, priced, and saying what to set without a key)."""
+"""The original CognitionOS API as its clients call it: /health's status words and the ai-runtime's providers at
+its top level, role assignments in /models, the ada-002 embedding model its users still name (known, priced, and
+saying what to set without a key)."""
 
 import httpx
+import pytest
 
 from services.ai_runtime.main import create_app
+from services.tool_runner import sandbox
+from services.tool_runner.config import ToolRunnerSettings
+from services.tool_runner.main import tool_runner_health
 from tests.ai_runtime.conftest import identity_headers, runtime_settings
 from tests.support import assert_error, serving
 
@@ -28,3 +33,20 @@ def test_ada_002_without_an_openai_key_says_what_to_set(database_url: str, redis
             json={"texts": ["x"], "model": "text-embedding-ada-002"},
         )
     assert "OPENAI_API_KEY" in assert_error(response, 503, "model_unavailable")["message"]
+
+
+def test_health_answers_the_original_status_words_and_lists_providers(runtime_server) -> None:
+    body = httpx.get(f"{runtime_server.url}/health").json()
+    assert body["status"] == "healthy" and body["providers"]["openai"] == "live"
+    assert body["providers"] == body["details"]["providers"]
+
+
+def test_the_gateway_is_healthy_degraded_or_unhealthy(gateway: httpx.Client) -> None:
+    # The test stack's tool-runner is not running: the system is up but degraded.
+    assert gateway.get("/health").json()["status"] == "degraded"
+
+
+def test_a_tool_runner_that_cannot_run_code_says_it_is_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    details = tool_runner_health(ToolRunnerSettings())
+    assert details["degraded"].startswith("code execution: unavailable")

@@ -39,7 +39,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
         assert process.poll() is None, log.read_text()[-3000:]
         try:
             body = httpx.get(f"{url}/health", timeout=2).json()
-            if body["status"] == "ok":
+            if body["status"] == "healthy":
                 return body
         except (httpx.HTTPError, ValueError, KeyError):
             pass

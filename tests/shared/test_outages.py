@@ -45,7 +45,7 @@ def test_a_database_outage_is_a_503_and_service_resumes_when_it_returns(
             assert int(login.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
             assert_error(httpx.post(f"{auth.url}/login", json=account), 503, "database_unavailable")
             health = client.get("/health").json()
-            assert health["status"] == "degraded" and "database" in health["unavailable"]
+            assert health["status"] == "unhealthy" and "database" in health["unavailable"]
             assert health["services"]["auth-service"]["unavailable"] == ["database"]
 
             restarted = start_postgres(data_dir, database="outage")
