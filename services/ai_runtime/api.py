@@ -14,6 +14,7 @@ from services.ai_runtime import repository
 from services.ai_runtime.budget import period_limits
 from services.ai_runtime.providers.base import ProviderError
 from services.ai_runtime.schemas import (
+    AnthropicMessagesRequest,
     BudgetRequest,
     BudgetResponse,
     BudgetUsage,
@@ -330,6 +331,82 @@ async def openai_completions(
         final = completion(result.model.name, "", result.finish_reason or "stop", _usage(result))
         yield f"data: {json.dumps(final)}\n\n"
         yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+ANTHROPIC_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+@router.post(
+    "/v1/messages",
+    summary="Anthropic-compatible Messages API (text; stream: true supported), served by any configured model",
+    tags=["anthropic-compatible"],
+)
+async def anthropic_messages(
+    body: AnthropicMessagesRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
+) -> Any:
+    generation = Generation(
+        messages=body.chat_messages(),
+        chain=runtime.chat_chain(body.model, None),
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        response_format=None,
+        use_cache=_use_cache(runtime, None, body.temperature),
+        user_id=identity.user_id,
+        request_id=request.state.request_id,
+    )
+    message_id = f"msg_{uuid.uuid4().hex}"
+    if not body.stream:
+        result = await runtime.generate(generation)
+        return {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": result.model.name,
+            "content": [{"type": "text", "text": result.content}],
+            "stop_reason": ANTHROPIC_STOP_REASONS.get(result.finish_reason or "stop", "end_turn"),
+            "stop_sequence": None,
+            "usage": {"input_tokens": result.prompt_tokens, "output_tokens": result.completion_tokens},
+        }
+    streamed = await runtime.generate_stream(generation)
+
+    def event(kind: str, payload: dict[str, Any]) -> str:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **payload})}\n\n"
+
+    async def events() -> AsyncIterator[str]:
+        start: dict[str, Any] = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": streamed.model.name,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        yield event("message_start", {"message": start})
+        yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        try:
+            async for part in streamed.chunks:
+                if part.delta:
+                    yield event(
+                        "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": part.delta}}
+                    )
+        except ProviderError as exc:
+            yield event("error", {"error": {"type": "api_error", "message": str(exc)}})
+            return
+        result = streamed.result
+        yield event("content_block_stop", {"index": 0})
+        stop_reason = ANTHROPIC_STOP_REASONS.get(result.finish_reason or "stop", "end_turn")
+        yield event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"input_tokens": result.prompt_tokens, "output_tokens": result.completion_tokens},
+            },
+        )
+        yield event("message_stop", {})
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -258,6 +258,43 @@ class OpenAICompletionRequest(BaseModel):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
 
 
+class AnthropicTextBlock(BaseModel):
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class AnthropicMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str | list[AnthropicTextBlock] = Field(max_length=MAX_MESSAGE_CHARS)
+
+    @property
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(block.text for block in self.content)
+
+
+class AnthropicMessagesRequest(BaseModel):
+    """Anthropic's Messages API (text): what the official `anthropic` SDK sends to /v1/messages."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    max_tokens: int = Field(ge=1, le=32_000)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: str | list[AnthropicTextBlock] | None = None
+    temperature: float = Field(default=1.0, ge=0, le=1)
+    stream: bool = False
+
+    def chat_messages(self) -> list[dict[str, str]]:
+        """The same conversation in the chat shape every provider here takes."""
+        system = (
+            self.system
+            if isinstance(self.system, str) or self.system is None
+            else "".join(block.text for block in self.system)
+        )
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [{"role": m.role, "content": m.text} for m in self.messages]
+
+
 class OpenAIEmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -119,3 +120,26 @@ def test_legacy_completions_with_the_sdk(sdk_stack: tuple[str, str, str]) -> Non
         if chunk.choices
     )
     assert streamed == "Hello from the OpenAI test server"
+
+
+def test_the_anthropic_sdk_talks_to_any_configured_model(sdk_stack: tuple[str, str, str]) -> None:
+    """Anthropic's Messages API at the gateway, answered here by an OpenAI-served model."""
+    base_url, key, _ = sdk_stack
+    client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    message = client.messages.create(
+        model="gpt-4o-mini",
+        max_tokens=20,
+        system="Be brief.",
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert message.type == "message" and message.role == "assistant"
+    assert message.content[0].text == "Hello from the OpenAI test server"
+    assert message.stop_reason == "end_turn" and message.usage.input_tokens > 0
+    with client.messages.stream(
+        model="gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert streamed == "Hello from the OpenAI test server" and final.stop_reason == "end_turn"
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
