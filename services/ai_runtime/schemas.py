@@ -2,7 +2,7 @@ import json
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -263,9 +263,12 @@ class AnthropicTextBlock(BaseModel):
     text: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
+TextBlocks = Annotated[list[AnthropicTextBlock], Field(min_length=1, max_length=64)]
+
+
 class AnthropicMessage(BaseModel):
     role: Literal["user", "assistant"]
-    content: str | list[AnthropicTextBlock] = Field(max_length=MAX_MESSAGE_CHARS)
+    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | TextBlocks
 
     @property
     def text(self) -> str:
@@ -279,8 +282,8 @@ class AnthropicMessagesRequest(BaseModel):
 
     model: str
     max_tokens: int = Field(ge=1, le=32_000)
-    messages: list[AnthropicMessage] = Field(min_length=1)
-    system: str | list[AnthropicTextBlock] | None = None
+    messages: list[AnthropicMessage] = Field(min_length=1, max_length=1024)
+    system: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | TextBlocks | None = None
     temperature: float = Field(default=1.0, ge=0, le=1)
     stream: bool = False
 
