@@ -142,7 +142,7 @@ def fuzz_every_operation(base_url: str, headers: Callable[[], dict[str, str]]) -
         @fuzz_settings
         @given(case=operation.as_strategy())
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers(), checks=FUZZ_CHECKS)
+            case.call_and_validate(headers=headers(), checks=FUZZ_CHECKS, timeout=60)
 
         try:
             check()
