@@ -43,21 +43,21 @@ class Identity:
         return self.role == "admin"
 
 
-def _sign(secret: str, payload: str) -> str:
+def hmac_sha256(secret: str, payload: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 def sign_identity(identity: Identity, secret: str, now: float | None = None) -> dict[str, str]:
     body = {**asdict(identity), "ts": int(now if now is not None else time.time())}
     payload = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
-    return {IDENTITY_HEADER: payload, SIGNATURE_HEADER: _sign(secret, payload)}
+    return {IDENTITY_HEADER: payload, SIGNATURE_HEADER: hmac_sha256(secret, payload)}
 
 
 def verify_identity_headers(payload: str | None, signature: str | None, secret: str) -> Identity | None:
     """The identity the gateway signed, or None when absent, forged or stale."""
     if not payload or not signature:
         return None
-    if not hmac.compare_digest(_sign(secret, payload), signature):
+    if not hmac.compare_digest(hmac_sha256(secret, payload), signature):
         return None
     try:
         body = json.loads(base64.urlsafe_b64decode(payload.encode()))

@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import hashlib
 import hmac
 import json
 import logging
@@ -27,7 +26,7 @@ from shared.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from shared.identity import Identity
+from shared.identity import Identity, hmac_sha256
 from shared.revocation import api_key_cache_key, revoked_session_key
 from shared.security import JWTConfig, decode_token, hash_api_key, looks_like_api_key
 from shared.services import ServiceName
@@ -88,8 +87,8 @@ class Authenticator:
     def _seal(self, cache_key: str, payload: str) -> str:
         """The cached identity carries an HMAC under the internal secret, bound to its key, so whoever can write to
         Redis still cannot mint an identity (or move one to another key) without the secret."""
-        mac = hmac.new(self.settings.internal_secret.encode(), f"{cache_key}\n{payload}".encode(), hashlib.sha256)
-        return f"{mac.hexdigest()}.{payload}"
+        mac = hmac_sha256(self.settings.internal_secret, cache_key + "\n" + payload)
+        return f"{mac}.{payload}"
 
     async def _cache_get(self, cache_key: str) -> Identity | None:
         try:
