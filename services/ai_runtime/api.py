@@ -292,15 +292,14 @@ async def openai_chat_completions(
 async def openai_completions(
     body: OpenAICompletionRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
 ) -> Any:
-    generation = Generation(
+    generation = _text_generation(
+        runtime,
+        identity,
+        request,
+        model=body.model,
         messages=[{"role": "user", "content": body.text}],
-        chain=runtime.chat_chain(body.model, None),
         max_tokens=body.max_tokens or runtime.settings.default_max_tokens,
         temperature=body.temperature,
-        response_format=None,
-        use_cache=_use_cache(runtime, None, body.temperature),
-        user_id=identity.user_id,
-        request_id=request.state.request_id,
     )
     completion_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
@@ -346,15 +345,14 @@ ANTHROPIC_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_call
 async def anthropic_messages(
     body: AnthropicMessagesRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
 ) -> Any:
-    generation = Generation(
+    generation = _text_generation(
+        runtime,
+        identity,
+        request,
+        model=body.model,
         messages=body.chat_messages(),
-        chain=runtime.chat_chain(body.model, None),
         max_tokens=body.max_tokens,
         temperature=body.temperature,
-        response_format=None,
-        use_cache=_use_cache(runtime, None, body.temperature),
-        user_id=identity.user_id,
-        request_id=request.state.request_id,
     )
     message_id = f"msg_{uuid.uuid4().hex}"
     if not body.stream:
@@ -409,6 +407,29 @@ async def anthropic_messages(
         yield event("message_stop", {})
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _text_generation(
+    runtime: AIRuntime,
+    identity: Identity,
+    request: Request,
+    *,
+    model: str,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float,
+) -> Generation:
+    """A call for plain text in another API's shape (legacy completions, Anthropic messages)."""
+    return Generation(
+        messages=messages,
+        chain=runtime.chat_chain(model, None),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        response_format=None,
+        use_cache=_use_cache(runtime, None, temperature),
+        user_id=identity.user_id,
+        request_id=request.state.request_id,
+    )
 
 
 def _usage(result: GenerationResult) -> dict[str, int]:
