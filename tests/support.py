@@ -3,6 +3,8 @@
 import asyncio
 import functools
 import os
+import shutil
+import subprocess
 import threading
 import time
 import warnings
@@ -95,6 +97,16 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code:
         assert error["code"] == code
     return error
+
+
+def docker_unavailable_reason() -> str | None:
+    """Why images cannot be built and run here (None when they can): no docker CLI, or no daemon answering."""
+    if not shutil.which("docker"):
+        return "docker is not installed (scripts/test.sh installs Debian's docker.io when run as root)"
+    info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
+    if info.returncode != 0:
+        return f"dockerd is not running: {info.stderr.strip()[:200]} (scripts/test.sh starts it when run as root)"
+    return None
 
 
 @functools.cache

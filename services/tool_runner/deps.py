@@ -18,6 +18,7 @@ class ToolRunnerState:
     memory: ServiceClient
     ai: ServiceClient
     redis: Redis
+    sandbox: str  # "bwrap", or why code cannot run here (the start-up self-check)
 
 
 async def get_tool_service(request: Request, session: DbSession) -> ToolService:

@@ -10,13 +10,13 @@ from services.tool_runner.api import router
 from services.tool_runner.cgroups import cgroup_flavour
 from services.tool_runner.config import ToolRunnerSettings, get_settings
 from services.tool_runner.deps import ToolRunnerState
-from services.tool_runner.sandbox import sandbox_status
-from shared.app import CoreState, create_service_app
+from services.tool_runner.sandbox import bwrap_path, sandbox_self_check, sandbox_status
+from shared.app import CoreState, create_service_app, service_state
 from shared.clients import service_client
 
 
-def tool_runner_health(settings: ToolRunnerSettings) -> dict[str, Any]:
-    sandbox = sandbox_status(allow_unsandboxed=settings.sandbox_allow_unsandboxed)
+def tool_runner_health(state: ToolRunnerState) -> dict[str, Any]:
+    sandbox = state.sandbox
     flavour = cgroup_flavour()
     details: dict[str, Any] = {
         "sandbox": sandbox,
@@ -25,6 +25,12 @@ def tool_runner_health(settings: ToolRunnerSettings) -> dict[str, Any]:
     if sandbox != "bwrap":
         details["degraded"] = f"code execution: {sandbox}"
     return details
+
+
+async def _sandbox_check(settings: ToolRunnerSettings) -> str:
+    if settings.sandbox_allow_unsandboxed and not bwrap_path():
+        return sandbox_status(allow_unsandboxed=True)
+    return await sandbox_self_check(settings.sandbox_limits())
 
 
 def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
@@ -36,7 +42,9 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
             service_client(settings, "memory-service", timeout=60) as memory,
             service_client(settings, "ai-runtime", timeout=120) as ai,
         ):
-            yield ToolRunnerState(settings=settings, memory=memory, ai=ai, redis=core.redis)
+            yield ToolRunnerState(
+                settings=settings, memory=memory, ai=ai, redis=core.redis, sandbox=await _sandbox_check(settings)
+            )
 
     return create_service_app(
         settings,
@@ -46,5 +54,5 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
         ),
         routers=[router],
         service_lifespan=clients,
-        health_details=lambda app: tool_runner_health(settings),
+        health_details=lambda app: tool_runner_health(service_state(app, ToolRunnerState)),
     )

@@ -60,6 +60,18 @@ def sandbox_status(*, allow_unsandboxed: bool) -> str:
     return "unavailable: install bubblewrap (apt-get install bubblewrap); code execution is refused"
 
 
+async def sandbox_self_check(limits: Limits) -> str:
+    """Starts one sandbox and says whether code can run: "bwrap" when it can, else why not. bwrap being installed is
+    not enough: in a container without the namespace and mount calls it needs, it exits at once."""
+    if not bwrap_path():
+        return sandbox_status(allow_unsandboxed=False)
+    result = await run_python("print('ready')", timeout_seconds=15, limits=limits, sandboxed=True)
+    if result.succeeded and result.stdout.strip() == "ready":
+        return "bwrap"
+    reason = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
+    return f"unavailable: bwrap cannot start a sandbox here ({reason[:300]}); code execution fails"
+
+
 def _python() -> str:
     return os.path.realpath(sys.executable)
 

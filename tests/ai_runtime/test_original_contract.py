@@ -3,12 +3,8 @@ its top level, role assignments in /models, the ada-002 embedding model its user
 saying what to set without a key)."""
 
 import httpx
-import pytest
 
 from services.ai_runtime.main import create_app
-from services.tool_runner import sandbox
-from services.tool_runner.config import ToolRunnerSettings
-from services.tool_runner.main import tool_runner_health
 from tests.ai_runtime.conftest import identity_headers, runtime_settings
 from tests.support import assert_error, serving
 
@@ -44,9 +40,3 @@ def test_health_answers_the_original_status_words_and_lists_providers(runtime_se
 def test_the_gateway_is_healthy_degraded_or_unhealthy(gateway: httpx.Client) -> None:
     # The test stack's tool-runner is not running: the system is up but degraded.
     assert gateway.get("/health").json()["status"] == "degraded"
-
-
-def test_a_tool_runner_that_cannot_run_code_says_it_is_degraded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
-    details = tool_runner_health(ToolRunnerSettings())
-    assert details["degraded"].startswith("code execution: unavailable")

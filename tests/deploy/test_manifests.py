@@ -99,7 +99,8 @@ def _dockerfile_stages() -> dict[str, str]:
 
 def test_runtime_stage_is_slim_and_non_root() -> None:
     runtime = _dockerfile_stages()["runtime"]
-    assert "python:3.11-slim" in runtime
+    assert "ARG BASE_IMAGE=python:3.11-slim" in (ROOT / "Dockerfile").read_text()
+    assert runtime.startswith("FROM ${BASE_IMAGE} AS runtime") and "build-essential" not in runtime
     assert re.search(r"^USER (?!root)\S+", runtime, re.M)
 
 

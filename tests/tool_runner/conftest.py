@@ -28,11 +28,3 @@ def tools(tool_server: ThreadedServer, database_url: str) -> Iterator[httpx.Clie
     with signed_client(user_id, base_url=tool_server.url) as client:
         client.user_id = user_id  # type: ignore[attr-defined]
         yield client
-
-
-def run_code(client: httpx.Client, code: str, timeout: float = 10) -> dict[str, Any]:
-    response = client.post(
-        "/execute", json={"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": timeout}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()

@@ -5,7 +5,7 @@ import os
 import shutil
 import sys
 import tempfile
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,9 +15,12 @@ from services.tool_runner.cgroups import cgroup_flavour
 from services.tool_runner.main import create_app
 from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view
 from tests.ai_runtime.conftest import identity_headers
+from tests.conftest import INTERNAL_SECRET
 from tests.memory_service.conftest import make_user
-from tests.support import assert_error, serving, sql_scalar
-from tests.tool_runner.conftest import run_code, tool_settings
+from tests.support import ThreadedServer, assert_error, serving, sql_scalar
+from tests.tool_runner import attacks
+from tests.tool_runner.attacks import Target, run_code
+from tests.tool_runner.conftest import tool_settings
 
 pytestmark = pytest.mark.needs_sandbox
 
@@ -34,69 +37,41 @@ def test_runs_code_and_records_it(tools: httpx.Client, database_url: str) -> Non
     assert row == "succeeded:execute_python"
 
 
-def test_infinite_loop_is_killed_at_the_wall_timeout(tools: httpx.Client) -> None:
-    started = time.monotonic()
-    body = run_code(tools, "while True:\n    pass", timeout=1.5)
-    assert body["status"] == "timeout" and body["result"]["timed_out"]
-    assert time.monotonic() - started < 8
+@pytest.fixture
+def target(tools: httpx.Client, tool_server: ThreadedServer) -> Iterator[Target]:
+    os.environ["TOOL_RUNNER_TEST_SECRET"] = "s3cr3t-value"
+    port = int(tool_server.url.rsplit(":", 1)[1])
+    yield Target(tools=tools, service_address=("127.0.0.1", port), secrets=("s3cr3t-value", INTERNAL_SECRET))
+    del os.environ["TOOL_RUNNER_TEST_SECRET"]
 
 
-def test_memory_bomb_is_contained(tools: httpx.Client) -> None:
-    body = run_code(tools, "x = bytearray(2 * 1024 ** 3)\nprint('allocated')")
-    assert (
-        body["status"] == "failed"
-        and "MemoryError" in body["result"]["stderr"]
-        and "allocated" not in body["result"]["stdout"]
-    )
+def test_infinite_loop_is_killed_at_the_wall_timeout(target: Target) -> None:
+    attacks.infinite_loop_is_killed_at_the_wall_timeout(target)
 
 
-def test_fork_bomb_is_contained(tools: httpx.Client) -> None:
-    code = (
-        "import os\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            import time; "
-        "time.sleep(30)\n        n += 1\nexcept OSError as e:\n    print('stopped after', n, 'forks:', e)\n"
-    )
-    body = run_code(tools, code, timeout=5)
-    assert "stopped after" in body["result"]["stdout"]
-    assert int(body["result"]["stdout"].split()[2]) < 64
-    assert run_code(tools, "print('still fine')")["result"]["stdout"].strip() == "still fine"
+def test_memory_bomb_is_contained(target: Target) -> None:
+    attacks.memory_bomb_is_contained(target)
 
 
-def test_cannot_write_outside_its_directory(tools: httpx.Client) -> None:
-    body = run_code(
-        tools,
-        "open('/work/ok.txt', 'w').write('fine')\nopen('/tmp/ok.txt', 'w').write('fine')\nfor p in ['/etc/evil', "
-        "'/usr/evil', '/root/evil']:\n    try:\n        open(p, 'w').write('x'); print('WROTE', p)\n    except "
-        "OSError as e:\n        print('refused', p, type(e).__name__)",
-    )
-    assert "WROTE" not in body["result"]["stdout"] and body["result"]["stdout"].count("refused") == 3
+def test_fork_bomb_is_contained(target: Target) -> None:
+    attacks.fork_bomb_is_contained(target)
+
+
+def test_cannot_write_outside_its_directory(target: Target) -> None:
+    attacks.cannot_write_outside_its_directory(target)
     assert not os.path.exists("/etc/evil")
 
 
-def test_no_network(tools: httpx.Client, tool_server) -> None:
-    port = tool_server.url.rsplit(":", 1)[1]
-    code = (
-        f"import socket\nfor host in [('127.0.0.1', {port}), ('1.1.1.1', 80)]:\n    try:\n        "
-        "socket.create_connection(host, timeout=2); print('CONNECTED', host)\n    except OSError as e:\n        "
-        "print('blocked', host[0])"
-    )
-    body = run_code(tools, code)
-    assert "CONNECTED" not in body["result"]["stdout"] and body["result"]["stdout"].count("blocked") == 2
+def test_no_network(target: Target) -> None:
+    attacks.no_network(target)
 
 
-def test_cannot_read_the_service_secrets(tools: httpx.Client) -> None:
-    os.environ["TOOL_RUNNER_TEST_SECRET"] = "s3cr3t-value"
-    code = (
-        "import os, glob\nprint(sorted(os.environ))\nfor path in glob.glob('/proc/*/environ'):\n    try:\n        "
-        "print(path, open(path, 'rb').read()[:200])\n    except OSError:\n        pass\nprint(os.getuid())"
-    )
-    body = run_code(tools, code)
-    assert "s3cr3t-value" not in body["result"]["stdout"] and "JWT_SECRET" not in body["result"]["stdout"]
-    assert body["result"]["stdout"].strip().splitlines()[-1] != "0"  # not root
+def test_cannot_read_the_service_secrets(target: Target) -> None:
+    attacks.cannot_read_the_service_secrets(target)
 
 
-def test_output_is_capped(tools: httpx.Client) -> None:
-    body = run_code(tools, "print('x' * 1_000_000)")
-    assert body["result"]["truncated"] and len(body["result"]["stdout"]) <= 64 * 1024
+def test_output_is_capped(target: Target) -> None:
+    attacks.output_is_capped(target)
 
 
 def test_bad_input(tools: httpx.Client) -> None:
@@ -140,25 +115,8 @@ def test_code_runs_when_the_service_interpreter_lives_under_a_closed_home(tools:
     assert body["result"]["stdout"].split()[0] != "0"
 
 
-def test_filling_tmp_or_the_work_dir_stops_at_the_cap_and_never_reaches_the_host(tools: httpx.Client) -> None:
-    # Files of 8 MB (under the 16 MB per-file limit) until the folder is full: the 64 MB tmpfs is the limit hit.
-    code = (
-        "for folder in ('/tmp', '/work'):\n"
-        "    written = 0\n"
-        "    try:\n"
-        "        for n in range(25):\n"
-        "            with open(f'{folder}/fill{n}', 'wb') as f:\n"
-        "                for _ in range(8):\n"
-        "                    f.write(b'x' * 1024 * 1024)\n"
-        "                    written += 1\n"
-        "    except OSError as e:\n"
-        "        print(folder, 'stopped at', written, 'MB: errno', e.errno)\n"
-    )
-    body = run_code(tools, code, timeout=30)
-    stopped = [line for line in body["result"]["stdout"].splitlines() if "stopped at" in line]
-    assert len(stopped) == 2, body
-    for line in stopped:
-        assert int(line.split("stopped at ")[1].split(" ")[0]) <= 64 and line.endswith("errno 28"), line
+def test_filling_tmp_or_the_work_dir_stops_at_the_cap_and_never_reaches_the_host(target: Target) -> None:
+    attacks.filling_tmp_or_the_work_dir_stops_at_the_cap(target)
 
 
 def test_one_user_cannot_occupy_every_sandbox(database_url: str, redis_url: str) -> None:
