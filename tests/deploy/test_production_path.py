@@ -121,6 +121,18 @@ def test_images_run_as_a_user_with_no_compilers() -> None:
         assert compilers.returncode != 0, f"{image} has a compiler"
 
 
+def test_a_container_without_the_sandbox_options_says_code_cannot_run() -> None:
+    """Under Docker's defaults bwrap is installed but cannot make its namespaces: the self-check says so (and
+    /health says degraded) instead of claiming a sandbox that fails every run."""
+    check = (
+        "import asyncio; from services.tool_runner.config import ToolRunnerSettings;"
+        " from services.tool_runner.sandbox import sandbox_self_check;"
+        " print(asyncio.run(sandbox_self_check(ToolRunnerSettings(environment='development').sandbox_limits())))"
+    )
+    result = _run(["docker", "run", "--rm", "cognitionos/tool-runner:latest", "python", "-c", check], timeout=60)
+    assert result.stdout.startswith("unavailable: bwrap cannot start a sandbox here"), result.stdout
+
+
 def test_register_and_log_in_through_the_gateway_container(gateway: httpx.Client) -> None:
     user = register_and_login(gateway, secrets.token_hex(5))
     me = gateway.get("/api/v1/auth/me", headers=user.headers)
@@ -142,6 +154,28 @@ def test_the_workflow_example_runs_a_goal_that_executes_code(deployment: Deploym
         assert run["status"] == "succeeded" and run["result"]["outputs"]["fib"]["exit_code"] == 0, run
         memory = client.get(f"/api/v1/memories/{run['result']['memory_id']}").json()
         assert "0 1 1 2 3 5 8 13 21 34 55" in memory["content"]
+
+
+def test_calls_that_reach_the_host_kernel_are_refused_in_the_container(
+    deployment: Deployment, gateway: httpx.Client
+) -> None:
+    """The container's seccomp profile allows what bwrap needs and nothing that reaches the host's kernel state:
+    bpf, keyrings, ptrace, perf events, userfaultfd and io_uring answer EPERM inside a sandbox run."""
+    code = (
+        "import ctypes, os, platform\n"
+        "assert platform.machine() == 'x86_64', platform.machine()\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "calls = {'bpf': 321, 'keyctl': 250, 'ptrace': 101, 'perf_event_open': 298, 'userfaultfd': 323,"
+        " 'io_uring_setup': 425, 'kexec_load': 246}\n"
+        "for name, number in calls.items():\n"
+        "    result = libc.syscall(number, 0, 0, 0, 0, 0)\n"
+        "    print(name, result, os.strerror(ctypes.get_errno()))\n"
+    )
+    user = register_and_login(gateway, secrets.token_hex(5))
+    with httpx.Client(base_url=f"{deployment.url}/api/v1/tools", headers=user.headers, timeout=60) as tools:
+        body = attacks.run_code(tools, code)
+    lines = body["result"]["stdout"].splitlines()
+    assert len(lines) == 7 and all(line.endswith("-1 Operation not permitted") for line in lines), body
 
 
 @pytest.mark.parametrize("attack", attacks.ATTACKS)
