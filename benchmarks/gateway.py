@@ -2,18 +2,20 @@
 
 Both paths run in the same process tree, interleaved, against the same embedded Postgres and Redis.
 Prints P50/P99 latency of each, the overhead (gateway - direct) and requests/s at fixed concurrency.
-Target: P50 overhead <= 1.5 ms.
+Target: P50 overhead <= 1.5 ms with metrics on and tracing off (the default). Then the same pair again with tracing
+on (OTEL_EXPORTER_OTLP_ENDPOINT at a local OTLP sink), to report what tracing costs, in the same run.
 
-    python -m benchmarks.gateway [--requests 2000] [--concurrency 32] [--seconds 5]
+    python -m benchmarks.gateway [--requests 2000] [--concurrency 32] [--seconds 5] [--no-tracing]
 """
 
 import argparse
 import asyncio
 import time
+from dataclasses import dataclass
 
 import httpx
 
-from benchmarks.common import backends, percentile, service_process, summary
+from benchmarks.common import backends, otlp_sink, percentile, service_process, summary
 
 SECRETS = {
     "JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-tracing", dest="tracing", action="store_false", help="Skip the tracing-on pair")
     args = parser.parse_args()
 
     with backends() as urls:
@@ -84,33 +87,65 @@ def main() -> None:
             "RATE_LIMIT_USER_PER_MINUTE": "100000000",
             "RATE_LIMIT_IP_PER_MINUTE": "100000000",
         }
-        with (
-            service_process("auth_service", env) as auth_url,
-            service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url}) as gateway_url,
-        ):
-            headers = {"Authorization": f"Bearer {_login(gateway_url)}"}
-            via_gateway, direct = measure_latency(gateway_url, auth_url, headers, args.requests)
-            rps_gateway = asyncio.run(
-                measure_throughput(f"{gateway_url}/api/v1/auth/me", headers, args.concurrency, args.seconds)
-            )
-            rps_direct = asyncio.run(measure_throughput(f"{auth_url}/me", headers, args.concurrency, args.seconds))
+        untraced = measure_pair(env, args)
+        traced = None
+        if args.tracing:
+            with otlp_sink() as endpoint:
+                traced = measure_pair({**env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}, args)
 
-    overhead_p50 = percentile(via_gateway, 50) - percentile(direct, 50)
-    overhead_p99 = percentile(via_gateway, 99) - percentile(direct, 99)
     print(
         "benchmark: authenticated GET /me, gateway (JWT verify + revocation check + rate limit + proxy) vs direct to "
         "auth-service"
     )
-    print(f"  direct   {summary(direct)}")
-    print(f"  gateway  {summary(via_gateway)}")
-    print(
-        f"  overhead p50={overhead_p50:.3f} ms  p99={overhead_p99:.3f} ms  (target p50 <= 1.5 ms: "
-        f"{'met' if overhead_p50 <= 1.5 else 'NOT met'})"
-    )
-    print(
-        f"  throughput at concurrency {args.concurrency}: gateway {rps_gateway:.0f} req/s, direct {rps_direct:.0f} "
-        f"req/s, ratio {rps_gateway / rps_direct:.2f}"
-    )
+    untraced.report("tracing off", args.concurrency)
+    print(f"  target: overhead p50 <= 1.5 ms with tracing off: {'met' if untraced.overhead_p50 <= 1.5 else 'NOT met'}")
+    if traced:
+        traced.report("tracing on ", args.concurrency)
+        print(
+            f"  tracing on costs: overhead p50 +{traced.overhead_p50 - untraced.overhead_p50:.3f} ms, direct p50 "
+            f"+{percentile(traced.direct, 50) - percentile(untraced.direct, 50):.3f} ms, gateway throughput x"
+            f"{traced.rps_gateway / untraced.rps_gateway:.2f}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pair:
+    via_gateway: list[float]
+    direct: list[float]
+    rps_gateway: float
+    rps_direct: float
+
+    @property
+    def overhead_p50(self) -> float:
+        return percentile(self.via_gateway, 50) - percentile(self.direct, 50)
+
+    def report(self, label: str, concurrency: int) -> None:
+        overhead_p99 = percentile(self.via_gateway, 99) - percentile(self.direct, 99)
+        print(f"  {label}  direct   {summary(self.direct)}")
+        print(f"  {label}  gateway  {summary(self.via_gateway)}")
+        print(f"  {label}  overhead p50={self.overhead_p50:.3f} ms  p99={overhead_p99:.3f} ms")
+        print(
+            f"  {label}  throughput at concurrency {concurrency}: gateway {self.rps_gateway:.0f} req/s, direct "
+            f"{self.rps_direct:.0f} req/s, ratio {self.rps_gateway / self.rps_direct:.2f}"
+        )
+
+
+def measure_pair(env: dict[str, str], args: argparse.Namespace) -> Pair:
+    """A fresh auth-service and gateway on this environment, measured one request at a time and then under load."""
+    with (
+        service_process("auth_service", env) as auth_url,
+        service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url}) as gateway_url,
+    ):
+        headers = {"Authorization": f"Bearer {_login(gateway_url)}"}
+        via_gateway, direct = measure_latency(gateway_url, auth_url, headers, args.requests)
+        return Pair(
+            via_gateway=via_gateway,
+            direct=direct,
+            rps_gateway=asyncio.run(
+                measure_throughput(f"{gateway_url}/api/v1/auth/me", headers, args.concurrency, args.seconds)
+            ),
+            rps_direct=asyncio.run(measure_throughput(f"{auth_url}/me", headers, args.concurrency, args.seconds)),
+        )
 
 
 if __name__ == "__main__":

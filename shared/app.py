@@ -18,6 +18,7 @@ from shared.errors import install_error_handlers
 from shared.logging import configure_logging
 from shared.metrics import install_metrics
 from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.otel import configure_tracing
 from shared.redis import create_redis, redis_is_ready
 from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
 
@@ -130,6 +131,7 @@ def create_service_app(
         ],
     )
     install_metrics(app, settings)
+    configure_tracing(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware, access_log=access_log)
 

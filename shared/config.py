@@ -75,6 +75,10 @@ class BaseServiceSettings(ServiceUrls):
         default=None, description="When set, /metrics needs 'Authorization: Bearer <token>' from anywhere"
     )
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry collector (OTLP over HTTP, e.g. http://otel-collector:4318). Unset: no tracing",
+    )
 
     @property
     def is_development(self) -> bool:

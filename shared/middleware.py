@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var, span_id_var, trace_id_var
 from shared.errors import error_body
+from shared.otel import current_trace, tracing_enabled
 from shared.tracing import continue_trace
 
 logger = logging.getLogger("cognitionos.access")
@@ -41,7 +42,7 @@ class RequestContextMiddleware:
             return
         incoming_id = _header(scope, b"x-request-id")
         request_id = incoming_id if incoming_id and _SAFE_REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
-        trace = continue_trace(_header(scope, b"traceparent"))
+        trace = (tracing_enabled() and current_trace()) or continue_trace(_header(scope, b"traceparent"))
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
         scope["state"]["trace"] = trace

@@ -25,6 +25,7 @@ from services.ai_runtime.providers.base import ChatRequest, ChatResult, Embeddin
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared import metrics
 from shared.errors import AppError, BadRequestError, ServiceUnavailableError
+from shared.otel import record_finished_span
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +340,21 @@ class AIRuntime:
             }
         )
         name, provider = (model.name, model.provider) if model else (generation.chain[0].name, "none")
+        record_finished_span(
+            f"llm.{operation} {name}",
+            duration_ms=latency_ms,
+            attributes={
+                "gen_ai.operation.name": operation,
+                "gen_ai.system": provider,
+                "gen_ai.request.model": generation.chain[0].name,
+                "gen_ai.response.model": name,
+                "gen_ai.usage.input_tokens": prompt_tokens,
+                "gen_ai.usage.output_tokens": completion_tokens,
+                "cognitionos.cost_usd": float(cost),
+                "cognitionos.cached": cached,
+                "cognitionos.status": status,
+            },
+        )
         metrics.LLM_CALLS.labels(name, provider, "cached" if cached else status).inc()
         metrics.LLM_TOKENS.labels(name, provider, "prompt").inc(prompt_tokens)
         metrics.LLM_TOKENS.labels(name, provider, "completion").inc(completion_tokens)
