@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ai_runtime import repository
 from services.ai_runtime.budget import period_limits
@@ -548,8 +549,40 @@ async def spend(
     group_by: Annotated[Literal["user", "model", "day"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
 ) -> SpendResponse:
+    return await _spend(runtime, session, group_by=group_by, since=since, user_id=None)
+
+
+@router.get("/spend", response_model=SpendResponse, summary="Your own spend by model or day, from the ledger")
+async def own_spend(
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    session: DbSession,
+    group_by: Annotated[Literal["model", "day"], Query()] = "model",
+    since: Annotated[date | None, Query()] = None,
+) -> SpendResponse:
+    return await _spend(runtime, session, group_by=group_by, since=since, user_id=uuid.UUID(identity.user_id))
+
+
+@router.get(
+    "/budget",
+    response_model=BudgetResponse | None,
+    summary="Your own budget and what is spent against it (null when no budget is set)",
+)
+async def own_budget(identity: CurrentIdentity, runtime: Runtime, session: DbSession) -> BudgetResponse | None:
+    budget = await repository.get_budget(session, "user", identity.user_id)
+    return None if budget is None else await _budget_response(runtime, budget)
+
+
+async def _spend(
+    runtime: AIRuntime,
+    session: AsyncSession,
+    *,
+    group_by: Literal["user", "model", "day"],
+    since: date | None,
+    user_id: uuid.UUID | None,
+) -> SpendResponse:
     await runtime.ledger.flush()
-    rows = await repository.spend_by(session, group_by, since)
+    rows = await repository.spend_by(session, group_by, since, user_id=user_id)
     return SpendResponse(
         group_by=group_by,
         since=since,

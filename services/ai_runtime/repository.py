@@ -44,8 +44,13 @@ async def ledger_spend(
 
 
 async def spend_by(
-    session: AsyncSession, group_by: Literal["user", "model", "day"], since: date | None
+    session: AsyncSession,
+    group_by: Literal["user", "model", "day"],
+    since: date | None,
+    *,
+    user_id: uuid.UUID | None = None,
 ) -> list[tuple[str, int, int, int, Decimal]]:
+    """Spend grouped by user, model or day, for everyone or (user_id) one user."""
     key = {
         "user": cast(LlmUsage.user_id, String),
         "model": LlmUsage.model,
@@ -64,4 +69,6 @@ async def spend_by(
     )
     if since is not None:
         query = query.where(LlmUsage.created_at >= since)
+    if user_id is not None:
+        query = query.where(LlmUsage.user_id == user_id)
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]

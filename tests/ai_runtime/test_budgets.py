@@ -112,6 +112,26 @@ def test_spend_by_user_and_model(ai: httpx.Client, admin_ai: httpx.Client, user_
     assert_error(admin_ai.get("/admin/spend", params={"group_by": "planet"}), 422)
 
 
+def test_a_user_sees_only_their_own_spend_and_budget(
+    ai: httpx.Client, admin_ai: httpx.Client, user_id: str, database_url: str
+) -> None:
+    assert ai.get("/budget").json() is None
+    _set_budget(admin_ai, "user", user_id, daily_usd="2")
+    ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x"})
+    usage_rows(database_url, user_id, expected=1)
+    other = str(uuid.uuid4())
+    by_model = ai.get("/spend", params={"group_by": "model"}).json()["rows"]
+    assert [(row["key"], row["calls"]) for row in by_model] == [("gpt-4o-mini", 1)] and by_model[0]["cost_usd"] > 0
+    (today,) = ai.get("/spend", params={"group_by": "day"}).json()["rows"]
+    assert today["calls"] == 1
+    assert_error(ai.get("/spend", params={"group_by": "user"}), 422)  # other users' spend is the admin's view
+    budget = ai.get("/budget").json()
+    assert budget["scope_id"] == user_id and float(budget["daily_usd"]) == 2
+    (daily,) = [u for u in budget["usage"] if u["period"] == "day"]
+    assert daily["limit_usd"] == 2 and daily["spent_usd"] > 0
+    assert other not in {row["key"] for row in by_model}
+
+
 def test_parallel_calls_on_the_embedded_model_cannot_pass_a_token_cap(
     runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str
 ) -> None:
