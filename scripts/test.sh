@@ -12,6 +12,15 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "bubblewrap is missing and this user cannot install it: tests that run code will be skipped" >&2
   fi
 fi
+# The console's browser tests drive Debian's chromium (Playwright's own browser download does not work offline).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "could not install chromium: the console's browser tests will be skipped" >&2
+  else
+    echo "chromium is missing and this user cannot install it: the console's browser tests will be skipped" >&2
+  fi
+fi
 # The production-path test builds the images and runs compose: it needs a Docker daemon (started here as root).
 scripts/docker-ready.sh
 scripts/bootstrap.sh dev

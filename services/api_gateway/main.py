@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from database.models import ApiUsage
 from services.api_gateway.api import router
 from services.api_gateway.config import GatewaySettings, get_settings
+from services.api_gateway.console import router as console_router
 from services.api_gateway.deps import GatewayState
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.ratelimit import RateLimiter
@@ -44,7 +45,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "The public entry point: verifies JWTs and API keys, enforces roles and rate limits, and streams requests "
             "to the services."
         ),
-        routers=[router],
+        routers=[router, console_router],
         service_lifespan=gateway_state,
         liveness_route=False,
         openapi_url=None,  # the gateway serves one document for the whole API instead (api.py)

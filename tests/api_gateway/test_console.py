@@ -1,0 +1,271 @@
+"""The web console in a real browser: headless Debian Chromium driven by Playwright, against the gateway in front of
+every real service (the fake OpenAI wire server behind the ai-runtime). It signs in, starts a run and watches it reach
+`succeeded` live, searches a stored memory, creates and revokes an API key, and saves screenshots.
+
+Screenshots go to the test's own folder; with COGNITIONOS_SCREENSHOTS=docs/screenshots they refresh the README's.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.api_gateway.console import ASSETS
+from services.api_gateway.main import create_app as create_gateway
+from tests.agent_orchestrator.conftest import (  # noqa: F401
+    Platform,
+    RoleScript,
+    platform,
+    providers,
+    reset_providers,
+    script,
+    task,
+)
+from tests.agent_orchestrator.test_runs import FIB_CODE
+from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.support import ThreadedServer
+
+CHROMIUM = "/usr/bin/chromium"
+# As the machines here need it: no background connections (this network refuses them), no GPU, no first-run UI.
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _browser_unavailable() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return "Debian's chromium is not installed (scripts/test.sh installs it when run as root)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    return None
+
+
+pytestmark = pytest.mark.skipif(bool(_browser_unavailable()), reason=_browser_unavailable() or "")
+
+
+@pytest.fixture(scope="module")
+def console_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:  # noqa: F811
+    """The gateway in front of every real service, as in production."""
+    settings = stack.gateway_settings(
+        memory_service_url=platform.memory.url,
+        ai_runtime_url=platform.runtime.url,
+        task_planner_url=platform.planner.url,
+        agent_orchestrator_url=platform.orchestrator.url,
+        tool_runner_url=platform.tools.url,
+        upstream_timeout_seconds=60.0,
+    )
+    server = ThreadedServer(create_gateway(settings)).start()
+    yield server
+    server.stop()
+
+
+def expect(locator):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("COGNITIONOS_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def console_user(console_gateway: ThreadedServer, unique: str) -> RegisteredUser:
+    with httpx.Client(base_url=console_gateway.url, timeout=30) as client:
+        return register_and_login(client, unique)
+
+
+@pytest.fixture
+def page(browser, console_gateway: ThreadedServer, console_user: RegisteredUser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser context, signed in through the console's own form."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=console_gateway.url)
+    signed_in = context.new_page()
+    errors: list[str] = []
+    signed_in.on("pageerror", lambda error: errors.append(str(error)))
+    signed_in.goto("/")
+    signed_in.fill("input[name=username]", console_user.username)
+    signed_in.fill("input[name=password]", console_user.password)
+    signed_in.click("#sign-in")
+    signed_in.wait_for_selector("#start-run")
+    yield signed_in
+    context.close()
+    assert not errors, errors
+
+
+def test_the_console_is_served_by_the_gateway_with_a_strict_policy_and_no_cdn(console_gateway: ThreadedServer) -> None:
+    page = httpx.get(f"{console_gateway.url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+    for name, body in ASSETS.items():
+        text = body.decode()
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, name
+    assert sum(len(body) for body in ASSETS.values()) < 200 * 1024  # first load, everything included
+    assert httpx.get(f"{console_gateway.url}/console/../main.py").status_code == 404
+    assert httpx.get(f"{console_gateway.url}/console/secrets.env").status_code == 404
+
+
+def test_sign_in_is_refused_with_a_wrong_password(browser, console_gateway: ThreadedServer, console_user) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=console_gateway.url)
+    page = context.new_page()
+    page.goto("/")
+    page.fill("input[name=username]", console_user.username)
+    page.fill("input[name=password]", "not-the-password")
+    page.click("#sign-in")
+    page.wait_for_selector("#login-error:not(:empty)")
+    assert page.locator("#nav").is_hidden()
+    context.close()
+
+
+def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: RoleScript, screenshots: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    script.add(
+        "planner",
+        {
+            "tasks": [
+                task("write", description="Write fib(n)"),
+                task("test", tool="execute_python", depends_on=("write",), description="Run fib on 0..10"),
+            ],
+            "risks": [],
+        },
+    )
+    script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
+    script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})
+    page.fill("textarea[name=goal]", "Write and test a Fibonacci function")
+    page.click("#start-run button[type=submit]")
+    page.wait_for_selector("#dag svg")
+    # the page follows the run over its event stream: no reload, the badge turns to succeeded by itself
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+    page.wait_for_selector("#dag .node[data-task=test][data-status=succeeded]")
+    assert page.locator("#run-summary").inner_text().startswith("fib(0..10)")
+    assert page.locator("#timeline li").count() >= 5
+    page.click("#dag .node[data-task=test]")
+    page.wait_for_selector("#task-detail .sandbox-output")
+    assert "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]" in page.locator("#task-detail .sandbox-output").inner_text()
+    assert "gpt-4o-mini" in page.locator("#task-detail").inner_text()  # the step's LLM call, with its model
+    assert not page.locator("#cancel-run").count()
+    page.screenshot(path=str(screenshots / "console-run.png"), full_page=True)
+    page.goto("/#/runs")
+    page.wait_for_selector("#runs .badge[data-status=succeeded]")
+    page.goto("/#/spend")
+    page.wait_for_selector("#spend-by-model svg")
+    assert "gpt-4o-mini" in page.locator("#spend-by-model").inner_text()
+    page.screenshot(path=str(screenshots / "console-spend.png"), full_page=True)
+
+
+def test_memory_search_finds_a_stored_memory_and_deletes_it(  # type: ignore[no-untyped-def]
+    page, console_gateway: ThreadedServer, console_user: RegisteredUser, screenshots: Path
+) -> None:
+    with httpx.Client(base_url=console_gateway.url, headers=console_user.headers, timeout=30) as client:
+        for content in ("The user prefers dark roast coffee", "Deployments happen on Tuesdays"):
+            stored = client.post("/api/v1/memories", json={"content": content, "memory_type": "preference"})
+            assert stored.status_code == 201, stored.text
+    page.goto("/#/memory")
+    page.fill("input[name=query]", "what coffee does the user like")
+    page.select_option("select[name=mode]", "hybrid")
+    page.click("#memory-search button[type=submit]")
+    # the list first shown (newest first) gives way to the search's ranking: the coffee preference comes first
+    first = page.locator("#memories tr[data-memory]").first
+    expect(first).to_contain_text("dark roast", timeout=15_000)
+    assert first.locator("td").nth(3).inner_text() != "—"  # with its score
+    page.screenshot(path=str(screenshots / "console-memory.png"), full_page=True)
+    first.locator("button.danger").click()
+    page.wait_for_selector("#toast:has-text('Memory deleted')")
+    page.fill("input[name=query]", "")
+    page.click("#memory-search button[type=submit]")
+    expect(page.locator("#memories tr[data-memory]")).to_have_count(1)
+
+
+def test_an_api_key_is_created_shown_once_and_revoked(page, console_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/#/keys")
+    page.fill("#create-key input[name=name]", "console-test")
+    page.click("#create-key button[type=submit]")
+    key = page.locator("#new-key").inner_text()
+    assert key.startswith("cos_")
+    me = httpx.get(f"{console_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key})
+    assert me.status_code == 200
+    row = page.locator("#keys tr[data-key=console-test]")
+    row.locator("button.danger").click()
+    page.wait_for_selector("#keys tr[data-key=console-test] .badge[data-status=revoked]")
+    assert httpx.get(f"{console_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 401
+    page.goto("/#/runs")
+    page.wait_for_selector("#start-run")
+    page.goto("/#/keys")
+    page.wait_for_selector("#keys tr[data-key=console-test]")
+    assert key not in page.content() and page.locator("#new-key").count() == 0  # shown once: never again
+
+
+def test_health_shows_every_service_and_its_circuit(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/#/health")
+    page.wait_for_selector("#services tr[data-service]")
+    services = page.locator("#services tr[data-service]")
+    assert services.count() == 6
+    assert page.locator("#services tr[data-service=memory-service] .badge[data-status=ok]").count() == 1
+    assert page.locator("#services tr[data-service=memory-service] .badge[data-status=closed]").count() == 1
+    page.wait_for_selector("#providers")
+    assert "openai" in page.locator("#providers").inner_text()
+
+
+def test_a_running_run_is_cancelled_from_its_page(page, script: RoleScript) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    script.add(
+        "planner",
+        {
+            "tasks": [task("wait", tool="execute_python", inputs={"code": "import time; time.sleep(30)"})],
+            "risks": [],
+        },
+    )
+    page.fill("textarea[name=goal]", "Wait for a long time")
+    page.click("#start-run button[type=submit]")
+    page.wait_for_selector("#dag .node[data-task=wait][data-status=running]", timeout=30_000)
+    page.click("#cancel-run")
+    page.wait_for_selector("h1 + .badge[data-status=cancelled]", timeout=30_000)
+
+
+def test_an_admin_sees_every_users_spend_and_sets_a_budget(  # type: ignore[no-untyped-def]
+    browser, console_gateway: ThreadedServer, console_user: RegisteredUser, admin_headers: dict[str, str]
+) -> None:
+    from tests.conftest import ADMIN_PASSWORD
+
+    context = browser.new_context(base_url=console_gateway.url)
+    page = context.new_page()
+    page.goto("/")
+    page.fill("input[name=username]", "root_admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_selector("#start-run")
+    page.goto("/#/spend")
+    page.wait_for_selector("#admin-spend")
+    page.fill("#admin-spend input[name=user_id]", console_user.id)
+    page.fill("#admin-spend input[name=daily_usd]", "3.5")
+    page.click("#admin-spend button[type=submit]")
+    page.wait_for_selector("#toast:has-text('Budget saved')")
+    context.close()
+    budget = httpx.get(f"{console_gateway.url}/api/v1/ai/budget", headers=console_user.headers).json()
+    assert float(budget["daily_usd"]) == 3.5
+
+
+def test_a_user_does_not_see_the_admin_view(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/#/spend")
+    page.wait_for_selector("#budget")
+    assert page.locator("#admin-spend").count() == 0
