@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from importlib.resources import files
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -51,7 +52,33 @@ async def openapi_document(request: Request, proxy: Proxy) -> JSONResponse:
 
 @router.get("/docs", include_in_schema=False)
 async def api_docs(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title}: API")
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=f"{request.app.title}: API",
+        swagger_js_url="/docs/swagger-ui-bundle.js",
+        swagger_css_url="/docs/swagger-ui.css",
+        swagger_favicon_url="/docs/favicon.png",
+    )
+
+
+# Swagger UI's files, from the PyPI package fastapi-offline: the docs page loads nothing from a CDN.
+SWAGGER_UI = files("fastapi_offline") / "static"
+SWAGGER_UI_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
+
+
+@router.get("/docs/{name}", include_in_schema=False)
+async def api_docs_asset(name: Annotated[str, Path(max_length=64)]) -> Response:
+    if name not in SWAGGER_UI_TYPES:
+        raise NotFoundError("No such docs file")
+    return Response(
+        (SWAGGER_UI / name).read_bytes(),
+        media_type=SWAGGER_UI_TYPES[name],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def proxy_to_service(

@@ -269,3 +269,16 @@ def test_a_user_does_not_see_the_admin_view(page) -> None:  # type: ignore[no-un
     page.goto("/#/spend")
     page.wait_for_selector("#budget")
     assert page.locator("#admin-spend").count() == 0
+
+
+def test_the_api_docs_render_offline_in_the_browser(browser, console_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=console_gateway.url)
+    page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request", lambda request: None if request.url.startswith(console_gateway.url) else outside.append(request.url)
+    )
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/v1/memories']", timeout=30_000)
+    context.close()
+    assert not outside

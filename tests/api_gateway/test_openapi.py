@@ -25,3 +25,13 @@ def test_the_gateway_publishes_every_services_operations_under_their_public_path
 def test_the_gateway_docs_page_reads_that_document(stack: Stack) -> None:
     page = httpx.get(f"{stack.gateway.url}/docs")
     assert page.status_code == 200 and "/openapi.json" in page.text
+
+
+def test_the_docs_page_loads_nothing_from_a_cdn(stack: Stack) -> None:
+    page = httpx.get(f"{stack.gateway.url}/docs").text
+    assert "cdn.jsdelivr.net" not in page and "https://" not in page
+    for asset, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css"), ("favicon.png", "png")):
+        assert f"/docs/{asset}" in page
+        served = httpx.get(f"{stack.gateway.url}/docs/{asset}")
+        assert served.status_code == 200 and kind in served.headers["content-type"] and len(served.content) > 1000
+    assert httpx.get(f"{stack.gateway.url}/docs/..%2Fpyvenv.cfg").status_code == 404
