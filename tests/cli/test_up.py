@@ -85,6 +85,8 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
             [str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True
         )
         assert status.returncode == 0 and status.stdout.count(" ok") == 7, status.stdout
+        console = httpx.get(f"{url}/")  # the web console, with no configuration
+        assert console.status_code == 200 and "/console/app.js" in console.text
         # A goal to a result on the embedded local model, through the gateway: the CLI and the example.
         ran = subprocess.run(
             [str(BIN / "cognitionos"), "run", "Say hello in French", "--gateway-url", url, "--max-tasks", "1"],
