@@ -152,6 +152,13 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
 
     user_id: Mapped[uuid.UUID] = _fk("users.id")
     plan_id: Mapped[uuid.UUID | None] = _fk("plans.id", ondelete="SET NULL", nullable=True)
+    # The conversation that started this run: its outcome is posted there as a message.
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("conversations.id", ondelete="SET NULL", use_alter=True),  # conversations also point at runs
+        nullable=True,
+        index=True,
+    )
     goal: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(
         String(32), nullable=False, default="pending", server_default="pending", index=True
@@ -278,21 +285,53 @@ class ToolExecution(UUIDPrimaryKey, Base):
 
 class Conversation(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user_id_created_at", "user_id", "created_at", "id"),)
 
     user_id: Mapped[uuid.UUID] = _fk("users.id")
     run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
     title: Mapped[str | None] = mapped_column(String(255))
+    agent: Mapped[str | None] = mapped_column(String(100))
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(128))
+    # Older history, summarised once it no longer fits the prompt, and how many messages the summary covers.
+    summary: Mapped[str | None] = mapped_column(Text)
+    summarized_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     meta: Mapped[dict[str, Any]] = _json_object("metadata")
 
 
 class Message(UUIDPrimaryKey, Base):
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_id_created_at", "conversation_id", "created_at", "id"),)
 
     conversation_id: Mapped[uuid.UUID] = _fk("conversations.id")
-    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # user, assistant or tool
     content: Mapped[str] = mapped_column(Text, nullable=False)
     agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
     tokens: Mapped[int | None] = mapped_column(Integer)
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    tool_call_id: Mapped[str | None] = mapped_column(String(128))
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
+    model: Mapped[str | None] = mapped_column(String(128))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    meta: Mapped[dict[str, Any]] = _json_object("metadata")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class MemoryHistory(UUIDPrimaryKey, Base):
+    """Every change to a memory (Mem0's history): what changed, when, and from which conversation message.
+    Plain ids, no foreign keys: the history outlives the memory it describes."""
+
+    __tablename__ = "memory_history"
+
+    memory_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    event: Mapped[str] = mapped_column(String(16), nullable=False)  # ADD, UPDATE, MERGE or DELETE
+    old_content: Mapped[str | None] = mapped_column(Text)
+    new_content: Mapped[str | None] = mapped_column(Text)
+    source_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 

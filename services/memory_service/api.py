@@ -13,6 +13,7 @@ from services.memory_service.schemas import (
     DeleteResult,
     MemoryBatchCreate,
     MemoryCreate,
+    MemoryHistoryEntry,
     MemoryPage,
     MemoryResponse,
     MemoryType,
@@ -176,6 +177,22 @@ async def update_memory(
 
 
 @router.delete("/memories/{memory_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a memory")
-async def delete_memory(memory_id: uuid.UUID, identity: CurrentIdentity, memories: Memories) -> Response:
-    await memories.delete(identity, memory_id)
+async def delete_memory(
+    memory_id: uuid.UUID,
+    identity: CurrentIdentity,
+    memories: Memories,
+    source_message_id: Annotated[uuid.UUID | None, Query(description="The message this came from (history)")] = None,
+) -> Response:
+    await memories.delete(identity, memory_id, source_message_id=source_message_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/memories/{memory_id}/history",
+    response_model=list[MemoryHistoryEntry],
+    summary="What changed in a memory, when, and from which message (oldest first; kept after deletion)",
+)
+async def memory_history(
+    memory_id: uuid.UUID, identity: CurrentIdentity, memories: Memories
+) -> list[MemoryHistoryEntry]:
+    return [MemoryHistoryEntry.model_validate(entry) for entry in await memories.history(identity, memory_id)]

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, CursorResult, Row, Table, and_, delete, fu
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from database.models import Memory
+from database.models import Memory, MemoryHistory
 
 COSINE_DISTANCE = Memory.embedding.cosine_distance
 # Rows are loaded without their vector and tsvector: parsing 384 floats per row costs more than the search.
@@ -286,12 +286,17 @@ async def page(
     return list((await session.execute(query)).scalars())
 
 
-async def delete_matching(session: AsyncSession, owner: uuid.UUID, where: MemoryFilter) -> int:
-    """Deletes only the owner's rows (never global ones through a user's filter)."""
-    result = cast(
-        CursorResult[Any], await session.execute(delete(Memory).where(Memory.user_id == owner, *where.clauses()))
+async def delete_matching(
+    session: AsyncSession, owner: uuid.UUID, where: MemoryFilter
+) -> list[tuple[uuid.UUID, str, bool]]:
+    """Deletes only the owner's rows (never global ones through a user's filter); returns (id, content, is_sensitive)
+    of each, for the history."""
+    statement = (
+        delete(Memory)
+        .where(Memory.user_id == owner, *where.clauses())
+        .returning(Memory.id, Memory.content, Memory.is_sensitive)
     )
-    return result.rowcount or 0
+    return [(row[0], row[1], row[2]) for row in (await session.execute(statement)).all()]
 
 
 async def count(session: AsyncSession) -> int:
@@ -328,3 +333,17 @@ async def stale_embeddings(session: AsyncSession, model: str, limit: int) -> tup
 
 def visible(memory: Memory, *, user_id: uuid.UUID, is_admin: bool) -> bool:
     return is_admin or memory.user_id == user_id or memory.scope == "global"
+
+
+async def record_history(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Appends changes to memory_history (one statement for the lot)."""
+    if entries:
+        await session.execute(insert(MemoryHistory), entries)
+
+
+async def history(session: AsyncSession, memory_id: uuid.UUID, *, user_id: uuid.UUID | None) -> list[MemoryHistory]:
+    """A memory's changes, oldest first: the owner's (user_id), or anyone's for an admin (None)."""
+    query = select(MemoryHistory).where(MemoryHistory.memory_id == memory_id)
+    if user_id is not None:
+        query = query.where(MemoryHistory.user_id == user_id)
+    return list((await session.scalars(query.order_by(MemoryHistory.created_at, MemoryHistory.id))).all())

@@ -36,6 +36,9 @@ class MemoryCreate(BaseModel):
     user_id: uuid.UUID | None = Field(default=None, description="Only agents and admins may write for another user")
     agent_id: uuid.UUID | None = None
     session_id: Text | None = Field(default=None, max_length=128)
+    source_message_id: uuid.UUID | None = Field(
+        default=None, description="The conversation message this memory came from (kept in its history)"
+    )
     run_id: uuid.UUID | None = None
     expires_at: Expiry = None
     embedding: Vector | None = Field(default=None, description="Precomputed embedding of embedding_model (bulk loads)")
@@ -54,6 +57,10 @@ class MemoryBatchCreate(BaseModel):
 
 class MemoryUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    source_message_id: uuid.UUID | None = Field(
+        default=None, description="The conversation message this change came from (kept in the memory's history)"
+    )
 
     content: Text | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
     memory_type: MemoryType | None = None
@@ -126,3 +133,17 @@ class ReembedResult(BaseModel):
     reembedded: int
     remaining: int
     model: str
+
+
+class MemoryHistoryEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    memory_id: uuid.UUID
+    event: Literal["ADD", "UPDATE", "MERGE", "DELETE"] = Field(
+        description="ADD: stored; UPDATE: its content changed; MERGE: a near-copy arrived and strengthened it; DELETE"
+    )
+    old_content: str | None = Field(description="Before the change (null for sensitive memories)")
+    new_content: str | None = Field(description="After the change (null for sensitive memories)")
+    source_message_id: uuid.UUID | None
+    created_at: datetime

@@ -12,7 +12,7 @@ import numpy as np
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Memory
+from database.models import Memory, MemoryHistory
 from services.memory_service import repository
 from services.memory_service.background import AccessRecorder
 from services.memory_service.config import MemorySettings
@@ -128,6 +128,19 @@ class MemoryService:
                 vectors=[vectors[i] for i in indexes],
                 positions=indexes,
             )
+        await repository.record_history(
+            self.session,
+            [
+                _history_entry(
+                    memory,
+                    event="MERGE" if deduplicated else "ADD",
+                    old=memory.content if deduplicated else None,
+                    new=memory.content,
+                    source_message_id=items[position].source_message_id,
+                )
+                for position, (memory, deduplicated) in stored.items()
+            ],
+        )
         await self.session.commit()
         for _, deduplicated in stored.values():
             metrics.MEMORIES_STORED.labels("deduplicated" if deduplicated else "new").inc()
@@ -302,6 +315,7 @@ class MemoryService:
 
     async def update(self, identity: Identity, memory_id: uuid.UUID, change: MemoryUpdate) -> MemoryResponse:
         memory = await self._get_visible(identity, memory_id, for_write=True)
+        old_content = memory.content
         if change.content is not None:
             memory.embedding = (await self.embed(identity, [change.content]))[0]
             memory.embedding_model = self.settings.embedding_model
@@ -317,14 +331,40 @@ class MemoryService:
                 setattr(memory, name, value)
         if "expires_at" in change.model_fields_set:
             memory.expires_at = change.expires_at
+        await repository.record_history(
+            self.session,
+            [
+                _history_entry(
+                    memory,
+                    event="UPDATE",
+                    old=old_content,
+                    new=memory.content,
+                    source_message_id=change.source_message_id,
+                )
+            ],
+        )
         await self.session.commit()
         await self.session.refresh(memory)
         return self.to_response(memory)
 
-    async def delete(self, identity: Identity, memory_id: uuid.UUID) -> None:
+    async def delete(
+        self, identity: Identity, memory_id: uuid.UUID, *, source_message_id: uuid.UUID | None = None
+    ) -> None:
         memory = await self._get_visible(identity, memory_id, for_write=True)
+        await repository.record_history(
+            self.session,
+            [_history_entry(memory, event="DELETE", old=memory.content, new=None, source_message_id=source_message_id)],
+        )
         await self.session.delete(memory)
         await self.session.commit()
+
+    async def history(self, identity: Identity, memory_id: uuid.UUID) -> list[MemoryHistory]:
+        """What changed, when and from which message: the owner's view (an admin's: anyone's), even once deleted."""
+        owner = None if identity.is_admin else uuid.UUID(identity.user_id)
+        entries = await repository.history(self.session, memory_id, user_id=owner)
+        if not entries:
+            raise NotFoundError("Memory not found")
+        return entries
 
     async def delete_matching(self, identity: Identity, where: MemoryFilter, *, has_filter: bool) -> int:
         if not has_filter:
@@ -332,9 +372,25 @@ class MemoryService:
                 "Deleting needs at least one filter (memory_type, scope, session_id, agent_id, run_id or metadata)",
                 code="filter_required",
             )
-        deleted = await repository.delete_matching(self.session, uuid.UUID(identity.user_id), where)
+        owner = uuid.UUID(identity.user_id)
+        deleted = await repository.delete_matching(self.session, owner, where)
+        await repository.record_history(
+            self.session,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "memory_id": memory_id,
+                    "user_id": owner,
+                    "event": "DELETE",
+                    "old_content": None if sensitive else content,
+                    "new_content": None,
+                    "source_message_id": None,
+                }
+                for memory_id, content, sensitive in deleted
+            ],
+        )
         await self.session.commit()
-        return deleted
+        return len(deleted)
 
     async def list_page(
         self, where: MemoryFilter, cursor: str | None, limit: int
@@ -386,3 +442,18 @@ def _merge_row(row: dict[str, Any], item: MemoryCreate) -> None:
     row["access_count"] += 1
     row["confidence"] = max(row["confidence"], item.confidence)
     row["meta"] = {**row["meta"], **item.metadata}
+
+
+def _history_entry(
+    memory: Memory, *, event: str, old: str | None, new: str | None, source_message_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """One memory_history row; a sensitive memory's text stays out of the history (it is stored encrypted)."""
+    return {
+        "id": uuid.uuid4(),
+        "memory_id": memory.id,
+        "user_id": memory.user_id,
+        "event": event,
+        "old_content": None if memory.is_sensitive else old,
+        "new_content": None if memory.is_sensitive else new,
+        "source_message_id": source_message_id,
+    }
