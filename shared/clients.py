@@ -7,9 +7,11 @@ when there is one.
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Self
 
 import httpx
+from httpx_sse import aconnect_sse
 
 from shared.config import BaseServiceSettings
 from shared.context import request_id_var, span_id_var, trace_id_var
@@ -97,6 +99,33 @@ class ServiceClient:
 
     async def put_json(self, path: str, **kwargs: Any) -> Any:
         return _json_or_raise(self.service, await self.request("PUT", path, **kwargs))
+
+    async def delete(self, path: str, **kwargs: Any) -> None:
+        response = await self.request("DELETE", path, **kwargs)
+        if not response.is_success:
+            _json_or_raise(self.service, response)
+
+    async def stream_events(
+        self, path: str, *, identity: Identity | None = None, json: Any = None
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """POSTs and yields the answer's server-sent events as (event name, JSON data), via httpx-sse. No retries:
+        a stream that started cannot be replayed."""
+        headers = propagation_headers()
+        if identity is not None:
+            headers.update(sign_identity(identity, self.internal_secret))
+        try:
+            async with aconnect_sse(self._http, "POST", path, json=json, headers=headers) as source:
+                if not source.response.is_success:
+                    await source.response.aread()
+                    _json_or_raise(self.service, source.response)
+                async for event in source.aiter_sse():
+                    yield event.event, event.json()
+        except httpx.TimeoutException as exc:
+            raise GatewayTimeoutError(f"{self.service} timed out", details={"service": self.service}) from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(
+                f"{self.service} is unreachable", details={"service": self.service, "reason": str(exc)}
+            ) from exc
 
 
 def service_client(settings: BaseServiceSettings, service: ServiceName, *, timeout: float) -> ServiceClient:

@@ -19,6 +19,9 @@ from tests.support import ThreadedServer, docker_unavailable_reason, free_port, 
 
 TEST_DATABASE = "cognitionos_test"
 
+# The running platform (every service, one orchestrator on the session database) for any folder's tests.
+pytest_plugins = ["tests.running_services"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked needs_sandbox run code in bubblewrap; where it cannot run, they skip with one clear reason."""

@@ -33,6 +33,23 @@ class OrchestratorSettings(BaseServiceSettings):
     recall_min_relevance: float = Field(
         default=0.35, ge=0, le=1, description="Least cosine similarity for a memory to be shown"
     )
+    conversation_max_tool_rounds: int = Field(
+        default=4, ge=0, le=20, description="Rounds of tool calls one conversation reply may take before it answers"
+    )
+    conversation_max_tokens: int = Field(default=512, ge=16, le=32_000, description="Longest reply, in tokens")
+    conversation_context_tokens: int = Field(
+        default=1500,
+        ge=200,
+        description="Prompt budget for memories and recent history (older history is summarised); small local models "
+        "have 2k-token contexts",
+    )
+    conversation_recall: int = Field(default=5, ge=0, le=20, description="Memories recalled for each message")
+    conversation_learn: bool = Field(
+        default=True, description="Extract facts and preferences after each exchange and update memories (Mem0-style)"
+    )
+    conversation_follow_run_seconds: float = Field(
+        default=600, ge=0, description="How long a streamed reply follows a run it started before it ends"
+    )
     dependency_chars_in_prompt: int = Field(
         default=3000,
         ge=200,

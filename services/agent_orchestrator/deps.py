@@ -4,8 +4,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.conversations.memory import MemoryLearner
+from services.agent_orchestrator.conversations.service import ConversationService
 from services.agent_orchestrator.events import Notifications
 from services.agent_orchestrator.service import AgentService, RunService, seed_built_in_agents
 from services.agent_orchestrator.worker import Worker
@@ -18,8 +21,11 @@ class OrchestratorState:
     settings: OrchestratorSettings
     ai: ServiceClient
     planner: ServiceClient
+    tools: ServiceClient
+    memory: ServiceClient
     worker: Worker
     notifications: Notifications
+    learner: MemoryLearner
     agents_seeded: bool = False
 
 
@@ -43,3 +49,22 @@ async def get_run_service(state: State, session: DbSession) -> RunService:
 
 Agents = Annotated[AgentService, Depends(get_agent_service)]
 Runs = Annotated[RunService, Depends(get_run_service)]
+
+
+def conversation_service(state: OrchestratorState, session: AsyncSession) -> ConversationService:
+    return ConversationService(
+        session=session,
+        settings=state.settings,
+        ai=state.ai,
+        tools=state.tools,
+        memory=state.memory,
+        runs=RunService(session=session, settings=state.settings, planner=state.planner, ai=state.ai),
+        learn=state.learner.schedule,
+    )
+
+
+async def get_conversation_service(state: State, session: DbSession) -> ConversationService:
+    return conversation_service(state, session)
+
+
+Conversations = Annotated[ConversationService, Depends(get_conversation_service)]

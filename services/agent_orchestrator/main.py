@@ -11,6 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.agent_orchestrator.api import router
 from services.agent_orchestrator.config import OrchestratorSettings, get_settings
+from services.agent_orchestrator.conversations.api import router as conversations_router
+from services.agent_orchestrator.conversations.memory import MemoryLearner
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.events import Notifications
 from services.agent_orchestrator.execution import TaskExecutor
@@ -52,12 +54,18 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 record_event=functools.partial(record_task_event, core.sessionmaker),
             )
             worker = Worker(settings, core.sessionmaker, executor)
+            memory = await stack.enter_async_context(service_client(settings, "memory-service", timeout=60))
+            learner = MemoryLearner(settings=settings, ai=ai, memory=memory)
+            stack.push_async_callback(learner.aclose)
             state = OrchestratorState(
                 settings=settings,
                 ai=ai,
                 planner=planner,
+                tools=tools,
+                memory=memory,
                 worker=worker,
                 notifications=await stack.enter_async_context(Notifications(settings.database_url, worker.wake)),
+                learner=learner,
                 agents_seeded=await _seed_agents(core),
             )
             if settings.worker_enabled:
@@ -79,7 +87,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             "Agents (planner, executor, critic, summarizer seeded; register more) and durable runs of task DAGs: "
             "leases, retries with backoff, fallbacks and replanning, budgets, cancellation, and live run events."
         ),
-        routers=[router],
+        routers=[router, conversations_router],
         service_lifespan=orchestration,
         health_details=health_details,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, tex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task, TaskExecutionLog
+from services.agent_orchestrator.conversations import repository as conversations_repository
 from shared import metrics
 
 TASKS_CHANNEL = "cognitionos_tasks"
@@ -342,6 +343,9 @@ async def add_events(session: AsyncSession, events: Sequence[NewEvent], *, wake_
             for e in events
         ]
         await session.execute(insert(TaskExecutionLog), rows)
+        for event in events:
+            if event.event_type in FINISHED_RUN_EVENTS:
+                await conversations_repository.post_run_outcome(session, event.run_id)
         for run_id in {e.run_id for e in events}:
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"), {"channel": EVENTS_CHANNEL, "payload": str(run_id)}

@@ -79,6 +79,7 @@ def _generation_from_complete(
         version=body.prompt_version,
         context=[m.model_dump(exclude_none=True) for m in body.context],
         prompt=body.prompt,
+        system_context=body.system_context,
     )
     response_format: dict[str, Any] | None = None
     if body.response_format == "json":

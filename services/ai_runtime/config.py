@@ -34,7 +34,15 @@ class AIRuntimeSettings(BaseServiceSettings):
     role_models: dict[str, list[str]] = Field(
         default_factory=lambda: {
             role: ["gpt-4o-mini", "claude-3-5-haiku-latest", "smollm2-135m-instruct"]
-            for role in ("planner", "executor", "critic", "summarizer")
+            for role in (
+                "planner",
+                "executor",
+                "critic",
+                "summarizer",
+                "assistant",
+                "memory_extractor",
+                "memory_updater",
+            )
         },
         description="Per role: models to try in order; those whose provider is not configured are skipped",
     )

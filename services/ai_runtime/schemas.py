@@ -75,9 +75,16 @@ class ResponseFormat(BaseModel):
 class CompleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["planner", "executor", "critic", "summarizer"] | None = None
+    role: (
+        Literal["planner", "executor", "critic", "summarizer", "assistant", "memory_extractor", "memory_updater"] | None
+    ) = None
     prompt: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
     context: list[ChatMessage] = Field(default_factory=list, max_length=500)
+    system_context: str | None = Field(
+        default=None,
+        max_length=MAX_MESSAGE_CHARS,
+        description="Added after the system prompt (the role's, or the context's own): memories, a summary",
+    )
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
     temperature: float = Field(default=0.2, ge=0, le=2)
     model: str | None = Field(default=None, max_length=128)

@@ -180,9 +180,16 @@ class AIRuntime:
     # --- building a generation from the /complete request ------------------------------------------
 
     def build_messages(
-        self, role: str | None, *, version: str | None, context: list[dict[str, str]], prompt: str | None
+        self,
+        role: str | None,
+        *,
+        version: str | None,
+        context: list[dict[str, str]],
+        prompt: str | None,
+        system_context: str | None = None,
     ) -> tuple[list[dict[str, str]], Any]:
-        """Messages with the role's versioned system prompt first; returns them and the prompt used."""
+        """Messages with the role's versioned system prompt first (unless the context brings its own), and
+        `system_context` added to whichever system prompt leads; returns them and the prompt used."""
         role_prompt = None
         if role:
             role_prompt = self.prompts.get(role, version)
@@ -195,6 +202,11 @@ class AIRuntime:
         messages = list(context)
         if role_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": role_prompt.system})
+        if system_context:
+            if messages and messages[0]["role"] == "system":
+                messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{system_context}"}
+            else:
+                messages.insert(0, {"role": "system", "content": system_context})
         if prompt:
             messages.append({"role": "user", "content": prompt})
         return messages, role_prompt

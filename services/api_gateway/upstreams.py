@@ -57,6 +57,7 @@ ROUTES: dict[str, UpstreamRoute] = {
         ),
         UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans"),
         UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs"),
+        UpstreamRoute(prefix="conversations", service="agent-orchestrator", upstream_prefix="/conversations"),
         UpstreamRoute(
             prefix="agents",
             service="agent-orchestrator",

@@ -1,8 +1,8 @@
 """schemathesis over the agent-orchestrator's OpenAPI, as a signed-in user."""
 
-from tests.agent_orchestrator.conftest import Platform
 from tests.ai_runtime.conftest import identity_headers
 from tests.memory_service.conftest import make_user
+from tests.running_services import Platform
 from tests.support import fuzz_every_operation
 
 

@@ -5,9 +5,9 @@ import time
 import httpx
 import pytest
 
-from tests.agent_orchestrator.conftest import Platform, RoleScript, RunsClient, task
 from tests.ai_runtime.conftest import identity_headers
 from tests.memory_service.conftest import Caller, make_user
+from tests.running_services import Platform, RoleScript, RunsClient, task
 from tests.support import assert_error, sql_scalar
 
 FIB_CODE = (

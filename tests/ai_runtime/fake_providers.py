@@ -64,17 +64,18 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         )
         if fault is not None:
             return fault
-        text = app.state.responder(body) if app.state.responder else None
+        scripted = app.state.responder(body) if app.state.responder else None
+        text = scripted
         if text is None:
             text = app.state.replies.pop(0) if app.state.replies else app.state.reply
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"], "system_fingerprint": None}
-        if body.get("tools") and not body.get("stream"):
-            call = {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": body["tools"][0]["function"]["name"], "arguments": '{"n": 10}'},
-            }
+        # A responder scripts tool calls as {"tool_calls": [{"name", "arguments"}]}; with none scripted, a request
+        # offering tools gets a call of the first one.
+        calls = scripted.get("tool_calls") if isinstance(scripted, dict) else None
+        if calls is None and scripted is None and body.get("tools") and not body.get("stream"):
+            calls = [{"name": body["tools"][0]["function"]["name"], "arguments": {"n": 10}}]
+        if calls:
             return JSONResponse(
                 {
                     **base,
@@ -83,7 +84,18 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                            "message": {
+                                "role": "assistant",
+                                "content": None,
+                                "tool_calls": [
+                                    {
+                                        "id": f"call_{i + 1}",
+                                        "type": "function",
+                                        "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                                    }
+                                    for i, c in enumerate(calls)
+                                ],
+                            },
                             "finish_reason": "tool_calls",
                             "logprobs": None,
                         }

@@ -14,17 +14,9 @@ import pytest
 
 from services.api_gateway.console import ASSETS
 from services.api_gateway.main import create_app as create_gateway
-from tests.agent_orchestrator.conftest import (  # noqa: F401
-    Platform,
-    RoleScript,
-    platform,
-    providers,
-    reset_providers,
-    script,
-    task,
-)
 from tests.agent_orchestrator.test_runs import FIB_CODE
 from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.running_services import Platform, RoleScript, task
 from tests.support import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,7 +45,7 @@ pytestmark = pytest.mark.skipif(bool(_browser_unavailable()), reason=_browser_un
 
 
 @pytest.fixture(scope="module")
-def console_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:  # noqa: F811
+def console_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
     """The gateway in front of every real service, as in production."""
     settings = stack.gateway_settings(
         memory_service_url=platform.memory.url,
@@ -139,7 +131,7 @@ def test_sign_in_is_refused_with_a_wrong_password(browser, console_gateway: Thre
     context.close()
 
 
-def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: RoleScript, screenshots: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: RoleScript, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
     script.add(
         "planner",
         {
@@ -227,7 +219,7 @@ def test_health_shows_every_service_and_its_circuit(page) -> None:  # type: igno
     assert "openai" in page.locator("#providers").inner_text()
 
 
-def test_a_running_run_is_cancelled_from_its_page(page, script: RoleScript) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_running_run_is_cancelled_from_its_page(page, script: RoleScript) -> None:  # type: ignore[no-untyped-def]
     script.add(
         "planner",
         {

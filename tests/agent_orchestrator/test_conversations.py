@@ -1,0 +1,279 @@
+"""Conversations through the gateway, on every real service with the fake OpenAI wire server behind the ai-runtime:
+a reply is an agent turn (memories recalled, tools run, messages stored with usage), memory learns from the
+exchange (Mem0's ADD/UPDATE with history), replies stream, a run started from a conversation posts its result back,
+and nobody else sees any of it."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cognitionos_cli.workflow import parse_sse
+from services.agent_orchestrator.main import create_app as create_orchestrator
+from services.api_gateway.main import create_app as create_gateway
+from tests.ai_runtime.conftest import signed_client
+from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.running_services import CallTools, Platform, RoleScript, task
+from tests.support import ThreadedServer, assert_error, serving
+
+FIB_CODE = "print(6 * 7)"
+
+
+@pytest.fixture(scope="module")
+def front(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
+    """The gateway in front of the platform's services."""
+    settings = stack.gateway_settings(
+        memory_service_url=platform.memory.url,
+        ai_runtime_url=platform.runtime.url,
+        task_planner_url=platform.planner.url,
+        agent_orchestrator_url=platform.orchestrator.url,
+        tool_runner_url=platform.tools.url,
+        upstream_timeout_seconds=60.0,
+    )
+    with serving(create_gateway(settings)) as server:
+        yield server
+
+
+class Chat:
+    """One user's client of /api/v1/conversations through the gateway."""
+
+    def __init__(self, url: str, user: RegisteredUser) -> None:
+        self.user = user
+        self.http = httpx.Client(base_url=f"{url}/api/v1", headers=user.headers, timeout=60)
+
+    def start(self, **fields: Any) -> dict[str, Any]:
+        response = self.http.post("/conversations", json=fields)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def say(self, conversation_id: str, content: str, **fields: Any) -> dict[str, Any]:
+        response = self.http.post(f"/conversations/{conversation_id}/messages", json={"content": content, **fields})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def stream(self, conversation_id: str, content: str, **fields: Any) -> list[tuple[str, dict[str, Any]]]:
+        body = {"content": content, "stream": True, **fields}
+        with self.http.stream("POST", f"/conversations/{conversation_id}/messages", json=body) as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            return [(name or "", data) for _, name, data in parse_sse(response.iter_lines())]
+
+    def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"/conversations/{conversation_id}/messages")
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+    def memories(self) -> list[dict[str, Any]]:
+        return self.http.get("/memories").json()["items"]
+
+
+@pytest.fixture
+def chat(front: ThreadedServer, unique: str) -> Iterator[Chat]:
+    with httpx.Client(base_url=front.url, timeout=30) as client:
+        user = register_and_login(client, f"c{unique}")
+    client = Chat(front.url, user)
+    yield client
+    client.http.close()
+
+
+@pytest.fixture
+def other(front: ThreadedServer, unique: str) -> Iterator[Chat]:
+    with httpx.Client(base_url=front.url, timeout=30) as client:
+        user = register_and_login(client, f"o{unique}")
+    client = Chat(front.url, user)
+    yield client
+    client.http.close()
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError("not in time")
+
+
+def system_prompt(body: dict[str, Any]) -> str:
+    return next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+
+
+def test_a_preference_told_once_is_recalled_in_a_later_conversation(chat: Chat, script: RoleScript) -> None:
+    script.add(
+        "memory_extractor",
+        {"facts": [{"content": "The user's favourite drink is green tea", "memory_type": "preference"}]},
+    )
+    first = chat.start(title="Getting to know you")
+    reply = chat.say(first["id"], "I love green tea, it is my favourite drink")
+    user_message, answer = reply["messages"][0], reply["messages"][-1]
+    assert user_message["role"] == "user" and answer["role"] == "assistant" and answer["content"] == "Happy to help."
+    assert answer["model"] == "gpt-4o-mini" and answer["cost_usd"] > 0 and reply["usage"]["llm_calls"] == 1
+
+    learned = eventually(lambda: [m for m in chat.memories() if "green tea" in m["content"]])
+    assert learned[0]["memory_type"] == "preference" and learned[0]["source"] == "conversation"
+    (added,) = chat.http.get(f"/memories/{learned[0]['id']}/history").json()
+    assert added["event"] == "ADD" and added["source_message_id"] == user_message["id"]
+
+    later = chat.start()
+    chat.say(later["id"], "What should I drink this afternoon?")
+    prompt = system_prompt(script.requests["assistant"][-1])
+    assert "You are the assistant of CognitionOS" in prompt and "favourite drink is green tea" in prompt
+
+
+def test_a_contradicting_statement_updates_the_memory_and_its_history_says_so(chat: Chat, script: RoleScript) -> None:
+    script.add(
+        "memory_extractor",
+        {"facts": [{"content": "The user's favourite drink is green tea", "memory_type": "preference"}]},
+    )
+    conversation = chat.start()
+    chat.say(conversation["id"], "My favourite drink is green tea")
+    (tea,) = eventually(lambda: [m for m in chat.memories() if "green tea" in m["content"]])
+
+    script.add(
+        "memory_extractor",
+        {"facts": [{"content": "The user's favourite drink is black coffee", "memory_type": "preference"}]},
+    )
+    script.add(
+        "memory_updater",
+        {"actions": [{"event": "UPDATE", "id": "m1", "content": "The user's favourite drink is black coffee"}]},
+    )
+    correction = chat.say(conversation["id"], "Actually, my favourite drink is black coffee now")["messages"][0]
+
+    eventually(lambda: chat.http.get(f"/memories/{tea['id']}").json()["content"].endswith("black coffee"))
+    history = chat.http.get(f"/memories/{tea['id']}/history").json()
+    assert [(h["event"], h["new_content"]) for h in history] == [
+        ("ADD", "The user's favourite drink is green tea"),
+        ("UPDATE", "The user's favourite drink is black coffee"),
+    ]
+    assert history[1]["old_content"].endswith("green tea") and history[1]["source_message_id"] == correction["id"]
+    decided = json.loads(script.prompts["memory_updater"][-1])
+    assert decided["existing_memories"] == [{"id": "m1", "content": "The user's favourite drink is green tea"}]
+
+
+def test_a_bad_extraction_changes_nothing(chat: Chat, script: RoleScript) -> None:
+    script.add("memory_extractor", "this is not JSON", {"facts": [{"content": 42}]}, {"facts": "many"})
+    conversation = chat.start()
+    for text in ("I live in Lisbon", "I work at night", "I have two cats"):
+        chat.say(conversation["id"], text)
+    eventually(lambda: len(script.prompts.get("memory_extractor", [])) >= 3)
+    time.sleep(0.5)
+    assert chat.memories() == []
+
+
+@pytest.mark.needs_sandbox
+def test_a_tool_call_round_trip_completes(chat: Chat, script: RoleScript) -> None:
+    script.add("assistant", CallTools([("execute_python", {"code": FIB_CODE})]), "Six times seven is 42.")
+    conversation = chat.start()
+    reply = chat.say(conversation["id"], "What is six times seven? Compute it.")
+    roles = [m["role"] for m in reply["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    call, result, answer = reply["messages"][1:]
+    assert call["tool_calls"][0]["function"]["name"] == "execute_python"
+    assert result["tool_call_id"] == call["tool_calls"][0]["id"] and '"stdout": "42\\n"' in result["content"]
+    assert answer["content"] == "Six times seven is 42." and reply["usage"]["llm_calls"] == 2
+    second = script.requests["assistant"][-1]["messages"]
+    assert second[-1]["role"] == "tool" and "42" in second[-1]["content"]
+    assert [m["role"] for m in chat.messages(conversation["id"])] == roles  # all of it stored
+
+
+def test_a_reply_streams_through_the_gateway(chat: Chat, script: RoleScript) -> None:
+    script.add("assistant", "Tea is a fine choice for an afternoon")
+    conversation = chat.start()
+    events = chat.stream(conversation["id"], "Tea or coffee?", tools=[])
+    names = [name for name, _ in events]
+    assert names[0] == "message" and names[-1] == "done" and names.count("delta") >= 3  # token by token
+    assert (
+        "".join(data["content"] for name, data in events if name == "delta") == "Tea is a fine choice for an afternoon"
+    )
+    done = events[-1][1]
+    assert done["usage"]["cost_usd"] > 0 and done["message"]["content"] == "Tea is a fine choice for an afternoon"
+    assert [m["role"] for m in chat.messages(conversation["id"])] == ["user", "assistant"]
+
+
+@pytest.mark.needs_sandbox
+def test_a_streamed_reply_carries_its_tool_calls(chat: Chat, script: RoleScript) -> None:
+    script.add("assistant", CallTools([("execute_python", {"code": FIB_CODE})]), "It is 42.")
+    conversation = chat.start()
+    names = [name for name, _ in chat.stream(conversation["id"], "Compute six times seven")]
+    assert names.index("tool_call") < names.index("tool_result") < names.index("delta") < names.index("done")
+
+
+def test_a_run_started_from_a_conversation_posts_its_result_back(chat: Chat, script: RoleScript) -> None:
+    script.add("assistant", CallTools([("start_run", {"goal": "Research three teas and compare them"})]), "On it.")
+    script.add(
+        "planner",
+        {"tasks": [task("research", tool="noop"), task("compare", tool="noop", depends_on=("research",))], "risks": []},
+    )
+    script.add("summarizer", {"summary": "Sencha, Assam and Oolong compared.", "key_facts": []})
+    conversation = chat.start()
+    reply = chat.say(conversation["id"], "Please research three teas and compare them in depth")
+    assert reply["run_id"] and reply["messages"][-1]["content"] == "On it."
+    tool_result = next(m for m in reply["messages"] if m["role"] == "tool")
+    assert json.loads(tool_result["content"])["run_id"] == reply["run_id"] == tool_result["run_id"]
+
+    posted = eventually(
+        lambda: [m for m in chat.messages(conversation["id"]) if m["metadata"].get("kind") == "run_result"], timeout=60
+    )
+    assert posted[0]["content"] == "Sencha, Assam and Oolong compared." and posted[0]["run_id"] == reply["run_id"]
+    assert posted[0]["metadata"]["status"] == "succeeded"
+
+
+def test_another_user_sees_nothing(chat: Chat, other: Chat) -> None:
+    mine = chat.start(title="private")
+    chat.say(mine["id"], "A secret plan", tools=[])
+    path = f"/conversations/{mine['id']}"
+    for response in (
+        other.http.get(path),
+        other.http.get(f"{path}/messages"),
+        other.http.post(f"{path}/messages", json={"content": "let me in"}),
+        other.http.patch(path, json={"title": "mine now"}),
+        other.http.delete(path),
+    ):
+        assert_error(response, 404)
+    assert other.http.get("/conversations").json()["items"] == []
+    assert chat.http.get(path).json()["title"] == "private"
+
+
+def test_conversations_are_listed_with_a_cursor_changed_and_deleted(chat: Chat) -> None:
+    made = [chat.start(title=f"c{i}") for i in range(3)]
+    first = chat.http.get("/conversations", params={"limit": 2}).json()
+    assert [c["title"] for c in first["items"]] == ["c2", "c1"] and first["next_cursor"]
+    second = chat.http.get("/conversations", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [c["title"] for c in second["items"]] == ["c0"] and second["next_cursor"] is None
+    assert_error(chat.http.get("/conversations", params={"cursor": "not-a-cursor"}), 400, "invalid_cursor")
+    changed = chat.http.patch(
+        f"/conversations/{made[0]['id']}", json={"title": "renamed", "system_prompt": "Be terse."}
+    )
+    assert changed.status_code == 200 and changed.json()["title"] == "renamed"
+    assert chat.http.delete(f"/conversations/{made[0]['id']}").status_code == 204
+    assert_error(chat.http.get(f"/conversations/{made[0]['id']}"), 404)
+    assert_error(chat.http.post("/conversations", json={"title": "x", "colour": "red"}), 422)
+    assert_error(chat.http.post(f"/conversations/{made[1]['id']}/messages", json={"content": ""}), 422)
+
+
+def test_older_history_is_summarised_when_it_no_longer_fits(
+    platform: Platform, script: RoleScript, database_url: str
+) -> None:
+    from tests.memory_service.conftest import make_user
+
+    settings = platform.orchestrator_settings(
+        conversation_context_tokens=200, worker_enabled=False, conversation_learn=False
+    )
+    user_id = make_user(database_url)
+    with (
+        serving(create_orchestrator(settings)) as orchestrator,
+        signed_client(user_id, base_url=orchestrator.url) as client,
+    ):
+        conversation = client.post("/conversations", json={}).json()
+        for n in range(4):
+            said = client.post(
+                f"/conversations/{conversation['id']}/messages",
+                json={"content": f"Message {n}: " + "words " * 120, "tools": []},
+            )
+            assert said.status_code == 200, said.text
+        summarised = client.get(f"/conversations/{conversation['id']}").json()
+    assert summarised["summary"]
+    assert "Earlier in this conversation:" in system_prompt(script.requests["assistant"][-1])
+    assert len(script.requests["assistant"][-1]["messages"]) < 9  # not the whole history

@@ -1,0 +1,221 @@
+"""Registered once for the whole suite (tests/conftest.py: pytest_plugins), so one orchestrator works the
+session database. The whole execution path on real servers: ai-runtime (scripted OpenAI wire server, local embeddings),
+task-planner, memory-service, tool-runner (bubblewrap) and agent-orchestrators, on the session database."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pytest
+
+from cognitionos_cli.workflow import parse_sse
+from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.main import create_app as create_orchestrator
+from services.agent_orchestrator.repository import TERMINAL_RUN_STATUSES
+from services.ai_runtime.main import create_app as create_runtime
+from services.memory_service.main import create_app as create_memory
+from services.task_planner.config import TaskPlannerSettings
+from services.task_planner.main import create_app as create_planner
+from services.tool_runner.main import create_app as create_tools
+from tests.ai_runtime.conftest import Providers, providers, reset_providers, runtime_settings, signed_client  # noqa: F401
+from tests.conftest import common_settings
+from tests.memory_service.conftest import make_user, memory_settings
+from tests.support import ThreadedServer, serving
+from tests.tool_runner.conftest import tool_settings
+
+ROLE_MARKERS = {
+    "planner": "You are the planner",
+    "executor": "You are an executor",
+    "critic": "You are the critic",
+    "summarizer": "You are the summarizer",
+    "assistant": "You are the assistant of CognitionOS",
+    "memory_extractor": "You extract memories",
+    "memory_updater": "You update memories",
+}
+
+
+@dataclass(frozen=True)
+class CallTools:
+    """A scripted answer that calls tools: [(name, arguments), ...]."""
+
+    calls: list[tuple[str, dict[str, Any]]]
+
+
+def role_of(body: dict[str, Any]) -> str:
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    return next((role for role, marker in ROLE_MARKERS.items() if marker in system), "unknown")
+
+
+def user_prompt(body: dict[str, Any]) -> str:
+    return next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+
+
+class RoleScript:
+    """Answers the OpenAI wire server by agent role: a queue of replies per role, then a default per role."""
+
+    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "executor": {"result": "done", "notes": ""},
+        "critic": {"score": 9, "approved": True, "feedback": "Good."},
+        "summarizer": {"summary": "All tasks finished.", "key_facts": ["finished"]},
+        "assistant": "Happy to help.",
+        "memory_extractor": {"facts": []},
+        "memory_updater": {"actions": []},
+    }
+
+    def __init__(self) -> None:
+        self.queues: dict[str, list[Any]] = {}
+        self.prompts: dict[str, list[str]] = {}
+        self.requests: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, role: str, *replies: Any) -> "RoleScript":
+        self.queues.setdefault(role, []).extend(replies)
+        return self
+
+    def __call__(self, body: dict[str, Any]) -> str | dict[str, Any] | None:
+        role = role_of(body)
+        self.prompts.setdefault(role, []).append(user_prompt(body))
+        self.requests.setdefault(role, []).append(body)
+        queue = self.queues.get(role)
+        reply = queue.pop(0) if queue else self.DEFAULTS.get(role)
+        if isinstance(reply, CallTools):
+            return {"tool_calls": [{"name": name, "arguments": arguments} for name, arguments in reply.calls]}
+        return None if reply is None else (reply if isinstance(reply, str) else json.dumps(reply))
+
+
+@dataclass
+class Platform:
+    runtime: ThreadedServer
+    planner: ThreadedServer
+    memory: ThreadedServer
+    tools: ThreadedServer
+    orchestrator: ThreadedServer
+    database_url: str
+    redis_url: str
+
+    def orchestrator_settings(self, **overrides: Any) -> OrchestratorSettings:
+        values = {
+            **common_settings(self.database_url, self.redis_url),
+            "ai_runtime_url": self.runtime.url,
+            "task_planner_url": self.planner.url,
+            "tool_runner_url": self.tools.url,
+            "memory_service_url": self.memory.url,
+            "lease_seconds": 10.0,
+            "retry_base_seconds": 0.05,
+            "worker_poll_seconds": 0.2,
+            "tool_timeout_seconds": 20.0,
+            **overrides,
+        }
+        return OrchestratorSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+    with running_platform(database_url, redis_url, providers) as running:
+        yield running
+
+
+@contextmanager
+def running_platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+    """Every service a run needs, as real servers on one database (the fake providers behind the ai-runtime)."""
+    base = common_settings(database_url, redis_url)
+    settings = runtime_settings(
+        database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS}
+    )
+    with serving(create_runtime(settings)) as runtime:
+        planner_settings = TaskPlannerSettings(**base, ai_runtime_url=runtime.url)  # type: ignore[arg-type]
+        with (
+            serving(create_planner(planner_settings)) as planner,
+            serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,
+            serving(
+                create_tools(
+                    tool_settings(database_url, redis_url, memory_service_url=memory.url, ai_runtime_url=runtime.url)
+                )
+            ) as tools,
+        ):
+            partial = Platform(runtime, planner, memory, tools, None, database_url, redis_url)  # type: ignore[arg-type]
+            with serving(create_orchestrator(partial.orchestrator_settings())) as orchestrator:
+                partial.orchestrator = orchestrator
+                yield partial
+
+
+@pytest.fixture
+def script(providers: Providers) -> RoleScript:  # noqa: F811
+    role_script = RoleScript()
+    providers.openai_app.state.responder = role_script
+    return role_script
+
+
+class RunsClient:
+    """An orchestrator (and planner) client signed as one user."""
+
+    def __init__(self, platform: Platform, user_id: str) -> None:
+        self.user_id = user_id
+        self.http = signed_client(user_id)
+        self.platform = platform
+
+    def url(self, path: str) -> str:
+        return f"{self.platform.orchestrator.url}{path}"
+
+    def plan(self, tasks: list[dict[str, Any]], script: RoleScript, goal: str = "A goal for the test") -> str:
+        script.add("planner", {"tasks": tasks, "risks": []})
+        response = self.http.post(f"{self.platform.planner.url}/plans", json={"goal": goal, "max_tasks": 50})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def start(self, **body: Any) -> dict[str, Any]:
+        response = self.http.post(self.url("/runs"), json=body)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        response = self.http.get(self.url(f"/runs/{run_id}"))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait(
+        self,
+        run_id: str,
+        until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL_RUN_STATUSES,
+        timeout: float = 60,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.get(run_id)
+            if until(run):
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"run {run_id} did not get there in {timeout} s: {self.get(run_id)}")
+
+    def events(self, run_id: str, last_event_id: int | None = None) -> list[dict[str, Any]]:
+        """The run's SSE stream read to its end."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        with self.http.stream("GET", self.url(f"/runs/{run_id}/events"), headers=headers) as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            return [
+                {**data, "sse_event": name, "sse_id": event_id}
+                for event_id, name, data in parse_sse(response.iter_lines())
+            ]
+
+
+@pytest.fixture
+def runs(platform: Platform) -> Iterator[RunsClient]:
+    client = RunsClient(platform, make_user(platform.database_url))
+    yield client
+    client.http.close()
+
+
+def task(
+    key: str, role: str = "executor", tool: str | None = None, depends_on: tuple[str, ...] = (), **fields: Any
+) -> dict[str, Any]:
+    return {
+        "id": key,
+        "name": fields.pop("name", f"Task {key}"),
+        "description": fields.pop("description", f"Do {key}"),
+        "agent_role": role,
+        "tool": tool,
+        "depends_on": list(depends_on),
+        **fields,
+    }
