@@ -191,6 +191,30 @@ def run(
 
 
 @app.command()
+def chat(
+    gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
+    conversation: Annotated[str | None, typer.Option(help="Go on with this conversation (its id)")] = None,
+) -> None:
+    """Talk with the assistant, one line at a time (Ctrl-D or /quit to leave). Replies stream as they are written;
+    tool calls and runs show as they happen. Works on a pipe too: one message per line."""
+    from rich.console import Console
+
+    from cognitionos_cli.chat import chat_loop
+    from cognitionos_cli.workflow import Credentials, Gateway, GatewayError
+
+    console = Console(highlight=False)
+    gateway = Gateway(gateway_url)
+    try:
+        gateway.sign_in(Credentials.local())
+        chat_loop(gateway, console, conversation_id=conversation)
+    except (GatewayError, httpx.HTTPError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        gateway.close()
+
+
+@app.command()
 def migrate() -> None:
     """Apply database migrations (DATABASE_URL, or the embedded Postgres)."""
     database_url = os.environ.get("DATABASE_URL")

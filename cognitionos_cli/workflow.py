@@ -106,6 +106,22 @@ class Gateway:
     def memory(self, memory_id: str) -> dict[str, Any]:
         return _ok(self.http.get(f"/api/v1/memories/{memory_id}"))
 
+    def start_conversation(self, title: str | None = None) -> dict[str, Any]:
+        return _ok(self.http.post("/api/v1/conversations", json={"title": title} if title else {}))
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        return _ok(self.http.get(f"/api/v1/conversations/{conversation_id}"))
+
+    def say(self, conversation_id: str, content: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The reply as it streams: (event name, data) for each server-sent event of the turn."""
+        body = {"content": content, "stream": True}
+        with self.http.stream("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body) as response:
+            if response.is_error:
+                response.read()
+                raise GatewayError(response)
+            for _, name, data in parse_sse(response.iter_lines()):
+                yield name or "message", data
+
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, dict[str, Any]]]:
     """(id, event name, JSON data) of each server-sent event; comments (keepalives) are skipped."""

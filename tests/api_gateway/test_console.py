@@ -274,3 +274,21 @@ def test_the_api_docs_render_offline_in_the_browser(browser, console_gateway: Th
     page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/v1/memories']", timeout=30_000)
     context.close()
     assert not outside
+
+
+def test_a_conversation_streams_in_the_console(page, script: RoleScript, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    script.add("assistant", "Green tea suits a quiet afternoon.")
+    page.goto("/#/chat")
+    page.click("#new-conversation")
+    page.wait_for_selector("#chat-form")
+    page.fill("#chat-form textarea", "What should I drink this afternoon?")
+    page.click("#chat-form button[type=submit]")
+    page.wait_for_selector("#turn-cost")
+    replies = page.locator("#chat-log .bubble[data-role=assistant] .content")
+    expect(replies.last).to_have_text("Green tea suits a quiet afternoon.")
+    assert page.locator("#chat-log .bubble[data-role=user]").count() == 1
+    page.screenshot(path=str(screenshots / "console-chat.png"), full_page=True)
+    page.reload()  # stored: the conversation reads the same from the server
+    expect(page.locator("#chat-log .bubble[data-role=assistant] .content").last).to_have_text(
+        "Green tea suits a quiet afternoon."
+    )

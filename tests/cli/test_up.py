@@ -85,6 +85,18 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
             [str(BIN / "cognitionos"), "status", "--gateway-url", url], capture_output=True, text=True
         )
         assert status.returncode == 0 and status.stdout.count(" ok") == 7, status.stdout
+        # A conversation on the embedded model, with no key: the REPL on a pipe, one message per line.
+        chatted = subprocess.run(
+            [str(BIN / "cognitionos"), "chat", "--gateway-url", url],
+            input="Hello, who are you?\n/quit\n",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert chatted.returncode == 0, chatted.stdout + chatted.stderr
+        reply = chatted.stdout.split("assistant> ", 1)[1]
+        assert reply.split("\n  [")[0].strip() and " tokens, $" in reply, chatted.stdout
         console = httpx.get(f"{url}/")  # the web console, with no configuration
         assert console.status_code == 200 and "/console/app.js" in console.text
         # A goal to a result on the embedded local model, through the gateway: the CLI and the example.
