@@ -12,9 +12,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response, StreamingResponse
 
 from services.api_gateway.deps import GatewayState, Proxy, gateway_state
+from services.api_gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
+from services.api_gateway.idempotency import Claim
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.service import authorize, client_ip, public_openapi
-from services.api_gateway.upstreams import ROUTES
+from services.api_gateway.upstreams import ROUTES, UpstreamRoute
 from shared import metrics
 from shared.app import VERSION, core_state
 from shared.db import database_is_ready
@@ -102,13 +104,24 @@ async def proxy_to_service(
         authorize(route, method=request.method, subpath=subpath, identity=identity)
         decision = await state.admission.admit(ip, identity)
         extra_headers = decision.headers() if decision else {}
-        response = await state.proxy.forward(
-            request,
-            service=route.service,
-            path=route.upstream_path(subpath),
-            identity=identity,
-            extra_headers=extra_headers,
-        )
+        claim = await claim_idempotency_key(state, request, route=route, subpath=subpath, identity=identity)
+        if isinstance(claim, Response):  # the first request's answer, replayed
+            status_code = claim.status_code
+            return claim
+        try:
+            response = await state.proxy.forward(
+                request,
+                service=route.service,
+                path=route.upstream_path(subpath),
+                identity=identity,
+                extra_headers=extra_headers,
+            )
+        except BaseException:
+            if claim is not None:
+                await state.idempotency.release(claim)
+            raise
+        if claim is not None:
+            response = await state.idempotency.settle(claim, response)
         status_code = response.status_code
         return response
     except AppError as exc:
@@ -116,6 +129,22 @@ async def proxy_to_service(
         raise
     finally:
         state.api_usage.record(usage_row(request, identity, status_code=status_code, started=started))
+
+
+async def claim_idempotency_key(
+    state: GatewayState, request: Request, *, route: UpstreamRoute, subpath: str, identity: Identity | None
+) -> Claim | Response | None:
+    """With an Idempotency-Key on a creating call: hold the key, or the first request's answer to replay."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or identity is None or not route.takes_idempotency_key(request.method, subpath):
+        return None
+    return await state.idempotency.claim(
+        user_id=identity.user_id,
+        key=key,
+        method=request.method,
+        path=route.upstream_path(subpath),
+        body=await request.body(),
+    )
 
 
 def canonical_subpath(subpath: str) -> str:

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api_gateway.idempotency import IdempotencyKeys
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.service import Admission, Authenticator
 from shared.app import service_state
@@ -17,6 +18,7 @@ class GatewayState:
     authenticator: Authenticator
     admission: Admission
     api_usage: BatchedInserter
+    idempotency: IdempotencyKeys
 
 
 def gateway_state(request: Request) -> GatewayState:

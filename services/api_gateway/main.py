@@ -10,6 +10,7 @@ from services.api_gateway.api import router
 from services.api_gateway.config import GatewaySettings, get_settings
 from services.api_gateway.console import router as console_router
 from services.api_gateway.deps import GatewayState
+from services.api_gateway.idempotency import IdempotencyKeys
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.ratelimit import RateLimiter
 from services.api_gateway.service import Admission, Authenticator
@@ -36,6 +37,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 authenticator=Authenticator(settings, core.redis, core.sessionmaker),
                 admission=Admission(settings, RateLimiter(core.redis)),
                 api_usage=api_usage,
+                idempotency=IdempotencyKeys(core.redis),
             )
 
     return create_service_app(

@@ -27,9 +27,13 @@ class UpstreamRoute:
     upstream_prefix: str
     public: frozenset[tuple[str, str]] = frozenset()
     rules: tuple[AccessRule, ...] = field(default_factory=tuple)
+    idempotent: frozenset[str] = frozenset()  # subpaths whose POST honours an Idempotency-Key header
 
     def upstream_path(self, subpath: str) -> str:
         return f"{self.upstream_prefix.rstrip('/')}/{subpath}" if subpath else self.upstream_prefix or "/"
+
+    def takes_idempotency_key(self, method: str, subpath: str) -> bool:
+        return method == "POST" and subpath in self.idempotent
 
     def is_public(self, method: str, subpath: str) -> bool:
         return (method, subpath.rstrip("/")) in self.public
@@ -55,8 +59,8 @@ ROUTES: dict[str, UpstreamRoute] = {
             public=frozenset({("POST", "register"), ("POST", "login"), ("POST", "refresh")}),
             rules=(_rule(r"^users(/|$)", ADMIN),),
         ),
-        UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans"),
-        UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs"),
+        UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans", idempotent=frozenset({""})),
+        UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs", idempotent=frozenset({""})),
         UpstreamRoute(prefix="conversations", service="agent-orchestrator", upstream_prefix="/conversations"),
         UpstreamRoute(
             prefix="agents",
@@ -64,7 +68,12 @@ ROUTES: dict[str, UpstreamRoute] = {
             upstream_prefix="/agents",
             rules=(_rule(r".*", frozenset({"admin", "user"}), {"POST", "PUT", "PATCH", "DELETE"}),),
         ),
-        UpstreamRoute(prefix="memories", service="memory-service", upstream_prefix="/memories"),
+        UpstreamRoute(
+            prefix="memories",
+            service="memory-service",
+            upstream_prefix="/memories",
+            idempotent=frozenset({"", "batch"}),
+        ),
         UpstreamRoute(prefix="ai", service="ai-runtime", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
         UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
     )

@@ -1,0 +1,123 @@
+"""Idempotency-Key on the creating calls: a retried POST returns the first answer instead of acting twice; the same
+key with another body, or while the first still runs, is a 409; keys are per user; a 5xx frees the key."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from starlette.responses import Response, StreamingResponse
+
+from services.api_gateway.idempotency import Claim, IdempotencyKeys
+from services.api_gateway.main import create_app as create_gateway
+from shared.errors import ConflictError
+from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.running_services import Platform
+from tests.support import ThreadedServer, assert_error, serving
+
+
+def test_a_retried_post_returns_the_first_answer_without_acting_again(
+    gateway: httpx.Client, user: RegisteredUser
+) -> None:
+    headers = {**user.headers, "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    first = gateway.post("/api/v1/runs", json={"goal": "once"}, headers=headers)
+    again = gateway.post("/api/v1/runs", json={"goal": "once"}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    # the echo upstream shows the request it saw: the replay carries the first request's id, so it never reached it
+    assert again.json()["headers"]["x-request-id"] == first.json()["headers"]["x-request-id"]
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert again.content == first.content
+
+
+def test_the_same_key_with_another_body_is_a_conflict(gateway: httpx.Client, user: RegisteredUser) -> None:
+    headers = {**user.headers, "Idempotency-Key": "reused-key"}
+    assert gateway.post("/api/v1/memories", json={"content": "a"}, headers=headers).status_code == 200
+    assert_error(
+        gateway.post("/api/v1/memories", json={"content": "b"}, headers=headers), 409, "idempotency_key_reused"
+    )
+
+
+def test_keys_belong_to_one_user(gateway: httpx.Client, user: RegisteredUser, unique: str) -> None:
+    other = register_and_login(gateway, f"i{unique}")
+    first = gateway.post("/api/v1/plans", json={"goal": "g"}, headers={**user.headers, "Idempotency-Key": "shared"})
+    second = gateway.post("/api/v1/plans", json={"goal": "g"}, headers={**other.headers, "Idempotency-Key": "shared"})
+    assert "idempotent-replayed" not in second.headers
+    assert second.json()["verified_identity"]["user_id"] != first.json()["verified_identity"]["user_id"]
+
+
+def test_a_retry_while_the_first_still_runs_is_told_to_wait_and_a_server_error_frees_the_key(redis_url: str) -> None:
+    async def scenario() -> None:
+        redis = Redis.from_url(redis_url)
+        keys = IdempotencyKeys(redis)
+        request = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": "/runs", "body": b"{}"}
+        claim = await keys.claim(**request)
+        assert isinstance(claim, Claim)
+        with pytest.raises(ConflictError) as waiting:
+            await keys.claim(**request)
+        assert waiting.value.code == "idempotency_request_in_progress" and waiting.value.headers == {"Retry-After": "1"}
+        await keys.settle(claim, Response(b"down", status_code=503))
+        retry = await keys.claim(**request)  # the failure freed it: the retry acts
+        assert isinstance(retry, Claim)
+        await keys.settle(retry, Response(b'{"ok": true}', status_code=201, media_type="application/json"))
+        replay = await keys.claim(**request)
+        assert isinstance(replay, Response) and replay.status_code == 201 and replay.body == b'{"ok": true}'
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_streamed_answer_is_stored_whole(redis_url: str) -> None:
+    async def scenario() -> None:
+        redis = Redis.from_url(redis_url)
+        keys = IdempotencyKeys(redis)
+        request = {"user_id": str(uuid.uuid4()), "key": "s", "method": "POST", "path": "/memories", "body": b"[]"}
+        claim = await keys.claim(**request)
+        assert isinstance(claim, Claim)
+
+        async def parts() -> AsyncIterator[bytes]:
+            yield b'{"items": '
+            yield b"[1, 2]}"
+
+        streamed = await keys.settle(claim, StreamingResponse(parts(), status_code=200, media_type="application/json"))
+        assert b"".join([chunk async for chunk in streamed.body_iterator]) == b'{"items": [1, 2]}'
+        replay = await keys.claim(**request)
+        assert isinstance(replay, Response) and replay.body == b'{"items": [1, 2]}'
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_bad_keys_and_other_routes(gateway: httpx.Client, user: RegisteredUser) -> None:
+    assert_error(
+        gateway.post("/api/v1/runs", json={}, headers={**user.headers, "Idempotency-Key": "has space"}),
+        400,
+        "invalid_idempotency_key",
+    )
+    assert_error(
+        gateway.post("/api/v1/runs", json={}, headers={**user.headers, "Idempotency-Key": "x" * 256}),
+        400,
+        "invalid_idempotency_key",
+    )
+    # routes that do not take keys ignore them (a GET is idempotent anyway)
+    headers = {**user.headers, "Idempotency-Key": "ignored"}
+    one, two = gateway.get("/api/v1/runs", headers=headers), gateway.get("/api/v1/runs", headers=headers)
+    assert one.json()["headers"]["x-request-id"] != two.json()["headers"]["x-request-id"]
+
+
+@pytest.fixture(scope="module")
+def real_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
+    settings = stack.gateway_settings(memory_service_url=platform.memory.url, ai_runtime_url=platform.runtime.url)
+    with serving(create_gateway(settings)) as server:
+        yield server
+
+
+def test_a_memory_posted_twice_with_one_key_is_stored_once(real_gateway: ThreadedServer, unique: str) -> None:
+    with httpx.Client(base_url=real_gateway.url, timeout=30) as client:
+        user = register_and_login(client, f"r{unique}")
+        headers = {**user.headers, "Idempotency-Key": "store-once"}
+        body = {"content": "The user's first retry-safe memory", "memory_type": "fact"}
+        first, again = (client.post("/api/v1/memories", json=body, headers=headers) for _ in range(2))
+        assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+        assert len(client.get("/api/v1/memories", headers=user.headers).json()["items"]) == 1
