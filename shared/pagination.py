@@ -1,10 +1,18 @@
-"""Opaque cursors for keyset pagination over (created_at, id): the `next_cursor` of a page envelope."""
+"""Keyset pagination over (created_at, id): opaque cursors and the one page envelope every list endpoint answers
+with (`{items, next_cursor}`)."""
 
 import base64
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
 
 from shared.errors import BadRequestError
+
+T = TypeVar("T")
+R = TypeVar("R", bound="Keyed")
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -17,3 +25,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(created_at), uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError("Invalid cursor", code="invalid_cursor") from exc
+
+
+class Page(BaseModel, Generic[T]):
+    """The one list envelope of the API: a page of items and the cursor of the next (null on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as ?cursor= to get the next page; null when this is the last")
+
+
+class Keyed(Protocol):
+    created_at: datetime
+    id: uuid.UUID
+
+
+def page_of(rows: Sequence[R], *, limit: int, item: Callable[[R], T]) -> Page[T]:
+    """`rows` fetched with limit + 1: the extra row only says there is a next page."""
+    kept = rows[:limit]
+    last = kept[-1] if kept else None
+    cursor = encode_cursor(last.created_at, last.id) if last is not None and len(rows) > limit else None
+    return Page[T](items=[item(row) for row in kept], next_cursor=cursor)
+
+
+def after_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    return decode_cursor(cursor) if cursor else None

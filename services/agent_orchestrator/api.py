@@ -11,18 +11,24 @@ from services.agent_orchestrator.events import stream_run_events
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse
 from shared.app import core_state
 from shared.identity import CurrentIdentity
+from shared.pagination import Page
 
 router = APIRouter()
 
 
 @router.get(
     "/agents",
-    response_model=list[AgentResponse],
-    summary="Built-in agents and the ones you registered",
+    response_model=Page[AgentResponse],
+    summary="Built-in agents and the ones you registered, with a cursor",
     tags=["agents"],
 )
-async def list_agents(identity: CurrentIdentity, agents: Agents) -> list[AgentResponse]:
-    return [AgentResponse.model_validate(a) for a in await agents.list(identity)]
+async def list_agents(
+    identity: CurrentIdentity,
+    agents: Agents,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+) -> Page[AgentResponse]:
+    return await agents.page(identity, cursor=cursor, limit=limit)
 
 
 @router.post(
@@ -56,12 +62,18 @@ async def create_run(body: RunCreate, identity: CurrentIdentity, runs: Runs) -> 
 
 
 @router.get(
-    "/runs", response_model=list[RunResponse], summary="Your runs, newest first (without their tasks)", tags=["runs"]
+    "/runs",
+    response_model=Page[RunResponse],
+    summary="Your runs, newest first (without their tasks), with a cursor",
+    tags=["runs"],
 )
 async def list_runs(
-    identity: CurrentIdentity, runs: Runs, limit: Annotated[int, Query(ge=1, le=200)] = 50
-) -> list[RunResponse]:
-    return await runs.list(identity, limit)
+    identity: CurrentIdentity,
+    runs: Runs,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[RunResponse]:
+    return await runs.page(identity, cursor=cursor, limit=limit)
 
 
 @router.get(

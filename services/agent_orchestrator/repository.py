@@ -9,10 +9,11 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task, TaskExecutionLog
@@ -33,8 +34,14 @@ def _visible_to(owner_id: uuid.UUID) -> ColumnElement[bool]:
     return and_(Agent.is_active.is_(True), or_(Agent.owner_id.is_(None), Agent.owner_id == owner_id))
 
 
-async def list_visible(session: AsyncSession, owner_id: uuid.UUID) -> list[Agent]:
-    query = select(Agent).where(_visible_to(owner_id)).order_by(Agent.name)
+async def list_visible(
+    session: AsyncSession, owner_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Agent]:
+    """Oldest first (the built-in ones, then yours); `after` is the last (created_at, id) of the previous page."""
+    query = select(Agent).where(_visible_to(owner_id))
+    if after is not None:
+        query = query.where(tuple_(Agent.created_at, Agent.id) > after)
+    query = query.order_by(Agent.created_at, Agent.id).limit(limit)
     return list((await session.execute(query)).scalars())
 
 
@@ -66,8 +73,14 @@ async def list_tasks(session: AsyncSession, run_id: uuid.UUID) -> list[Task]:
     return list((await session.execute(query)).scalars())
 
 
-async def list_runs(session: AsyncSession, user_id: uuid.UUID, limit: int) -> list[Run]:
-    query = select(Run).where(Run.user_id == user_id).order_by(Run.created_at.desc()).limit(limit)
+async def list_runs(
+    session: AsyncSession, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Run]:
+    """Newest first; `after` is the last (created_at, id) of the previous page."""
+    query = select(Run).where(Run.user_id == user_id)
+    if after is not None:
+        query = query.where(tuple_(Run.created_at, Run.id) < after)
+    query = query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
     return list((await session.execute(query)).scalars())
 
 

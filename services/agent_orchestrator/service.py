@@ -14,10 +14,11 @@ from database.models import Agent, Run, Task
 from services.agent_orchestrator import repository
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.repository import NewEvent
-from services.agent_orchestrator.schemas import AgentCreate, RunCreate, RunResponse, TaskResponse
+from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse, TaskResponse
 from shared.clients import ServiceClient
 from shared.errors import ConflictError, NotFoundError
 from shared.identity import Identity
+from shared.pagination import Page, after_cursor, page_of
 
 BUILT_IN_AGENTS = (
     AgentCreate(
@@ -57,8 +58,11 @@ BUILT_IN_AGENTS = (
 class AgentService:
     session: AsyncSession
 
-    async def list(self, identity: Identity) -> list[Agent]:
-        return await repository.list_visible(self.session, uuid.UUID(identity.user_id))
+    async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[AgentResponse]:
+        rows = await repository.list_visible(
+            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
+        )
+        return page_of(rows, limit=limit, item=AgentResponse.model_validate)
 
     async def get(self, identity: Identity, name: str) -> Agent:
         agent = await repository.get_by_name(self.session, name)
@@ -238,9 +242,11 @@ class RunService:
         tasks = [TaskResponse.model_validate(t) for t in await repository.list_tasks(self.session, run.id)]
         return RunResponse.model_validate(run).model_copy(update={"tasks": tasks})
 
-    async def list(self, identity: Identity, limit: int) -> list[RunResponse]:
-        runs = await repository.list_runs(self.session, uuid.UUID(identity.user_id), limit)
-        return [RunResponse.model_validate(r) for r in runs]
+    async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[RunResponse]:
+        rows = await repository.list_runs(
+            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
+        )
+        return page_of(rows, limit=limit, item=RunResponse.model_validate)
 
     async def cancel(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:
         await self.get(identity, run_id)

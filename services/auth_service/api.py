@@ -18,10 +18,10 @@ from services.auth_service.schemas import (
     RegisterRequest,
     RoleUpdateRequest,
     TokenResponse,
-    UserListResponse,
     UserResponse,
 )
 from shared.identity import identity_from_request
+from shared.pagination import Page
 
 router = APIRouter(tags=["auth"])
 
@@ -61,17 +61,14 @@ async def me(identity: SignedOrBearerIdentity, auth: Auth) -> UserResponse:
     return UserResponse.model_validate(await auth.get_user(uuid.UUID(identity.user_id)))
 
 
-@router.get("/users", response_model=UserListResponse, summary="List users (admin)")
+@router.get("/users", response_model=Page[UserResponse], summary="List users, oldest first, with a cursor (admin)")
 async def list_users(
     _: SignedOrBearerAdmin,
     auth: Auth,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> UserListResponse:
-    users, total = await auth.list_users(limit, offset)
-    return UserListResponse(
-        items=[UserResponse.model_validate(u) for u in users], total=total, limit=limit, offset=offset
-    )
+) -> Page[UserResponse]:
+    return await auth.list_users(cursor=cursor, limit=limit)
 
 
 @router.patch("/users/{user_id}/role", response_model=UserResponse, summary="Change a user's role (admin)")
@@ -112,9 +109,14 @@ async def create_api_key(
     return ApiKeyCreatedResponse(**ApiKeyResponse.model_validate(row).model_dump(), key=key)
 
 
-@router.get("/api-keys", response_model=list[ApiKeyResponse], summary="List your API keys")
-async def list_api_keys(identity: SignedOrBearerIdentity, auth: Auth) -> list[ApiKeyResponse]:
-    return [ApiKeyResponse.model_validate(row) for row in await auth.list_api_keys(identity)]
+@router.get("/api-keys", response_model=Page[ApiKeyResponse], summary="Your API keys, newest first, with a cursor")
+async def list_api_keys(
+    identity: SignedOrBearerIdentity,
+    auth: Auth,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ApiKeyResponse]:
+    return await auth.list_api_keys(identity, cursor=cursor, limit=limit)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyResponse, summary="Revoke an API key")

@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import ApiKey, User, UserSession
@@ -42,10 +42,12 @@ async def add_user(session: AsyncSession, user: User) -> User:
     return user
 
 
-async def list_users(session: AsyncSession, limit: int, offset: int) -> tuple[list[User], int]:
-    total = (await session.execute(select(func.count()).select_from(User))).scalar_one()
-    rows = await session.execute(select(User).order_by(User.created_at, User.id).limit(limit).offset(offset))
-    return list(rows.scalars()), total
+async def list_users(session: AsyncSession, *, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[User]:
+    """Oldest first; `after` is the last (created_at, id) of the previous page."""
+    query = select(User)
+    if after is not None:
+        query = query.where(tuple_(User.created_at, User.id) > after)
+    return list((await session.scalars(query.order_by(User.created_at, User.id).limit(limit))).all())
 
 
 async def add_user_session(session: AsyncSession, row: UserSession) -> None:
@@ -72,8 +74,14 @@ async def add_api_key(session: AsyncSession, key: ApiKey) -> ApiKey:
     return key
 
 
-async def list_api_keys(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
-    query = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())
+async def list_api_keys(
+    session: AsyncSession, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[ApiKey]:
+    """Newest first; `after` is the last (created_at, id) of the previous page."""
+    query = select(ApiKey).where(ApiKey.user_id == user_id)
+    if after is not None:
+        query = query.where(tuple_(ApiKey.created_at, ApiKey.id) < after)
+    query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(limit)
     return list((await session.execute(query)).scalars())
 
 

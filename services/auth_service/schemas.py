@@ -31,13 +31,6 @@ class UserResponse(BaseModel):
     last_login_at: datetime | None
 
 
-class UserListResponse(BaseModel):
-    items: list[UserResponse]
-    total: int
-    limit: int
-    offset: int
-
-
 class LoginRequest(BaseModel):
     """Log in with `username` or `email` (one of them) and the password."""
 

@@ -18,9 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.models import ApiKey, User, UserSession
 from services.auth_service import repository
 from services.auth_service.config import AuthSettings
-from services.auth_service.schemas import ApiKeyCreateRequest, RegisterRequest, TokenResponse
+from services.auth_service.schemas import (
+    ApiKeyCreateRequest,
+    ApiKeyResponse,
+    RegisterRequest,
+    TokenResponse,
+    UserResponse,
+)
 from shared.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
 from shared.identity import Identity, Role
+from shared.pagination import Page, after_cursor, page_of
 from shared.revocation import forget_api_key, mark_session_revoked
 from shared.security import JWTConfig, decode_token, generate_api_key, hash_api_key, issue_token
 
@@ -109,8 +116,9 @@ class AuthService:
             raise NotFoundError("User not found")
         return user
 
-    async def list_users(self, limit: int, offset: int) -> tuple[list[User], int]:
-        return await repository.list_users(self.session, limit, offset)
+    async def list_users(self, *, cursor: str | None, limit: int) -> Page[UserResponse]:
+        rows = await repository.list_users(self.session, after=after_cursor(cursor), limit=limit + 1)
+        return page_of(rows, limit=limit, item=UserResponse.model_validate)
 
     async def change_role(self, actor: Identity, user_id: uuid.UUID, role: Role) -> User:
         user = await self.get_user(user_id)
@@ -275,8 +283,11 @@ class AuthService:
         await self.session.commit()
         return row, key
 
-    async def list_api_keys(self, identity: Identity) -> list[ApiKey]:
-        return await repository.list_api_keys(self.session, uuid.UUID(identity.user_id))
+    async def list_api_keys(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[ApiKeyResponse]:
+        rows = await repository.list_api_keys(
+            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
+        )
+        return page_of(rows, limit=limit, item=ApiKeyResponse.model_validate)
 
     async def revoke_api_key(self, identity: Identity, key_id: uuid.UUID) -> ApiKey:
         row = await repository.get_api_key(self.session, key_id)

@@ -18,7 +18,7 @@ def orchestrator(database_url: str, redis_url: str) -> Iterator[str]:
 
 
 def test_built_in_agents_are_seeded(orchestrator: str, database_url: str) -> None:
-    agents = httpx.get(f"{orchestrator}/agents", headers=identity_headers(make_user(database_url))).json()
+    agents = httpx.get(f"{orchestrator}/agents", headers=identity_headers(make_user(database_url))).json()["items"]
     assert {"planner", "executor", "critic", "summarizer"} <= {a["name"] for a in agents}
 
 
@@ -45,7 +45,8 @@ def test_registered_agents_keep_their_model_settings(orchestrator: str, database
     assert_error(httpx.post(f"{orchestrator}/agents", headers=owner, json=body), 409, "already_exists")
     stranger = identity_headers(make_user(database_url))
     assert_error(httpx.get(f"{orchestrator}/agents/coder-{unique}", headers=stranger), 404)
-    assert all(a["name"] != f"coder-{unique}" for a in httpx.get(f"{orchestrator}/agents", headers=stranger).json())
+    listed = httpx.get(f"{orchestrator}/agents", headers=stranger).json()["items"]
+    assert all(a["name"] != f"coder-{unique}" for a in listed)
 
 
 def test_bad_agent_definitions(orchestrator: str, database_url: str) -> None:

@@ -268,4 +268,4 @@ def test_runs_are_private_and_finished_ones_cannot_be_cancelled(
     assert_error(httpx.get(runs.url(f"/runs/{done['id']}/events"), headers=stranger), 404)
     assert_error(httpx.post(runs.url(f"/runs/{done['id']}/cancel"), headers=stranger), 404)
     assert_error(runs.http.post(runs.url(f"/runs/{done['id']}/cancel")), 409, "run_finished")
-    assert [r["id"] for r in runs.http.get(runs.url("/runs")).json()] == [done["id"]]
+    assert [r["id"] for r in runs.http.get(runs.url("/runs")).json()["items"]] == [done["id"]]

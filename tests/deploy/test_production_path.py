@@ -149,7 +149,7 @@ def test_the_workflow_example_runs_a_goal_that_executes_code(deployment: Deploym
     with httpx.Client(base_url=deployment.url, timeout=60) as client:
         token = client.post("/api/v1/auth/login", json=credentials).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {token}"
-        (run,) = client.get("/api/v1/runs").json()
+        (run,) = client.get("/api/v1/runs").json()["items"]
         run = client.get(f"/api/v1/runs/{run['id']}").json()
         assert run["status"] == "succeeded" and run["result"]["outputs"]["fib"]["exit_code"] == 0, run
         memory = client.get(f"/api/v1/memories/{run['result']['memory_id']}").json()

@@ -200,7 +200,7 @@ async function runsPage() {
       location.hash = `#/runs/${run.id}`;
     } catch (e) { toast(e.message, true); }
   };
-  const runs = await api("/runs");
+  const runs = (await api("/runs")).items;
   return el("div", {},
     el("h1", {}, "Runs"),
     el("form", { class: "card", onsubmit: start, id: "start-run" }, el("label", {}, "Goal", goal),
@@ -494,7 +494,7 @@ async function keysPage() {
   const created = el("div", { id: "created-key" });
   const list = el("div", { class: "card", id: "keys" });
   const load = async () => {
-    const keys = await api("/auth/api-keys");
+    const keys = (await api("/auth/api-keys?limit=200")).items;
     fill(list, keys.length === 0 ? el("p", { class: "muted" }, "No API keys.") : el("table", {},
       el("tr", {}, el("th", {}, "Name"), el("th", {}, "Prefix"), el("th", {}, "Created"), el("th", {}, "Expires"), el("th", {}, "Last used"), el("th", {}, "")),
       keys.map((k) => el("tr", { "data-key": k.name },
