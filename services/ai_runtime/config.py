@@ -27,6 +27,11 @@ class AIRuntimeSettings(BaseServiceSettings):
     local_llm_enabled: bool = True
     local_embeddings_enabled: bool = True
     local_threads: int | None = Field(default=None, description="Threads for local inference (default: all cores)")
+    local_auto_tool_calls: bool = Field(
+        default=False,
+        description="With tool_choice auto, let the embedded model choose between answering and calling a tool. Off: "
+        "it answers (the 135M model called a tool for 4 of 4 plain messages); required and named choices always call",
+    )
 
     model_aliases: dict[str, str] = Field(
         default_factory=lambda: {"default": "smollm2-135m-instruct", "local": "smollm2-135m-instruct"}

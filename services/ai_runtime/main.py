@@ -64,7 +64,7 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
     local_notes = []
     chat_ok, chat_note = local_chat_available()
     if settings.local_llm_enabled and chat_ok:
-        chat["local"] = LocalChatProvider(settings.local_threads)
+        chat["local"] = LocalChatProvider(settings.local_threads, auto_tool_calls=settings.local_auto_tool_calls)
     else:
         local_notes.append(
             "chat: " + ("disabled (LOCAL_LLM_ENABLED=false)" if not settings.local_llm_enabled else chat_note)

@@ -30,7 +30,7 @@ from shared.otel import record_finished_span
 logger = logging.getLogger(__name__)
 
 
-TOOL_PROVIDERS = frozenset({"openai", "openai_compatible", "anthropic"})
+TOOL_PROVIDERS = frozenset({"openai", "openai_compatible", "anthropic", "local"})
 
 
 class PaymentRequiredError(AppError):

@@ -120,3 +120,29 @@ def test_tiktoken_works_offline_from_shipped_vocabularies() -> None:
             assert encoding.decode(encoding.encode("hello world")) == "hello world"
         assert len(tiktoken.get_encoding("cl100k_base").encode("hello world")) == 2
         assert count_chat_tokens([{"role": "user", "content": "hello world"}]) == 2 + 3 + 3
+
+
+def test_auto_tool_choice_on_the_embedded_model_answers_unless_allowed_to_choose() -> None:
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+    request = ChatRequest(
+        model="smollm2-135m-instruct",
+        messages=[{"role": "user", "content": "What is the weather in Rome?"}],
+        max_tokens=40,
+        temperature=0,
+        tools=[weather],
+        tool_choice="auto",
+    )
+    plain = asyncio.run(LocalChatProvider(threads=2).complete(request))
+    assert plain.content and plain.tool_calls is None
+    chosen = asyncio.run(LocalChatProvider(threads=2, auto_tool_calls=True).complete(request))
+    assert bool(chosen.content) != bool(chosen.tool_calls)
+    if chosen.tool_calls:
+        assert chosen.tool_calls[0]["function"]["name"] == "get_weather" and chosen.finish_reason == "tool_calls"
+        assert isinstance(json.loads(chosen.tool_calls[0]["function"]["arguments"])["city"], str)

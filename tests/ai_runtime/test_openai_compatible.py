@@ -1,5 +1,6 @@
 """The official openai SDK against CognitionOS: through the gateway, with an API key, budgets and cost tracking."""
 
+import json
 from collections.abc import Iterator
 
 import anthropic
@@ -20,7 +21,9 @@ def sdk_stack(stack: Stack, database_url: str, redis_url: str, providers: Provid
     """(base_url for the SDK, api key, user id)."""
     with (
         serving(create_runtime(runtime_settings(database_url, redis_url, providers))) as runtime,
-        serving(create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url))) as gateway,
+        serving(
+            create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url, upstream_timeout_seconds=60.0))
+        ) as gateway,
         httpx.Client(base_url=gateway.url) as client,
     ):
         user = register_and_login(client, "sdk_user")
@@ -143,3 +146,64 @@ def test_the_anthropic_sdk_talks_to_any_configured_model(sdk_stack: tuple[str, s
     assert streamed == "Hello from the OpenAI test server" and final.stop_reason == "end_turn"
     with pytest.raises(anthropic.NotFoundError):
         client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 40}},
+            "required": ["city"],
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {"name": "get_time", "description": "The time now", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+def test_tool_calls_on_the_embedded_model_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
+    """No key needed: the grammar makes SmolLM2's answer a valid call of an offered tool, arguments per its schema."""
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    forced = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=ask, tools=[WEATHER, TIME], tool_choice="required", max_tokens=40
+    )
+    (call,) = forced.choices[0].message.tool_calls
+    assert forced.choices[0].finish_reason == "tool_calls" and call.function.name in ("get_weather", "get_time")
+    assert isinstance(json.loads(call.function.arguments), dict)
+
+    named = client.chat.completions.create(
+        model="smollm2-135m-instruct",
+        messages=ask,
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        max_tokens=40,
+    )
+    (call,) = named.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+
+    # the result goes back as a tool message and the model answers in words (no tools offered: it must)
+    answered = client.chat.completions.create(
+        model="smollm2-135m-instruct",
+        messages=[
+            *ask,
+            {"role": "assistant", "tool_calls": [call.model_dump(exclude_none=True)]},
+            {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 C"},
+        ],
+        tools=[WEATHER],
+        tool_choice="none",
+        max_tokens=24,
+    )
+    assert answered.choices[0].message.content and not answered.choices[0].message.tool_calls
+
+    either = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=ask, tools=[WEATHER], tool_choice="auto", max_tokens=40
+    )
+    message = either.choices[0].message
+    assert bool(message.content) != bool(message.tool_calls)  # an answer or a valid call, never broken JSON

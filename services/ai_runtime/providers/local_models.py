@@ -10,11 +10,19 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
+from services.ai_runtime.providers.local_tools import (
+    answer_schema,
+    parse_answer,
+    plain_messages,
+    tool_mode,
+    tool_prompt,
+)
 
 LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
 LOCAL_EMBEDDING_MODEL = "all-minilm-l6-v2"
@@ -51,9 +59,12 @@ class LocalChatProvider:
 
     name = "local"
 
-    def __init__(self, threads: int | None = None, context_window: int = 2048) -> None:
+    def __init__(
+        self, threads: int | None = None, context_window: int = 2048, *, auto_tool_calls: bool = False
+    ) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.context_window = context_window
+        self.auto_tool_calls = auto_tool_calls
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._llama: Any = None
@@ -93,7 +104,7 @@ class LocalChatProvider:
 
     def count_prompt_tokens(self, request: ChatRequest) -> int:
         """What the prompt will cost on this model, exactly (budgets reserve it before the call)."""
-        return self._prompt_tokens(request)
+        return self._prompt_tokens(_prepared(request, auto_tool_calls=self.auto_tool_calls))
 
     def _prompt_tokens(self, request: ChatRequest) -> int:
         """The prompt exactly as the chat template lays it out (a default system prompt included); without a
@@ -129,15 +140,20 @@ class LocalChatProvider:
         return arguments
 
     def _complete_blocking(self, request: ChatRequest) -> ChatResult:
+        prepared = _prepared(request, auto_tool_calls=self.auto_tool_calls)
         with self._lock:
-            response = self._model().create_chat_completion(**self._arguments(request, self._prompt_tokens(request)))
+            response = self._model().create_chat_completion(**self._arguments(prepared, self._prompt_tokens(prepared)))
         choice = response["choices"][0]
         usage = response.get("usage") or {}
+        content, tool_calls = choice["message"].get("content") or "", None
+        if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
+            content, tool_calls = parse_answer(content)
         return ChatResult(
-            content=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason"),
+            content=content,
+            finish_reason="tool_calls" if tool_calls else choice.get("finish_reason"),
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
+            tool_calls=tool_calls,
         )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -147,6 +163,7 @@ class LocalChatProvider:
             raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
 
     def _stream_blocking(self, request: ChatRequest) -> Iterator[StreamChunk]:
+        request = _prepared(request, auto_tool_calls=self.auto_tool_calls)
         with self._lock:
             model = self._model()
             # llama.cpp reports no usage when streaming: the prompt is counted once, as for fitting max_tokens.
@@ -243,6 +260,24 @@ def local_embeddings_available() -> tuple[bool, str]:
             "(scripts/bootstrap.sh does)",
         )
     return True, "ok"
+
+
+def _prepared(request: ChatRequest, *, auto_tool_calls: bool) -> ChatRequest:
+    """The request as the embedded model takes it: offered tools described in the prompt with a grammar over the
+    answer, and earlier tool calls and results as plain turns (its chat template has no tool roles)."""
+    tools, must_call = tool_mode(request, auto_tool_calls=auto_tool_calls)
+    has_tool_turns = any(m.get("tool_calls") or m["role"] == "tool" for m in request.messages)
+    if not tools and not has_tool_turns:
+        return request
+    prompt = tool_prompt(tools, must_call=must_call) if tools else ""
+    messages = plain_messages(request.messages, tools_prompt=prompt)
+    if not tools:
+        return replace(request, messages=messages, tools=None)
+    schema = {
+        "type": "json_schema",
+        "json_schema": {"name": "tool_call", "schema": answer_schema(tools, must_call=must_call)},
+    }
+    return replace(request, messages=messages, response_format=schema, tools=None)
 
 
 CHAT_TEMPLATE_TOKENS_PER_MESSAGE = 8
