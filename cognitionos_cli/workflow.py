@@ -1,34 +1,18 @@
-"""A goal to a result through the gateway: sign in, start a run, follow its events, read the outcome.
-Used by `cognitionos run` and examples/workflow_example.py."""
+"""A goal to a result through the gateway, on the Python SDK: sign in, start a run, follow its events, read the
+outcome. Used by `cognitionos run`, `cognitionos chat` and examples/workflow_example.py."""
 
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from cognitionos_cli.embedded import state_dir
+from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError
 
-
-class GatewayError(RuntimeError):
-    def __init__(self, response: httpx.Response) -> None:
-        try:
-            error = response.json()["error"]
-            text = f"{error['code']}: {error['message']}"
-        except (ValueError, KeyError, TypeError):
-            text = response.text[:300]
-        super().__init__(f"{response.request.method} {response.request.url.path} -> {response.status_code} {text}")
-        self.status_code = response.status_code
-
-
-def _ok(response: httpx.Response) -> Any:
-    if response.is_error:
-        raise GatewayError(response)
-    return response.json()
+# The SDK's errors, under the name the CLI and the example catch.
+GatewayError = CognitionOSError
 
 
 @dataclass
@@ -50,77 +34,51 @@ class Credentials:
 
 @dataclass
 class Gateway:
+    """What the CLI and the example do with the gateway, on the Python SDK (cognitionos_sdk); answers as plain
+    dicts for printing."""
+
     url: str
-    http: httpx.Client = field(init=False)
+    sdk: CognitionOS = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.url.rstrip("/"), timeout=httpx.Timeout(30, read=None))
+        self.sdk = CognitionOS(self.url, timeout=300)
 
     def close(self) -> None:
-        self.http.close()
+        self.sdk.close()
 
     def sign_in(self, credentials: Credentials) -> dict[str, Any]:
         """Logs in, registering the account first when it does not exist yet."""
-        body = {"username": credentials.username, "password": credentials.password}
-        login = self.http.post("/api/v1/auth/login", json=body)
-        if login.status_code == 401:
-            _ok(
-                self.http.post(
-                    "/api/v1/auth/register", json={**body, "email": f"{credentials.username}@localhost.localdomain"}
-                )
-            )
-            login = self.http.post("/api/v1/auth/login", json=body)
-        tokens = _ok(login)
-        self.http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
-        return _ok(self.http.get("/api/v1/auth/me"))
+        try:
+            user = self.sdk.sign_in(credentials.username, credentials.password)
+        except AuthenticationError:
+            email = f"{credentials.username}@localhost.localdomain"
+            self.sdk.register(credentials.username, email, credentials.password)
+            user = self.sdk.sign_in(credentials.username, credentials.password)
+        return user.model_dump(mode="json")
 
     def start_run(self, goal: str, budget_usd: float | None = None, max_tasks: int | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"goal": goal}
-        if budget_usd is not None:
-            body["budget_usd"] = budget_usd
-        if max_tasks is not None:
-            body["max_tasks"] = max_tasks
-        return _ok(self.http.post("/api/v1/runs", json=body))
+        return self.sdk.runs.create(goal, budget_usd=budget_usd, max_tasks=max_tasks).model_dump(mode="json")
 
     def events(self, run_id: str) -> Iterator[dict[str, Any]]:
         """The run's events as they happen; a dropped stream is resumed from the last event seen."""
-        last_id: str | None = None
-        while True:
-            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_id} if last_id else {})}
-            try:
-                with self.http.stream("GET", f"/api/v1/runs/{run_id}/events", headers=headers) as response:
-                    if response.is_error:
-                        response.read()
-                        raise GatewayError(response)
-                    for event_id, _, event in parse_sse(response.iter_lines()):
-                        if event.get("event_type") == "end":
-                            return
-                        last_id = event_id or last_id
-                        yield event
-            except httpx.TransportError:
-                time.sleep(1)
+        for event in self.sdk.runs.events(run_id):
+            yield event.model_dump(mode="json")
 
     def run(self, run_id: str) -> dict[str, Any]:
-        return _ok(self.http.get(f"/api/v1/runs/{run_id}"))
+        return self.sdk.runs.get(run_id).model_dump(mode="json")
 
     def memory(self, memory_id: str) -> dict[str, Any]:
-        return _ok(self.http.get(f"/api/v1/memories/{memory_id}"))
+        return self.sdk.memories.get(memory_id).model_dump(mode="json")
 
     def start_conversation(self, title: str | None = None) -> dict[str, Any]:
-        return _ok(self.http.post("/api/v1/conversations", json={"title": title} if title else {}))
+        return self.sdk.conversations.create(title=title).model_dump(mode="json")
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
-        return _ok(self.http.get(f"/api/v1/conversations/{conversation_id}"))
+        return self.sdk.conversations.get(conversation_id).model_dump(mode="json")
 
     def say(self, conversation_id: str, content: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """The reply as it streams: (event name, data) for each server-sent event of the turn."""
-        body = {"content": content, "stream": True}
-        with self.http.stream("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body) as response:
-            if response.is_error:
-                response.read()
-                raise GatewayError(response)
-            for _, name, data in parse_sse(response.iter_lines()):
-                yield name or "message", data
+        yield from self.sdk.conversations.stream(conversation_id, content)
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, dict[str, Any]]]:
@@ -161,10 +119,6 @@ def run_goal(
     for event in gateway.events(run["id"]):
         on_event(event)
     return gateway.run(run["id"])
-
-
-def event_line(event: dict[str, Any]) -> str:
-    return f"  [{event['event_type']}] {describe_event(event)}"
 
 
 def sandbox_outputs(run: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""From a goal to a finished result through the API gateway (start the system first: `./scripts/up.sh`).
+"""From a goal to a finished result through the API gateway, with the Python SDK (start the system first:
+`./scripts/up.sh`).
 
     python examples/workflow_example.py ["your goal"] [--gateway http://127.0.0.1:8000]
 
@@ -10,9 +11,18 @@ Runs on the embedded local model without any key; set OPENAI_API_KEY or ANTHROPI
 import argparse
 import sys
 
-from cognitionos_cli.workflow import Credentials, Gateway, GatewayError, event_line, run_goal, sandbox_outputs
+from cognitionos_cli.workflow import Credentials
+from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError
 
 GOAL = "Write a Python function that returns the n-th Fibonacci number, test it on n = 0..10, and remember the result"
+
+
+def sign_in(client: CognitionOS, credentials: Credentials) -> str:
+    try:
+        return client.sign_in(credentials.username, credentials.password).username
+    except AuthenticationError:  # the first time on this machine: make the account
+        client.register(credentials.username, f"{credentials.username}@localhost.localdomain", credentials.password)
+        return client.sign_in(credentials.username, credentials.password).username
 
 
 def main() -> int:
@@ -23,31 +33,27 @@ def main() -> int:
     parser.add_argument("--max-tasks", type=int, default=None, help="Most tasks the planner may use")
     args = parser.parse_args()
 
-    gateway = Gateway(args.gateway)
-    try:
-        user = gateway.sign_in(Credentials.local())
-        print(f"signed in as {user['username']}")
-        run = run_goal(
-            gateway,
-            args.goal,
-            on_event=lambda e: print(event_line(e)),
-            budget_usd=args.budget_usd,
-            max_tasks=args.max_tasks,
-        )
-        print(f"\nstatus: {run['status']}" + (f" ({run['error']})" if run["error"] else ""))
-        result = run["result"] or {}
-        print(f"result: {result.get('summary') or '(none)'}")
-        for task, stdout in sandbox_outputs(run):
-            print(f"sandbox output of {task}:\n{stdout.rstrip()}")
-        if result.get("memory_id"):
-            print(f"stored in memory: {gateway.memory(result['memory_id'])['content'][:500]}")
-        print(f"total cost: ${run['spent_usd']:.6f}")
-        return 0 if run["status"] == "succeeded" else 1
-    except GatewayError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        gateway.close()
+    with CognitionOS(args.gateway, timeout=300) as client:
+        try:
+            print(f"signed in as {sign_in(client, Credentials.local())}")
+            run = client.runs.create(args.goal, budget_usd=args.budget_usd, max_tasks=args.max_tasks)
+            for event in client.runs.events(run.id):
+                cost = f"  (${event.cost_usd:.6f})" if event.cost_usd else ""
+                print(f"  [{event.event_type}] {event.message or ''}{cost}")
+            run = client.runs.get(run.id)
+            print(f"\nstatus: {run.status}" + (f" ({run.error})" if run.error else ""))
+            result = run.result or {}
+            print(f"result: {result.get('summary') or '(none)'}")
+            for task in run.tasks:
+                if task.tool == "execute_python" and task.output:
+                    print(f"sandbox output of {task.task_key}:\n{str(task.output.get('result', '')).rstrip()}")
+            if result.get("memory_id"):
+                print(f"stored in memory: {client.memories.get(result['memory_id']).content[:500]}")
+            print(f"total cost: ${run.spent_usd:.6f}")
+            return 0 if run.status == "succeeded" else 1
+        except CognitionOSError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.main import create_app as create_orchestrator
 from services.agent_orchestrator.repository import TERMINAL_RUN_STATUSES
 from services.ai_runtime.main import create_app as create_runtime
+from services.api_gateway.main import create_app as create_gateway
 from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from services.tool_runner.main import create_app as create_tools
 from tests.ai_runtime.conftest import Providers, providers, reset_providers, runtime_settings, signed_client  # noqa: F401
-from tests.conftest import common_settings
+from tests.conftest import Stack, common_settings
 from tests.memory_service.conftest import make_user, memory_settings
 from tests.support import ThreadedServer, serving
 from tests.tool_runner.conftest import tool_settings
@@ -219,3 +220,18 @@ def task(
         "depends_on": list(depends_on),
         **fields,
     }
+
+
+@pytest.fixture(scope="session")
+def platform_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
+    """The gateway in front of every real service of the platform, as in production."""
+    settings = stack.gateway_settings(
+        memory_service_url=platform.memory.url,
+        ai_runtime_url=platform.runtime.url,
+        task_planner_url=platform.planner.url,
+        agent_orchestrator_url=platform.orchestrator.url,
+        tool_runner_url=platform.tools.url,
+        upstream_timeout_seconds=60.0,
+    )
+    with serving(create_gateway(settings)) as server:
+        yield server

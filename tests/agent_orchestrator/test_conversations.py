@@ -13,28 +13,12 @@ import pytest
 
 from cognitionos_cli.workflow import parse_sse
 from services.agent_orchestrator.main import create_app as create_orchestrator
-from services.api_gateway.main import create_app as create_gateway
 from tests.ai_runtime.conftest import signed_client
-from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.conftest import RegisteredUser, register_and_login
 from tests.running_services import CallTools, Platform, RoleScript, task
 from tests.support import ThreadedServer, assert_error, serving
 
 FIB_CODE = "print(6 * 7)"
-
-
-@pytest.fixture(scope="module")
-def front(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
-    """The gateway in front of the platform's services."""
-    settings = stack.gateway_settings(
-        memory_service_url=platform.memory.url,
-        ai_runtime_url=platform.runtime.url,
-        task_planner_url=platform.planner.url,
-        agent_orchestrator_url=platform.orchestrator.url,
-        tool_runner_url=platform.tools.url,
-        upstream_timeout_seconds=60.0,
-    )
-    with serving(create_gateway(settings)) as server:
-        yield server
 
 
 class Chat:
@@ -70,19 +54,19 @@ class Chat:
 
 
 @pytest.fixture
-def chat(front: ThreadedServer, unique: str) -> Iterator[Chat]:
-    with httpx.Client(base_url=front.url, timeout=30) as client:
+def chat(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
+    with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
         user = register_and_login(client, f"c{unique}")
-    client = Chat(front.url, user)
+    client = Chat(platform_gateway.url, user)
     yield client
     client.http.close()
 
 
 @pytest.fixture
-def other(front: ThreadedServer, unique: str) -> Iterator[Chat]:
-    with httpx.Client(base_url=front.url, timeout=30) as client:
+def other(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
+    with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
         user = register_and_login(client, f"o{unique}")
-    client = Chat(front.url, user)
+    client = Chat(platform_gateway.url, user)
     yield client
     client.http.close()
 

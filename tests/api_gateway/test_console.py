@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from services.api_gateway.console import ASSETS
-from services.api_gateway.main import create_app as create_gateway
 from tests.agent_orchestrator.test_runs import FIB_CODE
-from tests.conftest import RegisteredUser, Stack, register_and_login
-from tests.running_services import Platform, RoleScript, task
+from tests.conftest import RegisteredUser, register_and_login
+from tests.running_services import RoleScript, task
 from tests.support import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,22 +43,6 @@ def _browser_unavailable() -> str | None:
 pytestmark = pytest.mark.skipif(bool(_browser_unavailable()), reason=_browser_unavailable() or "")
 
 
-@pytest.fixture(scope="module")
-def console_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
-    """The gateway in front of every real service, as in production."""
-    settings = stack.gateway_settings(
-        memory_service_url=platform.memory.url,
-        ai_runtime_url=platform.runtime.url,
-        task_planner_url=platform.planner.url,
-        agent_orchestrator_url=platform.orchestrator.url,
-        tool_runner_url=platform.tools.url,
-        upstream_timeout_seconds=60.0,
-    )
-    server = ThreadedServer(create_gateway(settings)).start()
-    yield server
-    server.stop()
-
-
 def expect(locator):  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect as playwright_expect
 
@@ -84,15 +67,15 @@ def screenshots(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def console_user(console_gateway: ThreadedServer, unique: str) -> RegisteredUser:
-    with httpx.Client(base_url=console_gateway.url, timeout=30) as client:
+def console_user(platform_gateway: ThreadedServer, unique: str) -> RegisteredUser:
+    with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
         return register_and_login(client, unique)
 
 
 @pytest.fixture
-def page(browser, console_gateway: ThreadedServer, console_user: RegisteredUser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def page(browser, platform_gateway: ThreadedServer, console_user: RegisteredUser) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """A fresh browser context, signed in through the console's own form."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=console_gateway.url)
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=platform_gateway.url)
     signed_in = context.new_page()
     errors: list[str] = []
     signed_in.on("pageerror", lambda error: errors.append(str(error)))
@@ -106,8 +89,8 @@ def page(browser, console_gateway: ThreadedServer, console_user: RegisteredUser)
     assert not errors, errors
 
 
-def test_the_console_is_served_by_the_gateway_with_a_strict_policy_and_no_cdn(console_gateway: ThreadedServer) -> None:
-    page = httpx.get(f"{console_gateway.url}/")
+def test_the_console_is_served_by_the_gateway_with_a_strict_policy_and_no_cdn(platform_gateway: ThreadedServer) -> None:
+    page = httpx.get(f"{platform_gateway.url}/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
@@ -115,12 +98,12 @@ def test_the_console_is_served_by_the_gateway_with_a_strict_policy_and_no_cdn(co
         text = body.decode()
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, name
     assert sum(len(body) for body in ASSETS.values()) < 200 * 1024  # first load, everything included
-    assert httpx.get(f"{console_gateway.url}/console/../main.py").status_code == 404
-    assert httpx.get(f"{console_gateway.url}/console/secrets.env").status_code == 404
+    assert httpx.get(f"{platform_gateway.url}/console/../main.py").status_code == 404
+    assert httpx.get(f"{platform_gateway.url}/console/secrets.env").status_code == 404
 
 
-def test_sign_in_is_refused_with_a_wrong_password(browser, console_gateway: ThreadedServer, console_user) -> None:  # type: ignore[no-untyped-def]
-    context = browser.new_context(base_url=console_gateway.url)
+def test_sign_in_is_refused_with_a_wrong_password(browser, platform_gateway: ThreadedServer, console_user) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=platform_gateway.url)
     page = context.new_page()
     page.goto("/")
     page.fill("input[name=username]", console_user.username)
@@ -167,9 +150,9 @@ def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: Rol
 
 
 def test_memory_search_finds_a_stored_memory_and_deletes_it(  # type: ignore[no-untyped-def]
-    page, console_gateway: ThreadedServer, console_user: RegisteredUser, screenshots: Path
+    page, platform_gateway: ThreadedServer, console_user: RegisteredUser, screenshots: Path
 ) -> None:
-    with httpx.Client(base_url=console_gateway.url, headers=console_user.headers, timeout=30) as client:
+    with httpx.Client(base_url=platform_gateway.url, headers=console_user.headers, timeout=30) as client:
         for content in ("The user prefers dark roast coffee", "Deployments happen on Tuesdays"):
             stored = client.post("/api/v1/memories", json={"content": content, "memory_type": "preference"})
             assert stored.status_code == 201, stored.text
@@ -189,18 +172,18 @@ def test_memory_search_finds_a_stored_memory_and_deletes_it(  # type: ignore[no-
     expect(page.locator("#memories tr[data-memory]")).to_have_count(1)
 
 
-def test_an_api_key_is_created_shown_once_and_revoked(page, console_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
+def test_an_api_key_is_created_shown_once_and_revoked(page, platform_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
     page.goto("/#/keys")
     page.fill("#create-key input[name=name]", "console-test")
     page.click("#create-key button[type=submit]")
     key = page.locator("#new-key").inner_text()
     assert key.startswith("cos_")
-    me = httpx.get(f"{console_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key})
+    me = httpx.get(f"{platform_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key})
     assert me.status_code == 200
     row = page.locator("#keys tr[data-key=console-test]")
     row.locator("button.danger").click()
     page.wait_for_selector("#keys tr[data-key=console-test] .badge[data-status=revoked]")
-    assert httpx.get(f"{console_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 401
+    assert httpx.get(f"{platform_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 401
     page.goto("/#/runs")
     page.wait_for_selector("#start-run")
     page.goto("/#/keys")
@@ -235,11 +218,11 @@ def test_a_running_run_is_cancelled_from_its_page(page, script: RoleScript) -> N
 
 
 def test_an_admin_sees_every_users_spend_and_sets_a_budget(  # type: ignore[no-untyped-def]
-    browser, console_gateway: ThreadedServer, console_user: RegisteredUser, admin_headers: dict[str, str]
+    browser, platform_gateway: ThreadedServer, console_user: RegisteredUser, admin_headers: dict[str, str]
 ) -> None:
     from tests.conftest import ADMIN_PASSWORD
 
-    context = browser.new_context(base_url=console_gateway.url)
+    context = browser.new_context(base_url=platform_gateway.url)
     page = context.new_page()
     page.goto("/")
     page.fill("input[name=username]", "root_admin")
@@ -253,7 +236,7 @@ def test_an_admin_sees_every_users_spend_and_sets_a_budget(  # type: ignore[no-u
     page.click("#admin-spend button[type=submit]")
     page.wait_for_selector("#toast:has-text('Budget saved')")
     context.close()
-    budget = httpx.get(f"{console_gateway.url}/api/v1/ai/budget", headers=console_user.headers).json()
+    budget = httpx.get(f"{platform_gateway.url}/api/v1/ai/budget", headers=console_user.headers).json()
     assert float(budget["daily_usd"]) == 3.5
 
 
@@ -263,12 +246,12 @@ def test_a_user_does_not_see_the_admin_view(page) -> None:  # type: ignore[no-un
     assert page.locator("#admin-spend").count() == 0
 
 
-def test_the_api_docs_render_offline_in_the_browser(browser, console_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
-    context = browser.new_context(base_url=console_gateway.url)
+def test_the_api_docs_render_offline_in_the_browser(browser, platform_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=platform_gateway.url)
     page = context.new_page()
     outside: list[str] = []
     page.on(
-        "request", lambda request: None if request.url.startswith(console_gateway.url) else outside.append(request.url)
+        "request", lambda request: None if request.url.startswith(platform_gateway.url) else outside.append(request.url)
     )
     page.goto("/docs")
     page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/v1/memories']", timeout=30_000)

@@ -3,7 +3,7 @@ key with another body, or while the first still runs, is a 409; keys are per use
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -11,11 +11,9 @@ from redis.asyncio import Redis
 from starlette.responses import Response, StreamingResponse
 
 from services.api_gateway.idempotency import Claim, IdempotencyKeys
-from services.api_gateway.main import create_app as create_gateway
 from shared.errors import ConflictError
-from tests.conftest import RegisteredUser, Stack, register_and_login
-from tests.running_services import Platform
-from tests.support import ThreadedServer, assert_error, serving
+from tests.conftest import RegisteredUser, register_and_login
+from tests.support import ThreadedServer, assert_error
 
 
 def test_a_retried_post_returns_the_first_answer_without_acting_again(
@@ -106,15 +104,8 @@ def test_bad_keys_and_other_routes(gateway: httpx.Client, user: RegisteredUser) 
     assert one.json()["headers"]["x-request-id"] != two.json()["headers"]["x-request-id"]
 
 
-@pytest.fixture(scope="module")
-def real_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServer]:
-    settings = stack.gateway_settings(memory_service_url=platform.memory.url, ai_runtime_url=platform.runtime.url)
-    with serving(create_gateway(settings)) as server:
-        yield server
-
-
-def test_a_memory_posted_twice_with_one_key_is_stored_once(real_gateway: ThreadedServer, unique: str) -> None:
-    with httpx.Client(base_url=real_gateway.url, timeout=30) as client:
+def test_a_memory_posted_twice_with_one_key_is_stored_once(platform_gateway: ThreadedServer, unique: str) -> None:
+    with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
         user = register_and_login(client, f"r{unique}")
         headers = {**user.headers, "Idempotency-Key": "store-once"}
         body = {"content": "The user's first retry-safe memory", "memory_type": "fact"}

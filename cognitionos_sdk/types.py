@@ -1,0 +1,112 @@
+"""What the API answers, as pydantic models. Unknown fields are kept (`extra="allow"`): a newer server does not break
+an older client."""
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Page(Model, Generic[T]):
+    """One page of a list; pass `next_cursor` as `cursor=` for the next (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class User(Model):
+    id: str
+    username: str
+    email: str
+    role: str
+
+
+class ApiKey(Model):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    key: str | None = None  # only in the answer that created it
+
+
+class Task(Model):
+    id: str
+    task_key: str
+    name: str
+    status: str
+    agent_role: str
+    tool: str | None = None
+    depends_on: list[str] = []
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Run(Model):
+    id: str
+    goal: str
+    status: str
+    spent_usd: float
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: datetime
+    tasks: list[Task] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+class RunEvent(Model):
+    id: int
+    run_id: str
+    task_id: str | None = None
+    event_type: str
+    message: str | None = None
+    data: dict[str, Any] = {}
+    cost_usd: float | None = None
+    created_at: datetime
+
+
+class Memory(Model):
+    id: str
+    content: str
+    memory_type: str
+    scope: str
+    metadata: dict[str, Any] = {}
+    relevance_score: float | None = None
+    created_at: datetime
+
+
+class Conversation(Model):
+    id: str
+    title: str | None = None
+    summary: str | None = None
+    created_at: datetime
+
+
+class Message(Model):
+    id: str
+    role: str
+    content: str
+    tool_calls: list[dict[str, Any]] | None = None
+    run_id: str | None = None
+    cost_usd: float | None = None
+    created_at: datetime
+
+
+class Reply(Model):
+    messages: list[Message]
+    usage: dict[str, Any]
+    run_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.messages[-1].content if self.messages else ""

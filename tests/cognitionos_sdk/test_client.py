@@ -1,0 +1,98 @@
+"""The Python SDK against the real services through the gateway: sync and async clients, typed answers, event
+streams on httpx-sse, cursor pages, Idempotency-Key, and errors as exceptions with the envelope's fields."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from cognitionos_sdk import (
+    AsyncCognitionOS,
+    AuthenticationError,
+    CognitionOS,
+    ConflictError,
+    NotFoundError,
+    Run,
+)
+from tests.running_services import RoleScript, task
+from tests.support import ThreadedServer
+
+PASSWORD = "sdk-password-123"
+
+
+@pytest.fixture
+def client(platform_gateway: ThreadedServer, unique: str) -> Iterator[CognitionOS]:
+    with CognitionOS(platform_gateway.url) as sdk:
+        sdk.register(f"sdk_{unique}", f"sdk_{unique}@example.com", PASSWORD)
+        me = sdk.sign_in(f"sdk_{unique}", PASSWORD)
+        assert me.username == f"sdk_{unique}" and me.role == "user"
+        yield sdk
+
+
+def test_a_run_from_goal_to_result_with_live_events(client: CognitionOS, script: RoleScript) -> None:
+    script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
+    script.add("summarizer", {"summary": "Done by the SDK test.", "key_facts": []})
+    key = f"run-{uuid.uuid4()}"
+    run = client.runs.create("Do one small thing", idempotency_key=key)
+    assert isinstance(run, Run) and client.runs.create("Do one small thing", idempotency_key=key).id == run.id
+    events = list(client.runs.events(run.id))
+    assert events[0].event_type == "run_created" and events[-1].event_type == "run_succeeded"
+    finished = client.runs.wait(run.id)
+    assert (
+        finished.finished and finished.status == "succeeded" and finished.result["summary"] == "Done by the SDK test."
+    )
+    page = client.runs.list(limit=1)
+    assert [r.id for r in page.items] == [run.id] and page.next_cursor is None
+    with pytest.raises(ConflictError) as reused:
+        client.runs.create("Another goal entirely", idempotency_key=key)
+    assert reused.value.code == "idempotency_key_reused" and reused.value.status == 409
+
+
+def test_memories_conversations_and_errors(client: CognitionOS, script: RoleScript) -> None:
+    memory = client.memories.create("The SDK user likes short answers", memory_type="preference")
+    (found,) = [m for m in client.memories.search("how long should answers be", k=3) if m.id == memory.id]
+    assert found.relevance_score and found.relevance_score > 0.3
+    assert [h["event"] for h in client.memories.history(memory.id)] == ["ADD"]
+    client.memories.delete(memory.id)
+    with pytest.raises(NotFoundError) as missing:
+        client.memories.get(memory.id)
+    assert missing.value.status == 404 and missing.value.code == "not_found" and missing.value.request_id
+
+    script.add("assistant", "Short answer.", "Streamed answer, word by word.")
+    conversation = client.conversations.create(title="SDK")
+    reply = client.conversations.send(conversation.id, "Hello", tools=[])
+    assert reply.text == "Short answer." and reply.usage["cost_usd"] > 0
+    streamed = list(client.conversations.stream(conversation.id, "Again", tools=[]))
+    assert "".join(d["content"] for e, d in streamed if e == "delta") == "Streamed answer, word by word."
+    assert [m.role for m in client.conversations.messages(conversation.id).items] == ["user", "assistant"] * 2
+
+
+def test_api_keys_sign_a_client_in_until_revoked(client: CognitionOS, platform_gateway: ThreadedServer) -> None:
+    created = client.api_keys.create("sdk")
+    assert created.key and created.key.startswith("cos_")
+    with CognitionOS(platform_gateway.url, api_key=created.key) as by_key:
+        assert by_key.me().username == client.me().username
+        client.api_keys.revoke(created.id)
+        with pytest.raises(AuthenticationError) as refused:
+            by_key.me()
+    assert refused.value.status == 401
+    assert [k.revoked_at is not None for k in client.api_keys.list().items] == [True]
+
+
+def test_the_async_client(platform_gateway: ThreadedServer, script: RoleScript, unique: str) -> None:
+    script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
+    script.add("assistant", "Async hello.")
+
+    async def scenario() -> None:
+        with CognitionOS(platform_gateway.url) as setup:
+            setup.register(f"async_{unique}", f"async_{unique}@example.com", PASSWORD)
+        async with AsyncCognitionOS(platform_gateway.url) as sdk:
+            await sdk.sign_in(f"async_{unique}", PASSWORD)
+            run = await sdk.runs.create("Do one small thing asynchronously")
+            kinds = [event.event_type async for event in sdk.runs.events(run.id)]
+            assert kinds[-1] == "run_succeeded" and (await sdk.runs.get(run.id)).status == "succeeded"
+            conversation = await sdk.conversations.create(title="async")
+            assert (await sdk.conversations.send(conversation.id, "Hi", tools=[])).text == "Async hello."
+
+    asyncio.run(scenario())
