@@ -47,7 +47,7 @@ async def get_runtime(request: Request) -> AIRuntime:
 Runtime = Annotated[AIRuntime, Depends(get_runtime)]
 
 
-def _use_cache(runtime: AIRuntime, asked: bool | None, temperature: float) -> bool:
+def use_cache(runtime: AIRuntime, asked: bool | None, temperature: float) -> bool:
     if asked is not None:
         return asked
     return runtime.settings.cache_enabled and temperature == 0
@@ -98,7 +98,7 @@ def _generation_from_complete(
         max_tokens=body.max_tokens or runtime.settings.default_max_tokens,
         temperature=body.temperature,
         response_format=response_format,
-        use_cache=_use_cache(runtime, body.cache, body.temperature),
+        use_cache=use_cache(runtime, body.cache, body.temperature),
         user_id=acting_user_id(identity, body.user_id),
         shared_cache=body.cache_namespace == "shared",
         run_id=str(body.run_id) if body.run_id else None,
@@ -243,7 +243,7 @@ async def openai_chat_completions(
         max_tokens=body.max_completion_tokens or body.max_tokens or runtime.settings.default_max_tokens,
         temperature=body.temperature,
         response_format=response_format,
-        use_cache=_use_cache(runtime, None, body.temperature),
+        use_cache=use_cache(runtime, None, body.temperature),
         user_id=identity.user_id,
         request_id=request.state.request_id,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,
@@ -428,7 +428,7 @@ def _text_generation(
         max_tokens=max_tokens,
         temperature=temperature,
         response_format=None,
-        use_cache=_use_cache(runtime, None, temperature),
+        use_cache=use_cache(runtime, None, temperature),
         user_id=identity.user_id,
         request_id=request.state.request_id,
     )

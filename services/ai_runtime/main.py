@@ -26,6 +26,7 @@ from services.ai_runtime.providers.local_models import (
     local_embeddings_available,
 )
 from services.ai_runtime.providers.openai_provider import OpenAIProvider
+from services.ai_runtime.responses_api import router as responses_router
 from services.ai_runtime.service import AIRuntime
 from services.ai_runtime.tokens import install_offline_vocabularies
 from shared.app import CoreState, create_service_app, service_state
@@ -131,7 +132,7 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
             "LLM and embedding providers (OpenAI, Anthropic, OpenAI-compatible, embedded local), fallback, token "
             "counting, cost ledger and budgets; OpenAI-compatible /v1 API."
         ),
-        routers=[router],
+        routers=[router, responses_router],
         service_lifespan=runtime_state,
         health_details=lambda app: {"providers": service_state(app, AIRuntime).provider_status},
     )

@@ -207,3 +207,58 @@ def test_tool_calls_on_the_embedded_model_with_the_sdk(sdk_stack: tuple[str, str
     )
     message = either.choices[0].message
     assert bool(message.content) != bool(message.tool_calls)  # an answer or a valid call, never broken JSON
+
+
+def test_responses_api_with_the_sdk_text_and_streaming(sdk_stack: tuple[str, str, str], providers: Providers) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    providers.openai_app.state.reply = "Hello from the OpenAI test server"
+    response = client.responses.create(model="gpt-4o-mini", instructions="Be brief.", input="Say hello")
+    assert response.output_text == "Hello from the OpenAI test server" and response.status == "completed"
+    assert response.usage.input_tokens == 11 and response.usage.output_tokens == 7 and response.id.startswith("resp_")
+    sent = providers.openai_app.state.requests[-1]["body"]["messages"]
+    assert sent == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
+
+    with client.responses.stream(model="gpt-4o-mini", input=[{"role": "user", "content": "Stream it"}]) as stream:
+        deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == "Hello from the OpenAI test server" == final.output_text and len(deltas) > 1
+
+    local = client.responses.create(model="smollm2-135m-instruct", input="Name a color.", max_output_tokens=8)
+    assert local.output_text.strip() and local.model == "smollm2-135m-instruct"
+
+
+def test_responses_api_function_tools_round_trip(sdk_stack: tuple[str, str, str], providers: Providers) -> None:
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    tool = {
+        "type": "function",
+        "name": "fibonacci",
+        "description": "The n-th Fibonacci number",
+        "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    }
+    asked = client.responses.create(model="gpt-4o-mini", input="What is fib(10)?", tools=[tool])
+    (call,) = [item for item in asked.output if item.type == "function_call"]
+    assert call.name == "fibonacci" and json.loads(call.arguments) == {"n": 10}
+    offered = providers.openai_app.state.requests[-1]["body"]["tools"]
+    assert offered[0]["function"]["name"] == "fibonacci"
+
+    providers.openai_app.state.reply = "fib(10) is 55"
+    answered = client.responses.create(
+        model="gpt-4o-mini",
+        input=[
+            {"role": "user", "content": "What is fib(10)?"},
+            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "55"},
+        ],
+    )
+    assert answered.output_text == "fib(10) is 55"
+    sent = providers.openai_app.state.requests[-1]["body"]["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == call.call_id and sent[2] == {
+        "role": "tool",
+        "tool_call_id": call.call_id,
+        "content": "55",
+    }
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="gpt-4o-mini", input=[{"type": "web_search_call"}])
+    assert refused.value.code == "unsupported_input"
