@@ -1,6 +1,5 @@
 """Memory rules: who may see and change what, dedup on store, hybrid retrieval, encryption of sensitive rows."""
 
-import base64
 import json
 import time
 import uuid
@@ -23,6 +22,7 @@ from shared import metrics
 from shared.clients import ServiceClient
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
 from shared.identity import Identity, acting_user_id
+from shared.pagination import after_cursor, encode_cursor
 from shared.schemas import check_json_value
 
 RRF_K = 60  # reciprocal rank fusion constant, as in the original paper and most hybrid engines
@@ -395,10 +395,8 @@ class MemoryService:
     async def list_page(
         self, where: MemoryFilter, cursor: str | None, limit: int
     ) -> tuple[list[MemoryResponse], str | None]:
-        rows = await repository.page(
-            self.session, where, after=decode_cursor(cursor) if cursor else None, limit=limit + 1
-        )
-        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        rows = await repository.page(self.session, where, after=after_cursor(cursor), limit=limit + 1)
+        next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
         return [self.to_response(m) for m in rows[:limit]], next_cursor
 
     async def reembed(self, identity: Identity, limit: int) -> tuple[int, int]:
@@ -410,18 +408,6 @@ class MemoryService:
                 memory.embedding_model = self.settings.embedding_model
         await self.session.commit()
         return len(rows), remaining - len(rows)
-
-
-def encode_cursor(memory: Memory) -> str:
-    return base64.urlsafe_b64encode(f"{memory.created_at.isoformat()}|{memory.id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, memory_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(memory_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError("Invalid cursor", code="invalid_cursor") from exc
 
 
 def metadata_filter(raw: str | None) -> dict[str, Any] | None:

@@ -120,28 +120,14 @@ async function streamEvents(path, onEvent, signal) {
       const headers = { ...authHeaders(), Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) };
       const response = await fetch(`/api/v1${path}`, { headers, signal });
       if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const fields = { data: [] };
-          for (const line of block.split("\n")) {
-            if (line.startsWith("id:")) fields.id = line.slice(3).trim();
-            else if (line.startsWith("data:")) fields.data.push(line.slice(5).trim());
-          }
-          if (!fields.data.length) continue;
-          if (fields.id) lastId = fields.id;
-          const event = JSON.parse(fields.data.join("\n"));
-          if (event.event_type === "end") return;
-          onEvent(event);
-        }
-      }
+      let ended = false;
+      await readEvents(response, (name, data) => {
+        if (ended) return;
+        if (data.event_type === "end" || name === "end") { ended = true; return; }
+        if (data.id !== undefined) lastId = String(data.id);
+        onEvent(data);
+      });
+      if (ended) return;
     } catch (error) {
       if (signal.aborted) return;
       if (error instanceof ApiError && error.status < 500) throw error;
