@@ -110,6 +110,12 @@ class ApiKey(UUIDPrimaryKey, Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # LiteLLM-style virtual key limits, each optional: spend cap over the key's life, requests and tokens per minute,
+    # and the models it may use (names or aliases; null: any).
+    max_budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    rpm_limit: Mapped[int | None] = mapped_column(Integer)
+    tpm_limit: Mapped[int | None] = mapped_column(Integer)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSONB)
 
 
 class Agent(UUIDPrimaryKey, Timestamps, Base):
@@ -364,6 +370,7 @@ class LlmUsage(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     agent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     task_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     model: Mapped[str] = mapped_column(String(128), nullable=False)
     provider: Mapped[str] = mapped_column(String(32), nullable=False)

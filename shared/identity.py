@@ -37,6 +37,7 @@ class Identity:
     session_id: str | None = None
     api_key_id: str | None = None
     agent_id: str | None = None  # set when an orchestrator agent acts for the user; its definition limits the tools
+    api_key_rpm: int | None = None  # an API key's own requests-per-minute limit, enforced by the gateway
 
     @property
     def is_admin(self) -> bool:

@@ -100,6 +100,7 @@ def _generation_from_complete(
         response_format=response_format,
         use_cache=use_cache(runtime, body.cache, body.temperature),
         user_id=acting_user_id(identity, body.user_id),
+        api_key_id=identity.api_key_id,
         shared_cache=body.cache_namespace == "shared",
         run_id=str(body.run_id) if body.run_id else None,
         task_id=str(body.task_id) if body.task_id else None,
@@ -245,6 +246,7 @@ async def openai_chat_completions(
         response_format=response_format,
         use_cache=use_cache(runtime, None, body.temperature),
         user_id=identity.user_id,
+        api_key_id=identity.api_key_id,
         request_id=request.state.request_id,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,
         tool_choice=body.tool_choice,
@@ -430,6 +432,7 @@ def _text_generation(
         response_format=None,
         use_cache=use_cache(runtime, None, temperature),
         user_id=identity.user_id,
+        api_key_id=identity.api_key_id,
         request_id=request.state.request_id,
     )
 
@@ -547,18 +550,18 @@ async def spend(
     _: AdminIdentity,
     runtime: Runtime,
     session: DbSession,
-    group_by: Annotated[Literal["user", "model", "day"], Query()] = "model",
+    group_by: Annotated[Literal["user", "model", "day", "api_key"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
 ) -> SpendResponse:
     return await _spend(runtime, session, group_by=group_by, since=since, user_id=None)
 
 
-@router.get("/spend", response_model=SpendResponse, summary="Your own spend by model or day, from the ledger")
+@router.get("/spend", response_model=SpendResponse, summary="Your own spend by model, day or API key, from the ledger")
 async def own_spend(
     identity: CurrentIdentity,
     runtime: Runtime,
     session: DbSession,
-    group_by: Annotated[Literal["model", "day"], Query()] = "model",
+    group_by: Annotated[Literal["model", "day", "api_key"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
 ) -> SpendResponse:
     return await _spend(runtime, session, group_by=group_by, since=since, user_id=uuid.UUID(identity.user_id))
@@ -578,7 +581,7 @@ async def _spend(
     runtime: AIRuntime,
     session: AsyncSession,
     *,
-    group_by: Literal["user", "model", "day"],
+    group_by: Literal["user", "model", "day", "api_key"],
     since: date | None,
     user_id: uuid.UUID | None,
 ) -> SpendResponse:

@@ -32,7 +32,7 @@ async def ledger_spend(
     session: AsyncSession, *, scope: str, scope_id: str, since: datetime | None
 ) -> tuple[Decimal, int]:
     """What the ledger says this user/run has spent since a moment (None: ever)."""
-    column = LlmUsage.user_id if scope == "user" else LlmUsage.run_id
+    column = {"user": LlmUsage.user_id, "run": LlmUsage.run_id, "api_key": LlmUsage.api_key_id}[scope]
     query = select(
         func.coalesce(func.sum(LlmUsage.cost_usd), 0),
         func.coalesce(func.sum(LlmUsage.prompt_tokens + LlmUsage.completion_tokens), 0),
@@ -45,7 +45,7 @@ async def ledger_spend(
 
 async def spend_by(
     session: AsyncSession,
-    group_by: Literal["user", "model", "day"],
+    group_by: Literal["user", "model", "day", "api_key"],
     since: date | None,
     *,
     user_id: uuid.UUID | None = None,
@@ -55,6 +55,7 @@ async def spend_by(
         "user": cast(LlmUsage.user_id, String),
         "model": LlmUsage.model,
         "day": cast(cast(LlmUsage.created_at, Date), String),
+        "api_key": cast(LlmUsage.api_key_id, String),
     }[group_by]
     query = (
         select(

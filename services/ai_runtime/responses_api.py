@@ -158,6 +158,7 @@ async def create_response(body: ResponsesRequest, identity: CurrentIdentity, run
         response_format=None,
         use_cache=use_cache(runtime, None, body.temperature),
         user_id=identity.user_id,
+        api_key_id=identity.api_key_id,
         request_id=request.state.request_id,
         tools=[
             {"type": "function", "function": t.model_dump(exclude={"type", "strict"}, exclude_none=True)}

@@ -217,7 +217,7 @@ class SpendRow(BaseModel):
 
 
 class SpendResponse(BaseModel):
-    group_by: Literal["user", "model", "day"]
+    group_by: Literal["user", "model", "day", "api_key"]
     since: date | None
     rows: list[SpendRow]
 

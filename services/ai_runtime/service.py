@@ -7,12 +7,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database.models import Budget
+from database.models import ApiKey, Budget
 from services.ai_runtime import repository
 from services.ai_runtime.budget import BudgetCounters, BudgetExceeded, Limit, Reservation, period_limits
 from services.ai_runtime.cache import ResponseCache, cache_key
@@ -24,7 +25,7 @@ from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared import metrics
-from shared.errors import AppError, BadRequestError, ServiceUnavailableError
+from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
 from shared.otel import record_finished_span
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Generation:
     request_id: str | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
+    api_key_id: str | None = None  # the virtual key it came with: its limits apply, its spend is recorded
 
 
 @dataclass(kw_only=True)
@@ -213,8 +215,10 @@ class AIRuntime:
 
     # --- budgets --------------------------------------------------------------------------------
 
-    async def _limits(self, user_id: str | None, run_id: str | None) -> tuple[list[Limit], str]:
-        limits: list[Limit] = []
+    async def _limits(
+        self, user_id: str | None, run_id: str | None, *, api_key: ApiKey | None = None
+    ) -> tuple[list[Limit], str]:
+        limits: list[Limit] = key_limits(api_key) if api_key is not None else []
         policy = self.settings.budget_policy
         async with self.sessionmaker() as session:
             for scope, scope_id in (("user", user_id), ("run", run_id)):
@@ -255,8 +259,8 @@ class AIRuntime:
             return int(await asyncio.to_thread(exact, self._request(generation, model)))
         return count_chat_tokens(generation.messages, model.tokenizer or "cl100k_base")
 
-    async def _reserve(self, generation: Generation) -> Reservation:
-        limits, policy = await self._limits(generation.user_id, generation.run_id)
+    async def _reserve(self, generation: Generation, api_key: ApiKey | None) -> Reservation:
+        limits, policy = await self._limits(generation.user_id, generation.run_id, api_key=api_key)
         if not limits:
             return Reservation((), 0, 0)
         cost, tokens, _ = await self._estimate(generation)
@@ -273,6 +277,26 @@ class AIRuntime:
                 except BudgetExceeded as still:
                     exceeded = still
             raise _over_budget(exceeded, estimated_cost_usd=str(cost), estimated_tokens=tokens) from exceeded
+
+    async def _api_key(self, generation: Generation) -> ApiKey | None:
+        """The virtual key's row (read fresh: a changed limit applies at once), and its model allowlist applied to
+        the chain."""
+        if generation.api_key_id is None:
+            return None
+        async with self.sessionmaker() as session:
+            api_key = await session.get(ApiKey, uuid.UUID(generation.api_key_id))
+        if api_key is None or api_key.allowed_models is None:
+            return api_key
+        allowed = {self.settings.model_aliases.get(name, name) for name in api_key.allowed_models}
+        permitted = [m for m in generation.chain if m.name in allowed]
+        if not permitted:
+            raise ForbiddenError(
+                f"This API key may not use {generation.chain[0].name}",
+                code="model_not_allowed",
+                details={"model": generation.chain[0].name, "allowed_models": sorted(api_key.allowed_models)},
+            )
+        generation.chain = permitted
+        return api_key
 
     # --- chat -----------------------------------------------------------------------------------
 
@@ -335,6 +359,7 @@ class AIRuntime:
             {
                 "user_id": _uuid(generation.user_id),
                 "run_id": _uuid(generation.run_id),
+                "api_key_id": _uuid(generation.api_key_id),
                 "task_id": _uuid(generation.task_id),
                 "agent_id": _uuid(generation.agent_id),
                 "model": model.name if model else generation.chain[0].name,
@@ -388,6 +413,7 @@ class AIRuntime:
 
     async def generate(self, generation: Generation) -> GenerationResult:
         self.require_tool_support(generation, streaming=False)
+        api_key = await self._api_key(generation)
         started = time.perf_counter()
         if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
             model = self.catalog.get(hit["model"]) or generation.chain[0]
@@ -412,7 +438,7 @@ class AIRuntime:
                 finish_reason=hit["finish_reason"],
                 cached=True,
             )
-        reservation = await self._reserve(generation)
+        reservation = await self._reserve(generation, api_key)
         try:
             model, result = await self.fallback.run(
                 generation.chain, lambda m: self.chat_providers[m.provider].complete(self._request(generation, m))
@@ -482,8 +508,9 @@ class AIRuntime:
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
         self.require_tool_support(generation, streaming=True)
+        api_key = await self._api_key(generation)
         started = time.perf_counter()
-        reservation = await self._reserve(generation)
+        reservation = await self._reserve(generation, api_key)
         try:
             model, first, rest = await self.fallback.stream(
                 generation.chain, lambda m: self.chat_providers[m.provider].stream(self._request(generation, m))
@@ -604,9 +631,18 @@ class AIRuntime:
         return model, result, cost
 
 
-def _over_budget(exceeded: BudgetExceeded, **details: object) -> PaymentRequiredError:
+def _over_budget(exceeded: BudgetExceeded, **details: object) -> AppError:
+    """402 for a spent budget; 429 with Retry-After for a key's tokens per minute (it frees up within the minute)."""
     limit = exceeded.limit
     metrics.LLM_BUDGET_REJECTIONS.labels(limit.scope).inc()
+    if limit.period == "minute":
+        wait = 60 - datetime.now(UTC).second
+        return TooManyRequestsError(
+            "This API key's tokens-per-minute limit is reached",
+            code="tpm_limit_exceeded",
+            details={**exceeded.describe(), "retry_after_seconds": wait},
+            headers={"Retry-After": str(wait)},
+        )
     return PaymentRequiredError(
         f"Budget exceeded: {limit.scope} {limit.period} {exceeded.kind} limit",
         details={**exceeded.describe(), **details},
@@ -647,3 +683,29 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 def format_sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def key_limits(api_key: ApiKey) -> list[Limit]:
+    """A virtual key's budget over its whole life, and its tokens per minute, as budget counters."""
+    limits = period_limits(
+        scope="api_key",
+        scope_id=str(api_key.id),
+        daily=(None, None),
+        monthly=(None, None),
+        total=(api_key.max_budget_usd, None),
+    )
+    if api_key.tpm_limit:
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        limits.append(
+            Limit(
+                key=f"budget:api_key:{api_key.id}:min:{minute:%Y%m%d%H%M}",
+                scope="api_key",
+                scope_id=str(api_key.id),
+                period="minute",
+                since=minute,
+                usd=None,
+                tokens=api_key.tpm_limit,
+                ttl_seconds=120,
+            )
+        )
+    return limits

@@ -131,12 +131,16 @@ class Admission:
     limiter: RateLimiter
 
     def _buckets(self, client_ip: str, identity: Identity | None) -> list[Bucket]:
-        if not self.settings.rate_limit_enabled:
-            return []
         s = self.settings
-        buckets = [Bucket(f"rl:ip:{client_ip}", s.rate_limit_ip_burst, s.rate_limit_ip_per_minute)]
-        if identity is not None:
-            buckets.append(Bucket(f"rl:user:{identity.user_id}", s.rate_limit_user_burst, s.rate_limit_user_per_minute))
+        buckets = []
+        if s.rate_limit_enabled:
+            buckets.append(Bucket(f"rl:ip:{client_ip}", s.rate_limit_ip_burst, s.rate_limit_ip_per_minute))
+            if identity is not None:
+                buckets.append(
+                    Bucket(f"rl:user:{identity.user_id}", s.rate_limit_user_burst, s.rate_limit_user_per_minute)
+                )
+        if identity is not None and identity.api_key_rpm:  # the key's own contract: enforced even with limits off
+            buckets.append(Bucket(f"rl:key:{identity.api_key_id}", identity.api_key_rpm, identity.api_key_rpm))
         return buckets
 
     async def admit(self, client_ip: str, identity: Identity | None) -> RateLimitDecision | None:

@@ -1,6 +1,7 @@
 import uuid
 from datetime import datetime
-from typing import Literal, Self
+from decimal import Decimal
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -85,6 +86,13 @@ class ApiKeyCreateRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    # LiteLLM-style virtual key limits, enforced by the gateway (rpm) and the ai-runtime (the rest).
+    max_budget_usd: Decimal | None = Field(default=None, ge=0, le=1_000_000, description="LLM spend cap, whole life")
+    rpm_limit: int | None = Field(default=None, ge=1, le=1_000_000, description="Requests per minute")
+    tpm_limit: int | None = Field(default=None, ge=1, le=100_000_000, description="LLM tokens per minute")
+    allowed_models: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, max_length=50, description="Models (names or aliases) it may use; null: any"
+    )
 
 
 class ApiKeyResponse(BaseModel):
@@ -97,6 +105,10 @@ class ApiKeyResponse(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    max_budget_usd: Decimal | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    allowed_models: list[str] | None = None
 
 
 class ApiKeyCreatedResponse(ApiKeyResponse):

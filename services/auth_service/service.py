@@ -278,6 +278,10 @@ class AuthService:
                 prefix=prefix,
                 key_hash=hash_api_key(key),
                 expires_at=expires_at,
+                max_budget_usd=request.max_budget_usd,
+                rpm_limit=request.rpm_limit,
+                tpm_limit=request.tpm_limit,
+                allowed_models=request.allowed_models,
             ),
         )
         await self.session.commit()
