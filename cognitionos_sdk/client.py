@@ -1,5 +1,6 @@
 """The sync and async clients. Operations are built once (calls.py); these classes send them and read event streams."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Self, TypeVar
@@ -243,7 +244,9 @@ class AsyncCognitionOS:
             transport=transport,
         )
         self.runs = AsyncRuns(self)
+        self.memories = AsyncMemories(self)
         self.conversations = AsyncConversations(self)
+        self.api_keys = AsyncApiKeys(self)
 
     async def send(self, call: Call[T]) -> T:
         response = await self._http.request(
@@ -268,8 +271,14 @@ class AsyncCognitionOS:
         self._http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         return await self.send(calls.me())
 
-    async def memories_search(self, query: str, *, k: int = 10, hybrid: bool = False) -> Found:
-        return await self.send(calls.search_memories(query, k=k, hybrid=hybrid))
+    async def register(self, username: str, email: str, password: str) -> User:
+        return await self.send(calls.register(username, email, password))
+
+    async def me(self) -> User:
+        return await self.send(calls.me())
+
+    async def health(self) -> dict[str, Any]:
+        return await self.send(calls.health())
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -285,8 +294,15 @@ class AsyncRuns:
     def __init__(self, client: AsyncCognitionOS) -> None:
         self._client = client
 
-    async def create(self, goal: str, *, budget_usd: float | None = None, idempotency_key: str | None = None) -> Run:
-        call = calls.create_run(goal, budget_usd=budget_usd, max_tasks=None, idempotency_key=idempotency_key)
+    async def create(
+        self,
+        goal: str,
+        *,
+        budget_usd: float | None = None,
+        max_tasks: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        call = calls.create_run(goal, budget_usd=budget_usd, max_tasks=max_tasks, idempotency_key=idempotency_key)
         return await self._client.send(call)
 
     async def get(self, run_id: str) -> Run:
@@ -295,24 +311,104 @@ class AsyncRuns:
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Run]:
         return await self._client.send(calls.list_runs(cursor=cursor, limit=limit))
 
+    async def cancel(self, run_id: str) -> Run:
+        return await self._client.send(calls.cancel_run(run_id))
+
     async def events(self, run_id: str) -> AsyncIterator[RunEvent]:
-        async for sse in self._client.stream("GET", calls.run_events_path(run_id)):
-            if sse.event == "end":
+        """The run's events, live, until it ends; a dropped stream resumes after the last event seen."""
+        last: str | None = None
+        while True:
+            try:
+                async for sse in self._client.stream("GET", calls.run_events_path(run_id), last_event_id=last):
+                    if sse.event == "end":
+                        return
+                    last = sse.id or last
+                    yield RunEvent.model_validate_json(sse.data)
                 return
-            yield RunEvent.model_validate_json(sse.data)
+            except httpx.TransportError:
+                await asyncio.sleep(1)
+
+    async def wait(self, run_id: str) -> Run:
+        async for _ in self.events(run_id):
+            pass
+        return await self.get(run_id)
+
+
+class AsyncMemories:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        content: str,
+        *,
+        memory_type: str = "fact",
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Memory:
+        call = calls.create_memory(
+            content, memory_type=memory_type, metadata=metadata or {}, idempotency_key=idempotency_key
+        )
+        return await self._client.send(call)
+
+    async def search(self, query: str, *, k: int = 10, hybrid: bool = False) -> Found:
+        return await self._client.send(calls.search_memories(query, k=k, hybrid=hybrid))
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Memory]:
+        return await self._client.send(calls.list_memories(cursor=cursor, limit=limit))
+
+    async def get(self, memory_id: str) -> Memory:
+        return await self._client.send(calls.get_memory(memory_id))
+
+    async def delete(self, memory_id: str) -> None:
+        await self._client.send(calls.delete_memory(memory_id))
+
+    async def history(self, memory_id: str) -> Records:
+        return await self._client.send(calls.memory_history(memory_id))
 
 
 class AsyncConversations:
     def __init__(self, client: AsyncCognitionOS) -> None:
         self._client = client
 
-    async def create(self, *, title: str | None = None) -> Conversation:
-        return await self._client.send(calls.create_conversation(title=title, system_prompt=None, model=None))
+    async def create(
+        self, *, title: str | None = None, system_prompt: str | None = None, model: str | None = None
+    ) -> Conversation:
+        call = calls.create_conversation(title=title, system_prompt=system_prompt, model=model)
+        return await self._client.send(call)
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Conversation]:
+        return await self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
+
+    async def get(self, conversation_id: str) -> Conversation:
+        return await self._client.send(calls.get_conversation(conversation_id))
+
+    async def delete(self, conversation_id: str) -> None:
+        await self._client.send(calls.delete_conversation(conversation_id))
 
     async def send(self, conversation_id: str, content: str, *, tools: Names | None = None) -> Reply:
         return await self._client.send(calls.send_message(conversation_id, content, tools=tools))
 
-    async def stream(self, conversation_id: str, content: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        body = calls.send_message(conversation_id, content, tools=None)
+    async def stream(
+        self, conversation_id: str, content: str, *, tools: Names | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        body = calls.send_message(conversation_id, content, tools=tools)
         async for sse in self._client.stream("POST", body.path, json={**body.json, "stream": True}):
             yield sse.event, sse.json()
+
+    async def messages(self, conversation_id: str, *, cursor: str | None = None, limit: int = 100) -> Page[Message]:
+        return await self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
+
+
+class AsyncApiKeys:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(self, name: str, *, expires_in_days: int | None = None) -> ApiKey:
+        return await self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
+        return await self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
+
+    async def revoke(self, key_id: str) -> ApiKey:
+        return await self._client.send(calls.revoke_api_key(key_id))

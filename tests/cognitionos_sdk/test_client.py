@@ -94,5 +94,14 @@ def test_the_async_client(platform_gateway: ThreadedServer, script: RoleScript, 
             assert kinds[-1] == "run_succeeded" and (await sdk.runs.get(run.id)).status == "succeeded"
             conversation = await sdk.conversations.create(title="async")
             assert (await sdk.conversations.send(conversation.id, "Hi", tools=[])).text == "Async hello."
+            assert [m.role for m in (await sdk.conversations.messages(conversation.id)).items] == ["user", "assistant"]
+            memory = await sdk.memories.create("The async user writes coroutines")
+            assert (await sdk.memories.get(memory.id)).content == "The async user writes coroutines"
+            await sdk.memories.delete(memory.id)
+            with pytest.raises(NotFoundError):
+                await sdk.memories.get(memory.id)
+            key = await sdk.api_keys.create("async")
+            assert [k.id for k in (await sdk.api_keys.list()).items] == [key.id]
+            assert (await sdk.api_keys.revoke(key.id)).revoked_at is not None
 
     asyncio.run(scenario())
