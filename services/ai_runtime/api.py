@@ -133,6 +133,8 @@ async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Ru
             async for chunk in streamed.chunks:
                 if chunk.delta:
                     yield format_sse("chunk", {"delta": chunk.delta})
+                if chunk.tool_calls:
+                    yield format_sse("chunk", {"delta": "", "tool_calls": chunk.tool_calls})
         except ProviderError as exc:
             yield format_sse("error", {"error": {"code": "provider_failed", "message": str(exc), "details": {}}})
             return
@@ -274,6 +276,8 @@ async def openai_chat_completions(
             async for part in streamed.chunks:
                 if part.delta:
                     yield chunk({"content": part.delta})
+                if part.tool_calls:
+                    yield chunk({"tool_calls": part.tool_calls})
         except ProviderError as exc:
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'provider_error'}})}\n\n"
             return

@@ -312,14 +312,11 @@ class AIRuntime:
             tool_choice=generation.tool_choice,
         )
 
-    def require_tool_support(self, generation: Generation, *, streaming: bool) -> None:
-        """Tool calls go to providers that have them (OpenAI, OpenAI-compatible, Anthropic), not streamed yet."""
+    def require_tool_support(self, generation: Generation) -> None:
+        """Tool calls go to providers that have them (OpenAI, OpenAI-compatible, Anthropic, and the embedded model
+        through a grammar), streamed or not."""
         if not generation.tools:
             return
-        if streaming:
-            raise BadRequestError(
-                "Tool calls are not supported together with stream: true yet; send stream: false", code="unsupported"
-            )
         capable = [m for m in generation.chain if m.provider in TOOL_PROVIDERS]
         if not capable:
             raise BadRequestError(
@@ -412,7 +409,7 @@ class AIRuntime:
         )
 
     async def generate(self, generation: Generation) -> GenerationResult:
-        self.require_tool_support(generation, streaming=False)
+        self.require_tool_support(generation)
         api_key = await self._api_key(generation)
         started = time.perf_counter()
         if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
@@ -507,7 +504,7 @@ class AIRuntime:
 
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
-        self.require_tool_support(generation, streaming=True)
+        self.require_tool_support(generation)
         api_key = await self._api_key(generation)
         started = time.perf_counter()
         reservation = await self._reserve(generation, api_key)
@@ -541,6 +538,8 @@ class AIRuntime:
                         result.finish_reason = chunk.finish_reason
                     if chunk.delta:
                         parts.append(chunk.delta)
+                    if chunk.tool_calls:
+                        result.tool_calls = merge_tool_call_deltas(result.tool_calls or [], chunk.tool_calls)
                     yield chunk
             except ProviderError as exc:
                 status, error = "error", str(exc)
@@ -709,3 +708,16 @@ def key_limits(api_key: ApiKey) -> list[Limit]:
             )
         )
     return limits
+
+
+def merge_tool_call_deltas(calls: list[dict[str, Any]], deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streamed tool-call pieces, by index, into whole calls: the id, type and name once, the arguments appended."""
+    merged = dict(enumerate(calls))
+    for delta in deltas:
+        index = int(delta.get("index", 0))
+        call = merged.setdefault(index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call["id"] = delta.get("id") or call["id"]
+        function = delta.get("function") or {}
+        call["function"]["name"] = function.get("name") or call["function"]["name"]
+        call["function"]["arguments"] += function.get("arguments") or ""
+    return [merged[i] for i in sorted(merged)]

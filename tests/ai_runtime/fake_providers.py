@@ -47,6 +47,27 @@ def _words(text: str) -> list[str]:
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
 
 
+async def _streamed_calls(
+    base: dict[str, Any], calls: list[dict[str, Any]], usage: dict[str, int]
+) -> AsyncIterator[str]:
+    """Tool calls as OpenAI streams them: the id and name first, then the arguments in pieces."""
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n"
+
+    yield chunk({"role": "assistant", "content": None})
+    for index, call in enumerate(calls):
+        start = {"index": index, "id": f"call_{index + 1}", "type": "function"}
+        yield chunk({"tool_calls": [{**start, "function": {"name": call["name"], "arguments": ""}}]})
+        arguments = json.dumps(call["arguments"])
+        for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield chunk({}, "tool_calls")
+    yield f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> FastAPI:
     app = FastAPI()
     app.state.script = Script()
@@ -73,8 +94,10 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         # A responder scripts tool calls as {"tool_calls": [{"name", "arguments"}]}; with none scripted, a request
         # offering tools gets a call of the first one.
         calls = scripted.get("tool_calls") if isinstance(scripted, dict) else None
-        if calls is None and scripted is None and body.get("tools") and not body.get("stream"):
+        if calls is None and scripted is None and body.get("tools"):
             calls = [{"name": body["tools"][0]["function"]["name"], "arguments": {"n": 10}}]
+        if calls and body.get("stream"):
+            return StreamingResponse(_streamed_calls(base, calls, usage), media_type="text/event-stream")
         if calls:
             return JSONResponse(
                 {
@@ -235,13 +258,22 @@ def create_fake_anthropic(reply: str = "Hello from the Anthropic test server") -
                     }
                 },
             )
-            yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-            for word in _words(text):
-                yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
+            if body.get("tools"):  # a tool_use block, its input streamed as JSON pieces
+                use = {"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {}}
+                yield event("content_block_start", {"index": 0, "content_block": use})
+                for piece in ('{"n": ', "10}"):
+                    delta = {"type": "input_json_delta", "partial_json": piece}
+                    yield event("content_block_delta", {"index": 0, "delta": delta})
+                stop_reason = "tool_use"
+            else:
+                yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+                for word in _words(text):
+                    yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
+                stop_reason = "end_turn"
             yield event("content_block_stop", {"index": 0})
             yield event(
                 "message_delta",
-                {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 9}},
+                {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": 9}},
             )
             yield event("message_stop", {})
 

@@ -262,3 +262,27 @@ def test_responses_api_function_tools_round_trip(sdk_stack: tuple[str, str, str]
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="gpt-4o-mini", input=[{"type": "web_search_call"}])
     assert refused.value.code == "unsupported_input"
+
+
+def test_tool_calls_stream_as_deltas_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
+    """The SDK's streamed chunks carry tool_calls deltas (id and name, then the arguments in pieces), from a provider
+    and from the embedded model; the ledger gets the whole call's usage."""
+    base_url, key, _ = sdk_stack
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    for model, choice in (
+        ("gpt-4o-mini", "auto"),
+        ("claude-3-5-haiku-latest", "auto"),
+        ("smollm2-135m-instruct", "required"),
+    ):
+        stream = client.chat.completions.create(
+            model=model, messages=ask, tools=[WEATHER], tool_choice=choice, stream=True, max_tokens=40
+        )
+        name, arguments, finish = "", "", None
+        for chunk in stream:
+            for choice_delta in chunk.choices:
+                for call in choice_delta.delta.tool_calls or []:
+                    name += call.function.name or "" if call.function else ""
+                    arguments += call.function.arguments or "" if call.function else ""
+                finish = choice_delta.finish_reason or finish
+        assert name == "get_weather" and isinstance(json.loads(arguments), dict) and finish == "tool_calls", model

@@ -142,10 +142,20 @@ class AnthropicProvider:
             if prefill:
                 yield StreamChunk(delta=prefill)
             prompt_tokens = 0
+            tools: dict[int, int] = {}  # content block index -> tool call index
             async with self.client.messages.stream(**arguments) as stream:
                 async for event in stream:
                     if event.type == "message_start":
                         prompt_tokens = event.message.usage.input_tokens
+                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                        tools[event.index] = len(tools)
+                        block = event.content_block
+                        start = {"name": block.name, "arguments": ""}
+                        call = {"index": tools[event.index], "id": block.id, "type": "function", "function": start}
+                        yield StreamChunk(tool_calls=[call])
+                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        part = {"index": tools[event.index], "function": {"arguments": event.delta.partial_json}}
+                        yield StreamChunk(tool_calls=[part])
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         yield StreamChunk(delta=event.delta.text)
                     elif event.type == "message_delta":

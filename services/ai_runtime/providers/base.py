@@ -32,6 +32,8 @@ class ChatResult:
 class StreamChunk:
     delta: str = ""
     finish_reason: str | None = None
+    # OpenAI's streamed tool-call deltas: [{"index", "id"?, "type"?, "function": {"name"?, "arguments"?}}]
+    tool_calls: list[dict[str, Any]] | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
 

@@ -163,6 +163,10 @@ class LocalChatProvider:
             raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
 
     def _stream_blocking(self, request: ChatRequest) -> Iterator[StreamChunk]:
+        if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
+            # A grammar-shaped call is only known whole: it goes out as one chunk once generated.
+            yield from _as_chunks(self._complete_blocking(request))
+            return
         request = _prepared(request, auto_tool_calls=self.auto_tool_calls)
         with self._lock:
             model = self._model()
@@ -260,6 +264,12 @@ def local_embeddings_available() -> tuple[bool, str]:
             "(scripts/bootstrap.sh does)",
         )
     return True, "ok"
+
+
+def _as_chunks(result: ChatResult) -> Iterator[StreamChunk]:
+    calls = [{"index": i, **call} for i, call in enumerate(result.tool_calls or [])]
+    yield StreamChunk(delta=result.content, tool_calls=calls or None, finish_reason=result.finish_reason)
+    yield StreamChunk(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens)
 
 
 def _prepared(request: ChatRequest, *, auto_tool_calls: bool) -> ChatRequest:

@@ -99,7 +99,12 @@ class OpenAIProvider:
                         prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
                     )
                 for choice in event.choices:
-                    yield StreamChunk(delta=choice.delta.content or "", finish_reason=choice.finish_reason)
+                    calls = choice.delta.tool_calls
+                    yield StreamChunk(
+                        delta=choice.delta.content or "",
+                        finish_reason=choice.finish_reason,
+                        tool_calls=[c.model_dump(exclude_none=True) for c in calls] if calls else None,
+                    )
         except (openai.OpenAIError, ValueError, AttributeError, TypeError) as exc:
             raise _error(self.name, exc) from exc
 
