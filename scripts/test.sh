@@ -21,6 +21,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing and this user cannot install it: the console's browser tests will be skipped" >&2
   fi
 fi
+# The Helm chart is rendered with Go's text/template (Helm's engine): no helm binary is installable offline.
+if ! command -v go >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null || echo "could not install golang-go" >&2
+fi
 # The production-path test builds the images and runs compose: it needs a Docker daemon (started here as root).
 scripts/docker-ready.sh
 scripts/bootstrap.sh dev
