@@ -19,8 +19,9 @@ from tests.support import ThreadedServer, docker_unavailable_reason, free_port, 
 
 TEST_DATABASE = "cognitionos_test"
 
-# The running platform (every service, one orchestrator on the session database) for any folder's tests.
-pytest_plugins = ["tests.running_services"]
+# The provider test servers and the running platform (every service, one orchestrator on the session database), each
+# registered once for every folder's tests.
+pytest_plugins = ["tests.providers", "tests.running_services"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -21,9 +21,10 @@ from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from services.tool_runner.main import create_app as create_tools
-from tests.ai_runtime.conftest import Providers, providers, reset_providers, runtime_settings, signed_client  # noqa: F401
+from tests.ai_runtime.conftest import runtime_settings, signed_client
 from tests.conftest import Stack, common_settings
 from tests.memory_service.conftest import make_user, memory_settings
+from tests.providers import Providers
 from tests.support import ThreadedServer, serving
 from tests.tool_runner.conftest import tool_settings
 
@@ -113,13 +114,13 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+def platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:
     with running_platform(database_url, redis_url, providers) as running:
         yield running
 
 
 @contextmanager
-def running_platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:  # noqa: F811
+def running_platform(database_url: str, redis_url: str, providers: Providers) -> Iterator[Platform]:
     """Every service a run needs, as real servers on one database (the fake providers behind the ai-runtime)."""
     base = common_settings(database_url, redis_url)
     settings = runtime_settings(
@@ -143,7 +144,7 @@ def running_platform(database_url: str, redis_url: str, providers: Providers) ->
 
 
 @pytest.fixture
-def script(providers: Providers) -> RoleScript:  # noqa: F811
+def script(providers: Providers) -> RoleScript:
     role_script = RoleScript()
     providers.openai_app.state.responder = role_script
     return role_script

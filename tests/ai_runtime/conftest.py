@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -10,52 +9,10 @@ import pytest
 
 from services.ai_runtime.config import AIRuntimeSettings
 from services.ai_runtime.main import create_app
-from services.ai_runtime.service import AIRuntime
-from shared.app import service_state
 from shared.identity import Identity, sign_identity
-from tests.ai_runtime.fake_providers import Script, create_fake_anthropic, create_fake_openai
 from tests.conftest import INTERNAL_SECRET, common_settings
+from tests.providers import Providers
 from tests.support import ThreadedServer
-
-
-@dataclass
-class Providers:
-    openai: ThreadedServer
-    anthropic: ThreadedServer
-
-    @property
-    def openai_app(self) -> Any:
-        return self.openai.server.config.app
-
-    @property
-    def anthropic_app(self) -> Any:
-        return self.anthropic.server.config.app
-
-
-@pytest.fixture(scope="session")
-def providers() -> Iterator[Providers]:
-    openai_server = ThreadedServer(create_fake_openai()).start()
-    anthropic_server = ThreadedServer(create_fake_anthropic()).start()
-    yield Providers(openai_server, anthropic_server)
-    openai_server.stop()
-    anthropic_server.stop()
-
-
-@pytest.fixture(autouse=True)
-def reset_providers(request: pytest.FixtureRequest) -> None:
-    if "providers" not in request.fixturenames:
-        return
-    p: Providers = request.getfixturevalue("providers")
-    for app in (p.openai_app, p.anthropic_app):
-        app.state.script = Script()
-        app.state.requests.clear()
-    p.openai_app.state.replies = []
-    p.openai_app.state.responder = None
-    if "runtime_server" in request.fixturenames or "ai" in request.fixturenames:
-        # Each test starts with no deployment in cooldown from an earlier test's failures.
-        service_state(
-            request.getfixturevalue("runtime_server").server.config.app, AIRuntime
-        ).fallback.deployments.clear()
 
 
 def runtime_settings(

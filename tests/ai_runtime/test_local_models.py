@@ -10,7 +10,7 @@ import httpx
 import tiktoken
 
 from services.ai_runtime.providers.base import ChatRequest
-from services.ai_runtime.providers.local_models import LocalChatProvider
+from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
 from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabularies
 
 
@@ -146,3 +146,19 @@ def test_auto_tool_choice_on_the_embedded_model_answers_unless_allowed_to_choose
     if chosen.tool_calls:
         assert chosen.tool_calls[0]["function"]["name"] == "get_weather" and chosen.finish_reason == "tool_calls"
         assert isinstance(json.loads(chosen.tool_calls[0]["function"]["arguments"])["city"], str)
+
+
+def test_concurrent_single_embeddings_run_as_one_batch_and_each_gets_its_own_rows() -> None:
+    provider = LocalEmbeddingProvider(threads=2)
+    texts = [f"note number {n} about {'tea' if n % 2 else 'python'}" for n in range(24)]
+    alone = provider._embed_blocking(texts)  # one batch, as the reference
+
+    async def concurrently() -> list:
+        return await asyncio.gather(*(provider.embed("all-minilm-l6-v2", [text]) for text in texts))
+
+    before = provider.batcher.batches
+    results = asyncio.run(concurrently())
+    assert provider.batcher.batches - before <= 3  # 24 callers, a handful of model runs
+    for result, expected in zip(results, alone.vectors, strict=True):
+        assert _cosine(result.vectors[0], expected) > 0.9999 and result.prompt_tokens > 0
+    assert sum(r.prompt_tokens for r in results) == alone.prompt_tokens

@@ -1,2 +1,1 @@
-# The wire-protocol provider servers and their per-test reset, shared with the ai-runtime tests.
-from tests.ai_runtime.conftest import providers, reset_providers  # noqa: F401
+"""The provider test servers come from tests/providers.py (registered for the whole suite)."""

@@ -8,7 +8,7 @@ import asyncio
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
@@ -28,6 +28,9 @@ LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
 LOCAL_EMBEDDING_MODEL = "all-minilm-l6-v2"
 EMBEDDING_DIMENSIONS = 384
 EMBEDDING_MAX_TOKENS = 256
+
+
+Rows = tuple[list[list[float]], list[int]]  # one batch's vectors and each text's token count
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -207,8 +210,9 @@ class LocalEmbeddingProvider:
 
     name = "local"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, max_batch: int = 32, gather_seconds: float = 0.002) -> None:
         self.threads = threads or os.cpu_count() or 1
+        self.batcher = MicroBatcher(self._embed_rows, max_batch=max_batch, gather_seconds=gather_seconds)
 
     @cached_property
     def _session(self) -> Any:
@@ -230,6 +234,11 @@ class LocalEmbeddingProvider:
         return tokenizer
 
     def _embed_blocking(self, texts: list[str]) -> EmbeddingResult:
+        vectors, tokens = self._embed_rows(texts)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(tokens))
+
+    def _embed_rows(self, texts: list[str]) -> Rows:
+        """Vectors and each text's token count, for one batch."""
         import numpy as np
 
         encodings = self._tokenizer.encode_batch(texts)
@@ -242,13 +251,78 @@ class LocalEmbeddingProvider:
         mask = attention[..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         normalised = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return EmbeddingResult(vectors=normalised.astype(float).tolist(), prompt_tokens=int(attention.sum()))
+        return normalised.astype(float).tolist(), [int(n) for n in attention.sum(axis=1)]
 
     async def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
-        return await asyncio.to_thread(self._embed_blocking, texts)
+        vectors, tokens = await self.batcher.run(texts)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(tokens))
 
     def warm_up(self) -> None:
         self._embed_blocking(["warm up"])
+
+
+class MicroBatcher:
+    """Runs concurrent embedding calls as one model batch: the memory-service embeds one text per request, and one
+    ONNX run of 32 texts costs far less than 32 runs of one. While a batch runs, new calls queue; the next batch takes
+    them all (whole calls, up to `max_batch` texts, after a `gather_seconds` wait for latecomers when idle). Each
+    caller gets back exactly its own rows."""
+
+    def __init__(
+        self,
+        run: Callable[[list[str]], Rows],
+        *,
+        max_batch: int,
+        gather_seconds: float,
+    ) -> None:
+        self._run = run
+        self.max_batch = max_batch
+        self.gather_seconds = gather_seconds
+        self._queue: list[tuple[list[str], asyncio.Future[Rows]]] = []
+        self._draining = False
+        self.batches = 0  # model runs so far (tests and benchmarks read it)
+
+    async def run(self, texts: list[str]) -> Rows:
+        if len(texts) >= self.max_batch:
+            self.batches += 1
+            return await asyncio.to_thread(self._run, texts)
+        future: asyncio.Future[Rows] = asyncio.get_running_loop().create_future()
+        self._queue.append((texts, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.sleep(self.gather_seconds)
+            while self._queue:
+                batch = self._take()
+                texts = [text for call, _ in batch for text in call]
+                try:
+                    self.batches += 1
+                    vectors, tokens = await asyncio.to_thread(self._run, texts)
+                except Exception as exc:  # every caller of the batch gets the failure
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                start = 0
+                for call, future in batch:
+                    end = start + len(call)
+                    if not future.done():
+                        future.set_result((vectors[start:end], tokens[start:end]))
+                    start = end
+        finally:
+            self._draining = False
+
+    def _take(self) -> list[tuple[list[str], asyncio.Future[Rows]]]:
+        taken: list[tuple[list[str], asyncio.Future[Rows]]] = []
+        count = 0
+        while self._queue and (not taken or count + len(self._queue[0][0]) <= self.max_batch):
+            call = self._queue.pop(0)
+            taken.append(call)
+            count += len(call[0])
+        return taken
 
 
 def local_embeddings_available() -> tuple[bool, str]:
