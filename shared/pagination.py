@@ -5,9 +5,10 @@ import base64
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, tuple_
 
 from shared.errors import BadRequestError
 
@@ -49,3 +50,14 @@ def page_of(rows: Sequence[R], *, limit: int, item: Callable[[R], T]) -> Page[T]
 
 def after_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     return decode_cursor(cursor) if cursor else None
+
+
+def keyset(
+    query: Select[Any], model: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int, newest_first: bool
+) -> Select[Any]:
+    """`query` from just past the previous page's last row, in (created_at, id) order, `limit` rows."""
+    key = tuple_(model.created_at, model.id)
+    if after is not None:
+        query = query.where(key < after if newest_first else key > after)
+    order = (model.created_at.desc(), model.id.desc()) if newest_first else (model.created_at, model.id)
+    return query.order_by(*order).limit(limit)

@@ -13,12 +13,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task, TaskExecutionLog
 from services.agent_orchestrator.conversations import repository as conversations_repository
 from shared import metrics
+from shared.pagination import keyset
 
 TASKS_CHANNEL = "cognitionos_tasks"
 EVENTS_CHANNEL = "cognitionos_run_events"
@@ -38,10 +39,7 @@ async def list_visible(
     session: AsyncSession, owner_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Agent]:
     """Oldest first (the built-in ones, then yours); `after` is the last (created_at, id) of the previous page."""
-    query = select(Agent).where(_visible_to(owner_id))
-    if after is not None:
-        query = query.where(tuple_(Agent.created_at, Agent.id) > after)
-    query = query.order_by(Agent.created_at, Agent.id).limit(limit)
+    query = keyset(select(Agent).where(_visible_to(owner_id)), Agent, after=after, limit=limit, newest_first=False)
     return list((await session.execute(query)).scalars())
 
 
@@ -77,10 +75,7 @@ async def list_runs(
     session: AsyncSession, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Run]:
     """Newest first; `after` is the last (created_at, id) of the previous page."""
-    query = select(Run).where(Run.user_id == user_id)
-    if after is not None:
-        query = query.where(tuple_(Run.created_at, Run.id) < after)
-    query = query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+    query = keyset(select(Run).where(Run.user_id == user_id), Run, after=after, limit=limit, newest_first=True)
     return list((await session.execute(query)).scalars())
 
 

@@ -3,10 +3,11 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, or_, select, tuple_, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import ApiKey, User, UserSession
+from shared.pagination import keyset
 
 
 def _now() -> datetime:
@@ -44,10 +45,7 @@ async def add_user(session: AsyncSession, user: User) -> User:
 
 async def list_users(session: AsyncSession, *, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[User]:
     """Oldest first; `after` is the last (created_at, id) of the previous page."""
-    query = select(User)
-    if after is not None:
-        query = query.where(tuple_(User.created_at, User.id) > after)
-    return list((await session.scalars(query.order_by(User.created_at, User.id).limit(limit))).all())
+    return list((await session.scalars(keyset(select(User), User, after=after, limit=limit, newest_first=False))).all())
 
 
 async def add_user_session(session: AsyncSession, row: UserSession) -> None:
@@ -79,10 +77,7 @@ async def list_api_keys(
 ) -> list[ApiKey]:
     """Newest first; `after` is the last (created_at, id) of the previous page."""
     query = select(ApiKey).where(ApiKey.user_id == user_id)
-    if after is not None:
-        query = query.where(tuple_(ApiKey.created_at, ApiKey.id) < after)
-    query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(limit)
-    return list((await session.execute(query)).scalars())
+    return list((await session.execute(keyset(query, ApiKey, after=after, limit=limit, newest_first=True))).scalars())
 
 
 async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:

@@ -5,10 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Conversation, Message, Run
+from shared.pagination import keyset
 
 
 async def get_owned(session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID) -> Conversation | None:
@@ -21,10 +22,7 @@ async def list_page(
 ) -> list[Conversation]:
     """Newest first; `after` is the last (created_at, id) of the previous page."""
     query = select(Conversation).where(Conversation.user_id == user_id)
-    if after is not None:
-        query = query.where(tuple_(Conversation.created_at, Conversation.id) < after)
-    query = query.order_by(Conversation.created_at.desc(), Conversation.id.desc()).limit(limit)
-    return list((await session.scalars(query)).all())
+    return list((await session.scalars(keyset(query, Conversation, after=after, limit=limit, newest_first=True))).all())
 
 
 async def messages_page(
@@ -32,10 +30,7 @@ async def messages_page(
 ) -> list[Message]:
     """Oldest first, as a conversation reads; `after` is the last (created_at, id) of the previous page."""
     query = select(Message).where(Message.conversation_id == conversation_id)
-    if after is not None:
-        query = query.where(tuple_(Message.created_at, Message.id) > after)
-    query = query.order_by(Message.created_at, Message.id).limit(limit)
-    return list((await session.scalars(query)).all())
+    return list((await session.scalars(keyset(query, Message, after=after, limit=limit, newest_first=False))).all())
 
 
 async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
