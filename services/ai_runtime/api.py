@@ -33,7 +33,7 @@ from services.ai_runtime.schemas import (
 )
 from services.ai_runtime.service import AIRuntime, Generation, GenerationResult, format_sse
 from shared.app import DbSession, service_state
-from shared.errors import BadRequestError, NotFoundError
+from shared.errors import BadRequestError, ForbiddenError, NotFoundError
 from shared.identity import AdminIdentity, CurrentIdentity, Identity, acting_user_id
 
 router = APIRouter(tags=["ai-runtime"])
@@ -560,15 +560,23 @@ async def spend(
     return await _spend(runtime, session, group_by=group_by, since=since, user_id=None)
 
 
-@router.get("/spend", response_model=SpendResponse, summary="Your own spend by model, day or API key, from the ledger")
+@router.get(
+    "/spend",
+    response_model=SpendResponse,
+    summary="Your spend by model, day or API key, from the ledger (admins: everyone's with everyone=true)",
+)
 async def own_spend(
     identity: CurrentIdentity,
     runtime: Runtime,
     session: DbSession,
-    group_by: Annotated[Literal["model", "day", "api_key"], Query()] = "model",
+    group_by: Annotated[Literal["model", "day", "api_key", "user"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
+    everyone: Annotated[bool, Query(description="Admins: every user's spend, not only yours")] = False,
 ) -> SpendResponse:
-    return await _spend(runtime, session, group_by=group_by, since=since, user_id=uuid.UUID(identity.user_id))
+    if (everyone or group_by == "user") and not identity.is_admin:
+        raise ForbiddenError("Only admins see other users' spend", code="forbidden")
+    owner = None if everyone else uuid.UUID(identity.user_id)
+    return await _spend(runtime, session, group_by=group_by, since=since, user_id=owner)
 
 
 @router.get(

@@ -124,7 +124,10 @@ def test_a_user_sees_only_their_own_spend_and_budget(
     assert [(row["key"], row["calls"]) for row in by_model] == [("gpt-4o-mini", 1)] and by_model[0]["cost_usd"] > 0
     (today,) = ai.get("/spend", params={"group_by": "day"}).json()["rows"]
     assert today["calls"] == 1
-    assert_error(ai.get("/spend", params={"group_by": "user"}), 422)  # other users' spend is the admin's view
+    assert_error(ai.get("/spend", params={"group_by": "user"}), 403)  # other users' spend is the admin's view
+    assert_error(ai.get("/spend", params={"everyone": "true"}), 403)
+    everyone = admin_ai.get("/spend", params={"everyone": "true", "group_by": "user"}).json()["rows"]
+    assert user_id in {row["key"] for row in everyone}
     budget = ai.get("/budget").json()
     assert budget["scope_id"] == user_id and float(budget["daily_usd"]) == 2
     (daily,) = [u for u in budget["usage"] if u["period"] == "day"]
