@@ -23,6 +23,12 @@ class ToolRunnerSettings(BaseServiceSettings):
     )
     sandbox_tmp_mb: int = Field(default=64, ge=1, description="Size of a run's own /tmp (memory-backed)")
     sandbox_work_mb: int = Field(default=64, ge=1, description="Size of a run's own /work (memory-backed)")
+    sandbox_pool_size: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Warm sandboxes kept started (about 10 MB of memory each while idle); 0: every run starts cold",
+    )
     sandbox_uid: int = Field(
         default=65534, description="Unprivileged uid the sandbox runs as when the service runs as root"
     )

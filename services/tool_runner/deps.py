@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from services.tool_runner.config import ToolRunnerSettings
+from services.tool_runner.pool import SandboxPool
 from services.tool_runner.service import ToolService
 from shared.app import DbSession, service_state
 from shared.clients import ServiceClient
@@ -19,11 +20,19 @@ class ToolRunnerState:
     ai: ServiceClient
     redis: Redis
     sandbox: str  # "bwrap", or why code cannot run here (the start-up self-check)
+    pool: SandboxPool | None = None
 
 
 async def get_tool_service(request: Request, session: DbSession) -> ToolService:
     state = service_state(request.app, ToolRunnerState)
-    return ToolService(session=session, settings=state.settings, memory=state.memory, ai=state.ai, redis=state.redis)
+    return ToolService(
+        session=session,
+        settings=state.settings,
+        memory=state.memory,
+        ai=state.ai,
+        redis=state.redis,
+        pool=state.pool,
+    )
 
 
 Tools = Annotated[ToolService, Depends(get_tool_service)]

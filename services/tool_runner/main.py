@@ -1,5 +1,6 @@
 """tool-runner: sandboxed Python execution, HTTP requests with SSRF protection, memory and LLM tools."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from services.tool_runner.api import router
 from services.tool_runner.cgroups import cgroup_flavour
 from services.tool_runner.config import ToolRunnerSettings, get_settings
 from services.tool_runner.deps import ToolRunnerState
+from services.tool_runner.pool import SandboxPool
 from services.tool_runner.sandbox import bwrap_path, sandbox_self_check, sandbox_status
 from shared.app import CoreState, create_service_app, service_state
 from shared.clients import service_client
@@ -42,9 +44,14 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
             service_client(settings, "memory-service", timeout=60) as memory,
             service_client(settings, "ai-runtime", timeout=120) as ai,
         ):
-            yield ToolRunnerState(
-                settings=settings, memory=memory, ai=ai, redis=core.redis, sandbox=await _sandbox_check(settings)
-            )
+            sandbox = await _sandbox_check(settings)
+            pool = None
+            if sandbox == "bwrap" and settings.sandbox_pool_size:
+                pool = SandboxPool(size=settings.sandbox_pool_size, limits=settings.sandbox_limits(), sandboxed=True)
+            async with pool or contextlib.nullcontext():
+                yield ToolRunnerState(
+                    settings=settings, memory=memory, ai=ai, redis=core.redis, sandbox=sandbox, pool=pool
+                )
 
     return create_service_app(
         settings,

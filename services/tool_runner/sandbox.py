@@ -76,7 +76,26 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _bwrap_command(code_fd: int, *, as_root: bool, limits: Limits) -> list[str]:
+# Runs inside the sandbox: waits for the run's code on stdin (a pooled sandbox waits here, interpreter up), writes it
+# to /work/main.py and runs it as __main__, so that tracebacks and exit codes read as for `python main.py`.
+BOOTSTRAP = """\
+import sys, traceback
+code = sys.stdin.buffer.read()
+with open("main.py", "wb") as f:
+    f.write(code)
+sys.argv = ["main.py"]
+namespace = {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}
+try:
+    exec(compile(code, "main.py", "exec"), namespace)
+except SystemExit:
+    raise
+except BaseException as error:
+    traceback.print_exception(type(error), error, error.__traceback__.tb_next)
+    sys.exit(1)
+"""
+
+
+def _bwrap_command(*, as_root: bool, limits: Limits) -> list[str]:
     python = _python()
     prefix = os.path.realpath(sys.base_prefix)
     command = [bwrap_path() or "bwrap"]
@@ -97,9 +116,6 @@ def _bwrap_command(code_fd: int, *, as_root: bool, limits: Limits) -> list[str]:
         str(limits.work_mb * MB),
         "--tmpfs",
         "/work",
-        "--file",
-        str(code_fd),
-        "/work/main.py",
         "--chdir",
         "/work",
         "--remount-ro",
@@ -124,7 +140,8 @@ def _bwrap_command(code_fd: int, *, as_root: bool, limits: Limits) -> list[str]:
         "--",
         python,
         "-I",
-        "main.py",
+        "-c",
+        BOOTSTRAP,
     ]
     if as_root:
         # Drop to an unprivileged uid before bwrap, so rlimits (notably processes) apply and nothing runs as root.
@@ -188,95 +205,117 @@ async def _read_capped(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, b
     return bytes(kept), truncated
 
 
-async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandboxed: bool) -> ExecutionResult:
-    as_root = os.geteuid() == 0
-    with tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "main.py").write_text(code)
-        code_file = (workdir / "main.py").open("rb")  # handed to bwrap, which copies it into the sandbox's /work
-        pass_fds: tuple[int, ...] = (code_file.fileno(),) if sandboxed else ()
-        if sandboxed:
-            command = _bwrap_command(code_file.fileno(), as_root=as_root, limits=limits)
-            cwd, env = None, {}
-        else:
-            command, cwd, env = (
-                [_python(), "-I", "main.py"],
-                str(workdir),
-                {"PATH": "/usr/bin:/bin", "HOME": str(workdir)},
-            )
-        flavour = cgroup_flavour() if sandboxed else None
-        cgroup: RunCgroup | None = None
-        try:
-            if flavour:
-                cgroup = await asyncio.to_thread(
-                    RunCgroup.create, memory_mb=limits.memory_mb, max_processes=limits.max_processes, flavour=flavour
-                )
-            result = await _supervise(
-                command,
-                cwd=cwd,
-                env=env,
-                pass_fds=pass_fds,
-                limits=limits,
-                timeout=timeout_seconds,
-                sandboxed=sandboxed,
-                cgroup=cgroup,
-            )
-        finally:
-            code_file.close()
-            if cgroup is not None:  # also anything the run started outside its session; the group goes too
-                await asyncio.to_thread(cgroup.remove)
-        result.run_limits = f"cgroup-{flavour}" if flavour else "rlimits"
-        return result
+@dataclass(kw_only=True)
+class Sandbox:
+    """An interpreter started in its sandbox, with its limits, waiting for one run's code on stdin."""
+
+    process: asyncio.subprocess.Process
+    cgroup: RunCgroup | None
+    run_limits: str
+    output: asyncio.Future[tuple[tuple[bytes, bool], tuple[bytes, bool]]]  # (stdout, cut), (stderr, cut)
+    workdir: tempfile.TemporaryDirectory[str] | None = None  # an unsandboxed run's folder
+
+    async def discard(self) -> None:
+        """Never used (a pool closing): kill it and free its cgroup."""
+        _kill_group(self.process.pid)
+        await self.process.wait()
+        self.output.cancel()
+        await _release(self)
 
 
-async def _supervise(
-    command: list[str],
-    *,
-    cwd: str | None,
-    env: dict[str, str],
-    pass_fds: tuple[int, ...],
-    limits: Limits,
-    timeout: float,
-    sandboxed: bool,
-    cgroup: RunCgroup | None,
-) -> ExecutionResult:
-    """Start the run, wait for it within the wall timeout, kill what it leaves in its session, collect its output."""
-    started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        pass_fds=pass_fds,
-        preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
+async def start_sandbox(*, limits: Limits, sandboxed: bool) -> Sandbox:
+    """Namespaces made, limits applied, interpreter started: everything a run needs but its code."""
+    workdir = None
+    if sandboxed:
+        command, cwd, env = _bwrap_command(as_root=os.geteuid() == 0, limits=limits), None, {}
+    else:
+        workdir = tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-")
+        command = [_python(), "-I", "-c", BOOTSTRAP]
+        cwd, env = workdir.name, {"PATH": "/usr/bin:/bin", "HOME": workdir.name}
+    flavour = cgroup_flavour() if sandboxed else None
+    cgroup = (
+        await asyncio.to_thread(
+            RunCgroup.create, memory_mb=limits.memory_mb, max_processes=limits.max_processes, flavour=flavour
+        )
+        if flavour
+        else None
     )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
+        )
+    except BaseException:
+        if cgroup is not None:
+            await asyncio.to_thread(cgroup.remove)
+        raise
     assert process.stdout and process.stderr
-    readers = asyncio.gather(
+    output = asyncio.gather(
         _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)
     )
+    return Sandbox(
+        process=process,
+        cgroup=cgroup,
+        run_limits=f"cgroup-{flavour}" if flavour else "rlimits",
+        output=output,
+        workdir=workdir,
+    )
+
+
+async def run_in(sandbox: Sandbox, code: str, *, timeout_seconds: float) -> ExecutionResult:
+    """Hand the code to a started sandbox, wait for it within the wall timeout, kill what it leaves in its session,
+    collect its output. A sandbox serves exactly one run."""
+    process = sandbox.process
+    started = time.perf_counter()
+    assert process.stdin is not None
+    try:
+        process.stdin.write(code.encode())
+        await process.stdin.drain()
+        process.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # it died before reading (a sandbox that could not start): its exit status and stderr say why
     timed_out = False
     try:
-        await asyncio.wait_for(process.wait(), timeout)
+        await asyncio.wait_for(process.wait(), timeout_seconds)
     except TimeoutError:
         timed_out = True
         _kill_group(process.pid)
         await process.wait()
     _kill_group(process.pid)  # anything the code left running in its session
-    (stdout, out_cut), (stderr, err_cut) = await readers
+    (stdout, out_cut), (stderr, err_cut) = await sandbox.output
     exit_code = process.returncode
-    return ExecutionResult(
-        stdout=stdout.decode(errors="replace"),
-        stderr=stderr.decode(errors="replace"),
-        exit_code=exit_code,
-        timed_out=timed_out,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        truncated=out_cut or err_cut,
-        signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
-        memory_exceeded=cgroup.memory_exceeded() if cgroup else False,
-    )
+    try:
+        return ExecutionResult(
+            stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"),
+            exit_code=exit_code,
+            timed_out=timed_out,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            truncated=out_cut or err_cut,
+            signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
+            memory_exceeded=sandbox.cgroup.memory_exceeded() if sandbox.cgroup else False,
+            run_limits=sandbox.run_limits,
+        )
+    finally:
+        await _release(sandbox)
+
+
+async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandboxed: bool) -> ExecutionResult:
+    """A run in a sandbox started for it (the pool, pool.py, hands out one started earlier)."""
+    return await run_in(await start_sandbox(limits=limits, sandboxed=sandboxed), code, timeout_seconds=timeout_seconds)
+
+
+async def _release(sandbox: Sandbox) -> None:
+    if sandbox.cgroup is not None:  # also anything the run started outside its session; the group goes too
+        await asyncio.to_thread(sandbox.cgroup.remove)
+    if sandbox.workdir is not None:
+        sandbox.workdir.cleanup()
 
 
 def _kill_group(pid: int) -> None:

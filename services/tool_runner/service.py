@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tool_runner import repository
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.http_tool import HttpPolicy, http_request
+from services.tool_runner.pool import SandboxPool
 from services.tool_runner.sandbox import bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
 from shared import metrics
@@ -32,6 +33,7 @@ class ToolService:
     memory: ServiceClient
     ai: ServiceClient
     redis: Redis
+    pool: SandboxPool | None = None  # warm sandboxes, where the host affords them
 
     def _policy(self) -> HttpPolicy:
         s = self.settings
@@ -145,12 +147,15 @@ class ToolService:
                     code="sandbox_unavailable",
                 )
             async with self._sandbox_slot(identity):
-                outcome = await run_python(
-                    parameters["code"],
-                    timeout_seconds=timeout,
-                    limits=self.settings.sandbox_limits(),
-                    sandboxed=sandboxed,
-                )
+                if self.pool is not None and sandboxed:
+                    outcome = await self.pool.run(parameters["code"], timeout_seconds=timeout)
+                else:
+                    outcome = await run_python(
+                        parameters["code"],
+                        timeout_seconds=timeout,
+                        limits=self.settings.sandbox_limits(),
+                        sandboxed=sandboxed,
+                    )
             metrics.SANDBOX_SECONDS.observe(outcome.duration_ms / 1000)
             if outcome.memory_exceeded:
                 metrics.SANDBOX_MEMORY_KILLS.inc()
