@@ -27,6 +27,12 @@ class AIRuntimeSettings(BaseServiceSettings):
     local_llm_enabled: bool = True
     local_embeddings_enabled: bool = True
     local_threads: int | None = Field(default=None, description="Threads for local inference (default: all cores)")
+    local_embedding_batch: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Most texts one embedding model run takes when concurrent calls are coalesced (1: no coalescing)",
+    )
     local_auto_tool_calls: bool = Field(
         default=False,
         description="With tool_choice auto, let the embedded model choose between answering and calling a tool. Off: "
