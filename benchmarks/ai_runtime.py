@@ -93,14 +93,21 @@ def local_embeddings() -> None:
     batched.warm_up()
     unbatched.warm_up()
     print("2. local embeddings (all-MiniLM-L6-v2 int8 ONNX, 384 dims)")
-    rates = {}
-    for batch in (1, 32):
-        rounds = 200 if batch == 1 else 20
+
+    async def batches(batch: int, rounds: int) -> float:
         started = time.perf_counter()
         for _ in range(rounds):
-            asyncio.run(unbatched.embed("all-minilm-l6-v2", texts[:batch]))
-        rates[batch] = rounds * batch / (time.perf_counter() - started)
-        print(f"   batch {batch:>2}: {rates[batch]:8.1f} embeddings/s")
+            await unbatched.embed("all-minilm-l6-v2", texts[:batch])
+        return rounds * batch / (time.perf_counter() - started)
+
+    rates = {batch: asyncio.run(batches(batch, 200 if batch == 1 else 30)) for batch in (1, 32)}
+    for batch, rate in rates.items():
+        print(f"   batch {batch:>2}: {rate:8.1f} embeddings/s")
+    ceiling = bare_model_rate(batched, texts)
+    print(
+        f"   the model alone (ONNX Runtime's run on the same 32 texts, nothing around it): {ceiling:8.1f} embeddings/s"
+    )
+    print(f"   target batch-32 >= 850/s: {'met' if rates[32] >= 850 else 'NOT met'} (its ceiling is the model alone)")
 
     async def singles(provider: LocalEmbeddingProvider, rounds: int) -> float:
         started = time.perf_counter()
@@ -115,6 +122,21 @@ def local_embeddings() -> None:
             f"   32 concurrent single-text calls, {label}: {rate:8.1f} embeddings/s, "
             f"{rate / rates[32]:.2f}x batch-32 (target >= 0.9x{': ' + verdict if verdict else ''})"
         )
+
+
+def bare_model_rate(provider: LocalEmbeddingProvider, texts: list[str], rounds: int = 30) -> float:
+    """The ceiling: ONNX Runtime's own run on the tokenized batch, with the provider's session."""
+    import numpy as np
+
+    encodings = provider._tokenizer.encode_batch(texts)
+    ids = np.array([e.ids for e in encodings], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    for _ in range(5):
+        provider._session.run(["last_hidden_state"], feeds)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        provider._session.run(["last_hidden_state"], feeds)
+    return rounds * len(texts) / (time.perf_counter() - started)
 
 
 def local_generation() -> None:
