@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import RegisteredUser, register_and_login
@@ -25,41 +26,49 @@ def make_key(owner: tuple[httpx.Client, RegisteredUser], **limits: Any) -> dict[
     return created.json()
 
 
-def chat(client: httpx.Client, key: str, model: str = "gpt-4o-mini") -> httpx.Response:
-    return client.post(
-        "/ai/v1/chat/completions",
-        headers={"X-API-Key": key},
-        json={"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10},
-    )
+def chat(client: httpx.Client, key: str, model: str = "gpt-4o-mini") -> int:
+    """One chat call with the official openai SDK signed by the key: the HTTP status it ended with."""
+    sdk = openai.OpenAI(base_url=f"{client.base_url}ai/v1", api_key=key, max_retries=0)
+    try:
+        sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=10)
+    except openai.APIStatusError as error:
+        chat.last_error = error  # type: ignore[attr-defined]
+        return error.status_code
+    return 200
 
 
 def test_a_key_may_use_only_its_allowed_models(owner: tuple[httpx.Client, RegisteredUser]) -> None:
     key = make_key(owner, allowed_models=["gpt-4o-mini"])
     assert key["allowed_models"] == ["gpt-4o-mini"]
     client, _ = owner
-    assert chat(client, key["key"]).status_code == 200
-    refused = chat(client, key["key"], model="claude-3-5-haiku-latest")
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
+    assert chat(client, key["key"]) == 200
+    assert chat(client, key["key"], model="claude-3-5-haiku-latest") == 403
+    assert isinstance(chat.last_error, openai.PermissionDeniedError)  # type: ignore[attr-defined]
+    assert chat.last_error.code == "model_not_allowed"  # type: ignore[attr-defined]
 
 
 def test_a_key_stops_at_its_budget(owner: tuple[httpx.Client, RegisteredUser]) -> None:
     key = make_key(owner, max_budget_usd="0.00002")
     client, _ = owner
-    answers = [chat(client, key["key"]) for _ in range(6)]
-    statuses = [a.status_code for a in answers]
-    assert statuses[0] == 200 and 402 in statuses and statuses.index(402) >= 1, statuses
-    refused = answers[statuses.index(402)].json()["error"]
-    assert refused["code"] == "budget_exceeded" and "api_key" in refused["message"]
+    statuses = []
+    for _ in range(6):
+        statuses.append(chat(client, key["key"]))
+        if statuses[-1] == 402:
+            break
+    assert statuses[0] == 200 and statuses[-1] == 402 and len(statuses) >= 2, statuses
+    refused = chat.last_error  # type: ignore[attr-defined]
+    assert refused.code == "budget_exceeded" and "api_key" in refused.message
 
 
 def test_a_key_stops_at_its_tokens_per_minute(owner: tuple[httpx.Client, RegisteredUser]) -> None:
     key = make_key(owner, tpm_limit=45)
     client, user = owner
-    statuses = [chat(client, key["key"]).status_code for _ in range(5)]
+    statuses = [chat(client, key["key"]) for _ in range(5)]
     assert statuses[0] == 200 and 429 in statuses, statuses
-    limited = chat(client, key["key"])
-    assert limited.status_code == 429 and limited.json()["error"]["code"] == "tpm_limit_exceeded"
-    assert 0 < int(limited.headers["retry-after"]) <= 60
+    assert chat(client, key["key"]) == 429
+    limited = chat.last_error  # type: ignore[attr-defined]
+    assert isinstance(limited, openai.RateLimitError) and limited.code == "tpm_limit_exceeded"
+    assert 0 < int(limited.response.headers["retry-after"]) <= 60
     # the limit is the key's, not its owner's
     assert (
         client.post(
@@ -84,7 +93,7 @@ def test_spend_is_recorded_per_key_and_shown_to_its_owner(owner: tuple[httpx.Cli
     first, second = make_key(owner), make_key(owner)
     for key, calls in ((first, 2), (second, 1)):
         for _ in range(calls):
-            assert chat(client, key["key"]).status_code == 200
+            assert chat(client, key["key"]) == 200
     rows = {
         r["key"]: r
         for r in client.get("/ai/spend", params={"group_by": "api_key"}, headers=user.headers).json()["rows"]
