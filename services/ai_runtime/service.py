@@ -5,7 +5,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -108,23 +108,27 @@ class AIRuntime:
         self.cache = cache
         self.prompts = prompts
         self.sessionmaker = sessionmaker
-        # (scope, id) -> (valid until, limits row or None): saves a query per call; admin changes clear it.
-        self._budget_rows: dict[tuple[str, str], tuple[float, Any]] = {}
+        # (scope, id) -> (valid until, limits row or None): a budget or an API key's limits. Saves a query per call;
+        # admin budget changes clear it (a key's limits never change after it is made).
+        self._limit_rows: dict[tuple[str, str], tuple[float, Any]] = {}
 
     async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
         async with self.sessionmaker.begin() as session:
             budget = await repository.upsert_budget(session, scope=scope, scope_id=scope_id, values=values)
-        self._budget_rows.pop((scope, scope_id), None)
+        self._limit_rows.pop((scope, scope_id), None)
         return budget
 
-    async def _budget_row(self, session: AsyncSession, scope: str, scope_id: str) -> Any:
+    async def _limit_row(self, key: tuple[str, str], load: Callable[[], Awaitable[Any]]) -> Any:
         now = time.monotonic()
-        cached = self._budget_rows.get((scope, scope_id))
+        cached = self._limit_rows.get(key)
         if cached and cached[0] > now:
             return cached[1]
-        row = await repository.get_budget(session, scope, scope_id)
-        self._budget_rows[(scope, scope_id)] = (now + self.settings.budget_cache_seconds, row)
+        row = await load()
+        self._limit_rows[key] = (now + self.settings.budget_cache_seconds, row)
         return row
+
+    async def _budget_row(self, session: AsyncSession, scope: str, scope_id: str) -> Any:
+        return await self._limit_row((scope, scope_id), lambda: repository.get_budget(session, scope, scope_id))
 
     # --- model resolution -----------------------------------------------------------------------
 
@@ -279,12 +283,16 @@ class AIRuntime:
             raise _over_budget(exceeded, estimated_cost_usd=str(cost), estimated_tokens=tokens) from exceeded
 
     async def _api_key(self, generation: Generation) -> ApiKey | None:
-        """The virtual key's row (read fresh: a changed limit applies at once), and its model allowlist applied to
-        the chain."""
+        """The virtual key's limits row (cached like budget rows), and its model allowlist applied to the chain."""
         if generation.api_key_id is None:
             return None
-        async with self.sessionmaker() as session:
-            api_key = await session.get(ApiKey, uuid.UUID(generation.api_key_id))
+        key_id = uuid.UUID(generation.api_key_id)
+
+        async def load() -> ApiKey | None:
+            async with self.sessionmaker() as session:
+                return await session.get(ApiKey, key_id)
+
+        api_key: ApiKey | None = await self._limit_row(("api_key", generation.api_key_id), load)
         if api_key is None or api_key.allowed_models is None:
             return api_key
         allowed = {self.settings.model_aliases.get(name, name) for name in api_key.allowed_models}
