@@ -131,7 +131,7 @@ class MemoryService:
         await repository.record_history(
             self.session,
             [
-                _history_entry(
+                _history_of(
                     memory,
                     event="MERGE" if deduplicated else "ADD",
                     old=memory.content if deduplicated else None,
@@ -334,7 +334,7 @@ class MemoryService:
         await repository.record_history(
             self.session,
             [
-                _history_entry(
+                _history_of(
                     memory,
                     event="UPDATE",
                     old=old_content,
@@ -353,7 +353,15 @@ class MemoryService:
         memory = await self._get_visible(identity, memory_id, for_write=True)
         await repository.record_history(
             self.session,
-            [_history_entry(memory, event="DELETE", old=memory.content, new=None, source_message_id=source_message_id)],
+            [
+                _history_of(
+                    memory,
+                    event="DELETE",
+                    old=memory.content,
+                    new=None,
+                    source_message_id=source_message_id,
+                )
+            ],
         )
         await self.session.delete(memory)
         await self.session.commit()
@@ -377,15 +385,15 @@ class MemoryService:
         await repository.record_history(
             self.session,
             [
-                {
-                    "id": uuid.uuid4(),
-                    "memory_id": memory_id,
-                    "user_id": owner,
-                    "event": "DELETE",
-                    "old_content": None if sensitive else content,
-                    "new_content": None,
-                    "source_message_id": None,
-                }
+                _history_entry(
+                    memory_id=memory_id,
+                    user_id=owner,
+                    sensitive=sensitive,
+                    event="DELETE",
+                    old=content,
+                    new=None,
+                    source_message_id=None,
+                )
                 for memory_id, content, sensitive in deleted
             ],
         )
@@ -430,16 +438,38 @@ def _merge_row(row: dict[str, Any], item: MemoryCreate) -> None:
     row["meta"] = {**row["meta"], **item.metadata}
 
 
-def _history_entry(
+def _history_of(
     memory: Memory, *, event: str, old: str | None, new: str | None, source_message_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """The history row of a change to this memory."""
+    return _history_entry(
+        memory_id=memory.id,
+        user_id=memory.user_id,
+        sensitive=memory.is_sensitive,
+        event=event,
+        old=old,
+        new=new,
+        source_message_id=source_message_id,
+    )
+
+
+def _history_entry(
+    *,
+    memory_id: uuid.UUID,
+    user_id: uuid.UUID,
+    sensitive: bool,
+    event: str,
+    old: str | None,
+    new: str | None,
+    source_message_id: uuid.UUID | None,
 ) -> dict[str, Any]:
     """One memory_history row; a sensitive memory's text stays out of the history (it is stored encrypted)."""
     return {
         "id": uuid.uuid4(),
-        "memory_id": memory.id,
-        "user_id": memory.user_id,
+        "memory_id": memory_id,
+        "user_id": user_id,
         "event": event,
-        "old_content": None if memory.is_sensitive else old,
-        "new_content": None if memory.is_sensitive else new,
+        "old_content": None if sensitive else old,
+        "new_content": None if sensitive else new,
         "source_message_id": source_message_id,
     }

@@ -89,25 +89,15 @@ def message_response(message: Message) -> MessageResponse:
     return MessageResponse.model_validate(message)
 
 
+@dataclass(kw_only=True)
 class ConversationService:
-    def __init__(
-        self,
-        *,
-        session: AsyncSession,
-        settings: OrchestratorSettings,
-        ai: ServiceClient,
-        tools: ServiceClient,
-        memory: ServiceClient,
-        runs: RunService,
-        learn: Callable[[Identity, Conversation, Message, Message], None],
-    ) -> None:
-        self.session = session
-        self.settings = settings
-        self.ai = ai
-        self.tools = tools
-        self.memory = memory
-        self.runs = runs
-        self.learn = learn
+    session: AsyncSession
+    settings: OrchestratorSettings
+    ai: ServiceClient
+    tools: ServiceClient
+    memory: ServiceClient
+    runs: RunService
+    learn: Callable[[Identity, Conversation, Message, Message], None]
 
     # --- the conversation itself -----------------------------------------------------------------
 
