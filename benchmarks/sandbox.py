@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+import psutil
+
 from benchmarks.common import percentile, summary
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.pool import SandboxPool
@@ -57,27 +59,9 @@ async def pooled(runs: int) -> tuple[list[float], int]:
 
 
 def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and its descendants, from /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as file:
-                    stat = file.read().rsplit(")", 1)[1].split()
-                children.setdefault(int(stat[1]), []).append(int(entry))
-            except OSError:
-                continue
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        stack += children.get(current, [])
-        try:
-            with open(f"/proc/{current}/status") as file:
-                status = file.read()
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-        except (OSError, StopIteration):
-            continue
-    return total
+    """Resident memory of a process and its descendants."""
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in (process, *process.children(recursive=True))) // 1024
 
 
 def main() -> None:

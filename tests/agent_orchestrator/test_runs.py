@@ -16,8 +16,9 @@ FIB_CODE = (
 )
 
 
-@pytest.mark.needs_sandbox
-def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript) -> None:
+def script_fibonacci_run(script: RoleScript) -> None:
+    """The agents' answers for "Write and test a Fibonacci function": a plan of two tasks, the second running the
+    code in the sandbox, then the summary."""
     script.add(
         "planner",
         {
@@ -30,6 +31,11 @@ def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript
     )
     script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
     script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})
+
+
+@pytest.mark.needs_sandbox
+def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript) -> None:
+    script_fibonacci_run(script)
     run = runs.start(goal="Write and test a Fibonacci function", budget_usd="1.0")
     assert run["status"] == "running" and [t["task_key"] for t in run["tasks"]] == ["plan"]
 

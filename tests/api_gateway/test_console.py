@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from services.api_gateway.console import ASSETS
-from tests.agent_orchestrator.test_runs import FIB_CODE
+from tests.agent_orchestrator.test_runs import script_fibonacci_run
 from tests.conftest import RegisteredUser, register_and_login
 from tests.running_services import RoleScript, task
 from tests.support import ThreadedServer
@@ -115,18 +115,7 @@ def test_sign_in_is_refused_with_a_wrong_password(browser, platform_gateway: Thr
 
 
 def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: RoleScript, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
-    script.add(
-        "planner",
-        {
-            "tasks": [
-                task("write", description="Write fib(n)"),
-                task("test", tool="execute_python", depends_on=("write",), description="Run fib on 0..10"),
-            ],
-            "risks": [],
-        },
-    )
-    script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
-    script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})
+    script_fibonacci_run(script)
     page.fill("textarea[name=goal]", "Write and test a Fibonacci function")
     page.click("#start-run button[type=submit]")
     page.wait_for_selector("#dag svg")
