@@ -111,3 +111,17 @@ def otlp_sink() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+@contextmanager
+def memory_services(env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """auth-service, ai-runtime, memory-service and the gateway in front of them: (memory url, gateway url)."""
+    with (
+        service_process("auth_service", env) as auth_url,
+        service_process("ai_runtime", env) as ai_url,
+        service_process("memory_service", {**env, "AI_RUNTIME_URL": ai_url}) as memory_url,
+        service_process(
+            "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "MEMORY_SERVICE_URL": memory_url}
+        ) as gateway_url,
+    ):
+        yield memory_url, gateway_url

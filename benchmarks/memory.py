@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 from pgvector.asyncpg import register_vector
 
-from benchmarks.common import backends, percentile, service_process, summary
+from benchmarks.common import backends, memory_services, percentile, summary
 from benchmarks.gateway import SECRETS
 from services.ai_runtime.providers.local_models import LocalEmbeddingProvider
 from services.memory_service import repository
@@ -125,15 +125,7 @@ def main() -> None:
             "RATE_LIMIT_USER_BURST": "1000000",
             "RATE_LIMIT_IP_BURST": "1000000",
         }
-        with (
-            service_process("auth_service", env) as auth_url,
-            service_process("ai_runtime", env) as ai_url,
-            service_process("memory_service", {**env, "AI_RUNTIME_URL": ai_url}) as memory_url,
-            service_process(
-                "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "MEMORY_SERVICE_URL": memory_url}
-            ) as gateway_url,
-            httpx.Client(timeout=600) as client,
-        ):
+        with memory_services(env) as (memory_url, gateway_url), httpx.Client(timeout=600) as client:
             tokens, user_ids = [], []
             for n in range(USERS):
                 name = f"bench_mem_{n}_{uuid.uuid4().hex[:6]}"

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from benchmarks.common import backends, percentile, service_process, summary
+from benchmarks.common import backends, memory_services, percentile, summary
 from benchmarks.gateway import SECRETS
 
 WORDS = [
@@ -46,14 +46,7 @@ async def load(gateway_url: str, token: str, *, clients: int, seconds: float) ->
 
 
 def measure(env: dict[str, str], args: argparse.Namespace) -> dict[str, list[float]]:
-    with (
-        service_process("auth_service", env) as auth_url,
-        service_process("ai_runtime", env) as ai_url,
-        service_process("memory_service", {**env, "AI_RUNTIME_URL": ai_url}) as memory_url,
-        service_process(
-            "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "MEMORY_SERVICE_URL": memory_url}
-        ) as gateway_url,
-    ):
+    with memory_services(env) as (_, gateway_url):
         user = {"username": f"load_{random.randrange(10**9)}", "password": "load-password-1"}
         httpx.post(f"{gateway_url}/api/v1/auth/register", json={**user, "email": f"{user['username']}@example.com"})
         token = httpx.post(f"{gateway_url}/api/v1/auth/login", json=user).json()["access_token"]
