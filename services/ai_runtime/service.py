@@ -31,9 +31,6 @@ from shared.otel import record_finished_span
 logger = logging.getLogger(__name__)
 
 
-TOOL_PROVIDERS = frozenset({"openai", "openai_compatible", "anthropic", "local"})
-
-
 class PaymentRequiredError(AppError):
     status_code, code = 402, "budget_exceeded"
 
@@ -320,20 +317,6 @@ class AIRuntime:
             tool_choice=generation.tool_choice,
         )
 
-    def require_tool_support(self, generation: Generation) -> None:
-        """Tool calls go to providers that have them (OpenAI, OpenAI-compatible, Anthropic, and the embedded model
-        through a grammar), streamed or not."""
-        if not generation.tools:
-            return
-        capable = [m for m in generation.chain if m.provider in TOOL_PROVIDERS]
-        if not capable:
-            raise BadRequestError(
-                "None of the models for this request supports tool calls",
-                code="tools_unsupported",
-                details={"models": [m.name for m in generation.chain], "tool_providers": sorted(TOOL_PROVIDERS)},
-            )
-        generation.chain = capable
-
     def _usage(
         self, generation: Generation, *, model: ModelInfo, content: str, reported: ChatResult | StreamChunk | None
     ) -> tuple[int, int]:
@@ -417,7 +400,6 @@ class AIRuntime:
         )
 
     async def generate(self, generation: Generation) -> GenerationResult:
-        self.require_tool_support(generation)
         api_key = await self._api_key(generation)
         started = time.perf_counter()
         if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
@@ -512,7 +494,6 @@ class AIRuntime:
 
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
-        self.require_tool_support(generation)
         api_key = await self._api_key(generation)
         started = time.perf_counter()
         reservation = await self._reserve(generation, api_key)

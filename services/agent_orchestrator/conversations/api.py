@@ -13,11 +13,10 @@ from sqlalchemy import select
 from database.models import Message
 from services.agent_orchestrator.conversations.schemas import (
     ConversationCreate,
-    ConversationPage,
     ConversationResponse,
     ConversationUpdate,
     MessageCreate,
-    MessagePage,
+    MessageResponse,
     ReplyResponse,
 )
 from services.agent_orchestrator.conversations.service import Turn, TurnEvent, message_response
@@ -26,6 +25,7 @@ from services.agent_orchestrator.events import sse, stream_run_events
 from shared.app import core_state
 from shared.errors import AppError, error_body
 from shared.identity import CurrentIdentity, Identity
+from shared.pagination import Page
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -40,10 +40,10 @@ async def create_conversation(
     return await conversations.create(identity, body)
 
 
-@router.get("", response_model=ConversationPage, summary="Your conversations, newest first, with a cursor")
+@router.get("", response_model=Page[ConversationResponse], summary="Your conversations, newest first, with a cursor")
 async def list_conversations(
     identity: CurrentIdentity, conversations: Conversations, cursor: str | None = None, limit: Limit = 50
-) -> ConversationPage:
+) -> Page[ConversationResponse]:
     return await conversations.page(identity, cursor=cursor, limit=limit)
 
 
@@ -69,14 +69,14 @@ async def delete_conversation(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{conversation_id}/messages", response_model=MessagePage, summary="Its messages, oldest first")
+@router.get("/{conversation_id}/messages", response_model=Page[MessageResponse], summary="Its messages, oldest first")
 async def list_messages(
     conversation_id: uuid.UUID,
     identity: CurrentIdentity,
     conversations: Conversations,
     cursor: str | None = None,
     limit: Limit = 100,
-) -> MessagePage:
+) -> Page[MessageResponse]:
     return await conversations.messages(identity, conversation_id, cursor=cursor, limit=limit)
 
 

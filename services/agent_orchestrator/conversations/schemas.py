@@ -86,13 +86,3 @@ class ReplyResponse(BaseModel):
     )
     usage: TurnUsage
     run_id: uuid.UUID | None = Field(default=None, description="A run the assistant started for this message")
-
-
-class ConversationPage(BaseModel):
-    items: list[ConversationResponse]
-    next_cursor: str | None
-
-
-class MessagePage(BaseModel):
-    items: list[MessageResponse]
-    next_cursor: str | None

@@ -19,11 +19,9 @@ from services.agent_orchestrator.conversations import repository
 from services.agent_orchestrator.conversations.schemas import (
     DEFAULT_TOOLS,
     ConversationCreate,
-    ConversationPage,
     ConversationResponse,
     ConversationUpdate,
     MessageCreate,
-    MessagePage,
     MessageResponse,
     ToolName,
     TurnUsage,
@@ -33,7 +31,7 @@ from services.agent_orchestrator.service import RunService
 from shared.clients import ServiceClient
 from shared.errors import AppError, NotFoundError
 from shared.identity import Identity
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import Page, after_cursor, page_of
 
 DEFAULT_SYSTEM_PROMPT_ROLE = "assistant"
 START_RUN_TOOL = {
@@ -125,15 +123,10 @@ class ConversationService:
             raise NotFoundError("Conversation not found")
         return conversation
 
-    async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> ConversationPage:
-        after = decode_cursor(cursor) if cursor else None
-        rows = await repository.list_page(self.session, uuid.UUID(identity.user_id), after=after, limit=limit + 1)
-        page = rows[:limit]
-        more = len(rows) > limit
-        return ConversationPage(
-            items=[ConversationResponse.model_validate(c) for c in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
-        )
+    async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[ConversationResponse]:
+        owner = uuid.UUID(identity.user_id)
+        rows = await repository.list_page(self.session, owner, after=after_cursor(cursor), limit=limit + 1)
+        return page_of(rows, limit=limit, item=ConversationResponse.model_validate)
 
     async def update(
         self, identity: Identity, conversation_id: uuid.UUID, change: ConversationUpdate
@@ -154,15 +147,12 @@ class ConversationService:
 
     async def messages(
         self, identity: Identity, conversation_id: uuid.UUID, *, cursor: str | None, limit: int
-    ) -> MessagePage:
+    ) -> Page[MessageResponse]:
         await self.get(identity, conversation_id)
-        after = decode_cursor(cursor) if cursor else None
-        rows = await repository.messages_page(self.session, conversation_id, after=after, limit=limit + 1)
-        page = rows[:limit]
-        return MessagePage(
-            items=[message_response(m) for m in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
+        rows = await repository.messages_page(
+            self.session, conversation_id, after=after_cursor(cursor), limit=limit + 1
         )
+        return page_of(rows, limit=limit, item=message_response)
 
     # --- a turn ----------------------------------------------------------------------------------------
 
@@ -175,10 +165,10 @@ class ConversationService:
         yield TurnEvent(kind="message", data={}, message=turn.user_message)
         memories = await self._recall(identity, body.content)
         messages, system_context = await self._prompt(identity, conversation, agent=agent, memories=memories)
-        tools: list[dict[str, Any]] | None = await self._tool_definitions(identity, body.tools, agent=agent)
+        tools = await self._tool_definitions(identity, body.tools, agent=agent)
         for round_number in range(self.settings.conversation_max_tool_rounds + 1):
             last_round = round_number == self.settings.conversation_max_tool_rounds
-            completion, tools = await self._complete_or_stream(
+            completion = await self._complete_or_stream(
                 identity,
                 conversation,
                 messages,
@@ -235,10 +225,9 @@ class ConversationService:
         tools: list[dict[str, Any]] | None,
         stream: bool,
         turn: Turn,
-    ) -> tuple[AsyncIterator[TurnEvent], list[dict[str, Any]] | None]:
-        """One model call. Tool calls are not streamed by the ai-runtime, so a round that offers tools is a plain
-        call whose answer is sent as one delta; a round without tools streams token by token. A model chain that
-        has no tool calls at all (the embedded model) answers without tools."""
+    ) -> AsyncIterator[TurnEvent]:
+        """One model call. A round that offers tools is a plain call whose answer is sent as one delta (the turn
+        needs any tool calls whole before it runs them); a round without tools streams token by token."""
         body: dict[str, Any] = {
             "context": messages,
             "max_tokens": self.settings.conversation_max_tokens,
@@ -247,18 +236,12 @@ class ConversationService:
             **model_or_role(conversation.model, DEFAULT_SYSTEM_PROMPT_ROLE),
         }
         if tools:
-            try:
-                answer = await self.ai.post_json("/complete", identity=identity, json={**body, "tools": tools})
-            except AppError as exc:
-                if exc.code != "tools_unsupported":
-                    raise
-                tools = None
-            else:
-                return self._answered(answer, stream=stream, turn=turn), tools
+            answer = await self.ai.post_json("/complete", identity=identity, json={**body, "tools": tools})
+            return self._answered(answer, stream=stream, turn=turn)
         if not stream:
             answer = await self.ai.post_json("/complete", identity=identity, json=body)
-            return self._answered(answer, stream=False, turn=turn), tools
-        return self._streamed(identity, body, turn=turn), tools
+            return self._answered(answer, stream=False, turn=turn)
+        return self._streamed(identity, body, turn=turn)
 
     async def _answered(self, answer: dict[str, Any], *, stream: bool, turn: Turn) -> AsyncIterator[TurnEvent]:
         turn.count(answer)
