@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cognitionos_cli.embedded import state_dir
-from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError
+from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError, User
 
 # The SDK's errors, under the name the CLI and the example catch.
 GatewayError = CognitionOSError
@@ -31,6 +31,14 @@ class Credentials:
         path.chmod(0o600)
         return credentials
 
+    def sign_in(self, client: CognitionOS) -> User:
+        """Signs the client in, registering the account first the first time (on this machine)."""
+        try:
+            return client.sign_in(self.username, self.password)
+        except AuthenticationError:
+            client.register(self.username, f"{self.username}@localhost.localdomain", self.password)
+            return client.sign_in(self.username, self.password)
+
 
 @dataclass
 class Gateway:
@@ -47,14 +55,7 @@ class Gateway:
         self.sdk.close()
 
     def sign_in(self, credentials: Credentials) -> dict[str, Any]:
-        """Logs in, registering the account first when it does not exist yet."""
-        try:
-            user = self.sdk.sign_in(credentials.username, credentials.password)
-        except AuthenticationError:
-            email = f"{credentials.username}@localhost.localdomain"
-            self.sdk.register(credentials.username, email, credentials.password)
-            user = self.sdk.sign_in(credentials.username, credentials.password)
-        return user.model_dump(mode="json")
+        return credentials.sign_in(self.sdk).model_dump(mode="json")
 
     def start_run(self, goal: str, budget_usd: float | None = None, max_tasks: int | None = None) -> dict[str, Any]:
         return self.sdk.runs.create(goal, budget_usd=budget_usd, max_tasks=max_tasks).model_dump(mode="json")

@@ -12,17 +12,9 @@ import argparse
 import sys
 
 from cognitionos_cli.workflow import Credentials
-from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError
+from cognitionos_sdk import CognitionOS, CognitionOSError
 
 GOAL = "Write a Python function that returns the n-th Fibonacci number, test it on n = 0..10, and remember the result"
-
-
-def sign_in(client: CognitionOS, credentials: Credentials) -> str:
-    try:
-        return client.sign_in(credentials.username, credentials.password).username
-    except AuthenticationError:  # the first time on this machine: make the account
-        client.register(credentials.username, f"{credentials.username}@localhost.localdomain", credentials.password)
-        return client.sign_in(credentials.username, credentials.password).username
 
 
 def main() -> int:
@@ -35,7 +27,7 @@ def main() -> int:
 
     with CognitionOS(args.gateway, timeout=300) as client:
         try:
-            print(f"signed in as {sign_in(client, Credentials.local())}")
+            print(f"signed in as {Credentials.local().sign_in(client).username}")
             run = client.runs.create(args.goal, budget_usd=args.budget_usd, max_tasks=args.max_tasks)
             for event in client.runs.events(run.id):
                 cost = f"  (${event.cost_usd:.6f})" if event.cost_usd else ""

@@ -7,6 +7,7 @@ change (benchmarks/gateway.py measures both).
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -83,8 +84,6 @@ def record_finished_span(name: str, *, duration_ms: float, attributes: dict[str,
     tracing is off. The ai-runtime records each LLM call this way, with its model, tokens and cost."""
     if not _state.enabled:
         return
-    import time
-
     from opentelemetry import trace
 
     ended = time.time_ns()
