@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -212,6 +213,39 @@ def chat(
         raise typer.Exit(2) from exc
     finally:
         gateway.close()
+
+
+memories_app = typer.Typer(help="Your memories on the running system.", no_args_is_help=True)
+app.add_typer(memories_app, name="memories")
+
+
+@memories_app.command("import")
+def import_memories(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines: one memory per line")],
+    gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
+) -> None:
+    """Bulk import: each line is a memory as POST /api/v1/memories takes it (`content`, optional `embedding`,
+    `memory_type`, `metadata`, ...). Near-duplicates strengthen what is stored instead of adding copies; the
+    whole file is loaded in one transaction, or nothing is."""
+    from cognitionos_cli.workflow import Credentials, Gateway, GatewayError
+
+    gateway = Gateway(gateway_url)
+    try:
+        gateway.sign_in(Credentials.local())
+        with file.open(encoding="utf-8") as lines:
+            job = gateway.import_memories(lines)
+    except (GatewayError, httpx.HTTPError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        gateway.close()
+    if job["status"] == "failed":
+        typer.echo(f"import {job['id']} failed: {job['error']}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"import {job['id']}: {job['imported']} new memories, {job['deduplicated']} near-duplicates merged "
+        f"({job['rows_staged']} rows)"
+    )
 
 
 @app.command()

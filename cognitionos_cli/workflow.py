@@ -3,7 +3,7 @@ outcome. Used by `cognitionos run`, `cognitionos chat` and examples/workflow_exa
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,9 @@ class Gateway:
 
     def memory(self, memory_id: str) -> dict[str, Any]:
         return self.sdk.memories.get(memory_id).model_dump(mode="json")
+
+    def import_memories(self, lines: Iterable[str]) -> dict[str, Any]:
+        return self.sdk.memories.import_lines(lines).model_dump(mode="json")
 
     def start_conversation(self, title: str | None = None) -> dict[str, Any]:
         return self.sdk.conversations.create(title=title).model_dump(mode="json")

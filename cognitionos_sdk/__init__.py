@@ -12,23 +12,38 @@
 from cognitionos_sdk.client import AsyncCognitionOS, CognitionOS
 from cognitionos_sdk.errors import (
     AuthenticationError,
+    BadRequestError,
     CognitionOSError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
-from cognitionos_sdk.types import ApiKey, Conversation, Memory, Message, Page, Reply, Run, RunEvent, Task, User
+from cognitionos_sdk.types import (
+    ApiKey,
+    Conversation,
+    Memory,
+    MemoryImport,
+    Message,
+    Page,
+    Reply,
+    Run,
+    RunEvent,
+    Task,
+    User,
+)
 
 __all__ = [
     "ApiKey",
     "AsyncCognitionOS",
     "AuthenticationError",
+    "BadRequestError",
     "CognitionOS",
     "CognitionOSError",
     "ConflictError",
     "Conversation",
     "Memory",
+    "MemoryImport",
     "Message",
     "NotFoundError",
     "Page",

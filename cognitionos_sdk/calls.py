@@ -1,11 +1,12 @@
 """Each operation once: its method, path, query, body and what it answers. The sync and async clients only send them."""
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from cognitionos_sdk.types import ApiKey, Conversation, Memory, Message, Page, Reply, Run, User
+from cognitionos_sdk.types import ApiKey, Conversation, Memory, MemoryImport, Message, Page, Reply, Run, User
 
 T = TypeVar("T")
 
@@ -17,6 +18,7 @@ class Call(Generic[T]):
     answer: TypeAdapter[T] | None  # None: no body expected (204)
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
+    content: bytes | None = None  # a body that is not JSON (then `json` is None)
     headers: dict[str, str] = field(default_factory=dict)
 
     def parse(self, body: Any) -> T:
@@ -105,6 +107,55 @@ def delete_memory(memory_id: str) -> Call[None]:
 
 def memory_history(memory_id: str) -> Call[list[dict[str, Any]]]:
     return Call(method="GET", path=f"/api/v1/memories/{memory_id}/history", answer=TypeAdapter(list[dict[str, Any]]))
+
+
+# Below the gateway's 16 MB body limit, and small enough that embedding the rows of one upload stays well under
+# the gateway's upstream timeout.
+IMPORT_CHUNK_ROWS = 2_000
+IMPORT_CHUNK_BYTES = 8 * 1024 * 1024
+IMPORT_FINISHED = ("done", "failed")
+
+
+def open_import() -> Call[MemoryImport]:
+    return Call(method="POST", path="/api/v1/memories/imports", answer=TypeAdapter(MemoryImport))
+
+
+def stage_import_rows(import_id: str, lines: bytes, *, first_line: int = 1) -> Call[MemoryImport]:
+    return Call(
+        method="POST",
+        path=f"/api/v1/memories/imports/{import_id}/rows",
+        params={"first_line": first_line},
+        content=lines,
+        headers={"Content-Type": "application/x-ndjson"},
+        answer=TypeAdapter(MemoryImport),
+    )
+
+
+def commit_import(import_id: str) -> Call[MemoryImport]:
+    return Call(method="POST", path=f"/api/v1/memories/imports/{import_id}/commit", answer=TypeAdapter(MemoryImport))
+
+
+def get_import(import_id: str) -> Call[MemoryImport]:
+    return Call(method="GET", path=f"/api/v1/memories/imports/{import_id}", answer=TypeAdapter(MemoryImport))
+
+
+def import_chunks(lines: Iterable[str | bytes]) -> Iterator[tuple[int, bytes]]:
+    """JSON lines (a file's, or your own) grouped into uploads of at most IMPORT_CHUNK_ROWS rows and
+    IMPORT_CHUNK_BYTES bytes, each with the number of its first line (blank lines are kept, so the server's line
+    numbers are the file's)."""
+    chunk: list[bytes] = []
+    rows = size = 0
+    first = 1
+    for number, line in enumerate(lines, start=1):
+        row = (line.encode() if isinstance(line, str) else line).rstrip(b"\r\n")
+        if rows and row.strip() and (rows == IMPORT_CHUNK_ROWS or size + len(row) + 1 > IMPORT_CHUNK_BYTES):
+            yield first, b"\n".join(chunk)
+            chunk, rows, size, first = [], 0, 0, number
+        chunk.append(row)
+        size += len(row) + 1
+        rows += bool(row.strip())
+    if rows:
+        yield first, b"\n".join(chunk)
 
 
 def create_conversation(*, title: str | None, system_prompt: str | None, model: str | None) -> Call[Conversation]:

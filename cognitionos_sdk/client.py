@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -11,7 +11,18 @@ from httpx_sse import aconnect_sse, connect_sse
 from cognitionos_sdk import calls
 from cognitionos_sdk.calls import Call
 from cognitionos_sdk.errors import raise_for_error
-from cognitionos_sdk.types import ApiKey, Conversation, Memory, Message, Page, Reply, Run, RunEvent, User
+from cognitionos_sdk.types import (
+    ApiKey,
+    Conversation,
+    Memory,
+    MemoryImport,
+    Message,
+    Page,
+    Reply,
+    Run,
+    RunEvent,
+    User,
+)
 
 T = TypeVar("T")
 # Aliases: inside the resource classes `list` is their own method's name.
@@ -59,7 +70,12 @@ class CognitionOS:
 
     def send(self, call: Call[T]) -> T:
         response = self._http.request(
-            call.method, call.path, params=call.params or None, json=call.json, headers=call.headers
+            call.method,
+            call.path,
+            params=call.params or None,
+            json=call.json,
+            content=call.content,
+            headers=call.headers,
         )
         raise_for_error(response)
         return call.parse(response.json()) if call.answer is not None else None  # type: ignore[return-value]
@@ -174,6 +190,18 @@ class Memories:
     def history(self, memory_id: str) -> Records:
         return self._client.send(calls.memory_history(memory_id))
 
+    def import_lines(self, lines: Iterable[str | bytes], *, poll_seconds: float = 0.5) -> MemoryImport:
+        """Bulk import of JSON lines (each the body of `create`, `embedding` optional), uploaded in chunks and
+        committed in one transaction; returns once the import is done or failed."""
+        job = self._client.send(calls.open_import())
+        for first_line, chunk in calls.import_chunks(lines):
+            self._client.send(calls.stage_import_rows(job.id, chunk, first_line=first_line))
+        job = self._client.send(calls.commit_import(job.id))
+        while job.status not in calls.IMPORT_FINISHED:
+            time.sleep(poll_seconds)
+            job = self._client.send(calls.get_import(job.id))
+        return job
+
 
 class Conversations:
     def __init__(self, client: CognitionOS) -> None:
@@ -250,7 +278,12 @@ class AsyncCognitionOS:
 
     async def send(self, call: Call[T]) -> T:
         response = await self._http.request(
-            call.method, call.path, params=call.params or None, json=call.json, headers=call.headers
+            call.method,
+            call.path,
+            params=call.params or None,
+            json=call.json,
+            content=call.content,
+            headers=call.headers,
         )
         raise_for_error(response)
         return call.parse(response.json()) if call.answer is not None else None  # type: ignore[return-value]
@@ -365,6 +398,17 @@ class AsyncMemories:
 
     async def history(self, memory_id: str) -> Records:
         return await self._client.send(calls.memory_history(memory_id))
+
+    async def import_lines(self, lines: Iterable[str | bytes], *, poll_seconds: float = 0.5) -> MemoryImport:
+        """Bulk import of JSON lines; see Memories.import_lines."""
+        job = await self._client.send(calls.open_import())
+        for first_line, chunk in calls.import_chunks(lines):
+            await self._client.send(calls.stage_import_rows(job.id, chunk, first_line=first_line))
+        job = await self._client.send(calls.commit_import(job.id))
+        while job.status not in calls.IMPORT_FINISHED:
+            await asyncio.sleep(poll_seconds)
+            job = await self._client.send(calls.get_import(job.id))
+        return job
 
 
 class AsyncConversations:

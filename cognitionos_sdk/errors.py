@@ -17,6 +17,10 @@ class CognitionOSError(Exception):
         self.request_id = request_id
 
 
+class BadRequestError(CognitionOSError):
+    """400 (and 422): the request is not valid; `details` says where."""
+
+
 class AuthenticationError(CognitionOSError):
     """401: no, a bad or an expired token or key."""
 
@@ -43,6 +47,8 @@ class RateLimitError(CognitionOSError):
 
 
 BY_STATUS: dict[int, type[CognitionOSError]] = {
+    400: BadRequestError,
+    422: BadRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,

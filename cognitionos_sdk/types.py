@@ -75,6 +75,18 @@ class RunEvent(Model):
     created_at: datetime
 
 
+class MemoryImport(Model):
+    """A bulk import: `status` is open, committing, indexing, done or failed (with `error`)."""
+
+    id: str
+    status: str
+    rows_staged: int
+    imported: int
+    deduplicated: int
+    index_rebuilt: bool
+    error: str | None = None
+
+
 class Memory(Model):
     id: str
     content: str

@@ -341,6 +341,54 @@ class MemoryHistory(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+class MemoryImport(UUIDPrimaryKey, Timestamps, Base):
+    """A bulk import of memories: rows are staged (memory_import_rows) in chunks, then committed in one transaction.
+    status: open (taking rows), committing (queued or loading), indexing (loaded; the vector index is being
+    rebuilt in bulk), done, failed."""
+
+    __tablename__ = "memory_imports"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'committing', 'indexing', 'done', 'failed')", name="status_known"),
+        Index("ix_memory_imports_committing", "status", postgresql_where=text("status = 'committing'")),
+    )
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open", server_default="open")
+    rows_staged: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    imported: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    deduplicated: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    index_rebuilt: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MemoryImportRow(Base):
+    """A staged memory of an import, already validated, embedded and (if sensitive) encrypted; memory_id is the id it
+    will have. No foreign keys: a staged row refers to nothing until it is committed."""
+
+    __tablename__ = "memory_import_rows"
+
+    import_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("memory_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer, primary_key=True)
+    memory_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    source_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    memory_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    embedding: Mapped[list[float]] = mapped_column(BinaryVector(EMBEDDING_DIMENSIONS), nullable=False)
+    meta: Mapped[dict[str, Any]] = _json_object("metadata")
+    source: Mapped[str | None] = mapped_column(String(255))
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    is_sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ApiUsage(Base):
     """One row per request through the gateway (who called what, how it went)."""
 

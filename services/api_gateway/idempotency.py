@@ -1,7 +1,7 @@
-"""Safe retries of creating calls (POST /runs, /plans, /memories, /memories/batch) with an `Idempotency-Key` header,
-as Stripe does: the same key and body return the first answer (replayed, `Idempotent-Replayed: true`); the same key
-with another body is a 409; a retry while the first is still running is a 409 too. Keys are per user, kept 24 hours
-in Redis. A 5xx or a lost upstream frees the key so the client may try again.
+"""Safe retries of creating calls (POST /runs, /plans, /memories, /memories/batch, /memories/import) with an
+`Idempotency-Key` header, as Stripe does: the same key and body return the first answer (replayed,
+`Idempotent-Replayed: true`); the same key with another body is a 409; a retry while the first is still running is a
+409 too. Keys are per user, kept 24 hours in Redis. A 5xx or a lost upstream frees the key so the client may try again.
 """
 
 import base64

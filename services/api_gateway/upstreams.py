@@ -72,7 +72,7 @@ ROUTES: dict[str, UpstreamRoute] = {
             prefix="memories",
             service="memory-service",
             upstream_prefix="/memories",
-            idempotent=frozenset({"", "batch"}),
+            idempotent=frozenset({"", "batch", "import"}),
         ),
         UpstreamRoute(prefix="ai", service="ai-runtime", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
         UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),

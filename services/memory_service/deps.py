@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from services.memory_service.background import AccessRecorder
 from services.memory_service.config import MemorySettings
+from services.memory_service.imports.runner import ImportLoader
 from services.memory_service.service import MemoryService
 from shared.app import DbSession, service_state
 from shared.clients import ServiceClient
@@ -19,6 +20,7 @@ class MemoryState:
     ai: ServiceClient
     cipher: Fernet
     access: AccessRecorder
+    imports: ImportLoader
 
 
 async def get_memory_service(request: Request, session: DbSession) -> MemoryService:

@@ -12,6 +12,8 @@ from services.memory_service.background import AccessRecorder, expiry_purge
 from services.memory_service.config import MemorySettings, get_settings
 from services.memory_service.crypto import build_cipher
 from services.memory_service.deps import MemoryState
+from services.memory_service.imports.api import router as imports_router
+from services.memory_service.imports.runner import ImportLoader
 from shared.app import CoreState, core_state, create_service_app
 from shared.clients import service_client
 
@@ -33,9 +35,10 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
             service_client(settings, "ai-runtime", timeout=60) as ai,
             AccessRecorder(core.sessionmaker, settings.access_flush_seconds) as access,
             expiry_purge(core.sessionmaker, settings.purge_interval_seconds),
+            ImportLoader(engine=core.engine, sessionmaker=core.sessionmaker, settings=settings) as imports,
         ):
             cipher = build_cipher(settings.encryption_key, settings.internal_secret)
-            yield MemoryState(settings=settings, ai=ai, cipher=cipher, access=access)
+            yield MemoryState(settings=settings, ai=ai, cipher=cipher, access=access, imports=imports)
 
     return create_service_app(
         settings,
@@ -44,7 +47,7 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
             "Semantic memory on pgvector HNSW: scopes, hybrid search (vector + full text, RRF), dedup, encrypted "
             "sensitive memories."
         ),
-        routers=[router],
+        routers=[imports_router, router],
         service_lifespan=memory_state,
         health_details=_health_details,
     )

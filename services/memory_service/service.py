@@ -60,7 +60,7 @@ class MemoryService:
             vectors += body["embeddings"]
         return vectors
 
-    def _check_vector(self, vector: list[float]) -> None:
+    def check_vector(self, vector: list[float]) -> None:
         if len(vector) != self.settings.embedding_dimensions:
             raise BadRequestError(
                 f"embedding must have {self.settings.embedding_dimensions} dimensions "
@@ -68,6 +68,10 @@ class MemoryService:
                 code="bad_embedding",
                 details={"got": len(vector)},
             )
+
+    def stored_content(self, content: str, *, sensitive: bool) -> str:
+        """What the content column holds: the text, or its Fernet ciphertext for a sensitive memory."""
+        return self.cipher.encrypt(content.encode()).decode() if sensitive else content
 
     # --- views ---------------------------------------------------------------------------------
 
@@ -107,7 +111,7 @@ class MemoryService:
             if item.scope == "global" and identity.role not in ("admin", "agent"):
                 raise ForbiddenError("Only agents and admins may write global memories")
             if item.embedding is not None:
-                self._check_vector(item.embedding)
+                self.check_vector(item.embedding)
         embeddings = [item.embedding for item in items]
         missing = [i for i, e in enumerate(embeddings) if e is None]
         for index, vector in zip(
@@ -162,7 +166,14 @@ class MemoryService:
         await repository.lock_owner_scope(self.session, owner, scope)
         matrix = np.asarray(vectors, dtype=np.float32)
         matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-        existing_ids = await self._existing_duplicates(owner=owner, scope=scope, sensitive=sensitive, vectors=vectors)
+        existing_ids = await existing_duplicates(
+            self.session,
+            threshold=self.settings.dedup_threshold,
+            owner=owner,
+            scope=scope,
+            sensitive=sensitive,
+            vectors=vectors,
+        )
         existing = (
             await repository.get_for_update(self.session, list(set(existing_ids.values()))) if existing_ids else {}
         )
@@ -192,31 +203,6 @@ class MemoryService:
                 results[position] = (inserted[index], False)
         return results
 
-    async def _existing_duplicates(
-        self, *, owner: uuid.UUID, scope: str, sensitive: bool, vectors: list[list[float]]
-    ) -> dict[int, uuid.UUID]:
-        """Position in the batch -> id of a stored near-duplicate: one unfiltered HNSW pass for the batch, then an
-        owner-filtered lookup (exact for small owners, HNSW for large ones) for vectors with too many close rows."""
-        threshold = self.settings.dedup_threshold
-        found, crowded = await repository.nearest_in_table(
-            self.session, user_id=owner, scope=scope, is_sensitive=sensitive, embeddings=vectors, threshold=threshold
-        )
-        if crowded:
-            exact = not await repository.owner_has_more_than(
-                self.session, user_id=owner, scope=scope, is_sensitive=sensitive, limit=EXACT_DEDUP_MAX_ROWS
-            )
-            again = await repository.nearest_duplicates(
-                self.session,
-                user_id=owner,
-                scope=scope,
-                is_sensitive=sensitive,
-                embeddings=[vectors[i] for i in crowded],
-                threshold=threshold,
-                exact=exact,
-            )
-            found |= {crowded[position]: memory_id for position, memory_id in again.items()}
-        return found
-
     def _merge(self, memory: Memory, item: MemoryCreate) -> None:
         """A near-identical memory arrived again: strengthen the one we have, never add a copy."""
         memory.access_count += 1
@@ -231,7 +217,7 @@ class MemoryService:
             "agent_id": item.agent_id,
             "session_id": item.session_id,
             "run_id": item.run_id,
-            "content": self.cipher.encrypt(item.content.encode()).decode() if item.is_sensitive else item.content,
+            "content": self.stored_content(item.content, sensitive=item.is_sensitive),
             "memory_type": item.memory_type,
             "scope": item.scope,
             "embedding": embedding,
@@ -248,7 +234,7 @@ class MemoryService:
 
     async def retrieve(self, identity: Identity, request: RetrieveRequest) -> list[RetrievedMemory]:
         if request.query_embedding is not None:
-            self._check_vector(request.query_embedding)
+            self.check_vector(request.query_embedding)
             embedding = request.query_embedding
         elif request.query:
             embedding = (await self.embed(identity, [request.query]))[0]
@@ -319,9 +305,7 @@ class MemoryService:
         if change.content is not None:
             memory.embedding = (await self.embed(identity, [change.content]))[0]
             memory.embedding_model = self.settings.embedding_model
-            memory.content = (
-                self.cipher.encrypt(change.content.encode()).decode() if memory.is_sensitive else change.content
-            )
+            memory.content = self.stored_content(change.content, sensitive=memory.is_sensitive)
         for name, value in (
             ("memory_type", change.memory_type),
             ("meta", change.metadata),
@@ -416,6 +400,37 @@ class MemoryService:
                 memory.embedding_model = self.settings.embedding_model
         await self.session.commit()
         return len(rows), remaining - len(rows)
+
+
+async def existing_duplicates(
+    session: AsyncSession,
+    *,
+    threshold: float,
+    owner: uuid.UUID,
+    scope: str,
+    sensitive: bool,
+    vectors: list[list[float]],
+) -> dict[int, uuid.UUID]:
+    """Position in the batch -> id of a stored near-duplicate: one unfiltered HNSW pass for the batch, then an
+    owner-filtered lookup (exact for small owners, HNSW for large ones) for vectors with too many close rows."""
+    found, crowded = await repository.nearest_in_table(
+        session, user_id=owner, scope=scope, is_sensitive=sensitive, embeddings=vectors, threshold=threshold
+    )
+    if crowded:
+        exact = not await repository.owner_has_more_than(
+            session, user_id=owner, scope=scope, is_sensitive=sensitive, limit=EXACT_DEDUP_MAX_ROWS
+        )
+        again = await repository.nearest_duplicates(
+            session,
+            user_id=owner,
+            scope=scope,
+            is_sensitive=sensitive,
+            embeddings=[vectors[i] for i in crowded],
+            threshold=threshold,
+            exact=exact,
+        )
+        found |= {crowded[position]: memory_id for position, memory_id in again.items()}
+    return found
 
 
 def metadata_filter(raw: str | None) -> dict[str, Any] | None:

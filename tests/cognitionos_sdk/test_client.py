@@ -2,6 +2,7 @@
 streams on httpx-sse, cursor pages, Idempotency-Key, and errors as exceptions with the envelope's fields."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -10,15 +11,24 @@ import pytest
 from cognitionos_sdk import (
     AsyncCognitionOS,
     AuthenticationError,
+    BadRequestError,
     CognitionOS,
     ConflictError,
     NotFoundError,
     Run,
+    calls,
 )
 from tests.running_services import RoleScript, task
 from tests.support import ThreadedServer
 
 PASSWORD = "sdk-password-123"
+IMPORTED = [
+    "The quarterly report is due on the 5th",
+    "The team prefers async standups",
+    "The offsite is in Porto this year",
+    "The staging database is reset every Sunday",
+    "The design review moved to Thursdays",
+]
 
 
 @pytest.fixture
@@ -66,6 +76,17 @@ def test_memories_conversations_and_errors(client: CognitionOS, script: RoleScri
     streamed = list(client.conversations.stream(conversation.id, "Again", tools=[]))
     assert "".join(d["content"] for e, d in streamed if e == "delta") == "Streamed answer, word by word."
     assert [m.role for m in client.conversations.messages(conversation.id).items] == ["user", "assistant"] * 2
+
+
+def test_a_bulk_import_in_several_uploads(client: CognitionOS, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(calls, "IMPORT_CHUNK_ROWS", 2)  # five rows: three uploads
+    lines = [json.dumps({"content": text}) for text in IMPORTED]
+    job = client.memories.import_lines([*lines, "", lines[0]])
+    assert (job.status, job.rows_staged, job.imported, job.deduplicated) == ("done", 6, 5, 1)
+    assert client.memories.search("Which city hosts the offsite?", k=1)[0].content == IMPORTED[2]
+    with pytest.raises(BadRequestError) as refused:  # the error names the line of the whole input, not of its upload
+        client.memories.import_lines([*lines, "", '{"content": ""}'])
+    assert refused.value.message.startswith("Line 7 is not a valid memory")
 
 
 def test_api_keys_sign_a_client_in_until_revoked(client: CognitionOS, platform_gateway: ThreadedServer) -> None:

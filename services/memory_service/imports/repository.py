@@ -1,0 +1,282 @@
+"""SQL for bulk imports: staging rows with COPY, reading them back per owner, loading them into memories in one
+statement, and dropping and rebuilding the vector index around a large load."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.schema import CreateIndex
+
+from database.models import Memory, MemoryImport, MemoryImportRow
+
+VECTOR_INDEX = "ix_memories_embedding_hnsw"
+STAGED_COLUMNS = [column.name for column in cast(Table, MemoryImportRow.__table__).columns]
+# Copied from a staged row to its memory as they are (the rest: embedding_model and access_count).
+LOADED_COLUMNS = (
+    "user_id, agent_id, session_id, run_id, content, memory_type, scope, embedding, metadata, source, confidence, "
+    "is_sensitive, expires_at"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupKey:
+    """Dedup compares a memory with those of the same owner, scope and sensitivity only."""
+
+    user_id: uuid.UUID
+    scope: str
+    is_sensitive: bool
+
+
+@dataclass(kw_only=True)
+class StagedGroup:
+    ordinals: np.ndarray  # in upload order
+    vectors: np.ndarray  # unit rows, float32
+    confidence: np.ndarray
+    metadata: list[dict[str, Any]]
+    memory_ids: list[uuid.UUID]
+
+
+async def create(session: AsyncSession, user_id: uuid.UUID) -> MemoryImport:
+    job = MemoryImport(user_id=user_id)
+    session.add(job)
+    await session.flush()
+    await session.refresh(job)
+    return job
+
+
+async def get(session: AsyncSession, import_id: uuid.UUID, *, for_update: bool = False) -> MemoryImport | None:
+    query = select(MemoryImport).where(MemoryImport.id == import_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def stage(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
+    """Binary COPY of rows in STAGED_COLUMNS order (the vectors through pgvector's codec)."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None  # an open connection of the pool
+    await raw.copy_records_to_table("memory_import_rows", records=records, columns=STAGED_COLUMNS)
+
+
+async def groups(session: AsyncSession, import_id: uuid.UUID) -> list[GroupKey]:
+    rows = await session.execute(
+        select(MemoryImportRow.user_id, MemoryImportRow.scope, MemoryImportRow.is_sensitive)
+        .where(MemoryImportRow.import_id == import_id)
+        .distinct()
+        .order_by(MemoryImportRow.user_id, MemoryImportRow.scope, MemoryImportRow.is_sensitive)
+    )
+    return [GroupKey(user_id=user_id, scope=scope, is_sensitive=sensitive) for user_id, scope, sensitive in rows]
+
+
+async def staged_group(session: AsyncSession, import_id: uuid.UUID, key: GroupKey) -> StagedGroup:
+    rows = (
+        await session.execute(
+            select(
+                MemoryImportRow.ordinal,
+                MemoryImportRow.embedding,
+                MemoryImportRow.confidence,
+                MemoryImportRow.meta,
+                MemoryImportRow.memory_id,
+            )
+            .where(
+                MemoryImportRow.import_id == import_id,
+                MemoryImportRow.user_id == key.user_id,
+                MemoryImportRow.scope == key.scope,
+                MemoryImportRow.is_sensitive == key.is_sensitive,
+            )
+            .order_by(MemoryImportRow.ordinal)
+        )
+    ).all()
+    return StagedGroup(
+        ordinals=np.array([row[0] for row in rows], dtype=np.int64),
+        vectors=unit_rows([row[1] for row in rows]),
+        confidence=np.array([row[2] for row in rows], dtype=np.float64),
+        metadata=[row[3] for row in rows],
+        memory_ids=[row[4] for row in rows],
+    )
+
+
+async def owner_vectors(session: AsyncSession, key: GroupKey, *, limit: int) -> tuple[list[uuid.UUID], np.ndarray]:
+    """The live memories an import's group is deduplicated against: at most `limit` (the caller checked the count)."""
+    rows = (
+        await session.execute(
+            select(Memory.id, Memory.embedding)
+            .where(
+                Memory.user_id == key.user_id,
+                Memory.scope == key.scope,
+                Memory.is_sensitive == key.is_sensitive,
+                Memory.embedding.is_not(None),
+                (Memory.expires_at.is_(None)) | (Memory.expires_at > func.now()),
+            )
+            .limit(limit)
+        )
+    ).all()
+    return [row[0] for row in rows], unit_rows([row[1] for row in rows])
+
+
+def unit_rows(vectors: list[Any]) -> np.ndarray:
+    if not vectors:
+        return np.zeros((0, 0), dtype=np.float32)
+    matrix = np.asarray(vectors, dtype=np.float32)
+    matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+    return matrix
+
+
+async def load(session: AsyncSession, import_id: uuid.UUID, ordinals: list[int], *, embedding_model: str) -> None:
+    """Staged rows -> memories, server-side in one statement (no vector travels back to the service)."""
+    await session.execute(
+        text(
+            f"INSERT INTO memories (id, {LOADED_COLUMNS}, embedding_model, access_count) "
+            f"SELECT memory_id, {LOADED_COLUMNS}, :model, 0 FROM memory_import_rows "
+            "WHERE import_id = :import_id AND ordinal = ANY(:ordinals)"
+        ),
+        {"import_id": import_id, "ordinals": ordinals, "model": embedding_model},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO memory_history (id, memory_id, user_id, event, old_content, new_content, source_message_id) "
+            "SELECT gen_random_uuid(), memory_id, user_id, 'ADD', NULL, "
+            "CASE WHEN is_sensitive THEN NULL ELSE content END, source_message_id FROM memory_import_rows "
+            "WHERE import_id = :import_id AND ordinal = ANY(:ordinals)"
+        ),
+        {"import_id": import_id, "ordinals": ordinals},
+    )
+
+
+async def strengthen(
+    session: AsyncSession,
+    *,
+    memory_ids: list[uuid.UUID],
+    repeats: list[int],
+    confidence: list[float],
+    metadata: list[dict[str, Any]],
+) -> None:
+    """What a near-copy does to the memory it repeats (MemoryService's merge rule), for many memories at once."""
+    await session.execute(
+        text(
+            "UPDATE memories AS m SET access_count = m.access_count + u.repeats, "
+            "confidence = greatest(m.confidence, u.confidence), metadata = m.metadata || u.metadata, "
+            "updated_at = now() "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:repeats AS int[]), CAST(:confidence AS float8[]), "
+            "CAST(:metadata AS jsonb[])) AS u(id, repeats, confidence, metadata) WHERE m.id = u.id"
+        ),
+        {
+            "ids": memory_ids,
+            "repeats": repeats,
+            "confidence": confidence,
+            "metadata": [json.dumps(m) for m in metadata],
+        },
+    )
+
+
+async def record_merges(
+    session: AsyncSession, import_id: uuid.UUID, *, ordinals: list[int], memory_ids: list[uuid.UUID]
+) -> None:
+    """A MERGE history entry for each staged row that repeated a memory (by then stored: an old one or a kept row)."""
+    await session.execute(
+        text(
+            "INSERT INTO memory_history (id, memory_id, user_id, event, old_content, new_content, source_message_id) "
+            "SELECT gen_random_uuid(), m.id, m.user_id, 'MERGE', shown.content, shown.content, s.source_message_id "
+            "FROM unnest(CAST(:ordinals AS int[]), CAST(:ids AS uuid[])) AS d(ordinal, memory_id) "
+            "JOIN memories AS m ON m.id = d.memory_id "
+            "JOIN memory_import_rows AS s ON s.import_id = :import_id AND s.ordinal = d.ordinal "
+            "CROSS JOIN LATERAL (SELECT CASE WHEN m.is_sensitive THEN NULL ELSE m.content END AS content) AS shown"
+        ),
+        {"import_id": import_id, "ordinals": ordinals, "ids": memory_ids},
+    )
+
+
+async def clear_staged(session: AsyncSession, import_id: uuid.UUID) -> None:
+    await session.execute(text("DELETE FROM memory_import_rows WHERE import_id = :id"), {"id": import_id})
+
+
+async def memories_at_least(session: AsyncSession, floor: int) -> int:
+    """How many memories there are, counting no further than `floor` (enough to compare an import with)."""
+    rows = select(Memory.id).limit(floor)
+    return int((await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one())
+
+
+async def stuck_commits(session: AsyncSession) -> list[uuid.UUID]:
+    """Imports left 'committing' whose loader is gone (its transaction-scoped lock is free)."""
+    rows = await session.execute(select(MemoryImport.id).where(MemoryImport.status == "committing"))
+    return [row[0] for row in rows]
+
+
+async def lock_import(session: AsyncSession, import_id: uuid.UUID, *, wait: bool) -> bool:
+    """The loader's lock on an import, held until its transaction ends."""
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    held = (
+        await session.execute(text(f"SELECT {function}(hashtext(:key))::text"), {"key": f"memory-import:{import_id}"})
+    ).scalar_one()
+    return held != "false"
+
+
+async def expire_open(session: AsyncSession, *, older_than_hours: float) -> int:
+    result = await session.execute(
+        text(
+            "DELETE FROM memory_imports WHERE status = 'open' AND updated_at < now() - make_interval(secs => :seconds)"
+        ),
+        {"seconds": older_than_hours * 3600},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- the vector index --------------------------------------------------------------------------------------------
+# Its definition is the model's (database.models.Memory, the same as the migration's), built CONCURRENTLY so that
+# reads and writes go on meanwhile (searches are exact scans while it is missing: slower, never wrong).
+
+
+def _vector_index_ddl() -> str:
+    index = next(i for i in cast(Table, Memory.__table__).indexes if i.name == VECTOR_INDEX)
+    ddl = str(CreateIndex(index, if_not_exists=True).compile(dialect=postgresql.dialect()))
+    return ddl.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+
+
+VECTOR_INDEX_DDL = _vector_index_ddl()
+
+
+async def vector_index_state(connection: AsyncConnection) -> str:
+    """'valid', 'invalid' (a concurrent build that was interrupted, or is under way) or 'missing'."""
+    valid = (
+        await connection.execute(
+            text(
+                "SELECT i.indisvalid FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid WHERE c.relname = :n"
+            ),
+            {"n": VECTOR_INDEX},
+        )
+    ).scalar_one_or_none()
+    return "missing" if valid is None else "valid" if valid else "invalid"
+
+
+async def drop_vector_index(connection: AsyncConnection) -> None:
+    await connection.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {VECTOR_INDEX}"))
+
+
+async def build_vector_index(connection: AsyncConnection, *, memory: str, workers: int) -> None:
+    await connection.execute(text("SELECT set_config('maintenance_work_mem', :m, false)"), {"m": memory})
+    await connection.execute(
+        text("SELECT set_config('max_parallel_maintenance_workers', :w, false)"), {"w": str(workers)}
+    )
+    try:
+        await connection.execute(text(VECTOR_INDEX_DDL))
+    finally:
+        await connection.execute(text("RESET maintenance_work_mem"))
+        await connection.execute(text("RESET max_parallel_maintenance_workers"))
+
+
+async def index_lock(connection: AsyncConnection, *, wait: bool) -> bool:
+    """One index change at a time across every memory-service process (a session lock: the builder's connection
+    holds it through the build, outside any transaction)."""
+    function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+    held = (await connection.execute(text(f"SELECT {function}(hashtext('memory-vector-index'))::text"))).scalar_one()
+    return held != "false"
+
+
+async def index_unlock(connection: AsyncConnection) -> None:
+    await connection.execute(text("SELECT pg_advisory_unlock(hashtext('memory-vector-index'))"))

@@ -1,0 +1,322 @@
+"""The import loader: commits run here, off the request, one transaction each; a load whose process died is
+resumed by the sweep (its transaction rolled back, so it starts again from the staged rows)."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.memory_service import repository as memory_repository
+from services.memory_service.config import MemorySettings
+from services.memory_service.imports import repository
+from services.memory_service.imports.repository import GroupKey, StagedGroup
+from services.memory_service.service import existing_duplicates
+from shared.background import BackgroundComponent, PeriodicTask
+
+logger = logging.getLogger(__name__)
+CHUNK_ROWS = 1024  # rows compared at once: a chunk against everything kept so far is one matrix product
+PROBE_BATCH = 1000  # rows per HNSW dedup probe, as in a store batch
+
+
+def repeated_rows(vectors: np.ndarray, threshold: float) -> np.ndarray:
+    """For each row (unit vectors, upload order), the earliest kept row it repeats, or itself when it is kept:
+    the rule of one store batch (a row repeats the first earlier kept row within the threshold), exactly, for
+    any number of rows."""
+    count = len(vectors)
+    parent = np.arange(count)
+    kept_vectors = np.empty_like(vectors)
+    kept_rows = np.empty(count, dtype=np.int64)
+    kept = 0
+    for start in range(0, count, CHUNK_ROWS):
+        chunk = vectors[start : start + CHUNK_ROWS]
+        earlier = (chunk @ kept_vectors[:kept].T) >= threshold if kept else np.zeros((len(chunk), 0), dtype=bool)
+        within = (chunk @ chunk.T) >= threshold
+        kept_here = np.zeros(len(chunk), dtype=bool)
+        for row in range(len(chunk)):
+            if earlier[row].any():
+                parent[start + row] = kept_rows[int(earlier[row].argmax())]
+                continue
+            repeats = np.flatnonzero(within[row, :row] & kept_here[:row])
+            if repeats.size:
+                parent[start + row] = start + int(repeats[0])
+                continue
+            kept_here[row] = True
+        new = np.flatnonzero(kept_here)
+        kept_vectors[kept : kept + new.size] = chunk[new]
+        kept_rows[kept : kept + new.size] = start + new
+        kept += new.size
+    return parent
+
+
+def nearest_stored(vectors: np.ndarray, stored: np.ndarray, threshold: float) -> dict[int, int]:
+    """Row -> the stored row it repeats (the nearest one within the threshold), exactly."""
+    found: dict[int, int] = {}
+    if not len(stored) or not len(vectors):
+        return found
+    for start in range(0, len(vectors), CHUNK_ROWS):
+        similarity = vectors[start : start + CHUNK_ROWS] @ stored.T
+        best = similarity.argmax(axis=1)
+        for row in np.flatnonzero(similarity[np.arange(len(best)), best] >= threshold):
+            found[start + int(row)] = int(best[row])
+    return found
+
+
+@dataclass
+class Strengthening:
+    """What the repeats of one memory add up to (MemoryService's merge rule, applied once for all of them)."""
+
+    repeats: int = 0
+    confidence: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, *, confidence: float, metadata: dict[str, Any]) -> None:
+        self.repeats += 1
+        self.confidence = max(self.confidence, confidence)
+        self.metadata |= metadata
+
+
+@dataclass(kw_only=True)
+class GroupOutcome:
+    new: list[int]  # ordinals to load
+    merged: list[int]  # ordinals that repeated a memory
+    targets: list[uuid.UUID]  # the memory each merged ordinal strengthens
+    strengthened: dict[uuid.UUID, Strengthening]
+
+
+class ImportLoader(BackgroundComponent):
+    def __init__(
+        self, *, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], settings: MemorySettings
+    ) -> None:
+        self.engine = engine
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self._loads: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._sweeper = PeriodicTask("memory-imports", settings.purge_interval_seconds, self.sweep)
+
+    def start(self) -> None:
+        self._sweeper.start()
+
+    async def stop(self) -> None:
+        await self._sweeper.stop()
+        for load in self._loads.values():
+            load.cancel()
+        await asyncio.gather(*self._loads.values(), return_exceptions=True)
+
+    def submit(self, import_id: uuid.UUID) -> None:
+        if import_id not in self._loads:
+            self._loads[import_id] = asyncio.create_task(self.load(import_id), name=f"memory-import-{import_id}")
+            self._loads[import_id].add_done_callback(lambda _: self._loads.pop(import_id, None))
+
+    async def wait(self) -> None:
+        """Until every load this process started has finished (tests, shutdown)."""
+        await asyncio.gather(*list(self._loads.values()), return_exceptions=True)
+
+    async def sweep(self) -> None:
+        """Resume loads left by a process that died, rebuild an index a build left invalid, finish imports whose
+        index is back, drop imports left open."""
+        async with self.sessionmaker() as session:
+            stuck = await repository.stuck_commits(session)
+            expired = await repository.expire_open(session, older_than_hours=self.settings.import_open_hours)
+            await session.commit()
+        if expired:
+            logger.info("idle memory imports dropped", extra={"count": expired})
+        for import_id in stuck:
+            if import_id not in self._loads:
+                await self.load(import_id)
+        await self.ensure_index(wait=False)
+
+    async def load(self, import_id: uuid.UUID) -> None:
+        rebuild = await self._rebuilds_index(import_id)
+        if rebuild:
+            await self._drop_index()
+        try:
+            await self._load(import_id, rebuild=rebuild)
+        except (IntegrityError, DataError) as exc:
+            await self._fail(import_id, exc)
+        except Exception:
+            logger.exception("memory import interrupted; the sweep retries it", extra={"import_id": str(import_id)})
+        finally:
+            if rebuild:
+                await self.ensure_index(wait=True)
+
+    async def _rebuilds_index(self, import_id: uuid.UUID) -> bool:
+        """Whether the import is big next to the table, and every owner in it small enough to deduplicate
+        exactly (the store path's dedup probe needs the index)."""
+        async with self.sessionmaker() as session:
+            job = await repository.get(session, import_id)
+            if job is None or job.status != "committing" or job.rows_staged < self.settings.import_rebuild_min_rows:
+                return False
+            enough = int(job.rows_staged / self.settings.import_rebuild_fraction) + 1
+            if await repository.memories_at_least(session, enough) >= enough:
+                return False
+            for key in await repository.groups(session, import_id):
+                if await self._owner_is_large(session, key):
+                    return False
+            return True
+
+    async def _owner_is_large(self, session: AsyncSession, key: GroupKey) -> bool:
+        return await memory_repository.owner_has_more_than(
+            session,
+            user_id=key.user_id,
+            scope=key.scope,
+            is_sensitive=key.is_sensitive,
+            limit=self.settings.import_exact_dedup_rows,
+        )
+
+    async def _load(self, import_id: uuid.UUID, *, rebuild: bool) -> None:
+        async with self.sessionmaker() as session:
+            if not await repository.lock_import(session, import_id, wait=False):
+                return  # another process is loading it
+            job = await repository.get(session, import_id, for_update=True)
+            if job is None or job.status != "committing":
+                return
+            keys = await repository.groups(session, import_id)
+            for key in keys:  # in one order everywhere, so two loads cannot wait on each other
+                await memory_repository.lock_owner_scope(session, key.user_id, key.scope)
+            imported = merged = 0
+            for key in keys:
+                outcome = await self._deduplicate(session, import_id, key)
+                await repository.load(session, import_id, outcome.new, embedding_model=self.settings.embedding_model)
+                await repository.strengthen(
+                    session,
+                    memory_ids=list(outcome.strengthened),
+                    repeats=[s.repeats for s in outcome.strengthened.values()],
+                    confidence=[s.confidence for s in outcome.strengthened.values()],
+                    metadata=[s.metadata for s in outcome.strengthened.values()],
+                )
+                await repository.record_merges(session, import_id, ordinals=outcome.merged, memory_ids=outcome.targets)
+                imported += len(outcome.new)
+                merged += len(outcome.merged)
+            await repository.clear_staged(session, import_id)
+            job.status = "indexing" if rebuild else "done"
+            job.imported, job.deduplicated, job.index_rebuilt = imported, merged, rebuild
+            job.finished_at = None if rebuild else datetime.now(UTC)
+            await session.commit()
+        logger.info("memories imported", extra={"import_id": str(import_id), "imported": imported, "merged": merged})
+
+    async def _deduplicate(self, session: AsyncSession, import_id: uuid.UUID, key: GroupKey) -> GroupOutcome:
+        group = await repository.staged_group(session, import_id, key)
+        threshold = self.settings.dedup_threshold
+        parent = repeated_rows(group.vectors, threshold)
+        kept = np.flatnonzero(parent == np.arange(len(parent)))
+        stored = await self._stored_repeats(session, key, group, kept)
+        target: dict[int, uuid.UUID] = {}  # position in the group -> the memory it strengthens
+        for position in range(len(parent)):
+            origin = int(parent[position])
+            if origin in stored:
+                target[position] = stored[origin]
+            elif origin != position:
+                target[position] = group.memory_ids[origin]
+        strengthened: dict[uuid.UUID, Strengthening] = {}
+        for position, memory_id in target.items():
+            strengthened.setdefault(memory_id, Strengthening()).add(
+                confidence=float(group.confidence[position]), metadata=group.metadata[position]
+            )
+        return GroupOutcome(
+            new=[int(group.ordinals[p]) for p in kept if int(p) not in target],
+            merged=[int(group.ordinals[p]) for p in target],
+            targets=list(target.values()),
+            strengthened=strengthened,
+        )
+
+    async def _stored_repeats(
+        self, session: AsyncSession, key: GroupKey, group: StagedGroup, kept: np.ndarray
+    ) -> dict[int, uuid.UUID]:
+        """Kept position -> the stored memory it repeats: exactly for an owner of modest size, else by the store
+        path's probes."""
+        if not await self._owner_is_large(session, key):
+            ids, stored = await repository.owner_vectors(session, key, limit=self.settings.import_exact_dedup_rows)
+            matches = nearest_stored(group.vectors[kept], stored, self.settings.dedup_threshold)
+            return {int(kept[row]): ids[match] for row, match in matches.items()}
+        repeats: dict[int, uuid.UUID] = {}
+        for batch in _batches(kept, PROBE_BATCH):
+            found = await existing_duplicates(
+                session,
+                threshold=self.settings.dedup_threshold,
+                owner=key.user_id,
+                scope=key.scope,
+                sensitive=key.is_sensitive,
+                vectors=group.vectors[batch].tolist(),
+            )
+            repeats |= {int(batch[row]): memory_id for row, memory_id in found.items()}
+        return repeats
+
+    async def _fail(self, import_id: uuid.UUID, exc: Exception) -> None:
+        logger.warning("memory import failed", extra={"import_id": str(import_id), "error": str(exc)[:500]})
+        async with self.sessionmaker() as session:
+            job = await repository.get(session, import_id, for_update=True)
+            if job is not None and job.status == "committing":
+                job.status = "failed"
+                job.error = _reason(exc)
+                job.finished_at = datetime.now(UTC)
+                await repository.clear_staged(session, import_id)
+                await session.commit()
+
+    # --- the vector index -----------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _index_connection(self, *, wait: bool) -> Any:
+        """An autocommit connection holding the index lock, or None when another process holds it (wait=False)."""
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if not await repository.index_lock(autocommit, wait=wait):
+                yield None
+                return
+            try:
+                yield autocommit
+            finally:
+                await repository.index_unlock(autocommit)
+
+    async def _drop_index(self) -> None:
+        async with self._index_connection(wait=True) as connection:
+            await repository.drop_vector_index(connection)
+
+    async def ensure_index(self, *, wait: bool) -> None:
+        """Build the vector index if it is missing or a build left it invalid, then finish the imports waiting
+        for it."""
+        async with self._index_connection(wait=wait) as connection:
+            if connection is None:
+                return
+            state = await repository.vector_index_state(connection)
+            if state != "valid":
+                await self._build_index(connection, invalid=state == "invalid")
+        async with self.sessionmaker() as session:
+            await session.execute(
+                text("UPDATE memory_imports SET status = 'done', finished_at = now() WHERE status = 'indexing'")
+            )
+            await session.commit()
+
+    async def _build_index(self, connection: AsyncConnection, *, invalid: bool) -> None:
+        if invalid:
+            await repository.drop_vector_index(connection)
+        started = asyncio.get_running_loop().time()
+        try:
+            await repository.build_vector_index(
+                connection, memory=self.settings.import_index_memory, workers=self.settings.import_index_workers
+            )
+        except Exception as exc:
+            # Parallel workers need the build's memory in shared memory (Docker's /dev/shm is 64 MB unless told).
+            logger.warning("parallel vector index build failed; building with one process", extra={"error": str(exc)})
+            await repository.drop_vector_index(connection)
+            await repository.build_vector_index(connection, memory=self.settings.import_index_memory, workers=0)
+        logger.info("vector index built", extra={"seconds": round(asyncio.get_running_loop().time() - started, 1)})
+
+
+def _batches(rows: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, IntegrityError):
+        return "A row names a user, agent or run that does not exist; nothing was imported"
+    return f"A row could not be stored ({type(exc).__name__}); nothing was imported"

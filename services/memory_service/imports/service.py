@@ -1,0 +1,155 @@
+"""Bulk import: rows are validated, embedded and staged in chunks; a commit loads them all in one transaction
+(the loader, runner.py), deduplicated the same way as single stores."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from database.models import MemoryImport
+from services.memory_service.imports import repository
+from services.memory_service.imports.runner import ImportLoader
+from services.memory_service.schemas import MemoryCreate
+from services.memory_service.service import MemoryService, acting_user
+from shared.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from shared.identity import Identity
+
+MAX_REPORTED_ERRORS = 10
+
+
+@dataclass(kw_only=True)
+class ImportService:
+    memories: MemoryService
+    loader: ImportLoader
+
+    async def open(self, identity: Identity) -> MemoryImport:
+        job = await repository.create(self.memories.session, uuid.UUID(identity.user_id))
+        await self.memories.session.commit()
+        return job
+
+    async def get(self, identity: Identity, import_id: uuid.UUID, *, for_update: bool = False) -> MemoryImport:
+        job = await repository.get(self.memories.session, import_id, for_update=for_update)
+        if job is None or (job.user_id != uuid.UUID(identity.user_id) and not identity.is_admin):
+            raise NotFoundError("Import not found")
+        return job
+
+    async def stage(
+        self, identity: Identity, import_id: uuid.UUID, body: bytes, *, first_line: int = 1
+    ) -> MemoryImport:
+        """One chunk of JSON lines (MemoryCreate each): all of it is staged, or none of it."""
+        return await self._stage(identity, import_id, self._parse(body, first_line=first_line))
+
+    async def import_body(self, identity: Identity, body: bytes) -> MemoryImport:
+        """Open, stage and commit in one call (a body within the request size limit)."""
+        items = self._parse(body)
+        job = await self.open(identity)
+        await self._stage(identity, job.id, items)
+        return await self.commit(identity, job.id)
+
+    async def _stage(self, identity: Identity, import_id: uuid.UUID, items: list[MemoryCreate]) -> MemoryImport:
+        job = await self.get(identity, import_id, for_update=True)
+        if job.status != "open":
+            raise ConflictError(
+                f"The import is {job.status}: rows can only be added while it is open", code="import_closed"
+            )
+        settings = self.memories.settings
+        if job.rows_staged + len(items) > settings.import_max_rows:
+            raise BadRequestError(
+                f"An import takes at most {settings.import_max_rows} rows",
+                code="import_too_large",
+                details={"staged": job.rows_staged, "adding": len(items)},
+            )
+        vectors = await self._vectors(identity, items)
+        await repository.stage(
+            self.memories.session,
+            [
+                self._record(identity, import_id=job.id, ordinal=job.rows_staged + n, item=item, vector=vector)
+                for n, (item, vector) in enumerate(zip(items, vectors, strict=True))
+            ],
+        )
+        job.rows_staged += len(items)
+        await self.memories.session.commit()
+        return job
+
+    async def commit(self, identity: Identity, import_id: uuid.UUID) -> MemoryImport:
+        """Queues the load and answers at once: the caller polls the import until it is done or failed."""
+        job = await self.get(identity, import_id, for_update=True)
+        if job.status != "open":
+            raise ConflictError(f"The import is already {job.status}", code="import_closed")
+        if job.rows_staged == 0:
+            raise BadRequestError("Nothing was staged: upload rows before committing", code="import_empty")
+        job.status = "committing"
+        await self.memories.session.commit()
+        self.loader.submit(job.id)
+        return job
+
+    def _parse(self, body: bytes, *, first_line: int = 1) -> list[MemoryCreate]:
+        lines = [(n, line) for n, line in enumerate(body.splitlines(), start=first_line) if line.strip()]
+        if not lines:
+            raise BadRequestError("The body has no rows: send one JSON object per line", code="import_empty")
+        if len(lines) > self.memories.settings.import_chunk_rows:
+            raise BadRequestError(
+                f"At most {self.memories.settings.import_chunk_rows} rows per upload: send the rest in more uploads",
+                code="batch_too_large",
+            )
+        items: list[MemoryCreate] = []
+        errors: list[dict[str, Any]] = []
+        for number, line in lines:
+            try:
+                items.append(MemoryCreate.model_validate_json(line))
+            except ValidationError as exc:
+                errors.append(
+                    {
+                        "line": number,
+                        "errors": exc.errors(include_url=False, include_context=False, include_input=False),
+                    }
+                )
+                if len(errors) == MAX_REPORTED_ERRORS:
+                    break
+        if errors:
+            first = errors[0]["errors"][0]
+            where = ".".join(str(part) for part in first["loc"]) or "the row"
+            raise BadRequestError(
+                f"Line {errors[0]['line']} is not a valid memory ({where}: {first['msg']}); nothing of this upload "
+                "was staged",
+                code="invalid_import_rows",
+                details={"errors": errors},
+            )
+        return items
+
+    async def _vectors(self, identity: Identity, items: list[MemoryCreate]) -> list[list[float]]:
+        for item in items:
+            if item.scope == "global" and identity.role not in ("admin", "agent"):
+                raise ForbiddenError("Only agents and admins may write global memories")
+            if item.embedding is not None:
+                self.memories.check_vector(item.embedding)
+        missing = [n for n, item in enumerate(items) if item.embedding is None]
+        embedded = iter(await self.memories.embed(identity, [items[n].content for n in missing]) if missing else [])
+        return [item.embedding if item.embedding is not None else next(embedded) for item in items]
+
+    def _record(
+        self, identity: Identity, *, import_id: uuid.UUID, ordinal: int, item: MemoryCreate, vector: list[float]
+    ) -> tuple[Any, ...]:
+        values = {
+            "import_id": import_id,
+            "ordinal": ordinal,
+            "memory_id": uuid.uuid4(),
+            "user_id": acting_user(identity, item.user_id),
+            "agent_id": item.agent_id,
+            "session_id": item.session_id,
+            "run_id": item.run_id,
+            "source_message_id": item.source_message_id,
+            "content": self.memories.stored_content(item.content, sensitive=item.is_sensitive),
+            "memory_type": item.memory_type,
+            "scope": item.scope,
+            "embedding": np.asarray(vector, dtype=np.float32),
+            "metadata": json.dumps(item.metadata),
+            "source": item.source,
+            "confidence": item.confidence,
+            "is_sensitive": item.is_sensitive,
+            "expires_at": item.expires_at,
+        }
+        return tuple(values[column] for column in repository.STAGED_COLUMNS)
