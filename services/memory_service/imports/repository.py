@@ -34,10 +34,8 @@ class GroupKey:
 
 @dataclass(kw_only=True)
 class StagedGroup:
-    ordinals: np.ndarray  # in upload order
+    ordinals: list[int]  # in upload order
     vectors: np.ndarray  # unit rows, float32
-    confidence: np.ndarray
-    metadata: list[dict[str, Any]]
     memory_ids: list[uuid.UUID]
 
 
@@ -74,50 +72,57 @@ async def groups(session: AsyncSession, import_id: uuid.UUID) -> list[GroupKey]:
     return [GroupKey(user_id=user_id, scope=scope, is_sensitive=sensitive) for user_id, scope, sensitive in rows]
 
 
+async def _fetch(session: AsyncSession, query: str, *args: Any) -> list[Any]:
+    """Rows straight from asyncpg: vectors stay pgvector's binary Vector (SQLAlchemy's column type would turn each
+    into a list of 384 Python floats, most of the cost of reading a group back)."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None  # an open connection of the pool
+    return cast(list[Any], await raw.fetch(query, *args))
+
+
 async def staged_group(session: AsyncSession, import_id: uuid.UUID, key: GroupKey) -> StagedGroup:
-    rows = (
-        await session.execute(
-            select(
-                MemoryImportRow.ordinal,
-                MemoryImportRow.embedding,
-                MemoryImportRow.confidence,
-                MemoryImportRow.meta,
-                MemoryImportRow.memory_id,
-            )
-            .where(
-                MemoryImportRow.import_id == import_id,
-                MemoryImportRow.user_id == key.user_id,
-                MemoryImportRow.scope == key.scope,
-                MemoryImportRow.is_sensitive == key.is_sensitive,
-            )
-            .order_by(MemoryImportRow.ordinal)
-        )
-    ).all()
-    return StagedGroup(
-        ordinals=np.array([row[0] for row in rows], dtype=np.int64),
-        vectors=unit_rows([row[1] for row in rows]),
-        confidence=np.array([row[2] for row in rows], dtype=np.float64),
-        metadata=[row[3] for row in rows],
-        memory_ids=[row[4] for row in rows],
+    rows = await _fetch(
+        session,
+        "SELECT ordinal, embedding, memory_id FROM memory_import_rows "
+        "WHERE import_id = $1 AND user_id = $2 AND scope = $3 AND is_sensitive = $4 ORDER BY ordinal",
+        import_id,
+        key.user_id,
+        key.scope,
+        key.is_sensitive,
     )
+    return StagedGroup(
+        ordinals=[row[0] for row in rows],
+        vectors=unit_rows([row[1].to_numpy() for row in rows]),
+        memory_ids=[row[2] for row in rows],
+    )
+
+
+async def repeat_values(
+    session: AsyncSession, import_id: uuid.UUID, ordinals: list[int]
+) -> dict[int, tuple[float, dict[str, Any]]]:
+    """(confidence, metadata) of the staged rows that repeat a memory: what they add to it."""
+    rows = await _fetch(
+        session,
+        "SELECT ordinal, confidence, metadata FROM memory_import_rows WHERE import_id = $1 AND ordinal = ANY($2)",
+        import_id,
+        ordinals,
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}  # jsonb arrives decoded (SQLAlchemy's codec on the connection)
 
 
 async def owner_vectors(session: AsyncSession, key: GroupKey, *, limit: int) -> tuple[list[uuid.UUID], np.ndarray]:
     """The live memories an import's group is deduplicated against: at most `limit` (the caller checked the count)."""
-    rows = (
-        await session.execute(
-            select(Memory.id, Memory.embedding)
-            .where(
-                Memory.user_id == key.user_id,
-                Memory.scope == key.scope,
-                Memory.is_sensitive == key.is_sensitive,
-                Memory.embedding.is_not(None),
-                (Memory.expires_at.is_(None)) | (Memory.expires_at > func.now()),
-            )
-            .limit(limit)
-        )
-    ).all()
-    return [row[0] for row in rows], unit_rows([row[1] for row in rows])
+    rows = await _fetch(
+        session,
+        "SELECT id, embedding FROM memories WHERE user_id = $1 AND scope = $2 AND is_sensitive = $3 "
+        "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > now()) LIMIT $4",
+        key.user_id,
+        key.scope,
+        key.is_sensitive,
+        limit,
+    )
+    return [row[0] for row in rows], unit_rows([row[1].to_numpy() for row in rows])
 
 
 def unit_rows(vectors: list[Any]) -> np.ndarray:
@@ -134,7 +139,7 @@ async def load(session: AsyncSession, import_id: uuid.UUID, ordinals: list[int],
         text(
             f"INSERT INTO memories (id, {LOADED_COLUMNS}, embedding_model, access_count) "
             f"SELECT memory_id, {LOADED_COLUMNS}, :model, 0 FROM memory_import_rows "
-            "WHERE import_id = :import_id AND ordinal = ANY(:ordinals)"
+            "WHERE import_id = :import_id AND ordinal = ANY(:ordinals) ORDER BY ordinal"
         ),
         {"import_id": import_id, "ordinals": ordinals, "model": embedding_model},
     )
@@ -268,6 +273,12 @@ async def build_vector_index(connection: AsyncConnection, *, memory: str, worker
     finally:
         await connection.execute(text("RESET maintenance_work_mem"))
         await connection.execute(text("RESET max_parallel_maintenance_workers"))
+
+
+async def finish_indexed_imports(connection: AsyncConnection) -> None:
+    await connection.execute(
+        text("UPDATE memory_imports SET status = 'done', finished_at = now() WHERE status = 'indexing'")
+    )
 
 
 async def index_lock(connection: AsyncConnection, *, wait: bool) -> bool:

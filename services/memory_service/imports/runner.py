@@ -4,6 +4,7 @@ resumed by the sweep (its transaction rolled back, so it starts again from the s
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,6 +25,7 @@ from shared.background import BackgroundComponent, PeriodicTask
 logger = logging.getLogger(__name__)
 CHUNK_ROWS = 1024  # rows compared at once: a chunk against everything kept so far is one matrix product
 PROBE_BATCH = 1000  # rows per HNSW dedup probe, as in a store batch
+MAX_ATTEMPTS = 3  # loads of one import that failed unexpectedly before it is marked failed
 
 
 def repeated_rows(vectors: np.ndarray, threshold: float) -> np.ndarray:
@@ -39,17 +40,18 @@ def repeated_rows(vectors: np.ndarray, threshold: float) -> np.ndarray:
     for start in range(0, count, CHUNK_ROWS):
         chunk = vectors[start : start + CHUNK_ROWS]
         earlier = (chunk @ kept_vectors[:kept].T) >= threshold if kept else np.zeros((len(chunk), 0), dtype=bool)
-        within = (chunk @ chunk.T) >= threshold
-        kept_here = np.zeros(len(chunk), dtype=bool)
-        for row in range(len(chunk)):
+        within = np.tril((chunk @ chunk.T) >= threshold, k=-1)
+        kept_here = np.ones(len(chunk), dtype=bool)
+        # Rows close to nothing before them are kept: only the others are decided one by one, in order.
+        for row in np.flatnonzero(earlier.any(axis=1) | within.any(axis=1)):
             if earlier[row].any():
                 parent[start + row] = kept_rows[int(earlier[row].argmax())]
+                kept_here[row] = False
                 continue
-            repeats = np.flatnonzero(within[row, :row] & kept_here[:row])
+            repeats = np.flatnonzero(within[row] & kept_here)
             if repeats.size:
                 parent[start + row] = start + int(repeats[0])
-                continue
-            kept_here[row] = True
+                kept_here[row] = False
         new = np.flatnonzero(kept_here)
         kept_vectors[kept : kept + new.size] = chunk[new]
         kept_rows[kept : kept + new.size] = start + new
@@ -100,6 +102,7 @@ class ImportLoader(BackgroundComponent):
         self.sessionmaker = sessionmaker
         self.settings = settings
         self._loads: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._attempts: Counter[uuid.UUID] = Counter()
         self._sweeper = PeriodicTask("memory-imports", settings.purge_interval_seconds, self.sweep)
 
     def start(self) -> None:
@@ -142,8 +145,12 @@ class ImportLoader(BackgroundComponent):
             await self._load(import_id, rebuild=rebuild)
         except (IntegrityError, DataError) as exc:
             await self._fail(import_id, exc)
-        except Exception:
-            logger.exception("memory import interrupted; the sweep retries it", extra={"import_id": str(import_id)})
+        except Exception as exc:
+            self._attempts[import_id] += 1
+            if self._attempts[import_id] >= MAX_ATTEMPTS:
+                await self._fail(import_id, exc)
+            else:
+                logger.exception("memory import load failed; the sweep retries it", extra={"import_id": str(import_id)})
         finally:
             if rebuild:
                 await self.ensure_index(wait=True)
@@ -182,26 +189,28 @@ class ImportLoader(BackgroundComponent):
             keys = await repository.groups(session, import_id)
             for key in keys:  # in one order everywhere, so two loads cannot wait on each other
                 await memory_repository.lock_owner_scope(session, key.user_id, key.scope)
-            imported = merged = 0
-            for key in keys:
-                outcome = await self._deduplicate(session, import_id, key)
-                await repository.load(session, import_id, outcome.new, embedding_model=self.settings.embedding_model)
-                await repository.strengthen(
-                    session,
-                    memory_ids=list(outcome.strengthened),
-                    repeats=[s.repeats for s in outcome.strengthened.values()],
-                    confidence=[s.confidence for s in outcome.strengthened.values()],
-                    metadata=[s.metadata for s in outcome.strengthened.values()],
-                )
-                await repository.record_merges(session, import_id, ordinals=outcome.merged, memory_ids=outcome.targets)
-                imported += len(outcome.new)
-                merged += len(outcome.merged)
+            outcomes = [await self._deduplicate(session, import_id, key) for key in keys]
+            new = sorted(ordinal for outcome in outcomes for ordinal in outcome.new)  # the heap in upload order
+            await repository.load(session, import_id, new, embedding_model=self.settings.embedding_model)
+            strengthened = {m: s for outcome in outcomes for m, s in outcome.strengthened.items()}
+            await repository.strengthen(
+                session,
+                memory_ids=list(strengthened),
+                repeats=[s.repeats for s in strengthened.values()],
+                confidence=[s.confidence for s in strengthened.values()],
+                metadata=[s.metadata for s in strengthened.values()],
+            )
+            merged = [ordinal for outcome in outcomes for ordinal in outcome.merged]
+            targets = [memory_id for outcome in outcomes for memory_id in outcome.targets]
+            await repository.record_merges(session, import_id, ordinals=merged, memory_ids=targets)
             await repository.clear_staged(session, import_id)
             job.status = "indexing" if rebuild else "done"
-            job.imported, job.deduplicated, job.index_rebuilt = imported, merged, rebuild
+            job.imported, job.deduplicated, job.index_rebuilt = len(new), len(merged), rebuild
             job.finished_at = None if rebuild else datetime.now(UTC)
             await session.commit()
-        logger.info("memories imported", extra={"import_id": str(import_id), "imported": imported, "merged": merged})
+        logger.info(
+            "memories imported", extra={"import_id": str(import_id), "imported": len(new), "merged": len(merged)}
+        )
 
     async def _deduplicate(self, session: AsyncSession, import_id: uuid.UUID, key: GroupKey) -> GroupOutcome:
         group = await repository.staged_group(session, import_id, key)
@@ -210,20 +219,17 @@ class ImportLoader(BackgroundComponent):
         kept = np.flatnonzero(parent == np.arange(len(parent)))
         stored = await self._stored_repeats(session, key, group, kept)
         target: dict[int, uuid.UUID] = {}  # position in the group -> the memory it strengthens
-        for position in range(len(parent)):
+        for position in np.flatnonzero(parent != np.arange(len(parent))).tolist() + list(stored):
             origin = int(parent[position])
-            if origin in stored:
-                target[position] = stored[origin]
-            elif origin != position:
-                target[position] = group.memory_ids[origin]
+            target[position] = stored[origin] if origin in stored else group.memory_ids[origin]
+        values = await repository.repeat_values(session, import_id, [group.ordinals[p] for p in target])
         strengthened: dict[uuid.UUID, Strengthening] = {}
-        for position, memory_id in target.items():
-            strengthened.setdefault(memory_id, Strengthening()).add(
-                confidence=float(group.confidence[position]), metadata=group.metadata[position]
-            )
+        for position in sorted(target):  # in upload order, as the stores would have come
+            confidence, metadata = values[group.ordinals[position]]
+            strengthened.setdefault(target[position], Strengthening()).add(confidence=confidence, metadata=metadata)
         return GroupOutcome(
-            new=[int(group.ordinals[p]) for p in kept if int(p) not in target],
-            merged=[int(group.ordinals[p]) for p in target],
+            new=[group.ordinals[p] for p in kept.tolist() if p not in target],
+            merged=[group.ordinals[p] for p in target],
             targets=list(target.values()),
             strengthened=strengthened,
         )
@@ -289,11 +295,8 @@ class ImportLoader(BackgroundComponent):
             state = await repository.vector_index_state(connection)
             if state != "valid":
                 await self._build_index(connection, invalid=state == "invalid")
-        async with self.sessionmaker() as session:
-            await session.execute(
-                text("UPDATE memory_imports SET status = 'done', finished_at = now() WHERE status = 'indexing'")
-            )
-            await session.commit()
+            # Under the lock: no load can drop the index between the build and this.
+            await repository.finish_indexed_imports(connection)
 
     async def _build_index(self, connection: AsyncConnection, *, invalid: bool) -> None:
         if invalid:
@@ -319,4 +322,6 @@ def _batches(rows: np.ndarray, size: int) -> Iterator[np.ndarray]:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, IntegrityError):
         return "A row names a user, agent or run that does not exist; nothing was imported"
-    return f"A row could not be stored ({type(exc).__name__}); nothing was imported"
+    if isinstance(exc, DataError):
+        return f"A row could not be stored ({type(exc).__name__}); nothing was imported"
+    return f"The load failed {MAX_ATTEMPTS} times ({type(exc).__name__}); nothing was imported"
