@@ -1,8 +1,13 @@
-"""OpenAI and any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio), via the official SDK."""
+"""OpenAI and any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio), via the official SDK.
+
+Chat calls go through the SDK's documented raw request (`client.post` with `cast_to=httpx2.Response`, or an
+`AsyncStream` of plain dicts): its transport, auth, timeouts and error types, without its request transforms and
+response models, which cost more CPU than the rest of a proxied call (docs/benchmarks.md, the LLM path)."""
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+import httpx2
 import openai
 
 from services.ai_runtime.providers.base import (
@@ -62,7 +67,6 @@ class OpenAIProvider:
             "messages": request.messages,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "timeout": request.timeout_seconds,
         }
         if request.response_format:
             arguments["response_format"] = request.response_format
@@ -74,38 +78,55 @@ class OpenAIProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
-            response = await self.client.chat.completions.create(**self._arguments(request))
-            choice = response.choices[0]
-        except (openai.OpenAIError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            response = await self.client.post(
+                "/chat/completions",
+                body=self._arguments(request),
+                cast_to=httpx2.Response,
+                options={"timeout": request.timeout_seconds},
+            )
+            body = response.json()
+            choice = body["choices"][0]
+            message = choice["message"]
+            usage = body.get("usage") or {}
+            tool_calls = [
+                {key: call[key] for key in ("id", "type", "function") if key in call}
+                for call in message.get("tool_calls") or []
+            ]
+            return ChatResult(
+                content=message.get("content") or "",
+                finish_reason=choice.get("finish_reason"),
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                tool_calls=tool_calls or None,
+            )
+        except (openai.OpenAIError, ValueError, IndexError, KeyError, AttributeError, TypeError) as exc:
             raise _error(self.name, exc) from exc
-        usage = response.usage
-        tool_calls = [call.model_dump(include={"id", "type", "function"}) for call in choice.message.tool_calls or []]
-        return ChatResult(
-            content=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            tool_calls=tool_calls or None,
-        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         try:
-            stream = await self.client.chat.completions.create(
-                **self._arguments(request), stream=True, stream_options={"include_usage": True}
+            stream = await self.client.post(
+                "/chat/completions",
+                body={**self._arguments(request), "stream": True, "stream_options": {"include_usage": True}},
+                cast_to=object,
+                options={"timeout": request.timeout_seconds},
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
             )
-            async for event in stream:
-                if event.usage:
+            async for raw in stream:
+                event = cast(dict[str, Any], raw)
+                if usage := event.get("usage"):
                     yield StreamChunk(
-                        prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
+                        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")
                     )
-                for choice in event.choices:
-                    calls = choice.delta.tool_calls
+                for choice in event.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    calls = delta.get("tool_calls")
                     yield StreamChunk(
-                        delta=choice.delta.content or "",
-                        finish_reason=choice.finish_reason,
-                        tool_calls=[c.model_dump(exclude_none=True) for c in calls] if calls else None,
+                        delta=delta.get("content") or "",
+                        finish_reason=choice.get("finish_reason"),
+                        tool_calls=[_without_none(call) for call in calls] if calls else None,
                     )
-        except (openai.OpenAIError, ValueError, AttributeError, TypeError) as exc:
+        except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as exc:
             raise _error(self.name, exc) from exc
 
     async def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
@@ -115,3 +136,8 @@ class OpenAIProvider:
             raise _error(self.name, exc) from exc
         vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         return EmbeddingResult(vectors=vectors, prompt_tokens=response.usage.prompt_tokens if response.usage else None)
+
+
+def _without_none(value: dict[str, Any]) -> dict[str, Any]:
+    """A streamed tool-call delta without its null fields (as the SDK's model_dump(exclude_none=True) gave)."""
+    return {k: _without_none(v) if isinstance(v, dict) else v for k, v in value.items() if v is not None}
