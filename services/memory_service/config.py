@@ -47,6 +47,9 @@ class MemorySettings(BaseServiceSettings):
         "faster; PostgreSQL's shared memory (shm_size in Docker) must hold it when workers are used)",
     )
     import_index_workers: int = Field(default=2, ge=0, le=16, description="Parallel workers for the index build")
+    import_unfinished_per_user: int = Field(
+        default=5, ge=1, description="Imports one user may have open or loading at once (staged rows take space)"
+    )
     import_open_hours: float = Field(default=24.0, gt=0, description="Open imports idle this long are dropped")
 
     @field_validator("encryption_key")

@@ -112,6 +112,13 @@ def test_attack_import_cannot_write_as_another_user_or_touch_their_import(alice:
     assert_error(bob.client.post(f"/memories/imports/{mine['id']}/commit"), 404)
 
 
+def test_attack_staging_flood_is_capped_per_user(bob: Caller) -> None:
+    opened = [bob.client.post("/memories/imports") for _ in range(5)]
+    assert all(r.status_code == 201 for r in opened)
+    assert_error(bob.client.post("/memories/imports"), 409, "too_many_imports")
+    assert_error(bob.client.post("/memories/import", content=jsonl([{"content": "one more"}])), 409)
+
+
 def test_a_row_naming_a_missing_run_fails_the_import_and_loads_nothing(alice: Caller) -> None:
     job = import_body(
         alice,

@@ -47,6 +47,11 @@ async def create(session: AsyncSession, user_id: uuid.UUID) -> MemoryImport:
     return job
 
 
+async def unfinished_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+    query = select(func.count()).where(MemoryImport.user_id == user_id, MemoryImport.status.in_(("open", "committing")))
+    return int((await session.execute(query)).scalar_one())
+
+
 async def get(session: AsyncSession, import_id: uuid.UUID, *, for_update: bool = False) -> MemoryImport | None:
     query = select(MemoryImport).where(MemoryImport.id == import_id)
     if for_update:

@@ -26,7 +26,14 @@ class ImportService:
     loader: ImportLoader
 
     async def open(self, identity: Identity) -> MemoryImport:
-        job = await repository.create(self.memories.session, uuid.UUID(identity.user_id))
+        user_id = uuid.UUID(identity.user_id)
+        limit = self.memories.settings.import_unfinished_per_user
+        if await repository.unfinished_count(self.memories.session, user_id) >= limit:
+            raise ConflictError(
+                f"At most {limit} imports may be open or loading at once: commit or wait for one first",
+                code="too_many_imports",
+            )
+        job = await repository.create(self.memories.session, user_id)
         await self.memories.session.commit()
         return job
 
@@ -50,6 +57,8 @@ class ImportService:
         return await self.commit(identity, job.id)
 
     async def _stage(self, identity: Identity, import_id: uuid.UUID, items: list[MemoryCreate]) -> MemoryImport:
+        await self.get(identity, import_id)  # someone else's import is a 404 before any embedding is paid for
+        vectors = await self._vectors(identity, items)  # before the row lock: embedding may take seconds
         job = await self.get(identity, import_id, for_update=True)
         if job.status != "open":
             raise ConflictError(
@@ -62,7 +71,6 @@ class ImportService:
                 code="import_too_large",
                 details={"staged": job.rows_staged, "adding": len(items)},
             )
-        vectors = await self._vectors(identity, items)
         await repository.stage(
             self.memories.session,
             [
