@@ -99,6 +99,29 @@ def build_vectors(total: int, rng: np.random.Generator) -> tuple[np.ndarray, lis
     return vectors.astype(np.float32), [f"{texts[p]} #{i}" for i, p in enumerate(picks)]
 
 
+def service_env(urls: dict[str, str]) -> dict[str, str]:
+    """The services' settings for the memory benchmarks: no local LLM, rate limits out of the way."""
+    return {
+        **urls,
+        **SECRETS,
+        "LOCAL_LLM_ENABLED": "false",
+        "RATE_LIMIT_USER_BURST": "1000000",
+        "RATE_LIMIT_IP_BURST": "1000000",
+    }
+
+
+def register_users(client: httpx.Client, gateway_url: str) -> tuple[list[str], list[str]]:
+    """USERS users through the gateway: their ids and access tokens."""
+    user_ids, tokens = [], []
+    for n in range(USERS):
+        name = f"bench_mem_{n}_{uuid.uuid4().hex[:6]}"
+        creds = {"username": name, "email": f"{name}@example.com", "password": "bench-password-1"}
+        user_ids.append(client.post(f"{gateway_url}/api/v1/auth/register", json=creds).json()["id"])
+        login = {"username": name, "password": creds["password"]}
+        tokens.append(client.post(f"{gateway_url}/api/v1/auth/login", json=login).json()["access_token"])
+    return user_ids, tokens
+
+
 def headers_for(user_id: str, secret: str) -> dict[str, str]:
     return sign_identity(Identity(user_id=user_id, username="bench", role="user", auth_method="jwt"), secret)
 
@@ -117,110 +140,97 @@ def main() -> None:
     vectors, texts = build_vectors(args.memories, rng)
     print(f"prepared {args.memories} vectors in {time.perf_counter() - started:.1f} s")
 
-    with backends() as urls:
-        env = {
-            **urls,
-            **SECRETS,
-            "LOCAL_LLM_ENABLED": "false",
-            "RATE_LIMIT_USER_BURST": "1000000",
-            "RATE_LIMIT_IP_BURST": "1000000",
-        }
-        with memory_services(env) as (memory_url, gateway_url), httpx.Client(timeout=600) as client:
-            tokens, user_ids = [], []
-            for n in range(USERS):
-                name = f"bench_mem_{n}_{uuid.uuid4().hex[:6]}"
-                creds = {"username": name, "email": f"{name}@example.com", "password": "bench-password-1"}
-                user_ids.append(client.post(f"{gateway_url}/api/v1/auth/register", json=creds).json()["id"])
-                tokens.append(
-                    client.post(
-                        f"{gateway_url}/api/v1/auth/login", json={"username": name, "password": creds["password"]}
-                    ).json()["access_token"]
+    with (
+        backends() as urls,
+        memory_services(service_env(urls)) as (memory_url, gateway_url),
+        httpx.Client(timeout=600) as client,
+    ):
+        user_ids, tokens = register_users(client, gateway_url)
+        owner = [i % USERS for i in range(args.memories)]
+
+        ids: list[str] = [""] * args.memories
+
+        # Request bodies are serialised before the clock starts: the client's JSON encoding is not the server's
+        # work.
+        rounded = np.round(vectors, 6)
+        batches: dict[int, list[tuple[list[int], bytes]]] = {}
+        for user in range(USERS):
+            mine = [i for i in range(args.memories) if owner[i] == user]
+            batches[user] = [
+                (
+                    rows,
+                    json.dumps(
+                        {
+                            "memories": [
+                                {"content": texts[i], "embedding": rounded[i].tolist(), "memory_type": "fact"}
+                                for i in rows
+                            ]
+                        }
+                    ).encode(),
                 )
-            owner = [i % USERS for i in range(args.memories)]
+                for rows in (mine[start : start + args.batch] for start in range(0, len(mine), args.batch))
+            ]
 
-            ids: list[str] = [""] * args.memories
-
-            # Request bodies are serialised before the clock starts: the client's JSON encoding is not the server's
-            # work.
-            rounded = np.round(vectors, 6)
-            batches: dict[int, list[tuple[list[int], bytes]]] = {}
-            for user in range(USERS):
-                mine = [i for i in range(args.memories) if owner[i] == user]
-                batches[user] = [
-                    (
-                        rows,
-                        json.dumps(
-                            {
-                                "memories": [
-                                    {"content": texts[i], "embedding": rounded[i].tolist(), "memory_type": "fact"}
-                                    for i in rows
-                                ]
-                            }
-                        ).encode(),
-                    )
-                    for rows in (mine[start : start + args.batch] for start in range(0, len(mine), args.batch))
-                ]
-
-            def load(user: int) -> None:
-                # One loader per user, several users at once: how a multi-tenant bulk load runs in practice.
-                with httpx.Client(timeout=600) as loader:
-                    for rows, body in batches[user]:
-                        headers = {**headers_for(user_ids[user], secret), "content-type": "application/json"}
-                        response = loader.post(f"{memory_url}/memories/batch", content=body, headers=headers)
-                        response.raise_for_status()
-                        for i, stored in zip(rows, response.json(), strict=True):
-                            ids[i] = stored["id"]
-
-            insert_started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=args.loaders) as pool:
-                list(pool.map(load, range(USERS)))
-            insert_seconds = time.perf_counter() - insert_started
-            print(
-                f"insert: {args.memories} memories in {insert_seconds:.1f} s = {args.memories / insert_seconds:.0f} "
-                "memories/s "
-                f"(batches of {args.batch}, {args.loaders} loaders, dedup lookups and HNSW upkeep included; target >= "
-                "2000/s)"
-            )
-            # As after any bulk load: statistics and the visibility map now, not whenever autovacuum gets to them
-            # in the middle of the measurements below.
-            print(f"VACUUM ANALYZE memories after the load: {asyncio.run(vacuum_analyze(urls['DATABASE_URL'])):.1f} s")
-
-            user = 0
-            mine = np.array([i for i in range(args.memories) if owner[i] == user])
-            query_rows = rng.choice(mine, args.queries, replace=False)
-            queries = vectors[query_rows] + rng.normal(0, 0.03, (args.queries, vectors.shape[1])).astype(np.float32)
-            queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-            direct_headers = headers_for(user_ids[user], secret)
-            gateway_headers = {"Authorization": f"Bearer {tokens[user]}"}
-
-            def timed(url: str, headers: dict[str, str], body_for) -> tuple[list[float], list[list[str]]]:
-                samples, results = [], []
-                for q in range(args.queries):
-                    started = time.perf_counter()
-                    response = client.post(url, json=body_for(q), headers=headers)
-                    samples.append((time.perf_counter() - started) * 1000)
+        def load(user: int) -> None:
+            # One loader per user, several users at once: how a multi-tenant bulk load runs in practice.
+            with httpx.Client(timeout=600) as loader:
+                for rows, body in batches[user]:
+                    headers = {**headers_for(user_ids[user], secret), "content-type": "application/json"}
+                    response = loader.post(f"{memory_url}/memories/batch", content=body, headers=headers)
                     response.raise_for_status()
-                    results.append([r["id"] for r in response.json()])
-                return samples, results
+                    for i, stored in zip(rows, response.json(), strict=True):
+                        ids[i] = stored["id"]
 
-            by_vector = lambda q: {"query_embedding": queries[q].tolist(), "k": 10}  # noqa: E731
-            by_text = lambda q: {"query": texts[query_rows[q]], "k": 10}  # noqa: E731
-            timed(f"{memory_url}/memories/retrieve", direct_headers, by_vector)  # warm caches
-            direct_vec, found = timed(f"{memory_url}/memories/retrieve", direct_headers, by_vector)
-            gateway_vec, _ = timed(f"{gateway_url}/api/v1/memories/retrieve", gateway_headers, by_vector)
-            direct_text, _ = timed(f"{memory_url}/memories/retrieve", direct_headers, by_text)
-            gateway_text, _ = timed(f"{gateway_url}/api/v1/memories/retrieve", gateway_headers, by_text)
-            dedup_found, dedup_total = near_copy_dedup(
-                memory_url, secret, user_ids, owner, ids, vectors, rng
-            )  # after: it adds rows
-            extra = ceiling_vectors(vectors, rng)
-            service_rate = service_insert_rate(memory_url, secret, user_ids, extra, args.loaders)
-            copy_rate = asyncio.run(
-                bare_copy_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
-            )
-            probe_rate = asyncio.run(
-                dedup_probe_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
-            )
+        insert_started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.loaders) as pool:
+            list(pool.map(load, range(USERS)))
+        insert_seconds = time.perf_counter() - insert_started
+        print(
+            f"insert: {args.memories} memories in {insert_seconds:.1f} s = {args.memories / insert_seconds:.0f} "
+            "memories/s "
+            f"(batches of {args.batch}, {args.loaders} loaders, dedup lookups and HNSW upkeep included; target >= "
+            "2000/s)"
+        )
+        # As after any bulk load: statistics and the visibility map now, not whenever autovacuum gets to them
+        # in the middle of the measurements below.
+        print(f"VACUUM ANALYZE memories after the load: {asyncio.run(vacuum_analyze(urls['DATABASE_URL'])):.1f} s")
+
+        user = 0
+        mine = np.array([i for i in range(args.memories) if owner[i] == user])
+        query_rows = rng.choice(mine, args.queries, replace=False)
+        queries = vectors[query_rows] + rng.normal(0, 0.03, (args.queries, vectors.shape[1])).astype(np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        direct_headers = headers_for(user_ids[user], secret)
+        gateway_headers = {"Authorization": f"Bearer {tokens[user]}"}
+
+        def timed(url: str, headers: dict[str, str], body_for) -> tuple[list[float], list[list[str]]]:
+            samples, results = [], []
+            for q in range(args.queries):
+                started = time.perf_counter()
+                response = client.post(url, json=body_for(q), headers=headers)
+                samples.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                results.append([r["id"] for r in response.json()])
+            return samples, results
+
+        by_vector = lambda q: {"query_embedding": queries[q].tolist(), "k": 10}  # noqa: E731
+        by_text = lambda q: {"query": texts[query_rows[q]], "k": 10}  # noqa: E731
+        timed(f"{memory_url}/memories/retrieve", direct_headers, by_vector)  # warm caches
+        direct_vec, found = timed(f"{memory_url}/memories/retrieve", direct_headers, by_vector)
+        gateway_vec, _ = timed(f"{gateway_url}/api/v1/memories/retrieve", gateway_headers, by_vector)
+        direct_text, _ = timed(f"{memory_url}/memories/retrieve", direct_headers, by_text)
+        gateway_text, _ = timed(f"{gateway_url}/api/v1/memories/retrieve", gateway_headers, by_text)
+        dedup_found, dedup_total = near_copy_dedup(
+            memory_url, secret, user_ids, owner, ids, vectors, rng
+        )  # after: it adds rows
+        extra = ceiling_vectors(vectors, rng)
+        service_rate = service_insert_rate(memory_url, secret, user_ids, extra, args.loaders)
+        copy_rate = asyncio.run(
+            bare_copy_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
+        )
+        probe_rate = asyncio.run(
+            dedup_probe_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
+        )
 
     print(f"retrieval, k=10, one user among {USERS} ({len(mine)} of {args.memories} memories):")
     print(f"   direct,  excluding embedding  {summary(direct_vec)}  p95={percentile(direct_vec, 95):.3f} ms")

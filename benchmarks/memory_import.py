@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +25,15 @@ import numpy as np
 
 from benchmarks.common import backends, memory_services, summary
 from benchmarks.gateway import SECRETS
-from benchmarks.memory import USERS, build_vectors, connect, headers_for, vacuum_analyze
+from benchmarks.memory import (
+    USERS,
+    build_vectors,
+    connect,
+    headers_for,
+    register_users,
+    service_env,
+    vacuum_analyze,
+)
 from cognitionos_sdk import calls
 from shared.identity import Identity, sign_identity
 
@@ -52,35 +59,31 @@ def main() -> None:
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     exact = [set(mine[np.argsort(-(vectors[mine] @ q))[:10]]) for q in queries]
 
-    with backends() as urls:
-        env = {
-            **urls,
-            **SECRETS,
-            "LOCAL_LLM_ENABLED": "false",
-            "RATE_LIMIT_USER_BURST": "1000000",
-            "RATE_LIMIT_IP_BURST": "1000000",
-        }
-        with memory_services(env) as (memory_url, gateway_url), httpx.Client(timeout=600) as client:
-            user_ids, token = register_users(client, gateway_url)
+    with (
+        backends() as urls,
+        memory_services(service_env(urls)) as (memory_url, gateway_url),
+        httpx.Client(timeout=600) as client,
+    ):
+        user_ids, tokens = register_users(client, gateway_url)
 
-            started = time.perf_counter()
-            ids = incremental_load(memory_url, secret, user_ids, owner, rows, args.loaders)
-            incremental_seconds = time.perf_counter() - started
-            asyncio.run(vacuum_analyze(urls["DATABASE_URL"]))
-            before = search(client, memory_url, headers_for(user_ids[0], secret), queries)
-            recall_before = recall(before[1], ids, exact)
+        started = time.perf_counter()
+        ids = incremental_load(memory_url, secret, user_ids, owner, rows, args.loaders)
+        incremental_seconds = time.perf_counter() - started
+        asyncio.run(vacuum_analyze(urls["DATABASE_URL"]))
+        before = search(client, memory_url, headers_for(user_ids[0], secret), queries)
+        recall_before = recall(before[1], ids, exact)
 
-            asyncio.run(empty_memories(urls["DATABASE_URL"]))
-            by_content = {}
-            job = bulk_import(client, memory_url, secret, user_ids, owner, rows)
-            import_seconds = sum(job["phases"].values())
-            for memory in listed(client, memory_url, secret, user_ids):
-                by_content[memory["content"]] = memory["id"]
-            asyncio.run(vacuum_analyze(urls["DATABASE_URL"]))
-            after = search(client, memory_url, headers_for(user_ids[0], secret), queries)
-            recall_after = recall(after[1], [by_content[t] for t in texts], exact)
+        asyncio.run(empty_memories(urls["DATABASE_URL"]))
+        by_content = {}
+        job = bulk_import(client, memory_url, secret, user_ids, owner, rows)
+        import_seconds = sum(job["phases"].values())
+        for memory in listed(client, memory_url, secret, user_ids):
+            by_content[memory["content"]] = memory["id"]
+        asyncio.run(vacuum_analyze(urls["DATABASE_URL"]))
+        after = search(client, memory_url, headers_for(user_ids[0], secret), queries)
+        recall_after = recall(after[1], [by_content[t] for t in texts], exact)
 
-            single = single_posts(client, gateway_url, token, args.single_posts)
+        single = single_posts(client, gateway_url, tokens[0], args.single_posts)
 
     incremental_rate = args.memories / incremental_seconds
     import_rate = args.memories / import_seconds
@@ -106,18 +109,6 @@ def main() -> None:
         f"single POST /memories through the gateway, text embedded by the ai-runtime, at {args.memories:,} memories: "
         f"{summary(single)} (the original design's figure: 80 ms P50)"
     )
-
-
-def register_users(client: httpx.Client, gateway_url: str) -> tuple[list[str], str]:
-    """Ten users (ids) and the first one's access token."""
-    user_ids, tokens = [], []
-    for n in range(USERS):
-        name = f"bench_imp_{n}_{uuid.uuid4().hex[:6]}"
-        creds = {"username": name, "email": f"{name}@example.com", "password": "bench-password-1"}
-        user_ids.append(client.post(f"{gateway_url}/api/v1/auth/register", json=creds).json()["id"])
-        login = {"username": name, "password": creds["password"]}
-        tokens.append(client.post(f"{gateway_url}/api/v1/auth/login", json=login).json()["access_token"])
-    return user_ids, tokens[0]
 
 
 def incremental_load(
