@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.agent_orchestrator.deps import Agents, Runs, State
@@ -56,9 +56,10 @@ async def get_agent(
     tags=["runs"],
     summary="Start a run of a goal (planned as its first task) or of a stored plan; it executes in the background",
 )
-async def create_run(body: RunCreate, identity: CurrentIdentity, runs: Runs) -> RunResponse:
-    run = await runs.create(identity, body)
-    return await runs.describe(identity, run.id)
+async def create_run(body: RunCreate, identity: CurrentIdentity, runs: Runs) -> Response:
+    # Serialised here, once: the answer is already a validated model (FastAPI would validate it again).
+    created = await runs.start(identity, body)
+    return Response(created.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json")
 
 
 @router.get(

@@ -237,14 +237,16 @@ _PROMOTE_ALL = text(_PROMOTE.format(only_dependents_of=""))
 _PROMOTE_DEPENDENTS = text(_PROMOTE.format(only_dependents_of="AND t.depends_on ?| CAST(:task_keys AS text[])"))
 
 
-async def promote_ready(session: AsyncSession, run_id: uuid.UUID, finished_keys: Sequence[str] | None = None) -> int:
+async def promote_ready(
+    session: AsyncSession, run_id: uuid.UUID, finished_keys: Sequence[str] | None = None
+) -> set[uuid.UUID]:
     """Pending tasks whose dependencies all succeeded (or were skipped) become ready: all of the run's, or only
-    dependents of the tasks just finished. The caller holds the run lock."""
+    dependents of the tasks just finished. The caller holds the run lock. Returns the ids made ready."""
     if finished_keys is None:
         result = await session.execute(_PROMOTE_ALL, {"run_id": run_id})
     else:
         result = await session.execute(_PROMOTE_DEPENDENTS, {"run_id": run_id, "task_keys": list(finished_keys)})
-    return len(result.all())
+    return {row[0] for row in result.all()}
 
 
 async def open_task_count(session: AsyncSession, run_id: uuid.UUID) -> int:
