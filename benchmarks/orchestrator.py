@@ -4,7 +4,9 @@ plain in-memory asyncio scheduler in the same run (the floor: no durability at a
 
 DAG: 10 layers of 100; each task depends on two tasks of the layer before. Reported: total time (run started
 to finished), ready->running latency per task (promoted to ready -> claimed by a worker) P50/P99.
-Targets: total <= 5 s, ready->running P50 <= 20 ms.
+Targets: total <= 5 s, ready->running P50 <= 20 ms; issue 15's: ready->running P99 <= 30 ms with total <= 2 s.
+Where the tail comes from: ready->running per layer (the first layer is made ready by the run's creation, the
+others by the success batches of the layer before).
 
     python -m benchmarks.orchestrator [--layers 10] [--width 100] [--workers 1]
 """
@@ -124,12 +126,19 @@ async def measure(dsn: str, run_id: str) -> tuple[str, float, list[float], int, 
             uuid.UUID(run_id),
         )
         rows = await connection.fetch(
-            "SELECT extract(epoch FROM started_at - available_at)::float8 * 1000 AS ms, attempts FROM tasks WHERE "
-            "run_id = $1",
+            "SELECT extract(epoch FROM started_at - available_at)::float8 * 1000 AS ms, attempts, task_key FROM tasks "
+            "WHERE run_id = $1",
             uuid.UUID(run_id),
         )
     finally:
         await connection.close()
+    by_layer: dict[str, list[float]] = {}
+    for row in rows:
+        by_layer.setdefault(row["task_key"].split("_")[0], []).append(row["ms"])
+    print(
+        "   ready->running by layer, p50/max (ms): "
+        + " ".join(f"{layer}:{percentile(ms, 50):.0f}/{max(ms):.0f}" for layer, ms in sorted(by_layer.items()))
+    )
     return run["status"], run["total"], [r["ms"] for r in rows], max(r["attempts"] for r in rows), len(rows)
 
 
@@ -189,7 +198,8 @@ def main() -> None:
     print("   ready->running deciles (ms): " + " ".join(f"{percentile(latencies, p):.1f}" for p in range(10, 100, 10)))
     print(
         f"   targets: total <= 5 s: {'met' if total <= 5 else 'NOT met'}; ready->running p50 <= 20 ms: "
-        f"{'met' if percentile(latencies, 50) <= 20 else 'NOT met'}"
+        f"{'met' if percentile(latencies, 50) <= 20 else 'NOT met'}; ready->running p99 <= 30 ms with total <= 2 s: "
+        f"{'met' if percentile(latencies, 99) <= 30 and total <= 2 else 'NOT met'}"
     )
 
 
