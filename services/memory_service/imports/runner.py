@@ -5,7 +5,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -270,7 +270,7 @@ class ImportLoader(BackgroundComponent):
     # --- the vector index -----------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _index_connection(self, *, wait: bool) -> Any:
+    async def _index_connection(self, *, wait: bool) -> AsyncIterator[AsyncConnection | None]:
         """An autocommit connection holding the index lock, or None when another process holds it (wait=False)."""
         async with self.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -284,6 +284,7 @@ class ImportLoader(BackgroundComponent):
 
     async def _drop_index(self) -> None:
         async with self._index_connection(wait=True) as connection:
+            assert connection is not None  # waited for the lock
             await repository.drop_vector_index(connection)
 
     async def ensure_index(self, *, wait: bool) -> None:
