@@ -117,6 +117,26 @@ def test_attack_staging_flood_is_capped_per_user(bob: Caller) -> None:
     assert all(r.status_code == 201 for r in opened)
     assert_error(bob.client.post("/memories/imports"), 409, "too_many_imports")
     assert_error(bob.client.post("/memories/import", content=jsonl([{"content": "one more"}])), 409)
+    # Discarding one (with its staged rows) frees a place; a committed import cannot be discarded.
+    first = opened[0].json()["id"]
+    bob.client.post(f"/memories/imports/{first}/rows", content=jsonl([{"content": "Staged, then discarded"}]))
+    assert bob.client.delete(f"/memories/imports/{first}").status_code == 204
+    assert_error(bob.client.get(f"/memories/imports/{first}"), 404)
+    job = import_body(bob, [{"content": "Bob's one more import"}])
+    assert_error(bob.client.delete(f"/memories/imports/{job['id']}"), 409, "import_closed")
+
+
+def test_a_one_call_import_that_fails_to_stage_leaves_nothing_open(alice: Caller, database_url: str) -> None:
+    refused = alice.client.post("/memories/import", content=jsonl([{"content": "x", "embedding": [0.5] * 384}] * 2))
+    assert refused.status_code == 202  # a valid body: staged and committed
+    wrong = jsonl([{"content": "a wrong-sized vector", "embedding": [0.5, 0.5]}])
+    assert_error(alice.client.post("/memories/import", content=wrong), 400, "bad_embedding")
+    unfinished = sql_scalar(
+        database_url,
+        "SELECT count(*) FROM memory_imports WHERE user_id = :u AND status = 'open'",
+        u=alice.user_id,
+    )
+    assert unfinished == 0
 
 
 def test_a_row_naming_a_missing_run_fails_the_import_and_loads_nothing(alice: Caller) -> None:

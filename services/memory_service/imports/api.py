@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.memory_service.deps import Memories, MemoryState
 from services.memory_service.imports.schemas import ImportResponse
@@ -68,6 +68,16 @@ async def commit_import(import_id: uuid.UUID, identity: CurrentIdentity, imports
 @router.get("/memories/imports/{import_id}", response_model=ImportResponse, summary="An import and how far it got")
 async def get_import(import_id: uuid.UUID, identity: CurrentIdentity, imports: Imports) -> ImportResponse:
     return ImportResponse.model_validate(await imports.get(identity, import_id))
+
+
+@router.delete(
+    "/memories/imports/{import_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Discard an open import and the rows staged in it",
+)
+async def discard_import(import_id: uuid.UUID, identity: CurrentIdentity, imports: Imports) -> Response:
+    await imports.discard(identity, import_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

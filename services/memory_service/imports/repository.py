@@ -59,6 +59,11 @@ async def get(session: AsyncSession, import_id: uuid.UUID, *, for_update: bool =
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def delete(session: AsyncSession, import_id: uuid.UUID) -> None:
+    """The import and (by cascade) its staged rows."""
+    await session.execute(text("DELETE FROM memory_imports WHERE id = :id"), {"id": import_id})
+
+
 async def stage(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
     """Binary COPY of rows in STAGED_COLUMNS order (the vectors through pgvector's codec)."""
     connection = await session.connection()

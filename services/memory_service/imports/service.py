@@ -52,9 +52,26 @@ class ImportService:
     async def import_body(self, identity: Identity, body: bytes) -> MemoryImport:
         """Open, stage and commit in one call (a body within the request size limit)."""
         items = self._parse(body)
-        job = await self.open(identity)
-        await self._stage(identity, job.id, items)
-        return await self.commit(identity, job.id)
+        import_id = (await self.open(identity)).id
+        try:
+            await self._stage(identity, import_id, items)
+        except Exception:
+            # Not left open (it would count against the caller's unfinished imports for a day).
+            await self.memories.session.rollback()
+            await repository.delete(self.memories.session, import_id)
+            await self.memories.session.commit()
+            raise
+        return await self.commit(identity, import_id)
+
+    async def discard(self, identity: Identity, import_id: uuid.UUID) -> None:
+        """An open import and its staged rows, dropped (a committed one is the memories' now)."""
+        job = await self.get(identity, import_id, for_update=True)
+        if job.status != "open":
+            raise ConflictError(
+                f"The import is {job.status}: only an open import can be discarded", code="import_closed"
+            )
+        await repository.delete(self.memories.session, job.id)
+        await self.memories.session.commit()
 
     async def _stage(self, identity: Identity, import_id: uuid.UUID, items: list[MemoryCreate]) -> MemoryImport:
         await self.get(identity, import_id)  # someone else's import is a 404 before any embedding is paid for
