@@ -21,6 +21,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
@@ -122,6 +123,28 @@ def register_users(client: httpx.Client, gateway_url: str) -> tuple[list[str], l
     return user_ids, tokens
 
 
+Batches = dict[int, list[tuple[Sequence[int], bytes]]]  # user number -> (row numbers, /memories/batch body)
+
+
+def load_batches(
+    memory_url: str, secret: str, user_ids: list[str], batches: Batches, *, loaders: int, ids: list[str]
+) -> None:
+    """POST every user's batches to /memories/batch and note each row's id: one loader per user, `loaders` users at
+    once (how a multi-tenant bulk load runs in practice)."""
+
+    def load(user: int) -> None:
+        with httpx.Client(timeout=600) as loader:
+            for rows, body in batches[user]:
+                headers = {**headers_for(user_ids[user], secret), "content-type": "application/json"}
+                response = loader.post(f"{memory_url}/memories/batch", content=body, headers=headers)
+                response.raise_for_status()
+                for i, stored in zip(rows, response.json(), strict=True):
+                    ids[i] = stored["id"]
+
+    with ThreadPoolExecutor(max_workers=loaders) as pool:
+        list(pool.map(load, batches))
+
+
 def headers_for(user_id: str, secret: str) -> dict[str, str]:
     return sign_identity(Identity(user_id=user_id, username="bench", role="user", auth_method="jwt"), secret)
 
@@ -153,7 +176,7 @@ def main() -> None:
         # Request bodies are serialised before the clock starts: the client's JSON encoding is not the server's
         # work.
         rounded = np.round(vectors, 6)
-        batches: dict[int, list[tuple[list[int], bytes]]] = {}
+        batches: Batches = {}
         for user in range(USERS):
             mine = [i for i in range(args.memories) if owner[i] == user]
             batches[user] = [
@@ -171,19 +194,8 @@ def main() -> None:
                 for rows in (mine[start : start + args.batch] for start in range(0, len(mine), args.batch))
             ]
 
-        def load(user: int) -> None:
-            # One loader per user, several users at once: how a multi-tenant bulk load runs in practice.
-            with httpx.Client(timeout=600) as loader:
-                for rows, body in batches[user]:
-                    headers = {**headers_for(user_ids[user], secret), "content-type": "application/json"}
-                    response = loader.post(f"{memory_url}/memories/batch", content=body, headers=headers)
-                    response.raise_for_status()
-                    for i, stored in zip(rows, response.json(), strict=True):
-                        ids[i] = stored["id"]
-
         insert_started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.loaders) as pool:
-            list(pool.map(load, range(USERS)))
+        load_batches(memory_url, secret, user_ids, batches, loaders=args.loaders, ids=ids)
         insert_seconds = time.perf_counter() - insert_started
         print(
             f"insert: {args.memories} memories in {insert_seconds:.1f} s = {args.memories / insert_seconds:.0f} "

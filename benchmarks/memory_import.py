@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from benchmarks.memory import (
     build_vectors,
     connect,
     headers_for,
+    load_batches,
     register_users,
     service_env,
     vacuum_analyze,
@@ -67,7 +67,7 @@ def main() -> None:
         user_ids, tokens = register_users(client, gateway_url)
 
         started = time.perf_counter()
-        ids = incremental_load(memory_url, secret, user_ids, owner, rows, args.loaders)
+        ids = incremental_load(memory_url, secret, user_ids=user_ids, owner=owner, rows=rows, loaders=args.loaders)
         incremental_seconds = time.perf_counter() - started
         asyncio.run(vacuum_analyze(urls["DATABASE_URL"]))
         before = search(client, memory_url, headers_for(user_ids[0], secret), queries)
@@ -75,7 +75,7 @@ def main() -> None:
 
         asyncio.run(empty_memories(urls["DATABASE_URL"]))
         by_content = {}
-        job = bulk_import(client, memory_url, secret, user_ids, owner, rows)
+        job = bulk_import(client, memory_url, secret, user_ids=user_ids, owner=owner, rows=rows)
         import_seconds = sum(job["phases"].values())
         for memory in listed(client, memory_url, secret, user_ids):
             by_content[memory["content"]] = memory["id"]
@@ -112,7 +112,13 @@ def main() -> None:
 
 
 def incremental_load(
-    memory_url: str, secret: str, user_ids: list[str], owner: list[int], rows: list[dict[str, Any]], loaders: int
+    memory_url: str,
+    secret: str,
+    *,
+    user_ids: list[str],
+    owner: list[int],
+    rows: list[dict[str, Any]],
+    loaders: int,
 ) -> list[str]:
     ids = [""] * len(rows)
     batches = {
@@ -123,17 +129,7 @@ def incremental_load(
         for user in range(USERS)
     }
 
-    def load(user: int) -> None:
-        with httpx.Client(timeout=600) as loader:
-            for chunk, body in batches[user]:
-                headers = {**headers_for(user_ids[user], secret), "content-type": "application/json"}
-                response = loader.post(f"{memory_url}/memories/batch", content=body, headers=headers)
-                response.raise_for_status()
-                for i, stored in zip(chunk, response.json(), strict=True):
-                    ids[i] = stored["id"]
-
-    with ThreadPoolExecutor(max_workers=loaders) as pool:
-        list(pool.map(load, range(USERS)))
+    load_batches(memory_url, secret, user_ids, batches, loaders=loaders, ids=ids)
     return ids
 
 
@@ -146,6 +142,7 @@ def bulk_import(
     client: httpx.Client,
     memory_url: str,
     secret: str,
+    *,
     user_ids: list[str],
     owner: list[int],
     rows: list[dict[str, Any]],
