@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from services.memory_service.background import AccessRecorder
 from services.memory_service.config import MemorySettings
 from services.memory_service.imports.runner import ImportLoader
+from services.memory_service.imports.service import ImportService
 from services.memory_service.service import MemoryService
 from shared.app import DbSession, service_state
 from shared.clients import ServiceClient
@@ -31,3 +32,10 @@ async def get_memory_service(request: Request, session: DbSession) -> MemoryServ
 
 
 Memories = Annotated[MemoryService, Depends(get_memory_service)]
+
+
+async def get_import_service(request: Request, memories: Memories) -> ImportService:
+    return ImportService(memories=memories, loader=service_state(request.app, MemoryState).imports)
+
+
+Imports = Annotated[ImportService, Depends(get_import_service)]

@@ -3,9 +3,10 @@
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from cryptography.fernet import Fernet
@@ -69,6 +70,18 @@ class MemoryService:
                 details={"got": len(vector)},
             )
 
+    async def vectors_for(self, identity: Identity, items: list[MemoryCreate]) -> list[list[float]]:
+        """Each new memory's vector, in order: the one it brought (checked), else embedded (all in one call);
+        refused before anything is embedded when the caller may not write a memory of the batch."""
+        for item in items:
+            if item.scope == "global" and identity.role not in ("admin", "agent"):
+                raise ForbiddenError("Only agents and admins may write global memories")
+            if item.embedding is not None:
+                self.check_vector(item.embedding)
+        missing = [item.content for item in items if item.embedding is None]
+        embedded = iter(await self.embed(identity, missing) if missing else [])
+        return [item.embedding if item.embedding is not None else next(embedded) for item in items]
+
     def stored_content(self, content: str, *, sensitive: bool) -> str:
         """What the content column holds: the text, or its Fernet ciphertext for a sensitive memory."""
         return self.cipher.encrypt(content.encode()).decode() if sensitive else content
@@ -107,22 +120,11 @@ class MemoryService:
         """Store a batch: embed what has no vector, then per (owner, scope) group one dedup query and one insert."""
         if len(items) > self.settings.max_batch:
             raise BadRequestError(f"At most {self.settings.max_batch} memories per call", code="batch_too_large")
-        for item in items:
-            if item.scope == "global" and identity.role not in ("admin", "agent"):
-                raise ForbiddenError("Only agents and admins may write global memories")
-            if item.embedding is not None:
-                self.check_vector(item.embedding)
-        embeddings = [item.embedding for item in items]
-        missing = [i for i, e in enumerate(embeddings) if e is None]
-        for index, vector in zip(
-            missing, await self.embed(identity, [items[i].content for i in missing]) if missing else [], strict=True
-        ):
-            embeddings[index] = vector
+        vectors = await self.vectors_for(identity, items)
         groups: dict[tuple[uuid.UUID, str, bool], list[int]] = {}
         for index, item in enumerate(items):
             groups.setdefault((acting_user(identity, item.user_id), item.scope, item.is_sensitive), []).append(index)
         stored: dict[int, tuple[Memory, bool]] = {}
-        vectors = cast(list[list[float]], embeddings)  # every missing one was embedded above
         for (owner, scope, sensitive), indexes in groups.items():
             stored |= await self._store_group(
                 owner=owner,
@@ -164,8 +166,7 @@ class MemoryService:
         positions: list[int],
     ) -> dict[int, tuple[Memory, bool]]:
         await repository.lock_owner_scope(self.session, owner, scope)
-        matrix = np.asarray(vectors, dtype=np.float32)
-        matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+        matrix = unit_rows(vectors)
         existing_ids = await existing_duplicates(
             self.session,
             threshold=self.settings.dedup_threshold,
@@ -431,6 +432,15 @@ async def existing_duplicates(
         )
         found |= {crowded[position]: memory_id for position, memory_id in again.items()}
     return found
+
+
+def unit_rows(vectors: Sequence[Any]) -> np.ndarray:
+    """The vectors as rows of a float32 matrix, each scaled to length 1 (a product of two is then their cosine)."""
+    if not len(vectors):
+        return np.zeros((0, 0), dtype=np.float32)
+    matrix = np.asarray(vectors, dtype=np.float32)
+    matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+    return matrix
 
 
 def metadata_filter(raw: str | None) -> dict[str, Any] | None:

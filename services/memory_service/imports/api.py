@@ -3,12 +3,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from services.memory_service.deps import Memories, MemoryState
+from services.memory_service.deps import Imports
 from services.memory_service.imports.schemas import ImportResponse
-from services.memory_service.imports.service import ImportService
-from shared.app import service_state
 from shared.identity import CurrentIdentity
 
 router = APIRouter(tags=["memory imports"])
@@ -19,13 +17,6 @@ JSON_LINES = {
         "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
     }
 }
-
-
-async def get_import_service(request: Request, memories: Memories) -> ImportService:
-    return ImportService(memories=memories, loader=service_state(request.app, MemoryState).imports)
-
-
-Imports = Annotated[ImportService, Depends(get_import_service)]
 
 
 @router.post(

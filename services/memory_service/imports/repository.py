@@ -35,7 +35,7 @@ class GroupKey:
 @dataclass(kw_only=True)
 class StagedGroup:
     ordinals: list[int]  # in upload order
-    vectors: np.ndarray  # unit rows, float32
+    vectors: list[np.ndarray]
     memory_ids: list[uuid.UUID]
 
 
@@ -64,12 +64,19 @@ async def delete(session: AsyncSession, import_id: uuid.UUID) -> None:
     await session.execute(text("DELETE FROM memory_imports WHERE id = :id"), {"id": import_id})
 
 
-async def stage(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
-    """Binary COPY of rows in STAGED_COLUMNS order (the vectors through pgvector's codec)."""
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, for what SQLAlchemy has no form of (COPY) or does slowly (below)."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None  # an open connection of the pool
-    await raw.copy_records_to_table("memory_import_rows", records=records, columns=STAGED_COLUMNS)
+    return raw
+
+
+async def stage(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
+    """Binary COPY of rows in STAGED_COLUMNS order (the vectors through pgvector's codec)."""
+    await (await _driver_connection(session)).copy_records_to_table(
+        "memory_import_rows", records=records, columns=STAGED_COLUMNS
+    )
 
 
 async def groups(session: AsyncSession, import_id: uuid.UUID) -> list[GroupKey]:
@@ -85,10 +92,7 @@ async def groups(session: AsyncSession, import_id: uuid.UUID) -> list[GroupKey]:
 async def _fetch(session: AsyncSession, query: str, *args: Any) -> list[Any]:
     """Rows straight from asyncpg: vectors stay pgvector's binary Vector (SQLAlchemy's column type would turn each
     into a list of 384 Python floats, most of the cost of reading a group back)."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None  # an open connection of the pool
-    return cast(list[Any], await raw.fetch(query, *args))
+    return cast(list[Any], await (await _driver_connection(session)).fetch(query, *args))
 
 
 async def staged_group(session: AsyncSession, import_id: uuid.UUID, key: GroupKey) -> StagedGroup:
@@ -103,7 +107,7 @@ async def staged_group(session: AsyncSession, import_id: uuid.UUID, key: GroupKe
     )
     return StagedGroup(
         ordinals=[row[0] for row in rows],
-        vectors=unit_rows([row[1].to_numpy() for row in rows]),
+        vectors=[row[1].to_numpy() for row in rows],
         memory_ids=[row[2] for row in rows],
     )
 
@@ -121,7 +125,9 @@ async def repeat_values(
     return {row[0]: (row[1], row[2]) for row in rows}  # jsonb arrives decoded (SQLAlchemy's codec on the connection)
 
 
-async def owner_vectors(session: AsyncSession, key: GroupKey, *, limit: int) -> tuple[list[uuid.UUID], np.ndarray]:
+async def owner_vectors(
+    session: AsyncSession, key: GroupKey, *, limit: int
+) -> tuple[list[uuid.UUID], list[np.ndarray]]:
     """The live memories an import's group is deduplicated against: at most `limit` (the caller checked the count)."""
     rows = await _fetch(
         session,
@@ -132,15 +138,7 @@ async def owner_vectors(session: AsyncSession, key: GroupKey, *, limit: int) -> 
         key.is_sensitive,
         limit,
     )
-    return [row[0] for row in rows], unit_rows([row[1].to_numpy() for row in rows])
-
-
-def unit_rows(vectors: list[Any]) -> np.ndarray:
-    if not vectors:
-        return np.zeros((0, 0), dtype=np.float32)
-    matrix = np.asarray(vectors, dtype=np.float32)
-    matrix /= np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
-    return matrix
+    return [row[0] for row in rows], [row[1].to_numpy() for row in rows]
 
 
 async def load(session: AsyncSession, import_id: uuid.UUID, ordinals: list[int], *, embedding_model: str) -> None:
@@ -217,19 +215,20 @@ async def memories_at_least(session: AsyncSession, floor: int) -> int:
     return int((await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one())
 
 
-async def stuck_commits(session: AsyncSession) -> list[uuid.UUID]:
-    """Imports left 'committing' whose loader is gone (its transaction-scoped lock is free)."""
+async def committing(session: AsyncSession) -> list[uuid.UUID]:
+    """Imports waiting for their load, or being loaded (the loader's lock, lock_import, tells which)."""
     rows = await session.execute(select(MemoryImport.id).where(MemoryImport.status == "committing"))
     return [row[0] for row in rows]
 
 
-async def lock_import(session: AsyncSession, import_id: uuid.UUID, *, wait: bool) -> bool:
-    """The loader's lock on an import, held until its transaction ends."""
-    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+async def lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:
+    """The loader's lock on an import, held until its transaction ends; False when another loader holds it."""
     held = (
-        await session.execute(text(f"SELECT {function}(hashtext(:key))::text"), {"key": f"memory-import:{import_id}"})
+        await session.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"), {"key": f"memory-import:{import_id}"}
+        )
     ).scalar_one()
-    return held != "false"
+    return bool(held)
 
 
 async def expire_open(session: AsyncSession, *, older_than_hours: float) -> int:

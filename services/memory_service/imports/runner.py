@@ -5,7 +5,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from services.memory_service import repository as memory_repository
 from services.memory_service.config import MemorySettings
 from services.memory_service.imports import repository
-from services.memory_service.imports.repository import GroupKey, StagedGroup
-from services.memory_service.service import existing_duplicates
+from services.memory_service.imports.repository import GroupKey
+from services.memory_service.service import existing_duplicates, unit_rows
 from shared.background import BackgroundComponent, PeriodicTask
 
 logger = logging.getLogger(__name__)
@@ -119,15 +119,11 @@ class ImportLoader(BackgroundComponent):
             self._loads[import_id] = asyncio.create_task(self.load(import_id), name=f"memory-import-{import_id}")
             self._loads[import_id].add_done_callback(lambda _: self._loads.pop(import_id, None))
 
-    async def wait(self) -> None:
-        """Until every load this process started has finished (tests, shutdown)."""
-        await asyncio.gather(*list(self._loads.values()), return_exceptions=True)
-
     async def sweep(self) -> None:
         """Resume loads left by a process that died, rebuild an index a build left invalid, finish imports whose
         index is back, drop imports left open."""
         async with self.sessionmaker() as session:
-            stuck = await repository.stuck_commits(session)
+            stuck = await repository.committing(session)
             expired = await repository.expire_open(session, older_than_hours=self.settings.import_open_hours)
             await session.commit()
         if expired:
@@ -181,7 +177,7 @@ class ImportLoader(BackgroundComponent):
 
     async def _load(self, import_id: uuid.UUID, *, rebuild: bool) -> None:
         async with self.sessionmaker() as session:
-            if not await repository.lock_import(session, import_id, wait=False):
+            if not await repository.lock_import(session, import_id):
                 return  # another process is loading it
             job = await repository.get(session, import_id, for_update=True)
             if job is None or job.status != "committing":
@@ -214,10 +210,10 @@ class ImportLoader(BackgroundComponent):
 
     async def _deduplicate(self, session: AsyncSession, import_id: uuid.UUID, key: GroupKey) -> GroupOutcome:
         group = await repository.staged_group(session, import_id, key)
-        threshold = self.settings.dedup_threshold
-        parent = repeated_rows(group.vectors, threshold)
+        vectors = unit_rows(group.vectors)
+        parent = repeated_rows(vectors, self.settings.dedup_threshold)
         kept = np.flatnonzero(parent == np.arange(len(parent)))
-        stored = await self._stored_repeats(session, key, group, kept)
+        stored = await self._stored_repeats(session, key, vectors[kept], kept)
         target: dict[int, uuid.UUID] = {}  # position in the group -> the memory it strengthens
         for position in np.flatnonzero(parent != np.arange(len(parent))).tolist() + list(stored):
             origin = int(parent[position])
@@ -235,25 +231,25 @@ class ImportLoader(BackgroundComponent):
         )
 
     async def _stored_repeats(
-        self, session: AsyncSession, key: GroupKey, group: StagedGroup, kept: np.ndarray
+        self, session: AsyncSession, key: GroupKey, vectors: np.ndarray, positions: np.ndarray
     ) -> dict[int, uuid.UUID]:
-        """Kept position -> the stored memory it repeats: exactly for an owner of modest size, else by the store
-        path's probes."""
+        """Position (of the kept rows, `vectors` in order) -> the stored memory it repeats: exactly for an owner of
+        modest size, else by the store path's probes."""
         if not await self._owner_is_large(session, key):
             ids, stored = await repository.owner_vectors(session, key, limit=self.settings.import_exact_dedup_rows)
-            matches = nearest_stored(group.vectors[kept], stored, self.settings.dedup_threshold)
-            return {int(kept[row]): ids[match] for row, match in matches.items()}
+            matches = nearest_stored(vectors, unit_rows(stored), self.settings.dedup_threshold)
+            return {int(positions[row]): ids[match] for row, match in matches.items()}
         repeats: dict[int, uuid.UUID] = {}
-        for batch in _batches(kept, PROBE_BATCH):
+        for start in range(0, len(positions), PROBE_BATCH):
             found = await existing_duplicates(
                 session,
                 threshold=self.settings.dedup_threshold,
                 owner=key.user_id,
                 scope=key.scope,
                 sensitive=key.is_sensitive,
-                vectors=group.vectors[batch].tolist(),
+                vectors=vectors[start : start + PROBE_BATCH].tolist(),
             )
-            repeats |= {int(batch[row]): memory_id for row, memory_id in found.items()}
+            repeats |= {int(positions[start + row]): memory_id for row, memory_id in found.items()}
         return repeats
 
     async def _fail(self, import_id: uuid.UUID, exc: Exception) -> None:
@@ -313,11 +309,6 @@ class ImportLoader(BackgroundComponent):
             await repository.drop_vector_index(connection)
             await repository.build_vector_index(connection, memory=self.settings.import_index_memory, workers=0)
         logger.info("vector index built", extra={"seconds": round(asyncio.get_running_loop().time() - started, 1)})
-
-
-def _batches(rows: np.ndarray, size: int) -> Iterator[np.ndarray]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _reason(exc: Exception) -> str:

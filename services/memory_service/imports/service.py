@@ -14,7 +14,7 @@ from services.memory_service.imports import repository
 from services.memory_service.imports.runner import ImportLoader
 from services.memory_service.schemas import MemoryCreate
 from services.memory_service.service import MemoryService, acting_user
-from shared.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from shared.errors import BadRequestError, ConflictError, NotFoundError
 from shared.identity import Identity
 
 MAX_REPORTED_ERRORS = 10
@@ -75,7 +75,7 @@ class ImportService:
 
     async def _stage(self, identity: Identity, import_id: uuid.UUID, items: list[MemoryCreate]) -> MemoryImport:
         await self.get(identity, import_id)  # someone else's import is a 404 before any embedding is paid for
-        vectors = await self._vectors(identity, items)  # before the row lock: embedding may take seconds
+        vectors = await self.memories.vectors_for(identity, items)  # before the row lock: embedding may take seconds
         job = await self.get(identity, import_id, for_update=True)
         if job.status != "open":
             raise ConflictError(
@@ -144,16 +144,6 @@ class ImportService:
                 details={"errors": errors},
             )
         return items
-
-    async def _vectors(self, identity: Identity, items: list[MemoryCreate]) -> list[list[float]]:
-        for item in items:
-            if item.scope == "global" and identity.role not in ("admin", "agent"):
-                raise ForbiddenError("Only agents and admins may write global memories")
-            if item.embedding is not None:
-                self.memories.check_vector(item.embedding)
-        missing = [n for n, item in enumerate(items) if item.embedding is None]
-        embedded = iter(await self.memories.embed(identity, [items[n].content for n in missing]) if missing else [])
-        return [item.embedding if item.embedding is not None else next(embedded) for item in items]
 
     def _record(
         self, identity: Identity, *, import_id: uuid.UUID, ordinal: int, item: MemoryCreate, vector: list[float]
