@@ -240,16 +240,15 @@ async def openai_chat_completions(
         if body.response_format and body.response_format.type != "text"
         else None
     )
-    generation = Generation(
+    generation = client_generation(
+        runtime,
+        identity,
+        request,
+        model=body.model,
         messages=[m.model_dump(exclude_none=True) for m in body.messages],
-        chain=runtime.chat_chain(body.model, None),
         max_tokens=body.max_completion_tokens or body.max_tokens or runtime.settings.default_max_tokens,
         temperature=body.temperature,
         response_format=response_format,
-        use_cache=use_cache(runtime, None, body.temperature),
-        user_id=identity.user_id,
-        api_key_id=identity.api_key_id,
-        request_id=request.state.request_id,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,
         tool_choice=body.tool_choice,
     )
@@ -300,7 +299,7 @@ async def openai_chat_completions(
 async def openai_completions(
     body: OpenAICompletionRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
 ) -> Any:
-    generation = _text_generation(
+    generation = client_generation(
         runtime,
         identity,
         request,
@@ -353,7 +352,7 @@ ANTHROPIC_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_call
 async def anthropic_messages(
     body: AnthropicMessagesRequest, identity: CurrentIdentity, runtime: Runtime, request: Request
 ) -> Any:
-    generation = _text_generation(
+    generation = client_generation(
         runtime,
         identity,
         request,
@@ -417,27 +416,33 @@ async def anthropic_messages(
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def _text_generation(
+def client_generation(
     runtime: AIRuntime,
     identity: Identity,
     request: Request,
     *,
-    model: str,
+    model: str | None,
     messages: list[dict[str, str]],
     max_tokens: int,
     temperature: float,
+    response_format: dict[str, Any] | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
 ) -> Generation:
-    """A call for plain text in another API's shape (legacy completions, Anthropic messages)."""
+    """A call in a client API's shape (OpenAI chat completions and responses, legacy completions, Anthropic
+    messages): the caller's own, with their virtual key's limits."""
     return Generation(
         messages=messages,
         chain=runtime.chat_chain(model, None),
         max_tokens=max_tokens,
         temperature=temperature,
-        response_format=None,
+        response_format=response_format,
         use_cache=use_cache(runtime, None, temperature),
         user_id=identity.user_id,
         api_key_id=identity.api_key_id,
         request_id=request.state.request_id,
+        tools=tools,
+        tool_choice=tool_choice,
     )
 
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.ai_runtime.api import SSE_HEADERS, Runtime, use_cache
+from services.ai_runtime.api import SSE_HEADERS, Runtime, client_generation
 from services.ai_runtime.providers.base import ProviderError
-from services.ai_runtime.service import Generation, GenerationResult
+from services.ai_runtime.service import GenerationResult
 from shared.errors import BadRequestError
 from shared.identity import CurrentIdentity
 
@@ -150,16 +150,14 @@ def _output(result: GenerationResult) -> list[dict[str, Any]]:
 
 @router.post("/v1/responses", summary="OpenAI-compatible Responses API (text, streaming, function tools)")
 async def create_response(body: ResponsesRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
-    generation = Generation(
+    generation = client_generation(
+        runtime,
+        identity,
+        request,
+        model=body.model,
         messages=chat_messages(body),
-        chain=runtime.chat_chain(body.model, None),
         max_tokens=body.max_output_tokens or runtime.settings.default_max_tokens,
         temperature=body.temperature,
-        response_format=None,
-        use_cache=use_cache(runtime, None, body.temperature),
-        user_id=identity.user_id,
-        api_key_id=identity.api_key_id,
-        request_id=request.state.request_id,
         tools=[
             {"type": "function", "function": t.model_dump(exclude={"type", "strict"}, exclude_none=True)}
             for t in body.tools
