@@ -43,8 +43,12 @@ async def get_agent_service(state: State, session: DbSession) -> AgentService:
     return AgentService(session=session)
 
 
-async def get_run_service(state: State, session: DbSession) -> RunService:
+def run_service(state: OrchestratorState, session: AsyncSession) -> RunService:
     return RunService(session=session, settings=state.settings, planner=state.planner, ai=state.ai)
+
+
+async def get_run_service(state: State, session: DbSession) -> RunService:
+    return run_service(state, session)
 
 
 Agents = Annotated[AgentService, Depends(get_agent_service)]
@@ -58,7 +62,7 @@ def conversation_service(state: OrchestratorState, session: AsyncSession) -> Con
         ai=state.ai,
         tools=state.tools,
         memory=state.memory,
-        runs=RunService(session=session, settings=state.settings, planner=state.planner, ai=state.ai),
+        runs=run_service(state, session),
         learn=state.learner.schedule,
     )
 

@@ -6,6 +6,7 @@ and nobody else sees any of it."""
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -53,22 +54,25 @@ class Chat:
         return self.http.get("/memories").json()["items"]
 
 
-@pytest.fixture
-def chat(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
+@contextmanager
+def new_user_chat(platform_gateway: ThreadedServer, username: str) -> Iterator[Chat]:
     with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
-        user = register_and_login(client, f"c{unique}")
+        user = register_and_login(client, username)
     client = Chat(platform_gateway.url, user)
     yield client
     client.http.close()
+
+
+@pytest.fixture
+def chat(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
+    with new_user_chat(platform_gateway, f"c{unique}") as client:
+        yield client
 
 
 @pytest.fixture
 def other(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
-    with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
-        user = register_and_login(client, f"o{unique}")
-    client = Chat(platform_gateway.url, user)
-    yield client
-    client.http.close()
+    with new_user_chat(platform_gateway, f"o{unique}") as client:
+        yield client
 
 
 def eventually(check: Callable[[], Any], *, timeout: float = 20) -> Any:
