@@ -9,7 +9,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -83,12 +85,8 @@ async def api_docs_asset(name: Annotated[str, Path(max_length=64)]) -> Response:
     )
 
 
-async def proxy_to_service(
-    request: Request,
-    prefix: Annotated[str, Path(description="Service prefix", examples=["auth"])],
-    subpath: str = "",
-) -> Response:
-    state = gateway_state(request)  # read directly: dependency resolution costs ~0.2 ms per request
+async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Response:
+    state = gateway_state(request)
     route = ROUTES.get(prefix)
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
@@ -180,22 +178,17 @@ def usage_row(request: Request, identity: Identity | None, *, status_code: int, 
     }
 
 
-PROXY_DESCRIPTION = (
-    "Routes `auth` to auth-service, `plans` to task-planner, `runs` and `agents` to agent-orchestrator, "
-    "`memories` to memory-service, `ai` to ai-runtime and `tools` to tool-runner. Requires a bearer JWT or an "
-    "API key except for auth register/login/refresh. Rate limited per user and per IP (429 + Retry-After); "
-    "503 when a service is down or its circuit is open, 504 when it times out. Bodies stream both ways (SSE)."
-)
+class ProxyEndpoint:
+    """The proxy as a bare ASGI endpoint. FastAPI's request handling (dependency solving, body and response-model
+    machinery, none of which a proxied request uses) cost about a fifth of the gateway's CPU per request."""
 
-for _method in PROXY_METHODS:
-    router.add_api_route(
-        "/api/v1/{prefix}/{subpath:path}",
-        proxy_to_service,
-        methods=[_method],
-        tags=["proxy"],
-        summary=f"{_method} through the authenticated proxy",
-        description=PROXY_DESCRIPTION,
-        response_class=StreamingResponse,
-        operation_id=f"proxy_{_method.lower()}",
-    )
-    router.add_api_route("/api/v1/{prefix}", proxy_to_service, methods=[_method], include_in_schema=False)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = scope["path_params"]
+        request = Request(scope, receive)
+        response = await proxy_to_service(request, params["prefix"], params.get("subpath", ""))
+        await response(scope, receive, send)
+
+
+# Not in the gateway's own OpenAPI document: public_openapi() lists every service's operations under its prefix.
+for _path in ("/api/v1/{prefix}/{subpath:path}", "/api/v1/{prefix}"):
+    router.routes.append(Route(_path, ProxyEndpoint(), methods=PROXY_METHODS, include_in_schema=False))
