@@ -4,14 +4,13 @@ import json
 import logging
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var, span_id_var, trace_id_var
 from shared.errors import error_body
 from shared.otel import current_trace, tracing_enabled
-from shared.tracing import continue_trace
+from shared.tracing import continue_trace, new_request_id
 
 logger = logging.getLogger("cognitionos.access")
 
@@ -41,7 +40,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming_id = _header(scope, b"x-request-id")
-        request_id = incoming_id if incoming_id and _SAFE_REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+        request_id = incoming_id if incoming_id and _SAFE_REQUEST_ID.match(incoming_id) else new_request_id()
         trace = (tracing_enabled() and current_trace()) or continue_trace(_header(scope, b"traceparent"))
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id

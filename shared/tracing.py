@@ -1,7 +1,7 @@
 """W3C Trace Context (traceparent) parsing and generation."""
 
+import random
 import re
-import secrets
 from dataclasses import dataclass
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -19,8 +19,18 @@ class TraceContext:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
 
 
+# Ids from `random`, as OpenTelemetry's own generator makes them: they name requests and spans, they guard nothing,
+# and os.urandom (secrets, uuid4) is a system call per id on every request. `random` reseeds itself after a fork.
 def new_span_id() -> str:
-    return secrets.token_hex(8)
+    return f"{random.getrandbits(64) or 1:016x}"
+
+
+def new_trace_id() -> str:
+    return f"{random.getrandbits(128) or 1:032x}"
+
+
+def new_request_id() -> str:
+    return f"{random.getrandbits(128):032x}"
 
 
 def continue_trace(traceparent: str | None) -> TraceContext:
@@ -31,4 +41,4 @@ def continue_trace(traceparent: str | None) -> TraceContext:
             version, trace_id, parent_id, flags = match.groups()
             if version != "ff" and trace_id != "0" * 32 and parent_id != "0" * 16:
                 return TraceContext(trace_id=trace_id, span_id=new_span_id(), parent_span_id=parent_id, flags=flags)
-    return TraceContext(trace_id=secrets.token_hex(16), span_id=new_span_id(), parent_span_id=None)
+    return TraceContext(trace_id=new_trace_id(), span_id=new_span_id(), parent_span_id=None)
