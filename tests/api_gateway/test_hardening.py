@@ -1,10 +1,12 @@
 """Attacks on the gateway, each test named after what it stops: oversized bodies, path tricks that dodge the role
-rules, a forged client address, key guessing, forged cache entries and internal addresses leaking out."""
+rules, a forged client address, key guessing, forged cache entries, a token flood and internal addresses leaking
+out."""
 
 import asyncio
 import hashlib
 import http.client
 import json
+import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -13,6 +15,8 @@ import pytest
 from redis.asyncio import Redis
 
 from services.api_gateway.main import create_app as create_gateway
+from services.api_gateway.service import VerifiedTokens
+from shared.identity import Identity
 from shared.revocation import api_key_cache_key
 from tests.conftest import RegisteredUser, Stack
 from tests.support import assert_error, serving
@@ -130,6 +134,15 @@ def test_identity_written_into_the_key_cache_by_a_redis_client_is_not_trusted(
     for value in (json.dumps(forged), "0" * 64 + "." + json.dumps(forged)):
         asyncio.run(plant(value))
         assert_error(gateway.get("/api/v1/memories/echo", headers={"X-API-Key": key}), 401, "invalid_api_key")
+
+
+def test_a_flood_of_valid_tokens_cannot_grow_the_verified_token_cache() -> None:
+    tokens = VerifiedTokens(max_entries=2)
+    far = time.time() + 3600
+    for n in range(3):
+        tokens.put(f"token-{n}", expires_at=far, identity=Identity(f"user-{n}", f"u{n}", "user", "jwt", "sid"))
+    assert tokens.get("token-0") is None  # the least recently used left
+    assert tokens.get("token-2") == Identity("user-2", "u2", "user", "jwt", "sid")
 
 
 def test_health_reveals_no_internal_addresses(gateway: httpx.Client, stack: Stack) -> None:

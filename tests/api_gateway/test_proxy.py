@@ -45,6 +45,18 @@ class TestAuthentication:
             gateway.get("/api/v1/memories", headers={"Authorization": f"Bearer {token}"}), 401, "token_expired"
         )
 
+    def test_a_token_accepted_while_valid_is_refused_once_it_expires(
+        self, gateway: httpx.Client, user: RegisteredUser
+    ) -> None:
+        """The gateway keeps tokens it verified; keeping one must not keep it alive past its `exp`."""
+        expires = int(time.time()) + 2
+        token = _forge({"exp": expires}, user)
+        assert gateway.get("/api/v1/memories/x", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        time.sleep(max(0.0, expires - time.time()) + 0.05)
+        assert_error(
+            gateway.get("/api/v1/memories/x", headers={"Authorization": f"Bearer {token}"}), 401, "token_expired"
+        )
+
     def test_alg_none_is_rejected(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
         claims = jwt.decode(user.access_token, options={"verify_signature": False})
