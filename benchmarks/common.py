@@ -50,8 +50,18 @@ def backends() -> Iterator[dict[str, str]]:
             postgres.stop()
 
 
+_PROCESS_IDS: dict[str, int] = {}
+
+
+def cpu_seconds(url: str) -> float:
+    """CPU time (user + system) used so far by the process service_process() started at `url`."""
+    fields = Path(f"/proc/{_PROCESS_IDS[url]}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def service_process(package: str, env: dict[str, str]) -> Iterator[str]:
+def service_process(package: str, env: dict[str, str], *, factory: str | None = None) -> Iterator[str]:
+    """One service as a uvicorn process; `factory` names another app factory than the package's."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -59,7 +69,7 @@ def service_process(package: str, env: dict[str, str]) -> Iterator[str]:
             "-m",
             "uvicorn",
             "--factory",
-            f"services.{package}.main:create_app",
+            factory or f"services.{package}.main:create_app",
             "--host",
             "127.0.0.1",
             "--port",
@@ -73,6 +83,7 @@ def service_process(package: str, env: dict[str, str]) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    _PROCESS_IDS[url] = process.pid
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -87,6 +98,7 @@ def service_process(package: str, env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        _PROCESS_IDS.pop(url, None)
 
 
 @contextmanager
