@@ -96,6 +96,9 @@ class BodySizeLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send, declared_bytes=declared)
             return
+        if declared is None and _header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)  # HTTP/1.1 sends no body without either header: nothing to count
+            return
         received = 0
         response_started = False
 
