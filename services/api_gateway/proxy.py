@@ -78,6 +78,9 @@ class UpstreamProxy:
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
         self._openapi_cache: tuple[float, dict[ServiceName, dict[str, Any]]] | None = None
+        self._timeouts = {streaming: self._timeout(streaming=streaming) for streaming in (False, True)}
+        for name in self.urls:
+            metrics.CIRCUIT_OPEN.labels(name).set(0)
 
     async def __aenter__(self) -> Self:
         return self
@@ -121,14 +124,15 @@ class UpstreamProxy:
     ) -> Response:
         breaker = self._ensure_circuit_closed(service)
         has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE") or "content-length" in request.headers
-        url = self.urls[service] + path + (f"?{request.url.query}" if request.url.query else "")
+        query = request.scope["query_string"]
+        url = self.urls[service] + path + (f"?{query.decode('latin-1')}" if query else "")
         try:
             upstream = await self.session.request(
                 request.method,
                 url,
                 headers=self._upstream_headers(request, identity),
                 data=request.stream() if has_body else None,
-                timeout=self._timeout(streaming="text/event-stream" in request.headers.get("accept", "")),
+                timeout=self._timeouts["text/event-stream" in request.headers.get("accept", "")],
                 allow_redirects=False,
             )
         except TimeoutError as exc:
@@ -151,8 +155,10 @@ class UpstreamProxy:
             breaker.record_failure()
             self._count_failure(service, f"http_{upstream.status}")
         else:
+            was_closed = breaker.state == "closed"
             breaker.record_success()
-            metrics.CIRCUIT_OPEN.labels(service).set(0)
+            if not was_closed:  # the gauge changes only with the state (a labelled gauge costs a lookup per call)
+                metrics.CIRCUIT_OPEN.labels(service).set(0)
         return await self._relay_response(upstream, service, extra_headers)
 
     async def _relay_response(
