@@ -90,6 +90,21 @@ async def task_outputs(
     return dict(rows.all())
 
 
+DependencyOutputs = dict[uuid.UUID, dict[str, dict[str, Any] | None]]  # task id -> {dependency key: its output}
+
+
+async def dependency_outputs(session: AsyncSession, tasks: Sequence[Task]) -> DependencyOutputs:
+    """What each task's dependencies produced, read for many tasks at once (one query per run)."""
+    wanted: dict[uuid.UUID, set[str]] = {}
+    for task in tasks:
+        wanted.setdefault(task.run_id, set()).update(task.depends_on or ())
+    found = {run_id: await task_outputs(session, run_id, sorted(keys)) for run_id, keys in wanted.items()}
+    return {
+        task.id: {key: found[task.run_id][key] for key in task.depends_on or () if key in found[task.run_id]}
+        for task in tasks
+    }
+
+
 async def succeeded_keys(session: AsyncSession, run_id: uuid.UUID) -> list[str]:
     rows = await session.execute(select(Task.task_key).where(Task.run_id == run_id, Task.status == "succeeded"))
     return list(rows.scalars())
