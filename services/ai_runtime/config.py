@@ -33,6 +33,12 @@ class AIRuntimeSettings(BaseServiceSettings):
         le=256,
         description="Most texts one embedding model run takes when concurrent calls are coalesced (1: no coalescing)",
     )
+    local_inference_spinning: bool = Field(
+        default=False,
+        description="Let ONNX Runtime's threads spin between embedding runs: a single caller's embedding is faster "
+        "(batch-1 rate +20% here), but the spinning takes CPU from everything else on the host (64 clients through "
+        "the memory API: 20% fewer requests/s); off suits a host shared with the database and the other services",
+    )
     local_auto_tool_calls: bool = Field(
         default=False,
         description="With tool_choice auto, let the embedded model choose between answering and calling a tool. Off: "

@@ -72,7 +72,9 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
         )
     embed_ok, embed_note = local_embeddings_available()
     if settings.local_embeddings_enabled and embed_ok:
-        embedding["local"] = LocalEmbeddingProvider(settings.local_threads, max_batch=settings.local_embedding_batch)
+        embedding["local"] = LocalEmbeddingProvider(
+            settings.local_threads, max_batch=settings.local_embedding_batch, spinning=settings.local_inference_spinning
+        )
     else:
         local_notes.append(
             "embeddings: "

