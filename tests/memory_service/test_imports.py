@@ -1,12 +1,16 @@
 """Bulk import: staged in chunks, committed in one transaction, deduplicated like single stores (against stored
 memories and within the file), the vector index rebuilt in bulk for a large load, and loads resumed after a crash."""
 
+import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 
@@ -185,6 +189,49 @@ def test_a_large_import_rebuilds_the_vector_index_in_bulk(rebuilding_server: Thr
     assert index_state(database_url) is True
     found = caller.client.post("/memories/retrieve", json={"query_embedding": rows[7]["embedding"], "k": 1}).json()
     assert found[0]["content"] == "bulk row 7"
+    caller.client.close()
+
+
+@contextmanager
+def index_lock_held(database_url: str) -> Iterator[None]:
+    """The vector-index lock held from another connection, as a process building the index holds it."""
+    taken, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        await connection.execute("SELECT pg_advisory_lock(hashtext('memory-vector-index'))")
+        taken.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait)
+        await connection.close()  # the lock ends with the session
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    assert taken.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_sweep_in_another_process_leaves_alone_an_import_this_one_is_loading(
+    rebuilding_server: ThreadedServer, alice: Caller, database_url: str
+) -> None:
+    """The rebuilding process decides to rebuild, then waits for the index lock. Meanwhile the suite's other
+    memory service sweeps for committing imports every 0.2 s: it must not load the import on its own terms
+    (row by row into the index, reported as no rebuild)."""
+    caller = Caller(rebuilding_server.url, make_user(database_url))
+    vectors = np.random.default_rng(5).normal(size=(50, 384)).astype(np.float32)
+    rows = [{"content": f"raced row {n}", "embedding": v.round(6).tolist()} for n, v in enumerate(vectors)]
+    with index_lock_held(database_url):
+        response = caller.client.post(
+            "/memories/import", content=jsonl(rows), headers={"content-type": "application/x-ndjson"}
+        )
+        assert response.status_code == 202, response.text
+        time.sleep(1.0)  # five sweeps of the other process
+    job = finished(caller, response.json()["id"])
+    assert (job["status"], job["imported"], job["index_rebuilt"]) == ("done", 50, True)
+    assert index_state(database_url) is True
     caller.client.close()
 
 

@@ -231,6 +231,21 @@ async def lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:
     return bool(held)
 
 
+async def loader_lock(connection: AsyncConnection, import_id: uuid.UUID) -> bool:
+    """A process's claim on loading an import, for as long as its connection holds it; False when another holds it.
+    (Its own key: the loader's transaction lock above is taken from another connection of the same process.)"""
+    held = await connection.execute(
+        text("SELECT pg_try_advisory_lock(hashtext(:key))"), {"key": f"memory-import-loader:{import_id}"}
+    )
+    return bool(held.scalar_one())
+
+
+async def loader_unlock(connection: AsyncConnection, import_id: uuid.UUID) -> None:
+    await connection.execute(
+        text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"memory-import-loader:{import_id}"}
+    )
+
+
 async def expire_open(session: AsyncSession, *, older_than_hours: float) -> int:
     result = await session.execute(
         text(

@@ -134,6 +134,25 @@ class ImportLoader(BackgroundComponent):
         await self.ensure_index(wait=False)
 
     async def load(self, import_id: uuid.UUID) -> None:
+        async with self._loader_lock(import_id) as held:
+            if held:
+                await self._decide_and_load(import_id)
+
+    @asynccontextmanager
+    async def _loader_lock(self, import_id: uuid.UUID) -> AsyncIterator[bool]:
+        """Held from the rebuild decision to the index coming back, so that a sweep in another process cannot load
+        the import meanwhile (it would decide and load on its own). A session lock on an autocommit connection:
+        an open transaction here would make the DROP INDEX CONCURRENTLY of this very load wait for it."""
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            held = await repository.loader_lock(autocommit, import_id)
+            try:
+                yield held
+            finally:
+                if held:
+                    await repository.loader_unlock(autocommit, import_id)
+
+    async def _decide_and_load(self, import_id: uuid.UUID) -> None:
         rebuild = await self._rebuilds_index(import_id)
         if rebuild:
             await self._drop_index()
