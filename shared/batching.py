@@ -29,6 +29,8 @@ class BatchedInserter(BackgroundComponent):
         self.sessionmaker = sessionmaker
         self.batch_size = batch_size
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # One batch in flight at a time: a flush then waits for the rows the periodic writer has already taken.
+        self._writing = asyncio.Lock()
         self._writer = PeriodicTask(name, flush_seconds, self._write_next_batch)
 
     def start(self) -> None:
@@ -38,9 +40,11 @@ class BatchedInserter(BackgroundComponent):
         self._queue.put_nowait(row)
 
     async def flush(self) -> None:
-        """Write everything queued so far (admin reads use this for read-your-writes)."""
-        while batch := self._drain():
-            await self._write(batch)
+        """Write everything recorded so far, the batch being written included (reads use this for
+        read-your-writes)."""
+        async with self._writing:
+            while batch := self._drain():
+                await self._write(batch)
 
     async def stop(self) -> None:
         await self._writer.stop()
@@ -58,12 +62,13 @@ class BatchedInserter(BackgroundComponent):
             await session.commit()
 
     async def _write_next_batch(self) -> None:
-        batch = self._drain()
-        if not batch:
-            return
-        try:
-            await self._write(batch)
-        except Exception:
-            logger.exception("batched insert failed; will retry", extra={"writer": self.name, "rows": len(batch)})
-            for row in batch:
-                self._queue.put_nowait(row)
+        async with self._writing:
+            batch = self._drain()
+            if not batch:
+                return
+            try:
+                await self._write(batch)
+            except Exception:
+                logger.exception("batched insert failed; will retry", extra={"writer": self.name, "rows": len(batch)})
+                for row in batch:
+                    self._queue.put_nowait(row)
