@@ -4,8 +4,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import httpx
 from pydantic import TypeAdapter
 
+from cognitionos_sdk.errors import raise_for_error
 from cognitionos_sdk.types import ApiKey, Conversation, Memory, MemoryImport, Message, Page, Reply, Run, User
 
 T = TypeVar("T")
@@ -24,6 +26,22 @@ class Call(Generic[T]):
     def parse(self, body: Any) -> T:
         assert self.answer is not None
         return self.answer.validate_python(body)
+
+    def request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        """The HTTP request, built by the client that sends it (its base URL, headers and timeout)."""
+        return http.build_request(
+            self.method,
+            self.path,
+            params=self.params or None,
+            json=self.json,
+            content=self.content,
+            headers=self.headers,
+        )
+
+    def result(self, response: httpx.Response) -> T:
+        """The answer, or the error envelope raised as an exception."""
+        raise_for_error(response)
+        return self.parse(response.json()) if self.answer is not None else None  # type: ignore[return-value]
 
 
 def _page(item: type[T]) -> TypeAdapter[Page[T]]:

@@ -69,16 +69,7 @@ class CognitionOS:
         self.api_keys = ApiKeys(self)
 
     def send(self, call: Call[T]) -> T:
-        response = self._http.request(
-            call.method,
-            call.path,
-            params=call.params or None,
-            json=call.json,
-            content=call.content,
-            headers=call.headers,
-        )
-        raise_for_error(response)
-        return call.parse(response.json()) if call.answer is not None else None  # type: ignore[return-value]
+        return call.result(self._http.send(call.request(self._http)))
 
     def stream(self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None) -> Iterator[Any]:
         """Server-sent events as httpx-sse's ServerSentEvent (event, data, id)."""
@@ -277,16 +268,7 @@ class AsyncCognitionOS:
         self.api_keys = AsyncApiKeys(self)
 
     async def send(self, call: Call[T]) -> T:
-        response = await self._http.request(
-            call.method,
-            call.path,
-            params=call.params or None,
-            json=call.json,
-            content=call.content,
-            headers=call.headers,
-        )
-        raise_for_error(response)
-        return call.parse(response.json()) if call.answer is not None else None  # type: ignore[return-value]
+        return call.result(await self._http.send(call.request(self._http)))
 
     async def stream(
         self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
