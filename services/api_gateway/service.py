@@ -231,7 +231,7 @@ def public_openapi(own: dict[str, Any], upstream: Mapping[ServiceName, dict[str,
     public prefix (`/memories/{id}` of the memory-service is `/api/v1/memories/{id}`), with their schemas named
     `<service>.<Schema>` so equal names from two services never collide, and the two ways to authenticate."""
     document = json.loads(json.dumps(own))
-    document["paths"] = {p: op for p, op in document.get("paths", {}).items() if not p.startswith("/api/v1/{")}
+    document.setdefault("paths", {})
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components["securitySchemes"] = SECURITY_SCHEMES
