@@ -216,34 +216,9 @@ async def memories_at_least(session: AsyncSession, floor: int) -> int:
 
 
 async def committing(session: AsyncSession) -> list[uuid.UUID]:
-    """Imports waiting for their load, or being loaded (the loader's lock, lock_import, tells which)."""
+    """Imports waiting for their load, or being loaded (the loader's lock, loader_lock_key, tells which)."""
     rows = await session.execute(select(MemoryImport.id).where(MemoryImport.status == "committing"))
     return [row[0] for row in rows]
-
-
-async def lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:
-    """The loader's lock on an import, held until its transaction ends; False when another loader holds it."""
-    held = (
-        await session.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"), {"key": f"memory-import:{import_id}"}
-        )
-    ).scalar_one()
-    return bool(held)
-
-
-async def loader_lock(connection: AsyncConnection, import_id: uuid.UUID) -> bool:
-    """A process's claim on loading an import, for as long as its connection holds it; False when another holds it.
-    (Its own key: the loader's transaction lock above is taken from another connection of the same process.)"""
-    held = await connection.execute(
-        text("SELECT pg_try_advisory_lock(hashtext(:key))"), {"key": f"memory-import-loader:{import_id}"}
-    )
-    return bool(held.scalar_one())
-
-
-async def loader_unlock(connection: AsyncConnection, import_id: uuid.UUID) -> None:
-    await connection.execute(
-        text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"memory-import-loader:{import_id}"}
-    )
 
 
 async def expire_open(session: AsyncSession, *, older_than_hours: float) -> int:
@@ -305,13 +280,21 @@ async def finish_indexed_imports(connection: AsyncConnection) -> None:
     )
 
 
-async def index_lock(connection: AsyncConnection, *, wait: bool) -> bool:
-    """One index change at a time across every memory-service process (a session lock: the builder's connection
-    holds it through the build, outside any transaction)."""
+INDEX_LOCK_KEY = "memory-vector-index"  # one index change at a time across every memory-service process
+
+
+def loader_lock_key(import_id: uuid.UUID) -> str:
+    """One process loads an import, from its rebuild decision until the index is back."""
+    return f"memory-import-loader:{import_id}"
+
+
+async def session_lock(connection: AsyncConnection, key: str, *, wait: bool) -> bool:
+    """A lock across every memory-service process, held by the connection's session (outside any transaction)
+    until unlocked or the connection closes; False when another holds it and `wait` is off."""
     function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-    held = (await connection.execute(text(f"SELECT {function}(hashtext('memory-vector-index'))::text"))).scalar_one()
+    held = (await connection.execute(text(f"SELECT {function}(hashtext(:key))::text"), {"key": key})).scalar_one()
     return held != "false"
 
 
-async def index_unlock(connection: AsyncConnection) -> None:
-    await connection.execute(text("SELECT pg_advisory_unlock(hashtext('memory-vector-index'))"))
+async def session_unlock(connection: AsyncConnection, key: str) -> None:
+    await connection.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": key})

@@ -134,23 +134,11 @@ class ImportLoader(BackgroundComponent):
         await self.ensure_index(wait=False)
 
     async def load(self, import_id: uuid.UUID) -> None:
-        async with self._loader_lock(import_id) as held:
-            if held:
+        # Held from the rebuild decision until the index is back, so that a sweep in another process cannot load
+        # the import meanwhile on its own terms.
+        async with self._holding(repository.loader_lock_key(import_id), wait=False) as connection:
+            if connection is not None:
                 await self._decide_and_load(import_id)
-
-    @asynccontextmanager
-    async def _loader_lock(self, import_id: uuid.UUID) -> AsyncIterator[bool]:
-        """Held from the rebuild decision to the index coming back, so that a sweep in another process cannot load
-        the import meanwhile (it would decide and load on its own). A session lock on an autocommit connection:
-        an open transaction here would make the DROP INDEX CONCURRENTLY of this very load wait for it."""
-        async with self.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            held = await repository.loader_lock(autocommit, import_id)
-            try:
-                yield held
-            finally:
-                if held:
-                    await repository.loader_unlock(autocommit, import_id)
 
     async def _decide_and_load(self, import_id: uuid.UUID) -> None:
         rebuild = await self._rebuilds_index(import_id)
@@ -196,8 +184,6 @@ class ImportLoader(BackgroundComponent):
 
     async def _load(self, import_id: uuid.UUID, *, rebuild: bool) -> None:
         async with self.sessionmaker() as session:
-            if not await repository.lock_import(session, import_id):
-                return  # another process is loading it
             job = await repository.get(session, import_id, for_update=True)
             if job is None or job.status != "committing":
                 return
@@ -285,27 +271,28 @@ class ImportLoader(BackgroundComponent):
     # --- the vector index -----------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _index_connection(self, *, wait: bool) -> AsyncIterator[AsyncConnection | None]:
-        """An autocommit connection holding the index lock, or None when another process holds it (wait=False)."""
+    async def _holding(self, key: str, *, wait: bool) -> AsyncIterator[AsyncConnection | None]:
+        """An autocommit connection holding the session lock `key`, or None when another process holds it
+        (wait=False). Outside any transaction: one open here would make DROP or CREATE INDEX CONCURRENTLY wait."""
         async with self.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            if not await repository.index_lock(autocommit, wait=wait):
+            if not await repository.session_lock(autocommit, key, wait=wait):
                 yield None
                 return
             try:
                 yield autocommit
             finally:
-                await repository.index_unlock(autocommit)
+                await repository.session_unlock(autocommit, key)
 
     async def _drop_index(self) -> None:
-        async with self._index_connection(wait=True) as connection:
+        async with self._holding(repository.INDEX_LOCK_KEY, wait=True) as connection:
             assert connection is not None  # waited for the lock
             await repository.drop_vector_index(connection)
 
     async def ensure_index(self, *, wait: bool) -> None:
         """Build the vector index if it is missing or a build left it invalid, then finish the imports waiting
         for it."""
-        async with self._index_connection(wait=wait) as connection:
+        async with self._holding(repository.INDEX_LOCK_KEY, wait=wait) as connection:
             if connection is None:
                 return
             state = await repository.vector_index_state(connection)
