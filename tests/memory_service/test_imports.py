@@ -3,6 +3,7 @@ memories and within the file), the vector index rebuilt in bulk for a large load
 
 import asyncio
 import json
+import logging
 import threading
 import time
 import uuid
@@ -190,6 +191,36 @@ def test_a_large_import_rebuilds_the_vector_index_in_bulk(rebuilding_server: Thr
     found = caller.client.post("/memories/retrieve", json={"query_embedding": rows[7]["embedding"], "k": 1}).json()
     assert found[0]["content"] == "bulk row 7"
     caller.client.close()
+
+
+def test_an_index_build_that_outgrows_its_memory_is_reported_to_the_operator(
+    database_url: str, redis_url: str, embedding_runtime: ThreadedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pgvector finishes a graph that outgrows maintenance_work_mem on disk, several times slower, and says so only
+    in a notice: the operator is told which setting to raise."""
+    settings = memory_settings(
+        database_url,
+        redis_url,
+        embedding_runtime.url,
+        import_rebuild_fraction=1e-6,
+        import_rebuild_min_rows=1,
+        import_index_memory="1MB",  # about 450 memories' graph; the table holds more after this import
+    )
+    vectors = np.random.default_rng(9).normal(size=(600, 384)).astype(np.float32)
+    rows = [{"content": f"crowded row {n}", "embedding": v.round(6).tolist()} for n, v in enumerate(vectors)]
+    runner_log = logging.getLogger("services.memory_service.imports.runner")
+    runner_log.addHandler(caplog.handler)  # on the logger itself: the app's logging setup replaces the root's handlers
+    try:
+        with serving(create_memory(settings)) as server:
+            caller = Caller(server.url, make_user(database_url))
+            job = import_body(caller, rows)
+            caller.client.close()
+    finally:
+        runner_log.removeHandler(caplog.handler)
+    assert (job["status"], job["imported"], job["index_rebuilt"]) == ("done", 600, True)
+    assert index_state(database_url) is True
+    warned = [r for r in caplog.records if "IMPORT_INDEX_MEMORY" in r.getMessage()]
+    assert warned and "maintenance_work_mem" in warned[0].__dict__["notice"]
 
 
 @contextmanager

@@ -262,16 +262,27 @@ async def drop_vector_index(connection: AsyncConnection) -> None:
     await connection.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {VECTOR_INDEX}"))
 
 
-async def build_vector_index(connection: AsyncConnection, *, memory: str, workers: int) -> None:
+async def build_vector_index(connection: AsyncConnection, *, memory: str, workers: int) -> list[str]:
+    """Build it; PostgreSQL's notices meanwhile (pgvector's when the graph outgrows `memory`)."""
+    notices: list[str] = []
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection
+
+    def listen(_: object, message: Any) -> None:
+        notices.append(" ".join(part for part in (message.message, message.detail) if part))
+
     await connection.execute(text("SELECT set_config('maintenance_work_mem', :m, false)"), {"m": memory})
     await connection.execute(
         text("SELECT set_config('max_parallel_maintenance_workers', :w, false)"), {"w": str(workers)}
     )
+    driver.add_log_listener(listen)
     try:
         await connection.execute(text(VECTOR_INDEX_DDL))
     finally:
+        driver.remove_log_listener(listen)
         await connection.execute(text("RESET maintenance_work_mem"))
         await connection.execute(text("RESET max_parallel_maintenance_workers"))
+    return notices
 
 
 async def finish_indexed_imports(connection: AsyncConnection) -> None:

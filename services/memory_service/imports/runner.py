@@ -305,15 +305,23 @@ class ImportLoader(BackgroundComponent):
         if invalid:
             await repository.drop_vector_index(connection)
         started = asyncio.get_running_loop().time()
+        memory = self.settings.import_index_memory
         try:
-            await repository.build_vector_index(
-                connection, memory=self.settings.import_index_memory, workers=self.settings.import_index_workers
+            notices = await repository.build_vector_index(
+                connection, memory=memory, workers=self.settings.import_index_workers
             )
         except Exception as exc:
             # Parallel workers need the build's memory in shared memory (Docker's /dev/shm is 64 MB unless told).
             logger.warning("parallel vector index build failed; building with one process", extra={"error": str(exc)})
             await repository.drop_vector_index(connection)
-            await repository.build_vector_index(connection, memory=self.settings.import_index_memory, workers=0)
+            notices = await repository.build_vector_index(connection, memory=memory, workers=0)
+        for notice in notices:
+            if "maintenance_work_mem" in notice:  # pgvector: the rest of the graph was built on disk
+                logger.warning(
+                    "the vector index outgrew IMPORT_INDEX_MEMORY and was finished on disk, several times slower; "
+                    "raise IMPORT_INDEX_MEMORY (about 2.3 kB per 384-dimension memory)",
+                    extra={"import_index_memory": memory, "notice": notice},
+                )
         logger.info("vector index built", extra={"seconds": round(asyncio.get_running_loop().time() - started, 1)})
 
 
