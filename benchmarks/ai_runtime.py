@@ -28,19 +28,26 @@ from tests.ai_runtime.fake_providers import create_fake_openai
 from tests.support import serving
 
 
-def _interleaved(calls: dict[str, Callable[[], None]], requests: int) -> dict[str, list[float]]:
-    """Each call timed `requests` times, in turns, so that a change in the machine's load meanwhile (a shared VM)
-    falls on every path alike."""
+def _in_blocks(calls: dict[str, Callable[[], None]], requests: int) -> tuple[dict[str, list[float]], int]:
+    """Each call timed `requests` times, in blocks of BLOCK per path taking turns: within a block the path's processes
+    stay busy, as a loaded service's are (strict one-by-one turns measure processes woken from sleep, about twice as
+    slow on this VM), and the turns spread a change in the machine's load (a shared VM) over every path alike. Also
+    how many calls each path made in all, the untimed first ones of each block included."""
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(20):
-        for call in calls.values():
-            call()
-    for _ in range(requests):
+    rounds = max(1, requests // BLOCK)
+    for _ in range(rounds):
         for name, call in calls.items():
-            started = time.perf_counter()
-            call()
-            samples[name].append((time.perf_counter() - started) * 1000)
-    return samples
+            for _ in range(BLOCK_WARMUP):
+                call()
+            for _ in range(requests // rounds):
+                started = time.perf_counter()
+                call()
+                samples[name].append((time.perf_counter() - started) * 1000)
+    return samples, rounds * (BLOCK_WARMUP + requests // rounds)
+
+
+BLOCK = 100
+BLOCK_WARMUP = 10
 
 
 def gateway_overhead(requests: int) -> None:
@@ -80,13 +87,13 @@ def gateway_overhead(requests: int) -> None:
             print(
                 "1. chat.completions with the openai SDK: via api-gateway + ai-runtime, and via the floor (two bare "
                 "forwarders: uvicorn + aiohttp + one Redis round trip each), vs straight to the same "
-                "OpenAI-compatible server, interleaved"
+                "OpenAI-compatible server, in turns of blocks"
             )
             for label, call in (("not streamed", _completion), ("streamed (stream=True, every chunk read)", _streamed)):
                 used = {name: sum(cpu_seconds(url) for url in urls_) for name, urls_ in hops.items()}
-                samples = _interleaved({name: partial(call, client) for name, client in clients.items()}, requests)
+                samples, made = _in_blocks({name: partial(call, client) for name, client in clients.items()}, requests)
                 cpu_ms = {
-                    name: (sum(cpu_seconds(url) for url in urls_) - used[name]) * 1000 / (requests + 20)
+                    name: (sum(cpu_seconds(url) for url in urls_) - used[name]) * 1000 / made
                     for name, urls_ in hops.items()
                 }
                 _report(label, samples, cpu_ms)
