@@ -1,0 +1,120 @@
+"""The OpenAI wire protocol as the provider speaks it (aiohttp, no SDK), against a local server that answers as
+OpenAI-compatible servers do, including the parts of server-sent events and errors a plain happy path never shows."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from services.ai_runtime.providers.base import ChatRequest, ProviderError, StreamChunk
+from services.ai_runtime.providers.openai_provider import OpenAIProvider
+from tests.support import free_port, serving
+
+REQUEST = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=8, temperature=0)
+
+
+def upstream(events: list[str] | None = None, *, status: int = 200, body: Any = None) -> FastAPI:
+    """A server answering every chat call with `events` (raw SSE text) or with `status` and a JSON `body`; it keeps
+    what it was sent."""
+    app = FastAPI()
+    app.state.received = []
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        app.state.received.append({"body": await request.json(), "authorization": request.headers["authorization"]})
+        if events is None:
+            return JSONResponse(body, status_code=status)
+
+        async def stream() -> AsyncIterator[str]:
+            for event in events:
+                yield event
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return app
+
+
+def chunk(content: str) -> str:
+    return json.dumps({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]})
+
+
+def call(app: FastAPI, use: Callable[[OpenAIProvider], Awaitable[Any]]) -> Any:
+    with serving(app) as server:
+        provider = OpenAIProvider(
+            "openai_compatible", api_key="sk-test", base_url=f"{server.url}/v1", timeout_seconds=5
+        )
+
+        async def run() -> Any:
+            try:
+                return await use(provider)
+            finally:
+                await provider.aclose()
+
+        return asyncio.run(run())
+
+
+async def streamed(provider: OpenAIProvider) -> list[StreamChunk]:
+    return [piece async for piece in provider.stream(REQUEST)]
+
+
+def test_a_stream_with_comments_fields_and_split_data_lines_is_read_as_the_protocol_defines() -> None:
+    split = chunk("world").replace(', "finish_reason"', '\ndata: , "finish_reason"')
+    events = [
+        ": keep-alive comment\n\n",
+        f"event: message\nid: 1\ndata: {chunk('Hello ')}\r\n\r\n",
+        f"data: {split}\n\n",
+        "retry: 1000\n\n",
+        "data: [DONE]\n\n",
+        f"data: {chunk('after the end')}\n\n",
+    ]
+    pieces = call(upstream(events), streamed)
+    assert "".join(p.delta for p in pieces) == "Hello world"
+
+
+def test_an_error_event_inside_a_stream_is_a_retryable_failure_not_a_silent_end() -> None:
+    events = [f"data: {chunk('Hel')}\n\n", 'data: {"error": {"message": "upstream overloaded"}}\n\n']
+    with pytest.raises(ProviderError) as failure:
+        call(upstream(events), streamed)
+    assert failure.value.retryable and "upstream overloaded" in failure.value.message
+
+
+def test_a_rejected_provider_key_is_reported_as_a_setting_to_fix_and_not_retried() -> None:
+    app = upstream(status=401, body={"error": {"message": "Incorrect API key provided"}})
+    with pytest.raises(ProviderError) as failure:
+        call(app, lambda provider: provider.complete(REQUEST))
+    assert (failure.value.status, failure.value.retryable) == (401, False)
+    assert "provider key setting" in failure.value.message
+    assert app.state.received[0]["authorization"] == "Bearer sk-test"
+
+
+def test_an_error_body_that_is_not_json_keeps_its_text() -> None:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat() -> Response:
+        return Response("<html>bad gateway</html>", status_code=502, media_type="text/html")
+
+    with pytest.raises(ProviderError) as failure:
+        call(app, lambda provider: provider.complete(REQUEST))
+    assert (failure.value.status, failure.value.retryable) == (502, True)
+    assert "bad gateway" in failure.value.message
+
+
+def test_an_upstream_that_is_down_is_a_retryable_connection_failure() -> None:
+    provider = OpenAIProvider(
+        "openai_compatible", api_key="k", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_seconds=5
+    )
+
+    async def run() -> None:
+        try:
+            await provider.complete(REQUEST)
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(ProviderError) as failure:
+        asyncio.run(run())
+    assert failure.value.retryable and "connection failed" in failure.value.message
