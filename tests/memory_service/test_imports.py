@@ -14,7 +14,10 @@ from typing import Any
 import asyncpg
 import numpy as np
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from services.memory_service.imports.repository import INDEX_LOCK_KEY, drop_vector_index
+from services.memory_service.imports.runner import ImportLoader
 from services.memory_service.main import create_app as create_memory
 from tests.memory_service.conftest import Caller, make_user, memory_settings
 from tests.support import ThreadedServer, assert_error, serving, sql_scalar
@@ -194,30 +197,33 @@ def test_a_large_import_rebuilds_the_vector_index_in_bulk(rebuilding_server: Thr
 
 
 def test_an_index_build_that_outgrows_its_memory_is_reported_to_the_operator(
-    database_url: str, redis_url: str, embedding_runtime: ThreadedServer, caplog: pytest.LogCaptureFixture
+    alice: Caller, database_url: str, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """pgvector finishes a graph that outgrows maintenance_work_mem on disk, several times slower, and says so only
-    in a notice: the operator is told which setting to raise."""
-    settings = memory_settings(
-        database_url,
-        redis_url,
-        embedding_runtime.url,
-        import_rebuild_fraction=1e-6,
-        import_rebuild_min_rows=1,
-        import_index_memory="1MB",  # about 450 memories' graph; the table holds more after this import
-    )
+    in a notice: the operator is told which setting to raise. The build runs here under the index lock, so that no
+    other memory-service process's sweep builds the dropped index first with its own memory."""
     vectors = np.random.default_rng(9).normal(size=(600, 384)).astype(np.float32)
     rows = [{"content": f"crowded row {n}", "embedding": v.round(6).tolist()} for n, v in enumerate(vectors)]
+    assert import_body(alice, rows)["status"] == "done"  # the table now holds more than 1MB of graph (~450 rows)
+    settings = memory_settings(database_url, redis_url, "http://127.0.0.1:9", import_index_memory="1MB")
     runner_log = logging.getLogger("services.memory_service.imports.runner")
-    runner_log.addHandler(caplog.handler)  # on the logger itself: the app's logging setup replaces the root's handlers
+    runner_log.addHandler(caplog.handler)  # on the logger itself: an app's logging setup replaces the root's handlers
+
+    async def rebuild() -> None:
+        engine = create_async_engine(database_url)
+        loader = ImportLoader(engine=engine, sessionmaker=async_sessionmaker(engine), settings=settings)
+        try:
+            async with loader._holding(INDEX_LOCK_KEY, wait=True) as connection:
+                assert connection is not None
+                await drop_vector_index(connection)
+                await loader._build_index(connection, invalid=False)
+        finally:
+            await engine.dispose()
+
     try:
-        with serving(create_memory(settings)) as server:
-            caller = Caller(server.url, make_user(database_url))
-            job = import_body(caller, rows)
-            caller.client.close()
+        asyncio.run(rebuild())
     finally:
         runner_log.removeHandler(caplog.handler)
-    assert (job["status"], job["imported"], job["index_rebuilt"]) == ("done", 600, True)
     assert index_state(database_url) is True
     warned = [r for r in caplog.records if "IMPORT_INDEX_MEMORY" in r.getMessage()]
     assert warned and "maintenance_work_mem" in warned[0].__dict__["notice"]
