@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from services.api_gateway.idempotency import Claim
+from services.api_gateway.ratelimit import HeldKeyChanged
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.service import authorize, client_ip, public_openapi
 from services.api_gateway.upstreams import ROUTES, UpstreamRoute
@@ -97,10 +98,17 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
     status_code = 500
     ip = client_ip(request, state.proxy.settings)
     try:
-        if not route.is_public(request.method, subpath):
-            identity = await authenticate_or_spend_ip_budget(state, request, ip=ip)
-        authorize(route, method=request.method, subpath=subpath, identity=identity)
-        decision = await state.admission.admit(ip, identity)
+        for fresh in (False, True):  # fresh: the API key was revoked or edited since this process read it
+            identity = None
+            if not route.is_public(request.method, subpath):
+                identity = await authenticate_or_spend_ip_budget(state, request, ip=ip, fresh=fresh)
+            authorize(route, method=request.method, subpath=subpath, identity=identity)
+            held = None if fresh else getattr(request.state, "held_api_key", None)
+            try:
+                decision = await state.admission.admit(ip, identity, held=held)
+            except HeldKeyChanged:
+                continue
+            break
         extra_headers = decision.headers() if decision else {}
         claim = await claim_idempotency_key(state, request, route=route, subpath=subpath, identity=identity)
         if isinstance(claim, Response):  # the first request's answer, replayed
@@ -154,11 +162,13 @@ def canonical_subpath(subpath: str) -> str:
     return subpath.rstrip("/")
 
 
-async def authenticate_or_spend_ip_budget(state: GatewayState, request: Request, *, ip: str) -> Identity | None:
+async def authenticate_or_spend_ip_budget(
+    state: GatewayState, request: Request, *, ip: str, fresh: bool
+) -> Identity | None:
     """A failed authentication costs a token from the caller's IP bucket, so guessing keys or tokens is rate
     limited like any other anonymous traffic (and a flood of bad API keys cannot become a flood of queries)."""
     try:
-        return await state.authenticator.authenticate(request)
+        return await state.authenticator.authenticate(request, fresh=fresh)
     except UnauthorizedError as exc:
         metrics.AUTH_FAILURES.labels(exc.code).inc()
         await state.admission.admit(ip, None)

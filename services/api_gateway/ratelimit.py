@@ -1,28 +1,38 @@
 """Token-bucket rate limiting in Redis: one atomic Lua call checks every bucket of a request."""
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-# KEYS: first ARGV[1] deny flags (a revoked session, say), then the bucket keys.
-# ARGV: the number of deny flags, then capacity and refill-per-ms for each bucket in turn.
-# Returns {allowed (1, 0, or -1 when a deny flag is set), tokens remaining, retry-after ms}.
-# Redis server time keeps several gateway replicas consistent. A request is admitted only if every
-# bucket has a token, and then takes one from each. Checking the flags here saves a round trip.
+# KEYS: first ARGV[1] deny flags (a revoked session, say), then ARGV[2] held keys, then the bucket keys.
+# ARGV: the number of deny flags, the number of held keys, the value each held key must still have, then capacity
+# and refill-per-ms for each bucket in turn.
+# Returns {allowed (1, 0, -1 when a deny flag is set, -2 when a held key changed), tokens remaining, retry-after ms}.
+# A held key is an entry the gateway relies on from its own memory (an API key's cached identity): unchanged in
+# Redis, the memory is still right; deleted or rewritten (the key revoked or edited), it is not. Nothing is consumed
+# on -1 or -2. Redis server time keeps several gateway replicas consistent. A request is admitted only if every
+# bucket has a token, and then takes one from each. Checking the flags and held keys here saves round trips.
 TOKEN_BUCKET_LUA = """
 local flags = tonumber(ARGV[1])
+local held = tonumber(ARGV[2])
 for i = 1, flags do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-1, 0, 0} end
 end
+for i = 1, held do
+  if redis.call('GET', KEYS[flags + i]) ~= ARGV[2 + i] then return {-2, 0, 0} end
+end
+local first = flags + held + 1
+local base = 2 + held - 2 * first
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local allowed = 1
 local retry_ms = 0
 local levels = {}
-for i = flags + 1, #KEYS do
-  local capacity = tonumber(ARGV[2 * (i - flags)])
-  local rate = tonumber(ARGV[2 * (i - flags) + 1])
+for i = first, #KEYS do
+  local capacity = tonumber(ARGV[base + 2 * i + 1])
+  local rate = tonumber(ARGV[base + 2 * i + 2])
   local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   local tokens = tonumber(state[1]) or capacity
   local ts = tonumber(state[2]) or now
@@ -34,9 +44,9 @@ for i = flags + 1, #KEYS do
   levels[i] = tokens
 end
 local remaining = -1
-for i = flags + 1, #KEYS do
-  local capacity = tonumber(ARGV[2 * (i - flags)])
-  local rate = tonumber(ARGV[2 * (i - flags) + 1])
+for i = first, #KEYS do
+  local capacity = tonumber(ARGV[base + 2 * i + 1])
+  local rate = tonumber(ARGV[base + 2 * i + 2])
   local tokens = levels[i]
   if allowed == 1 then tokens = tokens - 1 end
   redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', now)
@@ -81,18 +91,28 @@ class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(TOKEN_BUCKET_LUA)
 
-    async def check(self, buckets: list[Bucket], deny_flags: list[str] | None = None) -> RateLimitDecision | None:
-        """None when a deny flag is set (nothing consumed); otherwise the decision over every bucket."""
-        flags = deny_flags or []
-        args: list[float] = [len(flags)]
+    async def check(
+        self, buckets: list[Bucket], deny_flags: list[str] | None = None, held: Mapping[str, str] | None = None
+    ) -> RateLimitDecision | None:
+        """None when a deny flag is set, HeldKeyChanged when a held key no longer has its value (nothing consumed
+        either way); otherwise the decision over every bucket."""
+        flags, kept = deny_flags or [], held or {}
+        args: list[float | str] = [len(flags), len(kept), *kept.values()]
         for bucket in buckets:
             args += [bucket.capacity, bucket.refill_per_ms]
-        allowed, remaining, retry_ms = await self._script(keys=[*flags, *(b.key for b in buckets)], args=args)
+        keys = [*flags, *kept, *(b.key for b in buckets)]
+        allowed, remaining, retry_ms = await self._script(keys=keys, args=args)
         if allowed == -1:
             return None
+        if allowed == -2:
+            raise HeldKeyChanged
         return RateLimitDecision(
             allowed=bool(allowed),
             limit=min((b.capacity for b in buckets), default=0),
             remaining=int(remaining),
             retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0,
         )
+
+
+class HeldKeyChanged(Exception):
+    """A Redis entry the gateway held in memory was deleted or rewritten since: look the caller up again."""

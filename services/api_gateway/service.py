@@ -1,6 +1,5 @@
 """Gateway rules: who is calling (JWT or API key, verified here), may they, and how often."""
 
-import contextlib
 import dataclasses
 import hmac
 import json
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from services.api_gateway.config import GatewaySettings
-from services.api_gateway.ratelimit import Bucket, RateLimitDecision, RateLimiter
+from services.api_gateway.ratelimit import Bucket, HeldKeyChanged, RateLimitDecision, RateLimiter
 from services.api_gateway.repository import find_identity_by_api_key_hash
 from services.api_gateway.upstreams import ROUTES, UpstreamRoute
 from shared import metrics
@@ -68,6 +67,39 @@ class VerifiedTokens:
             self._entries.popitem(last=False)
 
 
+class HeldApiKeys:
+    """API keys' identities kept in this process, each with the sealed entry it was read from in Redis. Not trusted
+    alone: every request served from here names its entry to the admission script (one round trip the request makes
+    anyway), which refuses when Redis no longer holds that exact entry (the key revoked or edited: the auth-service
+    deletes it; or expired), and the caller is then looked up again. That saves the cache read, a round trip per
+    request, and keeps revocation immediate on every replica. Bounded like VerifiedTokens."""
+
+    def __init__(self, max_entries: int, *, seconds: int) -> None:
+        self.max_entries, self.seconds = max_entries, seconds
+        self._entries: OrderedDict[str, tuple[float, Identity, str]] = OrderedDict()
+
+    def get(self, cache_key: str) -> tuple[Identity, str] | None:
+        entry = self._entries.get(cache_key)
+        if entry is None:
+            return None
+        until, identity, sealed = entry
+        if time.monotonic() >= until:
+            del self._entries[cache_key]
+            return None
+        self._entries.move_to_end(cache_key)
+        return identity, sealed
+
+    def put(self, cache_key: str, identity: Identity, sealed: str) -> None:
+        if self.max_entries <= 0 or self.seconds <= 0:
+            return
+        self._entries[cache_key] = (time.monotonic() + self.seconds, identity, sealed)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, cache_key: str) -> None:
+        self._entries.pop(cache_key, None)
+
+
 @dataclass
 class Authenticator:
     settings: GatewaySettings
@@ -80,15 +112,19 @@ class Authenticator:
             secret=s.jwt_secret, algorithm=s.jwt_algorithm, issuer=s.jwt_issuer, audience=s.jwt_audience
         )
         self._verified = VerifiedTokens(s.verified_token_cache_size)
+        self._held = HeldApiKeys(s.verified_token_cache_size, seconds=s.api_key_cache_seconds)
 
-    async def authenticate(self, request: Request) -> Identity | None:
-        """The verified caller, None when no credentials were sent; 401 for bad credentials."""
+    async def authenticate(self, request: Request, *, fresh: bool = False) -> Identity | None:
+        """The verified caller, None when no credentials were sent; 401 for bad credentials. An API key's identity
+        may come from this process's memory: then `request.state.held_api_key` names the Redis entry that Admission
+        must find unchanged. `fresh`: not from memory (the entry it held has changed)."""
+        request.state.held_api_key = None
         api_key = request.headers.get("x-api-key")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if not api_key and scheme.lower() == "bearer" and looks_like_api_key(token):
             api_key = token
         if api_key:
-            return await self._identity_from_api_key(api_key.strip())
+            return await self._identity_from_api_key(request, api_key.strip(), fresh=fresh)
         if not token:
             return None
         if scheme.lower() != "bearer":
@@ -110,18 +146,26 @@ class Authenticator:
         self._verified.put(token, expires_at=claims["exp"], identity=identity)
         return identity
 
-    async def _identity_from_api_key(self, api_key: str) -> Identity:
+    async def _identity_from_api_key(self, request: Request, api_key: str, *, fresh: bool) -> Identity:
         key_hash = hash_api_key(api_key)
         cache_key = api_key_cache_key(key_hash)
+        if fresh:
+            self._held.forget(cache_key)
+        elif held := self._held.get(cache_key):
+            request.state.held_api_key = {cache_key: held[1]}
+            return held[0]
         cached = await self._cache_get(cache_key)
         if cached is not None:
-            return cached
+            self._held.put(cache_key, *cached)
+            return cached[0]
         async with self.sessionmaker.begin() as session:
             identity = await find_identity_by_api_key_hash(session, key_hash)
         if identity is None:
             raise UnauthorizedError("Invalid or revoked API key", code="invalid_api_key")
         if self.settings.api_key_cache_seconds:
-            await self._cache_set(cache_key, self._seal(cache_key, json.dumps(dataclasses.asdict(identity))))
+            sealed = self._seal(cache_key, json.dumps(dataclasses.asdict(identity)))
+            if await self._cache_set(cache_key, sealed):
+                self._held.put(cache_key, identity, sealed)
         return identity
 
     def _seal(self, cache_key: str, payload: str) -> str:
@@ -130,7 +174,8 @@ class Authenticator:
         mac = hmac_sha256(self.settings.internal_secret, cache_key + "\n" + payload)
         return f"{mac}.{payload}"
 
-    async def _cache_get(self, cache_key: str) -> Identity | None:
+    async def _cache_get(self, cache_key: str) -> tuple[Identity, str] | None:
+        """The cached identity and the sealed entry it came from."""
         try:
             sealed = cast(str | None, await self.redis.get(cache_key))  # the client decodes responses
         except RedisError:
@@ -142,13 +187,16 @@ class Authenticator:
             logger.warning("api-key cache entry with a bad seal ignored", extra={"cache_key": cache_key[:24]})
             return None
         try:
-            return Identity(**json.loads(payload))
+            return Identity(**json.loads(payload)), sealed
         except (ValueError, TypeError):
             return None
 
-    async def _cache_set(self, key: str, value: str) -> None:
-        with contextlib.suppress(RedisError):
+    async def _cache_set(self, key: str, value: str) -> bool:
+        try:
             await self.redis.set(key, value, ex=self.settings.api_key_cache_seconds)
+        except RedisError:
+            return False
+        return True
 
 
 def authorize(route: UpstreamRoute, *, method: str, subpath: str, identity: Identity | None) -> None:
@@ -183,15 +231,20 @@ class Admission:
             buckets.append(Bucket(f"rl:key:{identity.api_key_id}", identity.api_key_rpm, identity.api_key_rpm))
         return buckets
 
-    async def admit(self, client_ip: str, identity: Identity | None) -> RateLimitDecision | None:
-        """Raise 401 for a revoked session and 429 over a limit; the rate-limit headers otherwise."""
+    async def admit(
+        self, client_ip: str, identity: Identity | None, *, held: Mapping[str, str] | None = None
+    ) -> RateLimitDecision | None:
+        """Raise 401 for a revoked session, 429 over a limit, and HeldKeyChanged when a `held` entry changed in
+        Redis (nothing consumed); the rate-limit headers otherwise."""
         buckets = self._buckets(client_ip, identity)
         revocation_flags = [revoked_session_key(identity.session_id)] if identity and identity.session_id else []
-        if not buckets and not revocation_flags:
+        if not buckets and not revocation_flags and not held:
             return None
         try:
-            decision = await self.limiter.check(buckets, deny_flags=revocation_flags)
+            decision = await self.limiter.check(buckets, deny_flags=revocation_flags, held=held)
         except RedisError as exc:
+            if held:  # unconfirmed: look the caller up again (the database answers when Redis does not)
+                raise HeldKeyChanged from exc
             if self.settings.redis_fail_open:
                 logger.warning("redis unavailable; rate limits and session revocation not checked (fail open)")
                 return None

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.api_gateway.main import create_app as create_gateway
-from services.api_gateway.service import VerifiedTokens
+from services.api_gateway.service import HeldApiKeys, VerifiedTokens
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key
 from tests.conftest import RegisteredUser, Stack
@@ -143,6 +143,55 @@ def test_a_flood_of_valid_tokens_cannot_grow_the_verified_token_cache() -> None:
         tokens.put(f"token-{n}", expires_at=far, identity=Identity(f"user-{n}", f"u{n}", "user", "jwt", "sid"))
     assert tokens.get("token-0") is None  # the least recently used left
     assert tokens.get("token-2") == Identity("user-2", "u2", "user", "jwt", "sid")
+
+
+def _api_key(gateway: httpx.Client, user: RegisteredUser) -> tuple[str, str]:
+    created = gateway.post("/api/v1/auth/api-keys", headers=user.headers, json={"name": "held"}).json()
+    return created["id"], created["key"]
+
+
+def test_a_revoked_api_key_is_refused_at_once_by_a_replica_that_holds_it_in_memory(
+    gateway: httpx.Client, stack: Stack, user: RegisteredUser
+) -> None:
+    key_id, key = _api_key(gateway, user)
+    with serving(create_gateway(stack.gateway_settings())) as replica, httpx.Client(base_url=replica.url) as other:
+        for _ in range(2):  # the second answer comes from the replica's memory
+            assert other.get("/api/v1/auth/me", headers={"X-API-Key": key}).json()["id"] == user.id
+        assert gateway.delete(f"/api/v1/auth/api-keys/{key_id}", headers=user.headers).status_code == 200
+        assert_error(other.get("/api/v1/auth/me", headers={"X-API-Key": key}), 401, "invalid_api_key")
+
+
+def test_an_api_key_entry_rewritten_in_redis_cannot_change_the_identity_a_gateway_holds(
+    gateway: httpx.Client, user: RegisteredUser, redis_url: str
+) -> None:
+    """Whoever can write to Redis replaces the key's entry with an admin identity: the gateway's memory is not
+    confirmed, the forged entry's seal fails, and the key's real owner comes from the database."""
+    _, key = _api_key(gateway, user)
+    for _ in range(2):
+        assert gateway.get("/api/v1/auth/me", headers={"X-API-Key": key}).json()["id"] == user.id
+    cache_key = api_key_cache_key(hashlib.sha256(key.encode()).hexdigest())
+    forged = {
+        "user_id": "00000000-0000-0000-0000-000000000001",
+        "username": "x",
+        "role": "admin",
+        "auth_method": "api_key",
+    }
+
+    async def plant() -> None:
+        async with Redis.from_url(redis_url) as redis:
+            await redis.set(cache_key, "0" * 64 + "." + json.dumps(forged), ex=60)
+
+    asyncio.run(plant())
+    me = gateway.get("/api/v1/auth/me", headers={"X-API-Key": key})
+    assert me.status_code == 200 and me.json()["id"] == user.id
+
+
+def test_a_flood_of_valid_api_keys_cannot_grow_the_gateways_memory_of_them() -> None:
+    held = HeldApiKeys(max_entries=2, seconds=60)
+    for n in range(3):
+        held.put(f"key-{n}", Identity(f"user-{n}", f"u{n}", "user", "api_key"), f"sealed-{n}")
+    assert held.get("key-0") is None  # the least recently used left
+    assert held.get("key-2") == (Identity("user-2", "u2", "user", "api_key"), "sealed-2")
 
 
 def test_health_reveals_no_internal_addresses(gateway: httpx.Client, stack: Stack) -> None:
