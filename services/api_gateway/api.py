@@ -109,6 +109,8 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
             except HeldKeyChanged:
                 continue
             break
+        else:  # unreachable: the fresh pass holds nothing in memory, so nothing of it can have changed
+            raise RuntimeError("the caller was not admitted")
         extra_headers = decision.headers() if decision else {}
         claim = await claim_idempotency_key(state, request, route=route, subpath=subpath, identity=identity)
         if isinstance(claim, Response):  # the first request's answer, replayed

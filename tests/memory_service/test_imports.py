@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from services.memory_service.imports.repository import INDEX_LOCK_KEY, drop_vector_index
-from services.memory_service.imports.runner import ImportLoader
+from services.memory_service.imports.runner import RESUME_AFTER_SECONDS, ImportLoader
 from services.memory_service.main import create_app as create_memory
 from tests.memory_service.conftest import Caller, make_user, memory_settings
 from tests.support import ThreadedServer, assert_error, serving, sql_scalar
@@ -256,7 +256,7 @@ def test_a_sweep_in_another_process_leaves_alone_an_import_this_one_is_loading(
 ) -> None:
     """The rebuilding process decides to rebuild, then waits for the index lock. Meanwhile the suite's other
     memory service sweeps for committing imports every 0.2 s: it must not load the import on its own terms
-    (row by row into the index, reported as no rebuild)."""
+    (row by row into the index, reported as no rebuild), neither just after the commit nor later."""
     caller = Caller(rebuilding_server.url, make_user(database_url))
     vectors = np.random.default_rng(5).normal(size=(50, 384)).astype(np.float32)
     rows = [{"content": f"raced row {n}", "embedding": v.round(6).tolist()} for n, v in enumerate(vectors)]
@@ -265,7 +265,9 @@ def test_a_sweep_in_another_process_leaves_alone_an_import_this_one_is_loading(
             "/memories/import", content=jsonl(rows), headers={"content-type": "application/x-ndjson"}
         )
         assert response.status_code == 202, response.text
-        time.sleep(1.0)  # five sweeps of the other process
+        # Past the time a sweep leaves a fresh commit to its own process: the other process's sweeps now see the
+        # import and must skip it because this one holds it.
+        time.sleep(RESUME_AFTER_SECONDS + 1.0)
     job = finished(caller, response.json()["id"])
     assert (job["status"], job["imported"], job["index_rebuilt"]) == ("done", 50, True)
     assert index_state(database_url) is True

@@ -215,9 +215,16 @@ async def memories_at_least(session: AsyncSession, floor: int) -> int:
     return int((await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one())
 
 
-async def committing(session: AsyncSession) -> list[uuid.UUID]:
-    """Imports waiting for their load, or being loaded (the loader's lock, loader_lock_key, tells which)."""
-    rows = await session.execute(select(MemoryImport.id).where(MemoryImport.status == "committing"))
+async def committing(session: AsyncSession, *, committed_before_seconds: float) -> list[uuid.UUID]:
+    """Imports committed at least that long ago and waiting for their load, or being loaded (the loader's lock,
+    loader_lock_key, tells which)."""
+    rows = await session.execute(
+        text(
+            "SELECT id FROM memory_imports WHERE status = 'committing' "
+            "AND updated_at < now() - make_interval(secs => :seconds)"
+        ),
+        {"seconds": committed_before_seconds},
+    )
     return [row[0] for row in rows]
 
 

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 1024  # rows compared at once: a chunk against everything kept so far is one matrix product
 PROBE_BATCH = 1000  # rows per HNSW dedup probe, as in a store batch
 MAX_ATTEMPTS = 3  # loads of one import that failed unexpectedly before it is marked failed
+# A sweep resumes an import only once it has been committing this long: until then the process that committed it is
+# starting the load (between the commit and the loader's lock another process's sweep could take it first).
+RESUME_AFTER_SECONDS = 5.0
 
 
 def repeated_rows(vectors: np.ndarray, threshold: float) -> np.ndarray:
@@ -123,7 +126,7 @@ class ImportLoader(BackgroundComponent):
         """Resume loads left by a process that died, rebuild an index a build left invalid, finish imports whose
         index is back, drop imports left open."""
         async with self.sessionmaker() as session:
-            stuck = await repository.committing(session)
+            stuck = await repository.committing(session, committed_before_seconds=RESUME_AFTER_SECONDS)
             expired = await repository.expire_open(session, older_than_hours=self.settings.import_open_hours)
             await session.commit()
         if expired:
