@@ -6,9 +6,9 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -33,71 +33,44 @@ from shared.security import JWTConfig, decode_token, hash_api_key, looks_like_ap
 from shared.services import ServiceName
 
 logger = logging.getLogger(__name__)
+V = TypeVar("V")
 
 
-class VerifiedTokens:
-    """Access tokens that verified, each with its identity, until it expires.
+class ExpiringCache(Generic[V]):
+    """Values kept until a deadline on `clock`, at most `max_entries` of them, the least recently used leaving
+    first. Only values their caller has checked enter, so neither forged nor many keys can grow it.
 
-    A token verifies the same way every time (its signature and claims cannot change), so a repeat only needs its
-    expiry checked again: that saves the JWT check, about 5% of the gateway's CPU per request. Revocation is not
-    cached: Admission checks it on every request. Only tokens that verified enter, and the least recently used
-    leave once `max_entries` are held, so neither forged nor many tokens can grow it."""
+    The gateway keeps two: access tokens that verified, with their identity until `exp` (a token verifies the same
+    way every time; a repeat then skips the JWT check, about 5% of the gateway's CPU per request; once past `exp` it
+    is checked again, and refused), and API keys' identities with the sealed Redis entry they were read from (not
+    trusted alone: see Authenticator._identity_from_api_key). Revocation is never cached: Admission checks it on
+    every request."""
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+    def __init__(self, max_entries: int, *, clock: Callable[[], float] = time.time) -> None:
+        self.max_entries, self.clock = max_entries, clock
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
-    def get(self, token: str) -> Identity | None:
-        """The token's identity when it verified before; 401 once it has expired since."""
-        entry = self._entries.get(token)
+    def get(self, key: str) -> V | None:
+        """The value before its deadline; None when absent or past it (it leaves then)."""
+        entry = self._entries.get(key)
         if entry is None:
             return None
-        expires_at, identity = entry
-        if time.time() >= expires_at:  # PyJWT's rule: expired from the `exp` second on
-            del self._entries[token]
-            raise UnauthorizedError("Token has expired", code="token_expired")
-        self._entries.move_to_end(token)
-        return identity
+        until, value = entry
+        if self.clock() >= until:  # PyJWT's rule for `exp`: expired from that second on
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
 
-    def put(self, token: str, *, expires_at: float, identity: Identity) -> None:
+    def put(self, key: str, value: V, *, until: float) -> None:
         if self.max_entries <= 0:
             return
-        self._entries[token] = (expires_at, identity)
+        self._entries[key] = (until, value)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-
-class HeldApiKeys:
-    """API keys' identities kept in this process, each with the sealed entry it was read from in Redis. Not trusted
-    alone: every request served from here names its entry to the admission script (one round trip the request makes
-    anyway), which refuses when Redis no longer holds that exact entry (the key revoked or edited: the auth-service
-    deletes it; or expired), and the caller is then looked up again. That saves the cache read, a round trip per
-    request, and keeps revocation immediate on every replica. Bounded like VerifiedTokens."""
-
-    def __init__(self, max_entries: int, *, seconds: int) -> None:
-        self.max_entries, self.seconds = max_entries, seconds
-        self._entries: OrderedDict[str, tuple[float, Identity, str]] = OrderedDict()
-
-    def get(self, cache_key: str) -> tuple[Identity, str] | None:
-        entry = self._entries.get(cache_key)
-        if entry is None:
-            return None
-        until, identity, sealed = entry
-        if time.monotonic() >= until:
-            del self._entries[cache_key]
-            return None
-        self._entries.move_to_end(cache_key)
-        return identity, sealed
-
-    def put(self, cache_key: str, identity: Identity, sealed: str) -> None:
-        if self.max_entries <= 0 or self.seconds <= 0:
-            return
-        self._entries[cache_key] = (time.monotonic() + self.seconds, identity, sealed)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def forget(self, cache_key: str) -> None:
-        self._entries.pop(cache_key, None)
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
 
 
 @dataclass
@@ -111,8 +84,11 @@ class Authenticator:
         self._jwt = JWTConfig(
             secret=s.jwt_secret, algorithm=s.jwt_algorithm, issuer=s.jwt_issuer, audience=s.jwt_audience
         )
-        self._verified = VerifiedTokens(s.verified_token_cache_size)
-        self._held = HeldApiKeys(s.verified_token_cache_size, seconds=s.api_key_cache_seconds)
+        self._verified: ExpiringCache[Identity] = ExpiringCache(s.verified_token_cache_size)
+        # The API keys this process has served, each with the sealed Redis entry it was read from.
+        self._held: ExpiringCache[tuple[Identity, str]] = ExpiringCache(
+            s.verified_token_cache_size, clock=time.monotonic
+        )
 
     async def authenticate(self, request: Request, *, fresh: bool = False) -> Identity | None:
         """The verified caller, None when no credentials were sent; 401 for bad credentials. An API key's identity
@@ -143,12 +119,16 @@ class Authenticator:
         identity = Identity(
             user_id=claims["sub"], username=claims["username"], role=role, auth_method="jwt", session_id=claims["sid"]
         )
-        self._verified.put(token, expires_at=claims["exp"], identity=identity)
+        self._verified.put(token, identity, until=claims["exp"])
         return identity
 
     async def _identity_from_api_key(self, request: Request, api_key: str, *, fresh: bool) -> Identity:
         key_hash = hash_api_key(api_key)
         cache_key = api_key_cache_key(key_hash)
+        # Held in memory, a key is not trusted alone: the request names its sealed Redis entry to the admission
+        # script it runs anyway, which refuses when Redis no longer holds that exact entry (the key revoked or
+        # edited: the auth-service deletes it; or expired), and the caller is then looked up again. That saves the
+        # cache read, a round trip per request, and keeps revocation immediate on every replica.
         if fresh:
             self._held.forget(cache_key)
         elif held := self._held.get(cache_key):
@@ -156,7 +136,7 @@ class Authenticator:
             return held[0]
         cached = await self._cache_get(cache_key)
         if cached is not None:
-            self._held.put(cache_key, *cached)
+            self._hold(cache_key, cached)
             return cached[0]
         async with self.sessionmaker.begin() as session:
             identity = await find_identity_by_api_key_hash(session, key_hash)
@@ -165,8 +145,12 @@ class Authenticator:
         if self.settings.api_key_cache_seconds:
             sealed = self._seal(cache_key, json.dumps(dataclasses.asdict(identity)))
             if await self._cache_set(cache_key, sealed):
-                self._held.put(cache_key, identity, sealed)
+                self._hold(cache_key, (identity, sealed))
         return identity
+
+    def _hold(self, cache_key: str, entry: tuple[Identity, str]) -> None:
+        if seconds := self.settings.api_key_cache_seconds:
+            self._held.put(cache_key, entry, until=time.monotonic() + seconds)
 
     def _seal(self, cache_key: str, payload: str) -> str:
         """The cached identity carries an HMAC under the internal secret, bound to its key, so whoever can write to

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.api_gateway.main import create_app as create_gateway
-from services.api_gateway.service import HeldApiKeys, VerifiedTokens
+from services.api_gateway.service import ExpiringCache
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key
 from tests.conftest import RegisteredUser, Stack
@@ -137,10 +137,10 @@ def test_identity_written_into_the_key_cache_by_a_redis_client_is_not_trusted(
 
 
 def test_a_flood_of_valid_tokens_cannot_grow_the_verified_token_cache() -> None:
-    tokens = VerifiedTokens(max_entries=2)
+    tokens: ExpiringCache[Identity] = ExpiringCache(max_entries=2)
     far = time.time() + 3600
     for n in range(3):
-        tokens.put(f"token-{n}", expires_at=far, identity=Identity(f"user-{n}", f"u{n}", "user", "jwt", "sid"))
+        tokens.put(f"token-{n}", Identity(f"user-{n}", f"u{n}", "user", "jwt", "sid"), until=far)
     assert tokens.get("token-0") is None  # the least recently used left
     assert tokens.get("token-2") == Identity("user-2", "u2", "user", "jwt", "sid")
 
@@ -187,9 +187,11 @@ def test_an_api_key_entry_rewritten_in_redis_cannot_change_the_identity_a_gatewa
 
 
 def test_a_flood_of_valid_api_keys_cannot_grow_the_gateways_memory_of_them() -> None:
-    held = HeldApiKeys(max_entries=2, seconds=60)
+    held: ExpiringCache[tuple[Identity, str]] = ExpiringCache(max_entries=2, clock=time.monotonic)
     for n in range(3):
-        held.put(f"key-{n}", Identity(f"user-{n}", f"u{n}", "user", "api_key"), f"sealed-{n}")
+        held.put(
+            f"key-{n}", (Identity(f"user-{n}", f"u{n}", "user", "api_key"), f"sealed-{n}"), until=time.monotonic() + 60
+        )
     assert held.get("key-0") is None  # the least recently used left
     assert held.get("key-2") == (Identity("user-2", "u2", "user", "api_key"), "sealed-2")
 
