@@ -22,8 +22,6 @@ from services.ai_runtime.providers.base import (
 )
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-# What the upstream failed with, besides a status: all of them worth another deployment or a retry.
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ValueError, KeyError, IndexError, AttributeError, TypeError)
 
 
 class UpstreamStatus(Exception):
@@ -34,6 +32,20 @@ class UpstreamStatus(Exception):
 
 class StreamedError(Exception):
     """An error event inside a stream that began well."""
+
+
+# How a call can fail: an error status, an error event, the transport, or an answer not in the protocol's shape.
+FAILURES = (
+    UpstreamStatus,
+    StreamedError,
+    aiohttp.ClientError,
+    TimeoutError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    TypeError,
+)
 
 
 def _error(provider: str, exc: Exception) -> ProviderError:
@@ -162,7 +174,7 @@ class OpenAIProvider:
                 completion_tokens=usage.get("completion_tokens"),
                 tool_calls=tool_calls or None,
             )
-        except (UpstreamStatus, StreamedError, *TRANSPORT_ERRORS) as exc:
+        except FAILURES as exc:
             raise _error(self.name, exc) from exc
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
@@ -183,7 +195,7 @@ class OpenAIProvider:
                             finish_reason=choice.get("finish_reason"),
                             tool_calls=[_without_none(call) for call in calls] if calls else None,
                         )
-        except (UpstreamStatus, StreamedError, *TRANSPORT_ERRORS) as exc:
+        except FAILURES as exc:
             raise _error(self.name, exc) from exc
 
     async def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
@@ -194,7 +206,7 @@ class OpenAIProvider:
                 answer = json.loads(await response.read())
             vectors = [item["embedding"] for item in sorted(answer["data"], key=lambda item: item["index"])]
             usage = answer.get("usage") or {}
-        except (UpstreamStatus, StreamedError, *TRANSPORT_ERRORS) as exc:
+        except FAILURES as exc:
             raise _error(self.name, exc) from exc
         return EmbeddingResult(vectors=vectors, prompt_tokens=usage.get("prompt_tokens"))
 
