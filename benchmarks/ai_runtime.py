@@ -21,7 +21,7 @@ import httpx
 import openai
 
 from benchmarks.common import backends, cpu_seconds, percentile, service_process, summary
-from benchmarks.gateway import FLOOR_FACTORY, SECRETS
+from benchmarks.gateway import FLOOR_FACTORY, SECRETS, login
 from services.ai_runtime.providers.base import ChatRequest
 from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
 from tests.ai_runtime.fake_providers import create_fake_openai
@@ -100,11 +100,7 @@ def gateway_overhead(requests: int) -> None:
 
 
 def _api_key(gateway_url: str) -> str:
-    credentials = {"username": "bench_ai", "email": "bench_ai@example.com", "password": "bench-password-1"}
-    httpx.post(f"{gateway_url}/api/v1/auth/register", json=credentials)
-    token = httpx.post(
-        f"{gateway_url}/api/v1/auth/login", json={"username": "bench_ai", "password": credentials["password"]}
-    ).json()["access_token"]
+    token = login(gateway_url, "bench_ai")
     return httpx.post(
         f"{gateway_url}/api/v1/auth/api-keys", json={"name": "bench"}, headers={"Authorization": f"Bearer {token}"}
     ).json()["key"]

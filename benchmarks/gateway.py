@@ -29,11 +29,12 @@ SECRETS = {
 }
 
 
-def _login(gateway_url: str) -> str:
-    credentials = {"username": "bench_user", "email": "bench@example.com", "password": "bench-password-1"}
+def login(gateway_url: str, username: str = "bench_user") -> str:
+    """An access token for `username`, registered first if new."""
+    credentials = {"username": username, "email": f"{username}@example.com", "password": "bench-password-1"}
     httpx.post(f"{gateway_url}/api/v1/auth/register", json=credentials)
     response = httpx.post(
-        f"{gateway_url}/api/v1/auth/login", json={"username": "bench_user", "password": "bench-password-1"}
+        f"{gateway_url}/api/v1/auth/login", json={"username": username, "password": credentials["password"]}
     )
     response.raise_for_status()
     return response.json()["access_token"]
@@ -182,7 +183,7 @@ def measure(env: dict[str, str], args: argparse.Namespace, *, with_floor: bool) 
                 service_process("bare_proxy", {**env, "UPSTREAM_URL": auth_url}, factory=FLOOR_FACTORY)
             )
             urls["floor"] = f"{floor_url}/api/v1/auth/me"
-        headers = {"Authorization": f"Bearer {_login(gateway_url)}"}
+        headers = {"Authorization": f"Bearer {login(gateway_url)}"}
         latency = measure_latency(urls, headers, args.requests)
         return Measured(latency=latency, rps=interleaved_throughput(urls, headers, args))
 
