@@ -7,6 +7,7 @@ client requests, and anything unsigned or mis-signed is ignored.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -49,15 +50,33 @@ def hmac_sha256(secret: str, payload: str) -> str:
 
 
 def sign_identity(identity: Identity, secret: str, now: float | None = None) -> dict[str, str]:
-    body = {**asdict(identity), "ts": int(now if now is not None else time.time())}
+    return dict(_signed_headers(identity, secret, int(now if now is not None else time.time())))
+
+
+# Signing and checking are pure functions of their inputs, and a caller sends the same identity many times a
+# second: each is computed once per (identity, second) and (headers) instead of per request, in bounded caches.
+@functools.lru_cache(maxsize=1024)
+def _signed_headers(identity: Identity, secret: str, issued: int) -> tuple[tuple[str, str], ...]:
+    body = {**asdict(identity), "ts": issued}
     payload = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
-    return {IDENTITY_HEADER: payload, SIGNATURE_HEADER: hmac_sha256(secret, payload)}
+    return ((IDENTITY_HEADER, payload), (SIGNATURE_HEADER, hmac_sha256(secret, payload)))
 
 
 def verify_identity_headers(payload: str | None, signature: str | None, secret: str) -> Identity | None:
     """The identity the gateway signed, or None when absent, forged or stale."""
     if not payload or not signature:
         return None
+    signed = _signed_identity(payload, signature, secret)
+    if signed is None:
+        return None
+    identity, issued = signed
+    if abs(time.time() - issued) > MAX_IDENTITY_AGE_SECONDS:
+        return None
+    return identity
+
+
+@functools.lru_cache(maxsize=1024)
+def _signed_identity(payload: str, signature: str, secret: str) -> tuple[Identity, int] | None:
     if not hmac.compare_digest(hmac_sha256(secret, payload), signature):
         return None
     try:
@@ -66,9 +85,7 @@ def verify_identity_headers(payload: str | None, signature: str | None, secret: 
         identity = Identity(**body)
     except (ValueError, TypeError, KeyError):
         return None
-    if abs(time.time() - issued) > MAX_IDENTITY_AGE_SECONDS or identity.role not in ROLES:
-        return None
-    return identity
+    return (identity, issued) if identity.role in ROLES else None
 
 
 def identity_from_request(request: Request) -> Identity | None:

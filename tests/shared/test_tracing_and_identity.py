@@ -1,6 +1,15 @@
 import time
 
-from shared.identity import IDENTITY_HEADER, SIGNATURE_HEADER, Identity, sign_identity, verify_identity_headers
+import pytest
+
+from shared.identity import (
+    IDENTITY_HEADER,
+    MAX_IDENTITY_AGE_SECONDS,
+    SIGNATURE_HEADER,
+    Identity,
+    sign_identity,
+    verify_identity_headers,
+)
 from shared.tracing import continue_trace
 
 SECRET = "s" * 32
@@ -35,3 +44,22 @@ def test_identity_roundtrip_and_tampering() -> None:
     old = sign_identity(identity, SECRET, now=time.time() - 1000)
     assert verify_identity_headers(old[IDENTITY_HEADER], old[SIGNATURE_HEADER], SECRET) is None
     assert verify_identity_headers(None, None, SECRET) is None
+
+
+def test_replayed_identity_is_refused_once_stale_although_its_check_was_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    identity = Identity(user_id="u1", username="ada", role="user", auth_method="api_key")
+    headers = sign_identity(identity, SECRET)
+    assert verify_identity_headers(headers[IDENTITY_HEADER], headers[SIGNATURE_HEADER], SECRET) == identity
+    later = time.time() + MAX_IDENTITY_AGE_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert verify_identity_headers(headers[IDENTITY_HEADER], headers[SIGNATURE_HEADER], SECRET) is None
+
+
+def test_forged_signature_is_refused_after_the_genuine_one_was_cached() -> None:
+    identity = Identity(user_id="u1", username="ada", role="user", auth_method="jwt")
+    headers = sign_identity(identity, SECRET)
+    assert verify_identity_headers(headers[IDENTITY_HEADER], headers[SIGNATURE_HEADER], SECRET) == identity
+    forged = headers[SIGNATURE_HEADER][:-1] + ("0" if headers[SIGNATURE_HEADER][-1] != "0" else "1")
+    assert verify_identity_headers(headers[IDENTITY_HEADER], forged, SECRET) is None
+    promoted = sign_identity(Identity(user_id="u1", username="ada", role="admin", auth_method="jwt"), SECRET)
+    assert verify_identity_headers(promoted[IDENTITY_HEADER], headers[SIGNATURE_HEADER], SECRET) is None
