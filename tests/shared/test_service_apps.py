@@ -1,5 +1,6 @@
 """Every service starts, answers its probes and publishes OpenAPI that documents its routes."""
 
+import gc
 import importlib
 
 import httpx
@@ -59,3 +60,8 @@ def test_auth_openapi_documents_every_endpoint(database_url: str, redis_url: str
         "/api-keys/{key_id}",
     } <= set(paths)
     assert "409" in paths["/register"]["post"]["responses"]
+
+
+def test_startup_objects_are_frozen_out_of_the_collector(database_url: str, redis_url: str) -> None:
+    with serving(_create("api_gateway", database_url, redis_url)):
+        assert gc.get_freeze_count() > 100_000
