@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ai_runtime import repository
@@ -254,7 +254,8 @@ async def openai_chat_completions(
     )
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
-        return _chat_completion(await runtime.generate(generation), completion_id, created)
+        # Already plain JSON types: handed to the response as is, skipping FastAPI's encoder walk of a return value.
+        return JSONResponse(_chat_completion(await runtime.generate(generation), completion_id, created))
     streamed = await runtime.generate_stream(generation)
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: dict[str, int] | None = None) -> str:

@@ -124,8 +124,12 @@ class AIRuntime:
         self._limit_rows[key] = (now + self.settings.budget_cache_seconds, row)
         return row
 
-    async def _budget_row(self, session: AsyncSession, scope: str, scope_id: str) -> Any:
-        return await self._limit_row((scope, scope_id), lambda: repository.get_budget(session, scope, scope_id))
+    async def _budget_row(self, scope: str, scope_id: str) -> Budget | None:
+        async def load() -> Budget | None:
+            async with self.sessionmaker() as session:
+                return await repository.get_budget(session, scope, scope_id)
+
+        return await self._limit_row((scope, scope_id), load)
 
     # --- model resolution -----------------------------------------------------------------------
 
@@ -221,28 +225,35 @@ class AIRuntime:
     ) -> tuple[list[Limit], str]:
         limits: list[Limit] = key_limits(api_key) if api_key is not None else []
         policy = self.settings.budget_policy
+        for scope, scope_id in (("user", user_id), ("run", run_id)):
+            if not scope_id:
+                continue
+            budget = await self._budget_row(scope, scope_id)
+            if budget is None:
+                continue
+            if budget.policy == "downgrade":
+                policy = "downgrade"
+            limits += period_limits(
+                scope=scope,
+                scope_id=scope_id,
+                daily=(budget.daily_usd, budget.daily_tokens),
+                monthly=(budget.monthly_usd, budget.monthly_tokens),
+                total=(budget.total_usd, budget.total_tokens),
+            )
+        if limits:
+            await self._seed_missing_counters(limits)
+        return limits, policy
+
+    async def _seed_missing_counters(self, limits: list[Limit]) -> None:
+        missing = await self.counters.missing(limits)
+        if not missing:
+            return
         async with self.sessionmaker() as session:
-            for scope, scope_id in (("user", user_id), ("run", run_id)):
-                if not scope_id:
-                    continue
-                budget = await self._budget_row(session, scope, scope_id)
-                if budget is None:
-                    continue
-                if budget.policy == "downgrade":
-                    policy = "downgrade"
-                limits += period_limits(
-                    scope=scope,
-                    scope_id=scope_id,
-                    daily=(budget.daily_usd, budget.daily_tokens),
-                    monthly=(budget.monthly_usd, budget.monthly_tokens),
-                    total=(budget.total_usd, budget.total_tokens),
-                )
-            for limit in await self.counters.missing(limits):
+            for limit in missing:
                 spent, tokens = await repository.ledger_spend(
                     session, scope=limit.scope, scope_id=limit.scope_id, since=limit.since
                 )
                 await self.counters.seed(limit, spent, tokens)
-        return limits, policy
 
     async def _estimate(self, generation: Generation) -> tuple[Decimal, int, int]:
         """Worst case over the chain: each model's prompt counted as that model will count it, and every
