@@ -191,7 +191,7 @@ class UpstreamProxy:
         headers["x-forwarded-for"] = (
             f"{prior}, {client_ip}" if prior and self.settings.trust_forwarded_for else client_ip
         )
-        headers["x-forwarded-proto"] = request.url.scheme
+        headers["x-forwarded-proto"] = request.scope["scheme"]  # not request.url: that builds a whole URL
         headers["x-request-id"] = request.state.request_id
         headers["traceparent"] = request.state.trace.traceparent
         if identity is not None:
