@@ -7,7 +7,7 @@
 2. Local embeddings (MiniLM-L6 int8 ONNX): embeddings/s at batch 1 and batch 32.
 3. Local generation (SmolLM2-135M on llama.cpp): tokens/s.
 
-    python -m benchmarks.ai_runtime [--requests 300]
+    python -m benchmarks.ai_runtime [--requests 300] [--baseline /tmp/base]
 """
 
 import argparse
@@ -15,7 +15,9 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
+from pathlib import Path
 
 import httpx
 import openai
@@ -50,10 +52,12 @@ BLOCK = 100
 BLOCK_WARMUP = 10
 
 
-def gateway_overhead(requests: int) -> None:
+def gateway_overhead(requests: int, baseline: Path | None = None) -> None:
     """The LLM path (api-gateway + ai-runtime) and its floor (two bare forwarders chained, benchmarks/bare_proxy.py:
-    uvicorn and aiohttp with one Redis round trip each), both against the same upstream called directly."""
-    with serving(create_fake_openai("benchmark reply")) as upstream, backends() as urls:
+    uvicorn and aiohttp with one Redis round trip each), both against the same upstream called directly; with
+    `baseline` (another checkout, e.g. `git worktree add /tmp/base HEAD~3`), that checkout's path too, in the same
+    blocks, so a change is judged against its parent in one sitting."""
+    with serving(create_fake_openai("benchmark reply")) as upstream, backends() as urls, ExitStack() as stack:
         env = {
             **urls,
             **SECRETS,
@@ -63,40 +67,47 @@ def gateway_overhead(requests: int) -> None:
             "RATE_LIMIT_IP_BURST": "1000000",
             "USAGE_FLUSH_SECONDS": "0.2",
         }
-        with (
-            service_process("auth_service", env) as auth_url,
-            service_process("ai_runtime", env) as ai_url,
-            service_process(
-                "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "AI_RUNTIME_URL": ai_url}
-            ) as gateway_url,
+        paths = {"gateway": _llm_path(stack, env, tree=None)}
+        second_hop = stack.enter_context(
             service_process(
                 "bare_proxy", {**env, "UPSTREAM_URL": upstream.url, "STRIP_PREFIX": ""}, factory=FLOOR_FACTORY
-            ) as second_hop,
+            )
+        )
+        first_hop = stack.enter_context(
             service_process(
                 "bare_proxy", {**env, "UPSTREAM_URL": second_hop, "STRIP_PREFIX": "/api/v1/ai"}, factory=FLOOR_FACTORY
-            ) as first_hop,
-        ):
-            clients = {
-                "direct": openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="unused", max_retries=0),
-                "gateway": openai.OpenAI(
-                    base_url=f"{gateway_url}/api/v1/ai/v1", api_key=_api_key(gateway_url), max_retries=0
-                ),
-                "floor": openai.OpenAI(base_url=f"{first_hop}/api/v1/ai/v1", api_key="unused", max_retries=0),
-            }
-            hops = {"gateway": (gateway_url, ai_url), "floor": (first_hop, second_hop)}
-            print(
-                "1. chat.completions with the openai SDK: via api-gateway + ai-runtime, and via the floor (two bare "
-                "forwarders: uvicorn + aiohttp + one Redis round trip each), vs straight to the same "
-                "OpenAI-compatible server, in turns of blocks"
             )
-            for label, call in (("not streamed", _completion), ("streamed (stream=True, every chunk read)", _streamed)):
-                used = {name: sum(cpu_seconds(url) for url in urls_) for name, urls_ in hops.items()}
-                samples, made = _in_blocks({name: partial(call, client) for name, client in clients.items()}, requests)
-                cpu_ms = {
-                    name: (sum(cpu_seconds(url) for url in urls_) - used[name]) * 1000 / made
-                    for name, urls_ in hops.items()
-                }
-                _report(label, samples, cpu_ms)
+        )
+        paths["floor"] = (first_hop, second_hop)
+        if baseline is not None:
+            paths["baseline"] = _llm_path(stack, env, tree=baseline)
+        clients = {"direct": openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="unused", max_retries=0)}
+        for name, (entry, _) in paths.items():
+            key = "unused" if name == "floor" else _api_key(entry)
+            clients[name] = openai.OpenAI(base_url=f"{entry}/api/v1/ai/v1", api_key=key, max_retries=0)
+        print(
+            "1. chat.completions with the openai SDK: via api-gateway + ai-runtime, and via the floor (two bare "
+            "forwarders: uvicorn + aiohttp + one Redis round trip each), vs straight to the same "
+            f"OpenAI-compatible server, in turns of blocks{f'; baseline: the path from {baseline}' if baseline else ''}"
+        )
+        for label, call in (("not streamed", _completion), ("streamed (stream=True, every chunk read)", _streamed)):
+            used = {name: sum(cpu_seconds(url) for url in hops) for name, hops in paths.items()}
+            samples, made = _in_blocks({name: partial(call, client) for name, client in clients.items()}, requests)
+            cpu_ms = {
+                name: (sum(cpu_seconds(url) for url in hops) - used[name]) * 1000 / made for name, hops in paths.items()
+            }
+            _report(label, samples, cpu_ms)
+
+
+def _llm_path(stack: ExitStack, env: dict[str, str], *, tree: Path | None) -> tuple[str, str]:
+    """auth-service, ai-runtime and api-gateway from `tree` (this checkout when None): the gateway's and the
+    ai-runtime's URLs."""
+    auth_url = stack.enter_context(service_process("auth_service", env, tree=tree))
+    ai_url = stack.enter_context(service_process("ai_runtime", env, tree=tree))
+    gateway_url = stack.enter_context(
+        service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "AI_RUNTIME_URL": ai_url}, tree=tree)
+    )
+    return gateway_url, ai_url
 
 
 def _api_key(gateway_url: str) -> str:
@@ -123,11 +134,12 @@ def _report(label: str, samples: dict[str, list[float]], cpu_ms: dict[str, float
     print(f"   {label}:")
     direct = samples["direct"]
     print(f"   direct   {summary(direct)}")
-    overhead = {name: percentile(samples[name], 50) - percentile(direct, 50) for name in ("gateway", "floor")}
-    for name in ("gateway", "floor"):
-        print(f"   {name:7}  {summary(samples[name])}")
+    paths = [name for name in samples if name != "direct"]
+    overhead = {name: percentile(samples[name], 50) - percentile(direct, 50) for name in paths}
+    for name in paths:
+        print(f"   {name:8} {summary(samples[name])}")
         print(
-            f"   {name:7}  overhead p50={overhead[name]:.3f} ms  "
+            f"   {name:8} overhead p50={overhead[name]:.3f} ms  "
             f"p99={percentile(samples[name], 99) - percentile(direct, 99):.3f} ms; CPU of its two hops "
             f"{cpu_ms[name]:.3f} ms per request"
         )
@@ -137,6 +149,12 @@ def _report(label: str, samples: dict[str, list[float]], cpu_ms: dict[str, float
         f"(the floor: {overhead['floor']:.3f} ms; the path adds {overhead['gateway'] - overhead['floor']:.3f} ms "
         "above it)"
     )
+    if "baseline" in overhead:
+        print(
+            f"   against the baseline: overhead p50 {overhead['baseline']:.3f} -> {overhead['gateway']:.3f} ms, "
+            f"CPU per request {cpu_ms['baseline']:.3f} -> {cpu_ms['gateway']:.3f} ms "
+            f"({cpu_ms['gateway'] / cpu_ms['baseline']:.2f}x)"
+        )
 
 
 def local_embeddings() -> None:
@@ -220,8 +238,11 @@ def local_generation() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose LLM path is timed in the same blocks (e.g. a worktree)"
+    )
     args = parser.parse_args()
-    gateway_overhead(args.requests)
+    gateway_overhead(args.requests, args.baseline)
     local_embeddings()
     local_generation()
 

@@ -60,8 +60,11 @@ def cpu_seconds(url: str) -> float:
 
 
 @contextmanager
-def service_process(package: str, env: dict[str, str], *, factory: str | None = None) -> Iterator[str]:
-    """One service as a uvicorn process; `factory` names another app factory than the package's."""
+def service_process(
+    package: str, env: dict[str, str], *, factory: str | None = None, tree: Path | None = None
+) -> Iterator[str]:
+    """One service as a uvicorn process; `factory` names another app factory than the package's, and `tree` another
+    checkout to run the service's code from (an earlier commit, as a baseline in the same run)."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -79,6 +82,7 @@ def service_process(package: str, env: dict[str, str], *, factory: str | None = 
             "warning",
         ],
         env={**os.environ, **env},
+        cwd=tree,
         stdout=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
