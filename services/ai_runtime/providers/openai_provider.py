@@ -6,6 +6,8 @@ call (docs/benchmarks.md, the LLM path), more than the rest of the ai-runtime's 
 did for us here is small and kept: bearer auth, the timeouts (connect and each read), the error body's message,
 retry-after, and the server-sent events of a stream."""
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -100,12 +102,26 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, A
             continue
         payload, data = "\n".join(data), []
         if payload.startswith("[DONE]"):
+            await _read_to_the_end(response)
             return
         event = json.loads(payload)
         if isinstance(event, dict) and event.get("error"):
             error = event["error"]
             raise StreamedError(error.get("message", str(error)) if isinstance(error, dict) else str(error))
         yield event
+
+
+async def _read_to_the_end(response: aiohttp.ClientResponse) -> None:
+    """What follows [DONE] (the end of the chunked body, sent with it or just after), read and dropped, so that the
+    connection goes back to the pool: left unread, aiohttp closes it, and the next call pays for a new connection
+    (measured: a third of streamed calls opened one). An upstream that holds the body open is cut after a moment."""
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while await response.content.readany():
+                pass
+
+
+DRAIN_SECONDS = 0.25
 
 
 class OpenAIProvider:

@@ -25,7 +25,12 @@ def upstream(events: list[str] | None = None, *, status: int = 200, body: Any = 
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        app.state.received.append({"body": await request.json(), "authorization": request.headers["authorization"]})
+        app.state.received.append(
+            {
+                "body": await request.json(),
+                "authorization": request.headers["authorization"],
+            }
+        )
         if events is None:
             return JSONResponse(body, status_code=status)
 
@@ -73,6 +78,48 @@ def test_a_stream_with_comments_fields_and_split_data_lines_is_read_as_the_proto
     ]
     pieces = call(upstream(events), streamed)
     assert "".join(p.delta for p in pieces) == "Hello world"
+
+
+def test_streams_reuse_one_upstream_connection_instead_of_opening_one_per_call() -> None:
+    app = FastAPI()
+    app.state.received = []
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        app.state.received.append({"client_port": request.client.port if request.client else None})
+
+        async def stream() -> AsyncIterator[str]:
+            yield f"data: {chunk('Hi')}\n\ndata: [DONE]\n\n"
+            await asyncio.sleep(0.05)  # the body's end comes a moment after [DONE], in its own packet
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def five_streams(provider: OpenAIProvider) -> None:
+        for _ in range(5):
+            assert "".join(p.delta for p in await streamed(provider)) == "Hi"
+
+    call(app, five_streams)
+    assert len({received["client_port"] for received in app.state.received}) == 1
+
+
+def test_an_upstream_that_holds_its_body_open_after_done_does_not_hold_the_caller() -> None:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat() -> Response:
+        async def stream() -> AsyncIterator[str]:
+            yield f"data: {chunk('Hi')}\n\ndata: [DONE]\n\n"
+            await asyncio.sleep(30)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def timed(provider: OpenAIProvider) -> tuple[str, float]:
+        started = asyncio.get_running_loop().time()
+        text = "".join(p.delta for p in await streamed(provider))
+        return text, asyncio.get_running_loop().time() - started
+
+    text, seconds = call(app, timed)
+    assert text == "Hi" and seconds < 2
 
 
 def test_an_error_event_inside_a_stream_is_a_retryable_failure_not_a_silent_end() -> None:
