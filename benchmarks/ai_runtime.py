@@ -37,8 +37,10 @@ def _in_blocks(calls: dict[str, Callable[[], None]], requests: int) -> tuple[dic
     how many calls each path made in all, the untimed first ones of each block included."""
     samples: dict[str, list[float]] = {name: [] for name in calls}
     rounds = max(1, requests // BLOCK)
-    for _ in range(rounds):
-        for name, call in calls.items():
+    names = list(calls)
+    for turn in range(rounds):
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each path starts a round in turn
+            call = calls[name]
             for _ in range(BLOCK_WARMUP):
                 call()
             for _ in range(requests // rounds):
