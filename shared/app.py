@@ -92,7 +92,9 @@ def create_service_app(
     liveness_route: bool = True,
     health_details: HealthDetails | None = None,
     openapi_url: str | None = "/openapi.json",
+    cors: bool = False,
 ) -> FastAPI:
+    """`cors`: answer browsers from CORS_ORIGINS; only the gateway does, as browsers reach nothing else."""
     checks: dict[str, ReadyCheck] = {"database": _database_check, "redis": _redis_check, **(ready_checks or {})}
 
     @asynccontextmanager
@@ -132,20 +134,21 @@ def create_service_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=[
-            "X-Request-ID",
-            "traceparent",
-            "Retry-After",
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-        ],
-    )
+    if cors:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[
+                "X-Request-ID",
+                "traceparent",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+        )
     install_metrics(app, settings)
     configure_tracing(app, settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)

@@ -52,4 +52,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         liveness_route=False,
         openapi_url=None,  # the gateway serves one document for the whole API instead (api.py)
         access_log=True,
+        cors=True,
     )

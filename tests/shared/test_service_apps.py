@@ -65,3 +65,11 @@ def test_auth_openapi_documents_every_endpoint(database_url: str, redis_url: str
 def test_startup_objects_are_frozen_out_of_the_collector(database_url: str, redis_url: str) -> None:
     with serving(_create("api_gateway", database_url, redis_url)):
         assert gc.get_freeze_count() > 100_000
+
+
+def test_only_the_gateway_answers_browsers_cross_origin(database_url: str, redis_url: str) -> None:
+    origin = {"Origin": "https://console.example"}
+    with serving(_create("memory_service", database_url, redis_url)) as server:
+        assert "access-control-allow-origin" not in httpx.get(f"{server.url}/health", headers=origin).headers
+    with serving(_create("api_gateway", database_url, redis_url)) as server:
+        assert httpx.get(f"{server.url}/ready", headers=origin).headers["access-control-allow-origin"] == "*"
