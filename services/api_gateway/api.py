@@ -183,7 +183,7 @@ def usage_row(request: Request, identity: Identity | None, *, status_code: int, 
         "user_id": uuid.UUID(identity.user_id) if identity else None,
         "api_key_id": uuid.UUID(identity.api_key_id) if identity and identity.api_key_id else None,
         "method": request.method,
-        "path": request.url.path[:512],
+        "path": request.scope["path"][:512],  # not request.url.path: that builds a whole URL
         "status_code": status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         "request_id": request.state.request_id,
