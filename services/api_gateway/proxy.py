@@ -179,7 +179,7 @@ class UpstreamProxy:
         if is_event_stream:
             headers += [("x-accel-buffering", "no")]
         response = StreamingResponse(
-            _relay(upstream, service), status_code=upstream.status, background=BackgroundTask(upstream.release)
+            _relay(upstream, service), status_code=upstream.status, background=BackgroundTask(_release, upstream)
         )
         _replace_headers(response, headers)
         return response
@@ -286,6 +286,12 @@ def _response(body: bytes, status: int, headers: list[tuple[str, str]]) -> Respo
 def _replace_headers(response: Response, headers: list[tuple[str, str]]) -> None:
     """Keep the upstream's headers verbatim (repeated ones such as Set-Cookie included)."""
     response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+async def _release(upstream: aiohttp.ClientResponse) -> None:
+    """Async on purpose: Starlette runs a plain function given as a background task in a worker thread, a thread
+    hop after every streamed response for a call that only hands the connection back to the pool."""
+    upstream.release()
 
 
 async def _relay(upstream: aiohttp.ClientResponse, service: str) -> AsyncIterator[bytes]:
