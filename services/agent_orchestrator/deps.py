@@ -29,7 +29,7 @@ class OrchestratorState:
     agents_seeded: bool = False
 
 
-def orchestrator_state(request: Request) -> OrchestratorState:
+async def orchestrator_state(request: Request) -> OrchestratorState:
     return service_state(request.app, OrchestratorState)
 
 
