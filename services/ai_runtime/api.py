@@ -282,16 +282,13 @@ async def openai_chat_completions(
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'provider_error'}})}\n\n"
             return
         result = streamed.result
-        yield chunk(
-            {},
-            result.finish_reason or "stop",
-            {
-                "prompt_tokens": result.prompt_tokens,
-                "completion_tokens": result.completion_tokens,
-                "total_tokens": result.prompt_tokens + result.completion_tokens,
-            },
-        )
-        yield "data: [DONE]\n\n"
+        usage = {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens,
+        }
+        # Events made at the same moment leave in one write: each write is a packet the gateway and the client wake for.
+        yield chunk({}, result.finish_reason or "stop", usage) + "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -336,8 +333,7 @@ async def openai_completions(
             return
         result = streamed.result
         final = completion(result.model.name, "", result.finish_reason or "stop", _usage(result))
-        yield f"data: {json.dumps(final)}\n\n"
-        yield "data: [DONE]\n\n"
+        yield f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n"  # one write, as in chat completions
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -391,8 +387,10 @@ async def anthropic_messages(
             "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
-        yield event("message_start", {"message": start})
-        yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        # Events made at the same moment leave in one write, as in chat completions.
+        yield event("message_start", {"message": start}) + event(
+            "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+        )
         try:
             async for part in streamed.chunks:
                 if part.delta:
@@ -403,16 +401,16 @@ async def anthropic_messages(
             yield event("error", {"error": {"type": "api_error", "message": str(exc)}})
             return
         result = streamed.result
-        yield event("content_block_stop", {"index": 0})
         stop_reason = ANTHROPIC_STOP_REASONS.get(result.finish_reason or "stop", "end_turn")
-        yield event(
-            "message_delta",
-            {
-                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                "usage": {"input_tokens": result.prompt_tokens, "output_tokens": result.completion_tokens},
-            },
+        message_delta = {
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"input_tokens": result.prompt_tokens, "output_tokens": result.completion_tokens},
+        }
+        yield (
+            event("content_block_stop", {"index": 0})
+            + event("message_delta", message_delta)
+            + event("message_stop", {})
         )
-        yield event("message_stop", {})
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
