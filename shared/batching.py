@@ -5,7 +5,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
@@ -25,7 +25,7 @@ class BatchedInserter(BackgroundComponent):
         batch_size: int,
     ) -> None:
         self.name = name
-        self.model = model
+        self.table: Table = model.__table__  # type: ignore[assignment]
         self.sessionmaker = sessionmaker
         self.batch_size = batch_size
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -57,8 +57,18 @@ class BatchedInserter(BackgroundComponent):
         return batch
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
+        """One COPY per batch: about half the CPU per row of an INSERT's executemany (these rows are written for
+        every request through the gateway and every LLM call)."""
+        columns = list(dict.fromkeys(key for row in batch for key in row))
+        records = [tuple(row.get(column) for column in columns) for row in batch]
         async with self.sessionmaker() as session:
-            await session.execute(insert(self.model), batch)
+            connection = await session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection  # asyncpg's own connection
+            if driver is None:
+                raise RuntimeError("the database connection is closed")
+            await driver.copy_records_to_table(
+                self.table.name, schema_name=self.table.schema, records=records, columns=columns
+            )
             await session.commit()
 
     async def _write_next_batch(self) -> None:
