@@ -24,6 +24,7 @@ from services.ai_runtime.providers.base import (
 )
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+DRAIN_SECONDS = 0.25  # how long the end of a stream's body may take to follow its [DONE]
 
 
 class UpstreamStatus(Exception):
@@ -119,9 +120,6 @@ async def _read_to_the_end(response: aiohttp.ClientResponse) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             while await response.content.readany():
                 pass
-
-
-DRAIN_SECONDS = 0.25
 
 
 class OpenAIProvider:
