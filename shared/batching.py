@@ -1,10 +1,12 @@
 """Rows written in batches off the request path: queued in memory, inserted every `flush_seconds` or
-`batch_size` rows, drained on shutdown so a clean stop loses nothing; a failed batch is kept and retried."""
+`batch_size` rows, drained on shutdown so a clean stop loses nothing; a failed batch is kept and retried, except a
+row the database refuses outright, which is logged whole and dropped so that it cannot stall the rows behind it."""
 
 import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
@@ -12,6 +14,9 @@ from sqlalchemy.orm import DeclarativeBase
 from shared.background import BackgroundComponent, PeriodicTask
 
 logger = logging.getLogger(__name__)
+
+# What PostgreSQL says of a row itself (bad data, a broken constraint), as opposed to failures of the connection.
+REFUSED_ROWS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 class BatchedInserter(BackgroundComponent):
@@ -44,7 +49,7 @@ class BatchedInserter(BackgroundComponent):
         read-your-writes)."""
         async with self._writing:
             while batch := self._drain():
-                await self._write(batch)
+                await self._write_or_split(batch)
 
     async def stop(self) -> None:
         await self._writer.stop()
@@ -55,6 +60,22 @@ class BatchedInserter(BackgroundComponent):
         while not self._queue.empty() and len(batch) < self.batch_size:
             batch.append(self._queue.get_nowait())
         return batch
+
+    async def _write_or_split(self, batch: list[dict[str, Any]]) -> None:
+        """The batch, or, when the database refuses some row in it, each row on its own: a row it will never take
+        (a value too long for its column, say) is logged whole and dropped instead of failing every batch after it.
+        Any other failure (the database unreachable) is raised, and the caller keeps the rows."""
+        try:
+            await self._write(batch)
+        except REFUSED_ROWS:
+            for row in batch:
+                try:
+                    await self._write([row])
+                except REFUSED_ROWS as refused:
+                    logger.error(
+                        "row refused by the database; dropped",
+                        extra={"writer": self.name, "row": repr(row)[:4000], "reason": str(refused)},
+                    )
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         """One COPY per batch: about half the CPU per row of an INSERT's executemany (these rows are written for
@@ -77,7 +98,7 @@ class BatchedInserter(BackgroundComponent):
             if not batch:
                 return
             try:
-                await self._write(batch)
+                await self._write_or_split(batch)
             except Exception:
                 logger.exception("batched insert failed; will retry", extra={"writer": self.name, "rows": len(batch)})
                 for row in batch:

@@ -1,6 +1,7 @@
 """Batched inserts: whatever was recorded before a flush is in the database when the flush returns."""
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -41,3 +42,30 @@ def test_a_flush_waits_for_the_batch_the_periodic_writer_is_writing(
         assert flushed == 1
 
     asyncio.run(scenario())
+
+
+def test_a_row_the_database_refuses_does_not_stall_the_rows_batched_with_it(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"/refused-{uuid.uuid4().hex}"
+    caplog.set_level(logging.ERROR, logger="shared.batching")
+
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        inserter = BatchedInserter(
+            "test", ApiUsage, sessionmaker=create_sessionmaker(engine), flush_seconds=60, batch_size=10
+        )
+        for method in ("GET", "TOOLONGMETHOD", "POST"):  # the column holds 8 characters
+            inserter.record({"method": method, "path": path, "status_code": 200, "duration_ms": 1.0})
+        await inserter.flush()
+        inserter.record({"method": "PUT", "path": path, "status_code": 200, "duration_ms": 1.0})
+        await inserter.flush()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    written = sql_scalar(
+        database_url, "SELECT string_agg(method, ',' ORDER BY id) FROM api_usage WHERE path = :p", p=path
+    )
+    assert written == "GET,POST,PUT"
+    refused = [r for r in caplog.records if r.getMessage() == "row refused by the database; dropped"]
+    assert len(refused) == 1 and "TOOLONGMETHOD" in refused[0].row
