@@ -4,7 +4,7 @@ row the database refuses outright, which is logged whole and dropped so that it 
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import Table
@@ -30,7 +30,7 @@ class BatchedInserter(BackgroundComponent):
         batch_size: int,
     ) -> None:
         self.name = name
-        self.table: Table = model.__table__  # type: ignore[assignment]
+        self.table = cast(Table, model.__table__)  # a mapped class's table (typed as any FromClause)
         self.sessionmaker = sessionmaker
         self.batch_size = batch_size
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
