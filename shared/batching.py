@@ -62,35 +62,46 @@ class BatchedInserter(BackgroundComponent):
         return batch
 
     async def _write_or_split(self, batch: list[dict[str, Any]]) -> None:
-        """The batch, or, when the database refuses some row in it, each row on its own: a row it will never take
-        (a value too long for its column, say) is logged whole and dropped instead of failing every batch after it.
-        Any other failure (the database unreachable) is raised, and the caller keeps the rows."""
+        """The batch, or, when the database refuses some row in it, each row on its own. Any other failure (the
+        database unreachable) is raised, and the caller keeps the rows."""
         try:
             await self._write(batch)
         except REFUSED_ROWS:
+            await self._write_each(batch)
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        async with self.sessionmaker() as session:
+            await self._copy(session, batch)
+            await session.commit()
+
+    async def _write_each(self, batch: list[dict[str, Any]]) -> None:
+        """Each row under its own savepoint, all in one transaction: a row the database will never take (a value too
+        long for its column, say) is logged whole and dropped instead of failing every batch after it, and a
+        connection lost midway commits none of them, so the caller keeps the batch without writing any row twice."""
+        async with self.sessionmaker() as session:
             for row in batch:
                 try:
-                    await self._write([row])
+                    async with session.begin_nested():
+                        await self._copy(session, [row])
                 except REFUSED_ROWS as refused:
                     logger.error(
                         "row refused by the database; dropped",
                         extra={"writer": self.name, "row": repr(row)[:4000], "reason": str(refused)},
                     )
-
-    async def _write(self, batch: list[dict[str, Any]]) -> None:
-        """One COPY per batch: about half the CPU per row of an INSERT's executemany (these rows are written for
-        every request through the gateway and every LLM call)."""
-        columns = list(dict.fromkeys(key for row in batch for key in row))
-        records = [tuple(row.get(column) for column in columns) for row in batch]
-        async with self.sessionmaker() as session:
-            connection = await session.connection()
-            driver = (await connection.get_raw_connection()).driver_connection  # asyncpg's own connection
-            if driver is None:
-                raise RuntimeError("the database connection is closed")
-            await driver.copy_records_to_table(
-                self.table.name, schema_name=self.table.schema, records=records, columns=columns
-            )
             await session.commit()
+
+    async def _copy(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """One COPY: about half the CPU per row of an INSERT's executemany (these rows are written for every request
+        through the gateway and every LLM call)."""
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        records = [tuple(row.get(column) for column in columns) for row in rows]
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection  # asyncpg's own connection
+        if driver is None:
+            raise RuntimeError("the database connection is closed")
+        await driver.copy_records_to_table(
+            self.table.name, schema_name=self.table.schema, records=records, columns=columns
+        )
 
     async def _write_next_batch(self) -> None:
         async with self._writing:

@@ -69,3 +69,36 @@ def test_a_row_the_database_refuses_does_not_stall_the_rows_batched_with_it(
     assert written == "GET,POST,PUT"
     refused = [r for r in caplog.records if r.getMessage() == "row refused by the database; dropped"]
     assert len(refused) == 1 and "TOOLONGMETHOD" in refused[0].row
+
+
+def test_a_connection_lost_while_rows_are_written_one_by_one_writes_none_of_them_twice(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = f"/lost-{uuid.uuid4().hex}"
+
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        inserter = BatchedInserter(
+            "test", ApiUsage, sessionmaker=create_sessionmaker(engine), flush_seconds=60, batch_size=10
+        )
+        copy, copies = inserter._copy, 0
+
+        async def copy_then_lose_the_connection(session: Any, rows: list[dict[str, Any]]) -> None:
+            nonlocal copies
+            copies += 1
+            if copies == 4:  # the batch, then GET, the refused row, and now POST
+                raise ConnectionResetError("connection lost")
+            await copy(session, rows)
+
+        monkeypatch.setattr(inserter, "_copy", copy_then_lose_the_connection)
+        for method in ("GET", "TOOLONGMETHOD", "POST"):
+            inserter.record({"method": method, "path": path, "status_code": 200, "duration_ms": 1.0})
+        await inserter._write_next_batch()  # fails midway: the rows go back in the queue
+        await inserter.flush()
+        await engine.dispose()
+
+    asyncio.run(scenario())
+    written = sql_scalar(
+        database_url, "SELECT string_agg(method, ',' ORDER BY id) FROM api_usage WHERE path = :p", p=path
+    )
+    assert written == "GET,POST"
