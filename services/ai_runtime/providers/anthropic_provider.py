@@ -1,41 +1,17 @@
-"""Anthropic via the official SDK (Messages API)."""
+"""Anthropic's Messages API over its wire protocol with aiohttp (services.ai_runtime.providers.wire says why not
+the SDK): the x-api-key and anthropic-version headers, POST /v1/messages, and its named server-sent events."""
 
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anthropic
+from services.ai_runtime.providers.base import ChatRequest, ChatResult, StreamChunk, json_instruction
+from services.ai_runtime.providers.wire import FAILURES, Upstream, checked, provider_error, sse_events
 
-from services.ai_runtime.providers.base import (
-    ChatRequest,
-    ChatResult,
-    ProviderError,
-    StreamChunk,
-    json_instruction,
-    parse_retry_after,
-)
-
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"  # the Messages API's version header, as the SDK sends it
+KEY_SETTING = "ANTHROPIC_API_KEY"
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
-
-
-def _error(exc: Exception) -> ProviderError:
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderError("anthropic", "request timed out", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderError("anthropic", f"connection failed: {exc}", retryable=True)
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-        if status in (429, 529) or status >= 500:
-            return ProviderError(
-                "anthropic", str(exc.message), status=status, retryable=True, retry_after_seconds=retry_after
-            )
-        if status in (401, 403):
-            return ProviderError(
-                "anthropic", f"rejected the API key ({status}): check ANTHROPIC_API_KEY", status=status
-            )
-        return ProviderError("anthropic", str(exc.message), status=status, client_error=status in (400, 413, 422))
-    return ProviderError("anthropic", f"malformed response: {type(exc).__name__}: {exc}", retryable=True)
 
 
 def _anthropic_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -73,15 +49,16 @@ class AnthropicProvider:
     name = "anthropic"
 
     def __init__(self, api_key: str, base_url: str | None, timeout_seconds: float) -> None:
-        self.client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_seconds
+        self.upstream = Upstream(
+            base_url or ANTHROPIC_BASE_URL, {"x-api-key": api_key, "anthropic-version": API_VERSION}
         )
 
     async def aclose(self) -> None:
-        await self.client.close()
+        await self.upstream.aclose()
 
     def _arguments(self, request: ChatRequest) -> tuple[dict[str, Any], str]:
-        """Messages API arguments, and the text prefilled for the assistant (JSON mode starts the object)."""
+        """The Messages API's request body, and the text prefilled for the assistant (JSON mode starts the
+        object)."""
         system = [m["content"] for m in request.messages if m["role"] == "system"]
         messages = [_anthropic_message(m) for m in request.messages if m["role"] != "system"]
         prefill = ""
@@ -93,9 +70,7 @@ class AnthropicProvider:
             "model": request.model,
             "messages": messages,
             "max_tokens": request.max_tokens,
-            # SDK 2.x dropped the typed sampling parameters; the Messages API still takes them in the body.
-            "extra_body": {"temperature": request.temperature},
-            "timeout": request.timeout_seconds,
+            "temperature": request.temperature,
         }
         if system:
             arguments["system"] = "\n\n".join(system)
@@ -115,26 +90,30 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         arguments, prefill = self._arguments(request)
         try:
-            response = await self.client.messages.create(**arguments)
-            text = "".join(block.text for block in response.content if block.type == "text")
+            async with self.upstream.post("/v1/messages", arguments, request.timeout_seconds) as response:
+                message = json.loads(await (await checked(response)).read())
+            blocks = message["content"]
+            text = "".join(block["text"] for block in blocks if block["type"] == "text")
             tool_calls = [
                 {
-                    "id": block.id,
+                    "id": block["id"],
                     "type": "function",
-                    "function": {"name": block.name, "arguments": json.dumps(block.input)},
+                    "function": {"name": block["name"], "arguments": json.dumps(block["input"])},
                 }
-                for block in response.content
-                if block.type == "tool_use"
+                for block in blocks
+                if block["type"] == "tool_use"
             ]
-        except (anthropic.AnthropicError, ValueError, AttributeError, TypeError) as exc:
-            raise _error(exc) from exc
-        return ChatResult(
-            content=prefill + text,
-            finish_reason=STOP_REASONS.get(response.stop_reason or "", response.stop_reason),
-            prompt_tokens=response.usage.input_tokens,
-            completion_tokens=response.usage.output_tokens,
-            tool_calls=tool_calls or None,
-        )
+            stop_reason = message.get("stop_reason")
+            usage = message["usage"]
+            return ChatResult(
+                content=prefill + text,
+                finish_reason=STOP_REASONS.get(stop_reason or "", stop_reason),
+                prompt_tokens=usage["input_tokens"],
+                completion_tokens=usage["output_tokens"],
+                tool_calls=tool_calls or None,
+            )
+        except FAILURES as exc:
+            raise provider_error(self.name, exc, key_setting=KEY_SETTING) from exc
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         arguments, prefill = self._arguments(request)
@@ -143,26 +122,37 @@ class AnthropicProvider:
                 yield StreamChunk(delta=prefill)
             prompt_tokens = 0
             tools: dict[int, int] = {}  # content block index -> tool call index
-            async with self.client.messages.stream(**arguments) as stream:
-                async for event in stream:
-                    if event.type == "message_start":
-                        prompt_tokens = event.message.usage.input_tokens
-                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-                        tools[event.index] = len(tools)
-                        block = event.content_block
-                        start = {"name": block.name, "arguments": ""}
-                        call = {"index": tools[event.index], "id": block.id, "type": "function", "function": start}
+            post = self.upstream.post("/v1/messages", {**arguments, "stream": True}, request.timeout_seconds)
+            async with post as response:
+                async for event in sse_events(await checked(response), last_type="message_stop"):
+                    kind = event["type"]
+                    if kind == "message_start":
+                        prompt_tokens = event["message"]["usage"]["input_tokens"]
+                    elif kind == "content_block_start" and event["content_block"]["type"] == "tool_use":
+                        tools[event["index"]] = len(tools)
+                        block = event["content_block"]
+                        start = {"name": block["name"], "arguments": ""}
+                        call = {
+                            "index": tools[event["index"]],
+                            "id": block["id"],
+                            "type": "function",
+                            "function": start,
+                        }
                         yield StreamChunk(tool_calls=[call])
-                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                        part = {"index": tools[event.index], "function": {"arguments": event.delta.partial_json}}
+                    elif kind == "content_block_delta" and event["delta"]["type"] == "input_json_delta":
+                        part = {
+                            "index": tools[event["index"]],
+                            "function": {"arguments": event["delta"]["partial_json"]},
+                        }
                         yield StreamChunk(tool_calls=[part])
-                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        yield StreamChunk(delta=event.delta.text)
-                    elif event.type == "message_delta":
+                    elif kind == "content_block_delta" and event["delta"]["type"] == "text_delta":
+                        yield StreamChunk(delta=event["delta"]["text"])
+                    elif kind == "message_delta":
+                        stop_reason = event["delta"].get("stop_reason")
                         yield StreamChunk(
-                            finish_reason=STOP_REASONS.get(event.delta.stop_reason or "", event.delta.stop_reason),
+                            finish_reason=STOP_REASONS.get(stop_reason or "", stop_reason),
                             prompt_tokens=prompt_tokens,
-                            completion_tokens=event.usage.output_tokens,
+                            completion_tokens=event["usage"]["output_tokens"],
                         )
-        except (anthropic.AnthropicError, ValueError, AttributeError, TypeError) as exc:
-            raise _error(exc) from exc
+        except FAILURES as exc:
+            raise provider_error(self.name, exc, key_setting=KEY_SETTING) from exc
