@@ -3,11 +3,13 @@
 1. Overhead of the LLM gateway: the official openai SDK calling chat.completions through api-gateway + ai-runtime
    (auth, budgets, routing, cost ledger) vs the same SDK calling the same local OpenAI-compatible server directly,
    and in the same run the floor of any two hops on this stack: two bare forwarders chained (benchmarks/bare_proxy.py).
-   Target (#15): overhead P50 <= 2 ms for both hops, streamed and not.
+   Target (#15): overhead P50 <= 2 ms for both hops, streamed and not. With `--protocol anthropic`, the same with
+   the official anthropic SDK's messages.create, through the ai-runtime's Messages API to a local server that speaks
+   Anthropic's protocol.
 2. Local embeddings (MiniLM-L6 int8 ONNX): embeddings/s at batch 1 and batch 32.
 3. Local generation (SmolLM2-135M on llama.cpp): tokens/s.
 
-    python -m benchmarks.ai_runtime [--requests 300] [--baseline /tmp/base]
+    python -m benchmarks.ai_runtime [--requests 300] [--baseline /tmp/base] [--protocol openai|anthropic]
 """
 
 import argparse
@@ -16,9 +18,12 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import httpx
 import openai
 
@@ -26,7 +31,7 @@ from benchmarks.common import backends, cpu_seconds, percentile, service_process
 from benchmarks.gateway import FLOOR_FACTORY, SECRETS, login
 from services.ai_runtime.providers.base import ChatRequest
 from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
-from tests.ai_runtime.fake_providers import create_fake_openai
+from tests.ai_runtime.fake_providers import create_fake_anthropic, create_fake_openai
 from tests.support import serving
 
 
@@ -54,17 +59,18 @@ BLOCK = 100
 BLOCK_WARMUP = 10
 
 
-def gateway_overhead(requests: int, baseline: Path | None = None) -> None:
+def gateway_overhead(requests: int, baseline: Path | None = None, protocol: str = "openai") -> None:
     """The LLM path (api-gateway + ai-runtime) and its floor (two bare forwarders chained, benchmarks/bare_proxy.py:
     uvicorn and aiohttp with one Redis round trip each), both against the same upstream called directly; with
     `baseline` (another checkout, e.g. `git worktree add /tmp/base HEAD~3`), that checkout's path too, in the same
-    blocks, so a change is judged against its parent in one sitting."""
-    with serving(create_fake_openai("benchmark reply")) as upstream, backends() as urls, ExitStack() as stack:
+    blocks, so a change is judged against its parent in one sitting. `protocol`: the vendor the official SDK, the
+    upstream and the ai-runtime's provider speak (openai or anthropic)."""
+    speaks = PROTOCOLS[protocol]
+    with serving(speaks.upstream("benchmark reply")) as upstream, backends() as urls, ExitStack() as stack:
         env = {
             **urls,
             **SECRETS,
-            "OPENAI_COMPATIBLE_BASE_URL": f"{upstream.url}/v1",
-            "OPENAI_COMPATIBLE_MODELS": json.dumps(["bench-model"]),
+            **speaks.settings(upstream.url),
             "RATE_LIMIT_USER_BURST": "1000000",
             "RATE_LIMIT_IP_BURST": "1000000",
             "USAGE_FLUSH_SECONDS": "0.2",
@@ -83,16 +89,16 @@ def gateway_overhead(requests: int, baseline: Path | None = None) -> None:
         paths["floor"] = (first_hop, second_hop)
         if baseline is not None:
             paths["baseline"] = _llm_path(stack, env, tree=baseline)
-        clients = {"direct": openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="unused", max_retries=0)}
+        clients = {"direct": speaks.client(upstream.url, "unused")}
         for name, (entry, _) in paths.items():
             key = "unused" if name == "floor" else _api_key(entry)
-            clients[name] = openai.OpenAI(base_url=f"{entry}/api/v1/ai/v1", api_key=key, max_retries=0)
+            clients[name] = speaks.client(f"{entry}/api/v1/ai", key)
         print(
-            "1. chat.completions with the openai SDK: via api-gateway + ai-runtime, and via the floor (two bare "
+            f"1. {speaks.call_name} with the {protocol} SDK: via api-gateway + ai-runtime, and via the floor (two bare "
             "forwarders: uvicorn + aiohttp + one Redis round trip each), vs straight to the same "
-            f"OpenAI-compatible server, in turns of blocks{f'; baseline: the path from {baseline}' if baseline else ''}"
+            f"{protocol} server, in turns of blocks{f'; baseline: the path from {baseline}' if baseline else ''}"
         )
-        for label, call in (("not streamed", _completion), ("streamed (stream=True, every chunk read)", _streamed)):
+        for label, call in (("not streamed", speaks.complete), ("streamed (every event read)", speaks.stream)):
             used = {name: sum(cpu_seconds(url) for url in hops) for name, hops in paths.items()}
             samples, made = _in_blocks({name: partial(call, client) for name, client in clients.items()}, requests)
             cpu_ms = {
@@ -123,6 +129,10 @@ MESSAGES = [{"role": "user", "content": "Say something short."}]
 TARGET_OVERHEAD_MS = 2.0
 
 
+def _openai_client(base_url: str, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0)
+
+
 def _completion(client: openai.OpenAI) -> None:
     client.chat.completions.create(model="bench-model", messages=MESSAGES, max_tokens=32)
 
@@ -130,6 +140,55 @@ def _completion(client: openai.OpenAI) -> None:
 def _streamed(client: openai.OpenAI) -> None:
     for _ in client.chat.completions.create(model="bench-model", messages=MESSAGES, max_tokens=32, stream=True):
         pass
+
+
+def _anthropic_client(base_url: str, key: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0)
+
+
+def _message(client: anthropic.Anthropic) -> None:
+    client.messages.create(model=ANTHROPIC_MODEL, messages=MESSAGES, max_tokens=32)
+
+
+def _streamed_message(client: anthropic.Anthropic) -> None:
+    for _ in client.messages.create(model=ANTHROPIC_MODEL, messages=MESSAGES, max_tokens=32, stream=True):
+        pass
+
+
+ANTHROPIC_MODEL = "claude-3-5-haiku-latest"  # a catalog model the ai-runtime sends to its Anthropic provider
+
+
+@dataclass(frozen=True, kw_only=True)
+class Protocol:
+    call_name: str
+    upstream: Callable[[str], Any]
+    settings: Callable[[str], dict[str, str]]  # the ai-runtime's settings for an upstream at this URL
+    client: Callable[[str, str], Any]  # an SDK client for (base URL without /v1, key)
+    complete: Callable[[Any], None]
+    stream: Callable[[Any], None]
+
+
+PROTOCOLS = {
+    "openai": Protocol(
+        call_name="chat.completions",
+        upstream=create_fake_openai,
+        settings=lambda url: {
+            "OPENAI_COMPATIBLE_BASE_URL": f"{url}/v1",
+            "OPENAI_COMPATIBLE_MODELS": json.dumps(["bench-model"]),
+        },
+        client=_openai_client,
+        complete=_completion,
+        stream=_streamed,
+    ),
+    "anthropic": Protocol(
+        call_name="messages.create",
+        upstream=create_fake_anthropic,
+        settings=lambda url: {"ANTHROPIC_API_KEY": "sk-ant-bench", "ANTHROPIC_BASE_URL": url},
+        client=_anthropic_client,
+        complete=_message,
+        stream=_streamed_message,
+    ),
+}
 
 
 def _report(label: str, samples: dict[str, list[float]], cpu_ms: dict[str, float]) -> None:
@@ -243,8 +302,9 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="another checkout whose LLM path is timed in the same blocks (e.g. a worktree)"
     )
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="openai", help="the SDK and upstream's vendor")
     args = parser.parse_args()
-    gateway_overhead(args.requests, args.baseline)
+    gateway_overhead(args.requests, args.baseline, args.protocol)
     local_embeddings()
     local_generation()
 
