@@ -10,6 +10,8 @@ retry-after, and the server-sent events of a stream."""
 import asyncio
 import contextlib
 import json
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -127,6 +129,7 @@ class Upstream:
     def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = {**headers, "Content-Type": "application/json"}
+        self.proxy = environment_proxy(self.base_url)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -146,7 +149,17 @@ class Upstream:
         """The request as an async context manager; the timeout bounds the connection and each read, as the SDKs'
         did, so a long stream that keeps sending is never cut."""
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_seconds, sock_read=timeout_seconds)
-        return self.session.post(f"{self.base_url}{path}", data=json.dumps(body), timeout=timeout)
+        return self.session.post(f"{self.base_url}{path}", data=json.dumps(body), timeout=timeout, proxy=self.proxy)
+
+
+def environment_proxy(url: str) -> str | None:
+    """The outbound proxy HTTPS_PROXY / HTTP_PROXY name for `url` (None when NO_PROXY covers its host), read once,
+    when the provider is made, as the SDKs' clients did. Not aiohttp's trust_env: that reads the environment and
+    ~/.netrc again in a worker thread on every request."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 async def checked(response: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
