@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.ai_runtime.providers.anthropic_provider import API_VERSION, AnthropicProvider
 from services.ai_runtime.providers.base import ChatRequest, ProviderError, StreamChunk
-from tests.support import serving
+from tests.ai_runtime.providers.support import against, stream_of
 
 REQUEST = ChatRequest(model="claude-test", messages=[{"role": "user", "content": "hi"}], max_tokens=8, temperature=0)
 
@@ -68,26 +68,17 @@ def status(
     return answer
 
 
-def against(app: FastAPI, use: Callable[[AnthropicProvider], Awaitable[Any]]) -> Any:
-    with serving(app) as server:
-        provider = AnthropicProvider("sk-ant-test", server.url, timeout_seconds=5)
-
-        async def run() -> Any:
-            try:
-                return await use(provider)
-            finally:
-                await provider.aclose()
-
-        return asyncio.run(run())
+def anthropic(url: str) -> AnthropicProvider:
+    return AnthropicProvider("sk-ant-test", url, timeout_seconds=5)
 
 
 async def streamed(provider: AnthropicProvider) -> list[StreamChunk]:
-    return [piece async for piece in provider.stream(REQUEST)]
+    return await stream_of(provider, REQUEST)
 
 
 def test_a_stream_of_named_events_with_pings_gives_the_text_the_stop_reason_and_the_usage() -> None:
     app = messages_api(sse(text_stream("Hello ", "world")))
-    pieces = against(app, streamed)
+    pieces = against(app, anthropic, streamed)
     assert "".join(p.delta for p in pieces) == "Hello world"
     last = pieces[-1]
     assert (last.finish_reason, last.prompt_tokens, last.completion_tokens) == ("stop", 4, 2)
@@ -103,7 +94,7 @@ def test_streams_reuse_one_upstream_connection_when_the_body_ends_after_message_
         for _ in range(5):
             assert "".join(p.delta for p in await streamed(provider)) == "Hi"
 
-    against(app, five_streams)
+    against(app, anthropic, five_streams)
     assert len({sent["port"] for sent in app.state.received}) == 1
 
 
@@ -115,7 +106,7 @@ def test_an_upstream_that_holds_its_body_open_after_message_stop_does_not_hold_t
         text = "".join(p.delta for p in await streamed(provider))
         return text, asyncio.get_running_loop().time() - started
 
-    text, seconds = against(app, timed)
+    text, seconds = against(app, anthropic, timed)
     assert text == "Hi" and seconds < 2
 
 
@@ -123,14 +114,14 @@ def test_an_overloaded_event_inside_a_stream_is_a_retryable_failure_not_a_silent
     overloaded = event("error", error={"type": "overloaded_error", "message": "Overloaded"})
     app = messages_api(sse([*text_stream("Hel")[:4], overloaded]))
     with pytest.raises(ProviderError) as failure:
-        against(app, streamed)
+        against(app, anthropic, streamed)
     assert failure.value.retryable and "Overloaded" in failure.value.message
 
 
 def test_an_overloaded_api_is_retried_after_the_time_it_asks_for() -> None:
     app = messages_api(status(529, {"type": "overloaded_error", "message": "Overloaded"}, {"retry-after": "3"}))
     with pytest.raises(ProviderError) as failure:
-        against(app, lambda provider: provider.complete(REQUEST))
+        against(app, anthropic, lambda provider: provider.complete(REQUEST))
     assert (failure.value.status, failure.value.retryable, failure.value.retry_after_seconds) == (529, True, 3)
     assert failure.value.message == "Overloaded"
 
@@ -138,7 +129,7 @@ def test_an_overloaded_api_is_retried_after_the_time_it_asks_for() -> None:
 def test_a_rejected_anthropic_key_names_the_setting_to_fix_and_is_not_retried() -> None:
     app = messages_api(status(401, {"type": "authentication_error", "message": "invalid x-api-key"}))
     with pytest.raises(ProviderError) as failure:
-        against(app, lambda provider: provider.complete(REQUEST))
+        against(app, anthropic, lambda provider: provider.complete(REQUEST))
     assert (failure.value.status, failure.value.retryable) == (401, False)
     assert "ANTHROPIC_API_KEY" in failure.value.message
 
@@ -146,7 +137,7 @@ def test_a_rejected_anthropic_key_names_the_setting_to_fix_and_is_not_retried() 
 def test_a_request_the_api_refuses_is_the_callers_error_with_the_apis_message() -> None:
     app = messages_api(status(400, {"type": "invalid_request_error", "message": "max_tokens: too large"}))
     with pytest.raises(ProviderError) as failure:
-        against(app, lambda provider: provider.complete(REQUEST))
+        against(app, anthropic, lambda provider: provider.complete(REQUEST))
     assert (failure.value.client_error, failure.value.message) == (True, "max_tokens: too large")
 
 
@@ -155,5 +146,5 @@ def test_an_answer_not_in_the_messages_shape_is_a_retryable_malformed_response()
         return JSONResponse({"id": "msg_1", "content": "not a list of blocks"})
 
     with pytest.raises(ProviderError) as failure:
-        against(messages_api(answer), lambda provider: provider.complete(REQUEST))
+        against(messages_api(answer), anthropic, lambda provider: provider.complete(REQUEST))
     assert failure.value.retryable and "malformed response" in failure.value.message

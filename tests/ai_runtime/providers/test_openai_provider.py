@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from services.ai_runtime.providers.base import ChatRequest, ProviderError, StreamChunk
 from services.ai_runtime.providers.openai_provider import OpenAIProvider
-from tests.support import free_port, serving
+from tests.ai_runtime.providers.support import against, stream_of, used_once
+from tests.support import free_port
 
 REQUEST = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=8, temperature=0)
 
@@ -47,23 +48,16 @@ def chunk(content: str) -> str:
     return json.dumps({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]})
 
 
+def compatible(url: str) -> OpenAIProvider:
+    return OpenAIProvider("openai_compatible", api_key="sk-test", base_url=f"{url}/v1", timeout_seconds=5)
+
+
 def call(app: FastAPI, use: Callable[[OpenAIProvider], Awaitable[Any]]) -> Any:
-    with serving(app) as server:
-        provider = OpenAIProvider(
-            "openai_compatible", api_key="sk-test", base_url=f"{server.url}/v1", timeout_seconds=5
-        )
-
-        async def run() -> Any:
-            try:
-                return await use(provider)
-            finally:
-                await provider.aclose()
-
-        return asyncio.run(run())
+    return against(app, compatible, use)
 
 
 async def streamed(provider: OpenAIProvider) -> list[StreamChunk]:
-    return [piece async for piece in provider.stream(REQUEST)]
+    return await stream_of(provider, REQUEST)
 
 
 def test_a_stream_with_comments_fields_and_split_data_lines_is_read_as_the_protocol_defines() -> None:
@@ -152,16 +146,7 @@ def test_an_error_body_that_is_not_json_keeps_its_text() -> None:
 
 
 def test_an_upstream_that_is_down_is_a_retryable_connection_failure() -> None:
-    provider = OpenAIProvider(
-        "openai_compatible", api_key="k", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_seconds=5
-    )
-
-    async def run() -> None:
-        try:
-            await provider.complete(REQUEST)
-        finally:
-            await provider.aclose()
-
+    provider = compatible(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ProviderError) as failure:
-        asyncio.run(run())
+        used_once(provider, lambda provider: provider.complete(REQUEST))
     assert failure.value.retryable and "connection failed" in failure.value.message

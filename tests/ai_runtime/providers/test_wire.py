@@ -1,12 +1,11 @@
 """What both HTTP providers share on the wire (services/ai_runtime/providers/wire.py)."""
 
-import asyncio
-
 import pytest
 from fastapi import FastAPI, Request
 
 from services.ai_runtime.providers.base import ChatRequest, ChatResult
 from services.ai_runtime.providers.openai_provider import OpenAIProvider
+from tests.ai_runtime.providers.support import used_once
 from tests.support import free_port, serving
 
 UNREACHABLE_PROVIDER = "http://llm-provider.invalid/v1"  # .invalid never resolves: only a proxy can reach it
@@ -27,11 +26,9 @@ def forward_proxy() -> FastAPI:
     return app
 
 
-async def complete_once(provider: OpenAIProvider) -> ChatResult:
-    try:
-        return await provider.complete(ChatRequest(model="m", messages=[], max_tokens=4, temperature=0))
-    finally:
-        await provider.aclose()
+def complete_once(provider: OpenAIProvider) -> ChatResult:
+    request = ChatRequest(model="m", messages=[], max_tokens=4, temperature=0)
+    return used_once(provider, lambda provider: provider.complete(request))
 
 
 def test_a_provider_reachable_only_through_the_outbound_proxy_in_http_proxy_is_called_through_it(
@@ -43,7 +40,7 @@ def test_a_provider_reachable_only_through_the_outbound_proxy_in_http_proxy_is_c
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         provider = OpenAIProvider("openai_compatible", api_key="k", base_url=UNREACHABLE_PROVIDER, timeout_seconds=5)
-        result = asyncio.run(complete_once(provider))
+        result = complete_once(provider)
     assert result.content == "via the proxy"
     assert app.state.hosts == ["llm-provider.invalid"]
 
@@ -60,4 +57,4 @@ def test_a_provider_on_a_host_in_no_proxy_is_called_directly_past_the_outbound_p
         provider = OpenAIProvider(
             "openai_compatible", api_key="k", base_url=f"{provider_server.url}/v1", timeout_seconds=5
         )
-        assert asyncio.run(complete_once(provider)).content == "via the proxy"
+        assert complete_once(provider).content == "via the proxy"
