@@ -120,39 +120,43 @@ class AnthropicProvider:
         try:
             if prefill:
                 yield StreamChunk(delta=prefill)
-            prompt_tokens = 0
-            tools: dict[int, int] = {}  # content block index -> tool call index
+            reader = _StreamReader()
             post = self.upstream.post("/v1/messages", {**arguments, "stream": True}, request.timeout_seconds)
             async with post as response:
                 async for event in sse_events(await checked(response), last_type="message_stop"):
-                    kind = event["type"]
-                    if kind == "message_start":
-                        prompt_tokens = event["message"]["usage"]["input_tokens"]
-                    elif kind == "content_block_start" and event["content_block"]["type"] == "tool_use":
-                        tools[event["index"]] = len(tools)
-                        block = event["content_block"]
-                        start = {"name": block["name"], "arguments": ""}
-                        call = {
-                            "index": tools[event["index"]],
-                            "id": block["id"],
-                            "type": "function",
-                            "function": start,
-                        }
-                        yield StreamChunk(tool_calls=[call])
-                    elif kind == "content_block_delta" and event["delta"]["type"] == "input_json_delta":
-                        part = {
-                            "index": tools[event["index"]],
-                            "function": {"arguments": event["delta"]["partial_json"]},
-                        }
-                        yield StreamChunk(tool_calls=[part])
-                    elif kind == "content_block_delta" and event["delta"]["type"] == "text_delta":
-                        yield StreamChunk(delta=event["delta"]["text"])
-                    elif kind == "message_delta":
-                        stop_reason = event["delta"].get("stop_reason")
-                        yield StreamChunk(
-                            finish_reason=STOP_REASONS.get(stop_reason or "", stop_reason),
-                            prompt_tokens=prompt_tokens,
-                            completion_tokens=event["usage"]["output_tokens"],
-                        )
+                    if (chunk := reader.chunk(event)) is not None:
+                        yield chunk
         except FAILURES as exc:
             raise provider_error(self.name, exc, key_setting=KEY_SETTING) from exc
+
+
+class _StreamReader:
+    """A stream's events as chunks: text deltas, each tool call (its id and name, then its input's JSON in pieces),
+    and the stop reason with the usage, whose prompt count came in message_start."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.tools: dict[int, int] = {}  # content block index -> tool call index
+
+    def chunk(self, event: dict[str, Any]) -> StreamChunk | None:
+        kind, delta = event["type"], event.get("delta") or {}
+        if kind == "message_start":
+            self.prompt_tokens = event["message"]["usage"]["input_tokens"]
+        elif kind == "content_block_start" and event["content_block"]["type"] == "tool_use":
+            index = self.tools[event["index"]] = len(self.tools)
+            started = event["content_block"]
+            call = {"name": started["name"], "arguments": ""}
+            return StreamChunk(tool_calls=[{"index": index, "id": started["id"], "type": "function", "function": call}])
+        elif kind == "content_block_delta" and delta["type"] == "input_json_delta":
+            part = {"arguments": delta["partial_json"]}
+            return StreamChunk(tool_calls=[{"index": self.tools[event["index"]], "function": part}])
+        elif kind == "content_block_delta" and delta["type"] == "text_delta":
+            return StreamChunk(delta=delta["text"])
+        elif kind == "message_delta":
+            stop_reason = delta.get("stop_reason")
+            return StreamChunk(
+                finish_reason=STOP_REASONS.get(stop_reason or "", stop_reason),
+                prompt_tokens=self.prompt_tokens,
+                completion_tokens=event["usage"]["output_tokens"],
+            )
+        return None
