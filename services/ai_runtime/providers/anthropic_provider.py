@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, StreamChunk, json_instruction
-from services.ai_runtime.providers.wire import FAILURES, Upstream, checked, provider_error, sse_events
+from services.ai_runtime.providers.wire import FAILURES, Upstream, provider_error
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"  # the Messages API's version header, as the SDK sends it
@@ -90,8 +90,7 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         arguments, prefill = self._arguments(request)
         try:
-            async with self.upstream.post("/v1/messages", arguments, request.timeout_seconds) as response:
-                message = json.loads(await (await checked(response)).read())
+            message = await self.upstream.answer("/v1/messages", arguments, request.timeout_seconds)
             blocks = message["content"]
             text = "".join(block["text"] for block in blocks if block["type"] == "text")
             tool_calls = [
@@ -121,9 +120,11 @@ class AnthropicProvider:
             if prefill:
                 yield StreamChunk(delta=prefill)
             reader = _StreamReader()
-            post = self.upstream.post("/v1/messages", {**arguments, "stream": True}, request.timeout_seconds)
-            async with post as response:
-                async for event in sse_events(await checked(response), last_type="message_stop"):
+            body = {**arguments, "stream": True}
+            async with self.upstream.events(
+                "/v1/messages", body, request.timeout_seconds, last_type="message_stop"
+            ) as events:
+                async for event in events:
                     if (chunk := reader.chunk(event)) is not None:
                         yield chunk
         except FAILURES as exc:

@@ -1,12 +1,11 @@
 """OpenAI and any OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio), over their wire protocol
 with aiohttp (services.ai_runtime.providers.wire says why not the SDK)."""
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, StreamChunk
-from services.ai_runtime.providers.wire import FAILURES, Upstream, checked, provider_error, sse_events
+from services.ai_runtime.providers.wire import FAILURES, Upstream, provider_error
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KEY_SETTING = "the provider key setting"
@@ -38,9 +37,7 @@ class OpenAIProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
-            post = self.upstream.post("/chat/completions", self._arguments(request), request.timeout_seconds)
-            async with post as response:
-                body = json.loads(await (await checked(response)).read())
+            body = await self.upstream.answer("/chat/completions", self._arguments(request), request.timeout_seconds)
             choice = body["choices"][0]
             message = choice["message"]
             usage = body.get("usage") or {}
@@ -61,8 +58,8 @@ class OpenAIProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         body = {**self._arguments(request), "stream": True, "stream_options": {"include_usage": True}}
         try:
-            async with self.upstream.post("/chat/completions", body, request.timeout_seconds) as response:
-                async for event in sse_events(await checked(response)):
+            async with self.upstream.events("/chat/completions", body, request.timeout_seconds) as events:
+                async for event in events:
                     if usage := event.get("usage"):
                         yield StreamChunk(
                             prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")
@@ -81,8 +78,7 @@ class OpenAIProvider:
     async def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
         body = {"model": model, "input": texts, "encoding_format": "float"}
         try:
-            async with self.upstream.post("/embeddings", body, self.timeout_seconds) as response:
-                answer = json.loads(await (await checked(response)).read())
+            answer = await self.upstream.answer("/embeddings", body, self.timeout_seconds)
             vectors = [item["embedding"] for item in sorted(answer["data"], key=lambda item: item["index"])]
             usage = answer.get("usage") or {}
         except FAILURES as exc:

@@ -145,7 +145,21 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
 
-    def post(self, path: str, body: dict[str, Any], timeout_seconds: float) -> Any:
+    async def answer(self, path: str, body: dict[str, Any], timeout_seconds: float) -> Any:
+        """The JSON answer to one POST, or UpstreamStatus for an error status."""
+        async with self._post(path, body, timeout_seconds) as response:
+            return json.loads(await (await _checked(response)).read())
+
+    @contextlib.asynccontextmanager
+    async def events(
+        self, path: str, body: dict[str, Any], timeout_seconds: float, *, last_type: str | None = None
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """The streamed answer to one POST, as sse_events reads it, or UpstreamStatus for an error status. A context
+        manager, so that a caller who stops early hands the connection back at once."""
+        async with self._post(path, body, timeout_seconds) as response:
+            yield sse_events(await _checked(response), last_type=last_type)
+
+    def _post(self, path: str, body: dict[str, Any], timeout_seconds: float) -> Any:
         """The request as an async context manager; the timeout bounds the connection and each read, as the SDKs'
         did, so a long stream that keeps sending is never cut."""
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_seconds, sock_read=timeout_seconds)
@@ -162,7 +176,7 @@ def environment_proxy(url: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
-async def checked(response: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
+async def _checked(response: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
     """The response, or UpstreamStatus for an error status (its body read for the message)."""
     if response.status >= 400:
         raise UpstreamStatus(response.status, await response.read(), response.headers.get("retry-after"))
