@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from services.auth_service.deps import Auth, SignedOrBearerAdmin, SignedOrBearerIdentity
+from services.auth_service.deps import Auth, SignedInIdentity, SignedOrBearerAdmin, SignedOrBearerIdentity
 from services.auth_service.schemas import (
     ActiveUpdateRequest,
     ApiKeyCreatedResponse,
@@ -94,7 +94,7 @@ async def set_active(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change your password; every session ends (log in again) and cached keys are re-read",
 )
-async def change_password(body: PasswordChangeRequest, identity: SignedOrBearerIdentity, auth: Auth) -> Response:
+async def change_password(body: PasswordChangeRequest, identity: SignedInIdentity, auth: Auth) -> Response:
     await auth.change_password(identity, current=body.current_password, new=body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -102,16 +102,14 @@ async def change_password(body: PasswordChangeRequest, identity: SignedOrBearerI
 @router.post(
     "/api-keys", response_model=ApiKeyCreatedResponse, status_code=status.HTTP_201_CREATED, summary="Create an API key"
 )
-async def create_api_key(
-    body: ApiKeyCreateRequest, identity: SignedOrBearerIdentity, auth: Auth
-) -> ApiKeyCreatedResponse:
+async def create_api_key(body: ApiKeyCreateRequest, identity: SignedInIdentity, auth: Auth) -> ApiKeyCreatedResponse:
     row, key = await auth.create_api_key(identity, body)
     return ApiKeyCreatedResponse(**ApiKeyResponse.model_validate(row).model_dump(), key=key)
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyResponse], summary="Your API keys, newest first, with a cursor")
 async def list_api_keys(
-    identity: SignedOrBearerIdentity,
+    identity: SignedInIdentity,
     auth: Auth,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -120,5 +118,5 @@ async def list_api_keys(
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyResponse, summary="Revoke an API key")
-async def revoke_api_key(key_id: uuid.UUID, identity: SignedOrBearerIdentity, auth: Auth) -> ApiKeyResponse:
+async def revoke_api_key(key_id: uuid.UUID, identity: SignedInIdentity, auth: Auth) -> ApiKeyResponse:
     return ApiKeyResponse.model_validate(await auth.revoke_api_key(identity, key_id))

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from services.auth_service.config import AuthSettings
 from services.auth_service.service import AuthService, jwt_config
 from shared.app import DbSession, service_state
-from shared.errors import UnauthorizedError
+from shared.errors import ForbiddenError, UnauthorizedError
 from shared.identity import Identity, identity_from_request, require_admin
 from shared.revocation import is_session_revoked
 from shared.security import decode_token
@@ -58,5 +58,18 @@ async def get_signed_or_bearer_admin(identity: SignedOrBearerIdentity) -> Identi
     return await require_admin(identity)
 
 
+async def get_signed_in_identity(identity: SignedOrBearerIdentity) -> Identity:
+    """A person signed in with their password, not an API key. Keys cannot manage keys or the password: a key
+    limited to one model or a few requests a minute could otherwise mint itself an unlimited twin."""
+    if identity.auth_method == "api_key":
+        raise ForbiddenError(
+            "API keys cannot manage API keys or the password: sign in with your password",
+            code="session_required",
+            details={"auth_method": identity.auth_method},
+        )
+    return identity
+
+
 Auth = Annotated[AuthService, Depends(get_auth_service)]
 SignedOrBearerAdmin = Annotated[Identity, Depends(get_signed_or_bearer_admin)]
+SignedInIdentity = Annotated[Identity, Depends(get_signed_in_identity)]

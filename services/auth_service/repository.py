@@ -24,17 +24,11 @@ async def find_user_by_login(session: AsyncSession, identifier: str) -> User | N
     return (await session.execute(query)).scalars().first()
 
 
-async def username_or_email_taken(session: AsyncSession, username: str, email: str) -> list[str]:
-    query = select(func.lower(User.username), func.lower(User.email)).where(
+async def username_or_email_taken(session: AsyncSession, username: str, email: str) -> bool:
+    query = select(User.id).where(
         or_(func.lower(User.username) == username.lower(), func.lower(User.email) == email.lower())
     )
-    taken: list[str] = []
-    for existing_username, existing_email in (await session.execute(query)).all():
-        if existing_username == username.lower():
-            taken.append("username")
-        if existing_email == email.lower():
-            taken.append("email")
-    return sorted(set(taken))
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 async def add_user(session: AsyncSession, user: User) -> User:

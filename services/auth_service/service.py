@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # Also the answer for a locked account: a different one would tell a stranger that the account exists.
 INVALID_CREDENTIALS = "Invalid credentials (after repeated failures, logins are refused for a while)"
+# One answer whichever of the two is taken, so registration does not say which usernames or emails exist.
+ALREADY_REGISTERED = "That username or email cannot be registered"
 
 
 @lru_cache(maxsize=4)
@@ -90,11 +92,8 @@ class AuthService:
     # --- accounts -------------------------------------------------------------------------
 
     async def register(self, request: RegisterRequest, role: Role = "user") -> User:
-        taken = await repository.username_or_email_taken(self.session, request.username, request.email)
-        if taken:
-            raise ConflictError(
-                f"{' and '.join(taken)} already registered", code="already_exists", details={"fields": taken}
-            )
+        if await repository.username_or_email_taken(self.session, request.username, request.email):
+            raise ConflictError(ALREADY_REGISTERED, code="already_exists")
         user = User(
             username=request.username,
             email=str(request.email).lower(),
@@ -107,7 +106,7 @@ class AuthService:
             await self.session.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await self.session.rollback()
-            raise ConflictError("username or email already registered", code="already_exists") from exc
+            raise ConflictError(ALREADY_REGISTERED, code="already_exists") from exc
         return user
 
     async def get_user(self, user_id: uuid.UUID) -> User:
@@ -145,9 +144,13 @@ class AuthService:
 
     async def change_password(self, identity: Identity, *, current: str, new: str) -> None:
         user = await self.get_user(uuid.UUID(identity.user_id))
+        # Counted and locked like a login: a stolen access token must not become an unlimited password oracle.
+        if not await self._reserve_attempt(user):
+            raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
         matches, _ = await verify_password(current, user.password_hash, self.settings)
         if not matches:
             raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
+        await repository.clear_failed_logins(self.session, user.id)
         user.password_hash = await hash_password(new, self.settings)
         await self.session.commit()
         await self.end_access(user.id, reason="password_changed")

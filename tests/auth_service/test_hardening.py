@@ -111,3 +111,30 @@ def test_a_password_change_ends_every_session_of_whoever_held_the_old_one(gatewa
     assert_error(old, 401, "invalid_credentials")
     new = gateway.post(f"{AUTH}/login", json={"username": user.username, "password": "a-brand-new-password"})
     assert new.status_code == 200
+
+
+def test_a_restricted_api_key_cannot_mint_an_unrestricted_one(gateway: httpx.Client, user: RegisteredUser) -> None:
+    limited = gateway.post(
+        f"{AUTH}/api-keys",
+        json={"name": "narrow", "allowed_models": ["gpt-4o-mini"], "rpm_limit": 5},
+        headers=user.headers,
+    )
+    assert limited.status_code == 201, limited.text
+    as_key = {"X-API-Key": limited.json()["key"]}
+    assert_error(gateway.post(f"{AUTH}/api-keys", json={"name": "wide"}, headers=as_key), 403, "session_required")
+    assert_error(gateway.get(f"{AUTH}/api-keys", headers=as_key), 403, "session_required")
+    assert_error(gateway.delete(f"{AUTH}/api-keys/{limited.json()['id']}", headers=as_key), 403, "session_required")
+    password = {"current_password": user.password, "new_password": "a-brand-new-password"}
+    assert_error(gateway.post(f"{AUTH}/me/password", json=password, headers=as_key), 403, "session_required")
+    assert gateway.get(f"{AUTH}/me", headers=as_key).status_code == 200  # the key still works for everything else
+    assert [k["name"] for k in gateway.get(f"{AUTH}/api-keys", headers=user.headers).json()["items"]] == ["narrow"]
+
+
+def test_guessing_the_current_password_locks_like_login(gateway: httpx.Client, database_url: str, unique: str) -> None:
+    # max_failed_logins is 3 in the test stack; the lock it sets is what login checks too.
+    user = register_and_login(gateway, f"pwg{unique}")
+    for n in range(3):
+        wrong = {"current_password": f"guess-number-{n}", "new_password": "a-brand-new-password"}
+        assert_error(gateway.post(f"{AUTH}/me/password", json=wrong, headers=user.headers), 401, "invalid_credentials")
+    counted = "SELECT failed_login_attempts || ':' || (locked_until IS NOT NULL) FROM users WHERE id = :u"
+    assert sql_scalar(database_url, counted, u=user.id) == "3:true"
