@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shared.http_protocol import PROTOCOL as HTTP_PROTOCOL
 from shared.services import ServiceSpec
 
 COLORS = ("\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[91m", "\033[96m")
@@ -88,6 +89,8 @@ class Supervisor:
             "--port",
             str(spec.port_from(self.port_base)),
             "--no-access-log",
+            "--http",  # httptools with a cap on the request head (a header of any size was read whole)
+            HTTP_PROTOCOL,
             # uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client address, and
             # every per-IP rule (rate limits above all) would then trust what the caller wrote.
             "--no-proxy-headers",

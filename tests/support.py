@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from cognitionos_cli.embedded import free_port
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.sandbox import bwrap_path, run_python
+from shared.http_protocol import PROTOCOL as HTTP_PROTOCOL
 
 
 class ThreadedServer:
@@ -39,6 +40,7 @@ class ThreadedServer:
             lifespan="on",
             access_log=False,
             proxy_headers=False,  # as every service is launched: see cognitionos_cli/supervisor.py
+            http=HTTP_PROTOCOL,
         )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -72,6 +74,16 @@ def serving(app: FastAPI, port: int | None = None) -> Iterator[ThreadedServer]:
         yield server
     finally:
         server.stop()
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 20) -> Any:
+    """Polls `check` until it returns something truthy (which is returned), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"not true within {timeout} s")
 
 
 def sql_scalar(database_url: str, sql: str, **params: object) -> object:
