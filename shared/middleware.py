@@ -5,6 +5,7 @@ import logging
 import re
 import time
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var, span_id_var, trace_id_var
@@ -137,8 +138,12 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-class BodyTooLarge(Exception):
-    """Raised from receive() once a body passes the limit; the middleware turns it into a 413."""
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from receive() once a body passes the limit; the middleware turns it into a 413. An HTTPException, so
+    that FastAPI's body parsing passes it on as a 413 rather than calling it a malformed body (400)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Request body too large")
 
 
 def caused_by_body_limit(exc: BaseException) -> bool:

@@ -26,6 +26,8 @@ def create_echo_app(secret: str) -> FastAPI:
         last = path.rstrip("/").rsplit("/", 1)[-1]
         if last == "sse":
             return StreamingResponse(_events(), media_type="text/event-stream")
+        if last == "broken-sse":
+            return StreamingResponse(_events_then_crash(), media_type="text/event-stream")
         if last == "slow":
             await asyncio.sleep(3)
         if last == "flaky" and app.state.flaky_fails:
@@ -47,3 +49,10 @@ async def _events() -> AsyncIterator[bytes]:
     for number in range(3):
         yield f'id: {number}\nevent: tick\ndata: {{"n": {number}}}\n\n'.encode()
         await asyncio.sleep(0.4)
+
+
+async def _events_then_crash() -> AsyncIterator[bytes]:
+    """One event, then the server dies mid-stream (uvicorn aborts the transfer: no closing chunk)."""
+    yield b'data: {"n": 0}\n\n'
+    await asyncio.sleep(0.1)
+    raise RuntimeError("the upstream died mid-stream")

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from services.api_gateway.idempotency import Claim
+from services.api_gateway.proxy import UpstreamUnreached
 from services.api_gateway.ratelimit import HeldKeyChanged
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.service import authorize, client_ip, public_openapi
@@ -23,13 +24,16 @@ from services.api_gateway.upstreams import ROUTES, UpstreamRoute
 from shared import metrics
 from shared.app import VERSION, core_state
 from shared.db import database_is_ready
-from shared.errors import AppError, BadRequestError, NotFoundError, UnauthorizedError
+from shared.errors import AppError, BadRequestError, NotFoundError, PayloadTooLargeError, UnauthorizedError
 from shared.identity import Identity
 from shared.redis import redis_is_ready
 
 router = APIRouter()
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Each service's own operations data: scraped from inside the network, never served to clients.
+PRIVATE_UPSTREAM_PATHS = frozenset({"/metrics"})
+ANONYMOUS_REFUSALS = frozenset({401, 429})
 
 
 @router.get(
@@ -92,6 +96,8 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
     subpath = canonical_subpath(subpath)
+    if route.upstream_path(subpath) in PRIVATE_UPSTREAM_PATHS:
+        raise NotFoundError(f"No such path under /api/v1/{prefix}")
     request.state.metrics_route = f"/api/v1/{prefix}"
     started = time.perf_counter()
     identity = None
@@ -102,6 +108,10 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
             identity = None
             if not route.is_public(request.method, subpath):
                 identity = await authenticate_or_spend_ip_budget(state, request, ip=ip, fresh=fresh)
+            if identity is None:  # anonymous: the IP's budget is spent before a refusal, so refusals are limited too
+                decision = await state.admission.admit(ip, None)
+                authorize(route, method=request.method, subpath=subpath, identity=None)
+                break
             authorize(route, method=request.method, subpath=subpath, identity=identity)
             held = None if fresh else getattr(request.state, "held_api_key", None)
             try:
@@ -124,8 +134,8 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
                 identity=identity,
                 extra_headers=extra_headers,
             )
-        except BaseException:
-            if claim is not None:
+        except (UpstreamUnreached, PayloadTooLargeError):
+            if claim is not None:  # the service never got the whole request: a retry may act
                 await state.idempotency.release(claim)
             raise
         if claim is not None:
@@ -136,7 +146,9 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
         status_code = exc.status_code
         raise
     finally:
-        state.api_usage.record(usage_row(request, identity, status_code=status_code, started=started))
+        # Refused anonymous requests leave no row: a flood of them must not grow the database without bound.
+        if identity is not None or status_code not in ANONYMOUS_REFUSALS:
+            state.api_usage.record(usage_row(request, identity, status_code=status_code, started=started))
 
 
 async def claim_idempotency_key(

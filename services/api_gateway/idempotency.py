@@ -1,7 +1,12 @@
 """Safe retries of creating calls (POST /runs, /plans, /memories, /memories/batch, /memories/import) with an
 `Idempotency-Key` header, as Stripe does: the same key and body return the first answer (replayed,
 `Idempotent-Replayed: true`); the same key with another body is a 409; a retry while the first is still running is a
-409 too. Keys are per user, kept 24 hours in Redis. A 5xx or a lost upstream frees the key so the client may try again.
+409 too. Keys are per user, kept 24 hours in Redis.
+
+A failure frees the key only when the request certainly did nothing: the service could not be reached, or it answered
+503 (unavailable, before acting). Any other failure (a lost connection, a timeout, another 5xx) may come after the
+service committed, so the key stays pending until PENDING_SECONDS lapse; a retry after that reaches the service, and
+the services that create runs store the key themselves and answer it with the first run.
 """
 
 import base64
@@ -65,9 +70,11 @@ class IdempotencyKeys:
         return _replayed(first)
 
     async def settle(self, claim: Claim, response: Response) -> Response:
-        """Store the answer (the whole body, also when it streams) and hand it on; a 5xx frees the key."""
+        """Store the answer (the whole body, also when it streams) and hand it on; a 503 frees the key, and another
+        5xx leaves it pending (the service may have acted before it failed)."""
         if response.status_code >= 500:
-            await self.release(claim)
+            if response.status_code == 503:
+                await self.release(claim)
             return response
         if not isinstance(response, StreamingResponse):
             await self._store(claim, response, bytes(response.body))
@@ -82,7 +89,7 @@ class IdempotencyKeys:
                     chunks.append(data)
                     yield data
             except BaseException:
-                await self.release(claim)
+                # The answer broke off mid-body: the service acted, so the key stays pending rather than free.
                 raise
             await self._store(claim, response, b"".join(chunks))
 

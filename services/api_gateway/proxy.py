@@ -10,11 +10,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal, Self
+from urllib.parse import quote
 
 import aiohttp
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from yarl import URL
 
 from services.api_gateway.circuit import CircuitBreaker
 from services.api_gateway.config import GatewaySettings
@@ -53,6 +55,15 @@ STRIPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"x-request-id", "traceparent", "server
 SMALL_BODY_BYTES = 256 * 1024
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
 OPENAPI_CACHE_SECONDS = 60.0
+PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar and "/": everything else, "%" included, is percent-encoded
+
+
+def upstream_url(base: str, path: str, query: bytes) -> URL:
+    """The upstream gets exactly the path that was authorised: `path` is the once-decoded path the rules judged, so
+    it is encoded again (a `%` as `%25`) and sent as is. Left to the client library, `runs/%2e%2e/agents` (from a
+    double-encoded `%252e%252e`) would be decoded and normalised once more, into another route."""
+    encoded = quote(path, safe=PATH_SAFE)
+    return URL(base + encoded + (f"?{query.decode('latin-1')}" if query else ""), encoded=True)
 
 
 def service_urls(settings: GatewaySettings) -> dict[ServiceName, str]:
@@ -105,7 +116,7 @@ class UpstreamProxy:
         breaker = self.breakers[service]
         if not breaker.allow_request():
             retry_after = breaker.retry_after_seconds()
-            raise ServiceUnavailableError(
+            raise UpstreamUnreached(
                 f"{service} is failing; requests are paused briefly",
                 code="circuit_open",
                 details={"service": service, "retry_after_seconds": retry_after},
@@ -125,7 +136,7 @@ class UpstreamProxy:
         breaker = self._ensure_circuit_closed(service)
         has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE") or "content-length" in request.headers
         query = request.scope["query_string"]
-        url = self.urls[service] + path + (f"?{query.decode('latin-1')}" if query else "")
+        url = upstream_url(self.urls[service], path, query)
         try:
             upstream = await self.session.request(
                 request.method,
@@ -146,7 +157,11 @@ class UpstreamProxy:
                 ) from exc
             breaker.record_failure()
             self._count_failure(service, "unreachable")
-            raise ServiceUnavailableError(
+            # Not connected: the service never saw the request. Anything later may have reached it.
+            unavailable = (
+                UpstreamUnreached if isinstance(exc, aiohttp.ClientConnectorError) else ServiceUnavailableError
+            )
+            raise unavailable(
                 f"{service} is unavailable",
                 code="upstream_unavailable",
                 details={"service": service, "reason": type(exc).__name__},
@@ -299,5 +314,15 @@ async def _relay(upstream: aiohttp.ClientResponse, service: str) -> AsyncIterato
         async for chunk in upstream.content.iter_any():
             yield chunk
     except (TimeoutError, aiohttp.ClientError) as exc:
-        # Headers are already sent; all we can do is end the stream and say why in the log.
+        # Headers are already sent. Ending the body normally would pass a cut-off answer as complete (the openai
+        # SDK returned half a completion with no error): the transfer is aborted instead, so the client sees it.
         logger.warning("upstream stream broke", extra={"service": service, "reason": type(exc).__name__})
+        raise UpstreamStreamBroken(service) from exc
+
+
+class UpstreamUnreached(ServiceUnavailableError):
+    """The request never reached the service (it could not be connected to, or its circuit is open)."""
+
+
+class UpstreamStreamBroken(Exception):
+    """An upstream's body stopped before its end; raised into the server so it aborts the client's transfer."""

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import http.client
 import json
+import socket
 import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
@@ -19,7 +20,7 @@ from services.api_gateway.service import ExpiringCache
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key
 from tests.conftest import RegisteredUser, Stack
-from tests.support import assert_error, serving
+from tests.support import assert_error, eventually, serving, sql_scalar
 
 
 def _raw_request(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict]:
@@ -200,3 +201,74 @@ def test_health_reveals_no_internal_addresses(gateway: httpx.Client, stack: Stac
     body = gateway.get("/health").text
     for url in (stack.auth.url, stack.echo.url, stack.dead_url):
         assert urlparse(url).netloc not in body
+
+
+class TestReviewAttacks:
+    @pytest.mark.parametrize(
+        "encoded", ["%252e%252e", "%252E%252E", ".%252e", "%252e.", "%252e%252e%252f%252e%252e", "%25252e%25252e"]
+    )
+    def test_double_encoded_dot_segments_reach_the_service_as_the_path_that_was_authorised(
+        self, stack: Stack, user: RegisteredUser, encoded: str
+    ) -> None:
+        status, echoed = _raw_request(stack.gateway.url, "POST", f"/api/v1/runs/{encoded}/agents", user.headers, b"{}")
+        assert status == 200
+        once_decoded = encoded.replace("%25", "%")
+        assert echoed["path"] == f"/runs/{once_decoded}/agents"  # never /agents
+
+    @pytest.mark.parametrize("path", ["/api/v1/auth/metrics", "/api/v1/ai/metrics", "/api/v1/tools/metrics"])
+    def test_service_metrics_are_never_served_to_clients(self, stack: Stack, admin_headers: dict, path: str) -> None:
+        status, body = _raw_request(stack.gateway.url, "GET", path, admin_headers)
+        assert status == 404 and body["error"]["code"] == "not_found"
+        status, echoed = _raw_request(stack.gateway.url, "GET", "/api/v1/ai/metric%2573", admin_headers)
+        assert status == 200 and echoed["path"] == "/metric%73"
+
+    def test_a_request_head_of_any_size_is_cut_off_at_the_cap(self, stack: Stack) -> None:
+        parsed = urlparse(stack.gateway.url)
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as raw:
+            raw.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (100 * 1024) + b"\r\n\r\n")
+            answer = raw.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        assert b'"code": "request_header_too_large"' in answer
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            with pytest.raises(OSError):  # the server stopped reading: 256 MB cannot all be sent
+                for _ in range(4096):
+                    raw.sendall(b"a" * (64 * 1024))
+        assert httpx.get(f"{stack.gateway.url}/health", headers={"X-Fine": "a" * 8000}).status_code in (200, 503)
+
+    def test_anonymous_requests_spend_the_ip_limit_and_leave_no_usage_rows(
+        self, stack: Stack, redis_url: str, database_url: str, user: RegisteredUser, unique: str
+    ) -> None:
+        asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1)
+        try:
+            with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
+                codes = [client.get(f"/api/v1/memories/anon-{unique}").status_code for _ in range(5)]
+                asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+                assert client.get(f"/api/v1/memories/seen-{unique}", headers=user.headers).status_code == 200
+                seen = "SELECT count(*) FROM api_usage WHERE path = :p"
+                eventually(lambda: sql_scalar(database_url, seen, p=f"/api/v1/memories/seen-{unique}") == 1)
+        finally:
+            asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        assert codes == [401, 401, 401, 429, 429]
+        assert sql_scalar(database_url, seen, p=f"/api/v1/memories/anon-{unique}") == 0
+
+    def test_a_chunked_body_over_the_limit_is_413_not_400(self, stack: Stack) -> None:
+        def chunks() -> Iterator[bytes]:
+            yield b'{"username": "'
+            for _ in range(64):
+                yield b"a" * 8192
+
+        response = httpx.post(f"{stack.auth.url}/register", content=chunks())
+        assert_error(response, 413, "payload_too_large")
+
+
+def test_a_broken_upstream_stream_is_aborted_not_ended_cleanly(stack: Stack, user: RegisteredUser) -> None:
+    with (
+        httpx.Client(base_url=stack.gateway.url, timeout=10) as client,
+        client.stream("GET", "/api/v1/ai/broken-sse", headers=user.headers) as response,
+    ):
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            for _ in response.iter_bytes():
+                pass

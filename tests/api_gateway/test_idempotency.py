@@ -1,7 +1,10 @@
 """Idempotency-Key on the creating calls: a retried POST returns the first answer instead of acting twice; the same
-key with another body, or while the first still runs, is a 409; keys are per user; a 5xx frees the key."""
+key with another body, or while the first still runs, is a 409; keys are per user; a failure frees the key only when
+the request certainly did nothing."""
 
 import asyncio
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,9 +14,10 @@ from redis.asyncio import Redis
 from starlette.responses import Response, StreamingResponse
 
 from services.api_gateway.idempotency import Claim, IdempotencyKeys
+from services.api_gateway.main import create_app as create_gateway
 from shared.errors import ConflictError
-from tests.conftest import RegisteredUser, register_and_login
-from tests.support import ThreadedServer, assert_error
+from tests.conftest import RegisteredUser, Stack, register_and_login
+from tests.support import ThreadedServer, assert_error, serving
 
 
 def test_a_retried_post_returns_the_first_answer_without_acting_again(
@@ -45,7 +49,9 @@ def test_keys_belong_to_one_user(gateway: httpx.Client, user: RegisteredUser, un
     assert second.json()["verified_identity"]["user_id"] != first.json()["verified_identity"]["user_id"]
 
 
-def test_a_retry_while_the_first_still_runs_is_told_to_wait_and_a_server_error_frees_the_key(redis_url: str) -> None:
+def test_a_retry_while_the_first_still_runs_is_told_to_wait_and_an_unavailable_service_frees_the_key(
+    redis_url: str,
+) -> None:
     async def scenario() -> None:
         redis = Redis.from_url(redis_url)
         keys = IdempotencyKeys(redis)
@@ -112,3 +118,55 @@ def test_a_memory_posted_twice_with_one_key_is_stored_once(platform_gateway: Thr
         first, again = (client.post("/api/v1/memories", json=body, headers=headers) for _ in range(2))
         assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
         assert len(client.get("/api/v1/memories", headers=user.headers).json()["items"]) == 1
+
+
+def test_a_service_that_may_have_acted_before_failing_keeps_the_key_pending(redis_url: str) -> None:
+    async def scenario() -> None:
+        redis = Redis.from_url(redis_url)
+        keys = IdempotencyKeys(redis)
+        request = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": "/runs", "body": b"{}"}
+        claim = await keys.claim(**request)
+        assert isinstance(claim, Claim)
+        await keys.settle(claim, Response(b"boom", status_code=500))
+        with pytest.raises(ConflictError) as waiting:
+            await keys.claim(**request)
+        assert waiting.value.code == "idempotency_request_in_progress"
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_an_upstream_lost_after_the_request_was_sent_keeps_the_key_pending(stack: Stack, user: RegisteredUser) -> None:
+    """The orchestrator died after committing a run and before answering: a retry must not create a second one."""
+    vanished = socket.socket()
+    vanished.bind(("127.0.0.1", 0))
+    vanished.listen(8)
+    stop = threading.Event()
+
+    def read_then_vanish() -> None:
+        vanished.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = vanished.accept()
+            except TimeoutError:
+                continue
+            connection.recv(65536)
+            connection.close()
+
+    worker = threading.Thread(target=read_then_vanish, daemon=True)
+    worker.start()
+    url = f"http://127.0.0.1:{vanished.getsockname()[1]}"
+    try:
+        with (
+            serving(create_gateway(stack.gateway_settings(agent_orchestrator_url=url))) as gw,
+            httpx.Client(base_url=gw.url, timeout=10) as client,
+        ):
+            headers = {**user.headers, "Idempotency-Key": f"k-{uuid.uuid4()}"}
+            first = client.post("/api/v1/runs", json={"goal": "once"}, headers=headers)
+            assert first.status_code == 503, first.text
+            retry = client.post("/api/v1/runs", json={"goal": "once"}, headers=headers)
+            assert_error(retry, 409, "idempotency_request_in_progress")
+    finally:
+        stop.set()
+        worker.join()
+        vanished.close()
