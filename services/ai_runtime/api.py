@@ -157,6 +157,7 @@ async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime,
         user_id=acting_user_id(identity, body.user_id),
         run_id=str(body.run_id) if body.run_id else None,
         request_id=request.state.request_id,
+        api_key_id=identity.api_key_id,
     )
     return EmbedResponse(
         embeddings=result.vectors,
@@ -461,7 +462,12 @@ async def openai_embeddings(
     if not texts or any(not t.strip() for t in texts):
         raise BadRequestError("input must be a non-empty string or list of non-empty strings", code="invalid_input")
     model, result, _ = await runtime.embed(
-        texts, model_name=body.model, user_id=identity.user_id, run_id=None, request_id=request.state.request_id
+        texts,
+        model_name=body.model,
+        user_id=identity.user_id,
+        run_id=None,
+        request_id=request.state.request_id,
+        api_key_id=identity.api_key_id,
     )
     return {
         "object": "list",

@@ -10,12 +10,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Date, String
 
-from database.models import Budget, LlmUsage
+from database.models import Budget, LlmUsage, Run
 
 
 async def get_budget(session: AsyncSession, scope: str, scope_id: str) -> Budget | None:
     query = select(Budget).where(Budget.scope == scope, Budget.scope_id == scope_id)
     return (await session.execute(query)).scalars().first()
+
+
+async def run_owner(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | None:
+    return (await session.execute(select(Run.user_id).where(Run.id == run_id))).scalar_one_or_none()
 
 
 async def upsert_budget(session: AsyncSession, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:

@@ -5,6 +5,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,10 +26,18 @@ from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared import metrics
-from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
+from shared.errors import (
+    AppError,
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+)
 from shared.otel import record_finished_span
 
 logger = logging.getLogger(__name__)
+OWNED_RUNS_KEPT = 4096
 
 
 class PaymentRequiredError(AppError):
@@ -108,6 +117,20 @@ class AIRuntime:
         # (scope, id) -> (valid until, limits row or None): a budget or an API key's limits. Saves a query per call;
         # admin budget changes clear it (a key's limits never change after it is made).
         self._limit_rows: dict[tuple[str, str], tuple[float, Any]] = {}
+        # (run id, user id) pairs checked: a run's owner never changes, so a pair that matched once always does.
+        self._owned_runs: OrderedDict[tuple[str, str | None], None] = OrderedDict()
+
+    async def check_run_owner(self, run_id: str | None, user_id: str | None) -> None:
+        """A call may charge only a run of the user it acts for: a run's budget and ledger are its owner's."""
+        if run_id is None or (run_id, user_id) in self._owned_runs:
+            return
+        async with self.sessionmaker() as session:
+            owner = await repository.run_owner(session, uuid.UUID(run_id))
+        if owner is None or str(owner) != user_id:
+            raise NotFoundError(f"No run {run_id}", code="run_not_found", details={"run_id": run_id})
+        self._owned_runs[(run_id, user_id)] = None
+        if len(self._owned_runs) > OWNED_RUNS_KEPT:
+            self._owned_runs.popitem(last=False)
 
     async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
         async with self.sessionmaker.begin() as session:
@@ -290,17 +313,21 @@ class AIRuntime:
                     exceeded = still
             raise _over_budget(exceeded, estimated_cost_usd=str(cost), estimated_tokens=tokens) from exceeded
 
-    async def _api_key(self, generation: Generation) -> ApiKey | None:
-        """The virtual key's limits row (cached like budget rows), and its model allowlist applied to the chain."""
-        if generation.api_key_id is None:
+    async def _key_row(self, api_key_id: str | None) -> ApiKey | None:
+        if api_key_id is None:
             return None
-        key_id = uuid.UUID(generation.api_key_id)
+        key_id = uuid.UUID(api_key_id)
 
         async def load() -> ApiKey | None:
             async with self.sessionmaker() as session:
                 return await session.get(ApiKey, key_id)
 
-        api_key: ApiKey | None = await self._limit_row(("api_key", generation.api_key_id), load)
+        row: ApiKey | None = await self._limit_row(("api_key", api_key_id), load)
+        return row
+
+    async def _api_key(self, generation: Generation) -> ApiKey | None:
+        """The virtual key's limits row (cached like budget rows), and its model allowlist applied to the chain."""
+        api_key = await self._key_row(generation.api_key_id)
         if api_key is None or api_key.allowed_models is None:
             return api_key
         allowed = {self.settings.model_aliases.get(name, name) for name in api_key.allowed_models}
@@ -411,6 +438,7 @@ class AIRuntime:
         )
 
     async def generate(self, generation: Generation) -> GenerationResult:
+        await self.check_run_owner(generation.run_id, generation.user_id)
         api_key = await self._api_key(generation)
         started = time.perf_counter()
         if generation.use_cache and (hit := await self.cache.get(self._cache_key(generation))):
@@ -505,6 +533,7 @@ class AIRuntime:
 
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""
+        await self.check_run_owner(generation.run_id, generation.user_id)
         api_key = await self._api_key(generation)
         started = time.perf_counter()
         reservation = await self._reserve(generation, api_key)
@@ -580,7 +609,10 @@ class AIRuntime:
         user_id: str | None,
         run_id: str | None,
         request_id: str | None,
+        api_key_id: str | None = None,
     ) -> tuple[ModelInfo, EmbeddingResult, Decimal]:
+        """Embeddings are charged to the run and API key they came with, within the key's token and budget limits
+        (its model allowlist names chat models: memory keeps working under a key limited to one chat model)."""
         model = self.model_info(model_name or self.settings.default_embedding_model, "embedding")
         if not self.is_available(model):
             raise ServiceUnavailableError(
@@ -598,9 +630,11 @@ class AIRuntime:
             user_id=user_id,
             run_id=run_id,
             request_id=request_id,
+            api_key_id=api_key_id,
         )
+        await self.check_run_owner(run_id, user_id)
         started = time.perf_counter()
-        limits, _ = await self._limits(user_id, run_id)
+        limits, _ = await self._limits(user_id, run_id, api_key=await self._key_row(api_key_id))
         estimate_tokens = sum(count_text_tokens(t, model.tokenizer or "cl100k_base") for t in texts)
         try:
             reservation = await self.counters.reserve(limits, model.cost(estimate_tokens, 0), estimate_tokens)

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import httpx
 
-from tests.ai_runtime.conftest import Providers, identity_headers
+from tests.ai_runtime.conftest import Providers, identity_headers, signed_client
 from tests.ai_runtime.ledger_helpers import usage_rows
-from tests.support import assert_error
+from tests.memory_service.conftest import make_user
+from tests.support import ThreadedServer, assert_error, sql_scalar
 
 # gpt-4o-mini: 0.15 $/Mtok in, 0.60 $/Mtok out. max_tokens=1000 reserves ~0.0006 $ per call; a real call costs
 # 0.00000585 $.
@@ -76,13 +77,44 @@ def test_concurrent_calls_cannot_overspend(
     assert 0 < usage["spent_usd"] <= float(limit) and usage["tokens"] == 4 * 18
 
 
-def test_run_budget(ai: httpx.Client, admin_ai: httpx.Client) -> None:
+def _owned_run(database_url: str) -> tuple[str, str]:
+    """A user and a run of theirs, as rows: (user id, run id)."""
+    owner = make_user(database_url)
     run_id = str(uuid.uuid4())
+    insert = "INSERT INTO runs (id, user_id, goal) VALUES (:r, :u, 'a goal') RETURNING 1"
+    sql_scalar(database_url, insert, r=run_id, u=owner)
+    return owner, run_id
+
+
+def test_run_budget(runtime_server: ThreadedServer, admin_ai: httpx.Client, database_url: str) -> None:
+    owner, run_id = _owned_run(database_url)
     _set_budget(admin_ai, "run", run_id, total_usd="0.0001")
-    error = assert_error(
-        ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000, "run_id": run_id}), 402
-    )
+    with signed_client(owner, base_url=runtime_server.url) as ai:
+        error = assert_error(
+            ai.post("/complete", json={"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 1000, "run_id": run_id}),
+            402,
+        )
     assert error["details"]["scope"] == "run" and error["details"]["period"] == "total"
+
+
+def test_a_user_cannot_charge_calls_to_another_users_run(
+    runtime_server: ThreadedServer, database_url: str, providers: Providers
+) -> None:
+    _, alices_run = _owned_run(database_url)
+    bob = make_user(database_url)
+    with signed_client(bob, base_url=runtime_server.url) as as_bob:
+        for path, body in (
+            ("/complete", {"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 5, "run_id": alices_run}),
+            (
+                "/complete",
+                {"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 5, "run_id": alices_run, "stream": True},
+            ),
+            ("/embed", {"texts": ["spend alice's budget"], "run_id": alices_run}),
+            ("/complete", {"model": "gpt-4o-mini", "prompt": "x", "max_tokens": 5, "run_id": str(uuid.uuid4())}),
+        ):
+            assert_error(as_bob.post(path, json=body), 404, "run_not_found")
+    assert providers.openai_app.state.requests == []
+    assert sql_scalar(database_url, "SELECT count(*) FROM llm_usage WHERE run_id = :r", r=alices_run) == 0
 
 
 def test_downgrade_policy_answers_with_the_cheaper_model(
