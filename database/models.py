@@ -155,6 +155,15 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     """One durable execution of a plan."""
 
     __tablename__ = "runs"
+    __table_args__ = (
+        Index(
+            "uq_runs_user_idempotency_key",
+            "user_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     user_id: Mapped[uuid.UUID] = _fk("users.id")
     plan_id: Mapped[uuid.UUID | None] = _fk("plans.id", ondelete="SET NULL", nullable=True)
@@ -177,6 +186,9 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The API key that started the run: its model allowlist, token and budget limits apply to every task's calls.
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
 
 class Task(UUIDPrimaryKey, Timestamps, Base):

@@ -118,3 +118,13 @@ async def require_admin(identity: CurrentIdentity) -> Identity:
 
 
 AdminIdentity = Annotated[Identity, Depends(require_admin)]
+
+
+async def require_person(identity: CurrentIdentity) -> Identity:
+    """A user or an admin, never an agent identity: for routes that change what agents may do."""
+    if identity.role == "agent":
+        raise ForbiddenError("Agent identities may not call this endpoint", details={"role": identity.role})
+    return identity
+
+
+PersonIdentity = Annotated[Identity, Depends(require_person)]

@@ -10,7 +10,7 @@ from services.agent_orchestrator.deps import Agents, Runs, State
 from services.agent_orchestrator.events import stream_run_events
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse
 from shared.app import core_state
-from shared.identity import CurrentIdentity
+from shared.identity import CurrentIdentity, PersonIdentity
 from shared.pagination import Page
 
 router = APIRouter()
@@ -38,7 +38,7 @@ async def list_agents(
     summary="Register an agent (model settings are kept)",
     tags=["agents"],
 )
-async def register_agent(body: AgentCreate, identity: CurrentIdentity, agents: Agents) -> AgentResponse:
+async def register_agent(body: AgentCreate, identity: PersonIdentity, agents: Agents) -> AgentResponse:
     return AgentResponse.model_validate(await agents.register(identity, body))
 
 
@@ -56,10 +56,26 @@ async def get_agent(
     tags=["runs"],
     summary="Start a run of a goal (planned as its first task) or of a stored plan; it executes in the background",
 )
-async def create_run(body: RunCreate, identity: CurrentIdentity, runs: Runs) -> Response:
+async def create_run(
+    body: RunCreate,
+    identity: CurrentIdentity,
+    runs: Runs,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retrying with the same key returns the run the first request started",
+        ),
+    ] = None,
+) -> Response:
+    created, new = await runs.start(identity, body, idempotency_key=idempotency_key)
     # Serialised here, once: the answer is already a validated model (FastAPI would validate it again).
-    created = await runs.start(identity, body)
-    return Response(created.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json")
+    headers = {} if new else {"Idempotent-Replayed": "true"}
+    return Response(
+        created.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json", headers=headers
+    )
 
 
 @router.get(

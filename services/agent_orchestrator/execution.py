@@ -53,6 +53,7 @@ class TaskContext:
     task: Task
     agent: Agent
     dependency_outputs: dict[str, dict[str, Any] | None]
+    api_key_id: uuid.UUID | None = None  # the key that started the run: its limits follow every call
 
     @property
     def critic_round(self) -> int:
@@ -66,6 +67,7 @@ class TaskContext:
             role="agent",
             auth_method="jwt",
             agent_id=str(self.agent.id),
+            api_key_id=str(self.api_key_id) if self.api_key_id else None,
         )
 
 

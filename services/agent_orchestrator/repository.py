@@ -61,6 +61,11 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
     return await session.get(Run, run_id)
 
 
+async def run_by_idempotency_key(session: AsyncSession, user_id: uuid.UUID, key: str) -> Run | None:
+    query = select(Run).where(Run.user_id == user_id, Run.idempotency_key == key)
+    return (await session.execute(query)).scalars().first()
+
+
 async def lock_run(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
     query = select(Run).where(Run.id == run_id).with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalars().first()

@@ -173,24 +173,43 @@ class RunService:
         await self.session.commit()
         return run
 
-    async def start(self, identity: Identity, request: RunCreate) -> RunResponse:
-        """create(), answered with the run as committed. The answer is read in the creating transaction, before
-        the first tasks are made ready, so that nothing of it is left for this process's event loop once they can
-        be claimed: reading and validating a 1,000-task run after the commit delayed their claim by 40-60 ms."""
-        run, task_count = await self._open(identity, request)
+    async def start(
+        self, identity: Identity, request: RunCreate, *, idempotency_key: str | None = None
+    ) -> tuple[RunResponse, bool]:
+        """create(), answered with the run as committed, and whether it is new. The answer is read in the creating
+        transaction, before the first tasks are made ready, so that nothing of it is left for this process's event
+        loop once they can be claimed: reading and validating a 1,000-task run after the commit delayed their claim
+        by 40-60 ms. With an Idempotency-Key already used by this user, the run it started is the answer."""
+        if idempotency_key is not None and (first := await self._run_for_key(identity, idempotency_key)):
+            return await self._response(first), False
+        try:
+            run, task_count = await self._open(identity, request, idempotency_key=idempotency_key)
+        except IntegrityError:
+            await self.session.rollback()
+            first = await self._run_for_key(identity, idempotency_key) if idempotency_key is not None else None
+            if first is None:
+                raise
+            return await self._response(first), False  # a concurrent retry with the same key won the race
         await self.session.refresh(run)  # its server-set columns (created_at), read while the transaction is open
         created = await self._response(run)
         ready = await self._make_ready(run, task_count=task_count)
         await self.session.commit()
         tasks = [t.model_copy(update={"status": "ready"}) if t.id in ready else t for t in created.tasks]
-        return created.model_copy(update={"tasks": tasks})
+        return created.model_copy(update={"tasks": tasks}), True
 
-    async def _open(self, identity: Identity, request: RunCreate) -> tuple[Run, int]:
+    async def _run_for_key(self, identity: Identity, idempotency_key: str) -> Run | None:
+        return await repository.run_by_idempotency_key(self.session, uuid.UUID(identity.user_id), idempotency_key)
+
+    async def _open(
+        self, identity: Identity, request: RunCreate, *, idempotency_key: str | None = None
+    ) -> tuple[Run, int]:
         """The run and its tasks (all pending), in the session's transaction; and how many tasks."""
         user_id = uuid.UUID(identity.user_id)
         run = Run(
             id=uuid.uuid4(),
             user_id=user_id,
+            api_key_id=uuid.UUID(identity.api_key_id) if identity.api_key_id else None,
+            idempotency_key=idempotency_key,
             goal=request.goal or "",
             plan_id=request.plan_id,
             status="running",

@@ -42,6 +42,7 @@ RUN_CACHE_SIZE = 1000
 class RunBasics:
     user_id: uuid.UUID
     goal: str
+    api_key_id: uuid.UUID | None
 
 
 def new_worker_id() -> str:
@@ -219,13 +220,13 @@ class Worker(BackgroundComponent):
         return agents
 
     async def _run_basics(self, session: AsyncSession, run_id: uuid.UUID) -> RunBasics:
-        """A run's user and goal never change: read once per process."""
+        """A run's user, goal and key never change: read once per process."""
         basics = self._runs.get(run_id)
         if basics is None:
             run = await repository.get_run(session, run_id)
             if run is None:
                 raise TaskError("The run is gone", code="run_deleted", retryable=False)
-            basics = self._runs[run_id] = RunBasics(run.user_id, run.goal)
+            basics = self._runs[run_id] = RunBasics(run.user_id, run.goal, run.api_key_id)
             if len(self._runs) > RUN_CACHE_SIZE:
                 self._runs.pop(next(iter(self._runs)))
         return basics
@@ -243,6 +244,7 @@ class Worker(BackgroundComponent):
             task=task,
             agent=agent,
             dependency_outputs=dependency_outputs,
+            api_key_id=run.api_key_id,
         )
 
     async def _commit_successes(self) -> None:

@@ -68,3 +68,9 @@ def test_a_nul_character_in_an_agent_definition_is_refused_not_a_server_error(
     headers = identity_headers(make_user(database_url))
     body = {"name": f"nul{unique}", "role": "critic", "system_prompt": "a\u0000b"}
     assert_error(httpx.post(f"{orchestrator}/agents", json=body, headers=headers), 422, "invalid_value")
+
+
+def test_an_agent_identity_cannot_register_agents_by_any_path(orchestrator: str, database_url: str) -> None:
+    agent = identity_headers(make_user(database_url), role="agent")
+    body = {"name": "sneaky-agent", "role": "executor"}
+    assert_error(httpx.post(f"{orchestrator}/agents", json=body, headers=agent), 403)

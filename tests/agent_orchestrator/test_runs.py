@@ -1,11 +1,13 @@
 """Runs end to end on real services, with the LLM's answers scripted per agent role."""
 
+import json
 import time
+import uuid
 
 import httpx
 import pytest
 
-from tests.ai_runtime.conftest import identity_headers
+from tests.ai_runtime.conftest import identity_headers, signed_client
 from tests.memory_service.conftest import Caller, make_user
 from tests.running_services import Platform, RoleScript, RunsClient, task
 from tests.support import assert_error, sql_scalar
@@ -275,3 +277,64 @@ def test_runs_are_private_and_finished_ones_cannot_be_cancelled(
     assert_error(httpx.post(runs.url(f"/runs/{done['id']}/cancel"), headers=stranger), 404)
     assert_error(runs.http.post(runs.url(f"/runs/{done['id']}/cancel")), 409, "run_finished")
     assert [r["id"] for r in runs.http.get(runs.url("/runs")).json()["items"]] == [done["id"]]
+
+
+def _api_key(database_url: str, user_id: str, *, allowed_models: list[str] | None) -> str:
+    key_id = str(uuid.uuid4())
+    sql_scalar(
+        database_url,
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, allowed_models) "
+        "VALUES (:id, :u, 'run key', 'cos_test', :h, '[]', CAST(:models AS jsonb)) RETURNING 1",
+        id=key_id,
+        u=user_id,
+        h=uuid.uuid4().hex * 2,
+        models=json.dumps(allowed_models),
+    )
+    return key_id
+
+
+def test_a_run_started_with_an_api_key_is_charged_to_it_calls_and_embeddings(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
+    key_id = _api_key(platform.database_url, runs.user_id, allowed_models=None)
+    plan_id = runs.plan([task("think")], script)
+    with signed_client(runs.user_id, api_key_id=key_id) as as_key:
+        started = as_key.post(runs.url("/runs"), json={"plan_id": plan_id})
+    assert started.status_code == 202, started.text
+    done = runs.wait(started.json()["id"])
+    assert done["status"] == "succeeded", done
+    charged = "SELECT string_agg(DISTINCT operation, ',' ORDER BY operation) FROM llm_usage WHERE api_key_id = :k"
+    assert sql_scalar(platform.database_url, charged, k=key_id) == "complete,embed"
+    unkeyed = "SELECT count(*) FROM llm_usage WHERE run_id = :r AND api_key_id IS NULL"
+    assert sql_scalar(platform.database_url, unkeyed, r=done["id"]) == 0
+
+
+def test_a_run_started_with_a_key_limited_to_another_model_makes_no_call_to_this_one(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
+    key_id = _api_key(platform.database_url, runs.user_id, allowed_models=["claude-3-5-haiku-latest"])
+    plan_id = runs.plan([task("think")], script)
+    calls_before = len(script.prompts.get("executor", []))
+    with signed_client(runs.user_id, api_key_id=key_id) as as_key:
+        started = as_key.post(runs.url("/runs"), json={"plan_id": plan_id})
+    done = runs.wait(started.json()["id"])
+    think = {t["task_key"]: t for t in done["tasks"]}["think"]
+    assert done["status"] == "failed" and "may not use gpt-4o-mini" in think["error"], done
+    assert len(script.prompts.get("executor", [])) == calls_before
+
+
+def test_a_retried_run_request_with_the_same_idempotency_key_returns_the_first_run(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
+    plan_id = runs.plan([task("only", tool="noop")], script)
+    headers = {"Idempotency-Key": f"run-{uuid.uuid4()}"}
+    first = runs.http.post(runs.url("/runs"), json={"plan_id": plan_id}, headers=headers)
+    again = runs.http.post(runs.url("/runs"), json={"plan_id": plan_id}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    count = "SELECT count(*) FROM runs WHERE user_id = :u AND idempotency_key = :k"
+    assert sql_scalar(platform.database_url, count, u=runs.user_id, k=headers["Idempotency-Key"]) == 1
+    other = signed_client(make_user(platform.database_url))
+    theirs = other.post(runs.url("/runs"), json={"goal": "their own goal"}, headers=headers)
+    assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]  # keys are per user
+    assert_error(runs.http.post(runs.url("/runs"), json={"plan_id": plan_id}, headers={"Idempotency-Key": ""}), 422)

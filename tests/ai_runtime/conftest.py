@@ -50,17 +50,25 @@ def runtime_server(database_url: str, redis_url: str, providers: Providers) -> I
     server.stop()
 
 
-def identity_headers(user_id: str | None = None, role: str = "user") -> dict[str, str]:
-    identity = Identity(user_id=user_id or str(uuid.uuid4()), username="tester", role=role, auth_method="jwt")  # type: ignore[arg-type]
+def identity_headers(user_id: str | None = None, role: str = "user", api_key_id: str | None = None) -> dict[str, str]:
+    identity = Identity(
+        user_id=user_id or str(uuid.uuid4()),
+        username="tester",
+        role=role,  # type: ignore[arg-type]
+        auth_method="api_key" if api_key_id else "jwt",
+        api_key_id=api_key_id,
+    )
     return sign_identity(identity, INTERNAL_SECRET)
 
 
-def signed_client(user_id: str, role: str = "user", base_url: str = "", timeout: float = 60) -> httpx.Client:
+def signed_client(
+    user_id: str, role: str = "user", base_url: str = "", timeout: float = 60, api_key_id: str | None = None
+) -> httpx.Client:
     """A client calling services directly as the gateway would for this user: identity re-signed on every request
     (a signature is only good for a few minutes)."""
 
     def sign(request: httpx.Request) -> None:
-        request.headers.update(identity_headers(user_id, role))
+        request.headers.update(identity_headers(user_id, role, api_key_id))
 
     return httpx.Client(base_url=base_url, timeout=timeout, event_hooks={"request": [sign]})
 
