@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import FlakyFailure
+from pydantic_settings import BaseSettings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -74,6 +76,12 @@ def serving(app: FastAPI, port: int | None = None) -> Iterator[ThreadedServer]:
         yield server
     finally:
         server.stop()
+
+
+def settings_environment(settings: BaseSettings) -> dict[str, str]:
+    """The environment variables that make a service process read exactly these settings."""
+    values = settings.model_dump(mode="json", exclude_none=True)
+    return {name.upper(): value if isinstance(value, str) else json.dumps(value) for name, value in values.items()}
 
 
 def eventually(check: Callable[[], Any], *, timeout: float = 20) -> Any:

@@ -14,6 +14,12 @@ class ToolRunnerSettings(BaseServiceSettings):
         description="Run code without bubblewrap when it is missing (weaker: rlimits only). Never in production.",
     )
     sandbox_cpu_seconds: int = Field(default=10, ge=1)
+    sandbox_cpu_percent: int = Field(
+        default=100,
+        ge=10,
+        le=6400,
+        description="CPU a run may use at once, in percent of one CPU (where cgroups allow)",
+    )
     sandbox_memory_mb: int = Field(default=256, ge=32)
     sandbox_file_size_mb: int = Field(default=16, ge=1)
     sandbox_max_processes: int = Field(default=32, ge=1)
@@ -54,6 +60,7 @@ class ToolRunnerSettings(BaseServiceSettings):
             sandbox_uid=self.sandbox_uid,
             tmp_mb=self.sandbox_tmp_mb,
             work_mb=self.sandbox_work_mb,
+            cpu_percent=self.sandbox_cpu_percent,
         )
 
 

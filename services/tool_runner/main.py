@@ -13,6 +13,7 @@ from services.tool_runner.config import ToolRunnerSettings, get_settings
 from services.tool_runner.deps import ToolRunnerState
 from services.tool_runner.pool import SandboxPool
 from services.tool_runner.sandbox import bwrap_path, sandbox_self_check, sandbox_status
+from services.tool_runner.seccomp import sandbox_filter
 from shared.app import CoreState, create_service_app, service_state
 from shared.clients import service_client
 
@@ -23,6 +24,7 @@ def tool_runner_health(state: ToolRunnerState) -> dict[str, Any]:
     details: dict[str, Any] = {
         "sandbox": sandbox,
         "run_limits": f"cgroup-{flavour}" if flavour else "rlimits only (no writable cgroup)",
+        "syscall_filter": "seccomp" if sandbox_filter() is not None else "none (libseccomp missing)",
     }
     if sandbox != "bwrap":
         details["degraded"] = f"code execution: {sandbox}"

@@ -1,8 +1,11 @@
-"""Untrusted Python in a bubblewrap sandbox: no network, private /tmp, read-only system, unprivileged user,
-rlimits (CPU, address space, file size, processes) and a wall timeout that kills the whole process group."""
+"""Untrusted Python in a bubblewrap sandbox: no network, private /tmp, read-only system, unprivileged user, no new
+user namespaces, a seccomp filter (services/tool_runner/seccomp.py), rlimits (CPU, address space, file size,
+processes), a cgroup where one can be made, and a wall timeout that kills the whole process group. Every process of
+a sandbox dies with the service that started it (parent-death signals down the whole chain)."""
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import resource
 import shutil
@@ -14,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.tool_runner.cgroups import RunCgroup, cgroup_flavour
+from services.tool_runner.seccomp import close_fd, filter_fd, sandbox_filter
 
 MB = 1024 * 1024
+PR_SET_PDEATHSIG = 1
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache")
 
 
@@ -29,6 +34,7 @@ class Limits:
     sandbox_uid: int
     tmp_mb: int = 64
     work_mb: int = 64
+    cpu_percent: int = 100  # of one CPU, for the whole run, where a cgroup can hold it
 
 
 @dataclass(slots=True, kw_only=True)
@@ -95,7 +101,7 @@ except BaseException as error:
 """
 
 
-def _bwrap_command(*, as_root: bool, limits: Limits) -> list[str]:
+def _bwrap_command(*, as_root: bool, limits: Limits, seccomp_fd: int | None) -> list[str]:
     python = _python()
     prefix = os.path.realpath(sys.base_prefix)
     command = [bwrap_path() or "bwrap"]
@@ -121,6 +127,9 @@ def _bwrap_command(*, as_root: bool, limits: Limits) -> list[str]:
         "--remount-ro",
         "/",  # the sandbox's own root is read-only too: only /work and /tmp take writes
         "--unshare-all",  # network, pid, ipc, uts, cgroup and user namespaces: no network at all
+        "--unshare-user",
+        "--disable-userns",  # the code may not make namespaces of its own (nested user namespaces reach more kernel)
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--die-with-parent",
         "--new-session",
         "--clearenv",
@@ -150,6 +159,8 @@ def _bwrap_command(*, as_root: bool, limits: Limits) -> list[str]:
             f"--reuid={limits.sandbox_uid}",
             f"--regid={limits.sandbox_uid}",
             "--clear-groups",
+            "--pdeathsig",  # changing the uid clears the parent-death signal: set again after the change
+            "KILL",
             *command,
         ]
         command = [*_interpreter_view(prefix), *command]
@@ -172,7 +183,11 @@ def _interpreter_view(prefix: str) -> list[str]:
     closed = _closed_ancestor(prefix)
     if closed is None:
         return []
-    view = [bwrap_path() or "bwrap", "--dev-bind", "/", "/", "--perms", "0755", "--tmpfs", closed]
+    # A pid namespace of its own, whose init dies with this bwrap, and this bwrap with the service: when the init of
+    # a pid namespace dies the kernel kills every process in it, the whole sandbox below included. (Parent-death
+    # signals alone did not reach through this layer: the inner bwrap outlived a killed service.)
+    view = [bwrap_path() or "bwrap", "--die-with-parent", "--unshare-pid", "--dev-bind", "/", "/"]
+    view += ["--perms", "0755", "--tmpfs", closed]
     for directory in reversed(Path(prefix).parents):
         if len(directory.parts) > len(Path(closed).parts):
             view += ["--perms", "0755", "--dir", str(directory)]
@@ -183,6 +198,8 @@ def _interpreter_view(prefix: str) -> list[str]:
 
 def _limit_resources(limits: Limits, *, sandboxed: bool, cgroup: RunCgroup | None) -> None:
     """Runs in the child between fork and exec."""
+    # Killed when the service dies, even by SIGKILL; each process below passes the same signal on.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if cgroup is not None:
         cgroup.join()
     mb = 1024 * 1024
@@ -219,42 +236,54 @@ class Sandbox:
         """Never used (a pool closing): kill it and free its cgroup."""
         _kill_group(self.process.pid)
         await self.process.wait()
-        self.output.cancel()
+        _forget(self.output)
         await _release(self)
 
 
 async def start_sandbox(*, limits: Limits, sandboxed: bool) -> Sandbox:
     """Namespaces made, limits applied, interpreter started: everything a run needs but its code."""
     workdir = None
+    seccomp_fd = None
     if sandboxed:
-        command, cwd, env = _bwrap_command(as_root=os.geteuid() == 0, limits=limits), None, {}
+        program = sandbox_filter()
+        seccomp_fd = filter_fd(program) if program is not None else None
+        command = _bwrap_command(as_root=os.geteuid() == 0, limits=limits, seccomp_fd=seccomp_fd)
+        cwd, env = None, {}
     else:
         workdir = tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-")
         command = [_python(), "-I", "-c", BOOTSTRAP]
         cwd, env = workdir.name, {"PATH": "/usr/bin:/bin", "HOME": workdir.name}
     flavour = cgroup_flavour() if sandboxed else None
-    cgroup = (
-        await asyncio.to_thread(
-            RunCgroup.create, memory_mb=limits.memory_mb, max_processes=limits.max_processes, flavour=flavour
-        )
-        if flavour
-        else None
-    )
     try:
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
+        cgroup = (
+            await asyncio.to_thread(
+                RunCgroup.create,
+                memory_mb=limits.memory_mb,
+                max_processes=limits.max_processes,
+                cpu_percent=limits.cpu_percent,
+                flavour=flavour,
+            )
+            if flavour
+            else None
         )
-    except BaseException:
-        if cgroup is not None:
-            await asyncio.to_thread(cgroup.remove)
-        raise
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
+                preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
+            )
+        except BaseException:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
+            raise
+    finally:
+        close_fd(seccomp_fd)  # the child holds its own copy
     assert process.stdout and process.stderr
     output = asyncio.gather(
         _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)
@@ -287,6 +316,11 @@ async def run_in(sandbox: Sandbox, code: str, *, timeout_seconds: float) -> Exec
         timed_out = True
         _kill_group(process.pid)
         await process.wait()
+    except BaseException:  # cancelled (the service stopping): the sandbox goes, and nobody will read its output
+        _kill_group(process.pid)
+        _forget(sandbox.output)
+        await _release(sandbox)
+        raise
     _kill_group(process.pid)  # anything the code left running in its session
     (stdout, out_cut), (stderr, err_cut) = await sandbox.output
     exit_code = process.returncode
@@ -316,6 +350,12 @@ async def _release(sandbox: Sandbox) -> None:
         await asyncio.to_thread(sandbox.cgroup.remove)
     if sandbox.workdir is not None:
         sandbox.workdir.cleanup()
+
+
+def _forget(output: asyncio.Future[tuple[tuple[bytes, bool], tuple[bytes, bool]]]) -> None:
+    """Cancel a sandbox's output readers and retrieve their end, so nothing reports an exception never retrieved."""
+    output.cancel()
+    output.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _kill_group(pid: int) -> None:

@@ -117,23 +117,23 @@ class ToolService:
         )
 
     @asynccontextmanager
-    async def _sandbox_slot(self, identity: Identity) -> AsyncIterator[None]:
-        """One of the user's `sandbox_runs_per_user` concurrent runs, counted in Redis so every tool-runner
-        process shares the count; the key expires on its own if a process dies holding slots."""
-        key = f"sandbox:running:{identity.user_id}"
-        running = await self.redis.incr(key)
-        await self.redis.expire(key, int(self.settings.max_timeout_seconds) + 60)
+    async def _sandbox_slot(self, identity: Identity, *, timeout: float) -> AsyncIterator[None]:
+        """One of the user's `sandbox_runs_per_user` concurrent runs, shared by every tool-runner process."""
+        slot = uuid.uuid4().hex
+        key = sandbox_slots_key(identity.user_id)
+        if not await take_sandbox_slot(
+            self.redis, key, slot=slot, limit=self.settings.sandbox_runs_per_user, hold_seconds=timeout + SLOT_GRACE
+        ):
+            raise TooManyRequestsError(
+                f"At most {self.settings.sandbox_runs_per_user} code runs at once per user",
+                code="too_many_sandbox_runs",
+                details={"limit": self.settings.sandbox_runs_per_user},
+                headers={"Retry-After": "1"},
+            )
         try:
-            if running > self.settings.sandbox_runs_per_user:
-                raise TooManyRequestsError(
-                    f"At most {self.settings.sandbox_runs_per_user} code runs at once per user",
-                    code="too_many_sandbox_runs",
-                    details={"limit": self.settings.sandbox_runs_per_user},
-                    headers={"Retry-After": "1"},
-                )
             yield
         finally:
-            await self.redis.decr(key)
+            await self.redis.zrem(key, slot)
 
     async def _run(
         self, identity: Identity, *, tool: str, parameters: dict[str, Any], timeout: float
@@ -146,7 +146,7 @@ class ToolService:
                     "SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
                     code="sandbox_unavailable",
                 )
-            async with self._sandbox_slot(identity):
+            async with self._sandbox_slot(identity, timeout=timeout):
                 if self.pool is not None and sandboxed:
                     outcome = await self.pool.run(parameters["code"], timeout_seconds=timeout)
                 else:
@@ -195,6 +195,36 @@ class ToolService:
             "/complete", identity=identity, json={k: v for k, v in parameters.items() if v is not None}
         )
         return {k: completion[k] for k in ("content", "model_used", "cost_usd", "tokens_used")}
+
+
+# Each run holds one member of the user's sorted set, scored with its own deadline (the run's timeout and a grace
+# period, on Redis's clock). Members past their deadline are dropped before counting, so slots held by a process that
+# died lapse on time; a refused call changes nothing, so retries cannot keep dead slots alive.
+TAKE_SLOT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+local hold_ms = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now_ms + hold_ms, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < hold_ms then
+  redis.call('PEXPIRE', KEYS[1], hold_ms)
+end
+return 1
+"""
+SLOT_GRACE = 5.0
+
+
+def sandbox_slots_key(user_id: str) -> str:
+    return f"sandbox:slots:{user_id}"
+
+
+async def take_sandbox_slot(redis: Redis, key: str, *, slot: str, limit: int, hold_seconds: float) -> bool:
+    """Take a slot until `hold_seconds` from now unless `limit` live ones are held; False when they are."""
+    taken = await redis.eval(TAKE_SLOT, 1, key, slot, limit, int(hold_seconds * 1000))
+    return bool(taken)
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

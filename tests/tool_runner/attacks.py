@@ -4,6 +4,7 @@ tests/tool_runner/test_sandbox.py runs them against a tool-runner on this machin
 (tests/deploy/test_production_path.py) runs the same checks against the tool-runner container, through the gateway.
 """
 
+import errno
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,6 +118,39 @@ def filling_tmp_or_the_work_dir_stops_at_the_cap(target: Target) -> None:
         assert int(line.split("stopped at ")[1].split(" ")[0]) <= 64 and line.endswith("errno 28"), line
 
 
+# Each attempt prints "<name> <return> <errno>"; a refusal is -1 with EPERM (the seccomp filter), or ENOSPC where the
+# sandbox's user namespace allows no nested one (--disable-userns).
+KERNEL_SURFACE_CODE = """
+import ctypes, errno, platform
+libc = ctypes.CDLL(None, use_errno=True)
+numbers = {
+    "x86_64": {"io_uring_setup": 425, "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321,
+               "userfaultfd": 323, "perf_event_open": 298},
+    "aarch64": {"io_uring_setup": 425, "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280,
+                "userfaultfd": 282, "perf_event_open": 241},
+}[platform.machine()]
+buffer = ctypes.create_string_buffer(256)
+for name, number in numbers.items():
+    ctypes.set_errno(0)
+    result = libc.syscall(number, 0, buffer, 0, 0, 0)
+    print(name, result, ctypes.get_errno())
+for name, flag in (("unshare_user", 0x10000000), ("unshare_net", 0x40000000), ("unshare_mount", 0x00020000)):
+    ctypes.set_errno(0)
+    print(name, libc.unshare(flag), ctypes.get_errno())
+"""
+
+
+def kernel_attack_surface_is_refused(target: Target) -> None:
+    """Nested user namespaces, io_uring, kernel keyrings, bpf, userfaultfd and perf events: the usual first steps of
+    a kernel exploit, each refused inside the sandbox."""
+    body = run_code(target.tools, KERNEL_SURFACE_CODE)
+    assert body["status"] == "succeeded", body
+    attempts = [line.split() for line in body["result"]["stdout"].splitlines()]
+    assert len(attempts) == 10, body
+    for name, result, error in attempts:
+        assert result == "-1" and int(error) in (errno.EPERM, errno.ENOSPC), (name, result, error)
+
+
 ATTACKS: dict[str, Callable[[Target], None]] = {
     check.__name__: check
     for check in (
@@ -128,5 +162,6 @@ ATTACKS: dict[str, Callable[[Target], None]] = {
         cannot_read_the_service_secrets,
         output_is_capped,
         filling_tmp_or_the_work_dir_stops_at_the_cap,
+        kernel_attack_surface_is_refused,
     )
 }

@@ -1,12 +1,15 @@
 """The tool-runner's /health tells whether code can really run: it starts a sandbox once at start-up."""
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from services.tool_runner import sandbox
 from services.tool_runner.main import create_app
+from services.tool_runner.seccomp import REFUSED_SYSCALLS, sandbox_filter
 from tests.support import serving
 from tests.tool_runner.conftest import tool_settings
 
@@ -42,3 +45,15 @@ def test_a_missing_bwrap_is_degraded(database_url: str, redis_url: str, monkeypa
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     body = health(database_url, redis_url)
     assert body["status"] == "degraded" and "install bubblewrap" in body["details"]["sandbox"]
+
+
+def test_the_host_sandbox_refuses_what_the_container_profile_refuses() -> None:
+    profile = json.loads((Path(__file__).parents[2] / "deploy/docker/seccomp-sandbox.json").read_text())
+    (refused,) = [rule["names"] for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ERRNO"]
+    assert tuple(refused) == REFUSED_SYSCALLS
+    assert sandbox_filter() is not None  # libseccomp is there: every host sandbox runs under the filter
+
+
+@pytest.mark.needs_sandbox
+def test_health_says_the_syscall_filter_is_on(database_url: str, redis_url: str) -> None:
+    assert health(database_url, redis_url)["details"]["syscall_filter"] == "seccomp"

@@ -1,23 +1,30 @@
 """execute_python really isolates untrusted code: each attack is contained, reported, and the service lives on."""
 
 import asyncio
+import contextlib
+import gc
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from services.tool_runner.cgroups import cgroup_flavour
+from cognitionos_cli.embedded import free_port
+from services.tool_runner.cgroups import RunCgroup, cgroup_flavour
 from services.tool_runner.main import create_app
-from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view
-from tests.ai_runtime.conftest import identity_headers
+from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view, run_in, start_sandbox
+from services.tool_runner.service import sandbox_slots_key, take_sandbox_slot
+from tests.ai_runtime.conftest import identity_headers, signed_client
 from tests.conftest import INTERNAL_SECRET
 from tests.memory_service.conftest import make_user
-from tests.support import ThreadedServer, assert_error, serving, sql_scalar
+from tests.support import ThreadedServer, assert_error, eventually, serving, settings_environment, sql_scalar
 from tests.tool_runner import attacks
 from tests.tool_runner.attacks import Target, run_code
 from tests.tool_runner.conftest import tool_settings
@@ -72,6 +79,41 @@ def test_cannot_read_the_service_secrets(target: Target) -> None:
 
 def test_output_is_capped(target: Target) -> None:
     attacks.output_is_capped(target)
+
+
+def test_kernel_attack_surface_is_refused(target: Target) -> None:
+    attacks.kernel_attack_surface_is_refused(target)
+
+
+def test_a_run_cannot_take_more_than_its_share_of_the_cpu(tools: httpx.Client) -> None:
+    """Two processes spinning for a second of wall time get one CPU between them (sandbox_cpu_percent=100)."""
+    if (
+        cgroup_flavour() is None
+        or not RunCgroup.create(
+            memory_mb=64, max_processes=4, cpu_percent=100, flavour=cgroup_flavour() or "v2"
+        ).cpu_limited()
+    ):
+        pytest.skip("no cgroup with a cpu controller here: a run's CPU is limited per process only (docs/sandbox.md)")
+    code = (
+        "import os, time\n"
+        "started = time.monotonic()\n"
+        "pids = []\n"
+        "for _ in range(2):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        while time.monotonic() - started < 1.5:\n"
+        "            pass\n"
+        "        os._exit(0)\n"
+        "    pids.append(pid)\n"
+        "for pid in pids:\n"
+        "    os.waitpid(pid, 0)\n"
+        "wall = time.monotonic() - started\n"
+        "times = os.times()\n"
+        "print(times.children_user + times.children_system, wall)\n"
+    )
+    body = run_code(tools, code, timeout=30)
+    cpu, wall = (float(x) for x in body["result"]["stdout"].split())
+    assert cpu <= wall * 1.15 + 0.1, body  # uncapped, two spinning processes take up to two CPUs
 
 
 def test_bad_input(tools: httpx.Client) -> None:
@@ -139,6 +181,83 @@ def test_one_user_cannot_occupy_every_sandbox(database_url: str, redis_url: str)
     assert other_user.json()["status"] == "succeeded"
 
 
+def test_slots_held_by_a_killed_tool_runner_lapse_at_their_deadline(database_url: str, redis_url: str) -> None:
+    """A tool-runner killed while one user held every sandbox slot: the slots lapse at their own deadline, however
+    often the user retries meanwhile (each refused call used to push the expiry back)."""
+    settings = tool_settings(database_url, redis_url, sandbox_runs_per_user=2)
+    user_id = make_user(database_url)
+    key = sandbox_slots_key(user_id)
+
+    async def held_by_a_dead_process() -> None:
+        redis = Redis.from_url(redis_url)
+        for slot in ("dead-1", "dead-2"):
+            assert await take_sandbox_slot(redis, key, slot=slot, limit=2, hold_seconds=3)
+        await redis.aclose()
+
+    asyncio.run(held_by_a_dead_process())
+    quick = {"tool_name": "execute_python", "parameters": {"code": "print('ran')"}}
+    with serving(create_app(settings)) as runner, signed_client(user_id, base_url=runner.url) as client:
+        assert_error(client.post("/execute", json=quick), 429, "too_many_sandbox_runs")
+        statuses: list[int] = []
+
+        def runs_again() -> bool:
+            statuses.append(client.post("/execute", json=quick).status_code)
+            return statuses[-1] == 200
+
+        eventually(runs_again, timeout=30)
+    assert statuses[0] == 429 and statuses[-1] == 200
+
+
+def test_a_sandbox_dies_with_a_killed_tool_runner(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    """kill -9 of the tool-runner mid-run: nothing of the sandbox outlives it (a 5 s sandbox ran 30 s after)."""
+    port = free_port()
+    settings = tool_settings(database_url, redis_url, sandbox_pool_size=0, max_timeout_seconds=120)
+    env = {**os.environ, **settings_environment(settings)}
+    log = (tmp_path / "tool-runner.log").open("w")
+    command = [sys.executable, "-m", "uvicorn", "--factory", "services.tool_runner.main:create_app"]
+    server = subprocess.Popen([*command, "--port", str(port), "--no-access-log"], env=env, stdout=log, stderr=log)
+    marker = f"{port}{os.getpid()}"
+    try:
+        eventually(lambda: _answers(f"http://127.0.0.1:{port}/health"), timeout=60)
+        user_id = make_user(database_url)
+        code = f"import subprocess\nsubprocess.run(['/bin/sleep', '{marker}'])"
+        request = {"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": 100}
+        caller = threading.Thread(
+            target=lambda: _post_quietly(f"http://127.0.0.1:{port}/execute", request, identity_headers(user_id))
+        )
+        caller.start()
+        eventually(lambda: _processes_named(marker), timeout=30)
+        server.kill()
+        server.wait()
+        eventually(lambda: not _processes_named(marker), timeout=10)
+        caller.join()
+    finally:
+        server.kill()
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def _post_quietly(url: str, body: dict, headers: dict[str, str]) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(url, json=body, headers=headers, timeout=120)
+
+
+def _processes_named(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
 def test_a_run_cannot_multiply_its_memory_by_starting_processes(tools: httpx.Client) -> None:
     """Six processes of 100 MB each fit every per-process limit; the run's own cgroup (256 MB for all of them)
     stops them."""
@@ -164,3 +283,25 @@ def test_a_run_cannot_multiply_its_memory_by_starting_processes(tools: httpx.Cli
     assert body["result"]["run_limits"].startswith("cgroup")
     assert body["result"]["memory_exceeded"] is True, body
     assert not survived or survived[0] <= 2, body
+
+
+def test_stopping_the_service_mid_run_leaves_no_unretrieved_exception() -> None:
+    """Ctrl-C cancels a run in flight: the sandbox goes, and nothing reports 'exception was never retrieved'."""
+    reported: list[dict] = []
+
+    async def cancelled_mid_run() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+        limits = tool_settings("postgresql+asyncpg://unused/x", "redis://unused").sandbox_limits()
+        sandbox = await start_sandbox(limits=limits, sandboxed=True)
+        run = asyncio.create_task(run_in(sandbox, "import time; time.sleep(30)", timeout_seconds=60))
+        await asyncio.sleep(0.5)
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        assert sandbox.process.returncode is not None
+        del run, sandbox
+        gc.collect()
+        await asyncio.sleep(0.1)
+
+    asyncio.run(cancelled_mid_run())
+    assert reported == []
