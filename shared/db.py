@@ -1,6 +1,8 @@
 """One way to reach Postgres: an async engine per process and a session per request."""
 
 import contextlib
+import time
+import weakref
 from typing import Any
 
 from pgvector.asyncpg import register_vector
@@ -40,7 +42,20 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# PostgreSQL refuses writes when its disk, memory or connection slots run out (SQLSTATE class 53) while it still
+# answers SELECT 1: readiness reports the database as unavailable for a while after such a refusal, so health says
+# so instead of "healthy", and recovers by itself once refusals stop. Kept per engine (per service).
+OUT_OF_RESOURCES_SECONDS = 15.0
+_out_of_resources_until: weakref.WeakKeyDictionary[AsyncEngine, float] = weakref.WeakKeyDictionary()
+
+
+def note_out_of_resources(engine: AsyncEngine) -> None:
+    _out_of_resources_until[engine] = time.monotonic() + OUT_OF_RESOURCES_SECONDS
+
+
 async def database_is_ready(engine: AsyncEngine) -> bool:
+    if time.monotonic() < _out_of_resources_until.get(engine, 0.0):
+        return False
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))

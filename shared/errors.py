@@ -14,6 +14,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import note_out_of_resources
+
 logger = logging.getLogger(__name__)
 
 
@@ -207,9 +209,31 @@ def constraint_violation(exc: BaseException) -> tuple[int, str, str] | None:
     return None
 
 
+def out_of_resources(exc: BaseException) -> str | None:
+    """The error code when PostgreSQL refused for want of disk, memory or connections (SQLSTATE class 53)."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = str(getattr(original, "sqlstate", None) or getattr(original, "pgcode", None) or "")
+    if sqlstate == "53100":
+        return "database_disk_full"
+    return "database_out_of_resources" if sqlstate.startswith("53") else None
+
+
 async def _infrastructure_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Database, Redis and socket errors. Handled here rather than by the catch-all, which re-raises to the server:
     uvicorn then closes the connection, and a keep-alive client (the gateway's pool) finds it reset."""
+    if (code := out_of_resources(exc)) is not None:
+        core = getattr(request.app.state, "core", None)  # the service's CoreState (shared/app.py), once started
+        if core is not None:
+            note_out_of_resources(core.engine)
+        logger.error("the database refused for want of resources", extra={"code": code, "path": request.url.path})
+        return error_response(
+            503,
+            code,
+            "The database is out of disk, memory or connections; retry shortly",
+            details={"dependency": "database", "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS},
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            request=request,
+        )
     violation = constraint_violation(exc)
     if violation is not None:
         status, code, message = violation

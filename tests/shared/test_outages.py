@@ -1,11 +1,16 @@
 """A database outage is a 503 with Retry-After, health says which dependency is gone, and service resumes by
 itself when it is back: tested by stopping and restarting a real PostgreSQL."""
 
+import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from cognitionos_cli.embedded import EmbeddedPostgres, start_postgres, start_redis
 from database.migrate import upgrade
@@ -75,3 +80,65 @@ def test_a_redis_outage_fails_closed_with_a_503_and_service_resumes_when_it_retu
             assert client.get("/api/v1/memories/x", headers=user.headers).status_code == 200
         finally:
             redis.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, own_postgres: tuple[Path, EmbeddedPostgres]) -> Iterator[Path]:
+    """A 4 MB filesystem the embedded PostgreSQL's user can write to (mounting needs root)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    owner = (own_postgres[0] / "PG_VERSION").stat().st_uid  # the user PostgreSQL runs as owns its data
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size=4m,mode=0700,uid={owner}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here ({mounted.stderr.strip()[:200]})")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_is_a_503_health_says_degraded_and_service_resumes_when_space_returns(
+    own_postgres: tuple[Path, EmbeddedPostgres], small_disk: Path, redis_url: str, unique: str
+) -> None:
+    _, postgres = own_postgres
+    # The users table lives on the small disk, empty (its first row must extend it), and a filler takes the rest.
+    _autocommit(
+        postgres.database_url,
+        f"CREATE TABLESPACE small LOCATION '{small_disk}'",
+        "ALTER TABLE users SET TABLESPACE small",
+        "CREATE TABLE filler (x text) TABLESPACE small",
+    )
+    with pytest.raises(DBAPIError, match=r"No space left on device"):
+        rows = (
+            "SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 64), generate_series(1, 9) b GROUP BY b"
+        )
+        _autocommit(postgres.database_url, *[f"INSERT INTO filler {rows}"] * 2000)
+    common = common_settings(postgres.database_url, redis_url)
+    auth_settings = AuthSettings(**common, password_time_cost=1, password_memory_kib=1024)  # type: ignore[arg-type]
+    with serving(create_auth(auth_settings)) as auth:
+        gateway_settings = GatewaySettings(**common, auth_service_url=auth.url)  # type: ignore[arg-type]
+        with serving(create_gateway(gateway_settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
+            account = {"username": f"disk{unique}", "email": f"disk{unique}@example.com", "password": "full-disk-1"}
+            refused = client.post("/api/v1/auth/register", json=account)
+            error = assert_error(refused, 503, "database_disk_full")
+            assert int(refused.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
+            health = client.get("/health").json()
+            assert health["status"] == "degraded" and health["services"]["auth-service"]["unavailable"] == ["database"]
+
+            _autocommit(postgres.database_url, "DROP TABLE filler")
+            assert client.post("/api/v1/auth/register", json=account).status_code == 201
+
+
+def _autocommit(database_url: str, *statements: str) -> None:
+    async def run() -> None:
+        engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                for statement in statements:
+                    await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
