@@ -7,6 +7,7 @@ survives restarts.
 import logging
 import os
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,12 @@ DATABASE_NAME = "cognitionos"
 
 
 def state_dir() -> Path:
+    """Where `cognitionos` keeps its data and secrets: its owner's alone (0700, also when an older version made it
+    0755)."""
     path = Path(platformdirs.user_state_dir("cognitionos"))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        path.chmod(0o700)
     return path
 
 

@@ -5,6 +5,7 @@ A variable already set in the environment wins, so an operator's own secrets are
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -23,17 +24,27 @@ def _generate() -> dict[str, str]:
 
 def load_or_create_secrets(folder: Path) -> dict[str, str]:
     """The stored secrets (any missing ones are added), written owner-only before anything else can read them."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / SECRETS_FILE
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     merged = {**_generate(), **stored}
     if merged != stored:
-        descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(merged, file)
-        os.replace(path.with_suffix(".tmp"), path)
+        write_private(path, json.dumps(merged))
     path.chmod(0o600)
     return merged
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes `text` to `path` readable by its owner alone from the first byte: a 0600 file of its own (mkstemp),
+    then renamed over `path`, so no other user ever sees it, even for a moment, and no reader sees half of it."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def secrets_for_services(folder: Path, environ: dict[str, str]) -> dict[str, str]:

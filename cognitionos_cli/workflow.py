@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cognitionos_cli.embedded import state_dir
+from cognitionos_cli.secrets import write_private
 from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError, User
 
 # The SDK's errors, under the name the CLI and the example catch.
@@ -27,8 +28,7 @@ class Credentials:
         if path.exists():
             return cls(**json.loads(path.read_text()))
         credentials = cls(username=f"cli_{secrets.token_hex(4)}", password=secrets.token_urlsafe(18))
-        path.write_text(json.dumps(credentials.__dict__))
-        path.chmod(0o600)
+        write_private(path, json.dumps(credentials.__dict__))
         return credentials
 
     def sign_in(self, client: CognitionOS) -> User:
