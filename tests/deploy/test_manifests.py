@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.config import secret_problem
+from shared.config import BaseServiceSettings, secret_problem
 from shared.services import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +104,18 @@ def test_runtime_stage_is_slim_and_non_root() -> None:
     assert "ARG BASE_IMAGE=python:3.11-slim" in (ROOT / "Dockerfile").read_text()
     assert runtime.startswith("FROM ${BASE_IMAGE} AS runtime") and "build-essential" not in runtime
     assert re.search(r"^USER (?!root)\S+", runtime, re.M)
+
+
+def test_an_image_run_without_its_settings_refuses_the_public_development_secrets() -> None:
+    runtime = _dockerfile_stages()["runtime"]
+    assert re.search(r"^ENV .*\bENVIRONMENT=production\b", runtime, re.M)
+    with pytest.raises(ValueError, match="refuses to start with ENVIRONMENT=production"):
+        BaseServiceSettings(environment="production", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
+def test_every_service_caps_request_heads(spec) -> None:
+    assert '"--http", "shared.http_protocol:CappedHttpToolsProtocol"' in _dockerfile_stages()[spec.name]
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
