@@ -1,12 +1,14 @@
 """The sync and async clients. Operations are built once (calls.py); these classes send them and read event streams."""
 
 import asyncio
+import os
+import random
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Self, TypeVar
 
 import httpx
-from httpx_sse import aconnect_sse, connect_sse
+from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
 from cognitionos_sdk import calls
 from cognitionos_sdk.calls import Call
@@ -30,9 +32,18 @@ Names = list[str]
 Found = list[Memory]
 Records = list[dict[str, Any]]
 DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_MAX_RETRIES = 2
+RETRIED_STATUSES = frozenset({429, 503})  # "not now": the request was not acted on
+MAX_RETRY_WAIT_SECONDS = 60.0
+RECONNECT_SECONDS = 1.0
+
+
+def _base_url(given: str | None) -> str:
+    return (given or os.environ.get("COGNITIONOS_BASE_URL") or DEFAULT_URL).rstrip("/")
 
 
 def _auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
+    api_key = api_key or (None if token else os.environ.get("COGNITIONOS_API_KEY"))
     if api_key:
         return {"X-API-Key": api_key}
     return {"Authorization": f"Bearer {token}"} if token else {}
@@ -40,6 +51,30 @@ def _auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
 
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=5.0)
+
+
+def _retry_wait(response: httpx.Response, attempt: int) -> float:
+    """The server's Retry-After when it gave one (capped), else exponential backoff with jitter, as the openai
+    client does."""
+    try:
+        given = float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return min(0.5 * 2**attempt, 8.0) * (0.75 + random.random() / 2)
+    return min(max(given, 0.0), MAX_RETRY_WAIT_SECONDS)
+
+
+def _is_keepalive(sse: ServerSentEvent) -> bool:
+    """A comment line (`: keepalive`) with nothing else: httpx-sse hands it on as an event with empty data once an
+    event id was seen. Never parsed."""
+    return not sse.data
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _wait_timeout(run_id: str, timeout: float | None) -> TimeoutError:
+    return TimeoutError(f"run {run_id} did not end within {timeout} s; it goes on: follow it again with its id")
 
 
 # --- sync ---------------------------------------------------------------------------------------------
@@ -50,15 +85,19 @@ class CognitionOS:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_URL,
+        base_url: str | None = None,
         *,
         api_key: str | None = None,
         token: str | None = None,
         timeout: float = 60.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`base_url` and `api_key` default to COGNITIONOS_BASE_URL and COGNITIONOS_API_KEY; a 429 or 503 is retried
+        up to `max_retries` times, after the server's Retry-After."""
+        self.max_retries = max_retries
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
+            base_url=_base_url(base_url),
             headers=_auth_headers(api_key, token),
             timeout=_timeout(timeout),
             transport=transport,
@@ -69,10 +108,24 @@ class CognitionOS:
         self.api_keys = ApiKeys(self)
 
     def send(self, call: Call[T]) -> T:
-        return call.result(self._http.send(call.request(self._http)))
+        for attempt in range(self.max_retries + 1):
+            response = self._http.send(call.request(self._http))
+            if response.status_code not in RETRIED_STATUSES or attempt == self.max_retries:
+                break
+            time.sleep(_retry_wait(response, attempt))
+        return call.result(response)
 
-    def stream(self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None) -> Iterator[Any]:
-        """Server-sent events as httpx-sse's ServerSentEvent (event, data, id)."""
+    def stream(
+        self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
+    ) -> Iterator[ServerSentEvent]:
+        """Server-sent events as httpx-sse's ServerSentEvent (event, data, id); keepalive comments are skipped."""
+        for sse in self._sse(method, path, json=json, last_event_id=last_event_id):
+            if not _is_keepalive(sse):
+                yield sse
+
+    def _sse(
+        self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
+    ) -> Iterator[ServerSentEvent]:
         headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
         with connect_sse(self._http, method, path, json=json, headers=headers, timeout=_timeout(3600)) as source:
             if not source.response.is_success:
@@ -124,27 +177,38 @@ class Runs:
         return self._client.send(calls.get_run(run_id))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Run]:
-        return self._client.send(calls.list_runs(cursor=cursor, limit=limit))
+        page = self._client.send(calls.list_runs(cursor=cursor, limit=limit))
+        page._next_page = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     def cancel(self, run_id: str) -> Run:
         return self._client.send(calls.cancel_run(run_id))
 
-    def events(self, run_id: str) -> Iterator[RunEvent]:
-        """The run's events, live, until it ends; a dropped stream resumes after the last event seen."""
+    def events(self, run_id: str, *, timeout: float | None = None) -> Iterator[RunEvent]:
+        """The run's events, live, until it ends. A stream that drops (or ends early) is resumed after the last
+        event seen (Last-Event-ID); keepalives are skipped. TimeoutError after `timeout` seconds, if given."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         last: str | None = None
         while True:
             try:
-                for sse in self._client.stream("GET", calls.run_events_path(run_id), last_event_id=last):
+                for sse in self._client._sse("GET", calls.run_events_path(run_id), last_event_id=last):
+                    if _past(deadline):
+                        raise _wait_timeout(run_id, timeout)
+                    if _is_keepalive(sse):
+                        continue
                     if sse.event == "end":
                         return
                     last = sse.id or last
                     yield RunEvent.model_validate_json(sse.data)
-                return
             except httpx.TransportError:
-                time.sleep(1)
+                pass
+            if _past(deadline):
+                raise _wait_timeout(run_id, timeout)
+            time.sleep(RECONNECT_SECONDS)
 
-    def wait(self, run_id: str) -> Run:
-        for _ in self.events(run_id):
+    def wait(self, run_id: str, *, timeout: float | None = None) -> Run:
+        """The run once it has ended; TimeoutError after `timeout` seconds (the run goes on)."""
+        for _ in self.events(run_id, timeout=timeout):
             pass
         return self.get(run_id)
 
@@ -170,7 +234,9 @@ class Memories:
         return self._client.send(calls.search_memories(query, k=k, hybrid=hybrid))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Memory]:
-        return self._client.send(calls.list_memories(cursor=cursor, limit=limit))
+        page = self._client.send(calls.list_memories(cursor=cursor, limit=limit))
+        page._next_page = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     def get(self, memory_id: str) -> Memory:
         return self._client.send(calls.get_memory(memory_id))
@@ -204,7 +270,9 @@ class Conversations:
         return self._client.send(calls.create_conversation(title=title, system_prompt=system_prompt, model=model))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Conversation]:
-        return self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
+        page = self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
+        page._next_page = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     def get(self, conversation_id: str) -> Conversation:
         return self._client.send(calls.get_conversation(conversation_id))
@@ -224,7 +292,9 @@ class Conversations:
             yield sse.event, sse.json()
 
     def messages(self, conversation_id: str, *, cursor: str | None = None, limit: int = 100) -> Page[Message]:
-        return self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
+        page = self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
+        page._next_page = lambda after: self.messages(conversation_id, cursor=after, limit=limit)
+        return page
 
 
 class ApiKeys:
@@ -235,7 +305,9 @@ class ApiKeys:
         return self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
-        return self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
+        page = self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
+        page._next_page = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     def revoke(self, key_id: str) -> ApiKey:
         return self._client.send(calls.revoke_api_key(key_id))
@@ -249,15 +321,17 @@ class AsyncCognitionOS:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_URL,
+        base_url: str | None = None,
         *,
         api_key: str | None = None,
         token: str | None = None,
         timeout: float = 60.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self.max_retries = max_retries
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+            base_url=_base_url(base_url),
             headers=_auth_headers(api_key, token),
             timeout=_timeout(timeout),
             transport=transport,
@@ -268,11 +342,23 @@ class AsyncCognitionOS:
         self.api_keys = AsyncApiKeys(self)
 
     async def send(self, call: Call[T]) -> T:
-        return call.result(await self._http.send(call.request(self._http)))
+        for attempt in range(self.max_retries + 1):
+            response = await self._http.send(call.request(self._http))
+            if response.status_code not in RETRIED_STATUSES or attempt == self.max_retries:
+                break
+            await asyncio.sleep(_retry_wait(response, attempt))
+        return call.result(response)
 
     async def stream(
         self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[ServerSentEvent]:
+        async for sse in self._sse(method, path, json=json, last_event_id=last_event_id):
+            if not _is_keepalive(sse):
+                yield sse
+
+    async def _sse(
+        self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
+    ) -> AsyncIterator[ServerSentEvent]:
         headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
         async with aconnect_sse(self._http, method, path, json=json, headers=headers, timeout=_timeout(3600)) as source:
             if not source.response.is_success:
@@ -324,27 +410,37 @@ class AsyncRuns:
         return await self._client.send(calls.get_run(run_id))
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Run]:
-        return await self._client.send(calls.list_runs(cursor=cursor, limit=limit))
+        page = await self._client.send(calls.list_runs(cursor=cursor, limit=limit))
+        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     async def cancel(self, run_id: str) -> Run:
         return await self._client.send(calls.cancel_run(run_id))
 
-    async def events(self, run_id: str) -> AsyncIterator[RunEvent]:
-        """The run's events, live, until it ends; a dropped stream resumes after the last event seen."""
+    async def events(self, run_id: str, *, timeout: float | None = None) -> AsyncIterator[RunEvent]:
+        """The run's events, live, until it ends; see Runs.events."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         last: str | None = None
         while True:
             try:
-                async for sse in self._client.stream("GET", calls.run_events_path(run_id), last_event_id=last):
+                async for sse in self._client._sse("GET", calls.run_events_path(run_id), last_event_id=last):
+                    if _past(deadline):
+                        raise _wait_timeout(run_id, timeout)
+                    if _is_keepalive(sse):
+                        continue
                     if sse.event == "end":
                         return
                     last = sse.id or last
                     yield RunEvent.model_validate_json(sse.data)
-                return
             except httpx.TransportError:
-                await asyncio.sleep(1)
+                pass
+            if _past(deadline):
+                raise _wait_timeout(run_id, timeout)
+            await asyncio.sleep(RECONNECT_SECONDS)
 
-    async def wait(self, run_id: str) -> Run:
-        async for _ in self.events(run_id):
+    async def wait(self, run_id: str, *, timeout: float | None = None) -> Run:
+        """The run once it has ended; TimeoutError after `timeout` seconds (the run goes on)."""
+        async for _ in self.events(run_id, timeout=timeout):
             pass
         return await self.get(run_id)
 
@@ -370,7 +466,9 @@ class AsyncMemories:
         return await self._client.send(calls.search_memories(query, k=k, hybrid=hybrid))
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Memory]:
-        return await self._client.send(calls.list_memories(cursor=cursor, limit=limit))
+        page = await self._client.send(calls.list_memories(cursor=cursor, limit=limit))
+        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     async def get(self, memory_id: str) -> Memory:
         return await self._client.send(calls.get_memory(memory_id))
@@ -404,7 +502,9 @@ class AsyncConversations:
         return await self._client.send(call)
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Conversation]:
-        return await self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
+        page = await self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
+        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._client.send(calls.get_conversation(conversation_id))
@@ -423,7 +523,9 @@ class AsyncConversations:
             yield sse.event, sse.json()
 
     async def messages(self, conversation_id: str, *, cursor: str | None = None, limit: int = 100) -> Page[Message]:
-        return await self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
+        page = await self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
+        page._next_page_async = lambda after: self.messages(conversation_id, cursor=after, limit=limit)
+        return page
 
 
 class AsyncApiKeys:
@@ -434,7 +536,9 @@ class AsyncApiKeys:
         return await self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
-        return await self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
+        page = await self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
+        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
+        return page
 
     async def revoke(self, key_id: str) -> ApiKey:
         return await self._client.send(calls.revoke_api_key(key_id))

@@ -1,10 +1,11 @@
 """What the API answers, as pydantic models. Unknown fields are kept (`extra="allow"`): a newer server does not break
 an older client."""
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 T = TypeVar("T")
 
@@ -14,10 +15,31 @@ class Model(BaseModel):
 
 
 class Page(Model, Generic[T]):
-    """One page of a list; pass `next_cursor` as `cursor=` for the next (None on the last page)."""
+    """One page of a list; pass `next_cursor` as `cursor=` for the next (None on the last page). Iterating a page
+    (`for run in client.runs.list()`, or `async for` with the async client) goes through every item of this page and
+    the pages after it, each fetched as the iteration reaches it."""
 
     items: list[T]
     next_cursor: str | None = None
+    _next_page: Callable[[str], "Page[T]"] | None = PrivateAttr(default=None)
+    _next_page_async: Callable[[str], Awaitable["Page[T]"]] | None = PrivateAttr(default=None)
+
+    def __iter__(self) -> Iterator[T]:  # type: ignore[override]
+        page = self
+        while True:
+            yield from page.items
+            if page.next_cursor is None or page._next_page is None:
+                return
+            page = page._next_page(page.next_cursor)
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        page = self
+        while True:
+            for item in page.items:
+                yield item
+            if page.next_cursor is None or page._next_page_async is None:
+                return
+            page = await page._next_page_async(page.next_cursor)
 
 
 class User(Model):

@@ -108,6 +108,9 @@ class Platform:
             "retry_base_seconds": 0.05,
             "worker_poll_seconds": 0.2,
             "tool_timeout_seconds": 20.0,
+            # Far below the default 15 s, so a step of a second or two is silent longer than the keepalive: every
+            # client of the event streams is tested against keepalive comments.
+            "run_events_keepalive_seconds": 0.2,
             **overrides,
         }
         return OrchestratorSettings(**values)  # type: ignore[arg-type]
@@ -236,3 +239,15 @@ def platform_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServe
     )
     with serving(create_gateway(settings)) as server:
         yield server
+
+
+# A step that stays silent for longer than the platform's keepalive interval (0.2 s), as most steps do on the
+# embedded model (the default interval is 15 s).
+SILENT_CODE = "import time\ntime.sleep(1.5)\nprint('awake')"
+
+
+def script_silent_run(script: RoleScript) -> None:
+    """A goal planned into one task that runs code silent for 1.5 s, then the summary."""
+    script.add("planner", {"tasks": [task("nap", tool="execute_python", inputs={"code": SILENT_CODE})], "risks": []})
+    script.add("executor", {"result": "napped", "code": SILENT_CODE})
+    script.add("summarizer", {"summary": "Napped and woke up.", "key_facts": []})

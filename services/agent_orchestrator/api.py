@@ -10,6 +10,7 @@ from services.agent_orchestrator.deps import Agents, Runs, State
 from services.agent_orchestrator.events import stream_run_events
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse
 from shared.app import core_state
+from shared.errors import BadRequestError
 from shared.identity import CurrentIdentity, PersonIdentity
 from shared.pagination import Page
 
@@ -133,15 +134,30 @@ async def run_events(
     runs: Runs,
     state: State,
     after: Annotated[int | None, Query(ge=0, description="Send events after this id")] = None,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    last_event_id: Annotated[
+        str | None, Header(max_length=18, description="The id of the last event received: resume after it")
+    ] = None,
 ) -> StreamingResponse:
+    resume_after = _event_id(last_event_id) if last_event_id is not None else None
     await runs.get(identity, run_id)
     stream = stream_run_events(
         core_state(request.app).sessionmaker,
         notifications=state.notifications,
         run_id=run_id,
-        after_id=last_event_id or after or 0,
+        after_id=resume_after or after or 0,
+        keepalive_seconds=state.settings.run_events_keepalive_seconds,
     )
     return StreamingResponse(
         stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
+
+
+def _event_id(header: str) -> int:
+    """Last-Event-ID as an event id; a malformed one is a 400 in the error envelope (not FastAPI's 422)."""
+    if not header.strip().isdigit():
+        raise BadRequestError(
+            "Last-Event-ID must be the id of an event (a non-negative integer)",
+            code="invalid_last_event_id",
+            details={"last_event_id": header[:18]},
+        )
+    return int(header)

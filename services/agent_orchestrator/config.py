@@ -27,6 +27,12 @@ class OrchestratorSettings(BaseServiceSettings):
     max_replans: int = Field(default=2, ge=0, le=10)
     default_max_tasks: int = Field(default=6, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    run_events_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Silence after which a run's event stream sends a keepalive comment (proxies drop idle streams)",
+    )
     recall_memories: int = Field(
         default=3, ge=0, le=20, description="Memories of the user an executor sees with its task (0: none)"
     )

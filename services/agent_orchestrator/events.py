@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,7 +26,6 @@ from shared.db import normalize_database_url
 
 logger = logging.getLogger(__name__)
 
-KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 1.0  # without a notification (connection down), look again this often
 
 
@@ -97,10 +97,16 @@ def sse(event_id: int | None, event_type: str, data: str) -> str:
 
 
 async def stream_run_events(
-    sessionmaker: async_sessionmaker[AsyncSession], *, notifications: Notifications, run_id: uuid.UUID, after_id: int
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    notifications: Notifications,
+    run_id: uuid.UUID,
+    after_id: int,
+    keepalive_seconds: float,
 ) -> AsyncIterator[str]:
-    """The run's events after `after_id`, then live ones, until the run has ended and all were sent."""
-    last_id, idle = after_id, 0.0
+    """The run's events after `after_id`, then live ones, until the run has ended and all were sent; a comment after
+    every `keepalive_seconds` of silence."""
+    last_id, last_sent = after_id, time.monotonic()
     with notifications.watch(run_id) as changed:
         while True:
             changed.clear()
@@ -117,6 +123,7 @@ async def stream_run_events(
                 last_id = event.id
                 yield sse(event.id, event.event_type, RunEvent.model_validate(event).model_dump_json())
             if events:
+                last_sent = time.monotonic()
                 continue
             if run is None or run.status in TERMINAL_RUN_STATUSES:
                 yield sse(
@@ -127,11 +134,8 @@ async def stream_run_events(
                     ),
                 )
                 return
-            try:
-                await asyncio.wait_for(changed.wait(), POLL_SECONDS)
-                idle = 0.0
-            except TimeoutError:
-                idle += POLL_SECONDS
-                if idle >= KEEPALIVE_SECONDS:
-                    idle = 0.0
-                    yield ": keepalive\n\n"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(POLL_SECONDS, keepalive_seconds))
+            if time.monotonic() - last_sent >= keepalive_seconds:
+                last_sent = time.monotonic()
+                yield ": keepalive\n\n"

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from cognitionos_sdk import (
     AsyncCognitionOS,
@@ -15,11 +17,12 @@ from cognitionos_sdk import (
     CognitionOS,
     ConflictError,
     NotFoundError,
+    RateLimitError,
     Run,
     calls,
 )
-from tests.running_services import RoleScript, task
-from tests.support import ThreadedServer
+from tests.running_services import RoleScript, script_silent_run, task
+from tests.support import ThreadedServer, serving
 
 PASSWORD = "sdk-password-123"
 IMPORTED = [
@@ -126,3 +129,108 @@ def test_the_async_client(platform_gateway: ThreadedServer, script: RoleScript, 
             assert (await sdk.api_keys.revoke(key.id)).revoked_at is not None
 
     asyncio.run(scenario())
+
+
+@pytest.mark.needs_sandbox
+def test_a_step_silent_longer_than_the_keepalive_breaks_neither_client(
+    client: CognitionOS, platform_gateway: ThreadedServer, script: RoleScript, unique: str
+) -> None:
+    script_silent_run(script)
+    run = client.runs.create("Take a nap, then say so")
+    events = list(client.runs.events(run.id))
+    assert events[-1].event_type == "run_succeeded" and client.runs.wait(run.id).status == "succeeded"
+
+    async def scenario() -> None:
+        script_silent_run(script)
+        async with AsyncCognitionOS(platform_gateway.url) as sdk:
+            await sdk.sign_in(f"sdk_{unique}", PASSWORD)
+            started = await sdk.runs.create("Take a nap asynchronously")
+            assert (await sdk.runs.wait(started.id)).status == "succeeded"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.needs_sandbox
+def test_waiting_with_a_timeout_raises_and_the_run_goes_on(client: CognitionOS, script: RoleScript) -> None:
+    script_silent_run(script)
+    run = client.runs.create("Take a nap, however long it takes")
+    with pytest.raises(TimeoutError, match="did not end within"):
+        client.runs.wait(run.id, timeout=0.3)
+    assert client.runs.wait(run.id).status == "succeeded"
+
+
+def test_a_list_iterates_across_its_pages(client: CognitionOS) -> None:
+    facts = [
+        "Lisbon has trams",
+        "Penguins cannot fly",
+        "Rust has a borrow checker",
+        "Tea is brewed",
+        "Go has goroutines",
+    ]
+    created = [client.memories.create(fact).id for fact in facts]
+    assert len(set(created)) == 5
+    first = client.memories.list(limit=2)
+    assert len(first.items) == 2 and first.next_cursor is not None
+    assert sorted(m.id for m in first) == sorted(created)
+
+    async def scenario() -> list[str]:
+        async with AsyncCognitionOS(client._http.base_url.__str__(), token=_token(client)) as sdk:
+            return [m.id async for m in await sdk.memories.list(limit=2)]
+
+    assert sorted(asyncio.run(scenario())) == sorted(created)
+
+
+def _token(client: CognitionOS) -> str:
+    return str(client._http.headers["Authorization"]).removeprefix("Bearer ")
+
+
+def test_the_base_url_and_api_key_come_from_the_environment(
+    client: CognitionOS, platform_gateway: ThreadedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = client.api_keys.create("from the environment")
+    monkeypatch.setenv("COGNITIONOS_BASE_URL", platform_gateway.url)
+    monkeypatch.setenv("COGNITIONOS_API_KEY", key.key)
+    with CognitionOS() as from_environment:
+        assert from_environment.me().id == client.me().id
+
+
+def test_busy_answers_are_retried_after_their_retry_after(unique: str) -> None:
+    answers = iter([(429, {"Retry-After": "0"}), (503, {"Retry-After": "0"}), (200, {})])
+    seen: list[int] = []
+    app = FastAPI()
+
+    @app.get("/api/v1/runs/{run_id}")
+    async def busy_then_fine(run_id: str) -> JSONResponse:
+        status, headers = next(answers)
+        seen.append(status)
+        if status != 200:
+            body = {"error": {"code": "model_busy", "message": "busy", "details": {}}}
+            return JSONResponse(body, status_code=status, headers=headers)
+        return JSONResponse(_run_body(run_id))
+
+    with serving(app) as server, CognitionOS(server.url, max_retries=2) as sdk:
+        assert sdk.runs.get(f"r{unique}").id == f"r{unique}"
+    assert seen == [429, 503, 200]
+    with serving(app) as server, CognitionOS(server.url, max_retries=0) as sdk:
+        answers = iter([(429, {"Retry-After": "0"})])
+        with pytest.raises(RateLimitError):
+            sdk.runs.get("x")
+
+
+def _run_body(run_id: str) -> dict:
+    return {
+        "id": run_id,
+        "goal": "g",
+        "plan_id": None,
+        "status": "running",
+        "budget_usd": None,
+        "spent_usd": 0.0,
+        "max_parallel": 4,
+        "summarize": True,
+        "result": None,
+        "error": None,
+        "created_at": "2026-12-06T00:00:00Z",
+        "started_at": None,
+        "finished_at": None,
+        "tasks": [],
+    }

@@ -132,7 +132,11 @@ async def _streamed_turn(
     if turn.run_id is not None:
         async with asyncio.timeout(state.settings.conversation_follow_run_seconds):
             async for chunk in stream_run_events(
-                sessionmaker, notifications=state.notifications, run_id=turn.run_id, after_id=0
+                sessionmaker,
+                notifications=state.notifications,
+                run_id=turn.run_id,
+                after_id=0,
+                keepalive_seconds=state.settings.run_events_keepalive_seconds,
             ):
                 if not chunk.startswith("event: end"):
                     yield chunk
