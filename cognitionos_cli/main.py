@@ -2,12 +2,11 @@
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -20,11 +19,40 @@ from cognitionos_cli.embedded import (
     start_redis,
     state_dir,
 )
+from cognitionos_cli.runs import run, runs_app
 from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services
 from cognitionos_cli.supervisor import Supervisor
 from shared.services import SERVICES
 
-app = typer.Typer(help="CognitionOS: run and manage the seven services.", no_args_is_help=True)
+
+class CognitionOSApp(typer.Typer):
+    """The command line; a crash prints one line (`--debug` shows the traceback)."""
+
+    debug = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            if self.debug:
+                raise
+            typer.echo(f"cognitionos: {type(exc).__name__}: {exc} (--debug shows where)", err=True)
+            sys.exit(1)
+
+
+app = CognitionOSApp(
+    help="CognitionOS: run and manage the seven services.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+app.command()(run)
+app.add_typer(runs_app, name="runs")
+
+
+@app.callback()
+def options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the whole traceback when a command crashes")] = False,
+) -> None:
+    """CognitionOS: run and manage the seven services."""
+    app.debug = debug
 
 
 def _resolve_backing_services(redis_password: str) -> tuple[str, str, list[EmbeddedPostgres | EmbeddedRedis]]:
@@ -150,45 +178,6 @@ def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] =
         table.add_row(name, health["status"], latency, health.get("circuit", ""), health.get("error") or "")
     console.print(table)
     raise typer.Exit(0 if body["status"] == "healthy" else 1)
-
-
-@app.command()
-def run(
-    goal: Annotated[str, typer.Argument(help="What you want done")],
-    gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
-    budget_usd: Annotated[float | None, typer.Option(help="LLM spend cap for the run")] = None,
-    max_tasks: Annotated[int | None, typer.Option(min=1, max=50, help="Most tasks the planner may use")] = None,
-    json_lines: Annotated[
-        bool, typer.Option("--json", help="Print the run's events as JSON lines, then the run")
-    ] = False,
-) -> None:
-    """Run a goal on the running system (`cognitionos up`): a live table of its tasks, states and cost on a
-    terminal (one line per event elsewhere), then the result."""
-    from rich.console import Console
-
-    from cognitionos_cli.progress import EventPrinter
-    from cognitionos_cli.workflow import Credentials, Gateway, GatewayError, run_goal, sandbox_outputs
-
-    console = Console(highlight=False)
-    gateway = Gateway(gateway_url)
-    try:
-        gateway.sign_in(Credentials.local())
-        with EventPrinter(console, as_json=json_lines) as printer:
-            finished = run_goal(gateway, goal, on_event=printer, budget_usd=budget_usd, max_tasks=max_tasks)
-    except (GatewayError, httpx.HTTPError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        gateway.close()
-    if json_lines:
-        console.out(json.dumps(finished, default=str))
-    else:
-        result = finished["result"] or {}
-        console.out(f"\nrun {finished['id']} {finished['status']}: {result.get('summary') or finished['error'] or ''}")
-        for task, stdout in sandbox_outputs(finished):
-            console.out(f"sandbox output of {task}:\n{stdout.rstrip()}")
-        console.out(f"cost: ${finished['spent_usd']:.6f}")
-    raise typer.Exit(0 if finished["status"] == "succeeded" else 1)
 
 
 @app.command()

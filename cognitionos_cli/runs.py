@@ -1,0 +1,163 @@
+"""`cognitionos run` and `cognitionos runs ...`: start a goal, follow a run (again), list, show and cancel runs.
+
+Exit codes, for scripts: 0 the run succeeded; 1 it failed, was cancelled, or does not exist; 2 a usage error;
+3 the gateway could not be reached or refused the sign-in; 130 you stopped following (the run goes on).
+"""
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cognitionos_cli.progress import EventPrinter
+from cognitionos_cli.workflow import Credentials, Gateway, sandbox_outputs
+from cognitionos_sdk import AuthenticationError, CognitionOSError
+
+EXIT_SUCCEEDED = 0
+EXIT_RUN_FAILED = 1
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+GatewayUrl = Annotated[str, typer.Option(envvar="API_GATEWAY_URL", help="The gateway's address")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
+RunId = Annotated[str, typer.Argument(help="The run's id (cognitionos runs list shows them)")]
+DEFAULT_GATEWAY = "http://127.0.0.1:8000"
+
+runs_app = typer.Typer(help="Your runs: list, show, follow again, cancel.", no_args_is_help=True)
+
+
+def fail(code: int, message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def signed_in(gateway_url: str) -> Iterator[Gateway]:
+    """A gateway client signed in as this machine's CLI account; the errors a user can act on become one line and
+    an exit code."""
+    gateway = Gateway(gateway_url)
+    try:
+        try:
+            gateway.sign_in(Credentials.local())
+        except (AuthenticationError, httpx.HTTPError) as exc:
+            fail(EXIT_UNREACHABLE, f"cannot reach or sign in to the gateway at {gateway_url} ({exc})")
+        yield gateway
+    except httpx.HTTPError as exc:
+        fail(EXIT_UNREACHABLE, f"lost the gateway at {gateway_url} ({type(exc).__name__}: {exc})")
+    except CognitionOSError as exc:
+        fail(EXIT_RUN_FAILED, str(exc))
+    finally:
+        gateway.close()
+
+
+def follow(gateway: Gateway, run_id: str, console: Console, *, as_json: bool) -> dict[str, Any]:
+    """Shows the run's events until it ends and returns it; Ctrl-C stops following, not the run."""
+    try:
+        with EventPrinter(console, as_json=as_json) as printer:
+            for event in gateway.events(run_id):
+                printer(event)
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped following run {run_id}; it goes on. Follow it again: cognitionos runs follow {run_id}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    return gateway.run(run_id)
+
+
+def show_finished(run: dict[str, Any], console: Console, *, as_json: bool) -> NoReturn:
+    if as_json:
+        console.out(json.dumps(run, default=str))
+    else:
+        result = run["result"] or {}
+        console.out(f"\nrun {run['id']} {run['status']}: {result.get('summary') or run['error'] or ''}")
+        for task, stdout in sandbox_outputs(run):
+            console.out(f"sandbox output of {task}:\n{stdout.rstrip()}")
+        console.out(f"cost: ${run['spent_usd']:.6f}")
+    raise typer.Exit(EXIT_SUCCEEDED if run["status"] == "succeeded" else EXIT_RUN_FAILED)
+
+
+def run(
+    goal: Annotated[str, typer.Argument(help="What you want done")],
+    gateway_url: GatewayUrl = DEFAULT_GATEWAY,
+    budget_usd: Annotated[float | None, typer.Option(help="LLM spend cap for the run")] = None,
+    max_tasks: Annotated[int | None, typer.Option(min=1, max=50, help="Most tasks the planner may use")] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print the run's events as JSON lines, then the run")
+    ] = False,
+) -> None:
+    """Run a goal on the running system (`cognitionos up`) and follow it: a live table of its tasks, states and
+    cost on a terminal (one line per event elsewhere), then the result. The run's id comes first; Ctrl-C stops
+    following, and `cognitionos runs follow ID` picks it up again."""
+    console = Console(highlight=False)
+    with signed_in(gateway_url) as gateway:
+        run_id = gateway.start_run(goal, budget_usd, max_tasks)["id"]
+        if json_lines:
+            console.out(json.dumps({"run_id": run_id}))
+        else:
+            console.out(f"run {run_id} started (follow it again with: cognitionos runs follow {run_id})")
+        finished = follow(gateway, run_id, console, as_json=json_lines)
+    show_finished(finished, console, as_json=json_lines)
+
+
+@runs_app.command("list")
+def list_runs(
+    gateway_url: GatewayUrl = DEFAULT_GATEWAY,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Your latest runs: id, status, when, cost and goal."""
+    console = Console(highlight=False)
+    with signed_in(gateway_url) as gateway:
+        runs = [r.model_dump(mode="json") for r in gateway.sdk.runs.list(limit=limit).items]
+    if as_json:
+        console.out(json.dumps(runs))
+        return
+    table = Table()
+    for column in ("id", "status", "created", "cost", "goal"):
+        table.add_column(column)
+    for r in runs:
+        table.add_row(r["id"], r["status"], r["created_at"][:19], f"${r['spent_usd']:.6f}", r["goal"][:60])
+    console.print(table)
+
+
+@runs_app.command("show")
+def show_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: AsJson = False) -> None:
+    """One run: its status, each task with its state, and the result."""
+    console = Console(highlight=False)
+    with signed_in(gateway_url) as gateway:
+        found = gateway.run(run_id)
+    if as_json:
+        console.out(json.dumps(found, default=str))
+        return
+    console.out(f"run {found['id']} {found['status']}: {found['goal']}")
+    table = Table()
+    for column in ("task", "name", "state", "attempts"):
+        table.add_column(column)
+    for task in found["tasks"]:
+        table.add_row(task["task_key"], task["name"], task["status"], str(task["attempts"]))
+    console.print(table)
+    result = found["result"] or {}
+    console.out(f"result: {result.get('summary') or found['error'] or '(none yet)'}")
+    console.out(f"cost: ${found['spent_usd']:.6f}")
+
+
+@runs_app.command("follow")
+def follow_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: AsJson = False) -> None:
+    """Follow a run again, from its first event, until it ends (exit code as for `cognitionos run`)."""
+    console = Console(highlight=False)
+    with signed_in(gateway_url) as gateway:
+        gateway.run(run_id)  # an unknown id is one line and exit 1, before any stream opens
+        finished = follow(gateway, run_id, console, as_json=as_json)
+    show_finished(finished, console, as_json=as_json)
+
+
+@runs_app.command("cancel")
+def cancel_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: AsJson = False) -> None:
+    """Cancel a run; its running tasks are stopped."""
+    console = Console(highlight=False)
+    with signed_in(gateway_url) as gateway:
+        cancelled = gateway.sdk.runs.cancel(run_id).model_dump(mode="json")
+    console.out(json.dumps(cancelled, default=str) if as_json else f"run {run_id} {cancelled['status']}")

@@ -1,0 +1,116 @@
+"""`cognitionos run` and `cognitionos runs ...` against the real platform through the gateway: a step silent for
+longer than the keepalive breaks nothing, the run id comes first, runs can be followed again, and every failure is
+one line with a documented exit code. examples/workflow_example.py runs the same way."""
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cognitionos_cli.main import app
+from cognitionos_cli.workflow import Credentials
+from cognitionos_sdk import CognitionOS
+from tests.running_services import RoleScript, script_silent_run, task
+from tests.support import ThreadedServer, free_port
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def cli_env(platform_gateway: ThreadedServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The CLI's own account lives in its state folder: one per test, so tests do not share runs."""
+    yield {"API_GATEWAY_URL": platform_gateway.url, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def cognitionos(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+@pytest.mark.needs_sandbox
+def test_run_follows_a_step_silent_longer_than_the_keepalive_to_its_end(
+    cli_env: dict[str, str], script: RoleScript
+) -> None:
+    script_silent_run(script)
+    code, output = cognitionos(cli_env, "run", "Take a nap, then say so")
+    assert code == 0, output
+    first = output.splitlines()[0]
+    assert first.startswith("run ") and "cognitionos runs follow" in first
+    run_id = first.split()[1]
+    assert f"run {run_id} succeeded: Napped and woke up." in output and "awake" in output
+
+    code, listed = cognitionos(cli_env, "runs", "list", "--json")
+    assert code == 0 and [r["id"] for r in json.loads(listed)] == [run_id]
+    code, shown = cognitionos(cli_env, "runs", "show", run_id, "--json")
+    assert code == 0 and json.loads(shown)["status"] == "succeeded"
+    code, followed = cognitionos(cli_env, "runs", "follow", run_id)
+    assert code == 0 and f"run {run_id} succeeded" in followed
+
+
+@pytest.mark.needs_sandbox
+def test_a_failed_run_exits_1_and_json_lines_start_with_the_run_id(cli_env: dict[str, str], script: RoleScript) -> None:
+    doomed = task("doomed", tool="execute_python", inputs={"code": "1/0"}, fallback_strategy="fail")
+    script.add("planner", {"tasks": [doomed], "risks": []})
+    script.add("executor", *[{"result": "dividing", "code": "1/0"}] * 3)
+    code, output = cognitionos(cli_env, "run", "--json", "Fail on purpose")
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert code == 1, output
+    assert list(lines[0]) == ["run_id"] and lines[-1]["status"] == "failed"
+
+
+@pytest.mark.needs_sandbox
+def test_a_cancelled_run_is_followed_to_its_end_with_exit_1(
+    cli_env: dict[str, str], script: RoleScript, platform_gateway: ThreadedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script_silent_run(script)
+    monkeypatch.setenv("XDG_STATE_HOME", cli_env["XDG_STATE_HOME"])  # the same account as the CLI's
+    with CognitionOS(platform_gateway.url) as sdk:
+        Credentials.local().sign_in(sdk)
+        run_id = sdk.runs.create("Take a nap that gets cut short").id
+    code, output = cognitionos(cli_env, "runs", "cancel", run_id)
+    assert code == 0 and output.strip() == f"run {run_id} cancelled"
+    code, output = cognitionos(cli_env, "runs", "follow", run_id)
+    assert code == 1 and f"run {run_id} cancelled" in output
+
+
+def test_an_unknown_run_is_one_line_and_exit_1(cli_env: dict[str, str]) -> None:
+    code, output = cognitionos(cli_env, "runs", "follow", str(uuid.uuid4()))
+    assert code == 1 and output.startswith("error: 404 not_found") and len(output.strip().splitlines()) == 1
+
+
+def test_an_unreachable_gateway_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    env = {"API_GATEWAY_URL": f"http://127.0.0.1:{free_port()}", "XDG_STATE_HOME": str(tmp_path)}
+    for args in (["run", "anything at all"], ["runs", "list"], ["runs", "follow", str(uuid.uuid4())]):
+        code, output = cognitionos(env, *args)
+        assert code == 3 and output.startswith("error: cannot reach") and "Traceback" not in output
+
+
+def test_a_usage_error_exits_2(cli_env: dict[str, str]) -> None:
+    assert cognitionos(cli_env, "runs", "follow")[0] == 2
+
+
+@pytest.mark.needs_sandbox
+def test_the_workflow_example_runs_as_its_docstring_says(
+    platform_gateway: ThreadedServer, script: RoleScript, tmp_path: Path
+) -> None:
+    script_silent_run(script)
+    example = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "workflow_example.py"),
+            "Take a nap",
+            "--gateway",
+            platform_gateway.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+    )
+    assert example.returncode == 0, example.stdout + example.stderr
+    assert "status: succeeded" in example.stdout and "awake" in example.stdout
