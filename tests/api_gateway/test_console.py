@@ -15,7 +15,7 @@ import pytest
 from services.api_gateway.console import ASSETS
 from tests.agent_orchestrator.test_runs import script_fibonacci_run
 from tests.conftest import RegisteredUser, register_and_login
-from tests.running_services import RoleScript, task
+from tests.running_services import RoleScript, script_silent_run, task
 from tests.support import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -136,6 +136,14 @@ def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: Rol
     page.wait_for_selector("#spend-by-model svg")
     assert "gpt-4o-mini" in page.locator("#spend-by-model").inner_text()
     page.screenshot(path=str(screenshots / "console-spend.png"), full_page=True)
+
+
+def test_a_run_with_a_step_silent_longer_than_the_keepalive_reaches_succeeded_live(page, script: RoleScript) -> None:  # type: ignore[no-untyped-def]
+    script_silent_run(script)
+    page.fill("textarea[name=goal]", "Take a nap, then say so")
+    page.click("#start-run button[type=submit]")
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+    assert page.locator("#run-summary").inner_text().startswith("Napped and woke up.")
 
 
 def test_memory_search_finds_a_stored_memory_and_deletes_it(  # type: ignore[no-untyped-def]
