@@ -49,5 +49,9 @@ class PlanResponse(BaseModel):
     prompt_version: str | None
     cost_usd: float
     attempts: int
+    fallback_reasons: list[str] | None = Field(
+        default=None,
+        description="Set when the model's drafts were refused twice and a minimal plan built in code replaced them",
+    )
     parent_plan_id: uuid.UUID | None
     created_at: datetime

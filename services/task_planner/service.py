@@ -1,5 +1,7 @@
 """Goal -> validated DAG: the LLM drafts with the versioned planner prompt under its JSON schema; code checks,
-repairs what has one obvious fix, and asks once more with the errors. An invalid plan is never accepted."""
+repairs what has one obvious fix, and asks once more with the errors. An invalid plan is never accepted. A plan that
+is valid but useless (repeated names or descriptions, empty descriptions, code nobody runs) is refused the same way;
+when the second draft is still refused, a minimal plan built in code (do, run the code) takes its place."""
 
 import json
 import uuid
@@ -12,14 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.models import Plan
 from services.task_planner import repository
 from services.task_planner.schemas import PlanRequest, PlanResponse, PlanTask, ReplanRequest
-from services.task_planner.validation import execution_stages, repair, validate
+from services.task_planner.validation import (
+    asks_for_code,
+    degenerate,
+    execution_stages,
+    minimal_plan,
+    repair,
+    validate,
+)
 from shared.clients import ServiceClient
-from shared.errors import AppError, BadRequestError, NotFoundError
+from shared.errors import BadRequestError, NotFoundError
 from shared.identity import Identity
-
-
-class PlanRejectedError(AppError):
-    status_code, code = 422, "plan_invalid"
 
 
 @dataclass(kw_only=True)
@@ -29,6 +34,7 @@ class Draft:
     model_used: str | None
     prompt_version: str | None
     cost_usd: float
+    fallback_reasons: list[str] | None = None  # why the model's drafts were refused, when a minimal plan replaced them
 
 
 @dataclass
@@ -66,21 +72,31 @@ class PlannerService:
         )
 
     async def _plan(
-        self, identity: Identity, *, prompt: str, max_tasks: int, kept: list[dict[str, Any]], run_id: uuid.UUID | None
+        self,
+        identity: Identity,
+        *,
+        goal: str,
+        prompt: str,
+        max_tasks: int,
+        kept: list[dict[str, Any]],
+        run_id: uuid.UUID | None,
     ) -> tuple[Draft, list[dict[str, Any]], int]:
         kept_ids = frozenset(t["id"] for t in kept)
+        needs_execution = asks_for_code(goal) and not any(t.get("tool") == "execute_python" for t in kept)
         draft = await self._ask(identity, prompt=prompt, max_tasks=max_tasks, run_id=run_id)
         cost = draft.cost_usd
         for attempt in (1, 2):
             tasks = _normalise(repair(draft.tasks, max_tasks, kept_ids))
             errors = validate(tasks, max_tasks, kept_ids)
-            if not errors:
+            problems = [] if errors else degenerate(tasks, needs_execution=needs_execution)
+            if not errors and not problems:
                 draft.cost_usd = cost
                 return draft, tasks, attempt
             if attempt == 2:
-                raise PlanRejectedError(
-                    "The planner could not produce a valid plan", details={"errors": errors, "cost_usd": cost}
-                )
+                draft.cost_usd = cost
+                draft.fallback_reasons = errors or problems
+                return draft, minimal_plan(goal, max_tasks, needs_execution=needs_execution), attempt
+            errors = errors or problems
             retry = (
                 f"{prompt}\n\nYour previous plan was invalid:\n- "
                 + "\n- ".join(errors)
@@ -93,7 +109,7 @@ class PlannerService:
     async def create(self, identity: Identity, request: PlanRequest) -> PlanResponse:
         prompt = f"Goal: {request.goal}\nContext: {json.dumps(request.context)}\nUse at most {request.max_tasks} tasks."
         draft, tasks, attempts = await self._plan(
-            identity, prompt=prompt, max_tasks=request.max_tasks, kept=[], run_id=request.run_id
+            identity, goal=request.goal, prompt=prompt, max_tasks=request.max_tasks, kept=[], run_id=request.run_id
         )
         return await self._store(
             identity,
@@ -124,7 +140,12 @@ class PlannerService:
             f"Plan only the remaining work, another way, in at most {request.max_tasks} tasks."
         )
         draft, tasks, attempts = await self._plan(
-            identity, prompt=prompt, max_tasks=request.max_tasks, kept=kept, run_id=request.run_id
+            identity,
+            goal=previous.goal,
+            prompt=prompt,
+            max_tasks=request.max_tasks,
+            kept=kept,
+            run_id=request.run_id,
         )
         return await self._store(
             identity,
@@ -154,7 +175,13 @@ class PlannerService:
             user_id=uuid.UUID(identity.user_id),
             goal=goal,
             context=context,
-            dag={"tasks": tasks, "execution_order": stages, "attempts": attempts, "cost_usd": draft.cost_usd},
+            dag={
+                "tasks": tasks,
+                "execution_order": stages,
+                "attempts": attempts,
+                "cost_usd": draft.cost_usd,
+                "fallback_reasons": draft.fallback_reasons,
+            },
             risks=draft.risks,
             prompt_version=draft.prompt_version,
             model_used=draft.model_used,
@@ -195,6 +222,7 @@ def to_response(plan: Plan) -> PlanResponse:
         prompt_version=plan.prompt_version,
         cost_usd=plan.dag.get("cost_usd", 0.0),
         attempts=plan.dag.get("attempts", 1),
+        fallback_reasons=plan.dag.get("fallback_reasons"),
         parent_plan_id=plan.parent_plan_id,
         created_at=plan.created_at,
     )

@@ -1,7 +1,18 @@
 """Plan checks in code: an LLM's plan is never trusted as it comes."""
 
+import re
 from collections import deque
 from typing import Any
+
+# A goal that asks for code: its plan must run the code (tool execute_python), or nothing checks what was written.
+CODING_GOAL = re.compile(
+    r"\b(python|code|function|script|program|implement\w*|algorithm|unit tests?|debug|refactor|class)\b", re.I
+)
+
+
+def asks_for_code(goal: str) -> bool:
+    return CODING_GOAL.search(goal) is not None
+
 
 # "noop" passes its inputs on (joins, benchmarks); the LLM's schema does not offer it.
 KNOWN_TOOLS = frozenset({"execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "noop"})
@@ -60,6 +71,65 @@ def validate(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozense
     if not errors and (cycle := find_cycle(tasks)):
         errors.append(f"dependency cycle: {' -> '.join(cycle)}")
     return errors
+
+
+def degenerate(tasks: list[dict[str, Any]], *, needs_execution: bool) -> list[str]:
+    """What makes a structurally valid plan useless: six tasks all named "Fibonacci", empty descriptions, a coding
+    goal whose code nothing runs."""
+    problems: list[str] = []
+    for field in ("name", "description"):
+        values = [" ".join(str(t.get(field) or "").lower().split()) for t in tasks]
+        repeated = sorted({v for v in values if v and values.count(v) > 1})
+        if repeated:
+            problems.append(f"tasks must have distinct {field}s; repeated: {repeated}")
+    empty = [str(t.get("id")) for t in tasks if not str(t.get("description") or "").strip()]
+    if empty:
+        problems.append(f"tasks without a description (say what each must do): {empty}")
+    if needs_execution and not any(t.get("tool") == "execute_python" for t in tasks):
+        problems.append("the goal asks for code, but no task runs it: add a task with tool execute_python")
+    return problems
+
+
+def minimal_plan(goal: str, max_tasks: int, *, needs_execution: bool) -> list[dict[str, Any]]:
+    """The plan built in code when the model's plans were rejected twice: do the goal, then run the code it wrote
+    (for a coding goal), rather than run nonsense. The orchestrator adds the summary."""
+    base = {"inputs": {}, "fallback_strategy": "retry", "status": "pending", "complexity": "medium"}
+    if not needs_execution:
+        return [
+            {**base, "id": "do", "name": "Do the goal", "description": goal, "agent_role": "executor", "tool": None}
+        ]
+    run = "Run the code with its checks (asserts or printed results) and report what it printed"
+    if max_tasks < 2:
+        return [
+            {
+                **base,
+                "id": "code",
+                "name": "Write and run the code",
+                "description": f"{goal}. {run}.",
+                "agent_role": "executor",
+                "tool": "execute_python",
+            }
+        ]
+    return [
+        {
+            **base,
+            "id": "write",
+            "name": "Write the code",
+            "description": f"Write complete Python, with checks (asserts), for: {goal}",
+            "agent_role": "executor",
+            "tool": None,
+            "depends_on": [],
+        },
+        {
+            **base,
+            "id": "run",
+            "name": "Run the code and its checks",
+            "description": f"{run} (the code is in the result of the task it depends on)",
+            "agent_role": "executor",
+            "tool": "execute_python",
+            "depends_on": ["write"],
+        },
+    ]
 
 
 def find_cycle(tasks: list[dict[str, Any]]) -> list[str] | None:

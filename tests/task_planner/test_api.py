@@ -89,13 +89,49 @@ def test_invalid_plan_is_re_asked_once_with_the_errors(client: httpx.Client, pro
     assert "dependency cycle" in retry_prompt
 
 
-def test_never_accepts_an_invalid_plan(client: httpx.Client, providers: Providers) -> None:
+def test_never_accepts_an_invalid_plan_and_falls_back_to_a_minimal_one(
+    client: httpx.Client, providers: Providers
+) -> None:
     bad_tool = {"tasks": [{"id": "x", "name": "X", "agent_role": "executor", "tool": "format_disk", "depends_on": []}]}
     providers.openai_app.state.replies = [json.dumps(CYCLIC), json.dumps(bad_tool)]
-    error = assert_error(client.post("/plans", json={"goal": "anything"}), 422, "plan_invalid")
-    assert any("format_disk" in e for e in error["details"]["errors"])
+    plan = client.post("/plans", json={"goal": "anything at all"}).json()
+    assert [t["id"] for t in plan["tasks"]] == ["do"] and plan["tasks"][0]["description"] == "anything at all"
+    assert any("format_disk" in reason for reason in plan["fallback_reasons"])
     providers.openai_app.state.replies = ["not json at all", "{}"]
-    assert_error(client.post("/plans", json={"goal": "anything"}), 422, "plan_invalid")
+    plan = client.post("/plans", json={"goal": "anything at all"}).json()
+    assert [t["id"] for t in plan["tasks"]] == ["do"] and plan["fallback_reasons"] == ["the plan has no tasks"]
+
+
+def _named(*names: str, tool: str | None = None) -> dict:
+    tasks = [
+        {"id": f"t{n}", "name": name, "description": f"Step {n}: {name}", "agent_role": "executor", "tool": tool}
+        for n, name in enumerate(names)
+    ]
+    return {"tasks": tasks, "risks": []}
+
+
+def test_a_plan_of_six_tasks_all_named_alike_is_asked_again_then_replaced(
+    client: httpx.Client, providers: Providers
+) -> None:
+    degenerate = _named(*["Fibonacci"] * 6)
+    providers.openai_app.state.replies = [json.dumps(degenerate), json.dumps(degenerate)]
+    goal = "Write a Python function that returns the n-th Fibonacci number and test it for n=10"
+    plan = client.post("/plans", json={"goal": goal, "max_tasks": 6}).json()
+    retry_prompt = providers.openai_app.state.requests[1]["body"]["messages"][-1]["content"]
+    assert "distinct names" in retry_prompt and "no task runs it" in retry_prompt
+    assert [(t["id"], t["tool"]) for t in plan["tasks"]] == [("write", None), ("run", "execute_python")]
+    assert plan["execution_order"] == [["write"], ["run"]] and plan["attempts"] == 2
+
+
+def test_a_coding_goal_gets_a_step_that_runs_the_code(client: httpx.Client, providers: Providers) -> None:
+    talk_only = _named("Think about Fibonacci", "Describe the function")
+    providers.openai_app.state.replies = [json.dumps(talk_only), json.dumps(GOOD)]
+    plan = client.post("/plans", json={"goal": "Implement a Fibonacci function in Python"}).json()
+    assert plan["attempts"] == 2 and plan["fallback_reasons"] is None
+    assert any(t["tool"] == "execute_python" for t in plan["tasks"])
+    providers.openai_app.state.replies = [json.dumps(talk_only)]
+    plan = client.post("/plans", json={"goal": "Summarise what I know about Fibonacci"}).json()
+    assert plan["attempts"] == 1  # not a coding goal: no code to run
 
 
 def test_replan_keeps_what_succeeded(client: httpx.Client, providers: Providers) -> None:
@@ -106,6 +142,7 @@ def test_replan_keeps_what_succeeded(client: httpx.Client, providers: Providers)
             {
                 "id": "test_again",
                 "name": "Test iteratively",
+                "description": "Run fib iteratively on 0..10",
                 "agent_role": "executor",
                 "tool": "execute_python",
                 "depends_on": ["write"],
@@ -113,6 +150,7 @@ def test_replan_keeps_what_succeeded(client: httpx.Client, providers: Providers)
             {
                 "id": "remember",
                 "name": "Store result",
+                "description": "Store what the test printed",
                 "agent_role": "executor",
                 "tool": "memory_store",
                 "depends_on": ["test_again"],
