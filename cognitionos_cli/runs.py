@@ -72,7 +72,8 @@ def show_finished(run: dict[str, Any], console: Console, *, as_json: bool) -> No
         console.out(json.dumps(run, default=str))
     else:
         result = run["result"] or {}
-        console.out(f"\nrun {run['id']} {run['status']}: {result.get('summary') or run['error'] or ''}")
+        checked = f" ({run['verification']})" if run.get("verification") else ""
+        console.out(f"\nrun {run['id']} {run['status']}{checked}: {result.get('summary') or run['error'] or ''}")
         for task, stdout in sandbox_outputs(run):
             console.out(f"sandbox output of {task}:\n{stdout.rstrip()}")
         console.out(f"cost: ${run['spent_usd']:.6f}")
@@ -116,10 +117,11 @@ def list_runs(
         console.out(json.dumps(runs))
         return
     table = Table()
-    for column in ("id", "status", "created", "cost", "goal"):
+    for column in ("id", "status", "checked", "created", "cost", "goal"):
         table.add_column(column)
     for r in runs:
-        table.add_row(r["id"], r["status"], r["created_at"][:19], f"${r['spent_usd']:.6f}", r["goal"][:60])
+        checked = r.get("verification") or ""
+        table.add_row(r["id"], r["status"], checked, r["created_at"][:19], f"${r['spent_usd']:.6f}", r["goal"][:60])
     console.print(table)
 
 
@@ -132,7 +134,8 @@ def show_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: 
     if as_json:
         console.out(json.dumps(found, default=str))
         return
-    console.out(f"run {found['id']} {found['status']}: {found['goal']}")
+    checked = f" ({found['verification']})" if found.get("verification") else ""
+    console.out(f"run {found['id']} {found['status']}{checked}: {found['goal']}")
     table = Table()
     for column in ("task", "name", "state", "attempts"):
         table.add_column(column)

@@ -75,6 +75,8 @@ class Run(Model):
     id: str
     goal: str
     status: str
+    # Once succeeded, how the result was checked: "tested", "reviewed" or "unverified" (see the README).
+    verification: str | None = None
     spent_usd: float
     result: dict[str, Any] | None = None
     error: str | None = None

@@ -189,6 +189,8 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     # The API key that started the run: its model allowlist, token and budget limits apply to every task's calls.
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # How the result was checked, once the run succeeded: tested, reviewed or unverified (verification.py).
+    verification: Mapped[str | None] = mapped_column(String(16))
 
 
 class Task(UUIDPrimaryKey, Timestamps, Base):

@@ -34,6 +34,7 @@ def main() -> int:
                 print(f"  [{event.event_type}] {event.message or ''}{cost}")
             run = client.runs.get(run.id)
             print(f"\nstatus: {run.status}" + (f" ({run.error})" if run.error else ""))
+            print(f"checked: {run.verification or 'not finished'}")
             result = run.result or {}
             print(f"result: {result.get('summary') or '(none)'}")
             for task in run.tasks:

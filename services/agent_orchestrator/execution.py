@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from database.models import Agent, Task
 from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.verification import Verification, checks_passed
 from shared.clients import ServiceClient
 from shared.errors import AppError
 from shared.identity import Identity
@@ -54,6 +55,7 @@ class TaskContext:
     agent: Agent
     dependency_outputs: dict[str, dict[str, Any] | None]
     api_key_id: uuid.UUID | None = None  # the key that started the run: its limits follow every call
+    verification: Verification | None = None  # for a summary: how the work it sums up was checked
 
     @property
     def critic_round(self) -> int:
@@ -125,7 +127,12 @@ class TaskExecutor:
             }
             return Outcome({"result": await self._tool(ctx, "http_request", params)})
         answer = await self._complete(ctx, "executor", self._brief(ctx, await self._recall(ctx)))
-        return Outcome({k: answer[k] for k in ("result", "code", "notes") if answer.get(k) not in (None, "")})
+        output = {k: answer[k] for k in ("result", "code", "notes") if answer.get(k) not in (None, "")}
+        code = _written_code(answer)
+        if code is not None and "execute_python" in ctx.agent.allowed_tools:
+            # Code the model wrote without calling the tool is run all the same: unrun code is not a result.
+            output |= await self._execute(ctx, code)
+        return Outcome(output)
 
     # --- roles ------------------------------------------------------------------------------------------
 
@@ -214,13 +221,16 @@ class TaskExecutor:
         key_facts = (
             [str(f) for f in answer.get("key_facts", []) if f] if isinstance(answer.get("key_facts"), list) else []
         )
+        verification = ctx.verification or "unverified"
+        # An unchecked result is remembered as what it is, not as fact.
+        marker = "" if verification != "unverified" else "Unverified (nothing checked this result): "
         stored = await self._tool(
             ctx,
             "memory_store",
             {
-                "content": f"{ctx.goal}\n\n{summary}"[:20_000],
+                "content": f"{marker}{ctx.goal}\n\n{summary}"[:20_000],
                 "memory_type": "episodic",
-                "metadata": self._provenance(ctx),
+                "metadata": {**self._provenance(ctx), "verification": verification},
             },
         )
         return Outcome({"summary": summary, "key_facts": key_facts, "memory_id": stored["id"]})
@@ -237,18 +247,24 @@ class TaskExecutor:
             code = _extract_code(answer)
             if code is None:
                 raise TaskError("The executor did not write runnable Python", code="no_code")
+        executed = await self._execute(ctx, code)
+        return Outcome({"result": executed.pop("stdout"), **executed})
+
+    async def _execute(self, ctx: TaskContext, code: str) -> dict[str, Any]:
+        """Runs `code` in the sandbox: its code, stdout, stderr, exit code and whether its checks passed. A failure
+        fails the attempt (the retry sees the error)."""
         ran = await self._tool(ctx, "execute_python", {"code": code}, whole=True)
         result = ran["result"] or {}
         if ran["status"] != "succeeded":
             raise TaskError(f"The code {ran['status']}: {ran['error'] or ''}"[:4000], code=f"code_{ran['status']}")
-        return Outcome(
-            {
-                "result": result.get("stdout", ""),
-                "code": code,
-                "stderr": result.get("stderr", ""),
-                "exit_code": result.get("exit_code"),
-            }
-        )
+        stdout = result.get("stdout", "")
+        return {
+            "code": code,
+            "stdout": stdout,
+            "stderr": result.get("stderr", ""),
+            "exit_code": result.get("exit_code"),
+            "checks_passed": checks_passed(code=code, exit_code=result.get("exit_code"), stdout=stdout),
+        }
 
     # --- calls to the other services -------------------------------------------------------------------
 
@@ -416,6 +432,21 @@ def _extract_code(answer: dict[str, Any]) -> str | None:
         except SyntaxError:
             continue
         return code
+    return None
+
+
+def _written_code(answer: dict[str, Any]) -> str | None:
+    """Python an executor wrote: its `code` field, or a fenced block in its result (never its prose itself)."""
+    candidates = [answer.get("code")]
+    if isinstance(answer.get("result"), str) and (block := CODE_BLOCK.search(answer["result"])):
+        candidates.append(block.group(1))
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            try:
+                ast.parse(candidate)
+            except SyntaxError:
+                continue
+            return candidate
     return None
 
 

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.agent_orchestrator.verification import Verification
+
 AgentRole = Literal["planner", "executor", "critic", "summarizer"]
 KNOWN_TOOLS = ("execute_python", "http_request", "memory_search", "memory_store", "llm_complete")
 
@@ -93,6 +95,11 @@ class RunResponse(BaseModel):
     goal: str
     plan_id: uuid.UUID | None
     status: RunStatus
+    verification: Verification | None = Field(
+        default=None,
+        description="Once succeeded, how the result was checked: tested (code ran and its checks passed), reviewed "
+        "(a critic approved with reasons) or unverified",
+    )
     budget_usd: float | None
     spent_usd: float = Field(description="LLM cost of the run so far")
     max_parallel: int

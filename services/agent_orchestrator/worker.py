@@ -28,6 +28,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import DependencyOutputs, NewEvent
 from services.agent_orchestrator.service import choose_agent, tasks_from_plan
+from services.agent_orchestrator.verification import Verification, verification_of
 from shared import metrics
 from shared.background import BackgroundComponent, PeriodicTask
 
@@ -231,13 +232,21 @@ class Worker(BackgroundComponent):
                 self._runs.pop(next(iter(self._runs)))
         return basics
 
+    @staticmethod
+    async def _verification_so_far(session: AsyncSession, task: Task) -> Verification:
+        """What checked the run's work before its summary (the summary itself checks nothing)."""
+        tasks = await repository.list_tasks(session, task.run_id)
+        return verification_of((t.agent_role, t.output) for t in tasks if t.status == "succeeded" and t.id != task.id)
+
     async def _context(self, task: Task, dependency_outputs: dict[str, Any]) -> TaskContext:
         async with self.sessionmaker() as session:  # connects only when a cache below misses
             run = await self._run_basics(session, task.run_id)
             agent = choose_agent(await self._agents_for(session, task.agent_role, run.user_id), task)
+            verification = await self._verification_so_far(session, task) if task.agent_role == "summarizer" else None
         if agent is None:
             raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
         return TaskContext(
+            verification=verification,
             run_id=task.run_id,
             user_id=run.user_id,
             goal=run.goal,
@@ -518,12 +527,17 @@ class Worker(BackgroundComponent):
             "skipped": [t.task_key for t in tasks if t.status == "skipped"],
         }
         run.status, run.finished_at = "succeeded", datetime.now(UTC)
+        run.verification = verification_of((t.agent_role, t.output) for t in tasks if t.status == "succeeded")
         return [
             NewEvent(
                 run.id,
                 "run_succeeded",
-                "The run finished",
-                data={"summary": run.result["summary"], "spent_usd": float(run.spent_usd)},
+                f"The run finished ({run.verification})",
+                data={
+                    "summary": run.result["summary"],
+                    "spent_usd": float(run.spent_usd),
+                    "verification": run.verification,
+                },
             )
         ]
 

@@ -335,6 +335,66 @@ def test_a_retried_run_request_with_the_same_idempotency_key_returns_the_first_r
     count = "SELECT count(*) FROM runs WHERE user_id = :u AND idempotency_key = :k"
     assert sql_scalar(platform.database_url, count, u=runs.user_id, k=headers["Idempotency-Key"]) == 1
     other = signed_client(make_user(platform.database_url))
-    theirs = other.post(runs.url("/runs"), json={"goal": "their own goal"}, headers=headers)
-    assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]  # keys are per user
+    their_plan = runs.plan([task("theirs", tool="noop")], script)
+    theirs = other.post(runs.url("/runs"), json={"plan_id": their_plan}, headers=headers)
+    assert theirs.status_code == 404  # another user's plan: nothing started, and the key did not answer with a run
     assert_error(runs.http.post(runs.url("/runs"), json={"plan_id": plan_id}, headers={"Idempotency-Key": ""}), 422)
+
+
+PROSE_WITH_CODE = (
+    "Here is the function, with its test:\n```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n"
+    "        a, b = b, a + b\n    return a\nassert fib(10) == 55\nprint('fib(10) =', fib(10))\n```"
+)
+
+
+@pytest.mark.needs_sandbox
+def test_code_written_in_prose_without_calling_the_tool_is_run_and_the_run_is_tested(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
+    plan_id = runs.plan([task("write", description="Write fib(n) and test it for n=10")], script)
+    script.add("executor", {"result": PROSE_WITH_CODE})
+    done = runs.wait(runs.start(plan_id=plan_id)["id"])
+    write = {t["task_key"]: t for t in done["tasks"]}["write"]
+    assert done["status"] == "succeeded" and done["verification"] == "tested", done
+    assert write["output"]["stdout"].strip() == "fib(10) = 55" and write["output"]["checks_passed"] is True
+    assert write["output"]["result"] == PROSE_WITH_CODE  # the model's own answer is kept beside what the code did
+    ran = "SELECT count(*) FROM tool_executions WHERE task_id = :t AND tool_name = 'execute_python'"
+    assert sql_scalar(platform.database_url, ran, t=write["id"]) == 1
+    finished = [e for e in runs.events(done["id"]) if e["event_type"] == "run_succeeded"]
+    assert finished[0]["data"]["verification"] == "tested"
+
+
+@pytest.mark.needs_sandbox
+def test_code_that_fails_its_checks_never_makes_a_tested_run(runs: RunsClient, script: RoleScript) -> None:
+    failing = "```python\nassert 1 + 1 == 3, 'arithmetic is off'\n```"
+    plan_id = runs.plan([task("write", fallback_strategy="skip")], script)
+    script.add("executor", *[{"result": failing}] * 3)
+    done = runs.wait(runs.start(plan_id=plan_id)["id"])
+    write = {t["task_key"]: t for t in done["tasks"]}["write"]
+    assert write["status"] == "skipped" and "arithmetic is off" in write["error"]
+    assert done["verification"] != "tested"
+
+
+def test_an_unchecked_result_says_so_everywhere(runs: RunsClient, script: RoleScript, platform: Platform) -> None:
+    plan_id = runs.plan([task("think", description="Think about the goal")], script)
+    script.add("executor", {"result": "I thought about it and it is surely fine."})
+    script.add("summarizer", {"summary": "It is surely fine.", "key_facts": []})
+    done = runs.wait(runs.start(plan_id=plan_id)["id"])
+    assert done["status"] == "succeeded" and done["verification"] == "unverified"
+    stored = sql_scalar(
+        platform.database_url,
+        "SELECT content || '|' || (metadata->>'verification') FROM memories WHERE id = :m",
+        m=done["result"]["memory_id"],
+    )
+    assert str(stored).startswith("Unverified (nothing checked this result): ") and stored.endswith("|unverified")
+    assert [r["verification"] for r in runs.http.get(runs.url("/runs")).json()["items"] if r["id"] == done["id"]] == [
+        "unverified"
+    ]
+
+
+def test_a_critic_approval_with_reasons_makes_a_reviewed_run(runs: RunsClient, script: RoleScript) -> None:
+    plan_id = runs.plan([task("draft"), task("review", role="critic", depends_on=("draft",))], script)
+    script.add("executor", {"result": "a careful draft"})
+    script.add("critic", {"score": 9, "approved": True, "feedback": "Covers every case the goal names."})
+    done = runs.wait(runs.start(plan_id=plan_id)["id"])
+    assert done["status"] == "succeeded" and done["verification"] == "reviewed"

@@ -42,7 +42,7 @@ def test_run_follows_a_step_silent_longer_than_the_keepalive_to_its_end(
     first = output.splitlines()[0]
     assert first.startswith("run ") and "cognitionos runs follow" in first
     run_id = first.split()[1]
-    assert f"run {run_id} succeeded: Napped and woke up." in output and "awake" in output
+    assert f"run {run_id} succeeded (tested): Napped and woke up." in output and "awake" in output
 
     code, listed = cognitionos(cli_env, "runs", "list", "--json")
     assert code == 0 and [r["id"] for r in json.loads(listed)] == [run_id]

@@ -130,7 +130,9 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
             cwd=ROOT,
         )
         assert example.returncode == 0, example.stdout + example.stderr
-        assert "status: succeeded" in example.stdout and "stored in memory: Name three colors" in example.stdout
+        assert "status: succeeded" in example.stdout and "checked: unverified" in example.stdout
+        # Nothing checked the embedded model's colours: the memory says so instead of passing them off as fact.
+        assert "stored in memory: Unverified (nothing checked this result): Name three colors" in example.stdout
         assert "total cost: $0.000000" in example.stdout
         # kill -9 of one service: it is started again and the stack is whole, the others untouched.
         memory = [

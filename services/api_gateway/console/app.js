@@ -35,6 +35,14 @@ const svgEl = (tag, attrs = {}) => {
   return node;
 };
 const badge = (status) => el("span", { class: `badge s-${status}`, "data-status": status }, status);
+const VERIFICATION = {
+  tested: "Code the run wrote was executed and its checks passed",
+  reviewed: "A critic approved the work, with its reasons",
+  unverified: "Nothing checked this result: read it with care",
+};
+const verificationBadge = (run) => run.verification
+  ? el("span", { class: `badge v-${run.verification}`, "data-verification": run.verification, title: VERIFICATION[run.verification] || "" }, run.verification)
+  : null;
 const usd = (value) => (value === null || value === undefined ? "—" : `$${Number(value).toFixed(6)}`);
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 function toast(message, error = false) {
@@ -197,7 +205,7 @@ async function runsPage() {
         el("tr", {}, el("th", {}, "Goal"), el("th", {}, "Status"), el("th", {}, "Cost"), el("th", {}, "Started")),
         runs.map((run) => el("tr", {},
           el("td", {}, el("a", { href: `#/runs/${run.id}` }, run.goal.slice(0, 120))),
-          el("td", {}, badge(run.status)), el("td", {}, usd(run.spent_usd)), el("td", {}, when(run.created_at)))))));
+          el("td", {}, badge(run.status), " ", verificationBadge(run)), el("td", {}, usd(run.spent_usd)), el("td", {}, when(run.created_at)))))));
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -213,7 +221,7 @@ async function runPage(runId) {
   const result = el("div", { class: "card", id: "result" });
 
   const drawHeader = () => fill(header,
-    el("div", { class: "row" }, el("h1", {}, run.goal), badge(run.status)),
+    el("div", { class: "row" }, el("h1", {}, run.goal), badge(run.status), verificationBadge(run)),
     el("p", { class: "muted" }, `Run ${run.id} · started ${when(run.created_at)} · total cost `,
       el("strong", { id: "run-cost" }, usd(run.spent_usd)), run.budget_usd ? ` of ${usd(run.budget_usd)}` : ""),
     TERMINAL.has(run.status) ? null : el("button", { class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run"));
