@@ -45,6 +45,26 @@ class AIRuntimeSettings(BaseServiceSettings):
         "it answers (the 135M model called a tool for 4 of 4 plain messages); required and named choices always call",
     )
 
+    local_repeat_penalty: float = Field(
+        default=1.1,
+        ge=1.0,
+        le=2.0,
+        description="Penalty on repeated tokens for the embedded model (1: none; without one SmolLM2 repeated a "
+        "sentence 24 times)",
+    )
+    local_max_tokens: int = Field(
+        default=768,
+        ge=16,
+        description="Most tokens one embedded-model answer may take, whatever the caller asks (the 2,048-token "
+        "context otherwise let a plan run for minutes)",
+    )
+    local_max_queue_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="When the embedded model's queue would keep a new call waiting longer than this, the call is "
+        "answered at once with 429 model_busy and Retry-After instead of timing out",
+    )
+
     model_aliases: dict[str, str] = Field(
         default_factory=lambda: {"default": "smollm2-135m-instruct", "local": "smollm2-135m-instruct"}
     )

@@ -33,6 +33,8 @@ class Attempt:
     provider: str
     error: str
     status: int | None
+    busy: bool = False
+    retry_after_seconds: float | None = None
 
 
 @dataclass
@@ -102,9 +104,17 @@ class FallbackChain:
             except ProviderError as exc:
                 if exc.client_error:
                     raise
-                self._record(deployment, ok=False)
+                if not exc.busy:
+                    self._record(deployment, ok=False)
                 failure.attempts.append(
-                    Attempt(model=model.name, provider=exc.provider, error=exc.message, status=exc.status)
+                    Attempt(
+                        model=model.name,
+                        provider=exc.provider,
+                        error=exc.message,
+                        status=exc.status,
+                        busy=exc.busy,
+                        retry_after_seconds=exc.retry_after_seconds,
+                    )
                 )
                 continue
             self._record(deployment, ok=True)

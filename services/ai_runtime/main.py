@@ -30,6 +30,7 @@ from services.ai_runtime.responses_api import router as responses_router
 from services.ai_runtime.service import AIRuntime
 from services.ai_runtime.tokens import install_offline_vocabularies
 from shared.app import CoreState, create_service_app, service_state
+from shared.background import PeriodicTask
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,13 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
     local_notes = []
     chat_ok, chat_note = local_chat_available()
     if settings.local_llm_enabled and chat_ok:
-        chat["local"] = LocalChatProvider(settings.local_threads, auto_tool_calls=settings.local_auto_tool_calls)
+        chat["local"] = LocalChatProvider(
+            settings.local_threads,
+            auto_tool_calls=settings.local_auto_tool_calls,
+            repeat_penalty=settings.local_repeat_penalty,
+            max_answer_tokens=settings.local_max_tokens,
+            max_queue_wait_seconds=settings.local_max_queue_wait_seconds,
+        )
     else:
         local_notes.append(
             "chat: " + ("disabled (LOCAL_LLM_ENABLED=false)" if not settings.local_llm_enabled else chat_note)
@@ -82,6 +89,9 @@ def build_providers(settings: AIRuntimeSettings) -> tuple[dict[str, Any], dict[s
         )
     status["local"] = "live" if not local_notes else "; ".join(local_notes)
     return chat, embedding, status
+
+
+LANE_WATCH_SECONDS = 1.0  # how soon a cancelled run's generation on the embedded model stops
 
 
 def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
@@ -118,8 +128,9 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
             sessionmaker=core.sessionmaker,
         )
         logger.info("providers", extra={"providers": status})
+        lane_watch = PeriodicTask("local-lane-watch", LANE_WATCH_SECONDS, runtime.stop_generations_of_ended_runs)
         try:
-            async with ledger:
+            async with ledger, lane_watch:
                 yield runtime
         finally:
             for provider in {id(p): p for p in [*chat.values(), *embedding.values()]}.values():

@@ -22,6 +22,12 @@ async def run_owner(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | Non
     return (await session.execute(select(Run.user_id).where(Run.id == run_id))).scalar_one_or_none()
 
 
+async def ended_runs(session: AsyncSession, run_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of `run_ids` that are no longer running (cancelled, failed, finished or gone)."""
+    running = set((await session.execute(select(Run.id).where(Run.id.in_(run_ids), Run.status == "running"))).scalars())
+    return [run_id for run_id in run_ids if run_id not in running]
+
+
 async def upsert_budget(session: AsyncSession, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
     statement = (
         insert(Budget)

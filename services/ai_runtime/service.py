@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -131,6 +132,18 @@ class AIRuntime:
         self._owned_runs[(run_id, user_id)] = None
         if len(self._owned_runs) > OWNED_RUNS_KEPT:
             self._owned_runs.popitem(last=False)
+
+    async def stop_generations_of_ended_runs(self) -> None:
+        """The embedded model's lane lets go of runs that ended (a cancel above all): their queued and running
+        generations stop within a token instead of finishing minutes later for nobody."""
+        local = self.chat_providers.get("local")
+        if local is None or not (waiting := local.runs_in_lane()):
+            return
+        async with self.sessionmaker() as session:
+            ended = await repository.ended_runs(session, [uuid.UUID(run_id) for run_id in waiting])
+        for run_id in ended:
+            logger.info("stopping the generations of an ended run", extra={"run_id": str(run_id)})
+            local.cancel_run(str(run_id))
 
     async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
         async with self.sessionmaker.begin() as session:
@@ -353,6 +366,7 @@ class AIRuntime:
             timeout_seconds=self.settings.request_timeout_seconds,
             tools=generation.tools,
             tool_choice=generation.tool_choice,
+            run_id=generation.run_id,
         )
 
     def _usage(
@@ -688,6 +702,14 @@ def _provider_failure(exc: Exception) -> AppError:
             f"The model provider rejected the request: {exc.message}",
             code="provider_rejected",
             details={"provider": exc.provider},
+        )
+    if isinstance(exc, AllDeploymentsFailed) and exc.attempts and all(a.busy for a in exc.attempts):
+        wait = math.ceil(min(a.retry_after_seconds or 1.0 for a in exc.attempts))
+        return TooManyRequestsError(
+            "The model is busy: more is queued than you should wait for; retry after the Retry-After seconds",
+            code="model_busy",
+            details={"retry_after_seconds": wait, "models": [a.model for a in exc.attempts]},
+            headers={"Retry-After": str(wait)},
         )
     if isinstance(exc, AllDeploymentsFailed):
         attempts = [

@@ -187,7 +187,8 @@ def test_parallel_calls_on_the_embedded_model_cannot_pass_a_token_cap(
             return [r.status_code for r in await asyncio.gather(*calls)]
 
     statuses = asyncio.run(burst())
-    assert set(statuses) <= {200, 402} and statuses.count(200) >= 1
+    # 429: the embedded model's lane refused what would have waited too long (model_busy); 402: over the budget.
+    assert set(statuses) <= {200, 402, 429} and statuses.count(200) >= 1
     used = sum(
         r.prompt_tokens + r.completion_tokens for r in usage_rows(database_url, user_id, expected=statuses.count(200))
     )

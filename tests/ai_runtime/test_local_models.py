@@ -4,14 +4,24 @@ import asyncio
 import json
 import math
 import tempfile
+import threading
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 import tiktoken
+from openai import OpenAI, RateLimitError
 
-from services.ai_runtime.providers.base import ChatRequest
+from services.ai_runtime.main import create_app as create_runtime
+from services.ai_runtime.providers.base import ChatRequest, ProviderError
 from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
+from services.ai_runtime.service import AIRuntime
 from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabularies
+from shared.app import service_state
+from tests.ai_runtime.conftest import identity_headers, runtime_settings
+from tests.memory_service.conftest import make_user
+from tests.support import eventually, serving, sql_scalar
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -162,3 +172,93 @@ def test_concurrent_single_embeddings_run_as_one_batch_and_each_gets_its_own_row
     for result, expected in zip(results, alone.vectors, strict=True):
         assert _cosine(result.vectors[0], expected) > 0.9999 and result.prompt_tokens > 0
     assert sum(r.prompt_tokens for r in results) == alone.prompt_tokens
+
+
+def _ask(content: str, *, max_tokens: int, run_id: str | None = None) -> ChatRequest:
+    return ChatRequest(
+        model="smollm2-135m-instruct",
+        messages=[{"role": "user", "content": content}],
+        max_tokens=max_tokens,
+        temperature=0,
+        run_id=run_id,
+    )
+
+
+LONG = "Write a very long story about a dragon who learns to cook."
+
+
+def test_answers_are_capped_and_repetition_is_penalised() -> None:
+    provider = LocalChatProvider(threads=2, max_answer_tokens=64)
+    arguments = provider._arguments(_ask("Hi", max_tokens=2000), prompt_tokens=10)
+    assert arguments["max_tokens"] == 64 and arguments["repeat_penalty"] == 1.1
+
+
+def test_a_full_lane_refuses_at_once_and_a_cancelled_run_lets_go_of_the_model() -> None:
+    provider = LocalChatProvider(threads=2, max_queue_wait_seconds=1.0, max_answer_tokens=600)
+    provider.seconds_per_generation = 5.0  # as if measured: one generation ahead is a 5 s wait
+
+    async def scenario() -> None:
+        running = asyncio.create_task(provider.complete(_ask(LONG, max_tokens=600, run_id="run-a")))
+        await asyncio.sleep(0)  # admitted to the lane
+        with pytest.raises(ProviderError) as refused:
+            await provider.complete(_ask("Name a color.", max_tokens=8))
+        assert refused.value.busy and refused.value.status == 429 and refused.value.retry_after_seconds >= 1
+        assert not running.done()  # refused at once, not after waiting for the model
+
+        provider.max_queue_wait_seconds = 600.0
+        queued = asyncio.create_task(provider.complete(_ask(LONG, max_tokens=600, run_id="run-a")))
+        await asyncio.sleep(0.5)
+        assert provider.runs_in_lane() == ["run-a"]
+        provider.cancel_run("run-a")
+        for generation in (running, queued):  # the running one stops within a token, the queued one never starts
+            with pytest.raises(ProviderError, match="cancelled"):
+                await generation
+        assert provider.runs_in_lane() == [] and provider.queued == 0
+        after = await provider.complete(_ask("Name a color.", max_tokens=8))
+        assert after.content.strip()  # the model works on after a stopped generation
+
+    asyncio.run(scenario())
+
+
+def test_the_openai_sdk_gets_429_with_retry_after_when_the_lane_is_full(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = runtime_settings(database_url, redis_url, None, local_max_queue_wait_seconds=0.5)
+    with serving(create_runtime(settings)) as runtime:
+        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        headers = identity_headers(make_user(database_url))
+        busy = threading.Thread(
+            target=httpx.post,
+            args=(f"{runtime.url}/complete",),
+            kwargs={"json": {"model": "local", "prompt": LONG, "max_tokens": 120}, "headers": headers, "timeout": 300},
+        )
+        busy.start()
+        eventually(lambda: lane.queued == 1)
+        client = OpenAI(base_url=f"{runtime.url}/v1", api_key="unused", max_retries=0, default_headers=headers)
+        with pytest.raises(RateLimitError) as refused:
+            client.chat.completions.create(model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Hi"}])
+        assert int(refused.value.response.headers["retry-after"]) >= 1
+        assert refused.value.body["code"] == "model_busy"
+        busy.join()
+
+
+def test_cancelling_a_run_stops_its_generation_on_the_embedded_model(database_url: str, redis_url: str) -> None:
+    owner, run_id = make_user(database_url), str(uuid.uuid4())
+    sql_scalar(database_url, "INSERT INTO runs (id, user_id, goal) VALUES (:r, :u, 'g') RETURNING 1", r=run_id, u=owner)
+    settings = runtime_settings(database_url, redis_url, None)
+    with serving(create_runtime(settings)) as runtime:
+        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        answers: list[httpx.Response] = []
+        call = {"model": "local", "prompt": LONG, "max_tokens": 600, "run_id": run_id}
+        generating = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(f"{runtime.url}/complete", json=call, headers=identity_headers(owner), timeout=300)
+            )
+        )
+        generating.start()
+        eventually(lambda: lane.runs_in_lane() == [run_id])
+        sql_scalar(database_url, "UPDATE runs SET status = 'cancelled' WHERE id = :r RETURNING 1", r=run_id)
+        generating.join()
+    # Stopped, not finished: a finished generation would have answered 200 with 600 tokens of story.
+    assert answers[0].status_code == 400 and "was cancelled" in answers[0].text
+    assert lane.runs_in_lane() == []

@@ -17,6 +17,7 @@ class ChatRequest:
     timeout_seconds: float = 60.0
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
+    run_id: str | None = None  # the run it is for: a provider may stop it when the run is cancelled
 
 
 @dataclass(slots=True, kw_only=True)
@@ -56,6 +57,9 @@ class ProviderError(Exception):
     client_error: bool = False
     retry_after_seconds: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The model is saturated (its queue is longer than a caller should wait): not a fault, so no retry here and no
+    # cooldown; the caller is told to come back after retry_after_seconds.
+    busy: bool = False
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.message}"

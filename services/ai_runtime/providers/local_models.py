@@ -5,9 +5,12 @@ is downloaded. Inference runs in worker threads, never on the event loop.
 """
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import threading
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -57,17 +60,39 @@ def local_chat_available() -> tuple[bool, str]:
     return True, "ok"
 
 
+class GenerationCancelled(Exception):
+    """Raised inside llama.cpp's sampling loop (from a logits processor) to stop a generation whose run ended."""
+
+
 class LocalChatProvider:
-    """llama.cpp in-process. One model instance, one generation at a time (llama.cpp contexts are not thread-safe)."""
+    """llama.cpp in-process. One model instance, one generation at a time (llama.cpp contexts are not thread-safe).
+
+    The one lane has back-pressure and lets go: a call that would wait longer than `max_queue_wait_seconds` behind
+    the generations already queued is refused at once (busy, with a Retry-After), and `cancel_run` stops the queued
+    and running generations of a run within a token."""
 
     name = "local"
 
     def __init__(
-        self, threads: int | None = None, context_window: int = 2048, *, auto_tool_calls: bool = False
+        self,
+        threads: int | None = None,
+        context_window: int = 2048,
+        *,
+        auto_tool_calls: bool = False,
+        repeat_penalty: float = 1.1,
+        max_answer_tokens: int = 768,
+        max_queue_wait_seconds: float = 30.0,
     ) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.context_window = context_window
         self.auto_tool_calls = auto_tool_calls
+        self.repeat_penalty = repeat_penalty
+        self.max_answer_tokens = max_answer_tokens
+        self.max_queue_wait_seconds = max_queue_wait_seconds
+        self.queued = 0  # generations admitted and not finished (waiting or running); changed on the event loop
+        self.seconds_per_generation = FIRST_GUESS_SECONDS  # moving average of the last generations
+        self._runs_in_lane: Counter[str] = Counter()
+        self._cancelled_runs: set[str] = set()
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._llama: Any = None
@@ -117,19 +142,19 @@ class LocalChatProvider:
         formatted = self._chat_formatter(messages=request.messages)
         return len(self._model().tokenize(formatted.prompt.encode(), add_bos=not formatted.added_special, special=True))
 
-    def _fitting_max_tokens(self, request: ChatRequest, prompt_tokens: int) -> int | None:
+    def _fitting_max_tokens(self, request: ChatRequest, prompt_tokens: int) -> int:
         """The small local context holds the prompt and the answer: a long prompt shortens the answer
         instead of failing. A prompt that alone fills the context still fails, clearly, in llama.cpp."""
-        if request.max_tokens is None:
-            return None
+        wanted = min(request.max_tokens or self.max_answer_tokens, self.max_answer_tokens)
         room = self.context_window - prompt_tokens
-        return min(request.max_tokens, room) if room >= MIN_ANSWER_TOKENS else request.max_tokens
+        return min(wanted, room) if room >= MIN_ANSWER_TOKENS else wanted
 
     def _arguments(self, request: ChatRequest, prompt_tokens: int) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "messages": request.messages,
             "max_tokens": self._fitting_max_tokens(request, prompt_tokens),
             "temperature": request.temperature,
+            "repeat_penalty": self.repeat_penalty,
         }
         if request.response_format:
             schema = (request.response_format.get("json_schema") or {}).get("schema") or request.response_format.get(
@@ -142,67 +167,165 @@ class LocalChatProvider:
             }
         return arguments
 
+    # --- the lane: admission, timing, cancellation -------------------------------------------------------------
+
+    def cancel_run(self, run_id: str) -> None:
+        """Stops the run's queued and running generations (each ends within a token); thread-safe."""
+        if self._runs_in_lane[run_id]:
+            self._cancelled_runs.add(run_id)
+
+    def runs_in_lane(self) -> list[str]:
+        """The runs with a generation queued or running."""
+        return [run_id for run_id, count in list(self._runs_in_lane.items()) if count]
+
+    @contextlib.contextmanager
+    def _in_lane(self, request: ChatRequest) -> Iterator[None]:
+        """Admitted to the lane, or refused at once when the wait would pass the limit; runs on the event loop."""
+        wait = self.queued * self.seconds_per_generation
+        if self.queued and wait > self.max_queue_wait_seconds:
+            raise ProviderError(
+                self.name,
+                f"the embedded model has {self.queued} generations ahead (about {wait:.0f} s)",
+                status=429,
+                busy=True,
+                retry_after_seconds=max(1.0, wait - self.max_queue_wait_seconds),
+                details={"queued": self.queued},
+            )
+        self.queued += 1
+        if request.run_id is not None:
+            self._runs_in_lane[request.run_id] += 1
+        try:
+            yield
+        finally:
+            self.queued -= 1
+            if request.run_id is not None:
+                self._runs_in_lane[request.run_id] -= 1
+                if not self._runs_in_lane[request.run_id]:
+                    del self._runs_in_lane[request.run_id]
+                    self._cancelled_runs.discard(request.run_id)
+
+    def _timed(self, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self.seconds_per_generation = 0.7 * self.seconds_per_generation + 0.3 * elapsed
+
+    def _refuse_if_cancelled(self, request: ChatRequest) -> None:
+        if request.run_id is not None and request.run_id in self._cancelled_runs:
+            raise GenerationCancelled(request.run_id)
+
     def _complete_blocking(self, request: ChatRequest) -> ChatResult:
         prepared = _prepared(request, auto_tool_calls=self.auto_tool_calls)
-        with self._lock:
-            response = self._model().create_chat_completion(**self._arguments(prepared, self._prompt_tokens(prepared)))
-        choice = response["choices"][0]
-        usage = response.get("usage") or {}
-        content, tool_calls = choice["message"].get("content") or "", None
+        if request.run_id is not None:
+            # A run's call is generated token by token, so that cancelling the run stops it at the next token.
+            content, finish_reason, prompt_tokens, completion_tokens = _gathered(self._generate(prepared))
+        else:
+            with self._lock:
+                started = time.monotonic()
+                try:
+                    response = self._model().create_chat_completion(
+                        **self._arguments(prepared, self._prompt_tokens(prepared))
+                    )
+                finally:
+                    self._timed(started)
+            choice, usage = response["choices"][0], response.get("usage") or {}
+            content, finish_reason = choice["message"].get("content") or "", choice.get("finish_reason")
+            prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        tool_calls = None
         if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
             content, tool_calls = parse_answer(content)
         return ChatResult(
             content=content,
-            finish_reason="tool_calls" if tool_calls else choice.get("finish_reason"),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
+            finish_reason="tool_calls" if tool_calls else finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             tool_calls=tool_calls,
         )
 
+    def _generate(self, request: ChatRequest) -> Iterator[StreamChunk]:
+        """The answer token by token, then one chunk with the usage; stops (GenerationCancelled) at the first token
+        after the run was cancelled. `request` is prepared (_prepared)."""
+        with self._lock:
+            self._refuse_if_cancelled(request)
+            started = time.monotonic()
+            model = self._model()
+            # llama.cpp reports no usage when streaming: the prompt is counted once, as for fitting max_tokens.
+            prompt_tokens = self._prompt_tokens(request)
+            completion_tokens = 0
+            events = model.create_chat_completion(**self._arguments(request, prompt_tokens), stream=True)
+            try:
+                for event in events:
+                    self._refuse_if_cancelled(request)
+                    choice = event["choices"][0]
+                    delta = choice["delta"].get("content") or ""
+                    if delta:
+                        completion_tokens += 1
+                    yield StreamChunk(delta=delta, finish_reason=choice.get("finish_reason"))
+            finally:
+                events.close()  # stops llama.cpp's generation loop here, whatever ended this one
+                self._timed(started)
+            yield StreamChunk(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
     async def complete(self, request: ChatRequest) -> ChatResult:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, self._complete_blocking, request)
-        except (ValueError, RuntimeError) as exc:
-            raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
+        with self._in_lane(request):
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._complete_blocking, request
+                )
+            except GenerationCancelled as exc:
+                raise _cancelled(self.name, exc) from exc
+            except (ValueError, RuntimeError) as exc:
+                raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
 
     def _stream_blocking(self, request: ChatRequest) -> Iterator[StreamChunk]:
         if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
             # A grammar-shaped call is only known whole: it goes out as one chunk once generated.
             yield from _as_chunks(self._complete_blocking(request))
             return
-        request = _prepared(request, auto_tool_calls=self.auto_tool_calls)
-        with self._lock:
-            model = self._model()
-            # llama.cpp reports no usage when streaming: the prompt is counted once, as for fitting max_tokens.
-            prompt_tokens = self._prompt_tokens(request)
-            completion_tokens = 0
-            for event in model.create_chat_completion(**self._arguments(request, prompt_tokens), stream=True):
-                choice = event["choices"][0]
-                delta = choice["delta"].get("content") or ""
-                if delta:
-                    completion_tokens += 1
-                yield StreamChunk(delta=delta, finish_reason=choice.get("finish_reason"))
-            yield StreamChunk(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        yield from self._generate(_prepared(request, auto_tool_calls=self.auto_tool_calls))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[StreamChunk | BaseException | None] = asyncio.Queue()
+        abandoned = threading.Event()  # the caller went away: the generation stops at its next token
 
         def produce() -> None:
             try:
                 for chunk in self._stream_blocking(request):
+                    if abandoned.is_set():
+                        return
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             except BaseException as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(self._executor, produce)
-        while (item := await queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise ProviderError(self.name, str(item)) from item
-            yield item
-        await worker
+        with self._in_lane(request):
+            worker = loop.run_in_executor(self._executor, produce)
+            try:
+                while (item := await queue.get()) is not None:
+                    if isinstance(item, GenerationCancelled):
+                        raise _cancelled(self.name, item) from item
+                    if isinstance(item, BaseException):
+                        raise ProviderError(self.name, str(item)) from item
+                    yield item
+            finally:
+                abandoned.set()
+                await asyncio.shield(worker)
+
+
+def _gathered(chunks: Iterator[StreamChunk]) -> tuple[str, str | None, int | None, int | None]:
+    """A generation's text, finish reason and usage, from its chunks."""
+    parts: list[str] = []
+    finish_reason = prompt_tokens = completion_tokens = None
+    for chunk in chunks:
+        parts.append(chunk.delta)
+        finish_reason = chunk.finish_reason or finish_reason
+        if chunk.prompt_tokens is not None:
+            prompt_tokens, completion_tokens = chunk.prompt_tokens, chunk.completion_tokens
+    return "".join(parts), finish_reason, prompt_tokens, completion_tokens
+
+
+def _cancelled(provider: str, exc: GenerationCancelled) -> ProviderError:
+    return ProviderError(provider, f"generation stopped: run {exc} was cancelled", status=409, client_error=True)
 
 
 class LocalEmbeddingProvider:
@@ -371,6 +494,7 @@ def _prepared(request: ChatRequest, *, auto_tool_calls: bool) -> ChatRequest:
 
 CHAT_TEMPLATE_TOKENS_PER_MESSAGE = 8
 MIN_ANSWER_TOKENS = 32
+FIRST_GUESS_SECONDS = 10.0  # the expected length of one generation until some were timed
 
 # llama.cpp expands a length bound into that many grammar rules and aborts the whole process past a limit,
 # so large bounds are dropped (max_tokens still bounds the output) rather than handed to it.
