@@ -3,6 +3,7 @@ plain line per event elsewhere (CI logs, pipes), or JSON lines with --json."""
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console, Group
@@ -22,31 +23,53 @@ TASK_STATES = {
 STATE_STYLES = {"running": "yellow", "succeeded": "green", "failed": "red", "skipped": "dim", "retrying": "magenta"}
 
 
+FINISHED_STATES = frozenset({"succeeded", "failed", "skipped"})
+
+
 @dataclass
 class RunProgress:
-    """What the events of one run have said so far."""
+    """What the events of one run have said so far: each task's state, name and time taken, and the cost."""
 
     tasks: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
     cost_usd: float = 0.0
     last: str = ""
+    _started: dict[str, datetime] = field(default_factory=dict)
 
     def update(self, event: dict[str, Any]) -> None:
         kind, data = event["event_type"], event.get("data") or {}
         self.cost_usd += float(event.get("cost_usd") or 0)
         if kind == "plan_created":
+            for planned in data.get("tasks") or []:
+                self.names.setdefault(str(planned["key"]), str(planned["name"]))
             for stage in data.get("execution_order") or []:
                 for key in stage if isinstance(stage, list) else [stage]:
                     self.tasks.setdefault(str(key), "planned")
         if kind in TASK_STATES and data.get("task"):
-            self.tasks[str(data["task"])] = TASK_STATES[kind]
+            key, state = str(data["task"]), TASK_STATES[kind]
+            self.tasks[key] = state
+            if data.get("name"):
+                self.names[key] = str(data["name"])
+            self._time(key, state, event.get("created_at"))
         self.last = f"[{kind}] {describe_event(event)}"
+
+    def _time(self, key: str, state: str, created_at: str | None) -> None:
+        if created_at is None:
+            return
+        moment = datetime.fromisoformat(created_at)
+        if state == "running":
+            self._started.setdefault(key, moment)
+        elif state in FINISHED_STATES and key in self._started:
+            self.seconds[key] = (moment - self._started[key]).total_seconds()
 
     def render(self) -> Group:
         table = Table(title="tasks", expand=False)
-        table.add_column("task")
-        table.add_column("state")
+        for column in ("task", "state", "time"):
+            table.add_column(column)
         for key, state in self.tasks.items():
-            table.add_row(key, Text(state, style=STATE_STYLES.get(state, "")))
+            took = f"{self.seconds[key]:.1f} s" if key in self.seconds else ""
+            table.add_row(self.names.get(key, key), Text(state, style=STATE_STYLES.get(state, "")), took)
         return Group(table, Text(f"cost so far: ${self.cost_usd:.6f}"), Text(self.last, overflow="ellipsis"))
 
 

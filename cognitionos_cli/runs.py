@@ -7,6 +7,7 @@ Exit codes, for scripts: 0 the run succeeded; 1 it failed, was cancelled, or doe
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import httpx
@@ -137,10 +138,10 @@ def show_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: 
     checked = f" ({found['verification']})" if found.get("verification") else ""
     console.out(f"run {found['id']} {found['status']}{checked}: {found['goal']}")
     table = Table()
-    for column in ("task", "name", "state", "attempts"):
+    for column in ("task", "name", "state", "attempts", "time"):
         table.add_column(column)
     for task in found["tasks"]:
-        table.add_row(task["task_key"], task["name"], task["status"], str(task["attempts"]))
+        table.add_row(task["task_key"], task["name"], task["status"], str(task["attempts"]), _took(task))
     console.print(table)
     result = found["result"] or {}
     console.out(f"result: {result.get('summary') or found['error'] or '(none yet)'}")
@@ -164,3 +165,10 @@ def cancel_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json
     with signed_in(gateway_url) as gateway:
         cancelled = gateway.sdk.runs.cancel(run_id).model_dump(mode="json")
     console.out(json.dumps(cancelled, default=str) if as_json else f"run {run_id} {cancelled['status']}")
+
+
+def _took(task: dict[str, Any]) -> str:
+    if not task.get("started_at") or not task.get("finished_at"):
+        return ""
+    started, finished = (datetime.fromisoformat(task[k]) for k in ("started_at", "finished_at"))
+    return f"{(finished - started).total_seconds():.1f} s"

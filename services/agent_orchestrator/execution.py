@@ -150,7 +150,14 @@ class TaskExecutor:
             task_id=ctx.task.id,
             event_type="plan_created",
             message=f"Planned {len(plan['tasks'])} tasks",
-            data={"plan_id": plan["id"], "execution_order": plan["execution_order"], "model": plan.get("model_used")},
+            data={
+                "plan_id": plan["id"],
+                "execution_order": plan["execution_order"],
+                "model": plan.get("model_used"),
+                # The tasks this planning task created, by key and name; why the plan was built in code, if it was.
+                "tasks": [{"key": t["id"], "name": t["name"]} for t in plan["tasks"]],
+                "fallback_reasons": plan.get("fallback_reasons"),
+            },
             cost_usd=Decimal(str(plan.get("cost_usd") or 0)),
         )
         return Outcome(

@@ -153,6 +153,7 @@ class Worker(BackgroundComponent):
                 task_id=t.id,
                 data={
                     "task": t.task_key,
+                    "name": t.name,
                     "attempt": t.attempts,
                     "worker": self.worker_id,
                     "role": t.agent_role,

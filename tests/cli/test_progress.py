@@ -8,12 +8,27 @@ from rich.console import Console
 
 from cognitionos_cli.progress import EventPrinter, RunProgress
 
+PLANNED = [{"key": "a", "name": "Write the parser"}, {"key": "b", "name": "Run its tests"}]
 EVENTS = [
-    {"event_type": "plan_created", "message": "Planned 2 tasks", "data": {"execution_order": [["a"], ["b"]]}},
-    {"event_type": "task_started", "message": "Task a started", "data": {"task": "a"}},
+    {
+        "event_type": "plan_created",
+        "message": "Planned 2 tasks",
+        "data": {"execution_order": [["a"], ["b"]], "tasks": PLANNED},
+    },
+    {
+        "event_type": "task_started",
+        "message": "Write the parser started",
+        "data": {"task": "a", "name": "Write the parser"},
+        "created_at": "2026-12-06T10:00:00+00:00",
+    },
     {"event_type": "llm_call", "message": "executor called gpt-4o-mini", "data": {}, "cost_usd": 0.0012},
-    {"event_type": "task_succeeded", "message": "Task a succeeded", "data": {"task": "a"}},
-    {"event_type": "task_failed", "message": "Task b failed", "data": {"task": "b"}},
+    {
+        "event_type": "task_succeeded",
+        "message": "Write the parser succeeded",
+        "data": {"task": "a"},
+        "created_at": "2026-12-06T10:00:02.500000+00:00",
+    },
+    {"event_type": "task_failed", "message": "Run its tests failed", "data": {"task": "b"}},
 ]
 
 
@@ -36,6 +51,7 @@ def test_the_table_follows_each_task_and_the_running_cost() -> None:
     Console(file=out, width=80).print(progress.render())
     text = out.getvalue()
     assert "succeeded" in text and "failed" in text and "$0.001200" in text
+    assert "Write the parser" in text and "Run its tests" in text and "2.5 s" in text  # names and time, not keys
 
 
 def test_a_log_gets_one_plain_line_per_event_without_escape_codes() -> None:

@@ -209,6 +209,10 @@ async function runsPage() {
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+// How long a task took (so far, while it runs): " · 3.2 s".
+const took = (task) => task.started_at
+  ? ` · ${((new Date(task.finished_at || Date.now()) - new Date(task.started_at)) / 1000).toFixed(1)} s`
+  : "";
 
 async function runPage(runId) {
   let run = await api(`/runs/${runId}`);
@@ -236,7 +240,7 @@ async function runPage(runId) {
     if (!task) { fill(detail, el("p", { class: "muted" }, "Select a task in the graph to see its steps.")); return; }
     const own = events.filter((e) => e.task_id === task.id);
     fill(detail,
-      el("div", { class: "row" }, el("h2", {}, task.name), badge(task.status), el("span", { class: "muted" }, `${task.agent_role}${task.tool ? ` · ${task.tool}` : ""} · attempt ${task.attempts}/${task.max_attempts}`)),
+      el("div", { class: "row" }, el("h2", {}, task.name), badge(task.status), el("span", { class: "muted", id: "task-facts" }, `${task.agent_role}${task.tool ? ` · ${task.tool}` : ""} · attempt ${task.attempts}/${task.max_attempts}${took(task)}`)),
       el("p", {}, task.description || ""),
       own.map(stepView),
       task.output ? el("details", {}, el("summary", {}, "Output"), el("pre", {}, JSON.stringify(task.output, null, 2))) : null,
