@@ -195,7 +195,7 @@ def test_answers_are_capped_and_repetition_is_penalised() -> None:
 
 def test_a_full_lane_refuses_at_once_and_a_cancelled_run_lets_go_of_the_model() -> None:
     provider = LocalChatProvider(threads=2, max_queue_wait_seconds=1.0, max_answer_tokens=600)
-    provider.seconds_per_generation = 5.0  # as if measured: one generation ahead is a 5 s wait
+    provider.seconds_per_token = 0.01  # as if measured: a 600-token generation ahead is up to a 6 s wait
 
     async def scenario() -> None:
         running = asyncio.create_task(provider.complete(_ask(LONG, max_tokens=600, run_id="run-a")))

@@ -90,7 +90,8 @@ class LocalChatProvider:
         self.max_answer_tokens = max_answer_tokens
         self.max_queue_wait_seconds = max_queue_wait_seconds
         self.queued = 0  # generations admitted and not finished (waiting or running); changed on the event loop
-        self.seconds_per_generation = FIRST_GUESS_SECONDS  # moving average of the last generations
+        self.queued_tokens = 0  # the most tokens those generations may still write (their max_tokens, capped)
+        self.seconds_per_token = FIRST_GUESS_SECONDS_PER_TOKEN  # moving average over the last generations
         self._runs_in_lane: Counter[str] = Counter()
         self._cancelled_runs: set[str] = set()
         self._lock = threading.Lock()
@@ -178,35 +179,44 @@ class LocalChatProvider:
         """The runs with a generation queued or running."""
         return [run_id for run_id, count in list(self._runs_in_lane.items()) if count]
 
+    def expected_wait_seconds(self) -> float:
+        """How long a call arriving now may wait for the generations ahead of it: each may write its max_tokens
+        (an upper bound: many stop sooner)."""
+        return self.queued_tokens * self.seconds_per_token
+
     @contextlib.contextmanager
     def _in_lane(self, request: ChatRequest) -> Iterator[None]:
         """Admitted to the lane, or refused at once when the wait would pass the limit; runs on the event loop."""
-        wait = self.queued * self.seconds_per_generation
+        wait = self.expected_wait_seconds()
         if self.queued and wait > self.max_queue_wait_seconds:
             raise ProviderError(
                 self.name,
-                f"the embedded model has {self.queued} generations ahead (about {wait:.0f} s)",
+                f"the embedded model has {self.queued} generations ahead (up to {wait:.0f} s)",
                 status=429,
                 busy=True,
                 retry_after_seconds=max(1.0, wait - self.max_queue_wait_seconds),
                 details={"queued": self.queued},
             )
+        tokens = min(request.max_tokens or self.max_answer_tokens, self.max_answer_tokens)
         self.queued += 1
+        self.queued_tokens += tokens
         if request.run_id is not None:
             self._runs_in_lane[request.run_id] += 1
         try:
             yield
         finally:
             self.queued -= 1
+            self.queued_tokens -= tokens
             if request.run_id is not None:
                 self._runs_in_lane[request.run_id] -= 1
                 if not self._runs_in_lane[request.run_id]:
                     del self._runs_in_lane[request.run_id]
                     self._cancelled_runs.discard(request.run_id)
 
-    def _timed(self, started: float) -> None:
-        elapsed = time.monotonic() - started
-        self.seconds_per_generation = 0.7 * self.seconds_per_generation + 0.3 * elapsed
+    def _timed(self, started: float, tokens: int | None) -> None:
+        if tokens:
+            per_token = (time.monotonic() - started) / tokens
+            self.seconds_per_token = 0.7 * self.seconds_per_token + 0.3 * per_token
 
     def _refuse_if_cancelled(self, request: ChatRequest) -> None:
         if request.run_id is not None and request.run_id in self._cancelled_runs:
@@ -220,13 +230,11 @@ class LocalChatProvider:
         else:
             with self._lock:
                 started = time.monotonic()
-                try:
-                    response = self._model().create_chat_completion(
-                        **self._arguments(prepared, self._prompt_tokens(prepared))
-                    )
-                finally:
-                    self._timed(started)
+                response = self._model().create_chat_completion(
+                    **self._arguments(prepared, self._prompt_tokens(prepared))
+                )
             choice, usage = response["choices"][0], response.get("usage") or {}
+            self._timed(started, usage.get("completion_tokens"))
             content, finish_reason = choice["message"].get("content") or "", choice.get("finish_reason")
             prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
         tool_calls = None
@@ -261,7 +269,7 @@ class LocalChatProvider:
                     yield StreamChunk(delta=delta, finish_reason=choice.get("finish_reason"))
             finally:
                 events.close()  # stops llama.cpp's generation loop here, whatever ended this one
-                self._timed(started)
+                self._timed(started, completion_tokens)
             yield StreamChunk(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -494,7 +502,7 @@ def _prepared(request: ChatRequest, *, auto_tool_calls: bool) -> ChatRequest:
 
 CHAT_TEMPLATE_TOKENS_PER_MESSAGE = 8
 MIN_ANSWER_TOKENS = 32
-FIRST_GUESS_SECONDS = 10.0  # the expected length of one generation until some were timed
+FIRST_GUESS_SECONDS_PER_TOKEN = 0.05  # until generations were timed (SmolLM2-135M on two cores: 0.02-0.05 s)
 
 # llama.cpp expands a length bound into that many grammar rules and aborts the whole process past a limit,
 # so large bounds are dropped (max_tokens still bounds the output) rather than handed to it.
