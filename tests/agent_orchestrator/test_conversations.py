@@ -5,7 +5,7 @@ and nobody else sees any of it."""
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from services.agent_orchestrator.main import create_app as create_orchestrator
 from tests.ai_runtime.conftest import signed_client
 from tests.conftest import RegisteredUser, register_and_login
 from tests.running_services import CallTools, Platform, RoleScript, task
-from tests.support import ThreadedServer, assert_error, serving
+from tests.support import ThreadedServer, assert_error, eventually, serving
 
 FIB_CODE = "print(6 * 7)"
 
@@ -73,15 +73,6 @@ def chat(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
 def other(platform_gateway: ThreadedServer, unique: str) -> Iterator[Chat]:
     with new_user_chat(platform_gateway, f"o{unique}") as client:
         yield client
-
-
-def eventually(check: Callable[[], Any], *, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    raise AssertionError("not in time")
 
 
 def system_prompt(body: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ itself when it is back: tested by stopping and restarting a real PostgreSQL."""
 import asyncio
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ from services.api_gateway.main import create_app as create_gateway
 from services.auth_service.config import AuthSettings
 from services.auth_service.main import create_app as create_auth
 from tests.conftest import RegisteredUser, Stack, common_settings
-from tests.support import assert_error, free_port, serving
+from tests.support import ThreadedServer, assert_error, free_port, serving
 
 
 @pytest.fixture
@@ -36,30 +37,26 @@ def test_a_database_outage_is_a_503_and_service_resumes_when_it_returns(
     own_postgres: tuple[Path, EmbeddedPostgres], redis_url: str, unique: str
 ) -> None:
     data_dir, postgres = own_postgres
-    common = common_settings(postgres.database_url, redis_url)
-    auth_settings = AuthSettings(**common, password_time_cost=1, password_memory_kib=1024)  # type: ignore[arg-type]
-    with serving(create_auth(auth_settings)) as auth:
-        gateway_settings = GatewaySettings(**common, auth_service_url=auth.url)  # type: ignore[arg-type]
-        with serving(create_gateway(gateway_settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
-            account = {"username": f"out{unique}", "email": f"out{unique}@example.com", "password": "outage-pass-1"}
-            assert client.post("/api/v1/auth/register", json=account).status_code == 201
+    with auth_behind_gateway(postgres.database_url, redis_url) as (auth, client):
+        account = {"username": f"out{unique}", "email": f"out{unique}@example.com", "password": "outage-pass-1"}
+        assert client.post("/api/v1/auth/register", json=account).status_code == 201
 
-            postgres.stop()
-            login = client.post("/api/v1/auth/login", json=account)
-            error = assert_error(login, 503, "database_unavailable")
-            assert int(login.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
-            assert_error(httpx.post(f"{auth.url}/login", json=account), 503, "database_unavailable")
-            health = client.get("/health").json()
-            assert health["status"] == "unhealthy" and "database" in health["unavailable"]
-            assert health["services"]["auth-service"]["unavailable"] == ["database"]
+        postgres.stop()
+        login = client.post("/api/v1/auth/login", json=account)
+        error = assert_error(login, 503, "database_unavailable")
+        assert int(login.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
+        assert_error(httpx.post(f"{auth.url}/login", json=account), 503, "database_unavailable")
+        health = client.get("/health").json()
+        assert health["status"] == "unhealthy" and "database" in health["unavailable"]
+        assert health["services"]["auth-service"]["unavailable"] == ["database"]
 
-            restarted = start_postgres(data_dir, database="outage")
-            try:
-                assert restarted.database_url == postgres.database_url
-                assert client.post("/api/v1/auth/login", json=account).status_code == 200
-                assert client.get("/health").json()["services"]["auth-service"]["status"] == "ok"
-            finally:
-                restarted.stop()
+        restarted = start_postgres(data_dir, database="outage")
+        try:
+            assert restarted.database_url == postgres.database_url
+            assert client.post("/api/v1/auth/login", json=account).status_code == 200
+            assert client.get("/health").json()["services"]["auth-service"]["status"] == "ok"
+        finally:
+            restarted.stop()
 
 
 def test_a_redis_outage_fails_closed_with_a_503_and_service_resumes_when_it_returns(
@@ -115,20 +112,27 @@ def test_a_full_disk_is_a_503_health_says_degraded_and_service_resumes_when_spac
             "SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 64), generate_series(1, 9) b GROUP BY b"
         )
         _autocommit(postgres.database_url, *[f"INSERT INTO filler {rows}"] * 2000)
-    common = common_settings(postgres.database_url, redis_url)
+    with auth_behind_gateway(postgres.database_url, redis_url) as (_, client):
+        account = {"username": f"disk{unique}", "email": f"disk{unique}@example.com", "password": "full-disk-1"}
+        refused = client.post("/api/v1/auth/register", json=account)
+        error = assert_error(refused, 503, "database_disk_full")
+        assert int(refused.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
+        health = client.get("/health").json()
+        assert health["status"] == "degraded" and health["services"]["auth-service"]["unavailable"] == ["database"]
+
+        _autocommit(postgres.database_url, "DROP TABLE filler")
+        assert client.post("/api/v1/auth/register", json=account).status_code == 201
+
+
+@contextmanager
+def auth_behind_gateway(database_url: str, redis_url: str) -> Iterator[tuple[ThreadedServer, httpx.Client]]:
+    """An auth-service on this database behind a gateway, and a client of the gateway."""
+    common = common_settings(database_url, redis_url)
     auth_settings = AuthSettings(**common, password_time_cost=1, password_memory_kib=1024)  # type: ignore[arg-type]
     with serving(create_auth(auth_settings)) as auth:
         gateway_settings = GatewaySettings(**common, auth_service_url=auth.url)  # type: ignore[arg-type]
         with serving(create_gateway(gateway_settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
-            account = {"username": f"disk{unique}", "email": f"disk{unique}@example.com", "password": "full-disk-1"}
-            refused = client.post("/api/v1/auth/register", json=account)
-            error = assert_error(refused, 503, "database_disk_full")
-            assert int(refused.headers["retry-after"]) >= 1 and error["details"]["dependency"] == "database"
-            health = client.get("/health").json()
-            assert health["status"] == "degraded" and health["services"]["auth-service"]["unavailable"] == ["database"]
-
-            _autocommit(postgres.database_url, "DROP TABLE filler")
-            assert client.post("/api/v1/auth/register", json=account).status_code == 201
+            yield auth, client
 
 
 def _autocommit(database_url: str, *statements: str) -> None:
