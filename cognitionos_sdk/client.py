@@ -135,6 +135,7 @@ class CognitionOS:
 
     def sign_in(self, username: str, password: str) -> User:
         tokens = self.send(calls.login(username, password))
+        self._http.headers.pop("X-API-Key", None)  # the gateway would take a key (COGNITIONOS_API_KEY) first
         self._http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         return self.me()
 
@@ -369,6 +370,7 @@ class AsyncCognitionOS:
 
     async def sign_in(self, username: str, password: str) -> User:
         tokens = await self.send(calls.login(username, password))
+        self._http.headers.pop("X-API-Key", None)
         self._http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         return await self.send(calls.me())
 

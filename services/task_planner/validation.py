@@ -6,7 +6,10 @@ from typing import Any
 
 # A goal that asks for code: its plan must run the code (tool execute_python), or nothing checks what was written.
 CODING_GOAL = re.compile(
-    r"\b(python|code|function|script|program|implement\w*|algorithm|unit tests?|debug|refactor|class)\b", re.I
+    r"\b(python|javascript|typescript|sql|code|coding|scripts?|programs?|programming|implement\w*|algorithms?"
+    r"|unit tests?|debug\w*|refactor\w*)\b"
+    r"|\b(write|implement|create|build)\s+(a|an|the)?\s*(\w+\s+)?function\b",
+    re.I,
 )
 
 

@@ -1,4 +1,6 @@
-from services.task_planner.validation import execution_stages, find_cycle, repair, validate
+import pytest
+
+from services.task_planner.validation import asks_for_code, execution_stages, find_cycle, repair, validate
 
 
 def task(task_id: str, deps: list[str] | None = None, role: str = "executor", tool: str | None = None) -> dict:
@@ -45,3 +47,18 @@ def test_repair_fixes_only_the_obvious() -> None:
 def test_stages_skip_what_is_already_done() -> None:
     tasks = [task("c", ["a", "b"]), task("d", ["c"])]
     assert execution_stages(tasks, frozenset({"a", "b"})) == [["c"], ["d"]]
+
+
+@pytest.mark.parametrize(
+    ("goal", "coding"),
+    [
+        ("Write a Python function that returns the n-th Fibonacci number and test it for n=10", True),
+        ("Implement binary search", True),
+        ("Write a function that reverses a string", True),
+        ("Summarise the notes from my class on Tuesday", False),
+        ("Explain the function of the liver", False),
+        ("Plan a weekend in Lisbon", False),
+    ],
+)
+def test_a_goal_that_asks_for_code_is_told_from_one_that_does_not(goal: str, coding: bool) -> None:
+    assert asks_for_code(goal) is coding
