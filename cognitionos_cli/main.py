@@ -22,6 +22,7 @@ from cognitionos_cli.embedded import (
 from cognitionos_cli.runs import run, runs_app
 from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services
 from cognitionos_cli.supervisor import Supervisor
+from shared.app import VERSION
 from shared.services import SERVICES
 
 
@@ -47,9 +48,18 @@ app.command()(run)
 app.add_typer(runs_app, name="runs")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"cognitionos {VERSION}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def options(
     debug: Annotated[bool, typer.Option("--debug", help="Show the whole traceback when a command crashes")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
+    ] = False,
 ) -> None:
     """CognitionOS: run and manage the seven services."""
     app.debug = debug
@@ -87,7 +97,7 @@ def up(
     port_base: Annotated[
         int, typer.Option(envvar="COGNITIONOS_PORT_BASE", help="Gateway port; the others follow (+1 … +6)")
     ] = 8000,
-    skip_migrations: Annotated[bool, typer.Option(help="Do not run migrations first")] = False,
+    skip_migrations: Annotated[bool, typer.Option("--skip-migrations", help="Do not run migrations first")] = False,
 ) -> None:
     """Start all seven services (and embedded Postgres/Redis when no URLs are set). Ctrl-C stops everything."""
     busy = [spec for spec in SERVICES if not port_is_free(host, spec.port_from(port_base))]
@@ -149,6 +159,7 @@ async def _announce_when_healthy(gateway_url: str, timeout_seconds: float = 120)
             try:
                 if (await client.get(f"{gateway_url}/health")).json().get("status") == "healthy":
                     typer.echo(f"all 7 services are up: {gateway_url} (OpenAPI at {gateway_url}/docs)")
+                    typer.echo(f"the console: {gateway_url}/ (first account: POST {gateway_url}/api/v1/auth/register)")
                     return
             except (httpx.HTTPError, ValueError):
                 pass

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from cognitionos_cli.main import app
 from cognitionos_cli.workflow import Credentials
 from cognitionos_sdk import CognitionOS
+from shared.app import VERSION
 from tests.running_services import RoleScript, script_silent_run, task
 from tests.support import ThreadedServer, free_port
 
@@ -114,3 +115,10 @@ def test_the_workflow_example_runs_as_its_docstring_says(
     )
     assert example.returncode == 0, example.stdout + example.stderr
     assert "status: succeeded" in example.stdout and "awake" in example.stdout
+
+
+def test_version_and_plain_flags(cli_env: dict[str, str]) -> None:
+    code, output = cognitionos(cli_env, "--version")
+    assert code == 0 and output.strip() == f"cognitionos {VERSION}"
+    code, output = cognitionos(cli_env, "up", "--help")
+    assert code == 0 and "--skip-migrations" in output and "--no-skip-migrations" not in output
