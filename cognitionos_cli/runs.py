@@ -117,13 +117,17 @@ def list_runs(
     if as_json:
         console.out(json.dumps(runs))
         return
-    table = Table()
-    for column in ("id", "status", "checked", "created", "cost", "goal"):
-        table.add_column(column)
+    # Plain aligned lines: whole ids (they are copied into `runs follow`), the goal cut to the width that is left.
+    head = f"{'id':<36}  {'status':<9}  {'checked':<10}  {'created':<16}  {'cost':>9}  "
+    room = max(8, console.width - len(head))
+    console.out(f"{head}goal")
     for r in runs:
-        checked = r.get("verification") or ""
-        table.add_row(r["id"], r["status"], checked, r["created_at"][:19], f"${r['spent_usd']:.6f}", r["goal"][:60])
-    console.print(table)
+        created = r["created_at"][:16].replace("T", " ")
+        goal = r["goal"] if len(r["goal"]) <= room else r["goal"][: room - 1] + "…"
+        console.out(
+            f"{r['id']:<36}  {r['status']:<9}  {r.get('verification') or '':<10}  {created:<16}  "
+            f"{'$' + format(r['spent_usd'], '.4f'):>9}  {goal}"
+        )
 
 
 @runs_app.command("show")
