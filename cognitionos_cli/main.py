@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from cognitionos_cli.account import ApiKey, GatewayUrl, gateway_url, login, logout, remember_gateway
 from cognitionos_cli.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -19,7 +20,7 @@ from cognitionos_cli.embedded import (
     start_redis,
     state_dir,
 )
-from cognitionos_cli.runs import run, runs_app
+from cognitionos_cli.runs import run, runs_app, signed_in
 from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services
 from cognitionos_cli.supervisor import Supervisor
 from shared.app import VERSION
@@ -45,6 +46,8 @@ app = CognitionOSApp(
     help="CognitionOS: run and manage the seven services.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 app.command()(run)
+app.command()(login)
+app.command()(logout)
 app.add_typer(runs_app, name="runs")
 
 
@@ -136,6 +139,7 @@ async def _run_services(env: dict[str, str], host: str, port_base: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested.set)
     await supervisor.start()
+    remember_gateway(f"http://127.0.0.1:{port_base}")  # where `cognitionos run`, `status`, ... find it
     typer.echo(f"CognitionOS is starting: gateway on http://{host}:{port_base} (Ctrl-C to stop)")
     announce = asyncio.create_task(_announce_when_healthy(f"http://127.0.0.1:{port_base}"))
     crash_loop = asyncio.create_task(supervisor.wait_crash_loop())
@@ -168,18 +172,19 @@ async def _announce_when_healthy(gateway_url: str, timeout_seconds: float = 120)
 
 
 @app.command()
-def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000") -> None:
+def status(url: GatewayUrl = None) -> None:
     """Health of every service, as the gateway sees it, as a table."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False)
+    address = gateway_url(url)
     try:
-        body = httpx.get(f"{gateway_url}/health", timeout=5).json()
+        body = httpx.get(f"{address}/health", timeout=5).json()
     except httpx.HTTPError as exc:
-        console.out(f"api-gateway down ({gateway_url}: {type(exc).__name__})")
+        console.out(f"api-gateway down ({address}: {type(exc).__name__})")
         raise typer.Exit(1) from exc
-    table = Table(title=f"CognitionOS at {gateway_url} ({body['status']})")
+    table = Table(title=f"CognitionOS at {address} ({body['status']})")
     for column in ("service", "status", "latency", "circuit", "detail"):
         table.add_column(column)
     gateway_detail = ", ".join(body.get("unavailable") or []) or ""
@@ -193,7 +198,8 @@ def status(gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] =
 
 @app.command()
 def chat(
-    gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
+    url: GatewayUrl = None,
+    api_key: ApiKey = None,
     conversation: Annotated[str | None, typer.Option(help="Go on with this conversation (its id)")] = None,
 ) -> None:
     """Talk with the assistant, one line at a time (Ctrl-D or /quit to leave). Replies stream as they are written;
@@ -201,18 +207,9 @@ def chat(
     from rich.console import Console
 
     from cognitionos_cli.chat import chat_loop
-    from cognitionos_cli.workflow import Credentials, Gateway, GatewayError
 
-    console = Console(highlight=False)
-    gateway = Gateway(gateway_url)
-    try:
-        gateway.sign_in(Credentials.local())
-        chat_loop(gateway, console, conversation_id=conversation)
-    except (GatewayError, httpx.HTTPError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        gateway.close()
+    with signed_in(url, api_key) as gateway:
+        chat_loop(gateway, Console(highlight=False), conversation_id=conversation)
 
 
 memories_app = typer.Typer(help="Your memories on the running system.", no_args_is_help=True)
@@ -222,23 +219,14 @@ app.add_typer(memories_app, name="memories")
 @memories_app.command("import")
 def import_memories(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines: one memory per line")],
-    gateway_url: Annotated[str, typer.Option(envvar="API_GATEWAY_URL")] = "http://127.0.0.1:8000",
+    url: GatewayUrl = None,
+    api_key: ApiKey = None,
 ) -> None:
     """Bulk import: each line is a memory as POST /api/v1/memories takes it (`content`, optional `embedding`,
     `memory_type`, `metadata`, ...). Near-duplicates strengthen what is stored instead of adding copies; the
     whole file is loaded in one transaction, or nothing is."""
-    from cognitionos_cli.workflow import Credentials, Gateway, GatewayError
-
-    gateway = Gateway(gateway_url)
-    try:
-        gateway.sign_in(Credentials.local())
-        with file.open(encoding="utf-8") as lines:
-            job = gateway.import_memories(lines)
-    except (GatewayError, httpx.HTTPError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        gateway.close()
+    with signed_in(url, api_key) as gateway, file.open(encoding="utf-8") as lines:
+        job = gateway.import_memories(lines)
     if job["status"] == "failed":
         typer.echo(f"import {job['id']} failed: {job['error']}", err=True)
         raise typer.Exit(1)

@@ -1,7 +1,8 @@
 """`cognitionos run` and `cognitionos runs ...`: start a goal, follow a run (again), list, show and cancel runs.
 
-Exit codes, for scripts: 0 the run succeeded; 1 it failed, was cancelled, or does not exist; 2 a usage error;
-3 the gateway could not be reached or refused the sign-in; 130 you stopped following (the run goes on).
+Exit codes, for scripts: 0 the run succeeded; 1 it failed, was cancelled, or does not exist; 2 a usage error (an
+argument the CLI or the API refused); 3 the gateway could not be reached or refused the sign-in; 130 you stopped
+following (the run goes on).
 """
 
 import contextlib
@@ -15,19 +16,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cognitionos_cli.account import ApiKey, GatewayUrl, gateway_url, open_gateway
 from cognitionos_cli.progress import EventPrinter
-from cognitionos_cli.workflow import Credentials, Gateway, sandbox_outputs
-from cognitionos_sdk import AuthenticationError, CognitionOSError
+from cognitionos_cli.workflow import Gateway, sandbox_outputs
+from cognitionos_sdk import AuthenticationError, BadRequestError, CognitionOSError
 
 EXIT_SUCCEEDED = 0
 EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
-GatewayUrl = Annotated[str, typer.Option(envvar="API_GATEWAY_URL", help="The gateway's address")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
 RunId = Annotated[str, typer.Argument(help="The run's id (cognitionos runs list shows them)")]
-DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 
 runs_app = typer.Typer(help="Your runs: list, show, follow again, cancel.", no_args_is_help=True)
 
@@ -38,18 +39,22 @@ def fail(code: int, message: str) -> NoReturn:
 
 
 @contextlib.contextmanager
-def signed_in(gateway_url: str) -> Iterator[Gateway]:
-    """A gateway client signed in as this machine's CLI account; the errors a user can act on become one line and
+def signed_in(given_url: str | None, api_key: str | None) -> Iterator[Gateway]:
+    """A gateway client acting as the user (account.py says who); the errors a user can act on become one line and
     an exit code."""
-    gateway = Gateway(gateway_url)
+    url = gateway_url(given_url)
     try:
-        try:
-            gateway.sign_in(Credentials.local())
-        except (AuthenticationError, httpx.HTTPError) as exc:
-            fail(EXIT_UNREACHABLE, f"cannot reach or sign in to the gateway at {gateway_url} ({exc})")
+        gateway = open_gateway(url, api_key)
+    except (AuthenticationError, httpx.HTTPError) as exc:
+        fail(EXIT_UNREACHABLE, f"cannot reach or sign in to the gateway at {url} ({exc})")
+    try:
         yield gateway
+    except AuthenticationError as exc:
+        fail(EXIT_UNREACHABLE, f"the gateway at {url} refused the credentials ({exc}): run `cognitionos login`")
     except httpx.HTTPError as exc:
-        fail(EXIT_UNREACHABLE, f"lost the gateway at {gateway_url} ({type(exc).__name__}: {exc})")
+        fail(EXIT_UNREACHABLE, f"lost the gateway at {url} ({type(exc).__name__}: {exc})")
+    except BadRequestError as exc:  # what was asked is not valid: a usage error
+        fail(EXIT_USAGE, str(exc))
     except CognitionOSError as exc:
         fail(EXIT_RUN_FAILED, str(exc))
     finally:
@@ -83,7 +88,8 @@ def show_finished(run: dict[str, Any], console: Console, *, as_json: bool) -> No
 
 def run(
     goal: Annotated[str, typer.Argument(help="What you want done")],
-    gateway_url: GatewayUrl = DEFAULT_GATEWAY,
+    url: GatewayUrl = None,
+    api_key: ApiKey = None,
     budget_usd: Annotated[float | None, typer.Option(help="LLM spend cap for the run")] = None,
     max_tasks: Annotated[int | None, typer.Option(min=1, max=50, help="Most tasks the planner may use")] = None,
     json_lines: Annotated[
@@ -94,7 +100,7 @@ def run(
     cost on a terminal (one line per event elsewhere), then the result. The run's id comes first; Ctrl-C stops
     following, and `cognitionos runs follow ID` picks it up again."""
     console = Console(highlight=False)
-    with signed_in(gateway_url) as gateway:
+    with signed_in(url, api_key) as gateway:
         run_id = gateway.start_run(goal, budget_usd, max_tasks)["id"]
         if json_lines:
             console.out(json.dumps({"run_id": run_id}))
@@ -106,13 +112,14 @@ def run(
 
 @runs_app.command("list")
 def list_runs(
-    gateway_url: GatewayUrl = DEFAULT_GATEWAY,
+    url: GatewayUrl = None,
+    api_key: ApiKey = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 20,
     as_json: AsJson = False,
 ) -> None:
     """Your latest runs: id, status, when, cost and goal."""
     console = Console(highlight=False)
-    with signed_in(gateway_url) as gateway:
+    with signed_in(url, api_key) as gateway:
         runs = [r.model_dump(mode="json") for r in gateway.sdk.runs.list(limit=limit).items]
     if as_json:
         console.out(json.dumps(runs))
@@ -131,10 +138,10 @@ def list_runs(
 
 
 @runs_app.command("show")
-def show_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: AsJson = False) -> None:
+def show_run(run_id: RunId, url: GatewayUrl = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """One run: its status, each task with its state, and the result."""
     console = Console(highlight=False)
-    with signed_in(gateway_url) as gateway:
+    with signed_in(url, api_key) as gateway:
         found = gateway.run(run_id)
     if as_json:
         console.out(json.dumps(found, default=str))
@@ -153,20 +160,20 @@ def show_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: 
 
 
 @runs_app.command("follow")
-def follow_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: AsJson = False) -> None:
+def follow_run(run_id: RunId, url: GatewayUrl = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """Follow a run again, from its first event, until it ends (exit code as for `cognitionos run`)."""
     console = Console(highlight=False)
-    with signed_in(gateway_url) as gateway:
+    with signed_in(url, api_key) as gateway:
         gateway.run(run_id)  # an unknown id is one line and exit 1, before any stream opens
         finished = follow(gateway, run_id, console, as_json=as_json)
     show_finished(finished, console, as_json=as_json)
 
 
 @runs_app.command("cancel")
-def cancel_run(run_id: RunId, gateway_url: GatewayUrl = DEFAULT_GATEWAY, as_json: AsJson = False) -> None:
+def cancel_run(run_id: RunId, url: GatewayUrl = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """Cancel a run; its running tasks are stopped."""
     console = Console(highlight=False)
-    with signed_in(gateway_url) as gateway:
+    with signed_in(url, api_key) as gateway:
         cancelled = gateway.sdk.runs.cancel(run_id).model_dump(mode="json")
     console.out(json.dumps(cancelled, default=str) if as_json else f"run {run_id} {cancelled['status']}")
 

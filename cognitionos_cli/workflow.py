@@ -46,10 +46,11 @@ class Gateway:
     dicts for printing."""
 
     url: str
+    api_key: str | None = None
     sdk: CognitionOS = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sdk = CognitionOS(self.url, timeout=300)
+        self.sdk = CognitionOS(self.url, api_key=self.api_key, timeout=300)
 
     def close(self) -> None:
         self.sdk.close()

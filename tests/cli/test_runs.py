@@ -3,6 +3,7 @@ longer than the keepalive breaks nothing, the run id comes first, runs can be fo
 one line with a documented exit code. examples/workflow_example.py runs the same way."""
 
 import json
+import stat
 import subprocess
 import sys
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cognitionos_cli.account import remember_gateway
 from cognitionos_cli.main import app
 from cognitionos_cli.workflow import Credentials
 from cognitionos_sdk import CognitionOS
@@ -122,3 +124,68 @@ def test_version_and_plain_flags(cli_env: dict[str, str]) -> None:
     assert code == 0 and output.strip() == f"cognitionos {VERSION}"
     code, output = cognitionos(cli_env, "up", "--help")
     assert code == 0 and "--skip-migrations" in output and "--no-skip-migrations" not in output
+
+
+@pytest.fixture
+def own_account(platform_gateway: ThreadedServer, unique: str) -> Iterator[tuple[str, str]]:
+    """A user of the platform and an API key of theirs: (username, key)."""
+    with CognitionOS(platform_gateway.url) as sdk:
+        sdk.register(f"own_{unique}", f"own_{unique}@example.com", "own-account-pass")
+        sdk.sign_in(f"own_{unique}", "own-account-pass")
+        yield f"own_{unique}", sdk.api_keys.create("for the cli").key
+
+
+@pytest.mark.needs_sandbox
+def test_after_login_runs_are_the_users_own_and_visible_through_the_api(
+    cli_env: dict[str, str], script: RoleScript, platform_gateway: ThreadedServer, own_account: tuple[str, str]
+) -> None:
+    username, key = own_account
+    code, output = cognitionos(cli_env, "login", "--api-key", key)
+    assert code == 0 and f"signed in as {username}" in output
+    stored = Path(cli_env["XDG_STATE_HOME"]) / "cognitionos" / "login.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    script_silent_run(script)
+    code, output = cognitionos(cli_env, "run", "--json", "Take a nap as myself")
+    run_id = json.loads(output.splitlines()[0])["run_id"]
+    with CognitionOS(platform_gateway.url, api_key=key) as mine:
+        assert run_id in [r.id for r in mine.runs.list()]  # the user's own run, as the console shows it
+    assert cognitionos(cli_env, "logout")[1].strip() == "signed out" and not stored.exists()
+
+
+def test_an_api_key_from_the_environment_or_an_option_acts_as_its_user(
+    cli_env: dict[str, str], own_account: tuple[str, str], platform_gateway: ThreadedServer
+) -> None:
+    _, key = own_account
+    for env, args in (({"COGNITIONOS_API_KEY": key}, ()), ({}, ("--api-key", key))):
+        code, output = cognitionos(cli_env | env, "runs", "list", "--json", *args)
+        assert code == 0 and json.loads(output) == []  # the key's user has no runs; the CLI account is not used
+    code, output = cognitionos(cli_env, "runs", "list", "--api-key", "cos_not-a-real-key-at-all")
+    assert code == 3 and output.startswith("error: ")
+
+
+def test_the_address_of_the_last_up_is_found_without_any_variable(
+    platform_gateway: ThreadedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    remember_gateway(platform_gateway.url)  # as `cognitionos up` does
+    code, output = cognitionos({"XDG_STATE_HOME": str(tmp_path)}, "runs", "list", "--json")
+    assert code == 0 and json.loads(output) == []
+    code, _ = cognitionos(
+        {"XDG_STATE_HOME": str(tmp_path), "COGNITIONOS_URL": f"http://127.0.0.1:{free_port()}"}, "runs", "list"
+    )
+    assert code == 3  # an address given wins over the remembered one
+
+
+def test_login_with_a_username_makes_a_key_for_this_machine(
+    cli_env: dict[str, str], own_account: tuple[str, str], platform_gateway: ThreadedServer
+) -> None:
+    username, _ = own_account
+    result = CliRunner().invoke(app, ["login", "--username", username], env=cli_env, input="own-account-pass\n")
+    assert result.exit_code == 0 and f"signed in as {username}" in result.output
+    with CognitionOS(platform_gateway.url) as sdk:
+        sdk.sign_in(username, "own-account-pass")
+        names = [k.name for k in sdk.api_keys.list()]
+        assert any(name.startswith("cognitionos CLI on ") for name in names), names
+    wrong = CliRunner().invoke(app, ["login", "--username", username], env=cli_env, input="not-the-password\n")
+    assert wrong.exit_code == 3 and "refused the sign-in" in wrong.output
+    assert cognitionos(cli_env, "login")[0] == 2  # neither a username nor a key

@@ -69,6 +69,9 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
     try:
         health = _wait_healthy(url, process, log)
         assert set(health["services"]) == set(SERVICE_NAMES) - {"api-gateway"}
+        # `up` wrote where it serves: the other commands find it with no address given.
+        found = subprocess.run([str(BIN / "cognitionos"), "status"], env=env, capture_output=True, text=True)
+        assert found.returncode == 0 and f"CognitionOS at {url}" in found.stdout, found.stdout + found.stderr
         registered = httpx.post(
             f"{url}/api/v1/auth/register",
             json={"username": "persisted", "email": "p@example.com", "password": "persist-me-1"},
