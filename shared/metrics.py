@@ -10,64 +10,129 @@ import ipaddress
 import time
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import BaseServiceSettings
 from shared.errors import NotFoundError
 
+# Each family is a `_total` (or histogram) alone: the `_created` series beside every one doubled the series count.
+disable_created_metrics()
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 HTTP_REQUESTS = Counter(
-    "cognitionos_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
+    "cognitionos_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"], registry=None
 )
 HTTP_LATENCY = Histogram(
     "cognitionos_http_request_duration_seconds",
     "Time to the response head",
     ["service", "method", "route"],
     buckets=LATENCY_BUCKETS,
+    registry=None,
 )
 
 # gateway
-RATE_LIMITED = Counter("cognitionos_gateway_rate_limited_total", "Requests refused by a rate limit", ["bucket"])
-AUTH_FAILURES = Counter("cognitionos_gateway_auth_failures_total", "Failed authentications", ["code"])
-UPSTREAM_ERRORS = Counter(
-    "cognitionos_gateway_upstream_errors_total", "Upstream timeouts, refusals and 5xx", ["service", "kind"]
+RATE_LIMITED = Counter(
+    "cognitionos_gateway_rate_limited_total", "Requests refused by a rate limit", ["bucket"], registry=None
 )
-CIRCUIT_OPEN = Gauge("cognitionos_gateway_circuit_open", "1 while a service's circuit is open", ["service"])
+AUTH_FAILURES = Counter("cognitionos_gateway_auth_failures_total", "Failed authentications", ["code"], registry=None)
+UPSTREAM_ERRORS = Counter(
+    "cognitionos_gateway_upstream_errors_total",
+    "Upstream timeouts, refusals and 5xx",
+    ["service", "kind"],
+    registry=None,
+)
+CIRCUIT_OPEN = Gauge(
+    "cognitionos_gateway_circuit_open", "1 while a service's circuit is open", ["service"], registry=None
+)
 
 # ai-runtime
-LLM_CALLS = Counter("cognitionos_llm_calls_total", "LLM and embedding calls", ["model", "provider", "status"])
-LLM_TOKENS = Counter("cognitionos_llm_tokens_total", "Tokens used", ["model", "provider", "kind"])
-LLM_COST = Counter("cognitionos_llm_cost_usd_total", "Spend in USD", ["model", "provider"])
-LLM_CACHE_HITS = Counter("cognitionos_llm_cache_hits_total", "Answers served from the response cache")
-LLM_FALLBACKS = Counter("cognitionos_llm_fallbacks_total", "Calls answered by a later model of their chain")
-LLM_BUDGET_REJECTIONS = Counter("cognitionos_llm_budget_rejections_total", "Calls refused by a budget", ["scope"])
+LLM_CALLS = Counter(
+    "cognitionos_llm_calls_total", "LLM and embedding calls", ["model", "provider", "status"], registry=None
+)
+LLM_TOKENS = Counter("cognitionos_llm_tokens_total", "Tokens used", ["model", "provider", "kind"], registry=None)
+LLM_COST = Counter("cognitionos_llm_cost_usd_total", "Spend in USD", ["model", "provider"], registry=None)
+LLM_CACHE_HITS = Counter("cognitionos_llm_cache_hits_total", "Answers served from the response cache", registry=None)
+LLM_FALLBACKS = Counter(
+    "cognitionos_llm_fallbacks_total", "Calls answered by a later model of their chain", registry=None
+)
+LLM_BUDGET_REJECTIONS = Counter(
+    "cognitionos_llm_budget_rejections_total", "Calls refused by a budget", ["scope"], registry=None
+)
 LLM_FIRST_TOKEN = Histogram(
     "cognitionos_llm_time_to_first_token_seconds",
     "Streamed calls: time to the first chunk",
     ["model"],
     buckets=LATENCY_BUCKETS,
+    registry=None,
 )
 
 # agent-orchestrator
-TASKS_FINISHED = Counter("cognitionos_tasks_finished_total", "Tasks that reached an end", ["status"])
-TASK_RETRIES = Counter("cognitionos_task_retries_total", "Failed attempts scheduled again")
-CLAIM_LATENCY = Histogram("cognitionos_task_claim_latency_seconds", "From ready to running", buckets=LATENCY_BUCKETS)
-RUNS_FINISHED = Counter("cognitionos_runs_finished_total", "Runs that reached an end", ["status"])
+TASKS_FINISHED = Counter("cognitionos_tasks_finished_total", "Tasks that reached an end", ["status"], registry=None)
+TASK_RETRIES = Counter("cognitionos_task_retries_total", "Failed attempts scheduled again", registry=None)
+CLAIM_LATENCY = Histogram(
+    "cognitionos_task_claim_latency_seconds", "From ready to running", buckets=LATENCY_BUCKETS, registry=None
+)
+RUNS_FINISHED = Counter("cognitionos_runs_finished_total", "Runs that reached an end", ["status"], registry=None)
 
 # memory-service
-MEMORIES_STORED = Counter("cognitionos_memories_stored_total", "Memories written", ["outcome"])
+MEMORIES_STORED = Counter("cognitionos_memories_stored_total", "Memories written", ["outcome"], registry=None)
 MEMORY_SEARCH = Histogram(
-    "cognitionos_memory_search_seconds", "Retrieval time, embedding excluded", ["mode"], buckets=LATENCY_BUCKETS
+    "cognitionos_memory_search_seconds",
+    "Retrieval time, embedding excluded",
+    ["mode"],
+    buckets=LATENCY_BUCKETS,
+    registry=None,
 )
 
 # tool-runner
-TOOL_RUNS = Counter("cognitionos_tool_runs_total", "Tool runs", ["tool", "status"])
+TOOL_RUNS = Counter("cognitionos_tool_runs_total", "Tool runs", ["tool", "status"], registry=None)
 SANDBOX_SECONDS = Histogram(
-    "cognitionos_sandbox_run_seconds", "Whole sandboxed runs, start included", buckets=LATENCY_BUCKETS
+    "cognitionos_sandbox_run_seconds", "Whole sandboxed runs, start included", buckets=LATENCY_BUCKETS, registry=None
 )
-SANDBOX_MEMORY_KILLS = Counter("cognitionos_sandbox_memory_kills_total", "Runs stopped by their memory limit")
+SANDBOX_MEMORY_KILLS = Counter(
+    "cognitionos_sandbox_memory_kills_total", "Runs stopped by their memory limit", registry=None
+)
+
+
+# The families each service exports, beside the HTTP ones every service has: the gateway exports no sandbox metrics.
+SERVICE_FAMILIES: dict[str, tuple[Collector, ...]] = {
+    "api-gateway": (RATE_LIMITED, AUTH_FAILURES, UPSTREAM_ERRORS, CIRCUIT_OPEN),
+    "ai-runtime": (
+        LLM_CALLS,
+        LLM_TOKENS,
+        LLM_COST,
+        LLM_CACHE_HITS,
+        LLM_FALLBACKS,
+        LLM_BUDGET_REJECTIONS,
+        LLM_FIRST_TOKEN,
+    ),
+    "agent-orchestrator": (TASKS_FINISHED, TASK_RETRIES, CLAIM_LATENCY, RUNS_FINISHED),
+    "memory-service": (MEMORIES_STORED, MEMORY_SEARCH),
+    "tool-runner": (TOOL_RUNS, SANDBOX_SECONDS, SANDBOX_MEMORY_KILLS),
+}
+
+
+def service_registry(service: str) -> CollectorRegistry:
+    """What one service's /metrics exports: the process, the HTTP families and its own."""
+    registry = CollectorRegistry(auto_describe=True)
+    common: tuple[Collector, ...] = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR, HTTP_REQUESTS, HTTP_LATENCY)
+    for collector in (*common, *SERVICE_FAMILIES.get(service, ())):
+        registry.register(collector)
+    return registry
 
 
 class MetricsMiddleware:
@@ -109,12 +174,13 @@ def _route(scope: Scope) -> str:
 def install_metrics(app: FastAPI, settings: BaseServiceSettings) -> None:
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
+    registry = service_registry(settings.service_name)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         if not _may_scrape(request, settings.metrics_token, networks):
             raise NotFoundError("Not found")
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _may_scrape(

@@ -7,7 +7,7 @@ import httpx
 
 from services.api_gateway.main import create_app as create_gateway
 from tests.conftest import RegisteredUser, Stack
-from tests.support import serving
+from tests.support import eventually, serving
 
 
 def _samples(text: str, name: str) -> list[str]:
@@ -20,10 +20,16 @@ def test_requests_are_counted_by_route_template_never_by_raw_path(
     secret_id = str(uuid.uuid4())
     gateway.get(f"/api/v1/memories/{secret_id}", headers=user.headers)
     gateway.get("/api/v1/auth/me", headers=user.headers)
-    text = gateway.get("/metrics").text
-    requests = _samples(text, "cognitionos_http_requests_total")
-    assert any('service="api-gateway"' in s and 'route="/api/v1/memories"' in s for s in requests), requests
-    assert any('service="auth-service"' in s and 'route="/me"' in s for s in requests), requests
+
+    def counted() -> str | None:
+        # The auth-service counts a request once its answer is sent, which may be just after the gateway relayed it.
+        text = gateway.get("/metrics").text
+        requests = _samples(text, "cognitionos_http_requests_total")
+        by_gateway = any('service="api-gateway"' in s and 'route="/api/v1/memories"' in s for s in requests)
+        by_auth = any('service="auth-service"' in s and 'route="/me"' in s for s in requests)
+        return text if by_gateway and by_auth else None
+
+    text = eventually(counted)
     assert _samples(text, "cognitionos_http_request_duration_seconds_bucket")
     assert secret_id not in text
 
@@ -45,3 +51,14 @@ def test_the_public_gateway_does_not_publish_metrics_to_other_networks(stack: St
         assert wrong.status_code == 404
         right = httpx.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"})
         assert right.status_code == 200 and "cognitionos_http_requests_total" in right.text
+
+
+def test_each_service_exports_its_own_families_and_no_created_series(gateway: httpx.Client, stack: Stack) -> None:
+    families = {
+        line.split()[2] for line in gateway.get("/metrics").text.splitlines() if line.startswith("# TYPE cognitionos_")
+    }
+    assert {"cognitionos_gateway_auth_failures_total", "cognitionos_http_requests_total"} <= families
+    assert not [f for f in families if f.startswith(("cognitionos_sandbox", "cognitionos_llm", "cognitionos_memor"))]
+    assert "_created" not in gateway.get("/metrics").text
+    auth = httpx.get(f"{stack.auth.url}/metrics").text
+    assert "cognitionos_http_requests_total" in auth and "cognitionos_gateway_" not in auth
