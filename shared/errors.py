@@ -151,6 +151,9 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
+    if request.url.path.startswith(OPENAI_PATHS) and any(p["type"] == "json_invalid" for p in problems):
+        # A body that is not JSON at all: OpenAI answers 400, and its SDK raises BadRequestError for it.
+        return error_response(400, "invalid_json", "The request body is not valid JSON", request=request)
     return error_response(
         422, "validation_error", "Request validation failed", details={"errors": problems}, request=request
     )

@@ -106,6 +106,13 @@ def test_errors_on_v1_carry_openais_type_and_param(sdk_stack: tuple[str, str, st
     error = response.json()["error"]
     assert response.status_code == 422 and error["type"] == "invalid_request_error" and "param" in error
     assert {"code", "message", "details"} <= set(error)
+    malformed = httpx.post(
+        f"{base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        content=b'{"model": "gpt-4o-mini", "messages": [',
+    )
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
+    assert malformed.json()["error"]["type"] == "invalid_request_error"
     unauthenticated = httpx.post(f"{base_url}/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
     assert unauthenticated.json()["error"]["type"] == "authentication_error"
 
