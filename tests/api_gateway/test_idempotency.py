@@ -7,6 +7,7 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -49,46 +50,51 @@ def test_keys_belong_to_one_user(gateway: httpx.Client, user: RegisteredUser, un
     assert second.json()["verified_identity"]["user_id"] != first.json()["verified_identity"]["user_id"]
 
 
+@asynccontextmanager
+async def claimed(redis_url: str, *, path: str, body: bytes) -> AsyncIterator[tuple[IdempotencyKeys, dict, Claim]]:
+    """The keys, a request of a fresh user, and the claim that request took."""
+    redis = Redis.from_url(redis_url)
+    keys = IdempotencyKeys(redis)
+    request = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": path, "body": body}
+    claim = await keys.claim(**request)
+    assert isinstance(claim, Claim)
+    try:
+        yield keys, request, claim
+    finally:
+        await redis.aclose()
+
+
 def test_a_retry_while_the_first_still_runs_is_told_to_wait_and_an_unavailable_service_frees_the_key(
     redis_url: str,
 ) -> None:
     async def scenario() -> None:
-        redis = Redis.from_url(redis_url)
-        keys = IdempotencyKeys(redis)
-        request = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": "/runs", "body": b"{}"}
-        claim = await keys.claim(**request)
-        assert isinstance(claim, Claim)
-        with pytest.raises(ConflictError) as waiting:
-            await keys.claim(**request)
-        assert waiting.value.code == "idempotency_request_in_progress" and waiting.value.headers == {"Retry-After": "1"}
-        await keys.settle(claim, Response(b"down", status_code=503))
-        retry = await keys.claim(**request)  # the failure freed it: the retry acts
-        assert isinstance(retry, Claim)
-        await keys.settle(retry, Response(b'{"ok": true}', status_code=201, media_type="application/json"))
-        replay = await keys.claim(**request)
-        assert isinstance(replay, Response) and replay.status_code == 201 and replay.body == b'{"ok": true}'
-        await redis.aclose()
+        async with claimed(redis_url, path="/runs", body=b"{}") as (keys, request, claim):
+            with pytest.raises(ConflictError) as waiting:
+                await keys.claim(**request)
+            assert waiting.value.code == "idempotency_request_in_progress"
+            assert waiting.value.headers == {"Retry-After": "1"}
+            await keys.settle(claim, Response(b"down", status_code=503))
+            retry = await keys.claim(**request)  # the failure freed it: the retry acts
+            assert isinstance(retry, Claim)
+            await keys.settle(retry, Response(b'{"ok": true}', status_code=201, media_type="application/json"))
+            replay = await keys.claim(**request)
+            assert isinstance(replay, Response) and replay.status_code == 201 and replay.body == b'{"ok": true}'
 
     asyncio.run(scenario())
 
 
 def test_a_streamed_answer_is_stored_whole(redis_url: str) -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        yield b'{"items": '
+        yield b"[1, 2]}"
+
     async def scenario() -> None:
-        redis = Redis.from_url(redis_url)
-        keys = IdempotencyKeys(redis)
-        request = {"user_id": str(uuid.uuid4()), "key": "s", "method": "POST", "path": "/memories", "body": b"[]"}
-        claim = await keys.claim(**request)
-        assert isinstance(claim, Claim)
-
-        async def parts() -> AsyncIterator[bytes]:
-            yield b'{"items": '
-            yield b"[1, 2]}"
-
-        streamed = await keys.settle(claim, StreamingResponse(parts(), status_code=200, media_type="application/json"))
-        assert b"".join([chunk async for chunk in streamed.body_iterator]) == b'{"items": [1, 2]}'
-        replay = await keys.claim(**request)
-        assert isinstance(replay, Response) and replay.body == b'{"items": [1, 2]}'
-        await redis.aclose()
+        async with claimed(redis_url, path="/memories", body=b"[]") as (keys, request, claim):
+            answer = StreamingResponse(parts(), status_code=200, media_type="application/json")
+            streamed = await keys.settle(claim, answer)
+            assert b"".join([chunk async for chunk in streamed.body_iterator]) == b'{"items": [1, 2]}'
+            replay = await keys.claim(**request)
+            assert isinstance(replay, Response) and replay.body == b'{"items": [1, 2]}'
 
     asyncio.run(scenario())
 
@@ -122,16 +128,11 @@ def test_a_memory_posted_twice_with_one_key_is_stored_once(platform_gateway: Thr
 
 def test_a_service_that_may_have_acted_before_failing_keeps_the_key_pending(redis_url: str) -> None:
     async def scenario() -> None:
-        redis = Redis.from_url(redis_url)
-        keys = IdempotencyKeys(redis)
-        request = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": "/runs", "body": b"{}"}
-        claim = await keys.claim(**request)
-        assert isinstance(claim, Claim)
-        await keys.settle(claim, Response(b"boom", status_code=500))
-        with pytest.raises(ConflictError) as waiting:
-            await keys.claim(**request)
-        assert waiting.value.code == "idempotency_request_in_progress"
-        await redis.aclose()
+        async with claimed(redis_url, path="/runs", body=b"{}") as (keys, request, claim):
+            await keys.settle(claim, Response(b"boom", status_code=500))
+            with pytest.raises(ConflictError) as waiting:
+                await keys.claim(**request)
+            assert waiting.value.code == "idempotency_request_in_progress"
 
     asyncio.run(scenario())
 
