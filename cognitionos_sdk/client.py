@@ -39,7 +39,9 @@ RECONNECT_SECONDS = 1.0
 
 
 def _base_url(given: str | None) -> str:
-    return (given or os.environ.get("COGNITIONOS_BASE_URL") or DEFAULT_URL).rstrip("/")
+    """COGNITIONOS_BASE_URL, as the openai client names its own; the CLI's COGNITIONOS_URL serves too."""
+    environ = os.environ
+    return (given or environ.get("COGNITIONOS_BASE_URL") or environ.get("COGNITIONOS_URL") or DEFAULT_URL).rstrip("/")
 
 
 def _auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
