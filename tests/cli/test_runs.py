@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cognitionos_cli.account import remember_gateway
 from cognitionos_cli.main import app
-from cognitionos_cli.workflow import Credentials
+from cognitionos_cli.workflow import Credentials, Gateway
 from cognitionos_sdk import CognitionOS
 from shared.app import VERSION
 from tests.running_services import RoleScript, script_silent_run, task
@@ -189,3 +189,21 @@ def test_login_with_a_username_makes_a_key_for_this_machine(
     wrong = CliRunner().invoke(app, ["login", "--username", username], env=cli_env, input="not-the-password\n")
     assert wrong.exit_code == 3 and "refused the sign-in" in wrong.output
     assert cognitionos(cli_env, "login")[0] == 2  # neither a username nor a key
+
+
+def test_ctrl_c_stops_following_not_the_run_and_says_how_to_follow_again(
+    cli_env: dict[str, str], script: RoleScript, platform_gateway: ThreadedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
+
+    def interrupted(_gateway: Gateway, _run_id: str) -> Iterator[dict]:
+        raise KeyboardInterrupt
+        yield {}
+
+    monkeypatch.setattr(Gateway, "events", interrupted)
+    code, output = cognitionos(cli_env, "run", "Do one small thing")
+    run_id = output.splitlines()[0].split()[1]
+    assert code == 130 and f"it goes on. Follow it again: cognitionos runs follow {run_id}" in output
+    monkeypatch.undo()
+    code, output = cognitionos(cli_env, "runs", "follow", run_id)
+    assert code == 0 and f"run {run_id} succeeded" in output  # the run went on without anyone following it
