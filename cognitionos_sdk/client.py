@@ -4,7 +4,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -117,6 +117,12 @@ class CognitionOS:
             time.sleep(_retry_wait(response, attempt))
         return call.result(response)
 
+    def send_page(self, make: Callable[[str | None], Call[Page[T]]], cursor: str | None) -> Page[T]:
+        """One page of a list (`make` builds its call from a cursor); iterating it fetches the pages after it."""
+        page = self.send(make(cursor))
+        page._next_page = lambda after: self.send_page(make, after)
+        return page
+
     def stream(
         self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
     ) -> Iterator[ServerSentEvent]:
@@ -180,9 +186,7 @@ class Runs:
         return self._client.send(calls.get_run(run_id))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Run]:
-        page = self._client.send(calls.list_runs(cursor=cursor, limit=limit))
-        page._next_page = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return self._client.send_page(lambda c: calls.list_runs(cursor=c, limit=limit), cursor)
 
     def cancel(self, run_id: str) -> Run:
         return self._client.send(calls.cancel_run(run_id))
@@ -237,9 +241,7 @@ class Memories:
         return self._client.send(calls.search_memories(query, k=k, hybrid=hybrid))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Memory]:
-        page = self._client.send(calls.list_memories(cursor=cursor, limit=limit))
-        page._next_page = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return self._client.send_page(lambda c: calls.list_memories(cursor=c, limit=limit), cursor)
 
     def get(self, memory_id: str) -> Memory:
         return self._client.send(calls.get_memory(memory_id))
@@ -273,9 +275,7 @@ class Conversations:
         return self._client.send(calls.create_conversation(title=title, system_prompt=system_prompt, model=model))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Conversation]:
-        page = self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
-        page._next_page = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return self._client.send_page(lambda c: calls.list_conversations(cursor=c, limit=limit), cursor)
 
     def get(self, conversation_id: str) -> Conversation:
         return self._client.send(calls.get_conversation(conversation_id))
@@ -295,9 +295,7 @@ class Conversations:
             yield sse.event, sse.json()
 
     def messages(self, conversation_id: str, *, cursor: str | None = None, limit: int = 100) -> Page[Message]:
-        page = self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
-        page._next_page = lambda after: self.messages(conversation_id, cursor=after, limit=limit)
-        return page
+        return self._client.send_page(lambda c: calls.list_messages(conversation_id, cursor=c, limit=limit), cursor)
 
 
 class ApiKeys:
@@ -308,9 +306,7 @@ class ApiKeys:
         return self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
-        page = self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
-        page._next_page = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return self._client.send_page(lambda c: calls.list_api_keys(cursor=c, limit=limit), cursor)
 
     def revoke(self, key_id: str) -> ApiKey:
         return self._client.send(calls.revoke_api_key(key_id))
@@ -351,6 +347,12 @@ class AsyncCognitionOS:
                 break
             await asyncio.sleep(_retry_wait(response, attempt))
         return call.result(response)
+
+    async def send_page(self, make: Callable[[str | None], Call[Page[T]]], cursor: str | None) -> Page[T]:
+        """One page of a list; `async for` over it fetches the pages after it."""
+        page = await self.send(make(cursor))
+        page._next_page_async = lambda after: self.send_page(make, after)
+        return page
 
     async def stream(
         self, method: str, path: str, *, json: Any = None, last_event_id: str | None = None
@@ -414,9 +416,7 @@ class AsyncRuns:
         return await self._client.send(calls.get_run(run_id))
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Run]:
-        page = await self._client.send(calls.list_runs(cursor=cursor, limit=limit))
-        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return await self._client.send_page(lambda c: calls.list_runs(cursor=c, limit=limit), cursor)
 
     async def cancel(self, run_id: str) -> Run:
         return await self._client.send(calls.cancel_run(run_id))
@@ -470,9 +470,7 @@ class AsyncMemories:
         return await self._client.send(calls.search_memories(query, k=k, hybrid=hybrid))
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Memory]:
-        page = await self._client.send(calls.list_memories(cursor=cursor, limit=limit))
-        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return await self._client.send_page(lambda c: calls.list_memories(cursor=c, limit=limit), cursor)
 
     async def get(self, memory_id: str) -> Memory:
         return await self._client.send(calls.get_memory(memory_id))
@@ -506,9 +504,7 @@ class AsyncConversations:
         return await self._client.send(call)
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Conversation]:
-        page = await self._client.send(calls.list_conversations(cursor=cursor, limit=limit))
-        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return await self._client.send_page(lambda c: calls.list_conversations(cursor=c, limit=limit), cursor)
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._client.send(calls.get_conversation(conversation_id))
@@ -527,9 +523,9 @@ class AsyncConversations:
             yield sse.event, sse.json()
 
     async def messages(self, conversation_id: str, *, cursor: str | None = None, limit: int = 100) -> Page[Message]:
-        page = await self._client.send(calls.list_messages(conversation_id, cursor=cursor, limit=limit))
-        page._next_page_async = lambda after: self.messages(conversation_id, cursor=after, limit=limit)
-        return page
+        return await self._client.send_page(
+            lambda c: calls.list_messages(conversation_id, cursor=c, limit=limit), cursor
+        )
 
 
 class AsyncApiKeys:
@@ -540,9 +536,7 @@ class AsyncApiKeys:
         return await self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
-        page = await self._client.send(calls.list_api_keys(cursor=cursor, limit=limit))
-        page._next_page_async = lambda after: self.list(cursor=after, limit=limit)
-        return page
+        return await self._client.send_page(lambda c: calls.list_api_keys(cursor=c, limit=limit), cursor)
 
     async def revoke(self, key_id: str) -> ApiKey:
         return await self._client.send(calls.revoke_api_key(key_id))
