@@ -61,7 +61,7 @@ def local_chat_available() -> tuple[bool, str]:
 
 
 class GenerationCancelled(Exception):
-    """Raised inside llama.cpp's sampling loop (from a logits processor) to stop a generation whose run ended."""
+    """Raised between two tokens (or before the first) to stop a generation whose run ended."""
 
 
 class LocalChatProvider:
@@ -146,9 +146,13 @@ class LocalChatProvider:
     def _fitting_max_tokens(self, request: ChatRequest, prompt_tokens: int) -> int:
         """The small local context holds the prompt and the answer: a long prompt shortens the answer
         instead of failing. A prompt that alone fills the context still fails, clearly, in llama.cpp."""
-        wanted = min(request.max_tokens or self.max_answer_tokens, self.max_answer_tokens)
+        wanted = self._answer_tokens(request)
         room = self.context_window - prompt_tokens
         return min(wanted, room) if room >= MIN_ANSWER_TOKENS else wanted
+
+    def _answer_tokens(self, request: ChatRequest) -> int:
+        """The most tokens an answer may take: what the caller asked, within the cap."""
+        return min(request.max_tokens or self.max_answer_tokens, self.max_answer_tokens)
 
     def _arguments(self, request: ChatRequest, prompt_tokens: int) -> dict[str, Any]:
         arguments: dict[str, Any] = {
@@ -197,7 +201,7 @@ class LocalChatProvider:
                 retry_after_seconds=max(1.0, wait - self.max_queue_wait_seconds),
                 details={"queued": self.queued},
             )
-        tokens = min(request.max_tokens or self.max_answer_tokens, self.max_answer_tokens)
+        tokens = self._answer_tokens(request)
         self.queued += 1
         self.queued_tokens += tokens
         if request.run_id is not None:
