@@ -21,6 +21,7 @@ from services.tool_runner.seccomp import close_fd, filter_fd, sandbox_filter
 
 MB = 1024 * 1024
 PR_SET_PDEATHSIG = 1
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded once here, not in each child between fork and exec
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache")
 
 
@@ -199,7 +200,7 @@ def _interpreter_view(prefix: str) -> list[str]:
 def _limit_resources(limits: Limits, *, sandboxed: bool, cgroup: RunCgroup | None) -> None:
     """Runs in the child between fork and exec."""
     # Killed when the service dies, even by SIGKILL; each process below passes the same signal on.
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if cgroup is not None:
         cgroup.join()
     mb = 1024 * 1024
