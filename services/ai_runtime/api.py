@@ -33,6 +33,7 @@ from services.ai_runtime.schemas import (
 )
 from services.ai_runtime.service import AIRuntime, Generation, GenerationResult, format_sse
 from shared.app import DbSession, service_state
+from shared.disconnect import unless_disconnected
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError
 from shared.identity import AdminIdentity, CurrentIdentity, Identity, acting_user_id
 
@@ -125,7 +126,9 @@ def _generation_from_complete(
 async def complete(body: CompleteRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
     generation = _generation_from_complete(runtime, body, identity=identity, request=request)
     if not body.stream:
-        return _complete_response(await runtime.generate(generation), generation.prompt_version)
+        return _complete_response(
+            await unless_disconnected(request, runtime.generate(generation)), generation.prompt_version
+        )
     streamed = await runtime.generate_stream(generation)
 
     async def events() -> AsyncIterator[str]:
@@ -256,7 +259,9 @@ async def openai_chat_completions(
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
         # Already plain JSON types: handed to the response as is, skipping FastAPI's encoder walk of a return value.
-        return JSONResponse(_chat_completion(await runtime.generate(generation), completion_id, created))
+        return JSONResponse(
+            _chat_completion(await unless_disconnected(request, runtime.generate(generation)), completion_id, created)
+        )
     streamed = await runtime.generate_stream(generation)
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: dict[str, int] | None = None) -> str:
@@ -320,7 +325,7 @@ async def openai_completions(
         }
 
     if not body.stream:
-        result = await runtime.generate(generation)
+        result = await unless_disconnected(request, runtime.generate(generation))
         return completion(result.model.name, result.content, result.finish_reason or "stop", _usage(result))
     streamed = await runtime.generate_stream(generation)
 
@@ -361,7 +366,7 @@ async def anthropic_messages(
     )
     message_id = f"msg_{uuid.uuid4().hex}"
     if not body.stream:
-        result = await runtime.generate(generation)
+        result = await unless_disconnected(request, runtime.generate(generation))
         return {
             "id": message_id,
             "type": "message",

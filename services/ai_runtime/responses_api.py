@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.ai_runtime.api import SSE_HEADERS, Runtime, client_generation
 from services.ai_runtime.providers.base import ProviderError
 from services.ai_runtime.service import GenerationResult
+from shared.disconnect import unless_disconnected
 from shared.errors import BadRequestError
 from shared.identity import CurrentIdentity
 
@@ -168,7 +169,7 @@ async def create_response(body: ResponsesRequest, identity: CurrentIdentity, run
     )
     response_id, created = f"resp_{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
-        result = await runtime.generate(generation)
+        result = await unless_disconnected(request, runtime.generate(generation))
         return _response(
             response_id, created, result.model.name, status="completed", output=_output(result), usage=_usage(result)
         )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.models import ApiKey, Budget
 from services.ai_runtime import repository
-from services.ai_runtime.budget import BudgetCounters, BudgetExceeded, Limit, Reservation, period_limits
+from services.ai_runtime.budget import MICROS, BudgetCounters, BudgetExceeded, Limit, Reservation, period_limits
 from services.ai_runtime.cache import ResponseCache, cache_key
 from services.ai_runtime.catalog import Catalog, ModelInfo
 from services.ai_runtime.config import AIRuntimeSettings
@@ -485,6 +485,9 @@ class AIRuntime:
             )
         except (AllDeploymentsFailed, ProviderError) as exc:
             raise await self._failed(generation, reservation=reservation, started=started, exc=exc) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abandoned(generation, reservation=reservation, started=started))
+            raise
         prompt_tokens, completion_tokens = self._usage(generation, model=model, content=result.content, reported=result)
         cost = model.cost(prompt_tokens, completion_tokens)
         await self.counters.settle(reservation, cost, prompt_tokens + completion_tokens)
@@ -544,6 +547,22 @@ class AIRuntime:
             error=str(exc),
         )
         return _provider_failure(exc)
+
+    async def _abandoned(self, generation: Generation, *, reservation: Reservation, started: float) -> None:
+        """The caller went away mid-call: a provider may bill what it already did, so the reservation (the most the
+        call could cost) is charged, and the call is recorded as cancelled. The embedded model costs nothing."""
+        await self.counters.settle(reservation, Decimal(reservation.cost_micros) / MICROS, reservation.tokens)
+        self._record(
+            generation,
+            model=None,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost=Decimal(reservation.cost_micros) / MICROS,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cached=False,
+            status="cancelled",
+            error="the caller disconnected",
+        )
 
     async def generate_stream(self, generation: Generation) -> StreamedGeneration:
         """Reserve, open the stream (retries and fallback until the first chunk), then relay; settle at the end."""

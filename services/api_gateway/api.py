@@ -24,6 +24,7 @@ from services.api_gateway.upstreams import ROUTES, UpstreamRoute
 from shared import metrics
 from shared.app import VERSION, core_state
 from shared.db import database_is_ready
+from shared.disconnect import ClientClosedRequest
 from shared.errors import AppError, BadRequestError, NotFoundError, PayloadTooLargeError, UnauthorizedError
 from shared.identity import Identity
 from shared.redis import redis_is_ready
@@ -134,8 +135,9 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
                 identity=identity,
                 extra_headers=extra_headers,
             )
-        except (UpstreamUnreached, PayloadTooLargeError):
-            if claim is not None:  # the service never got the whole request: a retry may act
+        except (UpstreamUnreached, PayloadTooLargeError, ClientClosedRequest):
+            # The service never got the whole request, or stopped work whose caller left: a retry may act.
+            if claim is not None:
                 await state.idempotency.release(claim)
             raise
         if claim is not None:

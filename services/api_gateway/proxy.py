@@ -22,6 +22,7 @@ from services.api_gateway.circuit import CircuitBreaker
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.schemas import AggregatedHealthResponse, UpstreamHealth
 from shared import metrics
+from shared.disconnect import unless_disconnected
 from shared.errors import GatewayTimeoutError, PayloadTooLargeError, ServiceUnavailableError
 from shared.identity import INTERNAL_HEADERS, Identity, sign_identity
 from shared.middleware import caused_by_body_limit
@@ -56,6 +57,12 @@ SMALL_BODY_BYTES = 256 * 1024
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
 OPENAPI_CACHE_SECONDS = 60.0
 PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar and "/": everything else, "%" included, is percent-encoded
+
+
+async def _read_then_set(request: Request, body_read: asyncio.Event) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        yield chunk
+    body_read.set()
 
 
 def upstream_url(base: str, path: str, query: bytes) -> URL:
@@ -137,15 +144,20 @@ class UpstreamProxy:
         has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE") or "content-length" in request.headers
         query = request.scope["query_string"]
         url = upstream_url(self.urls[service], path, query)
+        streaming = "text/event-stream" in request.headers.get("accept", "")
+        # A generation answered whole holds the model until its end: when its caller leaves, the gateway lets go
+        # of the upstream call, and the ai-runtime, seeing its connection close, stops the generation.
+        body_read = asyncio.Event() if service == "ai-runtime" and has_body and not streaming else None
+        sent = self.session.request(
+            request.method,
+            url,
+            headers=self._upstream_headers(request, identity),
+            data=(request.stream() if body_read is None else _read_then_set(request, body_read)) if has_body else None,
+            timeout=self._timeouts[streaming],
+            allow_redirects=False,
+        )
         try:
-            upstream = await self.session.request(
-                request.method,
-                url,
-                headers=self._upstream_headers(request, identity),
-                data=request.stream() if has_body else None,
-                timeout=self._timeouts["text/event-stream" in request.headers.get("accept", "")],
-                allow_redirects=False,
-            )
+            upstream = await (sent if body_read is None else unless_disconnected(request, sent, body_read=body_read))
         except TimeoutError as exc:
             breaker.record_failure()
             self._count_failure(service, "timeout")

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import math
+import socket
 import tempfile
 import threading
 import uuid
@@ -19,7 +20,10 @@ from services.ai_runtime.providers.local_models import LocalChatProvider, LocalE
 from services.ai_runtime.service import AIRuntime
 from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabularies
 from shared.app import service_state
+from services.api_gateway.main import create_app as create_gateway
 from tests.ai_runtime.conftest import identity_headers, runtime_settings
+from tests.ai_runtime.ledger_helpers import usage_rows
+from tests.conftest import RegisteredUser, Stack
 from tests.memory_service.conftest import make_user
 from tests.support import eventually, serving, sql_scalar
 
@@ -106,20 +110,29 @@ def test_local_streaming(ai: httpx.Client) -> None:
     assert text.count("event: chunk") >= 1 and '"provider": "local"' in text
 
 
-def test_streaming_counts_the_prompt_as_llama_cpp_does() -> None:
-    """llama.cpp reports no usage when streaming: the provider counts the templated prompt itself, default system
-    prompt included, and must agree with what llama.cpp reports for the same request without streaming."""
+def test_usage_agrees_with_what_llama_cpp_reports() -> None:
+    """The provider generates token by token (so that it can stop) and llama.cpp reports no usage then: the
+    provider counts the templated prompt (default system prompt included) and the answer itself, and must agree
+    with what llama.cpp reports for the same request answered whole."""
     provider = LocalChatProvider(threads=1)
     for messages in (
         [{"role": "user", "content": "Say hello."}],
         [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}],
+        [{"role": "user", "content": "Écris « café crème » puis 你好 et 🎉."}],
     ):
-        request = ChatRequest(model="local", messages=messages, max_tokens=2, temperature=0)
+        request = ChatRequest(model="local", messages=messages, max_tokens=24, temperature=0)
+        whole = provider._model().create_chat_completion(
+            messages=messages, max_tokens=24, temperature=0, repeat_penalty=provider.repeat_penalty
+        )
+        expected = (whole["usage"]["prompt_tokens"], whole["usage"]["completion_tokens"])
 
-        async def streamed_usage(request: ChatRequest) -> int | None:
-            return [chunk async for chunk in provider.stream(request)][-1].prompt_tokens
+        async def streamed_usage(request: ChatRequest) -> tuple[int | None, int | None]:
+            last = [chunk async for chunk in provider.stream(request)][-1]
+            return last.prompt_tokens, last.completion_tokens
 
-        assert asyncio.run(streamed_usage(request)) == asyncio.run(provider.complete(request)).prompt_tokens
+        answered = asyncio.run(provider.complete(request))
+        assert asyncio.run(streamed_usage(request)) == expected
+        assert (answered.prompt_tokens, answered.completion_tokens) == expected
 
 
 def test_tiktoken_works_offline_from_shipped_vocabularies() -> None:
@@ -262,3 +275,30 @@ def test_cancelling_a_run_stops_its_generation_on_the_embedded_model(database_ur
     # Stopped, not finished: a finished generation would have answered 200 with 600 tokens of story.
     assert answers[0].status_code == 400 and "was cancelled" in answers[0].text
     assert lane.runs_in_lane() == []
+
+
+def test_a_caller_who_hangs_up_stops_its_generation_through_the_gateway(
+    stack: Stack, user: RegisteredUser, database_url: str, redis_url: str
+) -> None:
+    """A non-streaming call runs to its end unless someone notices the caller left: the gateway lets go of the
+    upstream call, the ai-runtime sees its connection close, and the embedded model stops at the next token."""
+    settings = runtime_settings(database_url, redis_url, None)
+    with (
+        serving(create_runtime(settings)) as runtime,
+        serving(create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url, upstream_timeout_seconds=300))) as gw,
+    ):
+        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        body = json.dumps(
+            {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": LONG}], "max_tokens": 600}
+        ).encode()
+        with socket.create_connection(("127.0.0.1", gw.server.config.port)) as caller:
+            caller.sendall(
+                b"POST /api/v1/ai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: {user.headers['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            eventually(lambda: lane.queued == 1)
+        eventually(lambda: lane.queued == 0)
+        (row,) = usage_rows(database_url, user.id)
+    # Stopped, not finished: a finished generation is recorded as a success with its tokens.
+    assert row.status == "cancelled" and row.error == "the caller disconnected"

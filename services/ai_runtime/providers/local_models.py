@@ -64,6 +64,10 @@ class GenerationCancelled(Exception):
     """Raised between two tokens (or before the first) to stop a generation whose run ended."""
 
 
+class GenerationAbandoned(Exception):
+    """Raised between two tokens (or before the first) to stop a generation whose caller went away."""
+
+
 class LocalChatProvider:
     """llama.cpp in-process. One model instance, one generation at a time (llama.cpp contexts are not thread-safe).
 
@@ -222,77 +226,80 @@ class LocalChatProvider:
             per_token = (time.monotonic() - started) / tokens
             self.seconds_per_token = 0.7 * self.seconds_per_token + 0.3 * per_token
 
-    def _refuse_if_cancelled(self, request: ChatRequest) -> None:
+    def _refuse_if_stopped(self, request: ChatRequest, abandoned: threading.Event) -> None:
+        if abandoned.is_set():
+            raise GenerationAbandoned
         if request.run_id is not None and request.run_id in self._cancelled_runs:
             raise GenerationCancelled(request.run_id)
 
-    def _complete_blocking(self, request: ChatRequest) -> ChatResult:
-        prepared = _prepared(request, auto_tool_calls=self.auto_tool_calls)
-        if request.run_id is not None:
-            # A run's call is generated token by token, so that cancelling the run stops it at the next token.
-            content, finish_reason, prompt_tokens, completion_tokens = _gathered(self._generate(prepared))
-        else:
-            with self._lock:
-                started = time.monotonic()
-                response = self._model().create_chat_completion(
-                    **self._arguments(prepared, self._prompt_tokens(prepared))
-                )
-            choice, usage = response["choices"][0], response.get("usage") or {}
-            self._timed(started, usage.get("completion_tokens"))
-            content, finish_reason = choice["message"].get("content") or "", choice.get("finish_reason")
-            prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    def _complete_blocking(self, request: ChatRequest, abandoned: threading.Event) -> ChatResult:
+        # Generated token by token even when answered whole, so that a cancelled run or a caller who went away
+        # stops it at the next token (llama.cpp's own non-streaming call cannot be stopped).
+        chunks = list(self._generate(_prepared(request, auto_tool_calls=self.auto_tool_calls), abandoned))
+        content = "".join(chunk.delta for chunk in chunks)
+        finish_reason = next((chunk.finish_reason for chunk in reversed(chunks) if chunk.finish_reason), None)
         tool_calls = None
         if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
             content, tool_calls = parse_answer(content)
         return ChatResult(
             content=content,
             finish_reason="tool_calls" if tool_calls else finish_reason,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            prompt_tokens=chunks[-1].prompt_tokens,
+            completion_tokens=chunks[-1].completion_tokens,
             tool_calls=tool_calls,
         )
 
-    def _generate(self, request: ChatRequest) -> Iterator[StreamChunk]:
-        """The answer token by token, then one chunk with the usage; stops (GenerationCancelled) at the first token
-        after the run was cancelled. `request` is prepared (_prepared)."""
+    def _generate(self, request: ChatRequest, abandoned: threading.Event) -> Iterator[StreamChunk]:
+        """The answer token by token, then one chunk with the usage; stops at the first token after the run was
+        cancelled (GenerationCancelled) or the caller went away. `request` is prepared (_prepared)."""
         with self._lock:
-            self._refuse_if_cancelled(request)
+            self._refuse_if_stopped(request, abandoned)
             started = time.monotonic()
             model = self._model()
-            # llama.cpp reports no usage when streaming: the prompt is counted once, as for fitting max_tokens.
+            # llama.cpp reports no usage when streaming: the prompt is counted as for fitting max_tokens, and the
+            # answer by tokenizing its text (which agrees with llama.cpp's count; its chunks do not map to tokens).
             prompt_tokens = self._prompt_tokens(request)
-            completion_tokens = 0
+            parts: list[str] = []
             events = model.create_chat_completion(**self._arguments(request, prompt_tokens), stream=True)
             try:
                 for event in events:
-                    self._refuse_if_cancelled(request)
+                    self._refuse_if_stopped(request, abandoned)
                     choice = event["choices"][0]
                     delta = choice["delta"].get("content") or ""
-                    if delta:
-                        completion_tokens += 1
+                    parts.append(delta)
                     yield StreamChunk(delta=delta, finish_reason=choice.get("finish_reason"))
             finally:
                 events.close()  # stops llama.cpp's generation loop here, whatever ended this one
+                completion_tokens = self.count_tokens("".join(parts))
                 self._timed(started, completion_tokens)
             yield StreamChunk(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
+        abandoned = threading.Event()  # the caller went away: the generation stops at its next token
         with self._in_lane(request):
+            generation = self._executor.submit(self._complete_blocking, request, abandoned)
             try:
-                return await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._complete_blocking, request
-                )
+                return await asyncio.wrap_future(generation)
+            except asyncio.CancelledError:
+                abandoned.set()
+                generation.cancel()  # a queued one never starts
+                # The lane counts this generation until its thread lets go of the model (within a token).
+                stopped = asyncio.wrap_future(generation)
+                await asyncio.wait((stopped,))
+                if not stopped.cancelled():
+                    stopped.exception()  # GenerationAbandoned: nobody is waiting for it
+                raise
             except GenerationCancelled as exc:
                 raise _cancelled(self.name, exc) from exc
             except (ValueError, RuntimeError) as exc:
                 raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
 
-    def _stream_blocking(self, request: ChatRequest) -> Iterator[StreamChunk]:
+    def _stream_blocking(self, request: ChatRequest, abandoned: threading.Event) -> Iterator[StreamChunk]:
         if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
             # A grammar-shaped call is only known whole: it goes out as one chunk once generated.
-            yield from _as_chunks(self._complete_blocking(request))
+            yield from _as_chunks(self._complete_blocking(request, abandoned))
             return
-        yield from self._generate(_prepared(request, auto_tool_calls=self.auto_tool_calls))
+        yield from self._generate(_prepared(request, auto_tool_calls=self.auto_tool_calls), abandoned)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         loop = asyncio.get_running_loop()
@@ -301,10 +308,10 @@ class LocalChatProvider:
 
         def produce() -> None:
             try:
-                for chunk in self._stream_blocking(request):
-                    if abandoned.is_set():
-                        return
+                for chunk in self._stream_blocking(request, abandoned):
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except GenerationAbandoned:
+                pass
             except BaseException as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
@@ -322,18 +329,6 @@ class LocalChatProvider:
             finally:
                 abandoned.set()
                 await asyncio.shield(worker)
-
-
-def _gathered(chunks: Iterator[StreamChunk]) -> tuple[str, str | None, int | None, int | None]:
-    """A generation's text, finish reason and usage, from its chunks."""
-    parts: list[str] = []
-    finish_reason = prompt_tokens = completion_tokens = None
-    for chunk in chunks:
-        parts.append(chunk.delta)
-        finish_reason = chunk.finish_reason or finish_reason
-        if chunk.prompt_tokens is not None:
-            prompt_tokens, completion_tokens = chunk.prompt_tokens, chunk.completion_tokens
-    return "".join(parts), finish_reason, prompt_tokens, completion_tokens
 
 
 def _cancelled(provider: str, exc: GenerationCancelled) -> ProviderError:
