@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cognitionos_cli.workflow import describe_event
+from cognitionos_cli.workflow import describe_event, describe_progress
 
 TASK_STATES = {
     "task_started": "running",
@@ -35,6 +35,7 @@ class RunProgress:
     seconds: dict[str, float] = field(default_factory=dict)
     cost_usd: float = 0.0
     last: str = ""
+    model: str = ""  # where the run's call to the embedded model stands, until the next event
     _started: dict[str, datetime] = field(default_factory=dict)
 
     def update(self, event: dict[str, Any]) -> None:
@@ -53,6 +54,7 @@ class RunProgress:
                 self.names[key] = str(data["name"])
             self._time(key, state, event.get("created_at"))
         self.last = f"[{kind}] {describe_event(event)}"
+        self.model = ""
 
     def _time(self, key: str, state: str, created_at: str | None) -> None:
         if created_at is None:
@@ -70,7 +72,14 @@ class RunProgress:
         for key, state in self.tasks.items():
             took = f"{self.seconds[key]:.1f} s" if key in self.seconds else ""
             table.add_row(self.names.get(key, key), Text(state, style=STATE_STYLES.get(state, "")), took)
-        return Group(table, Text(f"cost so far: ${self.cost_usd:.6f}"), Text(self.last, overflow="ellipsis"))
+        lines: list[Table | Text] = [
+            table,
+            Text(f"cost so far: ${self.cost_usd:.6f}"),
+            Text(self.last, overflow="ellipsis"),
+        ]
+        if self.model:
+            lines.append(Text(self.model, style="yellow", overflow="ellipsis"))
+        return Group(*lines)
 
 
 class EventPrinter:
@@ -81,6 +90,7 @@ class EventPrinter:
         self.as_json = as_json
         self.progress = RunProgress()
         self._live: Live | None = None
+        self._model_state: tuple[str, int] | None = None
 
     def __enter__(self) -> "EventPrinter":
         if self.console.is_terminal and not self.as_json:
@@ -100,3 +110,15 @@ class EventPrinter:
             self._live.update(self.progress.render())
         else:
             self.console.out(f"  {self.progress.last}", highlight=False)
+
+    def model_progress(self, progress: dict[str, Any]) -> None:
+        """Where the run's call to the embedded model stands: live on a terminal; elsewhere a line when it starts
+        waiting, moves up the queue or starts writing (not at every token)."""
+        self.progress.model = describe_progress(progress)
+        if self.as_json:
+            self.console.out(json.dumps(progress, default=str), highlight=False)
+        elif self._live is not None:
+            self._live.update(self.progress.render())
+        elif (state := (progress["state"], progress.get("ahead") or 0)) != self._model_state:
+            self._model_state = state
+            self.console.out(f"  {self.progress.model}", highlight=False)

@@ -65,7 +65,7 @@ def follow(gateway: Gateway, run_id: str, console: Console, *, as_json: bool) ->
     """Shows the run's events until it ends and returns it; Ctrl-C stops following, not the run."""
     try:
         with EventPrinter(console, as_json=as_json) as printer:
-            for event in gateway.events(run_id):
+            for event in gateway.events(run_id, on_progress=printer.model_progress):
                 printer(event)
     except KeyboardInterrupt:
         typer.echo(f"\nstopped following run {run_id}; it goes on. Follow it again: cognitionos runs follow {run_id}")

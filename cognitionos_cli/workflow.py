@@ -61,9 +61,13 @@ class Gateway:
     def start_run(self, goal: str, budget_usd: float | None = None, max_tasks: int | None = None) -> dict[str, Any]:
         return self.sdk.runs.create(goal, budget_usd=budget_usd, max_tasks=max_tasks).model_dump(mode="json")
 
-    def events(self, run_id: str) -> Iterator[dict[str, Any]]:
-        """The run's events as they happen; a dropped stream is resumed from the last event seen."""
-        for event in self.sdk.runs.events(run_id):
+    def events(
+        self, run_id: str, *, on_progress: Callable[[dict[str, Any]], None] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The run's events as they happen; a dropped stream is resumed from the last event seen. `on_progress`
+        hears how the run's call to the embedded model stands, between events."""
+        tell = None if on_progress is None else lambda progress: on_progress(progress.model_dump(mode="json"))
+        for event in self.sdk.runs.events(run_id, on_progress=tell):
             yield event.model_dump(mode="json")
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -108,6 +112,15 @@ def describe_event(event: dict[str, Any]) -> str:
     if kind == "tool_call" and data.get("result", {}).get("stdout"):
         return f"{event['message']}: {data['result']['stdout'].strip()[:200]}{cost}"
     return f"{event['message']}{cost}"
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """One line for where a run's call to the embedded model stands."""
+    who = progress.get("role") or "the run"
+    if progress["state"] == "waiting":
+        ahead = progress.get("ahead") or 0
+        return f"{who}: waiting for the model, {ahead} ahead" if ahead else f"{who}: waiting for the model"
+    return f"{who}: the model is writing, {progress.get('tokens') or 0} tokens so far"
 
 
 def run_goal(

@@ -19,6 +19,7 @@ from cognitionos_sdk.types import (
     Memory,
     MemoryImport,
     Message,
+    ModelProgress,
     Page,
     Reply,
     Run,
@@ -191,9 +192,17 @@ class Runs:
     def cancel(self, run_id: str) -> Run:
         return self._client.send(calls.cancel_run(run_id))
 
-    def events(self, run_id: str, *, timeout: float | None = None) -> Iterator[RunEvent]:
+    def events(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[ModelProgress], None] | None = None,
+    ) -> Iterator[RunEvent]:
         """The run's events, live, until it ends. A stream that drops (or ends early) is resumed after the last
-        event seen (Last-Event-ID); keepalives are skipped. TimeoutError after `timeout` seconds, if given."""
+        event seen (Last-Event-ID); keepalives are skipped. TimeoutError after `timeout` seconds, if given.
+        `on_progress` is told how the run's call to the embedded model stands (waiting, tokens so far) between
+        events."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last: str | None = None
         while True:
@@ -205,6 +214,10 @@ class Runs:
                         continue
                     if sse.event == "end":
                         return
+                    if sse.event == "progress":
+                        if on_progress is not None:
+                            on_progress(ModelProgress.model_validate_json(sse.data))
+                        continue
                     last = sse.id or last
                     yield RunEvent.model_validate_json(sse.data)
             except httpx.TransportError:
@@ -213,9 +226,15 @@ class Runs:
                 raise _wait_timeout(run_id, timeout)
             time.sleep(RECONNECT_SECONDS)
 
-    def wait(self, run_id: str, *, timeout: float | None = None) -> Run:
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[ModelProgress], None] | None = None,
+    ) -> Run:
         """The run once it has ended; TimeoutError after `timeout` seconds (the run goes on)."""
-        for _ in self.events(run_id, timeout=timeout):
+        for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return self.get(run_id)
 
@@ -421,7 +440,13 @@ class AsyncRuns:
     async def cancel(self, run_id: str) -> Run:
         return await self._client.send(calls.cancel_run(run_id))
 
-    async def events(self, run_id: str, *, timeout: float | None = None) -> AsyncIterator[RunEvent]:
+    async def events(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[ModelProgress], None] | None = None,
+    ) -> AsyncIterator[RunEvent]:
         """The run's events, live, until it ends; see Runs.events."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last: str | None = None
@@ -434,6 +459,10 @@ class AsyncRuns:
                         continue
                     if sse.event == "end":
                         return
+                    if sse.event == "progress":
+                        if on_progress is not None:
+                            on_progress(ModelProgress.model_validate_json(sse.data))
+                        continue
                     last = sse.id or last
                     yield RunEvent.model_validate_json(sse.data)
             except httpx.TransportError:
@@ -442,9 +471,15 @@ class AsyncRuns:
                 raise _wait_timeout(run_id, timeout)
             await asyncio.sleep(RECONNECT_SECONDS)
 
-    async def wait(self, run_id: str, *, timeout: float | None = None) -> Run:
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[ModelProgress], None] | None = None,
+    ) -> Run:
         """The run once it has ended; TimeoutError after `timeout` seconds (the run goes on)."""
-        async for _ in self.events(run_id, timeout=timeout):
+        async for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return await self.get(run_id)
 

@@ -99,6 +99,19 @@ class RunEvent(Model):
     created_at: datetime
 
 
+class ModelProgress(Model):
+    """How a run's call to the embedded model stands, between events: `waiting` with `ahead` generations before it,
+    or `generating` with `tokens` written so far; `role` is the agent role calling (planner, executor, ...)."""
+
+    event_type: str = "progress"
+    run_id: str
+    state: str
+    ahead: int = 0
+    tokens: int = 0
+    role: str | None = None
+    task_id: str | None = None
+
+
 class MemoryImport(Model):
     """A bulk import: `status` is open, committing, indexing, done or failed (with `error`)."""
 

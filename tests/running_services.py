@@ -243,11 +243,13 @@ def platform_gateway(stack: Stack, platform: Platform) -> Iterator[ThreadedServe
 
 # A step that stays silent for longer than the platform's keepalive interval (0.2 s), as most steps do on the
 # embedded model (the default interval is 15 s).
-SILENT_CODE = "import time\ntime.sleep(1.5)\nprint('awake')"
+def silent_code(seconds: float) -> str:
+    return f"import time\ntime.sleep({seconds})\nprint('awake')"
 
 
-def script_silent_run(script: RoleScript) -> None:
-    """A goal planned into one task that runs code silent for 1.5 s, then the summary."""
-    script.add("planner", {"tasks": [task("nap", tool="execute_python", inputs={"code": SILENT_CODE})], "risks": []})
-    script.add("executor", {"result": "napped", "code": SILENT_CODE})
+def script_silent_run(script: RoleScript, *, seconds: float = 1.5) -> None:
+    """A goal planned into one task that runs code silent for `seconds`, then the summary."""
+    code = silent_code(seconds)
+    script.add("planner", {"tasks": [task("nap", tool="execute_python", inputs={"code": code})], "risks": []})
+    script.add("executor", {"result": "napped", "code": code})
     script.add("summarizer", {"summary": "Napped and woke up.", "key_facts": []})

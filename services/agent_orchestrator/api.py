@@ -1,5 +1,6 @@
 """agent-orchestrator routes. Through the gateway: /api/v1/agents/… and /api/v1/runs/…"""
 
+import functools
 import uuid
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from shared.app import core_state
 from shared.errors import BadRequestError
 from shared.identity import CurrentIdentity, PersonIdentity
 from shared.pagination import Page
+from shared.redis import run_model_progress_key
 
 router = APIRouter()
 
@@ -123,7 +125,12 @@ async def cancel_run(run_id: uuid.UUID, identity: CurrentIdentity, runs: Runs) -
     responses={
         200: {
             "content": {"text/event-stream": {}},
-            "description": "`id:` is the event id, `event:` its type, `data:` a RunEvent; ends with `event: end`",
+            "description": (
+                "`id:` is the event id, `event:` its type, `data:` a RunEvent; ends with `event: end`. Between "
+                "events, `event: progress` (no id, not replayed) says how the run's call to the embedded model "
+                "stands: `state` waiting (`ahead`: generations before it) or generating (`tokens` so far), `role`, "
+                "`task_id`"
+            ),
         }
     },
 )
@@ -140,12 +147,14 @@ async def run_events(
 ) -> StreamingResponse:
     resume_after = _event_id(last_event_id) if last_event_id is not None else None
     await runs.get(identity, run_id)
+    core = core_state(request.app)
     stream = stream_run_events(
-        core_state(request.app).sessionmaker,
+        core.sessionmaker,
         notifications=state.notifications,
         run_id=run_id,
         after_id=resume_after or after or 0,
         keepalive_seconds=state.settings.run_events_keepalive_seconds,
+        read_progress=functools.partial(core.redis.get, run_model_progress_key(str(run_id))),
     )
     return StreamingResponse(
         stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

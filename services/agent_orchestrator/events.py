@@ -11,9 +11,10 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
+from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -103,10 +104,13 @@ async def stream_run_events(
     run_id: uuid.UUID,
     after_id: int,
     keepalive_seconds: float,
+    read_progress: Callable[[], Awaitable[str | bytes | None]] | None = None,
 ) -> AsyncIterator[str]:
     """The run's events after `after_id`, then live ones, until the run has ended and all were sent; a comment after
-    every `keepalive_seconds` of silence."""
+    every `keepalive_seconds` of silence. Between events, what `read_progress` says whenever it changes (how the
+    run's call to the embedded model stands) as a `progress` event without an id: it is not stored or replayed."""
     last_id, last_sent = after_id, time.monotonic()
+    last_progress: str | None = None
     with notifications.watch(run_id) as changed:
         while True:
             changed.clear()
@@ -134,8 +138,22 @@ async def stream_run_events(
                     ),
                 )
                 return
+            if read_progress is not None and (progress := await _progress(read_progress, run_id)) != last_progress:
+                last_progress, last_sent = progress, time.monotonic()
+                if progress is not None:
+                    yield sse(None, "progress", progress)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(POLL_SECONDS, keepalive_seconds))
             if time.monotonic() - last_sent >= keepalive_seconds:
                 last_sent = time.monotonic()
                 yield ": keepalive\n\n"
+
+
+async def _progress(read: Callable[[], Awaitable[str | bytes | None]], run_id: uuid.UUID) -> str | None:
+    try:
+        found = await read()
+    except RedisError:
+        return None  # progress is a courtesy: the stream goes on without it
+    if found is None:
+        return None
+    return json.dumps({"event_type": "progress", "run_id": str(run_id), **json.loads(found)})

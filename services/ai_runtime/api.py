@@ -106,6 +106,7 @@ def _generation_from_complete(
         run_id=str(body.run_id) if body.run_id else None,
         task_id=str(body.task_id) if body.task_id else None,
         agent_id=str(body.agent_id) if body.agent_id else None,
+        role=body.role,
         prompt_version=prompt.id if prompt else None,
         request_id=request.state.request_id,
         tools=[t.model_dump() for t in body.tools] if body.tools else None,

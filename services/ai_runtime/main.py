@@ -126,9 +126,10 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
             cache=ResponseCache(core.redis, settings.cache_ttl_seconds),
             prompts=PromptLibrary(settings.prompts_dir),
             sessionmaker=core.sessionmaker,
+            redis=core.redis,
         )
         logger.info("providers", extra={"providers": status})
-        lane_watch = PeriodicTask("local-lane-watch", LANE_WATCH_SECONDS, runtime.stop_generations_of_ended_runs)
+        lane_watch = PeriodicTask("local-lane-watch", LANE_WATCH_SECONDS, runtime.watch_local_lane)
         try:
             async with ledger, lane_watch:
                 yield runtime

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.models import ApiKey, Budget
@@ -36,9 +37,11 @@ from shared.errors import (
     TooManyRequestsError,
 )
 from shared.otel import record_finished_span
+from shared.redis import run_model_progress_key
 
 logger = logging.getLogger(__name__)
 OWNED_RUNS_KEPT = 4096
+PROGRESS_TTL_SECONDS = 3  # a run's model progress outlives a missed watch or two, not its generation
 
 
 class PaymentRequiredError(AppError):
@@ -65,6 +68,7 @@ class Generation:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     api_key_id: str | None = None  # the virtual key it came with: its limits apply, its spend is recorded
+    role: str | None = None  # the agent role whose prompt it uses (planner, executor, ...)
 
 
 @dataclass(kw_only=True)
@@ -103,8 +107,10 @@ class AIRuntime:
         cache: ResponseCache,
         prompts: PromptLibrary,
         sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis,
     ) -> None:
         self.settings = settings
+        self.redis = redis
         self.catalog = catalog
         self.chat_providers = chat_providers
         self.embedding_providers = embedding_providers
@@ -133,9 +139,10 @@ class AIRuntime:
         if len(self._owned_runs) > OWNED_RUNS_KEPT:
             self._owned_runs.popitem(last=False)
 
-    async def stop_generations_of_ended_runs(self) -> None:
+    async def watch_local_lane(self) -> None:
         """The embedded model's lane lets go of runs that ended (a cancel above all): their queued and running
-        generations stop within a token instead of finishing minutes later for nobody."""
+        generations stop within a token instead of finishing minutes later for nobody. For the runs still in it,
+        it says where their call stands (waiting, how many ahead, tokens so far) for their event streams."""
         local = self.chat_providers.get("local")
         if local is None or not (waiting := local.runs_in_lane()):
             return
@@ -144,6 +151,10 @@ class AIRuntime:
         for run_id in ended:
             logger.info("stopping the generations of an ended run", extra={"run_id": str(run_id)})
             local.cancel_run(str(run_id))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for run_id, progress in local.progress().items():
+                pipe.set(run_model_progress_key(run_id), json.dumps(progress), ex=PROGRESS_TTL_SECONDS)
+            await pipe.execute()
 
     async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
         async with self.sessionmaker.begin() as session:
@@ -367,6 +378,8 @@ class AIRuntime:
             tools=generation.tools,
             tool_choice=generation.tool_choice,
             run_id=generation.run_id,
+            task_id=generation.task_id,
+            role=generation.role,
         )
 
     def _usage(

@@ -8,19 +8,22 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import tiktoken
 from openai import OpenAI, RateLimitError
+from redis import Redis
 
 from services.ai_runtime.main import create_app as create_runtime
 from services.ai_runtime.providers.base import ChatRequest, ProviderError
 from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
 from services.ai_runtime.service import AIRuntime
 from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabularies
-from shared.app import service_state
 from services.api_gateway.main import create_app as create_gateway
+from shared.app import service_state
+from shared.redis import run_model_progress_key
 from tests.ai_runtime.conftest import identity_headers, runtime_settings
 from tests.ai_runtime.ledger_helpers import usage_rows
 from tests.conftest import RegisteredUser, Stack
@@ -231,6 +234,45 @@ def test_a_full_lane_refuses_at_once_and_a_cancelled_run_lets_go_of_the_model() 
         assert after.content.strip()  # the model works on after a stopped generation
 
     asyncio.run(scenario())
+
+
+def test_the_lane_says_where_each_runs_call_stands(database_url: str, redis_url: str) -> None:
+    owner = make_user(database_url)
+    runs = [str(uuid.uuid4()) for _ in range(2)]
+    for run_id in runs:
+        sql_scalar(
+            database_url, "INSERT INTO runs (id, user_id, goal) VALUES (:r, :u, 'g') RETURNING 1", r=run_id, u=owner
+        )
+    with serving(create_runtime(runtime_settings(database_url, redis_url, None))) as runtime:
+        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        calls = [
+            {"model": "local", "role": "planner", "prompt": LONG, "max_tokens": 600, "run_id": run_id}
+            for run_id in runs
+        ]
+        generating = [
+            threading.Thread(
+                target=httpx.post,
+                args=(f"{runtime.url}/complete",),
+                kwargs={"json": call, "headers": identity_headers(owner), "timeout": 300},
+            )
+            for call in calls
+        ]
+        for admitted, thread in enumerate(generating, start=1):
+            thread.start()
+            eventually(lambda admitted=admitted: lane.queued == admitted)  # in this order
+        with Redis.from_url(redis_url) as redis:
+
+            def said(run_id: str) -> dict[str, Any]:
+                return json.loads(redis.get(run_model_progress_key(run_id)) or "{}")
+
+            first = eventually(lambda: said(runs[0]) if said(runs[0]).get("tokens") else None)
+            second = eventually(lambda: said(runs[1]))
+        for run_id in runs:
+            sql_scalar(database_url, "UPDATE runs SET status = 'cancelled' WHERE id = :r RETURNING 1", r=run_id)
+        for thread in generating:
+            thread.join()
+    assert first["state"] == "generating" and first["role"] == "planner"
+    assert second == {"state": "waiting", "ahead": 1, "tokens": 0, "role": "planner", "task_id": None}
 
 
 def test_the_openai_sdk_gets_429_with_retry_after_when_the_lane_is_full(

@@ -5,14 +5,17 @@ every real service (the fake OpenAI wire server behind the ai-runtime). It signs
 Screenshots go to the test's own folder; with COGNITIONOS_SCREENSHOTS=docs/screenshots they refresh the README's.
 """
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis
 
 from services.api_gateway.console import ASSETS
+from shared.redis import run_model_progress_key
 from tests.agent_orchestrator.test_runs import script_fibonacci_run
 from tests.conftest import RegisteredUser, register_and_login
 from tests.running_services import RoleScript, script_silent_run, task
@@ -139,10 +142,19 @@ def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: Rol
     page.screenshot(path=str(screenshots / "console-spend.png"), full_page=True)
 
 
-def test_a_run_with_a_step_silent_longer_than_the_keepalive_reaches_succeeded_live(page, script: RoleScript) -> None:  # type: ignore[no-untyped-def]
-    script_silent_run(script)
+def test_a_run_with_a_step_silent_longer_than_the_keepalive_reaches_succeeded_live(  # type: ignore[no-untyped-def]
+    page, script: RoleScript, redis_url: str
+) -> None:
+    script_silent_run(script, seconds=8)  # long enough to see what is said while it is silent
     page.fill("textarea[name=goal]", "Take a nap, then say so")
     page.click("#start-run button[type=submit]")
+    page.wait_for_url("**/#/runs/*")
+    run_id = page.url.rsplit("/", 1)[1]
+    # What the ai-runtime says while the run's call waits in the embedded model's lane (tests/ai_runtime shows it).
+    said = {"state": "waiting", "ahead": 2, "tokens": 0, "role": "executor", "task_id": None}
+    with Redis.from_url(redis_url) as redis:
+        redis.set(run_model_progress_key(run_id), json.dumps(said), ex=60)
+    expect(page.locator("#model-progress")).to_have_text("executor: waiting for the model, 2 ahead", timeout=10_000)
     page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
     assert page.locator("#run-summary").inner_text().startswith("Napped and woke up.")
 

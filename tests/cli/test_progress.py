@@ -68,3 +68,23 @@ def test_json_lines_carry_every_event_as_it_came() -> None:
 def test_a_terminal_gets_the_live_table() -> None:
     text = _printed(terminal=True, as_json=False)
     assert "tasks" in text and "cost so far" in text and "\x1b" in text
+
+
+def test_a_log_says_when_the_models_call_moves_not_at_every_token() -> None:
+    out = io.StringIO()
+    printer = EventPrinter(Console(file=out, force_terminal=False, width=100), as_json=False)
+    said = [
+        {"state": "waiting", "ahead": 2, "tokens": 0, "role": "planner"},
+        {"state": "waiting", "ahead": 1, "tokens": 0, "role": "planner"},
+        {"state": "generating", "ahead": 0, "tokens": 12, "role": "planner"},
+        {"state": "generating", "ahead": 0, "tokens": 40, "role": "planner"},
+    ]
+    with printer:
+        for progress in said:
+            printer.model_progress(progress)
+    assert out.getvalue().splitlines() == [
+        "  planner: waiting for the model, 2 ahead",
+        "  planner: waiting for the model, 1 ahead",
+        "  planner: the model is writing, 12 tokens so far",
+    ]
+    assert printer.progress.model == "planner: the model is writing, 40 tokens so far"  # the live view's line

@@ -196,7 +196,7 @@ def test_ctrl_c_stops_following_not_the_run_and_says_how_to_follow_again(
 ) -> None:
     script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
 
-    def interrupted(_gateway: Gateway, _run_id: str) -> Iterator[dict]:
+    def interrupted(_gateway: Gateway, _run_id: str, **_options: object) -> Iterator[dict]:
         raise KeyboardInterrupt
         yield {}
 

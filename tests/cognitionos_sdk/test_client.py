@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from redis import Redis
 
 from cognitionos_sdk import (
     AsyncCognitionOS,
@@ -16,11 +17,13 @@ from cognitionos_sdk import (
     BadRequestError,
     CognitionOS,
     ConflictError,
+    ModelProgress,
     NotFoundError,
     RateLimitError,
     Run,
     calls,
 )
+from shared.redis import run_model_progress_key
 from tests.running_services import RoleScript, script_silent_run, task
 from tests.support import ThreadedServer, serving
 
@@ -148,6 +151,22 @@ def test_a_step_silent_longer_than_the_keepalive_breaks_neither_client(
             assert (await sdk.runs.wait(started.id)).status == "succeeded"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.needs_sandbox
+def test_how_the_models_call_stands_reaches_the_client_between_events(
+    client: CognitionOS, script: RoleScript, redis_url: str
+) -> None:
+    script_silent_run(script)
+    run = client.runs.create("Take a nap, and say how it goes")
+    # What the ai-runtime says while the run's call waits in the embedded model's lane (tests/ai_runtime shows it).
+    said = {"state": "waiting", "ahead": 2, "tokens": 0, "role": "executor", "task_id": None}
+    with Redis.from_url(redis_url) as redis:
+        redis.set(run_model_progress_key(run.id), json.dumps(said), ex=60)
+    heard: list[ModelProgress] = []
+    events = list(client.runs.events(run.id, on_progress=heard.append))
+    assert heard[0] == ModelProgress(run_id=run.id, **said)
+    assert events[-1].event_type == "run_succeeded"  # progress is never handed on as one of the run's events
 
 
 @pytest.mark.needs_sandbox

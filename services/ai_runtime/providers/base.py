@@ -18,6 +18,8 @@ class ChatRequest:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     run_id: str | None = None  # the run it is for: a provider may stop it when the run is cancelled
+    task_id: str | None = None  # with role, says what the call is doing in the run's progress
+    role: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,17 @@ class GenerationAbandoned(Exception):
     """Raised between two tokens (or before the first) to stop a generation whose caller went away."""
 
 
+@dataclass(slots=True, eq=False)
+class LaneSlot:
+    """One generation admitted to the lane: where it stands, for its run's progress, and how to stop it."""
+
+    request: ChatRequest
+    answer_tokens: int
+    generating: bool = False
+    tokens: int = 0  # written so far
+    abandoned: threading.Event = field(default_factory=threading.Event)  # the caller went away
+
+
 class LocalChatProvider:
     """llama.cpp in-process. One model instance, one generation at a time (llama.cpp contexts are not thread-safe).
 
@@ -93,8 +104,7 @@ class LocalChatProvider:
         self.repeat_penalty = repeat_penalty
         self.max_answer_tokens = max_answer_tokens
         self.max_queue_wait_seconds = max_queue_wait_seconds
-        self.queued = 0  # generations admitted and not finished (waiting or running); changed on the event loop
-        self.queued_tokens = 0  # the most tokens those generations may still write (their max_tokens, capped)
+        self._lane: list[LaneSlot] = []  # admitted and not finished, in order (waiting or running); event loop only
         self.seconds_per_token = FIRST_GUESS_SECONDS_PER_TOKEN  # moving average over the last generations
         self._runs_in_lane: Counter[str] = Counter()
         self._cancelled_runs: set[str] = set()
@@ -187,13 +197,34 @@ class LocalChatProvider:
         """The runs with a generation queued or running."""
         return [run_id for run_id, count in list(self._runs_in_lane.items()) if count]
 
+    @property
+    def queued(self) -> int:
+        """Generations admitted and not finished (waiting or running)."""
+        return len(self._lane)
+
     def expected_wait_seconds(self) -> float:
         """How long a call arriving now may wait for the generations ahead of it: each may write its max_tokens
-        (an upper bound: many stop sooner)."""
-        return self.queued_tokens * self.seconds_per_token
+        (an upper bound: many stop sooner), less what the running one has written."""
+        return sum(slot.answer_tokens - slot.tokens for slot in self._lane) * self.seconds_per_token
+
+    def progress(self) -> dict[str, dict[str, Any]]:
+        """Where each run's first generation stands: waiting (with how many generations are ahead) or generating
+        (with the tokens written so far)."""
+        found: dict[str, dict[str, Any]] = {}
+        for ahead, slot in enumerate(list(self._lane)):
+            run_id = slot.request.run_id
+            if run_id is not None and run_id not in found:
+                found[run_id] = {
+                    "state": "generating" if slot.generating else "waiting",
+                    "ahead": 0 if slot.generating else ahead,
+                    "tokens": slot.tokens,
+                    "role": slot.request.role,
+                    "task_id": slot.request.task_id,
+                }
+        return found
 
     @contextlib.contextmanager
-    def _in_lane(self, request: ChatRequest) -> Iterator[None]:
+    def _in_lane(self, request: ChatRequest) -> Iterator[LaneSlot]:
         """Admitted to the lane, or refused at once when the wait would pass the limit; runs on the event loop."""
         wait = self.expected_wait_seconds()
         if self.queued and wait > self.max_queue_wait_seconds:
@@ -205,16 +236,14 @@ class LocalChatProvider:
                 retry_after_seconds=max(1.0, wait - self.max_queue_wait_seconds),
                 details={"queued": self.queued},
             )
-        tokens = self._answer_tokens(request)
-        self.queued += 1
-        self.queued_tokens += tokens
+        slot = LaneSlot(request, self._answer_tokens(request))
+        self._lane.append(slot)
         if request.run_id is not None:
             self._runs_in_lane[request.run_id] += 1
         try:
-            yield
+            yield slot
         finally:
-            self.queued -= 1
-            self.queued_tokens -= tokens
+            self._lane.remove(slot)
             if request.run_id is not None:
                 self._runs_in_lane[request.run_id] -= 1
                 if not self._runs_in_lane[request.run_id]:
@@ -226,16 +255,17 @@ class LocalChatProvider:
             per_token = (time.monotonic() - started) / tokens
             self.seconds_per_token = 0.7 * self.seconds_per_token + 0.3 * per_token
 
-    def _refuse_if_stopped(self, request: ChatRequest, abandoned: threading.Event) -> None:
-        if abandoned.is_set():
+    def _refuse_if_stopped(self, slot: LaneSlot) -> None:
+        if slot.abandoned.is_set():
             raise GenerationAbandoned
-        if request.run_id is not None and request.run_id in self._cancelled_runs:
-            raise GenerationCancelled(request.run_id)
+        if slot.request.run_id is not None and slot.request.run_id in self._cancelled_runs:
+            raise GenerationCancelled(slot.request.run_id)
 
-    def _complete_blocking(self, request: ChatRequest, abandoned: threading.Event) -> ChatResult:
+    def _complete_blocking(self, slot: LaneSlot) -> ChatResult:
         # Generated token by token even when answered whole, so that a cancelled run or a caller who went away
         # stops it at the next token (llama.cpp's own non-streaming call cannot be stopped).
-        chunks = list(self._generate(_prepared(request, auto_tool_calls=self.auto_tool_calls), abandoned))
+        request = slot.request
+        chunks = list(self._generate(slot))
         content = "".join(chunk.delta for chunk in chunks)
         finish_reason = next((chunk.finish_reason for chunk in reversed(chunks) if chunk.finish_reason), None)
         tool_calls = None
@@ -249,11 +279,13 @@ class LocalChatProvider:
             tool_calls=tool_calls,
         )
 
-    def _generate(self, request: ChatRequest, abandoned: threading.Event) -> Iterator[StreamChunk]:
+    def _generate(self, slot: LaneSlot) -> Iterator[StreamChunk]:
         """The answer token by token, then one chunk with the usage; stops at the first token after the run was
-        cancelled (GenerationCancelled) or the caller went away. `request` is prepared (_prepared)."""
+        cancelled (GenerationCancelled) or the caller went away."""
+        request = _prepared(slot.request, auto_tool_calls=self.auto_tool_calls)
         with self._lock:
-            self._refuse_if_stopped(request, abandoned)
+            self._refuse_if_stopped(slot)
+            slot.generating = True
             started = time.monotonic()
             model = self._model()
             # llama.cpp reports no usage when streaming: the prompt is counted as for fitting max_tokens, and the
@@ -263,10 +295,11 @@ class LocalChatProvider:
             events = model.create_chat_completion(**self._arguments(request, prompt_tokens), stream=True)
             try:
                 for event in events:
-                    self._refuse_if_stopped(request, abandoned)
+                    self._refuse_if_stopped(slot)
                     choice = event["choices"][0]
                     delta = choice["delta"].get("content") or ""
                     parts.append(delta)
+                    slot.tokens += 1  # a chunk is about a token: close enough for progress, not for billing
                     yield StreamChunk(delta=delta, finish_reason=choice.get("finish_reason"))
             finally:
                 events.close()  # stops llama.cpp's generation loop here, whatever ended this one
@@ -275,13 +308,12 @@ class LocalChatProvider:
             yield StreamChunk(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        abandoned = threading.Event()  # the caller went away: the generation stops at its next token
-        with self._in_lane(request):
-            generation = self._executor.submit(self._complete_blocking, request, abandoned)
+        with self._in_lane(request) as slot:
+            generation = self._executor.submit(self._complete_blocking, slot)
             try:
                 return await asyncio.wrap_future(generation)
             except asyncio.CancelledError:
-                abandoned.set()
+                slot.abandoned.set()  # the generation stops at its next token
                 generation.cancel()  # a queued one never starts
                 # The lane counts this generation until its thread lets go of the model (within a token).
                 stopped = asyncio.wrap_future(generation)
@@ -294,21 +326,20 @@ class LocalChatProvider:
             except (ValueError, RuntimeError) as exc:
                 raise ProviderError(self.name, str(exc), client_error="context window" in str(exc).lower()) from exc
 
-    def _stream_blocking(self, request: ChatRequest, abandoned: threading.Event) -> Iterator[StreamChunk]:
-        if tool_mode(request, auto_tool_calls=self.auto_tool_calls)[0]:
+    def _stream_blocking(self, slot: LaneSlot) -> Iterator[StreamChunk]:
+        if tool_mode(slot.request, auto_tool_calls=self.auto_tool_calls)[0]:
             # A grammar-shaped call is only known whole: it goes out as one chunk once generated.
-            yield from _as_chunks(self._complete_blocking(request, abandoned))
+            yield from _as_chunks(self._complete_blocking(slot))
             return
-        yield from self._generate(_prepared(request, auto_tool_calls=self.auto_tool_calls), abandoned)
+        yield from self._generate(slot)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[StreamChunk | BaseException | None] = asyncio.Queue()
-        abandoned = threading.Event()  # the caller went away: the generation stops at its next token
 
-        def produce() -> None:
+        def produce(slot: LaneSlot) -> None:
             try:
-                for chunk in self._stream_blocking(request, abandoned):
+                for chunk in self._stream_blocking(slot):
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             except GenerationAbandoned:
                 pass
@@ -317,8 +348,8 @@ class LocalChatProvider:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        with self._in_lane(request):
-            worker = loop.run_in_executor(self._executor, produce)
+        with self._in_lane(request) as slot:
+            worker = loop.run_in_executor(self._executor, produce, slot)
             try:
                 while (item := await queue.get()) is not None:
                     if isinstance(item, GenerationCancelled):
@@ -327,7 +358,7 @@ class LocalChatProvider:
                         raise ProviderError(self.name, str(item)) from item
                     yield item
             finally:
-                abandoned.set()
+                slot.abandoned.set()  # the caller went away (or the end came): the generation stops at its next token
                 await asyncio.shield(worker)
 
 

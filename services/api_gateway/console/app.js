@@ -223,11 +223,13 @@ async function runPage(runId) {
   const detail = el("div", { class: "card", id: "task-detail" });
   const timeline = el("ul", { class: "timeline", id: "timeline" });
   const result = el("div", { class: "card", id: "result" });
+  const modelLine = el("p", { class: "muted", id: "model-progress" });
 
   const drawHeader = () => fill(header,
     el("div", { class: "row" }, el("h1", {}, run.goal), badge(run.status), verificationBadge(run)),
     el("p", { class: "muted" }, `Run ${run.id} · started ${when(run.created_at)} · total cost `,
       el("strong", { id: "run-cost" }, usd(run.spent_usd)), run.budget_usd ? ` of ${usd(run.budget_usd)}` : ""),
+    TERMINAL.has(run.status) ? null : modelLine,
     TERMINAL.has(run.status) ? null : el("button", { class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run"));
   const drawResult = () => {
     const summary = run.result?.summary;
@@ -266,11 +268,24 @@ async function runPage(runId) {
 
   const controller = new AbortController();
   leaving = () => controller.abort();
-  streamEvents(`/runs/${runId}/events`, (event) => { addEvent(event); refresh(); }, controller.signal)
+  const onEvent = (event) => {
+    if (event.event_type === "progress") { modelLine.textContent = describeProgress(event); return; }
+    modelLine.textContent = "";
+    addEvent(event);
+    refresh();
+  };
+  streamEvents(`/runs/${runId}/events`, onEvent, controller.signal)
     .then(refresh).catch((e) => toast(e.message, true));
   redraw();
   return el("div", {}, header, graph, el("div", { class: "grid" }, detail,
     el("div", { class: "card" }, el("h2", {}, "Timeline"), timeline)), result);
+}
+
+// Where the run's call to the embedded model stands (a progress event, between real events).
+function describeProgress(progress) {
+  const who = progress.role || "the run";
+  if (progress.state === "waiting") return `${who}: waiting for the model${progress.ahead ? `, ${progress.ahead} ahead` : ""}`;
+  return `${who}: the model is writing, ${progress.tokens || 0} tokens so far`;
 }
 
 function stepView(event) {
