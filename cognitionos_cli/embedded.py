@@ -22,12 +22,25 @@ DATABASE_NAME = "cognitionos"
 
 def state_dir() -> Path:
     """Where `cognitionos` keeps its data and secrets: its owner's alone (0700, also when an older version made it
-    0755)."""
+    0755). When the embedded PostgreSQL runs as another user (pgserver does so under root), that user may pass
+    through to its data folder, nothing more: 0711."""
     path = Path(platformdirs.user_state_dir("cognitionos"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if stat.S_IMODE(path.stat().st_mode) != 0o700:
-        path.chmod(0o700)
+    pgdata = path / "pgdata"
+    wanted = 0o711 if pgdata.exists() and pgdata.stat().st_uid != os.getuid() else 0o700
+    if stat.S_IMODE(path.stat().st_mode) != wanted:
+        path.chmod(wanted)
     return path
+
+
+def _only_passable(folders: dict[Path, int]) -> None:
+    """pgserver, under root, opens every folder above its data to everyone (adds r-x for group and others: /root
+    included) so that its own user can reach the data. Passing through is all that user needs: back to each
+    folder's mode before, plus x."""
+    for folder, before in folders.items():
+        wanted = before | stat.S_IXGRP | stat.S_IXOTH
+        if stat.S_IMODE(folder.stat().st_mode) != wanted:
+            folder.chmod(wanted)
 
 
 def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
@@ -89,7 +102,10 @@ def start_postgres(data_dir: Path | None = None, database: str = DATABASE_NAME) 
     import pgserver
 
     data_dir = data_dir or state_dir() / "pgdata"
+    above = {folder: stat.S_IMODE(folder.stat().st_mode) for folder in data_dir.parents if folder.exists()}
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    if os.getuid() == 0:
+        _only_passable(above)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')

@@ -55,3 +55,17 @@ def test_the_state_folder_is_its_owners_alone(tmp_path: Path, monkeypatch: pytes
     folder.mkdir(mode=0o755)
     monkeypatch.setattr(platformdirs, "user_state_dir", lambda name: str(folder))
     assert state_dir() == folder and stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the embedded PostgreSQL runs as another user only under root")
+def test_a_command_run_beside_the_embedded_database_does_not_lock_it_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under root the embedded PostgreSQL runs as its own user: every command made the state folder 0700 again, and
+    the database died at its next checkpoint ("could not open pg_control: Permission denied")."""
+    folder = tmp_path / "state"
+    (folder / "pgdata").mkdir(parents=True, mode=0o700)
+    os.chown(folder / "pgdata", 65534, 65534)  # owned by another user, as pgserver's is
+    folder.chmod(0o755)  # as pgserver leaves it
+    monkeypatch.setattr(platformdirs, "user_state_dir", lambda name: str(folder))
+    assert state_dir() == folder and stat.S_IMODE(folder.stat().st_mode) == 0o711  # passable, not listable

@@ -1,5 +1,6 @@
 """The README's first command: `cognitionos up` on embedded Postgres and Redis, then Ctrl-C."""
 
+import asyncio
 import os
 import random
 import signal
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
@@ -52,6 +54,17 @@ def _stop(process: subprocess.Popen) -> int:
     return process.wait(timeout=60)
 
 
+def _checkpoint(pgdata: Path) -> str:
+    async def run() -> str:
+        connection = await asyncpg.connect(host=str(pgdata), user="postgres", database="cognitionos")
+        try:
+            return str(await connection.execute("CHECKPOINT"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path) -> None:
     base = _port_base()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XDG_RUNTIME_DIR")} | {
@@ -72,6 +85,8 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         # `up` wrote where it serves: the other commands find it with no address given.
         found = subprocess.run([str(BIN / "cognitionos"), "status"], env=env, capture_output=True, text=True)
         assert found.returncode == 0 and f"CognitionOS at {url}" in found.stdout, found.stdout + found.stderr
+        # A command run beside it left the database able to reach its own files (its next checkpoint needs them).
+        assert _checkpoint(tmp_path / "state" / "cognitionos" / "pgdata") == "CHECKPOINT"
         registered = httpx.post(
             f"{url}/api/v1/auth/register",
             json={"username": "persisted", "email": "p@example.com", "password": "persist-me-1"},
