@@ -127,7 +127,8 @@ async def stream_run_events(
                 last_id = event.id
                 yield sse(event.id, event.event_type, RunEvent.model_validate(event).model_dump_json())
             if events:
-                last_sent = time.monotonic()
+                # A client drops what it knew of the model's progress at each event: say it again after them.
+                last_sent, last_progress = time.monotonic(), None
                 continue
             if run is None or run.status in TERMINAL_RUN_STATUSES:
                 yield sse(

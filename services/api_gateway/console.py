@@ -19,8 +19,9 @@ _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
-ASSETS = {name: (_FOLDER / name).read_bytes() for name in ("index.html", "app.js", "app.css")}
+ASSETS = {name: (_FOLDER / name).read_bytes() for name in ("index.html", "app.js", "app.css", "favicon.svg")}
 SECURITY_HEADERS = {
     # Only this origin's script, style and API; no framing (clickjacking), no inline script.
     "Content-Security-Policy": (
@@ -41,6 +42,12 @@ def _asset(name: str) -> Response:
 @router.get("/")
 async def console_page() -> Response:
     return _asset("index.html")
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it whatever the page says; the SVG serves (every current browser takes one)."""
+    return _asset("favicon.svg")
 
 
 @router.get("/console/{name}")

@@ -7,6 +7,7 @@ Screenshots go to the test's own folder; with COGNITIONOS_SCREENSHOTS=docs/scree
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,21 +76,57 @@ def console_user(platform_gateway: ThreadedServer, unique: str) -> RegisteredUse
         return register_and_login(client, unique)
 
 
+class Dialogs:
+    """Answers the console's confirmations (accepted unless told otherwise) and remembers what they asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.accept = True
+
+    def __call__(self, dialog) -> None:  # type: ignore[no-untyped-def]
+        self.asked.append(dialog.message)
+        if self.accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+
 @pytest.fixture
-def page(browser, platform_gateway: ThreadedServer, console_user: RegisteredUser) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A fresh browser context, signed in through the console's own form."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=platform_gateway.url)
+def dialogs() -> Dialogs:
+    return Dialogs()
+
+
+def signed_in_page(browser, base_url: str, user: RegisteredUser, *, width: int = 1280, dialogs: Dialogs | None = None):  # type: ignore[no-untyped-def]
+    """A fresh browser context at `width` px, signed in through the console's own form; page errors are kept in
+    `page.errors`."""
+    context = browser.new_context(viewport={"width": width, "height": 860}, base_url=base_url)
     signed_in = context.new_page()
-    errors: list[str] = []
-    signed_in.on("pageerror", lambda error: errors.append(str(error)))
+    signed_in.errors = []
+    signed_in.on("pageerror", lambda error: signed_in.errors.append(str(error)))
+    # The browser's own line for a 4xx answer is not a console error: the pages that expect one assert it.
+    signed_in.on(
+        "console",
+        lambda m: (
+            signed_in.errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    signed_in.on("dialog", dialogs or Dialogs())
     signed_in.goto("/")
-    signed_in.fill("input[name=username]", console_user.username)
-    signed_in.fill("input[name=password]", console_user.password)
+    signed_in.fill("input[name=username]", user.username)
+    signed_in.fill("input[name=password]", user.password)
     signed_in.click("#sign-in")
     signed_in.wait_for_selector("#start-run")
+    return signed_in
+
+
+@pytest.fixture
+def page(browser, platform_gateway: ThreadedServer, console_user: RegisteredUser, dialogs: Dialogs) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    signed_in = signed_in_page(browser, platform_gateway.url, console_user, dialogs=dialogs)
     yield signed_in
-    context.close()
-    assert not errors, errors
+    signed_in.context.close()
+    assert not signed_in.errors, signed_in.errors
 
 
 def test_the_console_is_served_by_the_gateway_with_a_strict_policy_and_no_cdn(platform_gateway: ThreadedServer) -> None:
@@ -182,15 +219,25 @@ def test_memory_search_finds_a_stored_memory_and_deletes_it(  # type: ignore[no-
     expect(page.locator("#memories tr[data-memory]")).to_have_count(1)
 
 
-def test_an_api_key_is_created_shown_once_and_revoked(page, platform_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
+def test_an_api_key_is_created_with_limits_shown_once_and_revoked(  # type: ignore[no-untyped-def]
+    page, platform_gateway: ThreadedServer, dialogs: Dialogs
+) -> None:
     page.goto("/#/keys")
     page.fill("#create-key input[name=name]", "console-test")
+    page.fill("#create-key input[name=max_budget_usd]", "5")
+    page.fill("#create-key input[name=rpm_limit]", "60")
+    page.fill("#create-key input[name=allowed_models]", "gpt-4o-mini, smollm2-135m-instruct")
     page.click("#create-key button[type=submit]")
     key = page.locator("#new-key").inner_text()
     assert key.startswith("cos_")
     me = httpx.get(f"{platform_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key})
     assert me.status_code == 200
     row = page.locator("#keys tr[data-key=console-test]")
+    expect(row.locator(".limits")).to_have_text("$5.00 cap · 60 requests/min · gpt-4o-mini, smollm2-135m-instruct")
+    dialogs.accept = False  # thought better of it: nothing happens
+    row.locator("button.danger").click()
+    assert dialogs.asked[-1].startswith("Revoke this key?") and row.locator("button.danger").count() == 1
+    dialogs.accept = True
     row.locator("button.danger").click()
     page.wait_for_selector("#keys tr[data-key=console-test] .badge[data-status=revoked]")
     assert httpx.get(f"{platform_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 401
@@ -285,3 +332,76 @@ def test_a_conversation_streams_in_the_console(page, script: RoleScript, screens
     expect(page.locator("#chat-log .bubble[data-role=assistant] .content").last).to_have_text(
         "Green tea suits a quiet afternoon."
     )
+
+
+LONG_OUTPUT = "x" * 20_000  # one unbroken 20 kB word
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_no_page_scrolls_sideways_even_with_a_long_output_expanded(  # type: ignore[no-untyped-def]
+    browser, platform_gateway: ThreadedServer, console_user: RegisteredUser, script: RoleScript, width: int
+) -> None:
+    script.add("planner", {"tasks": [task("long", tool="noop", inputs={"blob": LONG_OUTPUT})], "risks": []})
+    with httpx.Client(base_url=platform_gateway.url, headers=console_user.headers, timeout=30) as client:
+        run = client.post("/api/v1/runs", json={"goal": "Say something very long"}).json()
+    page = signed_in_page(browser, platform_gateway.url, console_user, width=width)
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    page.goto(f"/#/runs/{run['id']}")
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+    page.click("#dag .node[data-task=long]")
+    page.click("#task-detail details summary")
+    expect(page.locator("#task-detail details pre")).to_contain_text(LONG_OUTPUT[:100])
+    assert page.evaluate(fits), page.evaluate("document.documentElement.scrollWidth")
+    for hash_ in ("#/runs", "#/chat", "#/memory", "#/spend", "#/keys", "#/health", "#/no-such-page"):
+        page.goto(f"/{hash_}")
+        page.wait_for_selector("main h1")
+        assert page.evaluate(fits), (hash_, page.evaluate("document.documentElement.scrollWidth"))
+    page.context.close()
+    assert not page.errors, page.errors
+
+
+def test_sign_up_then_sign_in_from_the_console(browser, platform_gateway: ThreadedServer, unique: str) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=platform_gateway.url)
+    page = context.new_page()
+    page.goto("/")
+    page.click("#to-sign-up")
+    page.fill("#sign-up input[name=username]", f"newcomer_{unique}")
+    page.fill("#sign-up input[name=email]", f"newcomer_{unique}@example.com")
+    page.fill("#sign-up input[name=password]", "a-long-enough-password")
+    page.click("#create-account")
+    page.wait_for_selector("#start-run")
+    assert page.locator("#who").inner_text() == f"newcomer_{unique} (user)"
+    page.click("#sign-out")
+    page.fill("input[name=username]", f"newcomer_{unique}")
+    page.fill("input[name=password]", "a-long-enough-password")
+    page.click("#sign-in")
+    page.wait_for_selector("#start-run")
+    context.close()
+
+
+def test_a_deep_link_is_kept_through_sign_in(  # type: ignore[no-untyped-def]
+    browser, platform_gateway: ThreadedServer, console_user: RegisteredUser, script: RoleScript
+) -> None:
+    script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
+    with httpx.Client(base_url=platform_gateway.url, headers=console_user.headers, timeout=30) as client:
+        run = client.post("/api/v1/runs", json={"goal": "Be linked to"}).json()
+    context = browser.new_context(base_url=platform_gateway.url)
+    page = context.new_page()
+    page.goto(f"/#/runs/{run['id']}")
+    page.fill("input[name=username]", console_user.username)
+    page.fill("input[name=password]", console_user.password)
+    page.click("#sign-in")
+    expect(page.locator("main h1").first).to_have_text("Be linked to")
+    assert page.url.endswith(f"#/runs/{run['id']}")
+    context.close()
+
+
+def test_unknown_pages_and_missing_runs_say_not_found(page, platform_gateway: ThreadedServer) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/#/no-such-page")
+    page.wait_for_selector("#not-found")
+    page.goto(f"/#/runs/{uuid.uuid4()}")
+    expect(page.locator("#not-found")).to_contain_text("No run")
+    page.goto("/#/runs/not-a-run-id")
+    page.wait_for_selector("#not-found")
+    icon = httpx.get(f"{platform_gateway.url}/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"

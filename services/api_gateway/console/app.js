@@ -43,7 +43,15 @@ const VERIFICATION = {
 const verificationBadge = (run) => run.verification
   ? el("span", { class: `badge v-${run.verification}`, "data-verification": run.verification, title: VERIFICATION[run.verification] || "" }, run.verification)
   : null;
-const usd = (value) => (value === null || value === undefined ? "—" : `$${Number(value).toFixed(6)}`);
+// Costs for people: cents where there are dollars, two significant digits below a cent, nothing ever "$0.000000".
+function usd(value) {
+  if (value === null || value === undefined) return "—";
+  const amount = Number(value);
+  if (amount === 0) return "$0";
+  if (Math.abs(amount) >= 1) return `$${amount.toFixed(2)}`;
+  if (Math.abs(amount) < 0.0001) return "< $0.0001";
+  return `$${amount.toPrecision(2).replace(/0+$/, "")}`;
+}
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 function toast(message, error = false) {
   const box = document.getElementById("toast");
@@ -80,7 +88,7 @@ async function api(path, { method = "GET", body, retry = true } = {}) {
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) {
-    if (response.status === 401 && retry) signOut(); // a session that ended; sign-in attempts say why instead
+    if (response.status === 401 && retry) { wanted.keep(); signOut(); } // a session that ended; sign-in attempts say why instead
     throw new ApiError(response.status, data);
   }
   return data;
@@ -155,6 +163,16 @@ function signOut() {
   location.hash = "#/login";
 }
 
+// Where a signed-out visitor was going: taken there once signed in.
+const wanted = {
+  keep() { if (!/^#\/(login)?$/.test(location.hash) && location.hash) sessionStorage.setItem("cos.next", location.hash); },
+  take() { const next = sessionStorage.getItem("cos.next") || "#/runs"; sessionStorage.removeItem("cos.next"); return next; },
+};
+// To a page, drawn even when the address already says so (the sign-in form is shown at any address).
+function go(hash) {
+  if (location.hash === hash) route(); else location.hash = hash;
+}
+
 function loginPage() {
   const error = el("p", { class: "muted", id: "login-error" });
   const username = el("input", { type: "text", name: "username", autocomplete: "username", required: true });
@@ -165,13 +183,13 @@ function loginPage() {
     try {
       const tokens = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value }, retry: false });
       session.save({ token: tokens.access_token, refresh: tokens.refresh_token, apiKey: null });
-      location.hash = "#/runs";
+      go(wanted.take());
     } catch (e) { error.textContent = e.message; }
   };
   const withKey = async (event) => {
     event.preventDefault();
     session.save({ apiKey: key.value.trim(), token: null, refresh: null });
-    try { await api("/auth/me", { retry: false }); location.hash = "#/runs"; } catch (e) { session.clear(); error.textContent = e.message; }
+    try { await api("/auth/me", { retry: false }); go(wanted.take()); } catch (e) { session.clear(); error.textContent = e.message; }
   };
   return el("div", { class: "card", id: "login" },
     el("h1", {}, "Sign in"),
@@ -180,7 +198,36 @@ function loginPage() {
       el("button", { type: "submit", id: "sign-in" }, "Sign in")),
     el("h2", {}, "Or with an API key"),
     el("form", { onsubmit: withKey, class: "row" }, key, el("button", { type: "submit", class: "secondary" }, "Use key")),
-    error);
+    error,
+    el("p", { class: "muted" }, "No account yet? ", el("a", { href: "#/signup", id: "to-sign-up" }, "Create one")));
+}
+
+function signUpPage() {
+  const error = el("p", { class: "muted", id: "sign-up-error" });
+  const username = el("input", { type: "text", name: "username", autocomplete: "username", required: true, minlength: "3" });
+  const email = el("input", { type: "email", name: "email", autocomplete: "email", required: true });
+  const password = el("input", { type: "password", name: "password", autocomplete: "new-password", required: true, minlength: "8" });
+  const create = async (event) => {
+    event.preventDefault();
+    try {
+      await api("/auth/register", { method: "POST", body: { username: username.value, email: email.value, password: password.value }, retry: false });
+      const tokens = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value }, retry: false });
+      session.save({ token: tokens.access_token, refresh: tokens.refresh_token, apiKey: null });
+      go(wanted.take());
+    } catch (e) { error.textContent = e.status === 403 ? "Sign-up is closed here: ask an administrator for an account." : e.message; }
+  };
+  return el("div", { class: "card", id: "sign-up" },
+    el("h1", {}, "Create an account"),
+    el("form", { onsubmit: create, class: "row" },
+      el("label", {}, "Username ", username), el("label", {}, "Email ", email), el("label", {}, "Password (8 or more characters) ", password),
+      el("button", { type: "submit", id: "create-account" }, "Create account")),
+    error,
+    el("p", { class: "muted" }, "Have an account? ", el("a", { href: "#/login" }, "Sign in")));
+}
+
+function notFoundPage(message = "There is no such page here.") {
+  return el("div", { class: "card not-found", id: "not-found" }, el("h1", {}, "Not found"), el("p", {}, message),
+    el("p", {}, el("a", { href: "#/runs" }, "Back to your runs")));
 }
 
 // --- runs -------------------------------------------------------------------------------------------
@@ -263,6 +310,7 @@ async function runPage(runId) {
     }, 150);
   };
   async function cancel() {
+    if (!confirm("Cancel this run? Its unfinished tasks stop.")) return;
     try { run = await api(`/runs/${runId}/cancel`, { method: "POST" }); redraw(); } catch (e) { toast(e.message, true); }
   }
 
@@ -442,6 +490,7 @@ async function memoryPage() {
     } catch (e) { toast(e.message, true); }
   };
   async function remove(id) {
+    if (!confirm("Delete this memory? It cannot be brought back.")) return;
     try { await api(`/memories/${id}`, { method: "DELETE" }); toast("Memory deleted"); await search(); } catch (e) { toast(e.message, true); }
   }
   await search();
@@ -501,35 +550,56 @@ async function adminSpend() {
 
 // --- API keys ---------------------------------------------------------------------------------------
 
+// What a key may do, in words: "$5 cap · 60/min · gpt-4o-mini" or "no limits".
+function keyLimits(key) {
+  const parts = [];
+  if (key.max_budget_usd !== null && key.max_budget_usd !== undefined) parts.push(`${usd(key.max_budget_usd)} cap`);
+  if (key.rpm_limit) parts.push(`${key.rpm_limit} requests/min`);
+  if (key.tpm_limit) parts.push(`${key.tpm_limit} tokens/min`);
+  if (key.allowed_models?.length) parts.push(key.allowed_models.join(", "));
+  return parts.length ? parts.join(" · ") : "no limits";
+}
+
 async function keysPage() {
   const name = el("input", { type: "text", name: "name", placeholder: "key name", required: true });
   const days = el("input", { type: "number", name: "expires_in_days", placeholder: "expires in days", min: "1" });
+  const budget = el("input", { type: "number", name: "max_budget_usd", placeholder: "spend cap, USD", min: "0", step: "any" });
+  const rpm = el("input", { type: "number", name: "rpm_limit", placeholder: "requests / minute", min: "1" });
+  const tpm = el("input", { type: "number", name: "tpm_limit", placeholder: "LLM tokens / minute", min: "1" });
+  const models = el("input", { type: "text", name: "allowed_models", placeholder: "models it may use, comma-separated (any if empty)" });
+  const number = (input) => (input.value ? Number(input.value) : null);
   const created = el("div", { id: "created-key" });
   const list = el("div", { class: "card", id: "keys" });
   const load = async () => {
     const keys = (await api("/auth/api-keys?limit=200")).items;
     fill(list, keys.length === 0 ? el("p", { class: "muted" }, "No API keys.") : el("table", {},
-      el("tr", {}, el("th", {}, "Name"), el("th", {}, "Prefix"), el("th", {}, "Created"), el("th", {}, "Expires"), el("th", {}, "Last used"), el("th", {}, "")),
+      el("tr", {}, el("th", {}, "Name"), el("th", {}, "Prefix"), el("th", {}, "Limits"), el("th", {}, "Created"), el("th", {}, "Expires"), el("th", {}, "Last used"), el("th", {}, "")),
       keys.map((k) => el("tr", { "data-key": k.name },
-        el("td", {}, k.name), el("td", { class: "mono" }, k.prefix), el("td", {}, when(k.created_at)), el("td", {}, when(k.expires_at)),
+        el("td", {}, k.name), el("td", { class: "mono" }, k.prefix), el("td", { class: "limits" }, keyLimits(k)),
+        el("td", {}, when(k.created_at)), el("td", {}, when(k.expires_at)),
         el("td", {}, when(k.last_used_at)),
         el("td", {}, k.revoked_at ? badge("revoked") : el("button", { class: "danger", onclick: () => revoke(k.id) }, "Revoke"))))));
   };
   const create = async (event) => {
     event.preventDefault();
     try {
-      const key = await api("/auth/api-keys", { method: "POST", body: { name: name.value, expires_in_days: days.value ? Number(days.value) : null } });
+      const allowed = models.value.split(",").map((m) => m.trim()).filter(Boolean);
+      const key = await api("/auth/api-keys", { method: "POST", body: {
+        name: name.value, expires_in_days: number(days), max_budget_usd: budget.value || null, rpm_limit: number(rpm),
+        tpm_limit: number(tpm), allowed_models: allowed.length ? allowed : null } });
       fill(created, el("div", { class: "secret" }, el("p", {}, "Copy this key now: it is shown once."), el("code", { id: "new-key" }, key.key)));
-      name.value = "";
+      [name, days, budget, rpm, tpm, models].forEach((input) => { input.value = ""; });
       await load();
     } catch (e) { toast(e.message, true); }
   };
   async function revoke(id) {
+    if (!confirm("Revoke this key? Anything using it stops working at once.")) return;
     try { await api(`/auth/api-keys/${id}`, { method: "DELETE" }); toast("Key revoked"); await load(); } catch (e) { toast(e.message, true); }
   }
   await load();
   return el("div", {}, el("h1", {}, "API keys"),
-    el("form", { class: "card row", onsubmit: create, id: "create-key" }, name, days, el("button", { type: "submit" }, "Create key"), created),
+    el("form", { class: "card row", onsubmit: create, id: "create-key" }, name, days, budget, rpm, tpm, models,
+      el("button", { type: "submit" }, "Create key"), created),
     list);
 }
 
@@ -550,27 +620,33 @@ async function healthPage() {
 // --- routing ----------------------------------------------------------------------------------------
 
 const PAGES = { runs: runsPage, chat: chatPage, memory: memoryPage, spend: spendPage, keys: keysPage, health: healthPage };
+const SIGNED_OUT_PAGES = { login: loginPage, signup: signUpPage };
 
 async function route() {
   leaving();
   leaving = () => {};
-  const [, page = "runs", id] = location.hash.replace(/^#/, "").split("/");
+  const [, requested, id] = location.hash.replace(/^#/, "").split("/");
+  const page = requested || "runs";
   const signedIn = session.signedIn();
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
-  if (!signedIn || page === "login") {
+  if (!signedIn || page in SIGNED_OUT_PAGES) {
+    if (!signedIn && !(page in SIGNED_OUT_PAGES)) wanted.keep();
     document.getElementById("who").textContent = "";
-    fill(main, loginPage());
+    fill(main, (SIGNED_OUT_PAGES[page] || loginPage)());
     return;
   }
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.getAttribute("href") === `#/${page}`);
   try {
     session.me ??= await api("/auth/me");
     document.getElementById("who").textContent = `${session.me.username} (${session.me.role})`;
-    const view = page === "runs" && id ? await runPage(id) : await (PAGES[page] || runsPage)(id);
+    if (!(page in PAGES)) { fill(main, notFoundPage()); return; }
+    const view = page === "runs" && id ? await runPage(id) : await PAGES[page](id);
     fill(main, view);
   } catch (e) {
-    if (session.signedIn()) fill(main, el("div", { class: "card" }, el("h1", {}, "Something went wrong"), el("p", {}, e.message)));
+    if (!session.signedIn()) return;
+    if (e.status === 404 || e.status === 422) fill(main, notFoundPage(e.status === 404 ? e.message : "There is no such item here."));
+    else fill(main, el("div", { class: "card" }, el("h1", {}, "Something went wrong"), el("p", {}, e.message)));
   }
 }
 
