@@ -6,6 +6,7 @@ from typing import Any
 from rich.console import Console
 
 from cognitionos_cli.workflow import Gateway
+from cognitionos_sdk.formatting import usd
 
 QUIT = {"/quit", "/exit"}
 
@@ -48,4 +49,4 @@ def show_turn(console: Console, events: Any) -> None:
             console.out(f"  [{data['event_type']}] {data.get('message') or ''}")
         elif name == "done":
             usage = data["usage"]
-            console.out(f"\n  [{usage['prompt_tokens'] + usage['completion_tokens']} tokens, ${usage['cost_usd']:.6f}]")
+            console.out(f"\n  [{usage['prompt_tokens'] + usage['completion_tokens']} tokens, {usd(usage['cost_usd'])}]")

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cognitionos_cli.workflow import describe_event, describe_progress
+from cognitionos_sdk.formatting import usd
 
 TASK_STATES = {
     "task_started": "running",
@@ -74,7 +75,7 @@ class RunProgress:
             table.add_row(self.names.get(key, key), Text(state, style=STATE_STYLES.get(state, "")), took)
         lines: list[Table | Text] = [
             table,
-            Text(f"cost so far: ${self.cost_usd:.6f}"),
+            Text(f"cost so far: {usd(self.cost_usd)}"),
             Text(self.last, overflow="ellipsis"),
         ]
         if self.model:

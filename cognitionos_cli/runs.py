@@ -20,6 +20,7 @@ from cognitionos_cli.account import ApiKey, GatewayUrl, gateway_url, open_gatewa
 from cognitionos_cli.progress import EventPrinter
 from cognitionos_cli.workflow import Gateway, sandbox_outputs
 from cognitionos_sdk import AuthenticationError, BadRequestError, CognitionOSError
+from cognitionos_sdk.formatting import usd
 
 EXIT_SUCCEEDED = 0
 EXIT_RUN_FAILED = 1
@@ -82,7 +83,7 @@ def show_finished(run: dict[str, Any], console: Console, *, as_json: bool) -> No
         console.out(f"\nrun {run['id']} {run['status']}{checked}: {result.get('summary') or run['error'] or ''}")
         for task, stdout in sandbox_outputs(run):
             console.out(f"sandbox output of {task}:\n{stdout.rstrip()}")
-        console.out(f"cost: ${run['spent_usd']:.6f}")
+        console.out(f"cost: {usd(run['spent_usd'])}")
     raise typer.Exit(EXIT_SUCCEEDED if run["status"] == "succeeded" else EXIT_RUN_FAILED)
 
 
@@ -156,7 +157,7 @@ def show_run(run_id: RunId, url: GatewayUrl = None, api_key: ApiKey = None, as_j
     console.print(table)
     result = found["result"] or {}
     console.out(f"result: {result.get('summary') or found['error'] or '(none yet)'}")
-    console.out(f"cost: ${found['spent_usd']:.6f}")
+    console.out(f"cost: {usd(found['spent_usd'])}")
 
 
 @runs_app.command("follow")

@@ -11,6 +11,7 @@ from typing import Any
 from cognitionos_cli.embedded import state_dir
 from cognitionos_cli.secrets import write_private
 from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError, User
+from cognitionos_sdk.formatting import usd
 
 # The SDK's errors, under the name the CLI and the example catch.
 GatewayError = CognitionOSError
@@ -108,7 +109,7 @@ def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, di
 def describe_event(event: dict[str, Any]) -> str:
     """One progress line for an event."""
     data, kind = event.get("data") or {}, event["event_type"]
-    cost = f"  (${event['cost_usd']:.6f})" if event.get("cost_usd") else ""
+    cost = f"  ({usd(event['cost_usd'])})" if event.get("cost_usd") else ""
     if kind == "tool_call" and data.get("result", {}).get("stdout"):
         return f"{event['message']}: {data['result']['stdout'].strip()[:200]}{cost}"
     return f"{event['message']}{cost}"

@@ -13,6 +13,7 @@ import sys
 
 from cognitionos_cli.workflow import Credentials
 from cognitionos_sdk import CognitionOS, CognitionOSError
+from cognitionos_sdk.formatting import usd
 
 GOAL = "Write a Python function that returns the n-th Fibonacci number, test it on n = 0..10, and remember the result"
 
@@ -30,7 +31,7 @@ def main() -> int:
             print(f"signed in as {Credentials.local().sign_in(client).username}")
             run = client.runs.create(args.goal, budget_usd=args.budget_usd, max_tasks=args.max_tasks)
             for event in client.runs.events(run.id):
-                cost = f"  (${event.cost_usd:.6f})" if event.cost_usd else ""
+                cost = f"  ({usd(event.cost_usd)})" if event.cost_usd else ""
                 print(f"  [{event.event_type}] {event.message or ''}{cost}")
             run = client.runs.get(run.id)
             print(f"\nstatus: {run.status}" + (f" ({run.error})" if run.error else ""))
@@ -42,7 +43,7 @@ def main() -> int:
                     print(f"sandbox output of {task.task_key}:\n{str(task.output.get('result', '')).rstrip()}")
             if result.get("memory_id"):
                 print(f"stored in memory: {client.memories.get(result['memory_id']).content[:500]}")
-            print(f"total cost: ${run.spent_usd:.6f}")
+            print(f"total cost: {usd(run.spent_usd)}")
             return 0 if run.status == "succeeded" else 1
         except CognitionOSError as error:
             print(f"error: {error}", file=sys.stderr)

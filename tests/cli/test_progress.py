@@ -50,7 +50,7 @@ def test_the_table_follows_each_task_and_the_running_cost() -> None:
     out = io.StringIO()
     Console(file=out, width=80).print(progress.render())
     text = out.getvalue()
-    assert "succeeded" in text and "failed" in text and "$0.001200" in text
+    assert "succeeded" in text and "failed" in text and "cost so far: $0.0012" in text
     assert "Write the parser" in text and "Run its tests" in text and "2.5 s" in text  # names and time, not keys
 
 

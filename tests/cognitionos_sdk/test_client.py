@@ -253,3 +253,17 @@ def _run_body(run_id: str) -> dict:
         "finished_at": None,
         "tasks": [],
     }
+
+
+def test_costs_read_as_money_never_as_six_zeros() -> None:
+    from cognitionos_sdk.formatting import usd
+
+    assert [usd(v) for v in (0, 0.0012345, 0.5, 5, 1234.5, 0.00001, None)] == [
+        "$0",
+        "$0.0012",
+        "$0.50",
+        "$5.00",
+        "$1,234.50",
+        "< $0.0001",
+        "—",
+    ]

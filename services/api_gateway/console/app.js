@@ -43,12 +43,12 @@ const VERIFICATION = {
 const verificationBadge = (run) => run.verification
   ? el("span", { class: `badge v-${run.verification}`, "data-verification": run.verification, title: VERIFICATION[run.verification] || "" }, run.verification)
   : null;
-// Costs for people: cents where there are dollars, two significant digits below a cent, nothing ever "$0.000000".
+// Costs for people: dollars and cents, two significant digits below a cent, never "$0.000000" (cognitionos_sdk.formatting).
 function usd(value) {
   if (value === null || value === undefined) return "—";
   const amount = Number(value);
   if (amount === 0) return "$0";
-  if (Math.abs(amount) >= 1) return `$${amount.toFixed(2)}`;
+  if (Math.abs(amount) >= 0.01) return `$${amount.toFixed(2)}`;
   if (Math.abs(amount) < 0.0001) return "< $0.0001";
   return `$${amount.toPrecision(2).replace(/0+$/, "")}`;
 }
