@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from cognitionos_cli.workflow import parse_sse
+from services.agent_orchestrator.conversations.memory import grounded
 from services.agent_orchestrator.main import create_app as create_orchestrator
 from tests.ai_runtime.conftest import signed_client
 from tests.conftest import RegisteredUser, register_and_login
@@ -129,6 +130,43 @@ def test_a_contradicting_statement_updates_the_memory_and_its_history_says_so(ch
     assert history[1]["old_content"].endswith("green tea") and history[1]["source_message_id"] == correction["id"]
     decided = json.loads(script.prompts["memory_updater"][-1])
     assert decided["existing_memories"] == [{"id": "m1", "content": "The user's favourite drink is green tea"}]
+
+
+def test_a_fact_found_only_in_the_reply_is_not_learned(chat: Chat, script: RoleScript) -> None:
+    """The small model took its own reply for the user's facts: "Biscuit is a popular Italian dog breed" was stored
+    as the user's fact, and Lisbon was not."""
+    script.add("assistant", "Biscuit is a popular Italian dog breed.")
+    script.add(
+        "memory_extractor",
+        {
+            "facts": [
+                {"content": "Biscuit is a popular Italian dog breed", "memory_type": "fact"},
+                {"content": "The user's dog is called Biscuit", "memory_type": "fact"},
+                {"content": "The user lives in Lisbon", "memory_type": "fact"},
+            ]
+        },
+    )
+    conversation = chat.start()
+    chat.say(conversation["id"], "My dog is called Biscuit and I live in Lisbon.")
+    learned = eventually(lambda: len(chat.memories()) == 2 and chat.memories())
+    assert sorted(m["content"] for m in learned) == ["The user lives in Lisbon", "The user's dog is called Biscuit"]
+    asked = script.prompts["memory_extractor"][-1]
+    assert asked.startswith("The user said:\nMy dog is called Biscuit") and "for context only" in asked
+
+
+@pytest.mark.parametrize(
+    ("fact", "said", "kept"),
+    [
+        ("Biscuit is a popular Italian dog breed", "My dog is called Biscuit and I live in Lisbon.", False),
+        ("The user's dog is called Biscuit", "My dog is called Biscuit and I live in Lisbon.", True),
+        ("The user prefers tea", "my favourite colour is teal", False),
+        ("The user's favorite color is teal", "my favourite colour is teal", True),
+        ("The user has two cats", "I have two cats", True),
+        ("The user", "I have two cats", False),
+    ],
+)
+def test_a_fact_must_be_in_the_users_own_words(fact: str, said: str, kept: bool) -> None:
+    assert grounded(fact, said) is kept
 
 
 def test_a_bad_extraction_changes_nothing(chat: Chat, script: RoleScript) -> None:

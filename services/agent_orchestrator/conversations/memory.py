@@ -7,12 +7,15 @@
    memory's history.
 
 Bounded and validated for small models: at most five facts, answers checked against their schema, ids checked
-against the ones given; a bad answer changes nothing.
+against the ones given; a bad answer changes nothing. Facts come from the user's own words: the reply is context
+only, and a fact whose words are mostly not the user's is dropped (`grounded`), since a small model readily takes a
+claim of its reply ("Biscuit is an Italian dog breed") for a fact about the user.
 """
 
 import asyncio
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +32,16 @@ logger = logging.getLogger(__name__)
 
 NEAREST_PER_FACT = 3
 SAME_TOPIC = 0.5  # least similarity for an existing memory to be weighed against a new fact
+GROUNDED = 0.5  # least share of a fact's own words that the user must have said
+REPLY_CONTEXT_CHARS = 600
+# The words that frame a fact rather than carry it ("The user's dog is called ..."): not asked of the user's text.
+FRAME_WORDS = frozenset(
+    """the a an user users they their them he she his her it its is are was were be been being has have had do does
+    did not no and or but of in on at to for from with by as that this these those who which likes like loves love
+    prefers prefer wants want lives live works work named called goes go enjoys enjoy one two three four five six
+    seven eight nine ten""".split()  # noqa: SIM905 (a word list reads best as words)
+)
+_WORD = re.compile(r"\w+")
 
 
 class Fact(BaseModel):
@@ -129,12 +142,16 @@ class MemoryLearner:
             identity,
             role="memory_extractor",
             model=model,
-            content=f"User: {said[:4000]}\nAssistant: {reply[:2000]}",
+            content=extraction_prompt(said, reply),
         )
         try:
-            return Extraction.model_validate(parsed).facts if parsed is not None else []
+            facts = Extraction.model_validate(parsed).facts if parsed is not None else []
         except ValidationError:
             return []
+        kept = [fact for fact in facts if grounded(fact.content, said)]
+        if len(kept) < len(facts):
+            logger.info("dropped facts not found in the user's words", extra={"dropped": len(facts) - len(kept)})
+        return kept
 
     async def _nearest(self, identity: Identity, facts: list[Fact]) -> dict[str, dict[str, Any]]:
         """Short id ("m1", ...) -> an existing memory close to one of the facts."""
@@ -209,3 +226,32 @@ class MemoryLearner:
                 )
                 applied.append(Applied(event="DELETE", memory_id=target["id"]))
         return applied
+
+
+def extraction_prompt(said: str, reply: str) -> str:
+    """The user's message, then the reply marked as context only (a fact must come from the user's words)."""
+    return (
+        f"The user said:\n{said[:4000]}\n\n"
+        f"(The assistant replied, for context only; take no fact from it: {reply[:REPLY_CONTEXT_CHARS]})"
+    )
+
+
+def _words(text: str) -> set[str]:
+    """The words that carry meaning, singular-ish ("cats" as "cat"), without the possessive and the framing words."""
+    found = _WORD.findall(text.lower().replace("'s", ""))
+    return {word.removesuffix("s") for word in found if word not in FRAME_WORDS and len(word) > 1}
+
+
+def _said(word: str, said: set[str]) -> bool:
+    """Said as is, or a close variant (colour/color, favourite/favorite, lives/live): the same first four letters."""
+    return word in said or (len(word) >= 4 and any(len(s) >= 4 and s[:4] == word[:4] for s in said))
+
+
+def grounded(fact: str, said: str) -> bool:
+    """Is the fact in the user's own words? At least half of its own words (those that do not only frame it)
+    appear in what the user said."""
+    words = _words(fact)
+    if not words:
+        return False
+    user_words = _words(said)
+    return sum(_said(word, user_words) for word in words) >= GROUNDED * len(words)
