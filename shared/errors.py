@@ -96,6 +96,8 @@ def error_response(
     headers: dict[str, str] | None = None,
     request: Request | None = None,
 ) -> JSONResponse:
+    if request is not None and request.url.path.startswith(ANTHROPIC_PATHS):
+        return _anthropic_error(status_code, code, message, details=details or {}, headers=headers)
     if request is not None and request.url.path.startswith(OPENAI_PATHS):
         return _openai_error(status_code, code, message, details=details or {}, headers=headers)
     return JSONResponse(error_body(code, message, details), status_code=status_code, headers=headers)
@@ -121,6 +123,34 @@ def _openai_error(
     error_type = OPENAI_ERROR_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")
     body = error_body(code, message, details)
     body["error"] |= {"type": error_type, "param": "model" if code == "model_not_found" else details.get("param")}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+# The Anthropic-compatible API answers errors as Anthropic does, so its SDK raises the matching exception: the
+# envelope inside {"type": "error", ...} with Anthropic's error `type`; any request it cannot take is a 400.
+ANTHROPIC_PATHS = ("/v1/messages", "/api/v1/ai/v1/messages")
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
+
+def _anthropic_error(
+    status_code: int, code: str, message: str, *, details: dict[str, Any], headers: dict[str, str] | None
+) -> JSONResponse:
+    if code in ("unknown_model", "model_unavailable") and status_code in (400, 503):
+        status_code, code = 404, "model_not_found"
+    if status_code == 422:
+        status_code = 400
+    error_type = ANTHROPIC_ERROR_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")
+    body = {"type": "error", **error_body(code, message, details)}
+    body["error"]["type"] = error_type
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
@@ -152,11 +182,31 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
         for err in exc.errors()
     ]
     if request.url.path.startswith(OPENAI_PATHS) and any(p["type"] == "json_invalid" for p in problems):
-        # A body that is not JSON at all: OpenAI answers 400, and its SDK raises BadRequestError for it.
+        # A body that is not JSON at all: OpenAI and Anthropic answer 400, and their SDKs raise BadRequestError.
         return error_response(400, "invalid_json", "The request body is not valid JSON", request=request)
+    if request.url.path.startswith(ANTHROPIC_PATHS):
+        unknown = [".".join(str(part) for part in p["loc"][1:]) for p in problems if p["type"] == "extra_forbidden"]
+        if unknown:
+            return error_response(
+                400,
+                "unsupported_parameter",
+                f"Not supported here: {', '.join(unknown)}",
+                details={"errors": problems},
+                request=request,
+            )
     return error_response(
-        422, "validation_error", "Request validation failed", details={"errors": problems}, request=request
+        422, "validation_error", _validation_message(problems), details={"errors": problems}, request=request
     )
+
+
+def _validation_message(problems: list[dict[str, Any]]) -> str:
+    """The first problem in words (Anthropic's SDK shows only the message): "messages.0.content: Field required"."""
+    if not problems:
+        return "Request validation failed"
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"][1:] if part != "body") or "body"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"Request validation failed: {where}: {first['msg']}{more}"
 
 
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -265,36 +265,145 @@ class OpenAICompletionRequest(BaseModel):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
 
 
-class AnthropicTextBlock(BaseModel):
+class AnthropicBlock(BaseModel):
+    """A content block of Anthropic's Messages API. `cache_control` is a caching hint: accepted, nothing to cache."""
+
+    model_config = ConfigDict(extra="forbid")
+    cache_control: dict[str, Any] | None = None
+
+
+class AnthropicTextBlock(AnthropicBlock):
     type: Literal["text"]
     text: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
-TextBlocks = Annotated[list[AnthropicTextBlock], Field(min_length=1, max_length=64)]
+class AnthropicToolUseBlock(AnthropicBlock):
+    type: Literal["tool_use"]
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    input: dict[str, Any]
 
 
-class AnthropicMessage(BaseModel):
-    role: Literal["user", "assistant"]
-    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | TextBlocks
+class AnthropicToolResultBlock(AnthropicBlock):
+    type: Literal["tool_result"]
+    tool_use_id: str = Field(min_length=1, max_length=128)
+    content: (
+        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | Annotated[list[AnthropicTextBlock], Field(max_length=64)]
+    ) = ""
+    is_error: bool = False
 
     @property
     def text(self) -> str:
-        return self.content if isinstance(self.content, str) else "".join(block.text for block in self.content)
+        body = self.content if isinstance(self.content, str) else "".join(block.text for block in self.content)
+        return f"(the tool failed) {body}" if self.is_error else body
 
 
-class AnthropicMessagesRequest(BaseModel):
-    """Anthropic's Messages API (text): what the official `anthropic` SDK sends to /v1/messages."""
+TextBlocks = Annotated[list[AnthropicTextBlock], Field(min_length=1, max_length=64)]
+ContentBlock = Annotated[
+    AnthropicTextBlock | AnthropicToolUseBlock | AnthropicToolResultBlock, Field(discriminator="type")
+]
 
-    model_config = ConfigDict(extra="allow")
+
+class AnthropicMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: (
+        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
+        | Annotated[list[ContentBlock], Field(min_length=1, max_length=64)]
+    )
+
+    @model_validator(mode="after")
+    def blocks_fit_the_role(self) -> "AnthropicMessage":
+        kinds = {block.type for block in self.content} if isinstance(self.content, list) else set()
+        if self.role == "assistant" and "tool_result" in kinds:
+            raise ValueError("tool_result blocks belong in a user message")
+        if self.role == "user" and "tool_use" in kinds:
+            raise ValueError("tool_use blocks belong in an assistant message")
+        return self
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """This message in the chat shape every provider here takes: tool uses as tool_calls, tool results as
+        tool messages (before the user's own words of the same turn)."""
+        if isinstance(self.content, str):
+            return [{"role": self.role, "content": self.content}]
+        text = "".join(block.text for block in self.content if isinstance(block, AnthropicTextBlock))
+        if self.role == "assistant":
+            uses = [block for block in self.content if isinstance(block, AnthropicToolUseBlock)]
+            message: dict[str, Any] = {"role": "assistant", **({"content": text} if text or not uses else {})}
+            if uses:
+                message["tool_calls"] = [
+                    {"id": u.id, "type": "function", "function": {"name": u.name, "arguments": json.dumps(u.input)}}
+                    for u in uses
+                ]
+            return [message]
+        results = [
+            {"role": "tool", "tool_call_id": block.tool_use_id, "content": block.text}
+            for block in self.content
+            if isinstance(block, AnthropicToolResultBlock)
+        ]
+        return results + ([{"role": "user", "content": text}] if text or not results else [])
+
+
+class AnthropicTool(BaseModel):
+    """A client tool (Anthropic's server tools, such as web search, are not offered here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["custom"] | None = None
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = Field(default="", max_length=4096)
+    input_schema: dict[str, Any]
+    cache_control: dict[str, Any] | None = None
+
+    def chat_tool(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.input_schema},
+        }
+
+
+class AnthropicToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    disable_parallel_tool_use: bool = False
+
+    @model_validator(mode="after")
+    def a_named_tool_is_named(self) -> "AnthropicToolChoice":
+        if (self.type == "tool") != (self.name is not None):
+            raise ValueError('name is given with type "tool", and only then')
+        return self
+
+    def chat_tool_choice(self) -> Any:
+        if self.type == "tool":
+            return {"type": "function", "function": {"name": self.name}}
+        return {"auto": "auto", "any": "required", "none": "none"}[self.type]
+
+
+class AnthropicCountTokensRequest(BaseModel):
+    """What the official `anthropic` SDK sends to /v1/messages/count_tokens. A field this API does not implement
+    (top_p, stop_sequences, thinking, ...) is refused, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str
-    max_tokens: int = Field(ge=1, le=32_000)
     messages: list[AnthropicMessage] = Field(min_length=1, max_length=1024)
     system: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | TextBlocks | None = None
-    temperature: float = Field(default=1.0, ge=0, le=1)
-    stream: bool = False
+    tools: list[AnthropicTool] | None = Field(default=None, max_length=128)
+    tool_choice: AnthropicToolChoice | None = None
 
-    def chat_messages(self) -> list[dict[str, str]]:
+    @model_validator(mode="after")
+    def a_chosen_tool_is_offered(self) -> "AnthropicCountTokensRequest":
+        if self.tool_choice is not None and self.tool_choice.type in ("auto", "any", "tool") and not self.tools:
+            raise ValueError("tool_choice needs tools")
+        chosen = self.tool_choice.name if self.tool_choice is not None else None
+        if chosen is not None and chosen not in {tool.name for tool in self.tools or []}:
+            raise ValueError(f"tool_choice names {chosen}, which is not among the tools")
+        return self
+
+    def chat_messages(self) -> list[dict[str, Any]]:
         """The same conversation in the chat shape every provider here takes."""
         system = (
             self.system
@@ -302,7 +411,22 @@ class AnthropicMessagesRequest(BaseModel):
             else "".join(block.text for block in self.system)
         )
         head = [{"role": "system", "content": system}] if system else []
-        return head + [{"role": m.role, "content": m.text} for m in self.messages]
+        return head + [turn for message in self.messages for turn in message.chat_messages()]
+
+    def chat_tools(self) -> list[dict[str, Any]] | None:
+        return [tool.chat_tool() for tool in self.tools] if self.tools else None
+
+    def chat_tool_choice(self) -> Any:
+        return self.tool_choice.chat_tool_choice() if self.tool_choice else None
+
+
+class AnthropicMessagesRequest(AnthropicCountTokensRequest):
+    """Anthropic's Messages API: what the official `anthropic` SDK sends to /v1/messages."""
+
+    max_tokens: int = Field(ge=1, le=32_000)
+    temperature: float = Field(default=1.0, ge=0, le=1)
+    stream: bool = False
+    metadata: dict[str, Any] | None = Field(default=None, description="Accepted; it identifies end users to Anthropic")
 
 
 class OpenAIEmbeddingsRequest(BaseModel):

@@ -310,13 +310,19 @@ class AIRuntime:
         cost = max(model.cost(tokens, generation.max_tokens) for model, tokens in prompts)
         return cost, prompt_tokens + generation.max_tokens, prompt_tokens
 
+    async def count_prompt_tokens(self, generation: Generation) -> int:
+        """The prompt's tokens as the first model of the chain counts them (its own tokenizer where it has one)."""
+        return await self._prompt_tokens_on(generation, generation.chain[0])
+
     async def _prompt_tokens_on(self, generation: Generation, model: ModelInfo) -> int:
         provider = self.chat_providers.get(model.provider)
         exact = getattr(provider, "count_prompt_tokens", None)
         if exact is not None:
             # The model's own chat template and tokenizer (the embedded model): off the event loop.
             return int(await asyncio.to_thread(exact, self._request(generation, model)))
-        return count_chat_tokens(generation.messages, model.tokenizer or "cl100k_base")
+        encoding = model.tokenizer or "cl100k_base"
+        tools = count_text_tokens(json.dumps(generation.tools), encoding) if generation.tools else 0
+        return count_chat_tokens(generation.messages, encoding) + tools
 
     async def _reserve(self, generation: Generation, api_key: ApiKey | None) -> Reservation:
         limits, policy = await self._limits(generation.user_id, generation.run_id, api_key=api_key)

@@ -94,7 +94,7 @@ def create_fake_openai(reply: str = "Hello from the OpenAI test server") -> Fast
         # A responder scripts tool calls as {"tool_calls": [{"name", "arguments"}]}; with none scripted, a request
         # offering tools gets a call of the first one.
         calls = scripted.get("tool_calls") if isinstance(scripted, dict) else None
-        if calls is None and scripted is None and body.get("tools"):
+        if calls is None and scripted is None and body.get("tools") and body.get("tool_choice") != "none":
             calls = [{"name": body["tools"][0]["function"]["name"], "arguments": {"n": 10}}]
         if calls and body.get("stream"):
             return StreamingResponse(_streamed_calls(base, calls, usage), media_type="text/event-stream")

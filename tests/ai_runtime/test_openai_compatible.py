@@ -155,6 +155,96 @@ def test_the_anthropic_sdk_talks_to_any_configured_model(sdk_stack: tuple[str, s
         client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
 
 
+ANTHROPIC_WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 40}},
+        "required": ["city"],
+    },
+}
+
+
+def test_the_anthropic_sdk_gets_tool_use_blocks_streamed_or_not(
+    sdk_stack: tuple[str, str, str], providers: Providers
+) -> None:
+    """tools and tool_choice went unread on /v1/messages: a forced tool call came back as prose with end_turn."""
+    base_url, key, _ = sdk_stack
+    client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    forced = client.messages.create(
+        model="smollm2-135m-instruct",  # the embedded model: the grammar makes its answer a call of the named tool
+        max_tokens=40,
+        messages=ask,
+        tools=[ANTHROPIC_WEATHER],
+        tool_choice={"type": "tool", "name": "get_weather"},
+    )
+    (use,) = [block for block in forced.content if block.type == "tool_use"]
+    assert forced.stop_reason == "tool_use" and use.name == "get_weather" and isinstance(use.input["city"], str)
+
+    with client.messages.stream(
+        model="gpt-4o-mini", max_tokens=40, messages=ask, tools=[ANTHROPIC_WEATHER], tool_choice={"type": "any"}
+    ) as stream:
+        final = stream.get_final_message()
+    (streamed,) = [block for block in final.content if block.type == "tool_use"]
+    assert final.stop_reason == "tool_use" and streamed.name == "get_weather" and isinstance(streamed.input, dict)
+    sent = providers.openai_app.state.requests[-1]["body"]
+    assert sent["tool_choice"] == "required" and sent["tools"][0]["function"]["name"] == "get_weather"
+
+    providers.openai_app.state.reply = "Sunny in Paris"
+    answered = client.messages.create(
+        model="gpt-4o-mini",
+        max_tokens=40,
+        tools=[ANTHROPIC_WEATHER],
+        tool_choice={"type": "none"},
+        messages=[
+            *ask,
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": streamed.id, "name": "get_weather", "input": streamed.input}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": streamed.id, "content": "Sunny, 21 C"}],
+            },
+        ],
+    )
+    assert answered.content[0].text == "Sunny in Paris" and answered.stop_reason == "end_turn"
+    sent_messages = providers.openai_app.state.requests[-1]["body"]["messages"]
+    assert sent_messages[1]["tool_calls"][0]["id"] == streamed.id
+    assert sent_messages[2] == {"role": "tool", "tool_call_id": streamed.id, "content": "Sunny, 21 C"}
+
+
+def test_the_anthropic_sdk_counts_tokens_and_is_refused_what_is_not_supported(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    for model, choice in (("smollm2-135m-instruct", {"type": "any"}), ("gpt-4o-mini", {"type": "auto"})):
+        counted = client.messages.count_tokens(model=model, messages=ask)
+        with_tools = client.messages.count_tokens(
+            model=model, messages=ask, tools=[ANTHROPIC_WEATHER], tool_choice=choice
+        )
+        assert 0 < counted.input_tokens < with_tools.input_tokens  # the tools offered are part of the prompt
+    with pytest.raises(anthropic.BadRequestError) as unsupported:  # never silently dropped
+        client.messages.create(model="gpt-4o-mini", max_tokens=5, messages=ask, stop_sequences=["END"])
+    assert unsupported.value.status_code == 400 and "stop_sequences" in str(unsupported.value)
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(
+            model="gpt-4o-mini", max_tokens=5, messages=ask, tool_choice={"type": "tool", "name": "get_weather"}
+        )
+    malformed = httpx.post(
+        f"{base_url}/messages",
+        headers={"x-api-key": key, "Content-Type": "application/json"},
+        content=b'{"model": "gpt-4o-mini", "messages": [',
+    )
+    body = malformed.json()
+    assert malformed.status_code == 400 and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "invalid_json"
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.count_tokens(model="no-such-model", messages=ask)
+
+
 WEATHER = {
     "type": "function",
     "function": {
