@@ -398,3 +398,10 @@ def test_a_critic_approval_with_reasons_makes_a_reviewed_run(runs: RunsClient, s
     script.add("critic", {"score": 9, "approved": True, "feedback": "Covers every case the goal names."})
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     assert done["status"] == "succeeded" and done["verification"] == "reviewed"
+
+
+def test_a_method_not_allowed_names_every_method_the_path_takes(runs: RunsClient) -> None:
+    """GET and POST /runs are two routes: Starlette's 405 named the first one's only ("Allow: POST")."""
+    refused = runs.http.delete(runs.url("/runs"))
+    assert refused.status_code == 405 and refused.json()["error"]["code"] == "method_not_allowed"
+    assert set(refused.headers["allow"].split(", ")) >= {"GET", "POST"}
