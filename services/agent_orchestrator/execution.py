@@ -316,7 +316,7 @@ class TaskExecutor:
             "task_id": str(ctx.task.id),
             "timeout_seconds": self.settings.tool_timeout_seconds,
         }
-        ran = await self._call(ctx, self.tools, path="/execute", body=body)
+        ran = await self._call(ctx, self.tools, path="/tools/execute", body=body)
         excerpt = {
             k: (v[:500] if isinstance(v, str) else v)
             for k, v in (ran.get("result") or {}).items()

@@ -75,6 +75,6 @@ ROUTES: dict[str, UpstreamRoute] = {
             idempotent=frozenset({"", "batch", "import"}),
         ),
         UpstreamRoute(prefix="ai", service="ai-runtime", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
-        UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
+        UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="/tools"),
     )
 }

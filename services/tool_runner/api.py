@@ -16,7 +16,7 @@ router = APIRouter(tags=["tools"])
 
 
 @router.post(
-    "/execute", response_model=ExecuteResponse, summary="Run a tool as the verified caller; every run is recorded"
+    "/tools/execute", response_model=ExecuteResponse, summary="Run a tool as the verified caller; every run is recorded"
 )
 async def execute(body: ExecuteRequest, identity: CurrentIdentity, tools: Tools) -> ExecuteResponse:
     return await tools.execute(identity, body)

@@ -4,6 +4,7 @@ import httpx
 import schemathesis
 
 from tests.conftest import Stack
+from tests.support import ThreadedServer
 
 
 def test_the_gateway_publishes_every_services_operations_under_their_public_paths(stack: Stack) -> None:
@@ -35,3 +36,10 @@ def test_the_docs_page_loads_nothing_from_a_cdn(stack: Stack) -> None:
         served = httpx.get(f"{stack.gateway.url}/docs/{asset}")
         assert served.status_code == 200 and kind in served.headers["content-type"] and len(served.content) > 1000
     assert httpx.get(f"{stack.gateway.url}/docs/..%2Fpyvenv.cfg").status_code == 404
+
+
+def test_the_tools_have_plain_public_paths(platform_gateway: ThreadedServer) -> None:
+    """The tool list was published as /api/v1/tools/tools."""
+    paths = httpx.get(f"{platform_gateway.url}/openapi.json").json()["paths"]
+    assert {"/api/v1/tools", "/api/v1/tools/execute"} <= set(paths)
+    assert not any(path.startswith("/api/v1/tools/tools") for path in paths)

@@ -172,7 +172,7 @@ def test_calls_that_reach_the_host_kernel_are_refused_in_the_container(
         "    print(name, result, os.strerror(ctypes.get_errno()))\n"
     )
     user = register_and_login(gateway, secrets.token_hex(5))
-    with httpx.Client(base_url=f"{deployment.url}/api/v1/tools", headers=user.headers, timeout=60) as tools:
+    with httpx.Client(base_url=f"{deployment.url}/api/v1", headers=user.headers, timeout=60) as tools:
         body = attacks.run_code(tools, code)
     lines = body["result"]["stdout"].splitlines()
     assert len(lines) == 7 and all(line.endswith("-1 Operation not permitted") for line in lines), body
@@ -183,7 +183,7 @@ def test_the_sandbox_attacks_are_contained_in_the_container(
     deployment: Deployment, gateway: httpx.Client, attack: str
 ) -> None:
     user = register_and_login(gateway, secrets.token_hex(5))
-    with httpx.Client(base_url=f"{deployment.url}/api/v1/tools", headers=user.headers, timeout=60) as tools:
+    with httpx.Client(base_url=f"{deployment.url}/api/v1", headers=user.headers, timeout=60) as tools:
         target = Target(
             tools=tools,
             service_address=("tool-runner", 8006),

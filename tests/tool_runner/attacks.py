@@ -1,4 +1,4 @@
-"""The attacks execute_python must contain, each a check against a client of the tool-runner's /execute.
+"""The attacks execute_python must contain, each a check against a client of the tool-runner's /tools/execute.
 
 tests/tool_runner/test_sandbox.py runs them against a tool-runner on this machine; the production-path test
 (tests/deploy/test_production_path.py) runs the same checks against the tool-runner container, through the gateway.
@@ -15,7 +15,7 @@ import httpx
 
 def run_code(client: httpx.Client, code: str, timeout: float = 10) -> dict[str, Any]:
     response = client.post(
-        "/execute", json={"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": timeout}
+        "/tools/execute", json={"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": timeout}
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -23,7 +23,7 @@ def run_code(client: httpx.Client, code: str, timeout: float = 10) -> dict[str, 
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """Where the attacks run: a client of /execute, an address the service itself listens on, and secrets the
+    """Where the attacks run: a client of /tools/execute, an address the service itself listens on, and secrets the
     service holds that the code must never see."""
 
     tools: httpx.Client

@@ -44,7 +44,7 @@ def test_public_addresses_stay_public() -> None:
 
 def _execute(client: httpx.Client, url: str, timeout: float = 30) -> dict:
     response = client.post(
-        "/execute",
+        "/tools/execute",
         json={"tool_name": "http_request", "parameters": {"url": url}, "timeout_seconds": timeout},
     )
     assert response.status_code == 200, response.text

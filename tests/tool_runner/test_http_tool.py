@@ -13,7 +13,7 @@ from tests.tool_runner.conftest import tool_settings
 
 
 def _call(client: httpx.Client, url: str) -> dict:
-    response = client.post("/execute", json={"tool_name": "http_request", "parameters": {"url": url}})
+    response = client.post("/tools/execute", json={"tool_name": "http_request", "parameters": {"url": url}})
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -84,7 +84,7 @@ def test_redirects_are_checked_hop_by_hop(database_url: str, redis_url: str) -> 
 def test_bad_urls(tools: httpx.Client) -> None:
     for url in ("ftp://example.com/", "not a url", "file:///etc/passwd"):
         assert_error(
-            tools.post("/execute", json={"tool_name": "http_request", "parameters": {"url": url}}),
+            tools.post("/tools/execute", json={"tool_name": "http_request", "parameters": {"url": url}}),
             400,
             "invalid_parameters",
         )
@@ -96,7 +96,7 @@ def test_tools_listing_and_identity(tools: httpx.Client, tool_server) -> None:
     assert names == {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete"}
     assert_error(
         httpx.post(
-            f"{tool_server.url}/execute", json={"tool_name": "execute_python", "parameters": {"code": "print(1)"}}
+            f"{tool_server.url}/tools/execute", json={"tool_name": "execute_python", "parameters": {"code": "print(1)"}}
         ),
         401,
     )

@@ -118,11 +118,11 @@ def test_a_run_cannot_take_more_than_its_share_of_the_cpu(tools: httpx.Client) -
 
 def test_bad_input(tools: httpx.Client) -> None:
     assert_error(
-        tools.post("/execute", json={"tool_name": "execute_python", "parameters": {}}), 400, "invalid_parameters"
+        tools.post("/tools/execute", json={"tool_name": "execute_python", "parameters": {}}), 400, "invalid_parameters"
     )
-    assert_error(tools.post("/execute", json={"tool_name": "rm_rf", "parameters": {}}), 422)
+    assert_error(tools.post("/tools/execute", json={"tool_name": "rm_rf", "parameters": {}}), 422)
     assert_error(
-        tools.post("/execute", json={"tool_name": "execute_python", "parameters": {"code": "x"}, "timeout_seconds": 0}),
+        tools.post("/tools/execute", json={"tool_name": "execute_python", "parameters": {"code": "x"}, "timeout_seconds": 0}),
         422,
     )
 
@@ -169,10 +169,10 @@ def test_one_user_cannot_occupy_every_sandbox(database_url: str, redis_url: str)
         async def two_at_once() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=runner.url, timeout=30) as client:
                 slow = {"tool_name": "execute_python", "parameters": {"code": "import time; time.sleep(2)"}}
-                first = asyncio.create_task(client.post("/execute", json=slow, headers=identity_headers(user_id)))
+                first = asyncio.create_task(client.post("/tools/execute", json=slow, headers=identity_headers(user_id)))
                 await asyncio.sleep(0.7)
-                second = await client.post("/execute", json=slow, headers=identity_headers(user_id))
-                other = await client.post("/execute", json=slow, headers=identity_headers(other_id))
+                second = await client.post("/tools/execute", json=slow, headers=identity_headers(user_id))
+                other = await client.post("/tools/execute", json=slow, headers=identity_headers(other_id))
                 return [await first, second, other]
 
         first, second, other_user = asyncio.run(two_at_once())
@@ -197,11 +197,11 @@ def test_slots_held_by_a_killed_tool_runner_lapse_at_their_deadline(database_url
     asyncio.run(held_by_a_dead_process())
     quick = {"tool_name": "execute_python", "parameters": {"code": "print('ran')"}}
     with serving(create_app(settings)) as runner, signed_client(user_id, base_url=runner.url) as client:
-        assert_error(client.post("/execute", json=quick), 429, "too_many_sandbox_runs")
+        assert_error(client.post("/tools/execute", json=quick), 429, "too_many_sandbox_runs")
         statuses: list[int] = []
 
         def runs_again() -> bool:
-            statuses.append(client.post("/execute", json=quick).status_code)
+            statuses.append(client.post("/tools/execute", json=quick).status_code)
             return statuses[-1] == 200
 
         eventually(runs_again, timeout=30)
@@ -223,7 +223,7 @@ def test_a_sandbox_dies_with_a_killed_tool_runner(database_url: str, redis_url: 
         code = f"import subprocess\nsubprocess.run(['/bin/sleep', '{marker}'])"
         request = {"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": 100}
         caller = threading.Thread(
-            target=lambda: _post_quietly(f"http://127.0.0.1:{port}/execute", request, identity_headers(user_id))
+            target=lambda: _post_quietly(f"http://127.0.0.1:{port}/tools/execute", request, identity_headers(user_id))
         )
         caller.start()
         eventually(lambda: _processes_named(marker), timeout=30)

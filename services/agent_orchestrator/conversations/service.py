@@ -409,7 +409,7 @@ class ConversationService:
                 turn.run_id = run.id
                 return json.dumps({"run_id": str(run.id), "status": "running"})
             ran = await self.tools.post_json(
-                "/execute", identity=identity, json={"tool_name": name, "parameters": arguments}
+                "/tools/execute", identity=identity, json={"tool_name": name, "parameters": arguments}
             )
         except (AppError, ValueError) as exc:
             return json.dumps({"error": str(exc)[:TOOL_RESULT_CHARS]})
