@@ -2,10 +2,10 @@
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -20,6 +20,7 @@ from cognitionos_cli.embedded import (
     start_redis,
     state_dir,
 )
+from cognitionos_cli.memories import memories_app
 from cognitionos_cli.runs import run, runs_app, signed_in
 from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services
 from cognitionos_cli.supervisor import Supervisor
@@ -43,7 +44,10 @@ class CognitionOSApp(typer.Typer):
 
 
 app = CognitionOSApp(
-    help="CognitionOS: run and manage the seven services.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="CognitionOS: run and manage the seven services.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # a docstring's lines join into sentences, as in Markdown
 )
 app.command()(run)
 app.command()(login)
@@ -172,8 +176,12 @@ async def _announce_when_healthy(gateway_url: str, timeout_seconds: float = 120)
 
 
 @app.command()
-def status(url: GatewayUrl = None) -> None:
-    """Health of every service, as the gateway sees it, as a table."""
+def status(
+    url: GatewayUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the gateway's health document as JSON")] = False,
+) -> None:
+    """Health of every service, as the gateway sees it, as a table. Exit code 0 when all are healthy, 1 when some
+    are not, 3 when the gateway cannot be reached."""
     from rich.console import Console
     from rich.table import Table
 
@@ -183,7 +191,10 @@ def status(url: GatewayUrl = None) -> None:
         body = httpx.get(f"{address}/health", timeout=5).json()
     except httpx.HTTPError as exc:
         console.out(f"api-gateway down ({address}: {type(exc).__name__})")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(3) from exc
+    if as_json:
+        console.out(json.dumps(body))
+        raise typer.Exit(0 if body["status"] == "healthy" else 1)
     table = Table(title=f"CognitionOS at {address} ({body['status']})")
     for column in ("service", "status", "latency", "circuit", "detail"):
         table.add_column(column)
@@ -212,28 +223,7 @@ def chat(
         chat_loop(gateway, Console(highlight=False), conversation_id=conversation)
 
 
-memories_app = typer.Typer(help="Your memories on the running system.", no_args_is_help=True)
 app.add_typer(memories_app, name="memories")
-
-
-@memories_app.command("import")
-def import_memories(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines: one memory per line")],
-    url: GatewayUrl = None,
-    api_key: ApiKey = None,
-) -> None:
-    """Bulk import: each line is a memory as POST /api/v1/memories takes it (`content`, optional `embedding`,
-    `memory_type`, `metadata`, ...). Near-duplicates strengthen what is stored instead of adding copies; the
-    whole file is loaded in one transaction, or nothing is."""
-    with signed_in(url, api_key) as gateway, file.open(encoding="utf-8") as lines:
-        job = gateway.import_memories(lines)
-    if job["status"] == "failed":
-        typer.echo(f"import {job['id']} failed: {job['error']}", err=True)
-        raise typer.Exit(1)
-    typer.echo(
-        f"import {job['id']}: {job['imported']} new memories, {job['deduplicated']} near-duplicates merged "
-        f"({job['rows_staged']} rows)"
-    )
 
 
 @app.command()

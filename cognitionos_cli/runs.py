@@ -31,7 +31,9 @@ EXIT_INTERRUPTED = 130
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
 RunId = Annotated[str, typer.Argument(help="The run's id (cognitionos runs list shows them)")]
 
-runs_app = typer.Typer(help="Your runs: list, show, follow again, cancel.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Your runs: list, show, follow again, cancel.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 
 
 def fail(code: int, message: str) -> NoReturn:

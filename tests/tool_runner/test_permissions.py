@@ -34,7 +34,9 @@ def make_agent(database_url: str, allowed_tools: list[str]) -> str:
 def test_agent_uses_only_its_allowed_tools(tool_server: ThreadedServer, database_url: str) -> None:
     user_id, agent_id = make_user(database_url), make_agent(database_url, ["execute_python"])
     code = {"tool_name": "execute_python", "parameters": {"code": "print(6 * 7)"}}
-    ran = httpx.post(f"{tool_server.url}/tools/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30)
+    ran = httpx.post(
+        f"{tool_server.url}/tools/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30
+    )
     assert ran.status_code == 200 and ran.json()["result"]["stdout"] == "42\n"
     recorded = sql_scalar(
         database_url, "SELECT agent_id::text FROM tool_executions WHERE id = :id", id=ran.json()["execution_id"]
@@ -42,7 +44,9 @@ def test_agent_uses_only_its_allowed_tools(tool_server: ThreadedServer, database
     assert recorded == agent_id
 
     fetch = {"tool_name": "http_request", "parameters": {"url": "https://example.com/"}}
-    refused = httpx.post(f"{tool_server.url}/tools/execute", json=fetch, headers=agent_headers(user_id, agent_id), timeout=30)
+    refused = httpx.post(
+        f"{tool_server.url}/tools/execute", json=fetch, headers=agent_headers(user_id, agent_id), timeout=30
+    )
     assert_error(refused, 403, "tool_not_permitted")
     assert refused.json()["error"]["details"]["allowed_tools"] == ["execute_python"]
 
@@ -52,11 +56,14 @@ def test_agent_identity_must_name_a_known_agent(tool_server: ThreadedServer, dat
     code = {"tool_name": "execute_python", "parameters": {"code": "print(1)"}}
     for agent_id in (None, str(uuid.uuid4()), "not-a-uuid"):
         assert_error(
-            httpx.post(f"{tool_server.url}/tools/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30),
+            httpx.post(
+                f"{tool_server.url}/tools/execute", json=code, headers=agent_headers(user_id, agent_id), timeout=30
+            ),
             403,
             "unknown_agent",
         )
     smuggled = {**code, "agent_id": make_agent(database_url, ["execute_python"])}
     assert_error(
-        httpx.post(f"{tool_server.url}/tools/execute", json=smuggled, headers=agent_headers(user_id, None), timeout=30), 422
+        httpx.post(f"{tool_server.url}/tools/execute", json=smuggled, headers=agent_headers(user_id, None), timeout=30),
+        422,
     )

@@ -122,7 +122,9 @@ def test_bad_input(tools: httpx.Client) -> None:
     )
     assert_error(tools.post("/tools/execute", json={"tool_name": "rm_rf", "parameters": {}}), 422)
     assert_error(
-        tools.post("/tools/execute", json={"tool_name": "execute_python", "parameters": {"code": "x"}, "timeout_seconds": 0}),
+        tools.post(
+            "/tools/execute", json={"tool_name": "execute_python", "parameters": {"code": "x"}, "timeout_seconds": 0}
+        ),
         422,
     )
 
