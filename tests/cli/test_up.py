@@ -170,6 +170,7 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
     ]
     assert postgres == [], "Ctrl-C left the embedded PostgreSQL or Redis running"
     assert "all 7 services are up" in log.read_text()
+    assert "Traceback" not in log.read_text() and "never retrieved" not in log.read_text()  # Ctrl-C, quietly
     assert "the console: http://" in log.read_text() and "/api/v1/auth/register" in log.read_text()
 
     process = _start(env, log)
