@@ -27,6 +27,14 @@ class OrchestratorSettings(BaseServiceSettings):
     max_replans: int = Field(default=2, ge=0, le=10)
     default_max_tasks: int = Field(default=6, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    store_llm_text: bool = Field(
+        default=True,
+        description=(
+            "Keep each LLM call's prompt and answer in its llm_call event (seen by the run's owner only), so a step "
+            "that went wrong can be read; false where they must not be stored"
+        ),
+    )
+    llm_text_max_chars: int = Field(default=8000, ge=100, le=200_000, description="Most characters kept of each")
     run_events_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,

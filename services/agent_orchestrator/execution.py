@@ -304,10 +304,24 @@ class TaskExecutor:
                 "tokens": completion.get("tokens_used"),
                 "latency_ms": completion.get("latency_ms"),
                 "cached": completion.get("cached"),
+                **self._llm_text(body=body, completion=completion),
             },
             cost_usd=cost,
         )
         return _parse_json_object(completion["content"])
+
+    def _llm_text(self, *, body: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
+        """What was asked and answered, capped, for the run's owner to read (unless the setting keeps none)."""
+        if not self.settings.store_llm_text:
+            return {}
+        cap = self.settings.llm_text_max_chars
+        system = next((m["content"] for m in body.get("context", []) if m["role"] == "system"), None)
+        return {
+            "prompt_version": completion.get("prompt_version"),
+            "prompt": _capped(body["prompt"], cap),
+            **({"agent_system_prompt": _capped(system, cap)} if system else {}),
+            "completion": _capped(completion.get("content") or "", cap),
+        }
 
     async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], *, whole: bool = False) -> Any:
         body = {
@@ -462,3 +476,7 @@ def _bounded_int(value: Any, low: int, high: int) -> int:
         return max(low, min(high, int(value)))
     except (TypeError, ValueError):
         return low
+
+
+def _capped(text: str, most: int) -> str:
+    return text if len(text) <= most else f"{text[:most]}… [{len(text) - most} more characters not kept]"

@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 
+from services.agent_orchestrator.execution import TaskExecutor
 from tests.ai_runtime.conftest import identity_headers, signed_client
 from tests.memory_service.conftest import Caller, make_user
 from tests.running_services import Platform, RoleScript, RunsClient, task
@@ -71,6 +72,26 @@ def test_goal_is_planned_run_and_remembered(runs: RunsClient, script: RoleScript
     assert ids == sorted(ids)
     resumed = runs.events(run["id"], last_event_id=ids[4])
     assert [int(e["sse_id"]) for e in resumed[:-1]] == ids[5:]
+    # Each LLM call says what it was asked and what it answered, so a step that went wrong can be read.
+    summarized = next(e for e in events if e["event_type"] == "llm_call" and "summarizer" in e["message"])
+    assert "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]" in summarized["data"]["prompt"]
+    assert "fib(0..10)" in summarized["data"]["completion"] and summarized["data"]["prompt_version"]
+
+
+def test_llm_text_is_capped_and_kept_only_where_the_setting_allows(platform: Platform) -> None:
+    executor = TaskExecutor(
+        settings=platform.orchestrator_settings(llm_text_max_chars=100),
+        ai=None,  # type: ignore[arg-type]
+        tools=None,  # type: ignore[arg-type]
+        planner=None,  # type: ignore[arg-type]
+        record_event=None,  # type: ignore[arg-type]
+    )
+    asked = {"prompt": "x" * 250, "context": [{"role": "system", "content": "Be terse."}]}
+    kept = executor._llm_text(body=asked, completion={"content": "done", "prompt_version": "executor/v1"})
+    assert kept["prompt"] == "x" * 100 + "… [150 more characters not kept]" and kept["completion"] == "done"
+    assert kept["agent_system_prompt"] == "Be terse." and kept["prompt_version"] == "executor/v1"
+    executor.settings = executor.settings.model_copy(update={"store_llm_text": False})
+    assert executor._llm_text(body=asked, completion={"content": "done"}) == {}
 
 
 def test_executor_sees_what_the_user_remembers(runs: RunsClient, script: RoleScript, platform: Platform) -> None:

@@ -168,6 +168,9 @@ def test_a_run_started_from_the_console_reaches_succeeded_live(page, script: Rol
     page.wait_for_selector("#task-detail .sandbox-output")
     assert "[0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]" in page.locator("#task-detail .sandbox-output").inner_text()
     assert "gpt-4o-mini" in page.locator("#task-detail").inner_text()  # the step's LLM call, with its model
+    page.click("#task-detail .llm-text summary")  # and what it was asked and answered
+    assert "def fib(n): ..." in page.locator("#task-detail .llm-prompt").first.inner_text()
+    assert page.locator("#task-detail .llm-completion").first.inner_text().strip()
     assert page.locator("#task-facts").inner_text().endswith(" s")  # how long the task took
     assert not page.locator("#cancel-run").count()
     page.screenshot(path=str(screenshots / "console-run.png"), full_page=True)

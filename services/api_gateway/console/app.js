@@ -339,7 +339,12 @@ function describeProgress(progress) {
 function stepView(event) {
   const d = event.data || {};
   if (event.event_type === "llm_call") {
-    return el("p", { class: "step" }, "LLM ", el("strong", {}, d.model), ` · ${d.tokens ?? "?"} tokens · ${usd(event.cost_usd)} · ${Math.round(d.latency_ms || 0)} ms${d.cached ? " · cached" : ""}`);
+    const line = el("p", { class: "step" }, "LLM ", el("strong", {}, d.model), ` · ${d.tokens ?? "?"} tokens · ${usd(event.cost_usd)} · ${Math.round(d.latency_ms || 0)} ms${d.cached ? " · cached" : ""}`);
+    if (d.prompt === undefined) return line; // the server keeps no prompts (STORE_LLM_TEXT=false)
+    return el("div", { class: "step" }, line, el("details", { class: "llm-text" }, el("summary", {}, `Prompt and answer${d.prompt_version ? ` (${d.prompt_version})` : ""}`),
+      d.agent_system_prompt ? [el("h3", {}, "Agent's system prompt"), el("pre", {}, d.agent_system_prompt)] : null,
+      el("h3", {}, "Prompt"), el("pre", { class: "llm-prompt" }, d.prompt),
+      el("h3", {}, "Answer"), el("pre", { class: "llm-completion" }, d.completion)));
   }
   if (event.event_type === "tool_call") {
     return el("div", { class: "step" }, el("p", {}, "Tool ", el("strong", {}, d.tool), " ", badge(d.status), ` · ${Math.round(d.duration_ms || 0)} ms`),
