@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from services.auth_service.deps import Auth, SignedInIdentity, SignedOrBearerAdmin, SignedOrBearerIdentity
 from services.auth_service.schemas import (
@@ -20,6 +20,7 @@ from services.auth_service.schemas import (
     TokenResponse,
     UserResponse,
 )
+from shared.errors import UnauthorizedError
 from shared.identity import identity_from_request
 from shared.pagination import Page
 
@@ -38,22 +39,64 @@ async def register(body: RegisterRequest, auth: Auth) -> UserResponse:
     return UserResponse.model_validate(await auth.register(body))
 
 
+# A browser keeps the refresh token where its scripts cannot read it: an HttpOnly, SameSite=Strict cookie sent only
+# to the auth path, and only honoured on a request that says X-Refresh-Cookie: true (a header another site cannot
+# set without this origin's consent), so a session survives a new tab without a long-lived token in storage.
+REFRESH_COOKIE = "cos_refresh"
+COOKIE_MODE = "x-refresh-cookie"
+CookieMode = Annotated[bool, Header(alias=COOKIE_MODE, description="Refresh token as an HttpOnly cookie")]
+
+
+def _delivered(tokens: TokenResponse, request: Request, response: Response, *, cookie: bool) -> TokenResponse:
+    if not cookie:
+        return tokens
+    response.set_cookie(
+        REFRESH_COOKIE,
+        tokens.refresh_token or "",
+        max_age=tokens.refresh_expires_in,
+        path=request.app.state.settings.refresh_cookie_path,
+        httponly=True,
+        samesite="strict",
+        secure=request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
+    )
+    return tokens.model_copy(update={"refresh_token": None})
+
+
 @router.post("/login", response_model=TokenResponse, summary="Log in with username or email")
-async def login(body: LoginRequest, request: Request, auth: Auth) -> TokenResponse:
-    return await auth.login(
+async def login(
+    body: LoginRequest, request: Request, response: Response, auth: Auth, cookie: CookieMode = False
+) -> TokenResponse:
+    tokens = await auth.login(
         body.identifier, body.password, user_agent=request.headers.get("user-agent"), ip=_client_ip(request)
     )
+    return _delivered(tokens, request, response, cookie=cookie)
 
 
-@router.post("/refresh", response_model=TokenResponse, summary="Rotate a refresh token")
-async def refresh(body: RefreshRequest, request: Request, auth: Auth) -> TokenResponse:
-    return await auth.refresh(body.refresh_token, user_agent=request.headers.get("user-agent"), ip=_client_ip(request))
+@router.post("/refresh", response_model=TokenResponse, summary="Rotate a refresh token (from the body or the cookie)")
+async def refresh(
+    request: Request, response: Response, auth: Auth, body: RefreshRequest | None = None, cookie: CookieMode = False
+) -> TokenResponse:
+    token = (body.refresh_token if body else None) or (request.cookies.get(REFRESH_COOKIE) if cookie else None)
+    if not token:
+        raise UnauthorizedError("No refresh token: send it in the body, or the cookie with X-Refresh-Cookie: true")
+    tokens = await auth.refresh(token, user_agent=request.headers.get("user-agent"), ip=_client_ip(request))
+    return _delivered(tokens, request, response, cookie=cookie)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke the current session")
-async def logout(identity: SignedOrBearerIdentity, auth: Auth, body: LogoutRequest | None = None) -> Response:
-    await auth.logout(identity, body.refresh_token if body else None)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    identity: SignedOrBearerIdentity,
+    request: Request,
+    auth: Auth,
+    body: LogoutRequest | None = None,
+    cookie: CookieMode = False,
+) -> Response:
+    token = (body.refresh_token if body else None) or (request.cookies.get(REFRESH_COOKIE) if cookie else None)
+    await auth.logout(identity, token)
+    done = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if cookie:
+        done.delete_cookie(REFRESH_COOKIE, path=request.app.state.settings.refresh_cookie_path)
+    return done
 
 
 @router.get("/me", response_model=UserResponse, summary="The calling user")

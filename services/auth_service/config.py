@@ -18,6 +18,10 @@ class AuthSettings(BaseServiceSettings):
     max_failed_logins: int = Field(default=5, ge=1, description="Failures before the account is locked")
     lockout_base_seconds: int = Field(default=30, ge=1, description="First lockout; doubles on each further failure")
     lockout_max_seconds: int = Field(default=900, ge=1)
+    refresh_cookie_path: str = Field(
+        default="/api/v1/auth",
+        description="Where the browser sends the refresh cookie (X-Refresh-Cookie: true): the public auth path",
+    )
     bootstrap_admin_username: str | None = None
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None

@@ -54,14 +54,18 @@ class LoginRequest(BaseModel):
 
 class TokenResponse(BaseModel):
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(
+        description="null when it was set as an HttpOnly cookie instead (the request said X-Refresh-Cookie: true)"
+    )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Access token lifetime in seconds")
     refresh_expires_in: int
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: str | None = Field(
+        default=None, min_length=1, max_length=4096, description="Or the refresh cookie, with X-Refresh-Cookie: true"
+    )
 
 
 class LogoutRequest(BaseModel):

@@ -408,3 +408,27 @@ def test_unknown_pages_and_missing_runs_say_not_found(page, platform_gateway: Th
     page.wait_for_selector("#not-found")
     icon = httpx.get(f"{platform_gateway.url}/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+
+
+def test_the_session_survives_a_new_tab_and_no_script_can_read_its_refresh_token(  # type: ignore[no-untyped-def]
+    page, platform_gateway: ThreadedServer
+) -> None:
+    second = page.context.new_page()  # same browser, new tab: its sessionStorage starts empty
+    second.goto("/#/keys")
+    second.wait_for_selector("#create-key")  # signed in by the refresh cookie, no form
+    assert "cos_refresh" not in second.evaluate("document.cookie")  # HttpOnly
+    stored = second.evaluate("Object.keys(sessionStorage)")
+    assert "cos.token" in stored and not any("refresh" in key for key in stored)
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "cos_refresh"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/api/v1/auth"
+    # Another site can make a browser send the cookie, but not with the header the server asks for.
+    ridden = httpx.post(f"{platform_gateway.url}/api/v1/auth/refresh", cookies={"cos_refresh": cookie["value"]})
+    assert ridden.status_code == 401
+    second.click("#sign-out")
+    second.wait_for_selector("#sign-in")
+    expect(second.locator("#sign-in")).to_be_visible()
+    third = page.context.new_page()
+    third.goto("/#/keys")
+    third.wait_for_selector("#sign-in")  # signing out ended the session for every tab
+    second.close()
+    third.close()

@@ -1,15 +1,17 @@
 // CognitionOS console: plain ES modules, no build step, nothing loaded from elsewhere.
-// Signs in with the same tokens or API keys as the API (kept in sessionStorage and sent as headers, never as
-// cookies, so there is nothing for another site to ride on) and talks only to /api/v1 and /health.
+// Signs in with the same tokens or API keys as the API, sent as headers. The short-lived access token lives in this
+// tab's sessionStorage; the refresh token is an HttpOnly, SameSite=Strict cookie on /api/v1/auth that no script can
+// read and that the server honours only with the X-Refresh-Cookie header, so a new tab signs itself in and another
+// site has nothing to ride on. Talks only to /api/v1 and /health.
 
 const main = document.getElementById("main");
+const COOKIE_MODE = { "X-Refresh-Cookie": "true" };
 const session = {
   get token() { return sessionStorage.getItem("cos.token"); },
-  get refresh() { return sessionStorage.getItem("cos.refresh"); },
   get apiKey() { return sessionStorage.getItem("cos.apiKey"); },
   me: null,
   save(values) { for (const [k, v] of Object.entries(values)) v ? sessionStorage.setItem(`cos.${k}`, v) : sessionStorage.removeItem(`cos.${k}`); },
-  clear() { ["token", "refresh", "apiKey"].forEach((k) => sessionStorage.removeItem(`cos.${k}`)); this.me = null; },
+  clear() { ["token", "apiKey"].forEach((k) => sessionStorage.removeItem(`cos.${k}`)); this.me = null; },
   signedIn() { return Boolean(this.token || this.apiKey); },
 };
 let leaving = () => {}; // what the current page must stop (a live stream) before another is drawn
@@ -77,13 +79,13 @@ function authHeaders() {
   return session.token ? { Authorization: `Bearer ${session.token}` } : {};
 }
 
-async function api(path, { method = "GET", body, retry = true } = {}) {
-  const headers = { ...authHeaders(), ...(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+async function api(path, { method = "GET", body, retry = true, extraHeaders = {} } = {}) {
+  const headers = { ...authHeaders(), ...extraHeaders, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) };
   const response = await fetch(path.startsWith("/health") ? path : `/api/v1${path}`, {
     method, headers, body: body !== undefined ? JSON.stringify(body) : undefined,
   });
-  if (response.status === 401 && retry && session.refresh && !session.apiKey && (await refreshTokens())) {
-    return api(path, { method, body, retry: false });
+  if (response.status === 401 && retry && session.token && (await refreshTokens())) {
+    return api(path, { method, body, retry: false, extraHeaders });
   }
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
@@ -94,14 +96,13 @@ async function api(path, { method = "GET", body, retry = true } = {}) {
   return data;
 }
 
+// A new access token from the refresh cookie (rotated as it is used): how a session outlives its access token and
+// how a new tab signs itself in.
 async function refreshTokens() {
-  const response = await fetch("/api/v1/auth/refresh", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: session.refresh }),
-  });
+  const response = await fetch("/api/v1/auth/refresh", { method: "POST", headers: COOKIE_MODE });
   if (!response.ok) return false;
   const tokens = await response.json();
-  session.save({ token: tokens.access_token, refresh: tokens.refresh_token });
+  session.save({ token: tokens.access_token, apiKey: null });
   return true;
 }
 
@@ -155,10 +156,7 @@ async function streamEvents(path, onEvent, signal) {
 // --- sign in ----------------------------------------------------------------------------------------
 
 function signOut() {
-  if (session.refresh && session.token) {
-    fetch("/api/v1/auth/logout", { method: "POST", headers: { ...authHeaders(), "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh_token: session.refresh }) }).catch(() => {});
-  }
+  if (session.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { ...authHeaders(), ...COOKIE_MODE } }).catch(() => {});
   session.clear();
   location.hash = "#/login";
 }
@@ -181,14 +179,14 @@ function loginPage() {
   const withPassword = async (event) => {
     event.preventDefault();
     try {
-      const tokens = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value }, retry: false });
-      session.save({ token: tokens.access_token, refresh: tokens.refresh_token, apiKey: null });
+      const tokens = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value }, retry: false, extraHeaders: COOKIE_MODE });
+      session.save({ token: tokens.access_token, apiKey: null });
       go(wanted.take());
     } catch (e) { error.textContent = e.message; }
   };
   const withKey = async (event) => {
     event.preventDefault();
-    session.save({ apiKey: key.value.trim(), token: null, refresh: null });
+    session.save({ apiKey: key.value.trim(), token: null });
     try { await api("/auth/me", { retry: false }); go(wanted.take()); } catch (e) { session.clear(); error.textContent = e.message; }
   };
   return el("div", { class: "card", id: "login" },
@@ -211,8 +209,8 @@ function signUpPage() {
     event.preventDefault();
     try {
       await api("/auth/register", { method: "POST", body: { username: username.value, email: email.value, password: password.value }, retry: false });
-      const tokens = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value }, retry: false });
-      session.save({ token: tokens.access_token, refresh: tokens.refresh_token, apiKey: null });
+      const tokens = await api("/auth/login", { method: "POST", body: { username: username.value, password: password.value }, retry: false, extraHeaders: COOKIE_MODE });
+      session.save({ token: tokens.access_token, apiKey: null });
       go(wanted.take());
     } catch (e) { error.textContent = e.status === 403 ? "Sign-up is closed here: ask an administrator for an account." : e.message; }
   };
@@ -627,9 +625,14 @@ async function healthPage() {
 const PAGES = { runs: runsPage, chat: chatPage, memory: memoryPage, spend: spendPage, keys: keysPage, health: healthPage };
 const SIGNED_OUT_PAGES = { login: loginPage, signup: signUpPage };
 
+let resumed = false; // this tab asked once whether the refresh cookie still holds a session
 async function route() {
   leaving();
   leaving = () => {};
+  if (!resumed) {
+    resumed = true;
+    if (!session.signedIn()) await refreshTokens();
+  }
   const [, requested, id] = location.hash.replace(/^#/, "").split("/");
   const page = requested || "runs";
   const signedIn = session.signedIn();
