@@ -104,9 +104,9 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status_code, headers=headers)
 
 
-# The OpenAI-compatible API (the ai-runtime's /v1, the gateway's /api/v1/ai/v1) answers errors the way OpenAI does,
-# so its SDK raises the matching exception (NotFoundError, RateLimitError, ...): `type` and `param` are added to the
-# envelope, and an unknown model is a 404 model_not_found.
+# The OpenAI-compatible API (/v1 at the ai-runtime and the gateway; the gateway's older /api/v1/ai/v1) answers
+# errors the way OpenAI does, so its SDK raises the matching exception (NotFoundError, RateLimitError, ...): `type`
+# and `param` are added to the envelope, and an unknown model is a 404 model_not_found.
 OPENAI_PATHS = ("/v1/", "/api/v1/ai/v1/")
 OPENAI_ERROR_TYPES = {
     401: "authentication_error",

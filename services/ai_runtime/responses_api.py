@@ -1,5 +1,5 @@
 """OpenAI's Responses API, the subset the official SDK's `responses.create` uses for text, streaming and function
-tools: `POST /v1/responses` (through the gateway: /api/v1/ai/v1/responses). Stateless: earlier turns come in `input`
+tools: `POST /v1/responses` (through the gateway: /v1/responses). Stateless: earlier turns come in `input`
 (`store` and `previous_response_id` are not kept). Any configured model answers, with budgets and fallback as
 everywhere else."""
 

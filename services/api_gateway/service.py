@@ -298,6 +298,8 @@ def public_openapi(own: dict[str, Any], upstream: Mapping[ServiceName, dict[str,
 def _public_path(route: UpstreamRoute, path: str) -> str | None:
     if path in PROBE_PATHS or not path.startswith(route.upstream_prefix):
         return None
+    if path.startswith(route.root_paths):
+        return path  # served at the gateway's root as it is (/v1/chat/completions)
     rest = path[len(route.upstream_prefix) :]
     if route.upstream_prefix and rest and not rest.startswith("/"):
         return None  # /memoriesX is not under /memories

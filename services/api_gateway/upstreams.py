@@ -28,6 +28,9 @@ class UpstreamRoute:
     public: frozenset[tuple[str, str]] = frozenset()
     rules: tuple[AccessRule, ...] = field(default_factory=tuple)
     idempotent: frozenset[str] = frozenset()  # subpaths whose POST honours an Idempotency-Key header
+    # Upstream path prefixes also served at the gateway's root as they are: the compatible APIs' /v1, where the
+    # OpenAI and Anthropic SDKs expect it (base_url http://host:8000/v1, as with OpenAI or LiteLLM).
+    root_paths: tuple[str, ...] = ()
 
     def upstream_path(self, subpath: str) -> str:
         return f"{self.upstream_prefix.rstrip('/')}/{subpath}" if subpath else self.upstream_prefix or "/"
@@ -74,7 +77,13 @@ ROUTES: dict[str, UpstreamRoute] = {
             upstream_prefix="/memories",
             idempotent=frozenset({"", "batch", "import"}),
         ),
-        UpstreamRoute(prefix="ai", service="ai-runtime", upstream_prefix="", rules=(_rule(r"^admin(/|$)", ADMIN),)),
+        UpstreamRoute(
+            prefix="ai",
+            service="ai-runtime",
+            upstream_prefix="",
+            rules=(_rule(r"^admin(/|$)", ADMIN),),
+            root_paths=("/v1/",),
+        ),
         UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="/tools"),
     )
 }

@@ -28,7 +28,7 @@ def sdk_stack(stack: Stack, database_url: str, redis_url: str, providers: Provid
     ):
         user = register_and_login(client, "sdk_user")
         key = client.post("/api/v1/auth/api-keys", headers=user.headers, json={"name": "sdk"}).json()["key"]
-        yield f"{gateway.url}/api/v1/ai/v1", key, user.id
+        yield f"{gateway.url}/v1", key, user.id
 
 
 def test_chat_completion_with_the_sdk(sdk_stack: tuple[str, str, str], database_url: str) -> None:
@@ -40,6 +40,13 @@ def test_chat_completion_with_the_sdk(sdk_stack: tuple[str, str, str], database_
     assert completion.choices[0].message.content == "Hello from the OpenAI test server"
     assert completion.model == "gpt-4o-mini" and completion.usage.total_tokens == 18
     assert any(r.model == "gpt-4o-mini" and r.cost_usd > 0 for r in usage_rows(database_url, user_id))
+
+
+def test_the_earlier_address_of_the_compatible_api_keeps_working(sdk_stack: tuple[str, str, str]) -> None:
+    base_url, key, _ = sdk_stack
+    earlier = openai.OpenAI(base_url=base_url.replace("/v1", "/api/v1/ai/v1"), api_key=key, max_retries=0)
+    completion = earlier.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content == "Hello from the OpenAI test server"
 
 
 def test_streaming_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:

@@ -38,8 +38,9 @@ def test_the_docs_page_loads_nothing_from_a_cdn(stack: Stack) -> None:
     assert httpx.get(f"{stack.gateway.url}/docs/..%2Fpyvenv.cfg").status_code == 404
 
 
-def test_the_tools_have_plain_public_paths(platform_gateway: ThreadedServer) -> None:
-    """The tool list was published as /api/v1/tools/tools."""
+def test_the_tools_and_the_compatible_apis_have_plain_public_paths(platform_gateway: ThreadedServer) -> None:
+    """The tool list was published as /api/v1/tools/tools, the compatible APIs as /api/v1/ai/v1/..."""
     paths = httpx.get(f"{platform_gateway.url}/openapi.json").json()["paths"]
-    assert {"/api/v1/tools", "/api/v1/tools/execute"} <= set(paths)
-    assert not any(path.startswith("/api/v1/tools/tools") for path in paths)
+    assert {"/api/v1/tools", "/api/v1/tools/execute", "/v1/chat/completions", "/v1/messages"} <= set(paths)
+    assert {"/api/v1/ai/complete", "/api/v1/ai/models"} <= set(paths)
+    assert not any(path.startswith(("/api/v1/tools/tools", "/api/v1/ai/v1/")) for path in paths)
