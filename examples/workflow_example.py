@@ -1,7 +1,7 @@
 """From a goal to a finished result through the API gateway, with the Python SDK (start the system first:
 `./scripts/up.sh`).
 
-    python examples/workflow_example.py ["your goal"] [--gateway http://127.0.0.1:8000]
+    .venv/bin/python examples/workflow_example.py ["your goal"] [--gateway http://127.0.0.1:8000]
 
 Signs in (registering this machine's CLI account the first time), posts the goal, streams the run's events,
 then prints the result, what the sandbox printed, the memory the summarizer stored and the total cost.

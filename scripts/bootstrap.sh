@@ -8,13 +8,13 @@ python_bin="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python_bin" -m venv .venv
 fi
-echo "bootstrap: installing into .venv (about 1 minute when pip's cache has the packages)"
+echo "bootstrap: installing into .venv (about 4 minutes on a cold machine, 25 seconds from pip's cache)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 # llama-cpp-python builds from source: a portable CPU build, no multimodal extras.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
   # The one long step on a cold machine, shown as it goes rather than behind --quiet.
-  echo "bootstrap: building llama-cpp-python (the embedded model's runtime): 3-5 minutes on a cold machine, seconds from pip's cache"
+  echo "bootstrap: building llama-cpp-python (the embedded model's runtime): the long step on a cold machine"
   .venv/bin/python -m pip install --progress-bar on -c constraints.txt llama-cpp-python \
     | { grep -v "^Requirement already satisfied" || true; }
 fi
