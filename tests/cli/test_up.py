@@ -1,6 +1,7 @@
 """The README's first command: `cognitionos up` on embedded Postgres and Redis, then Ctrl-C."""
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -105,7 +106,7 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         assert status.returncode == 0 and status.stdout.count(" ok") == 7, status.stdout
         # A conversation on the embedded model, with no key: the REPL on a pipe, one message per line.
         chatted = subprocess.run(
-            [str(BIN / "cognitionos"), "chat", "--gateway-url", url],
+            [str(BIN / "cognitionos"), "chat"],  # found where `up` serves: no address given, here or below
             input="Hello, who are you?\n/quit\n",
             env=env,
             capture_output=True,
@@ -115,11 +116,15 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         assert chatted.returncode == 0, chatted.stdout + chatted.stderr
         reply = chatted.stdout.split("assistant> ", 1)[1]
         assert reply.split("\n  [")[0].strip() and " tokens, $" in reply, chatted.stdout
+        listed = subprocess.run(
+            [str(BIN / "cognitionos"), "memories", "list", "--json"], env=env, capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list), listed.stdout + listed.stderr
         console = httpx.get(f"{url}/")  # the web console, with no configuration
         assert console.status_code == 200 and "/console/app.js" in console.text
         # A goal to a result on the embedded local model, through the gateway: the CLI and the example.
         ran = subprocess.run(
-            [str(BIN / "cognitionos"), "run", "Say hello in French", "--gateway-url", url, "--max-tasks", "1"],
+            [str(BIN / "cognitionos"), "run", "Say hello in French", "--max-tasks", "1"],
             env=env,
             capture_output=True,
             text=True,
