@@ -432,3 +432,16 @@ def test_the_session_survives_a_new_tab_and_no_script_can_read_its_refresh_token
     third.wait_for_selector("#sign-in")  # signing out ended the session for every tab
     second.close()
     third.close()
+
+
+def test_parallel_calls_with_an_expired_token_renew_it_once_and_keep_the_session(page) -> None:  # type: ignore[no-untyped-def]
+    """Each of a page's parallel calls met the expired token and refreshed with the same refresh token, which the
+    auth-service takes for a stolen token: it ended the whole session."""
+    refreshes: list[str] = []
+    page.on("request", lambda request: refreshes.append(request.url) if request.url.endswith("/auth/refresh") else None)
+    page.evaluate("sessionStorage.setItem('cos.token', 'expired')")
+    page.goto("/#/spend")  # three API calls at once
+    page.wait_for_selector("#budget")
+    assert len(refreshes) == 1
+    page.goto("/#/keys")
+    page.wait_for_selector("#create-key")  # the session goes on: nothing took the refresh for a stolen one

@@ -81,10 +81,12 @@ function authHeaders() {
 
 async function api(path, { method = "GET", body, retry = true, extraHeaders = {} } = {}) {
   const headers = { ...authHeaders(), ...extraHeaders, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+  const sent = session.token;
   const response = await fetch(path.startsWith("/health") ? path : `/api/v1${path}`, {
     method, headers, body: body !== undefined ? JSON.stringify(body) : undefined,
   });
-  if (response.status === 401 && retry && session.token && (await refreshTokens())) {
+  // Refused with an expired token: another call may have renewed it meanwhile; else renew it (once for all).
+  if (response.status === 401 && retry && sent && (session.token !== sent || (await refreshTokens()))) {
     return api(path, { method, body, retry: false, extraHeaders });
   }
   const text = await response.text();
@@ -97,8 +99,16 @@ async function api(path, { method = "GET", body, retry = true, extraHeaders = {}
 }
 
 // A new access token from the refresh cookie (rotated as it is used): how a session outlives its access token and
-// how a new tab signs itself in.
-async function refreshTokens() {
+// how a new tab signs itself in. One refresh at a time, in this tab (a page's parallel calls all meet an expired
+// token at once) and across tabs (a Web Lock): the server takes a refresh token presented twice for a stolen one and
+// ends the whole session.
+let refreshing = null;
+function refreshTokens() {
+  refreshing ??= (navigator.locks ? navigator.locks.request("cos-refresh", rotate) : rotate())
+    .finally(() => { refreshing = null; });
+  return refreshing;
+}
+async function rotate() {
   const response = await fetch("/api/v1/auth/refresh", { method: "POST", headers: COOKIE_MODE });
   if (!response.ok) return false;
   const tokens = await response.json();
