@@ -10,13 +10,16 @@ from typing import Any
 import platformdirs
 from fastapi import FastAPI
 
+from services.ai_runtime.anthropic_api import router as anthropic_router
 from services.ai_runtime.api import router
 from services.ai_runtime.budget import BudgetCounters
+from services.ai_runtime.budgets_api import router as budgets_router
 from services.ai_runtime.cache import ResponseCache
 from services.ai_runtime.catalog import load_catalog
 from services.ai_runtime.config import AIRuntimeSettings, get_settings
 from services.ai_runtime.fallback import FallbackChain, RetryPolicy
 from services.ai_runtime.ledger import UsageLedger
+from services.ai_runtime.openai_api import router as openai_router
 from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.anthropic_provider import AnthropicProvider
 from services.ai_runtime.providers.local_models import (
@@ -146,7 +149,7 @@ def create_app(settings: AIRuntimeSettings | None = None) -> FastAPI:
             "LLM and embedding providers (OpenAI, Anthropic, OpenAI-compatible, embedded local), fallback, token "
             "counting, cost ledger and budgets; OpenAI-compatible /v1 API."
         ),
-        routers=[router, responses_router],
+        routers=[router, openai_router, anthropic_router, responses_router, budgets_router],
         service_lifespan=runtime_state,
         health_details=lambda app: {"providers": service_state(app, AIRuntime).provider_status},
     )

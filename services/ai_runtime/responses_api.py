@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.ai_runtime.api import SSE_HEADERS, Runtime, client_generation
+from services.ai_runtime.deps import SSE_HEADERS, Runtime
 from services.ai_runtime.providers.base import ProviderError
 from services.ai_runtime.service import GenerationResult
 from shared.disconnect import unless_disconnected
@@ -151,10 +151,9 @@ def _output(result: GenerationResult) -> list[dict[str, Any]]:
 
 @router.post("/v1/responses", summary="OpenAI-compatible Responses API (text, streaming, function tools)")
 async def create_response(body: ResponsesRequest, identity: CurrentIdentity, runtime: Runtime, request: Request) -> Any:
-    generation = client_generation(
-        runtime,
+    generation = runtime.client_generation(
         identity,
-        request,
+        request_id=request.state.request_id,
         model=body.model,
         messages=chat_messages(body),
         max_tokens=body.max_output_tokens or runtime.settings.default_max_tokens,

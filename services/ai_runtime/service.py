@@ -9,9 +9,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,7 @@ from services.ai_runtime.fallback import AllDeploymentsFailed, FallbackChain
 from services.ai_runtime.ledger import UsageLedger
 from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
+from services.ai_runtime.schemas import BudgetRequest, BudgetResponse, BudgetUsage, SpendResponse, SpendRow
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared import metrics
 from shared.errors import (
@@ -36,6 +37,7 @@ from shared.errors import (
     ServiceUnavailableError,
     TooManyRequestsError,
 )
+from shared.identity import Identity
 from shared.otel import record_finished_span
 from shared.redis import run_model_progress_key
 
@@ -155,6 +157,57 @@ class AIRuntime:
             for run_id, progress in local.progress().items():
                 pipe.set(run_model_progress_key(run_id), json.dumps(progress), ex=PROGRESS_TTL_SECONDS)
             await pipe.execute()
+
+    async def find_budget(self, scope: str, scope_id: str) -> Budget | None:
+        async with self.sessionmaker() as session:
+            return await repository.get_budget(session, scope, scope_id)
+
+    async def budget_report(self, budget: Budget) -> BudgetResponse:
+        """The budget's limits and, for each period, what is spent and reserved against it now."""
+        usage = []
+        for limit in period_limits(
+            scope=budget.scope,
+            scope_id=budget.scope_id,
+            daily=(budget.daily_usd, budget.daily_tokens),
+            monthly=(budget.monthly_usd, budget.monthly_tokens),
+            total=(budget.total_usd, budget.total_tokens),
+        ):
+            spent, tokens, reserved, reserved_tokens = await self.counters.usage(limit)
+            usage.append(
+                BudgetUsage(
+                    period=limit.period,
+                    spent_usd=float(spent),
+                    reserved_usd=float(reserved),
+                    tokens=tokens,
+                    reserved_tokens=reserved_tokens,
+                    limit_usd=float(limit.usd) if limit.usd is not None else None,
+                    limit_tokens=limit.tokens,
+                )
+            )
+        limits = {name: getattr(budget, name) for name in BudgetRequest.model_fields}
+        return BudgetResponse(scope=budget.scope, scope_id=budget.scope_id, usage=usage, **limits)
+
+    async def spend_report(
+        self, *, group_by: Literal["user", "model", "day", "api_key"], since: date | None, user_id: uuid.UUID | None
+    ) -> SpendResponse:
+        """Spend from the ledger (the rows still batched in memory written first), one user's or everyone's."""
+        await self.ledger.flush()
+        async with self.sessionmaker() as session:
+            rows = await repository.spend_by(session, group_by, since, user_id=user_id)
+        return SpendResponse(
+            group_by=group_by,
+            since=since,
+            rows=[
+                SpendRow(
+                    key=str(k),
+                    calls=int(c),
+                    prompt_tokens=int(p or 0),
+                    completion_tokens=int(o or 0),
+                    cost_usd=float(cost or 0),
+                )
+                for k, c, p, o, cost in rows
+            ],
+        )
 
     async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
         async with self.sessionmaker.begin() as session:
@@ -309,6 +362,42 @@ class AIRuntime:
         prompt_tokens = max(tokens for _, tokens in prompts)
         cost = max(model.cost(tokens, generation.max_tokens) for model, tokens in prompts)
         return cost, prompt_tokens + generation.max_tokens, prompt_tokens
+
+    def caches(self, *, asked: bool | None, temperature: float) -> bool:
+        """Whether a call may be answered from the response cache: as asked, else only deterministic calls
+        (temperature 0) where the cache is on."""
+        if asked is not None:
+            return asked
+        return self.settings.cache_enabled and temperature == 0
+
+    def client_generation(
+        self,
+        identity: Identity,
+        *,
+        request_id: str | None,
+        model: str | None,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        temperature: float,
+        response_format: dict[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+    ) -> Generation:
+        """A call in a client API's shape (OpenAI chat completions and responses, legacy completions, Anthropic
+        messages): the caller's own, with their virtual key's limits."""
+        return Generation(
+            messages=messages,
+            chain=self.chat_chain(model, None),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            response_format=response_format,
+            use_cache=self.caches(asked=None, temperature=temperature),
+            user_id=identity.user_id,
+            api_key_id=identity.api_key_id,
+            request_id=request_id,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
 
     async def count_prompt_tokens(self, generation: Generation) -> int:
         """The prompt's tokens as the first model of the chain counts them (its own tokenizer where it has one)."""

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
-from database.models import Message
+from services.agent_orchestrator.conversations import repository
 from services.agent_orchestrator.conversations.schemas import (
     ConversationCreate,
     ConversationResponse,
@@ -141,9 +140,7 @@ async def _streamed_turn(
                 if not chunk.startswith("event: end"):
                     yield chunk
         async with sessionmaker() as session:
-            posted = await session.scalar(
-                select(Message).where(Message.run_id == turn.run_id, Message.role == "assistant")
-            )
+            posted = await repository.run_result_message(session, turn.run_id)
             if posted is not None:
                 yield sse(None, "run_result", message_response(posted).model_dump_json())
     done = {"usage": turn.usage.model_dump(), "run_id": str(turn.run_id) if turn.run_id else None}

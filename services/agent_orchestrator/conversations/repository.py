@@ -47,6 +47,11 @@ async def add_message(session: AsyncSession, **values: Any) -> Message:
     return message
 
 
+async def run_result_message(session: AsyncSession, run_id: uuid.UUID) -> Message | None:
+    """The message a run started from a conversation posted back with its result, once it has."""
+    return await session.scalar(select(Message).where(Message.run_id == run_id, Message.role == "assistant"))
+
+
 async def post_run_outcome(session: AsyncSession, run_id: uuid.UUID) -> None:
     """A run started from a conversation has ended: its result (or why it did not finish) becomes a message there.
     Called where the run's final event is written, under the run's lock, in the same transaction."""

@@ -1,0 +1,90 @@
+"""Budgets and spend: a user's or a run's budget (admin), and spend from the ledger (yours; admins: everyone's)."""
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from services.ai_runtime.deps import Runtime
+from services.ai_runtime.schemas import BudgetRequest, BudgetResponse, SpendResponse
+from shared.errors import ForbiddenError, NotFoundError
+from shared.identity import AdminIdentity, CurrentIdentity
+
+router = APIRouter(tags=["ai-runtime"])
+
+
+ScopeParam = Annotated[Literal["user", "run"], Path(description="user or run")]
+
+
+@router.put(
+    "/admin/budgets/{scope}/{scope_id}",
+    response_model=BudgetResponse,
+    summary="Set a user's or a run's budget (admin)",
+    tags=["admin"],
+)
+async def set_budget(
+    scope: ScopeParam,
+    scope_id: uuid.UUID,
+    body: BudgetRequest,
+    _: AdminIdentity,
+    runtime: Runtime,
+) -> BudgetResponse:
+    budget = await runtime.set_budget(scope=scope, scope_id=str(scope_id), values=body.model_dump())
+    return await runtime.budget_report(budget)
+
+
+@router.get(
+    "/admin/budgets/{scope}/{scope_id}",
+    response_model=BudgetResponse,
+    summary="A budget and what has been spent against it (admin)",
+    tags=["admin"],
+)
+async def get_budget(scope: ScopeParam, scope_id: uuid.UUID, _: AdminIdentity, runtime: Runtime) -> BudgetResponse:
+    budget = await runtime.find_budget(scope, str(scope_id))
+    if budget is None:
+        raise NotFoundError(f"No budget for {scope} {scope_id}")
+    return await runtime.budget_report(budget)
+
+
+@router.get(
+    "/admin/spend",
+    response_model=SpendResponse,
+    summary="Spend by user, model or day from the ledger (admin)",
+    tags=["admin"],
+)
+async def spend(
+    _: AdminIdentity,
+    runtime: Runtime,
+    group_by: Annotated[Literal["user", "model", "day", "api_key"], Query()] = "model",
+    since: Annotated[date | None, Query()] = None,
+) -> SpendResponse:
+    return await runtime.spend_report(group_by=group_by, since=since, user_id=None)
+
+
+@router.get(
+    "/spend",
+    response_model=SpendResponse,
+    summary="Your spend by model, day or API key, from the ledger (admins: everyone's with everyone=true)",
+)
+async def own_spend(
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    group_by: Annotated[Literal["model", "day", "api_key", "user"], Query()] = "model",
+    since: Annotated[date | None, Query()] = None,
+    everyone: Annotated[bool, Query(description="Admins: every user's spend, not only yours")] = False,
+) -> SpendResponse:
+    if (everyone or group_by == "user") and not identity.is_admin:
+        raise ForbiddenError("Only admins see other users' spend", code="forbidden")
+    owner = None if everyone else uuid.UUID(identity.user_id)
+    return await runtime.spend_report(group_by=group_by, since=since, user_id=owner)
+
+
+@router.get(
+    "/budget",
+    response_model=BudgetResponse | None,
+    summary="Your own budget and what is spent against it (null when no budget is set)",
+)
+async def own_budget(identity: CurrentIdentity, runtime: Runtime) -> BudgetResponse | None:
+    budget = await runtime.find_budget("user", identity.user_id)
+    return None if budget is None else await runtime.budget_report(budget)
