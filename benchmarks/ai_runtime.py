@@ -31,8 +31,8 @@ from benchmarks.common import backends, cpu_seconds, percentile, service_process
 from benchmarks.gateway import FLOOR_FACTORY, SECRETS, login
 from services.ai_runtime.providers.base import ChatRequest
 from services.ai_runtime.providers.local_models import LocalChatProvider, LocalEmbeddingProvider
-from tests.ai_runtime.fake_providers import create_fake_anthropic, create_fake_openai
 from tests.support import serving
+from tests.support.fake_providers import create_fake_anthropic, create_fake_openai
 
 
 def _in_blocks(calls: dict[str, Callable[[], None]], requests: int) -> tuple[dict[str, list[float]], int]:

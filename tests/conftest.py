@@ -3,25 +3,26 @@
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis
 from database.migrate import upgrade
-from services.api_gateway.config import GatewaySettings
 from services.api_gateway.main import create_app as create_gateway
 from services.auth_service.config import AuthSettings
 from services.auth_service.main import create_app as create_auth
-from tests.echo_upstream import create_echo_app
 from tests.support import ThreadedServer, docker_unavailable_reason, free_port, sandbox_unavailable_reason
+from tests.support.echo_upstream import create_echo_app
+from tests.support.settings import ADMIN_PASSWORD, INTERNAL_SECRET, common_settings
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser, register_and_login
 
 TEST_DATABASE = "cognitionos_test"
 
 # The provider test servers and the running platform (every service, one orchestrator on the session database), each
 # registered once for every folder's tests.
-pytest_plugins = ["tests.providers", "tests.running_services"]
+pytest_plugins = ["tests.support.providers", "tests.support.platform"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -81,46 +82,6 @@ def unique() -> str:
 # --- the running stack: auth-service, a test upstream and gateways, each a real uvicorn server ---------
 
 
-JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
-INTERNAL_SECRET = "test-internal-secret-0123456789abcdef"
-ADMIN_PASSWORD = "admin-password-123"
-
-
-def common_settings(database_url: str, redis_url: str) -> dict[str, object]:
-    return {
-        "database_url": database_url,
-        "redis_url": redis_url,
-        "jwt_secret": JWT_SECRET,
-        "internal_secret": INTERNAL_SECRET,
-        "log_level": "WARNING",
-    }
-
-
-@dataclass
-class Stack:
-    auth: ThreadedServer
-    echo: ThreadedServer
-    gateway: ThreadedServer
-    auth_settings: AuthSettings
-    dead_url: str
-
-    def gateway_settings(self, **overrides: object) -> GatewaySettings:
-        base = dict(
-            **common_settings(self.auth_settings.database_url, self.auth_settings.redis_url),
-            auth_service_url=self.auth.url,
-            memory_service_url=self.echo.url,
-            ai_runtime_url=self.echo.url,
-            task_planner_url=self.echo.url,
-            agent_orchestrator_url=self.echo.url,
-            tool_runner_url=self.dead_url,
-            upstream_timeout_seconds=1.0,
-            rate_limit_user_burst=10_000,
-            rate_limit_ip_burst=10_000,
-        )
-        base.update(overrides)
-        return GatewaySettings(**base)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
     auth_settings = AuthSettings(
@@ -154,30 +115,6 @@ def gateway(stack: Stack) -> Iterator[httpx.Client]:
 def auth_direct(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.auth.url, timeout=10) as client:
         yield client
-
-
-@dataclass
-class RegisteredUser:
-    id: str
-    username: str
-    email: str
-    password: str
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
-def register_and_login(client: httpx.Client, suffix: str, prefix: str = "/api/v1/auth") -> RegisteredUser:
-    username, email, password = f"user_{suffix}", f"user_{suffix}@example.com", "correct-horse-battery"
-    created = client.post(f"{prefix}/register", json={"username": username, "email": email, "password": password})
-    assert created.status_code == 201, created.text
-    tokens = client.post(f"{prefix}/login", json={"username": username, "password": password})
-    assert tokens.status_code == 200, tokens.text
-    body = tokens.json()
-    return RegisteredUser(created.json()["id"], username, email, password, body["access_token"], body["refresh_token"])
 
 
 @pytest.fixture

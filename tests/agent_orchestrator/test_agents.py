@@ -5,10 +5,9 @@ import pytest
 
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.main import create_app
-from tests.ai_runtime.conftest import identity_headers
-from tests.conftest import common_settings
-from tests.memory_service.conftest import make_user
 from tests.support import assert_error, serving
+from tests.support.settings import common_settings
+from tests.support.users import identity_headers, make_user
 
 
 @pytest.fixture(scope="module")

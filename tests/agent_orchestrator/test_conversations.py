@@ -15,10 +15,9 @@ import pytest
 from cognitionos_cli.workflow import parse_sse
 from services.agent_orchestrator.conversations.memory import grounded
 from services.agent_orchestrator.main import create_app as create_orchestrator
-from tests.ai_runtime.conftest import signed_client
-from tests.conftest import RegisteredUser, register_and_login
-from tests.running_services import CallTools, Platform, RoleScript, task
 from tests.support import ThreadedServer, assert_error, eventually, serving
+from tests.support.platform import CallTools, Platform, RoleScript, task
+from tests.support.users import RegisteredUser, register_and_login, signed_client
 
 FIB_CODE = "print(6 * 7)"
 
@@ -273,7 +272,7 @@ def test_conversations_are_listed_with_a_cursor_changed_and_deleted(chat: Chat) 
 def test_older_history_is_summarised_when_it_no_longer_fits(
     platform: Platform, script: RoleScript, database_url: str
 ) -> None:
-    from tests.memory_service.conftest import make_user
+    from tests.support.users import make_user
 
     settings = platform.orchestrator_settings(
         conversation_context_tokens=200, worker_enabled=False, conversation_learn=False

@@ -17,10 +17,10 @@ from database.migrate import upgrade
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app
 from shared.app import service_state
-from tests.ai_runtime.conftest import Providers
-from tests.memory_service.conftest import make_user
-from tests.running_services import Platform, RoleScript, RunsClient, running_platform, task
 from tests.support import ThreadedServer, free_port, serving
+from tests.support.platform import Platform, RoleScript, RunsClient, running_platform, task
+from tests.support.providers import Providers
+from tests.support.users import make_user
 
 SLEEPY = "import time\ntime.sleep(0.3)\nprint('ok')"
 

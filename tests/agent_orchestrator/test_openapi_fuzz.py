@@ -1,9 +1,8 @@
 """schemathesis over the agent-orchestrator's OpenAPI, as a signed-in user."""
 
-from tests.ai_runtime.conftest import identity_headers
-from tests.memory_service.conftest import make_user
-from tests.running_services import Platform
 from tests.support import fuzz_every_operation
+from tests.support.platform import Platform
+from tests.support.users import identity_headers, make_user
 
 
 def test_no_generated_request_is_a_server_error(platform: Platform) -> None:

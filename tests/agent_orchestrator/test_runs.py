@@ -8,32 +8,9 @@ import httpx
 import pytest
 
 from services.agent_orchestrator.execution import TaskExecutor
-from tests.ai_runtime.conftest import identity_headers, signed_client
-from tests.memory_service.conftest import Caller, make_user
-from tests.running_services import Platform, RoleScript, RunsClient, task
 from tests.support import assert_error, sql_scalar
-
-FIB_CODE = (
-    "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint([fib(n) for n "
-    "in range(11)])"
-)
-
-
-def script_fibonacci_run(script: RoleScript) -> None:
-    """The agents' answers for "Write and test a Fibonacci function": a plan of two tasks, the second running the
-    code in the sandbox, then the summary."""
-    script.add(
-        "planner",
-        {
-            "tasks": [
-                task("write", description="Write fib(n)"),
-                task("test", tool="execute_python", depends_on=("write",), description="Run fib on 0..10"),
-            ],
-            "risks": [],
-        },
-    )
-    script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
-    script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})
+from tests.support.platform import Platform, RoleScript, RunsClient, script_fibonacci_run, task
+from tests.support.users import Caller, identity_headers, make_user, signed_client
 
 
 @pytest.mark.needs_sandbox

@@ -10,8 +10,8 @@ from services.agent_orchestrator import repository
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.worker import Worker
 from shared.db import create_engine, create_sessionmaker
-from tests.conftest import common_settings
-from tests.memory_service.conftest import make_user
+from tests.support.settings import common_settings
+from tests.support.users import make_user
 
 
 async def _heartbeat_scenario(database_url: str, redis_url: str, user_id: str) -> dict[str, bool]:

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import httpx
 
-from tests.ai_runtime.conftest import Providers, identity_headers, signed_client
-from tests.ai_runtime.ledger_helpers import usage_rows
-from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, assert_error, sql_scalar
+from tests.support.ledger import usage_rows
+from tests.support.providers import Providers
+from tests.support.users import identity_headers, make_user, signed_client
 
 # gpt-4o-mini: 0.15 $/Mtok in, 0.60 $/Mtok out. max_tokens=1000 reserves ~0.0006 $ per call; a real call costs
 # 0.00000585 $.

@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from services.ai_runtime.main import create_app
-from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings, signed_client
-from tests.ai_runtime.ledger_helpers import usage_rows
 from tests.support import assert_error, serving
+from tests.support.ledger import usage_rows
+from tests.support.providers import Providers
+from tests.support.settings import runtime_settings
+from tests.support.users import identity_headers, signed_client
 
 
 def test_openai_completion_reports_usage_cost_and_ledger(

@@ -1,9 +1,11 @@
 import httpx
 
 from services.ai_runtime.main import create_app
-from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
-from tests.ai_runtime.ledger_helpers import usage_rows
 from tests.support import serving
+from tests.support.ledger import usage_rows
+from tests.support.providers import Providers
+from tests.support.settings import runtime_settings
+from tests.support.users import identity_headers
 
 
 def test_usage_is_written_off_the_response_path_and_not_lost_on_shutdown(

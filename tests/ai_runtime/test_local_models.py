@@ -24,11 +24,11 @@ from services.ai_runtime.tokens import count_chat_tokens, install_offline_vocabu
 from services.api_gateway.main import create_app as create_gateway
 from shared.app import service_state
 from shared.redis import run_model_progress_key
-from tests.ai_runtime.conftest import identity_headers, runtime_settings
-from tests.ai_runtime.ledger_helpers import usage_rows
-from tests.conftest import RegisteredUser, Stack
-from tests.memory_service.conftest import make_user
 from tests.support import eventually, serving, sql_scalar
+from tests.support.ledger import usage_rows
+from tests.support.settings import runtime_settings
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser, identity_headers, make_user
 
 
 def _cosine(a: list[float], b: list[float]) -> float:

@@ -10,10 +10,12 @@ import pytest
 
 from services.ai_runtime.main import create_app as create_runtime
 from services.api_gateway.main import create_app as create_gateway
-from tests.ai_runtime.conftest import Providers, runtime_settings
-from tests.ai_runtime.ledger_helpers import usage_rows
-from tests.conftest import Stack, register_and_login
 from tests.support import serving
+from tests.support.ledger import usage_rows
+from tests.support.providers import Providers
+from tests.support.settings import runtime_settings
+from tests.support.stack import Stack
+from tests.support.users import register_and_login
 
 
 @pytest.fixture(scope="module")

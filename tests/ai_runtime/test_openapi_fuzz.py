@@ -3,8 +3,9 @@ slowness would make every generated call wait), as a signed-in user and as an ad
 
 import uuid
 
-from tests.ai_runtime.conftest import Providers, identity_headers
 from tests.support import ThreadedServer, fuzz_every_operation
+from tests.support.providers import Providers
+from tests.support.users import identity_headers
 
 
 def test_no_generated_request_is_a_server_error(runtime_server: ThreadedServer, providers: Providers) -> None:

@@ -5,8 +5,9 @@ saying what to set without a key)."""
 import httpx
 
 from services.ai_runtime.main import create_app
-from tests.ai_runtime.conftest import identity_headers, runtime_settings
 from tests.support import assert_error, serving
+from tests.support.settings import runtime_settings
+from tests.support.users import identity_headers
 
 
 def test_models_answers_role_assignments_as_before(ai: httpx.Client) -> None:

@@ -4,8 +4,8 @@ import json
 
 import httpx
 
-from tests.ai_runtime.conftest import Providers
 from tests.support import assert_error
+from tests.support.providers import Providers
 
 FIB_TOOL = {
     "type": "function",

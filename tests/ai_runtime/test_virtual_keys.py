@@ -9,8 +9,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import RegisteredUser, register_and_login
 from tests.support import ThreadedServer, assert_error
+from tests.support.users import RegisteredUser, register_and_login
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ from redis import Redis
 
 from services.api_gateway.console import ASSETS
 from shared.redis import run_model_progress_key
-from tests.agent_orchestrator.test_runs import script_fibonacci_run
-from tests.conftest import RegisteredUser, register_and_login
-from tests.running_services import RoleScript, script_silent_run, task
 from tests.support import ThreadedServer
+from tests.support.platform import RoleScript, script_fibonacci_run, script_silent_run, task
+from tests.support.users import RegisteredUser, register_and_login
 
 CHROMIUM = "/usr/bin/chromium"
 # As the machines here need it: no background connections (this network refuses them), no GPU, no first-run UI.
@@ -280,7 +279,7 @@ def test_a_running_run_is_cancelled_from_its_page(page, script: RoleScript) -> N
 def test_an_admin_sees_every_users_spend_and_sets_a_budget(  # type: ignore[no-untyped-def]
     browser, platform_gateway: ThreadedServer, console_user: RegisteredUser, admin_headers: dict[str, str]
 ) -> None:
-    from tests.conftest import ADMIN_PASSWORD
+    from tests.support.settings import ADMIN_PASSWORD
 
     context = browser.new_context(base_url=platform_gateway.url)
     page = context.new_page()

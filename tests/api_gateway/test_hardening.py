@@ -19,8 +19,9 @@ from services.api_gateway.main import create_app as create_gateway
 from services.api_gateway.service import ExpiringCache
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key
-from tests.conftest import RegisteredUser, Stack
 from tests.support import assert_error, eventually, serving, sql_scalar
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser
 
 
 def _raw_request(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict]:

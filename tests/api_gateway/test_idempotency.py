@@ -17,8 +17,9 @@ from starlette.responses import Response, StreamingResponse
 from services.api_gateway.idempotency import Claim, IdempotencyKeys
 from services.api_gateway.main import create_app as create_gateway
 from shared.errors import ConflictError
-from tests.conftest import RegisteredUser, Stack, register_and_login
 from tests.support import ThreadedServer, assert_error, serving
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser, register_and_login
 
 
 def test_a_retried_post_returns_the_first_answer_without_acting_again(

@@ -3,8 +3,8 @@
 import httpx
 import schemathesis
 
-from tests.conftest import Stack
 from tests.support import ThreadedServer
+from tests.support.stack import Stack
 
 
 def test_the_gateway_publishes_every_services_operations_under_their_public_paths(stack: Stack) -> None:

@@ -12,8 +12,10 @@ import pytest
 from services.api_gateway.main import create_app as create_gateway
 from shared.identity import Identity, sign_identity
 from shared.services import SERVICE_NAMES
-from tests.conftest import INTERNAL_SECRET, JWT_SECRET, RegisteredUser, Stack
 from tests.support import assert_error, serving
+from tests.support.settings import INTERNAL_SECRET, JWT_SECRET
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser
 
 
 def _forge(claims_update: dict, user: RegisteredUser, *, secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:

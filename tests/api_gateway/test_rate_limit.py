@@ -8,8 +8,9 @@ from redis.asyncio import Redis
 
 from services.api_gateway.main import create_app as create_gateway
 from services.api_gateway.ratelimit import Bucket, RateLimiter
-from tests.conftest import RegisteredUser, Stack, register_and_login
 from tests.support import assert_error, serving
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser, register_and_login
 
 
 async def _burst(url: str, headers: dict[str, str], count: int) -> list[httpx.Response]:

@@ -5,8 +5,9 @@ import uuid
 
 import httpx
 
-from tests.conftest import ADMIN_PASSWORD, RegisteredUser, register_and_login
 from tests.support import assert_error
+from tests.support.settings import ADMIN_PASSWORD
+from tests.support.users import RegisteredUser, register_and_login
 
 AUTH = "/api/v1/auth"
 

@@ -6,8 +6,9 @@ import asyncio
 import bcrypt
 import httpx
 
-from tests.conftest import RegisteredUser, Stack, register_and_login
 from tests.support import assert_error, sql_scalar
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser, register_and_login
 
 AUTH = "/api/v1/auth"
 

@@ -2,8 +2,8 @@
 
 import httpx
 
-from tests.conftest import Stack
 from tests.support import fuzz_every_operation
+from tests.support.stack import Stack
 
 
 def test_no_generated_request_is_a_server_error(stack: Stack, admin_headers: dict[str, str]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.running_services import CallTools, RoleScript
 from tests.support import ThreadedServer
+from tests.support.platform import CallTools, RoleScript
 
 BIN = Path(sys.executable).parent
 

@@ -18,8 +18,8 @@ from cognitionos_cli.main import app
 from cognitionos_cli.workflow import Credentials, Gateway
 from cognitionos_sdk import CognitionOS
 from shared.app import VERSION
-from tests.running_services import RoleScript, script_silent_run, task
 from tests.support import ThreadedServer, free_port
+from tests.support.platform import RoleScript, script_silent_run, task
 
 ROOT = Path(__file__).parents[2]
 

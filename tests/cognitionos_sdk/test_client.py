@@ -24,8 +24,8 @@ from cognitionos_sdk import (
     calls,
 )
 from shared.redis import run_model_progress_key
-from tests.running_services import RoleScript, script_silent_run, task
 from tests.support import ThreadedServer, serving
+from tests.support.platform import RoleScript, script_silent_run, task
 
 PASSWORD = "sdk-password-123"
 IMPORTED = [

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from shared.services import SERVICES
-from tests.deploy.test_manifests import ROOT, _tool
+from tests.support.deploy import ROOT, tool
 
 CHART = ROOT / "deploy" / "helm" / "cognitionos"
 RENDERER = Path(__file__).parent / "helm_render" / "main.go"
@@ -76,7 +76,7 @@ def test_the_chart_renders_the_kubernetes_manifests_plus_autoscalers_and_disrupt
         budget = rendered[("PodDisruptionBudget", spec.name)]["spec"]
         assert budget == {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": spec.name}}}
     validated = subprocess.run(
-        [_tool("kubernetes-validate"), "--strict", str(tmp_path / "rendered.yaml")], capture_output=True, text=True
+        [tool("kubernetes-validate"), "--strict", str(tmp_path / "rendered.yaml")], capture_output=True, text=True
     )
     assert validated.returncode == 0, validated.stdout + validated.stderr
 

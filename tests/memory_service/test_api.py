@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.memory_service.conftest import Caller, make_user
 from tests.support import assert_error, sql_scalar
+from tests.support.users import Caller, make_user
 
 FACTS = [
     ("The user writes most of their code in Python and likes type hints", "preference"),
@@ -226,8 +226,8 @@ def test_through_the_gateway_the_user_comes_from_the_token(
     stack, memory_server, gateway: httpx.Client, unique: str
 ) -> None:
     from services.api_gateway.main import create_app as create_gateway
-    from tests.conftest import register_and_login
     from tests.support import serving
+    from tests.support.users import register_and_login
 
     with (
         serving(create_gateway(stack.gateway_settings(memory_service_url=memory_server.url))) as gw,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.memory_service.conftest import Caller
 from tests.support import assert_error
+from tests.support.users import Caller
 
 
 def _deep(levels: int) -> dict:

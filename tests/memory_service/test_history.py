@@ -3,8 +3,8 @@ reads it even after the memory is deleted, and nobody else can."""
 
 import uuid
 
-from tests.memory_service.conftest import Caller
 from tests.support import assert_error
+from tests.support.users import Caller
 
 
 def test_history_records_add_merge_update_and_delete_with_their_source_message(alice: Caller, bob: Caller) -> None:

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from services.memory_service.imports.repository import INDEX_LOCK_KEY, drop_vector_index
 from services.memory_service.imports.runner import RESUME_AFTER_SECONDS, ImportLoader
 from services.memory_service.main import create_app as create_memory
-from tests.memory_service.conftest import Caller, make_user, memory_settings
 from tests.support import ThreadedServer, assert_error, serving, sql_scalar
+from tests.support.settings import memory_settings
+from tests.support.users import Caller, make_user
 
 
 def jsonl(rows: list[dict[str, Any]]) -> bytes:

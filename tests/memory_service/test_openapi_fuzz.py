@@ -1,9 +1,8 @@
 """schemathesis over the memory-service's OpenAPI, as a signed-in user: no input is a server error, and every
 documented response matches its schema."""
 
-from tests.ai_runtime.conftest import identity_headers
-from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, fuzz_every_operation
+from tests.support.users import identity_headers, make_user
 
 
 def test_no_generated_request_is_a_server_error(memory_server: ThreadedServer, database_url: str) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from services.memory_service import repository
 from shared.db import create_engine, create_sessionmaker
-from tests.memory_service.conftest import make_user
+from tests.support.users import make_user
 
 SETTINGS = text("SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')")
 # In a transaction begun by an earlier statement, now() (the transaction's start) lags the statement by the pause.

@@ -6,8 +6,9 @@ import uuid
 import httpx
 
 from services.api_gateway.main import create_app as create_gateway
-from tests.conftest import RegisteredUser, Stack
 from tests.support import eventually, serving
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser
 
 
 def _samples(text: str, name: str) -> list[str]:

@@ -17,8 +17,9 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from shared.services import SERVICES
-from tests.conftest import INTERNAL_SECRET, JWT_SECRET, register_and_login
 from tests.support import ThreadedServer, free_port
+from tests.support.settings import INTERNAL_SECRET, JWT_SECRET
+from tests.support.users import register_and_login
 
 SERVER, CLIENT = 2, 3
 TRACED = ("api-gateway", "auth-service", "memory-service", "ai-runtime")

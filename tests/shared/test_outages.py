@@ -19,8 +19,10 @@ from services.api_gateway.config import GatewaySettings
 from services.api_gateway.main import create_app as create_gateway
 from services.auth_service.config import AuthSettings
 from services.auth_service.main import create_app as create_auth
-from tests.conftest import RegisteredUser, Stack, common_settings
 from tests.support import ThreadedServer, assert_error, free_port, serving
+from tests.support.settings import common_settings
+from tests.support.stack import Stack
+from tests.support.users import RegisteredUser
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.shared.test_service_apps import _create
+from tests.support.settings import service_app
 
 LISTS = [
     ("auth_service", "/users"),
@@ -25,7 +25,7 @@ def _resolve(document: dict, schema: dict) -> dict:
 def test_every_list_endpoint_has_the_same_cursor_envelope(
     package: str, path: str, database_url: str, redis_url: str
 ) -> None:
-    document = _create(package, database_url, redis_url).openapi()
+    document = service_app(package, database_url, redis_url).openapi()
     operation = document["paths"][path]["get"]
     schema = _resolve(document, operation["responses"]["200"]["content"]["application/json"]["schema"])
     assert set(schema["properties"]) == {"items", "next_cursor"} and schema["properties"]["items"]["type"] == "array"

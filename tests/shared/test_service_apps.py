@@ -1,26 +1,21 @@
 """Every service starts, answers its probes and publishes OpenAPI that documents its routes."""
 
 import gc
-import importlib
 
 import httpx
 import pytest
 
 from shared.services import SERVICES
-from tests.conftest import common_settings
 from tests.support import serving
-
-
-def _create(package: str, database_url: str, redis_url: str, **extra: object):
-    main = importlib.import_module(f"services.{package}.main")
-    config = importlib.import_module(f"services.{package}.config")
-    settings_class = type(config.get_settings())
-    return main.create_app(settings_class(**common_settings(database_url, redis_url), **extra))
+from tests.support.settings import service_app
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
 def test_probes_and_openapi(spec, database_url: str, redis_url: str) -> None:
-    with serving(_create(spec.package, database_url, redis_url)) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        serving(service_app(spec.package, database_url, redis_url)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         assert client.get("/ready").json() == {
             "status": "ready",
             "service": spec.name,
@@ -37,7 +32,7 @@ def test_probes_and_openapi(spec, database_url: str, redis_url: str) -> None:
 
 @pytest.mark.parametrize("spec", SERVICES[1:], ids=[s.name for s in SERVICES[1:]])
 def test_ready_is_503_when_dependencies_are_down(spec, redis_url: str) -> None:
-    app = _create(spec.package, "postgresql+asyncpg://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/0")
+    app = service_app(spec.package, "postgresql+asyncpg://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/0")
     with serving(app) as server, httpx.Client(base_url=server.url) as client:
         ready = client.get("/ready")
         assert ready.status_code == 503
@@ -46,7 +41,7 @@ def test_ready_is_503_when_dependencies_are_down(spec, redis_url: str) -> None:
 
 
 def test_auth_openapi_documents_every_endpoint(database_url: str, redis_url: str) -> None:
-    app = _create("auth_service", database_url, redis_url)
+    app = service_app("auth_service", database_url, redis_url)
     paths = app.openapi()["paths"]
     assert {
         "/register",
@@ -63,13 +58,13 @@ def test_auth_openapi_documents_every_endpoint(database_url: str, redis_url: str
 
 
 def test_startup_objects_are_frozen_out_of_the_collector(database_url: str, redis_url: str) -> None:
-    with serving(_create("api_gateway", database_url, redis_url)):
+    with serving(service_app("api_gateway", database_url, redis_url)):
         assert gc.get_freeze_count() > 100_000
 
 
 def test_only_the_gateway_answers_browsers_cross_origin(database_url: str, redis_url: str) -> None:
     origin = {"Origin": "https://console.example"}
-    with serving(_create("memory_service", database_url, redis_url)) as server:
+    with serving(service_app("memory_service", database_url, redis_url)) as server:
         assert "access-control-allow-origin" not in httpx.get(f"{server.url}/health", headers=origin).headers
-    with serving(_create("api_gateway", database_url, redis_url)) as server:
+    with serving(service_app("api_gateway", database_url, redis_url)) as server:
         assert httpx.get(f"{server.url}/ready", headers=origin).headers["access-control-allow-origin"] == "*"

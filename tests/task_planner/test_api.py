@@ -9,10 +9,10 @@ import pytest
 from services.ai_runtime.main import create_app as create_runtime
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
-from tests.ai_runtime.conftest import Providers, identity_headers, runtime_settings
-from tests.conftest import common_settings
-from tests.memory_service.conftest import make_user
 from tests.support import assert_error, fuzz_every_operation, serving
+from tests.support.providers import Providers
+from tests.support.settings import common_settings, runtime_settings
+from tests.support.users import identity_headers, make_user
 
 GOOD = {
     "tasks": [

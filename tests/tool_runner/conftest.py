@@ -1,19 +1,12 @@
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.main import create_app
-from tests.ai_runtime.conftest import signed_client
-from tests.conftest import common_settings
-from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, serving
-
-
-def tool_settings(database_url: str, redis_url: str, **overrides: Any) -> ToolRunnerSettings:
-    return ToolRunnerSettings(**{**common_settings(database_url, redis_url), "sandbox_cpu_seconds": 5, **overrides})  # type: ignore[arg-type]
+from tests.support.settings import tool_settings
+from tests.support.users import make_user, signed_client
 
 
 @pytest.fixture(scope="session")

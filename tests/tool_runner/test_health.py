@@ -11,7 +11,7 @@ from services.tool_runner import sandbox
 from services.tool_runner.main import create_app
 from services.tool_runner.seccomp import REFUSED_SYSCALLS, sandbox_filter
 from tests.support import serving
-from tests.tool_runner.conftest import tool_settings
+from tests.support.settings import tool_settings
 
 
 def health(database_url: str, redis_url: str) -> dict:

@@ -14,10 +14,9 @@ from fastapi.responses import StreamingResponse
 
 from services.tool_runner.http_tool import is_public
 from services.tool_runner.main import create_app
-from tests.ai_runtime.conftest import identity_headers
-from tests.memory_service.conftest import make_user
 from tests.support import free_port, serving, sql_scalar
-from tests.tool_runner.conftest import tool_settings
+from tests.support.settings import tool_settings
+from tests.support.users import identity_headers, make_user
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,9 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from services.tool_runner.main import create_app
-from tests.ai_runtime.conftest import identity_headers
-from tests.memory_service.conftest import make_user
 from tests.support import assert_error, serving
-from tests.tool_runner.conftest import tool_settings
+from tests.support.settings import tool_settings
+from tests.support.users import identity_headers, make_user
 
 
 def _call(client: httpx.Client, url: str) -> dict:

@@ -2,9 +2,8 @@
 
 import pytest
 
-from tests.ai_runtime.conftest import identity_headers
-from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, fuzz_every_operation
+from tests.support.users import identity_headers, make_user
 
 
 @pytest.mark.needs_sandbox

@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from shared.identity import Identity, sign_identity
-from tests.conftest import INTERNAL_SECRET
-from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, assert_error, sql_scalar
+from tests.support.settings import INTERNAL_SECRET
+from tests.support.users import make_user
 
 
 def agent_headers(user_id: str, agent_id: str | None) -> dict[str, str]:

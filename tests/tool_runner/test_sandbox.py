@@ -21,13 +21,11 @@ from services.tool_runner.cgroups import RunCgroup, cgroup_flavour
 from services.tool_runner.main import create_app
 from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view, run_in, start_sandbox
 from services.tool_runner.service import sandbox_slots_key, take_sandbox_slot
-from tests.ai_runtime.conftest import identity_headers, signed_client
-from tests.conftest import INTERNAL_SECRET
-from tests.memory_service.conftest import make_user
 from tests.support import ThreadedServer, assert_error, eventually, serving, settings_environment, sql_scalar
+from tests.support.settings import INTERNAL_SECRET, tool_settings
+from tests.support.users import identity_headers, make_user, signed_client
 from tests.tool_runner import attacks
 from tests.tool_runner.attacks import Target, run_code
-from tests.tool_runner.conftest import tool_settings
 
 pytestmark = pytest.mark.needs_sandbox
 

@@ -21,12 +21,11 @@ from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from services.tool_runner.main import create_app as create_tools
-from tests.ai_runtime.conftest import runtime_settings, signed_client
-from tests.conftest import Stack, common_settings
-from tests.memory_service.conftest import make_user, memory_settings
-from tests.providers import Providers
 from tests.support import ThreadedServer, serving
-from tests.tool_runner.conftest import tool_settings
+from tests.support.providers import Providers
+from tests.support.settings import common_settings, memory_settings, runtime_settings, tool_settings
+from tests.support.stack import Stack
+from tests.support.users import make_user, signed_client
 
 ROLE_MARKERS = {
     "planner": "You are the planner",
@@ -253,3 +252,26 @@ def script_silent_run(script: RoleScript, *, seconds: float = 1.5) -> None:
     script.add("planner", {"tasks": [task("nap", tool="execute_python", inputs={"code": code})], "risks": []})
     script.add("executor", {"result": "napped", "code": code})
     script.add("summarizer", {"summary": "Napped and woke up.", "key_facts": []})
+
+
+FIB_CODE = (
+    "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\nprint([fib(n) for n "
+    "in range(11)])"
+)
+
+
+def script_fibonacci_run(script: RoleScript) -> None:
+    """The agents' answers for "Write and test a Fibonacci function": a plan of two tasks, the second running the
+    code in the sandbox, then the summary."""
+    script.add(
+        "planner",
+        {
+            "tasks": [
+                task("write", description="Write fib(n)"),
+                task("test", tool="execute_python", depends_on=("write",), description="Run fib on 0..10"),
+            ],
+            "risks": [],
+        },
+    )
+    script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
+    script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})

@@ -9,8 +9,8 @@ import pytest
 
 from services.ai_runtime.service import AIRuntime
 from shared.app import service_state
-from tests.ai_runtime.fake_providers import Script, create_fake_anthropic, create_fake_openai
 from tests.support import ThreadedServer
+from tests.support.fake_providers import Script, create_fake_anthropic, create_fake_openai
 
 DEFAULT_OPENAI_REPLY = "Hello from the OpenAI test server"
 DEFAULT_ANTHROPIC_REPLY = "Hello from the Anthropic test server"
