@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from services.api_gateway.main import create_app as create_gateway
 from shared.identity import Identity, sign_identity
 from shared.services import SERVICE_NAMES
-from tests.support import assert_error, serving
+from tests.support import assert_error, eventually, serving
 from tests.support.settings import INTERNAL_SECRET, JWT_SECRET
 from tests.support.stack import Stack
 from tests.support.users import RegisteredUser
@@ -168,21 +169,25 @@ class TestRouting:
 
 class TestStreamingAndFailures:
     def test_sse_is_not_buffered(self, stack: Stack, user: RegisteredUser) -> None:
-        arrivals: list[float] = []
-        started = time.monotonic()
+        """Ordering, not timing: the upstream sends its second event only after the client has read the first."""
+        gate = uuid.uuid4().hex
+        received: list[str] = []
         with (
-            httpx.Client(base_url=stack.gateway.url, timeout=10) as client,
+            httpx.Client(base_url=stack.gateway.url, timeout=30) as client,
             client.stream(
-                "GET", "/api/v1/memories/sse", headers={**user.headers, "Accept": "text/event-stream"}
+                "GET",
+                f"/api/v1/memories/gated-sse?gate={gate}",
+                headers={**user.headers, "Accept": "text/event-stream"},
             ) as response,
         ):
             assert response.headers["content-type"].startswith("text/event-stream")
             for line in response.iter_lines():
                 if line.startswith("data:"):
-                    arrivals.append(time.monotonic() - started)
-        assert len(arrivals) == 3
-        # The first event arrives long before the upstream finishes (~0.8 s later).
-        assert arrivals[0] < 0.4 and arrivals[-1] - arrivals[0] > 0.6
+                    received.append(line.removeprefix("data: "))
+                    if len(received) == 1:
+                        opened = client.post(f"/api/v1/memories/open-gate?gate={gate}", headers=user.headers)
+                        assert opened.status_code == 200
+        assert received == ['{"n": 0}', '{"n": 1}', '{"n": 2}']
 
     def test_upstream_timeout_is_504(self, gateway: httpx.Client, user: RegisteredUser) -> None:
         assert_error(gateway.get("/api/v1/memories/slow", headers=user.headers), 504, "upstream_timeout")
@@ -240,15 +245,14 @@ def test_every_proxied_request_is_recorded_in_api_usage(
     ok = gateway.get("/api/v1/memories/x", headers={**user.headers, "X-Request-ID": f"usage-ok-{user.id}"})
     denied = gateway.get("/api/v1/auth/users", headers={**user.headers, "X-Request-ID": f"usage-403-{user.id}"})
     assert (ok.status_code, denied.status_code) == (200, 403)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def recorded() -> object:
         rows = sql_scalar(
             database_url,
             "SELECT string_agg(status_code::text || ' ' || path, ',' ORDER BY status_code) FROM api_usage WHERE "
             "user_id = :u",
             u=user.id,
         )
-        if rows and rows.count(",") == 1:
-            break
-        time.sleep(0.2)
-    assert rows == "200 /api/v1/memories/x,403 /api/v1/auth/users"
+        return rows if rows and str(rows).count(",") == 1 else None
+
+    assert eventually(recorded, timeout=10) == "200 /api/v1/memories/x,403 /api/v1/auth/users"

@@ -19,7 +19,7 @@ import redis
 
 from cognitionos_cli.embedded import port_is_free
 from shared.services import SERVICE_NAMES
-from tests.support import free_port
+from tests.support import eventually, free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,18 +36,19 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "cognitionos"), "up"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
+def _healthy(url: str, process: subprocess.Popen, log: Path) -> dict | None:
+    assert process.poll() is None, log.read_text()[-3000:]
+    try:
+        body = httpx.get(f"{url}/health", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body if body.get("status") == "healthy" else None
+
+
 def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            body = httpx.get(f"{url}/health", timeout=2).json()
-            if body["status"] == "healthy":
-                return body
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError("services did not become healthy:\n" + log.read_text()[-3000:])
+    return eventually(
+        lambda: _healthy(url, process, log), timeout=timeout, every=0.5, failure=lambda: log.read_text()[-3000:]
+    )
 
 
 def _stop(process: subprocess.Popen) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from services.memory_service.imports.repository import INDEX_LOCK_KEY, drop_vector_index
 from services.memory_service.imports.runner import RESUME_AFTER_SECONDS, ImportLoader
 from services.memory_service.main import create_app as create_memory
-from tests.support import ThreadedServer, assert_error, serving, sql_scalar
+from tests.support import ThreadedServer, assert_error, eventually, serving, sql_scalar
 from tests.support.settings import memory_settings
 from tests.support.users import Caller, make_user
 
@@ -29,13 +29,11 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 
 def finished(caller: Caller, import_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ended() -> dict[str, Any] | None:
         job = caller.client.get(f"/memories/imports/{import_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"import {import_id} still {job['status']}")
+        return job if job["status"] in ("done", "failed") else None
+
+    return eventually(ended, timeout=timeout, every=0.05, failure=lambda: f"import {import_id} never ended")
 
 
 def import_body(caller: Caller, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -278,7 +276,4 @@ def test_a_sweep_in_another_process_leaves_alone_an_import_this_one_is_loading(
 def test_an_index_lost_mid_rebuild_is_built_again(alice: Caller, database_url: str) -> None:
     # A process that died between dropping the index and rebuilding it: the sweep notices and builds it.
     sql_scalar(database_url, "DROP INDEX ix_memories_embedding_hnsw")
-    deadline = time.monotonic() + 60
-    while index_state(database_url) is not True and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert index_state(database_url) is True
+    eventually(lambda: index_state(database_url) is True, timeout=60)

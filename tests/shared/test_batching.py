@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from database.models import ApiUsage
 from shared.batching import BatchedInserter
 from shared.db import create_engine, create_sessionmaker
-from tests.support import sql_scalar
+from tests.support import eventually_async, sql_scalar
 
 
 def usage_inserter(engine: AsyncEngine) -> BatchedInserter:
@@ -45,7 +45,7 @@ def test_a_flush_waits_for_the_batch_the_periodic_writer_is_writing(
         monkeypatch.setattr(inserter, "_write", slow_write)
         inserter.record(usage_row("GET", path))
         writer = asyncio.create_task(inserter._write_next_batch())
-        await asyncio.sleep(0.05)  # the periodic writer has taken the row and is writing it
+        await eventually_async(inserter._writing.locked)  # the periodic writer has taken the row and is writing it
         await inserter.flush()
         flushed = await asyncio.to_thread(
             sql_scalar, database_url, "SELECT count(*) FROM api_usage WHERE path = :p", p=path

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from shared.services import SERVICES
-from tests.support import ThreadedServer, free_port
+from tests.support import ThreadedServer, eventually, free_port
 from tests.support.settings import INTERNAL_SECRET, JWT_SECRET
 from tests.support.users import register_and_login
 
@@ -78,15 +77,26 @@ class TracedStack:
     spans: list[ExportedSpan]
 
     def trace(self, trace_id: str, *, servers: set[str], timeout: float = 20) -> list[ExportedSpan]:
-        """The spans of one trace, once each named service has exported its server span for it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The spans of one trace, once each named service has exported its server span for it, and each server
+        span called by another service has its client span (which ends a moment after it)."""
+
+        def whole() -> list[ExportedSpan] | None:
             found = [s for s in list(self.spans) if s.trace_id == trace_id]
-            if servers <= {s.service for s in found if s.kind == SERVER}:
-                time.sleep(0.5)  # the client spans around them end a moment later
-                return [s for s in list(self.spans) if s.trace_id == trace_id]
-            time.sleep(0.2)
-        raise AssertionError(f"trace {trace_id}: server spans only from {sorted({s.service for s in found})}")
+            served = [s for s in found if s.kind == SERVER]
+            if not servers <= {s.service for s in served}:
+                return None
+            ids = {s.span_id for s in found}
+            called = [s for s in served if s.service != "api-gateway"]
+            return found if all(s.parent_span_id in ids for s in called) else None
+
+        return eventually(
+            whole,
+            timeout=timeout,
+            every=0.2,
+            failure=lambda: (
+                f"trace {trace_id}: spans {sorted((s.service, s.kind) for s in self.spans if s.trace_id == trace_id)}"
+            ),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +140,15 @@ def traced_stack(database_url: str, redis_url: str, tmp_path_factory: pytest.Tem
         collector.stop()
 
 
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _wait_ready(url: str, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not start:\n{log.read_text()[-3000:]}")
+    eventually(lambda: _ready(url), timeout=timeout, every=0.3, failure=lambda: f"{url}:\n{log.read_text()[-3000:]}")
 
 
 def _trace_id(response: httpx.Response) -> str:

@@ -55,11 +55,9 @@ class ThreadedServer:
 
     def start(self) -> "ThreadedServer":
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
+        eventually(lambda: self.server.started or not self.thread.is_alive(), every=0.02)
+        if not self.server.started:
+            raise RuntimeError("test server did not start")
         return self
 
     def stop(self) -> None:
@@ -84,13 +82,26 @@ def settings_environment(settings: BaseSettings) -> dict[str, str]:
     return {name.upper(): value if isinstance(value, str) else json.dumps(value) for name, value in values.items()}
 
 
-def eventually(check: Callable[[], Any], *, timeout: float = 20) -> Any:
-    """Polls `check` until it returns something truthy (which is returned), failing after `timeout` seconds."""
+def eventually(
+    check: Callable[[], Any], *, timeout: float = 20, every: float = 0.1, failure: Callable[[], str] | None = None
+) -> Any:
+    """The one way the tests wait for background work: polls `check` until it returns something truthy (which is
+    returned), failing after `timeout` seconds with what `failure` says (the state that was not reached)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():
             return result
-        time.sleep(0.1)
+        time.sleep(every)
+    raise AssertionError(f"not true within {timeout} s" + (f": {failure()}" if failure else ""))
+
+
+async def eventually_async(check: Callable[[], Any], *, timeout: float = 20, every: float = 0.05) -> Any:
+    """`eventually` inside an event loop: the loop runs while it waits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        await asyncio.sleep(every)
     raise AssertionError(f"not true within {timeout} s")
 
 

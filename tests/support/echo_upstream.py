@@ -16,6 +16,7 @@ def create_echo_app(secret: str) -> FastAPI:
     app = FastAPI()
     app.state.settings = type("S", (), {"internal_secret": secret})()
     app.state.flaky_fails = False
+    app.state.gates = {}  # gated-sse streams wait here until open-gate is called with their name
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -26,6 +27,11 @@ def create_echo_app(secret: str) -> FastAPI:
         last = path.rstrip("/").rsplit("/", 1)[-1]
         if last == "sse":
             return StreamingResponse(_events(), media_type="text/event-stream")
+        if last == "gated-sse":
+            gate = app.state.gates.setdefault(request.query_params["gate"], asyncio.Event())
+            return StreamingResponse(_gated_events(gate), media_type="text/event-stream")
+        if last == "open-gate":
+            app.state.gates.setdefault(request.query_params["gate"], asyncio.Event()).set()
         if last == "broken-sse":
             return StreamingResponse(_events_then_crash(), media_type="text/event-stream")
         if last == "slow":
@@ -49,6 +55,18 @@ async def _events() -> AsyncIterator[bytes]:
     for number in range(3):
         yield f'id: {number}\nevent: tick\ndata: {{"n": {number}}}\n\n'.encode()
         await asyncio.sleep(0.4)
+
+
+async def _gated_events(gate: asyncio.Event) -> AsyncIterator[bytes]:
+    """One event, then the rest only once the client, having read it, opens the gate: a proxy that buffered the
+    stream would hold the first event back and the gate would never open (then the stream says so)."""
+    yield b'data: {"n": 0}\n\n'
+    try:
+        await asyncio.wait_for(gate.wait(), timeout=10)
+    except TimeoutError:
+        yield b'data: {"buffered": true}\n\n'
+        return
+    yield b'data: {"n": 1}\n\ndata: {"n": 2}\n\n'
 
 
 async def _events_then_crash() -> AsyncIterator[bytes]:

@@ -1,5 +1,5 @@
 import asyncio
-import time
+import contextlib
 import uuid
 from typing import Any
 
@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from database.models import LlmUsage
+from tests.support import eventually
 
 
 def usage_rows(database_url: str, user_id: str, expected: int = 1, timeout: float = 5.0) -> list[Any]:
@@ -23,9 +24,12 @@ def usage_rows(database_url: str, user_id: str, expected: int = 1, timeout: floa
         await engine.dispose()
         return list(rows)
 
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = asyncio.run(fetch())
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+    found: list[Any] = []
+
+    def written() -> bool:
+        found[:] = asyncio.run(fetch())
+        return len(found) >= expected
+
+    with contextlib.suppress(AssertionError):  # fewer rows than expected: the caller's assertion says what lacks
+        eventually(written, timeout=timeout, every=0.05)
+    return found

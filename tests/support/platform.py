@@ -3,7 +3,6 @@ session database. The whole execution path on real servers: ai-runtime (scripted
 task-planner, memory-service, tool-runner (bubblewrap) and agent-orchestrators, on the session database."""
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from services.tool_runner.main import create_app as create_tools
-from tests.support import ThreadedServer, serving
+from tests.support import ThreadedServer, eventually, serving
 from tests.support.providers import Providers
 from tests.support.settings import common_settings, memory_settings, runtime_settings, tool_settings
 from tests.support.stack import Stack
@@ -185,13 +184,11 @@ class RunsClient:
         until: Callable[[dict[str, Any]], bool] = lambda r: r["status"] in TERMINAL_RUN_STATUSES,
         timeout: float = 60,
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def reached() -> dict[str, Any] | None:
             run = self.get(run_id)
-            if until(run):
-                return run
-            time.sleep(0.1)
-        raise AssertionError(f"run {run_id} did not get there in {timeout} s: {self.get(run_id)}")
+            return run if until(run) else None
+
+        return eventually(reached, timeout=timeout, failure=lambda: str(self.get(run_id)))
 
     def events(self, run_id: str, last_event_id: int | None = None) -> list[dict[str, Any]]:
         """The run's SSE stream read to its end."""
