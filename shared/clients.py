@@ -8,10 +8,11 @@ when there is one.
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 from httpx_sse import aconnect_sse
+from pydantic import BaseModel
 
 from shared.config import BaseServiceSettings
 from shared.context import request_id_var, span_id_var, trace_id_var
@@ -33,6 +34,9 @@ def propagation_headers() -> dict[str, str]:
     if trace_id := trace_id_var.get():
         headers["traceparent"] = f"00-{trace_id}-{span_id_var.get() or new_span_id()}-01"
     return headers
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ServiceClient:
@@ -90,6 +94,11 @@ class ServiceClient:
                     return response
             await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
+
+    async def call(self, path: str, body: BaseModel, answer: type[M], *, identity: Identity | None = None) -> M:
+        """POSTs a contract body (shared/contracts) and parses the contract answer: the typed way to call a service."""
+        sent = body.model_dump(mode="json", exclude_none=True)
+        return answer.model_validate(await self.post_json(path, identity=identity, json=sent))
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         return _json_or_raise(self.service, await self.request("GET", path, **kwargs))

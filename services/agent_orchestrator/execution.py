@@ -9,16 +9,21 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from database.models import Agent, Task
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.verification import Verification, checks_passed
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
+from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
 from shared.errors import AppError
 from shared.identity import Identity
+
+T = TypeVar("T")
 
 
 # (run_id, task_id, event_type, message, data, cost_usd)
@@ -277,50 +282,47 @@ class TaskExecutor:
 
     async def _complete(self, ctx: TaskContext, role: str, prompt: str) -> dict[str, Any]:
         agent = ctx.agent
-        body: dict[str, Any] = {
-            "role": role,
-            "prompt": prompt,
-            "response_format": "json",
-            "temperature": agent.temperature,
-            "max_tokens": agent.max_tokens,
-            "run_id": str(ctx.run_id),
-            "task_id": str(ctx.task.id),
-            "agent_id": str(agent.id),
-        }
-        if agent.model:
-            body["model"] = agent.model
-        if agent.system_prompt:
-            body["context"] = [{"role": "system", "content": agent.system_prompt}]
-        completion = await self._call(ctx, self.ai, path="/complete", body=body)
-        cost = Decimal(str(completion.get("cost_usd") or 0))
+        body = CompleteRequest(
+            role=role,
+            prompt=prompt,
+            response_format="json",
+            temperature=agent.temperature,
+            max_tokens=agent.max_tokens,
+            run_id=ctx.run_id,
+            task_id=ctx.task.id,
+            agent_id=agent.id,
+            model=agent.model,
+            context=[ChatMessage(role="system", content=agent.system_prompt)] if agent.system_prompt else [],
+        )
+        completion = await self._typed(contracts.complete(self.ai, body, identity=ctx.identity), service=self.ai)
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
             event_type="llm_call",
-            message=f"{role} answered with {completion['model_used']}",
+            message=f"{role} answered with {completion.model_used}",
             data={
-                "model": completion["model_used"],
-                "provider": completion.get("provider"),
-                "tokens": completion.get("tokens_used"),
-                "latency_ms": completion.get("latency_ms"),
-                "cached": completion.get("cached"),
+                "model": completion.model_used,
+                "provider": completion.provider,
+                "tokens": completion.tokens_used,
+                "latency_ms": completion.latency_ms,
+                "cached": completion.cached,
                 **self._llm_text(body=body, completion=completion),
             },
-            cost_usd=cost,
+            cost_usd=Decimal(str(completion.cost_usd)),
         )
-        return _parse_json_object(completion["content"])
+        return _parse_json_object(completion.content)
 
-    def _llm_text(self, *, body: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
+    def _llm_text(self, *, body: CompleteRequest, completion: CompleteResponse) -> dict[str, Any]:
         """What was asked and answered, capped, for the run's owner to read (unless the setting keeps none)."""
         if not self.settings.store_llm_text:
             return {}
         cap = self.settings.llm_text_max_chars
-        system = next((m["content"] for m in body.get("context", []) if m["role"] == "system"), None)
+        system = next((m.content for m in body.context if m.role == "system"), None)
         return {
-            "prompt_version": completion.get("prompt_version"),
-            "prompt": _capped(body["prompt"], cap),
+            "prompt_version": completion.prompt_version,
+            "prompt": _capped(body.prompt or "", cap),
             **({"agent_system_prompt": _capped(system, cap)} if system else {}),
-            "completion": _capped(completion.get("content") or "", cap),
+            "completion": _capped(completion.content, cap),
         }
 
     async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], *, whole: bool = False) -> Any:
@@ -356,6 +358,13 @@ class TaskExecutor:
         if ran["status"] != "succeeded":
             raise TaskError(f"{tool} {ran['status']}: {ran.get('error') or ''}"[:4000], code=f"tool_{ran['status']}")
         return ran["result"]
+
+    async def _typed(self, call: Awaitable[T], *, service: ServiceClient) -> T:
+        """A typed hop (shared/contracts/clients.py), its errors mapped to attempts as _call maps them."""
+        try:
+            return await call
+        except AppError as exc:
+            raise self._task_error(service, exc) from exc
 
     async def _call(self, ctx: TaskContext, client: ServiceClient, *, path: str, body: dict[str, Any] | None) -> Any:
         """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts.

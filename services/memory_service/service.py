@@ -21,6 +21,8 @@ from services.memory_service.repository import MemoryFilter, MemoryRow
 from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
 from shared import metrics
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
+from shared.contracts.ai import EmbedRequest
 from shared.errors import BadRequestError, ForbiddenError, NotFoundError, ServiceUnavailableError
 from shared.identity import Identity, acting_user_id
 from shared.pagination import after_cursor, encode_cursor
@@ -47,18 +49,15 @@ class MemoryService:
     async def embed(self, identity: Identity, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), 256):
-            body = await self.ai.post_json(
-                "/embed",
-                identity=identity,
-                json={"texts": texts[start : start + 256], "model": self.settings.embedding_model},
-            )
-            if body["dimensions"] != self.settings.embedding_dimensions:
+            request = EmbedRequest(texts=texts[start : start + 256], model=self.settings.embedding_model)
+            body = await contracts.embed(self.ai, request, identity=identity)
+            if body.dimensions != self.settings.embedding_dimensions:
                 raise ServiceUnavailableError(
-                    f"{body['model_used']} gives {body['dimensions']}-dimensional vectors but memories store "
+                    f"{body.model_used} gives {body.dimensions}-dimensional vectors but memories store "
                     f"{self.settings.embedding_dimensions}: see docs/memory.md (changing the embedding model)",
                     code="embedding_dimension_mismatch",
                 )
-            vectors += body["embeddings"]
+            vectors += body.embeddings
         return vectors
 
     def check_vector(self, vector: list[float]) -> None:

@@ -23,6 +23,8 @@ from services.task_planner.validation import (
     validate,
 )
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
+from shared.contracts.ai import CompleteRequest
 from shared.errors import BadRequestError, NotFoundError
 from shared.identity import Identity
 
@@ -43,19 +45,18 @@ class PlannerService:
     ai: ServiceClient
 
     async def _ask(self, identity: Identity, *, prompt: str, max_tasks: int, run_id: uuid.UUID | None) -> Draft:
-        request: dict[str, Any] = {
-            "role": "planner",
-            "prompt": prompt,
-            "response_format": "json",
-            "temperature": 0,
-            "max_tokens": 250 * max_tasks,
-        }
-        if run_id is not None:
-            request["run_id"] = str(run_id)  # planning spends the run's budget too
-        completion = await self.ai.post_json("/complete", identity=identity, json=request)
+        request = CompleteRequest(
+            role="planner",
+            prompt=prompt,
+            response_format="json",
+            temperature=0,
+            max_tokens=250 * max_tasks,
+            run_id=run_id,  # planning spends the run's budget too
+        )
+        completion = await contracts.complete(self.ai, request, identity=identity)
         try:
-            answer = json.loads(completion["content"])
-        except (ValueError, KeyError, TypeError):
+            answer = json.loads(completion.content)
+        except ValueError:
             answer = None
         if not isinstance(answer, dict):
             answer = {}
@@ -66,9 +67,9 @@ class PlannerService:
         return Draft(
             tasks=tasks,
             risks=risks,
-            model_used=completion.get("model_used"),
-            prompt_version=completion.get("prompt_version"),
-            cost_usd=float(completion.get("cost_usd") or 0),
+            model_used=completion.model_used,
+            prompt_version=completion.prompt_version,
+            cost_usd=completion.cost_usd,
         )
 
     async def _plan(

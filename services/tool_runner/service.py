@@ -20,6 +20,8 @@ from services.tool_runner.sandbox import bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
 from shared import metrics
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
+from shared.contracts.ai import CompleteRequest
 from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
 from shared.identity import Identity
 
@@ -191,10 +193,8 @@ class ToolService:
         if tool == "memory_store":
             stored = await self.memory.post_json("/memories", identity=identity, json=parameters)
             return {"id": stored["id"], "deduplicated": stored["deduplicated"]}
-        completion = await self.ai.post_json(
-            "/complete", identity=identity, json={k: v for k, v in parameters.items() if v is not None}
-        )
-        return {k: completion[k] for k in ("content", "model_used", "cost_usd", "tokens_used")}
+        completion = await contracts.complete(self.ai, CompleteRequest.model_validate(parameters), identity=identity)
+        return completion.model_dump(include={"content", "model_used", "cost_usd", "tokens_used"})
 
 
 # Each run holds one member of the user's sorted set, scored with its own deadline (the run's timeout and a grace

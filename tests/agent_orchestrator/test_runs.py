@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from services.agent_orchestrator.execution import TaskExecutor
+from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
 from tests.support import assert_error, sql_scalar
 from tests.support.platform import Platform, RoleScript, RunsClient, script_fibonacci_run, task
 from tests.support.users import Caller, identity_headers, make_user, signed_client
@@ -63,12 +64,25 @@ def test_llm_text_is_capped_and_kept_only_where_the_setting_allows(platform: Pla
         planner=None,  # type: ignore[arg-type]
         record_event=None,  # type: ignore[arg-type]
     )
-    asked = {"prompt": "x" * 250, "context": [{"role": "system", "content": "Be terse."}]}
-    kept = executor._llm_text(body=asked, completion={"content": "done", "prompt_version": "executor/v1"})
+    asked = CompleteRequest(prompt="x" * 250, context=[ChatMessage(role="system", content="Be terse.")])
+    answered = CompleteResponse(
+        content="done",
+        model_used="m",
+        provider="p",
+        tokens_used=2,
+        prompt_tokens=1,
+        completion_tokens=1,
+        cost_usd=0,
+        latency_ms=1,
+        finish_reason="stop",
+        cached=False,
+        prompt_version="executor/v1",
+    )
+    kept = executor._llm_text(body=asked, completion=answered)
     assert kept["prompt"] == "x" * 100 + "… [150 more characters not kept]" and kept["completion"] == "done"
     assert kept["agent_system_prompt"] == "Be terse." and kept["prompt_version"] == "executor/v1"
     executor.settings = executor.settings.model_copy(update={"store_llm_text": False})
-    assert executor._llm_text(body=asked, completion={"content": "done"}) == {}
+    assert executor._llm_text(body=asked, completion=answered) == {}
 
 
 def test_executor_sees_what_the_user_remembers(runs: RunsClient, script: RoleScript, platform: Platform) -> None:

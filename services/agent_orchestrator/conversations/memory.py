@@ -25,6 +25,8 @@ from pydantic import BaseModel, Field, ValidationError
 from database.models import Conversation, Message
 from services.agent_orchestrator.config import OrchestratorSettings
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
+from shared.contracts.ai import CompleteRequest
 from shared.errors import AppError
 from shared.identity import Identity
 
@@ -119,20 +121,13 @@ class MemoryLearner:
             return []
 
     async def _ask(self, identity: Identity, *, role: str, model: str | None, content: str) -> dict[str, Any] | None:
-        answer = await self.ai.post_json(
-            "/complete",
-            identity=identity,
-            json={
-                "role": role,
-                **({"model": model} if model else {}),
-                "prompt": content,
-                "response_format": "json",
-                "max_tokens": 400,
-                "temperature": 0,
-            },
+        request = CompleteRequest.model_validate(
+            {"role": role, "model": model, "prompt": content, "response_format": "json", "max_tokens": 400}
+            | {"temperature": 0}
         )
+        answer = await contracts.complete(self.ai, request, identity=identity)
         try:
-            parsed = json.loads(answer.get("content") or "")
+            parsed = json.loads(answer.content)
         except ValueError:
             return None
         return parsed if isinstance(parsed, dict) else None

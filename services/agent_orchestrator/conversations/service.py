@@ -29,6 +29,8 @@ from services.agent_orchestrator.conversations.schemas import (
 from services.agent_orchestrator.schemas import RunCreate
 from services.agent_orchestrator.service import RunService
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
+from shared.contracts.ai import CompleteRequest
 from shared.errors import AppError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -81,6 +83,13 @@ class Turn:
 def model_or_role(model: str | None, role: str) -> dict[str, str]:
     """The role always names the prompt; the conversation's own model, when it has one, replaces the role's chain."""
     return {"role": role, **({"model": model} if model else {})}
+
+
+def completion_request(*, messages: list[dict[str, Any]], model: str | None, **fields: Any) -> CompleteRequest:
+    """The ai-runtime's /complete body for a conversation's call, in the assistant's role."""
+    return CompleteRequest.model_validate(
+        {"context": messages, **model_or_role(model, DEFAULT_SYSTEM_PROMPT_ROLE), **fields}
+    )
 
 
 def message_response(message: Message) -> MessageResponse:
@@ -228,19 +237,17 @@ class ConversationService:
     ) -> AsyncIterator[TurnEvent]:
         """One model call. A round that offers tools is a plain call whose answer is sent as one delta (the turn
         needs any tool calls whole before it runs them); a round without tools streams token by token."""
-        body: dict[str, Any] = {
-            "context": messages,
-            "max_tokens": self.settings.conversation_max_tokens,
-            "temperature": 0.3,
-            "system_context": system_context,
-            **model_or_role(conversation.model, DEFAULT_SYSTEM_PROMPT_ROLE),
-        }
-        if tools:
-            answer = await self.ai.post_json("/complete", identity=identity, json={**body, "tools": tools})
-            return self._answered(answer, stream=stream, turn=turn)
-        if not stream:
-            answer = await self.ai.post_json("/complete", identity=identity, json=body)
-            return self._answered(answer, stream=False, turn=turn)
+        body = completion_request(
+            messages=messages,
+            model=conversation.model,
+            max_tokens=self.settings.conversation_max_tokens,
+            temperature=0.3,
+            system_context=system_context,
+            tools=tools or None,
+        )
+        if tools or not stream:
+            answer = await contracts.complete(self.ai, body, identity=identity)
+            return self._answered(answer.model_dump(mode="json"), stream=stream, turn=turn)
         return self._streamed(identity, body, turn=turn)
 
     async def _answered(self, answer: dict[str, Any], *, stream: bool, turn: Turn) -> AsyncIterator[TurnEvent]:
@@ -249,8 +256,8 @@ class ConversationService:
         if stream and answer.get("content") and not answer.get("tool_calls"):
             yield TurnEvent(kind="delta", data={"content": answer["content"]})
 
-    async def _streamed(self, identity: Identity, body: dict[str, Any], *, turn: Turn) -> AsyncIterator[TurnEvent]:
-        async for name, data in self.ai.stream_events("/complete", identity=identity, json={**body, "stream": True}):
+    async def _streamed(self, identity: Identity, body: CompleteRequest, *, turn: Turn) -> AsyncIterator[TurnEvent]:
+        async for name, data in contracts.complete_streamed(self.ai, body, identity=identity):
             if name == "chunk":
                 yield TurnEvent(kind="delta", data={"content": data["delta"]})
             elif name == "done":
@@ -343,24 +350,21 @@ class ConversationService:
     async def _summarize(self, identity: Identity, conversation: Conversation, older: list[Message]) -> None:
         transcript = "\n".join(f"{m.role}: {m.content[:2000]}" for m in older if m.content)
         previous = f"Summary so far: {conversation.summary}\n\n" if conversation.summary else ""
-        answer = await self.ai.post_json(
-            "/complete",
-            identity=identity,
-            json={
-                "context": [
-                    {
-                        "role": "system",
-                        "content": "Summarise this conversation for your own memory in under 120 words: facts, "
-                        "decisions and open questions. Plain text.",
-                    },
-                    {"role": "user", "content": f"{previous}{transcript}"[:24_000]},
-                ],
-                "max_tokens": 256,
-                "temperature": 0,
-                **model_or_role(conversation.model, DEFAULT_SYSTEM_PROMPT_ROLE),
-            },
+        request = completion_request(
+            messages=[
+                {
+                    "role": "system",
+                    "content": "Summarise this conversation for your own memory in under 120 words: facts, "
+                    "decisions and open questions. Plain text.",
+                },
+                {"role": "user", "content": f"{previous}{transcript}"[:24_000]},
+            ],
+            model=conversation.model,
+            max_tokens=256,
+            temperature=0,
         )
-        conversation.summary = (answer.get("content") or "").strip()[:4000] or conversation.summary
+        answer = await contracts.complete(self.ai, request, identity=identity)
+        conversation.summary = answer.content.strip()[:4000] or conversation.summary
         conversation.summarized_count += len(older)
         await self.session.commit()
 

@@ -1,0 +1,42 @@
+"""A contract test per cross-service hop: the producing service's published OpenAPI for the route names exactly the
+fields of the contract model (shared/contracts) that the typed client sends and parses."""
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from shared.contracts.ai import CompleteRequest, CompleteResponse, EmbedRequest, EmbedResponse
+from tests.support.settings import service_app
+
+HOPS = [
+    ("ai_runtime", "/complete", CompleteRequest, CompleteResponse),
+    ("ai_runtime", "/embed", EmbedRequest, EmbedResponse),
+]
+
+
+def _component(document: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    name = reference["$ref"].rsplit("/", 1)[1]
+    return document["components"]["schemas"][name]
+
+
+def _fields(model: type[BaseModel]) -> tuple[set[str], set[str]]:
+    schema = model.model_json_schema()
+    return set(schema["properties"]), set(schema.get("required", []))
+
+
+@pytest.mark.parametrize(("package", "path", "request_model", "response_model"), HOPS, ids=[h[1] for h in HOPS])
+def test_the_route_publishes_the_contract(
+    package: str,
+    path: str,
+    request_model: type[BaseModel],
+    response_model: type[BaseModel],
+    database_url: str,
+    redis_url: str,
+) -> None:
+    document = service_app(package, database_url, redis_url).openapi()
+    operation = document["paths"][path]["post"]
+    body = _component(document, operation["requestBody"]["content"]["application/json"]["schema"])
+    answer = _component(document, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    assert (set(body["properties"]), set(body.get("required", []))) == _fields(request_model)
+    assert set(answer["properties"]) == _fields(response_model)[0]
