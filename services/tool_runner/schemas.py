@@ -3,6 +3,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from shared.contracts.memory import MemoryType
+
 ToolName = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
 
 
@@ -46,7 +48,7 @@ class MemorySearchParameters(BaseModel):
 class MemoryStoreParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content: str = Field(min_length=1, max_length=20_000)
-    memory_type: str = "fact"
+    memory_type: MemoryType = "fact"
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -22,6 +22,7 @@ from shared import metrics
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
+from shared.contracts.memory import MemoryCreate, RetrieveRequest
 from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
 from shared.identity import Identity
 
@@ -182,17 +183,14 @@ class ToolService:
                 policy=self._policy(),
             )
         if tool == "memory_search":
-            found = await self.memory.post_json(
-                "/memories/retrieve", identity=identity, json={"query": parameters["query"], "k": parameters["k"]}
-            )
+            asked = RetrieveRequest(query=parameters["query"], k=parameters["k"])
+            found = await contracts.retrieve(self.memory, asked, identity=identity)
             return {
-                "memories": [
-                    {"id": m["id"], "content": m["content"], "relevance_score": m["relevance_score"]} for m in found
-                ]
+                "memories": [m.model_dump(mode="json", include={"id", "content", "relevance_score"}) for m in found]
             }
         if tool == "memory_store":
-            stored = await self.memory.post_json("/memories", identity=identity, json=parameters)
-            return {"id": stored["id"], "deduplicated": stored["deduplicated"]}
+            stored = await contracts.remember(self.memory, MemoryCreate.model_validate(parameters), identity=identity)
+            return {"id": str(stored.id), "deduplicated": stored.deduplicated}
         completion = await contracts.complete(self.ai, CompleteRequest.model_validate(parameters), identity=identity)
         return completion.model_dump(include={"content", "model_used", "cost_usd", "tokens_used"})
 

@@ -5,9 +5,14 @@ route and back."""
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from shared.clients import ServiceClient
 from shared.contracts.ai import CompleteRequest, CompleteResponse, EmbedRequest, EmbedResponse
+from shared.contracts.memory import MemoryCreate, MemoryResponse, RetrievedMemory, RetrieveRequest
 from shared.identity import Identity
+
+_RETRIEVED = TypeAdapter(list[RetrievedMemory])
 
 
 async def complete(ai: ServiceClient, body: CompleteRequest, *, identity: Identity) -> CompleteResponse:
@@ -26,3 +31,14 @@ def complete_streamed(
 async def embed(ai: ServiceClient, body: EmbedRequest, *, identity: Identity) -> EmbedResponse:
     """ai-runtime POST /embed."""
     return await ai.call("/embed", body, EmbedResponse, identity=identity)
+
+
+async def remember(memory: ServiceClient, body: MemoryCreate, *, identity: Identity) -> MemoryResponse:
+    """memory-service POST /memories (a near-duplicate strengthens the memory it matches: `deduplicated`)."""
+    return await memory.call("/memories", body, MemoryResponse, identity=identity)
+
+
+async def retrieve(memory: ServiceClient, body: RetrieveRequest, *, identity: Identity) -> list[RetrievedMemory]:
+    """memory-service POST /memories/retrieve, best first."""
+    sent = body.model_dump(mode="json", exclude_none=True)
+    return _RETRIEVED.validate_python(await memory.post_json("/memories/retrieve", identity=identity, json=sent))

@@ -241,7 +241,10 @@ def test_the_lane_says_where_each_runs_call_stands(database_url: str, redis_url:
     runs = [str(uuid.uuid4()) for _ in range(2)]
     for run_id in runs:
         sql_scalar(
-            database_url, "INSERT INTO runs (id, user_id, goal) VALUES (:r, :u, 'g') RETURNING 1", r=run_id, u=owner
+            database_url,
+            "INSERT INTO runs (id, user_id, goal, status) VALUES (:r, :u, 'g', 'running') RETURNING 1",
+            r=run_id,
+            u=owner,
         )
     with serving(create_runtime(runtime_settings(database_url, redis_url, None))) as runtime:
         lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
@@ -300,7 +303,12 @@ def test_the_openai_sdk_gets_429_with_retry_after_when_the_lane_is_full(
 
 def test_cancelling_a_run_stops_its_generation_on_the_embedded_model(database_url: str, redis_url: str) -> None:
     owner, run_id = make_user(database_url), str(uuid.uuid4())
-    sql_scalar(database_url, "INSERT INTO runs (id, user_id, goal) VALUES (:r, :u, 'g') RETURNING 1", r=run_id, u=owner)
+    sql_scalar(
+        database_url,
+        "INSERT INTO runs (id, user_id, goal, status) VALUES (:r, :u, 'g', 'running') RETURNING 1",
+        r=run_id,
+        u=owner,
+    )
     settings = runtime_settings(database_url, redis_url, None)
     with serving(create_runtime(settings)) as runtime:
         lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]

@@ -7,11 +7,14 @@ import pytest
 from pydantic import BaseModel
 
 from shared.contracts.ai import CompleteRequest, CompleteResponse, EmbedRequest, EmbedResponse
+from shared.contracts.memory import MemoryCreate, MemoryResponse, RetrievedMemory, RetrieveRequest
 from tests.support.settings import service_app
 
 HOPS = [
     ("ai_runtime", "/complete", CompleteRequest, CompleteResponse),
     ("ai_runtime", "/embed", EmbedRequest, EmbedResponse),
+    ("memory_service", "/memories", MemoryCreate, MemoryResponse),
+    ("memory_service", "/memories/retrieve", RetrieveRequest, RetrievedMemory),
 ]
 
 
@@ -37,6 +40,8 @@ def test_the_route_publishes_the_contract(
     document = service_app(package, database_url, redis_url).openapi()
     operation = document["paths"][path]["post"]
     body = _component(document, operation["requestBody"]["content"]["application/json"]["schema"])
-    answer = _component(document, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    answered = next(operation["responses"][code] for code in ("200", "201") if code in operation["responses"])
+    schema = answered["content"]["application/json"]["schema"]
+    answer = _component(document, schema.get("items", schema))  # a list answers with its items' schema
     assert (set(body["properties"]), set(body.get("required", []))) == _fields(request_model)
     assert set(answer["properties"]) == _fields(response_model)[0]

@@ -88,21 +88,21 @@ def eventually(
     """The one way the tests wait for background work: polls `check` until it returns something truthy (which is
     returned), failing after `timeout` seconds with what `failure` says (the state that was not reached)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
+    while not (result := check()):  # checked at least once, and once more at the deadline
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not true within {timeout} s" + (f": {failure()}" if failure else ""))
         time.sleep(every)
-    raise AssertionError(f"not true within {timeout} s" + (f": {failure()}" if failure else ""))
+    return result
 
 
 async def eventually_async(check: Callable[[], Any], *, timeout: float = 20, every: float = 0.05) -> Any:
     """`eventually` inside an event loop: the loop runs while it waits."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
+    while not (result := check()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not true within {timeout} s")
         await asyncio.sleep(every)
-    raise AssertionError(f"not true within {timeout} s")
+    return result
 
 
 def sql_scalar(database_url: str, sql: str, **params: object) -> object:

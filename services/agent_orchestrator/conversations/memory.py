@@ -27,6 +27,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
+from shared.contracts.memory import MemoryCreate, RetrieveRequest
 from shared.errors import AppError
 from shared.identity import Identity
 
@@ -153,15 +154,11 @@ class MemoryLearner:
         nearest: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
         for fact in facts:
-            found = await self.memory.post_json(
-                "/memories/retrieve",
-                identity=identity,
-                json={"query": fact.content, "k": NEAREST_PER_FACT, "scopes": ["user"]},
-            )
-            for memory in found:
-                if memory["id"] not in seen and memory.get("relevance_score", 0) >= SAME_TOPIC:
-                    seen.add(memory["id"])
-                    nearest[f"m{len(nearest) + 1}"] = memory
+            asked = RetrieveRequest(query=fact.content, k=NEAREST_PER_FACT, scopes=["user"])
+            for memory in await contracts.retrieve(self.memory, asked, identity=identity):
+                if str(memory.id) not in seen and memory.relevance_score >= SAME_TOPIC:
+                    seen.add(str(memory.id))
+                    nearest[f"m{len(nearest) + 1}"] = memory.model_dump(mode="json")
         return nearest
 
     async def _decide(
@@ -195,19 +192,19 @@ class MemoryLearner:
         for action, memory_type in actions:
             target = nearest.get(action.id or "")
             if action.event == "ADD" and action.content:
-                stored = await self.memory.post_json(
-                    "/memories",
+                stored = await contracts.remember(
+                    self.memory,
+                    MemoryCreate(
+                        content=action.content,
+                        memory_type=memory_type,
+                        scope="user",
+                        source="conversation",
+                        metadata={"conversation_id": str(conversation_id)},
+                        source_message_id=message_id,
+                    ),
                     identity=identity,
-                    json={
-                        "content": action.content,
-                        "memory_type": memory_type,
-                        "scope": "user",
-                        "source": "conversation",
-                        "metadata": {"conversation_id": str(conversation_id)},
-                        "source_message_id": str(message_id),
-                    },
                 )
-                applied.append(Applied(event="ADD", memory_id=stored["id"]))
+                applied.append(Applied(event="ADD", memory_id=str(stored.id)))
             elif action.event == "UPDATE" and target is not None and action.content:
                 await self.memory.put_json(
                     f"/memories/{target['id']}",

@@ -31,6 +31,7 @@ from services.agent_orchestrator.service import RunService
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
+from shared.contracts.memory import RetrieveRequest
 from shared.errors import AppError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -315,12 +316,10 @@ class ConversationService:
         """The user's memories most relevant to this message (hybrid: vector and full text)."""
         if self.settings.conversation_recall == 0:
             return []
-        found = await self.memory.post_json(
-            "/memories/retrieve",
-            identity=identity,
-            json={"query": query[:4000], "k": self.settings.conversation_recall, "hybrid": True, "scopes": ["user"]},
-        )
-        return [m for m in found if m.get("relevance_score", 0) >= self.settings.recall_min_relevance]
+        asked = RetrieveRequest(query=query[:4000], k=self.settings.conversation_recall, hybrid=True, scopes=["user"])
+        found = await contracts.retrieve(self.memory, asked, identity=identity)
+        relevant = [m for m in found if m.relevance_score >= self.settings.recall_min_relevance]
+        return [m.model_dump(mode="json") for m in relevant]
 
     async def _prompt(
         self, identity: Identity, conversation: Conversation, *, agent: Agent | None, memories: list[dict[str, Any]]
