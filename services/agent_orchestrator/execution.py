@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from pydantic import ValidationError
+
 from database.models import Agent, Task
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.verification import Verification, checks_passed
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
+from shared.contracts.plans import PlanRequest, ReplanRequest
+from shared.contracts.tools import ExecuteRequest, ExecuteResponse
 from shared.errors import AppError
 from shared.identity import Identity
 
@@ -143,57 +147,59 @@ class TaskExecutor:
 
     async def _plan(self, ctx: TaskContext) -> Outcome:
         inputs = ctx.task.inputs
-        body = {
-            "goal": ctx.goal,
-            "context": inputs.get("context", {}),
-            "max_tasks": int(inputs.get("max_tasks") or self.settings.default_max_tasks),
-            "run_id": str(ctx.run_id),
-        }
-        plan = await self._call(ctx, self.planner, path="/plans", body=body)
+        asked = PlanRequest(
+            goal=ctx.goal,
+            context=inputs.get("context", {}),
+            max_tasks=int(inputs.get("max_tasks") or self.settings.default_max_tasks),
+            run_id=ctx.run_id,
+        )
+        plan = await self._typed(contracts.plan(self.planner, asked, identity=ctx.identity), service=self.planner)
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
             event_type="plan_created",
-            message=f"Planned {len(plan['tasks'])} tasks",
+            message=f"Planned {len(plan.tasks)} tasks",
             data={
-                "plan_id": plan["id"],
-                "execution_order": plan["execution_order"],
-                "model": plan.get("model_used"),
+                "plan_id": str(plan.id),
+                "execution_order": plan.execution_order,
+                "model": plan.model_used,
                 # The tasks this planning task created, by key and name; why the plan was built in code, if it was.
-                "tasks": [{"key": t["id"], "name": t["name"]} for t in plan["tasks"]],
-                "fallback_reasons": plan.get("fallback_reasons"),
+                "tasks": [{"key": t.id, "name": t.name} for t in plan.tasks],
+                "fallback_reasons": plan.fallback_reasons,
             },
-            cost_usd=Decimal(str(plan.get("cost_usd") or 0)),
+            cost_usd=Decimal(str(plan.cost_usd)),
         )
         return Outcome(
-            {"plan_id": plan["id"], "tasks": [t["id"] for t in plan["tasks"]], "risks": plan.get("risks", [])},
-            new_plan=plan,
+            {"plan_id": str(plan.id), "tasks": [t.id for t in plan.tasks], "risks": plan.risks},
+            new_plan=plan.model_dump(mode="json"),
         )
 
     async def replan(
         self, ctx: TaskContext, *, plan_id: uuid.UUID, error: str, succeeded_keys: list[str]
     ) -> dict[str, Any]:
         """A new plan for the remaining work after ctx.task of plan `plan_id` failed; finished tasks are kept."""
-        previous = await self._call(ctx, self.planner, path=f"/plans/{plan_id}", body=None)
-        planned = {t["id"] for t in previous["tasks"]}
-        body = {
-            "plan_id": str(plan_id),
-            "failed_task_id": ctx.task.task_key,
-            "error": error[:10_000],
-            "succeeded_task_ids": [k for k in succeeded_keys if k in planned],
-            "max_tasks": self.settings.default_max_tasks,
-            "run_id": str(ctx.run_id),
-        }
-        plan = await self._call(ctx, self.planner, path="/plans/replan", body=body)
+        previous = await self._typed(
+            contracts.get_plan(self.planner, plan_id, identity=ctx.identity), service=self.planner
+        )
+        planned = {t.id for t in previous.tasks}
+        asked = ReplanRequest(
+            plan_id=plan_id,
+            failed_task_id=ctx.task.task_key,
+            error=error[:10_000],
+            succeeded_task_ids=[k for k in succeeded_keys if k in planned],
+            max_tasks=self.settings.default_max_tasks,
+            run_id=ctx.run_id,
+        )
+        plan = await self._typed(contracts.replan(self.planner, asked, identity=ctx.identity), service=self.planner)
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
             event_type="plan_created",
-            message=f"Replanned: {len(plan['tasks'])} tasks",
-            data={"plan_id": plan["id"], "execution_order": plan["execution_order"]},
-            cost_usd=Decimal(str(plan.get("cost_usd") or 0)),
+            message=f"Replanned: {len(plan.tasks)} tasks",
+            data={"plan_id": str(plan.id), "execution_order": plan.execution_order},
+            cost_usd=Decimal(str(plan.cost_usd)),
         )
-        return plan
+        return plan.model_dump(mode="json")
 
     async def _review(self, ctx: TaskContext) -> Outcome:
         prompt = (
@@ -326,13 +332,22 @@ class TaskExecutor:
         }
 
     async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], *, whole: bool = False) -> Any:
-        body = {
-            "tool_name": tool,
-            "parameters": parameters,
-            "task_id": str(ctx.task.id),
-            "timeout_seconds": self.settings.tool_timeout_seconds,
-        }
-        ran = await self._call(ctx, self.tools, path="/tools/execute", body=body)
+        try:
+            body = ExecuteRequest.model_validate(
+                {
+                    "tool_name": tool,
+                    "parameters": parameters,
+                    "task_id": ctx.task.id,
+                    "timeout_seconds": self.settings.tool_timeout_seconds,
+                }
+            )
+        except ValidationError as exc:  # a tool the tool-runner does not have: no attempt would do better
+            raise TaskError(f"tool-runner: no tool {tool}", code="unknown_tool", retryable=False) from exc
+        ran = ExecuteResponse.model_validate(
+            await self._call(
+                ctx, self.tools, path="/tools/execute", body=body.model_dump(mode="json", exclude_none=True)
+            )
+        ).model_dump(mode="json")
         excerpt = {
             k: (v[:500] if isinstance(v, str) else v)
             for k, v in (ran.get("result") or {}).items()

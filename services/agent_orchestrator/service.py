@@ -16,6 +16,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse, TaskResponse
 from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
 from shared.errors import ConflictError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -219,9 +220,10 @@ class RunService:
             started_at=datetime.now(UTC),
         )
         if request.plan_id is not None:
-            plan = await self.planner.get_json(f"/plans/{request.plan_id}", identity=identity)
-            run.goal = plan["goal"]
-            tasks = tasks_from_plan(run, plan["tasks"], self.settings.default_max_attempts)
+            plan = await contracts.get_plan(self.planner, request.plan_id, identity=identity)
+            run.goal = plan.goal
+            planned = [t.model_dump(mode="json") for t in plan.tasks]
+            tasks = tasks_from_plan(run, planned, self.settings.default_max_attempts)
         else:
             plan_inputs = {
                 "context": request.context,

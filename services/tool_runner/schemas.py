@@ -1,29 +1,9 @@
-import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from shared.contracts.memory import MemoryType
-
-ToolName = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
-
-
-class ExecuteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tool_name: ToolName
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
-    task_id: uuid.UUID | None = None
-
-
-class ExecuteResponse(BaseModel):
-    execution_id: uuid.UUID
-    tool_name: ToolName
-    status: Literal["succeeded", "failed", "timeout"]
-    result: dict[str, Any] | None
-    error: str | None
-    duration_ms: float
+from shared.contracts.tools import ExecuteRequest, ExecuteResponse, ToolName  # noqa: F401 (shared as contracts)
 
 
 class ExecutePythonParameters(BaseModel):

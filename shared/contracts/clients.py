@@ -2,6 +2,7 @@
 answer are the producing service's own models (shared/contracts), so mypy follows a call from the caller to the
 route and back."""
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,8 @@ from pydantic import TypeAdapter
 from shared.clients import ServiceClient
 from shared.contracts.ai import CompleteRequest, CompleteResponse, EmbedRequest, EmbedResponse
 from shared.contracts.memory import MemoryCreate, MemoryResponse, RetrievedMemory, RetrieveRequest
+from shared.contracts.plans import PlanRequest, PlanResponse, ReplanRequest
+from shared.contracts.tools import ExecuteRequest, ExecuteResponse
 from shared.identity import Identity
 
 _RETRIEVED = TypeAdapter(list[RetrievedMemory])
@@ -42,3 +45,23 @@ async def retrieve(memory: ServiceClient, body: RetrieveRequest, *, identity: Id
     """memory-service POST /memories/retrieve, best first."""
     sent = body.model_dump(mode="json", exclude_none=True)
     return _RETRIEVED.validate_python(await memory.post_json("/memories/retrieve", identity=identity, json=sent))
+
+
+async def execute(tools: ServiceClient, body: ExecuteRequest, *, identity: Identity) -> ExecuteResponse:
+    """tool-runner POST /tools/execute: every run is recorded; a tool that fails answers 200 with its status."""
+    return await tools.call("/tools/execute", body, ExecuteResponse, identity=identity)
+
+
+async def plan(planner: ServiceClient, body: PlanRequest, *, identity: Identity) -> PlanResponse:
+    """task-planner POST /plans: a validated plan for a goal."""
+    return await planner.call("/plans", body, PlanResponse, identity=identity)
+
+
+async def replan(planner: ServiceClient, body: ReplanRequest, *, identity: Identity) -> PlanResponse:
+    """task-planner POST /plans/replan: the remaining work after a task failed, finished tasks kept."""
+    return await planner.call("/plans/replan", body, PlanResponse, identity=identity)
+
+
+async def get_plan(planner: ServiceClient, plan_id: uuid.UUID, *, identity: Identity) -> PlanResponse:
+    """task-planner GET /plans/{id}."""
+    return PlanResponse.model_validate(await planner.get_json(f"/plans/{plan_id}", identity=identity))

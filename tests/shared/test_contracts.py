@@ -8,6 +8,8 @@ from pydantic import BaseModel
 
 from shared.contracts.ai import CompleteRequest, CompleteResponse, EmbedRequest, EmbedResponse
 from shared.contracts.memory import MemoryCreate, MemoryResponse, RetrievedMemory, RetrieveRequest
+from shared.contracts.plans import PlanRequest, PlanResponse, ReplanRequest
+from shared.contracts.tools import ExecuteRequest, ExecuteResponse
 from tests.support.settings import service_app
 
 HOPS = [
@@ -15,6 +17,9 @@ HOPS = [
     ("ai_runtime", "/embed", EmbedRequest, EmbedResponse),
     ("memory_service", "/memories", MemoryCreate, MemoryResponse),
     ("memory_service", "/memories/retrieve", RetrieveRequest, RetrievedMemory),
+    ("tool_runner", "/tools/execute", ExecuteRequest, ExecuteResponse),
+    ("task_planner", "/plans", PlanRequest, PlanResponse),
+    ("task_planner", "/plans/replan", ReplanRequest, PlanResponse),
 ]
 
 

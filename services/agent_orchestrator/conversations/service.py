@@ -32,6 +32,7 @@ from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
 from shared.contracts.memory import RetrieveRequest
+from shared.contracts.tools import ExecuteRequest
 from shared.errors import AppError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -411,12 +412,11 @@ class ConversationService:
                 await self.session.commit()
                 turn.run_id = run.id
                 return json.dumps({"run_id": str(run.id), "status": "running"})
-            ran = await self.tools.post_json(
-                "/tools/execute", identity=identity, json={"tool_name": name, "parameters": arguments}
-            )
-        except (AppError, ValueError) as exc:
+            asked = ExecuteRequest.model_validate({"tool_name": name, "parameters": arguments})
+            ran = await contracts.execute(self.tools, asked, identity=identity)
+        except (AppError, ValueError) as exc:  # pydantic's ValidationError is a ValueError: an unknown tool
             return json.dumps({"error": str(exc)[:TOOL_RESULT_CHARS]})
-        result = {"status": ran.get("status"), "result": ran.get("result"), "error": ran.get("error")}
+        result: dict[str, Any] = ran.model_dump(mode="json", include={"status", "result", "error"})
         result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return json.dumps(result, default=str)[:TOOL_RESULT_CHARS]
 

@@ -1,0 +1,27 @@
+"""The tool-runner's body that other services send and read: run a tool (POST /tools/execute). Its routes take and
+return exactly these models."""
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ToolName = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool_name: ToolName
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    task_id: uuid.UUID | None = None
+
+
+class ExecuteResponse(BaseModel):
+    execution_id: uuid.UUID
+    tool_name: ToolName
+    status: Literal["succeeded", "failed", "timeout"]
+    result: dict[str, Any] | None
+    error: str | None
+    duration_ms: float
