@@ -1,6 +1,6 @@
 """Each operation once: its method, path, query, body and what it answers. The sync and async clients only send them."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -44,6 +44,24 @@ class Call(Generic[T]):
         return self.parse(response.json()) if self.answer is not None else None  # type: ignore[return-value]
 
 
+# Every public operation of the API that the SDK covers, as (method, path template): tests/cognitionos_sdk compares
+# it with the gateway's OpenAPI and fails on an operation that has no SDK method.
+OPERATIONS: set[tuple[str, str]] = set()
+F = TypeVar("F", bound=Callable[..., Any])
+JSON: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+JSON_LIST: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[dict[str, Any]])
+
+
+def operation(method: str, path: str) -> Callable[[F], F]:
+    """Marks a call factory as the SDK's way to one operation of the API."""
+
+    def register(factory: F) -> F:
+        OPERATIONS.add((method, path))
+        return factory
+
+    return register
+
+
 def _page(item: type[T]) -> TypeAdapter[Page[T]]:
     return TypeAdapter(Page[item])  # type: ignore[valid-type]
 
@@ -56,20 +74,24 @@ def _idempotency(key: str | None) -> dict[str, str]:
     return {"Idempotency-Key": key} if key else {}
 
 
+@operation("POST", "/api/v1/auth/login")
 def login(username: str, password: str) -> Call[dict[str, Any]]:
     body = {"username": username, "password": password}
     return Call(method="POST", path="/api/v1/auth/login", json=body, answer=TypeAdapter(dict[str, Any]))
 
 
+@operation("POST", "/api/v1/auth/register")
 def register(username: str, email: str, password: str) -> Call[User]:
     body = {"username": username, "email": email, "password": password}
     return Call(method="POST", path="/api/v1/auth/register", json=body, answer=TypeAdapter(User))
 
 
+@operation("GET", "/api/v1/auth/me")
 def me() -> Call[User]:
     return Call(method="GET", path="/api/v1/auth/me", answer=TypeAdapter(User))
 
 
+@operation("POST", "/api/v1/runs")
 def create_run(goal: str, *, budget_usd: float | None, max_tasks: int | None, idempotency_key: str | None) -> Call[Run]:
     body = _query(goal=goal, budget_usd=budget_usd, max_tasks=max_tasks)
     return Call(
@@ -77,22 +99,27 @@ def create_run(goal: str, *, budget_usd: float | None, max_tasks: int | None, id
     )
 
 
+@operation("GET", "/api/v1/runs/{run_id}")
 def get_run(run_id: str) -> Call[Run]:
     return Call(method="GET", path=f"/api/v1/runs/{run_id}", answer=TypeAdapter(Run))
 
 
+@operation("GET", "/api/v1/runs")
 def list_runs(*, cursor: str | None, limit: int) -> Call[Page[Run]]:
     return Call(method="GET", path="/api/v1/runs", params=_query(cursor=cursor, limit=limit), answer=_page(Run))
 
 
+@operation("POST", "/api/v1/runs/{run_id}/cancel")
 def cancel_run(run_id: str) -> Call[Run]:
     return Call(method="POST", path=f"/api/v1/runs/{run_id}/cancel", answer=TypeAdapter(Run))
 
 
+@operation("GET", "/api/v1/runs/{run_id}/events")
 def run_events_path(run_id: str) -> str:
     return f"/api/v1/runs/{run_id}/events"
 
 
+@operation("POST", "/api/v1/memories")
 def create_memory(
     content: str, *, memory_type: str, metadata: dict[str, Any], idempotency_key: str | None
 ) -> Call[Memory]:
@@ -106,23 +133,28 @@ def create_memory(
     )
 
 
+@operation("POST", "/api/v1/memories/retrieve")
 def search_memories(query: str, *, k: int, hybrid: bool) -> Call[list[Memory]]:
     body = {"query": query, "k": k, "hybrid": hybrid}
     return Call(method="POST", path="/api/v1/memories/retrieve", json=body, answer=TypeAdapter(list[Memory]))
 
 
+@operation("GET", "/api/v1/memories")
 def list_memories(*, cursor: str | None, limit: int) -> Call[Page[Memory]]:
     return Call(method="GET", path="/api/v1/memories", params=_query(cursor=cursor, limit=limit), answer=_page(Memory))
 
 
+@operation("GET", "/api/v1/memories/{memory_id}")
 def get_memory(memory_id: str) -> Call[Memory]:
     return Call(method="GET", path=f"/api/v1/memories/{memory_id}", answer=TypeAdapter(Memory))
 
 
+@operation("DELETE", "/api/v1/memories/{memory_id}")
 def delete_memory(memory_id: str) -> Call[None]:
     return Call(method="DELETE", path=f"/api/v1/memories/{memory_id}", answer=None)
 
 
+@operation("GET", "/api/v1/memories/{memory_id}/history")
 def memory_history(memory_id: str) -> Call[list[dict[str, Any]]]:
     return Call(method="GET", path=f"/api/v1/memories/{memory_id}/history", answer=TypeAdapter(list[dict[str, Any]]))
 
@@ -134,10 +166,12 @@ IMPORT_CHUNK_BYTES = 8 * 1024 * 1024
 IMPORT_FINISHED = ("done", "failed")
 
 
+@operation("POST", "/api/v1/memories/imports")
 def open_import() -> Call[MemoryImport]:
     return Call(method="POST", path="/api/v1/memories/imports", answer=TypeAdapter(MemoryImport))
 
 
+@operation("POST", "/api/v1/memories/imports/{import_id}/rows")
 def stage_import_rows(import_id: str, lines: bytes, *, first_line: int = 1) -> Call[MemoryImport]:
     return Call(
         method="POST",
@@ -149,10 +183,12 @@ def stage_import_rows(import_id: str, lines: bytes, *, first_line: int = 1) -> C
     )
 
 
+@operation("POST", "/api/v1/memories/imports/{import_id}/commit")
 def commit_import(import_id: str) -> Call[MemoryImport]:
     return Call(method="POST", path=f"/api/v1/memories/imports/{import_id}/commit", answer=TypeAdapter(MemoryImport))
 
 
+@operation("GET", "/api/v1/memories/imports/{import_id}")
 def get_import(import_id: str) -> Call[MemoryImport]:
     return Call(method="GET", path=f"/api/v1/memories/imports/{import_id}", answer=TypeAdapter(MemoryImport))
 
@@ -176,24 +212,29 @@ def import_chunks(lines: Iterable[str | bytes]) -> Iterator[tuple[int, bytes]]:
         yield first, b"\n".join(chunk)
 
 
+@operation("POST", "/api/v1/conversations")
 def create_conversation(*, title: str | None, system_prompt: str | None, model: str | None) -> Call[Conversation]:
     body = _query(title=title, system_prompt=system_prompt, model=model)
     return Call(method="POST", path="/api/v1/conversations", json=body, answer=TypeAdapter(Conversation))
 
 
+@operation("GET", "/api/v1/conversations")
 def list_conversations(*, cursor: str | None, limit: int) -> Call[Page[Conversation]]:
     params = _query(cursor=cursor, limit=limit)
     return Call(method="GET", path="/api/v1/conversations", params=params, answer=_page(Conversation))
 
 
+@operation("GET", "/api/v1/conversations/{conversation_id}")
 def get_conversation(conversation_id: str) -> Call[Conversation]:
     return Call(method="GET", path=f"/api/v1/conversations/{conversation_id}", answer=TypeAdapter(Conversation))
 
 
+@operation("DELETE", "/api/v1/conversations/{conversation_id}")
 def delete_conversation(conversation_id: str) -> Call[None]:
     return Call(method="DELETE", path=f"/api/v1/conversations/{conversation_id}", answer=None)
 
 
+@operation("POST", "/api/v1/conversations/{conversation_id}/messages")
 def send_message(conversation_id: str, content: str, *, tools: list[str] | None) -> Call[Reply]:
     body = _query(content=content, tools=tools)
     return Call(
@@ -201,6 +242,7 @@ def send_message(conversation_id: str, content: str, *, tools: list[str] | None)
     )
 
 
+@operation("GET", "/api/v1/conversations/{conversation_id}/messages")
 def list_messages(conversation_id: str, *, cursor: str | None, limit: int) -> Call[Page[Message]]:
     return Call(
         method="GET",
@@ -210,19 +252,200 @@ def list_messages(conversation_id: str, *, cursor: str | None, limit: int) -> Ca
     )
 
 
+@operation("POST", "/api/v1/auth/api-keys")
 def create_api_key(name: str, *, expires_in_days: int | None) -> Call[ApiKey]:
     body = _query(name=name, expires_in_days=expires_in_days)
     return Call(method="POST", path="/api/v1/auth/api-keys", json=body, answer=TypeAdapter(ApiKey))
 
 
+@operation("GET", "/api/v1/auth/api-keys")
 def list_api_keys(*, cursor: str | None, limit: int) -> Call[Page[ApiKey]]:
     params = _query(cursor=cursor, limit=limit)
     return Call(method="GET", path="/api/v1/auth/api-keys", params=params, answer=_page(ApiKey))
 
 
+@operation("DELETE", "/api/v1/auth/api-keys/{key_id}")
 def revoke_api_key(key_id: str) -> Call[ApiKey]:
     return Call(method="DELETE", path=f"/api/v1/auth/api-keys/{key_id}", answer=TypeAdapter(ApiKey))
 
 
+@operation("GET", "/health")
 def health() -> Call[dict[str, Any]]:
     return Call(method="GET", path="/health", answer=TypeAdapter(dict[str, Any]))
+
+
+# --- agents, plans, tools ------------------------------------------------------------------------------
+
+
+@operation("GET", "/api/v1/agents")
+def list_agents(*, cursor: str | None, limit: int) -> Call[Page[dict[str, Any]]]:
+    params = _query(cursor=cursor, limit=limit)
+    return Call(method="GET", path="/api/v1/agents", params=params, answer=TypeAdapter(Page[dict[str, Any]]))
+
+
+@operation("GET", "/api/v1/agents/{name}")
+def get_agent(name: str) -> Call[dict[str, Any]]:
+    return Call(method="GET", path=f"/api/v1/agents/{name}", answer=JSON)
+
+
+@operation("POST", "/api/v1/agents")
+def create_agent(definition: dict[str, Any]) -> Call[dict[str, Any]]:
+    return Call(method="POST", path="/api/v1/agents", json=definition, answer=JSON)
+
+
+@operation("POST", "/api/v1/plans")
+def create_plan(goal: str, *, max_tasks: int | None, context: dict[str, Any] | None) -> Call[dict[str, Any]]:
+    body = _query(goal=goal, max_tasks=max_tasks, context=context)
+    return Call(method="POST", path="/api/v1/plans", json=body, answer=JSON)
+
+
+@operation("GET", "/api/v1/plans/{plan_id}")
+def get_plan(plan_id: str) -> Call[dict[str, Any]]:
+    return Call(method="GET", path=f"/api/v1/plans/{plan_id}", answer=JSON)
+
+
+@operation("POST", "/api/v1/plans/replan")
+def replan(plan_id: str, *, failed_task_id: str, error: str, succeeded_task_ids: list[str]) -> Call[dict[str, Any]]:
+    body = {
+        "plan_id": plan_id,
+        "failed_task_id": failed_task_id,
+        "error": error,
+        "succeeded_task_ids": succeeded_task_ids,
+    }
+    return Call(method="POST", path="/api/v1/plans/replan", json=body, answer=JSON)
+
+
+@operation("GET", "/api/v1/tools")
+def list_tools() -> Call[list[dict[str, Any]]]:
+    return Call(method="GET", path="/api/v1/tools", answer=JSON_LIST)
+
+
+@operation("POST", "/api/v1/tools/execute")
+def execute_tool(tool_name: str, parameters: dict[str, Any], *, timeout_seconds: float | None) -> Call[dict[str, Any]]:
+    body = _query(tool_name=tool_name, parameters=parameters, timeout_seconds=timeout_seconds)
+    return Call(method="POST", path="/api/v1/tools/execute", json=body, answer=JSON)
+
+
+# --- the LLM gateway's own API: models, completions, embeddings, spend and budgets ---------------------
+
+
+@operation("GET", "/api/v1/ai/models")
+def list_models() -> Call[dict[str, Any]]:
+    return Call(method="GET", path="/api/v1/ai/models", answer=JSON)
+
+
+@operation("POST", "/api/v1/ai/complete")
+def complete(prompt: str, *, role: str | None, model: str | None, max_tokens: int | None) -> Call[dict[str, Any]]:
+    body = _query(prompt=prompt, role=role, model=model, max_tokens=max_tokens)
+    return Call(method="POST", path="/api/v1/ai/complete", json=body, answer=JSON)
+
+
+@operation("POST", "/api/v1/ai/embed")
+def embed(texts: list[str], *, model: str | None) -> Call[dict[str, Any]]:
+    return Call(method="POST", path="/api/v1/ai/embed", json=_query(texts=texts, model=model), answer=JSON)
+
+
+@operation("GET", "/api/v1/ai/spend")
+def spend(*, group_by: str, since: str | None) -> Call[dict[str, Any]]:
+    return Call(method="GET", path="/api/v1/ai/spend", params=_query(group_by=group_by, since=since), answer=JSON)
+
+
+@operation("GET", "/api/v1/ai/budget")
+def budget() -> Call[dict[str, Any] | None]:
+    return Call(method="GET", path="/api/v1/ai/budget", answer=TypeAdapter(dict[str, Any] | None))
+
+
+@operation("PUT", "/api/v1/ai/admin/budgets/{scope}/{scope_id}")
+def set_budget(scope: str, scope_id: str, limits: dict[str, Any]) -> Call[dict[str, Any]]:
+    return Call(method="PUT", path=f"/api/v1/ai/admin/budgets/{scope}/{scope_id}", json=limits, answer=JSON)
+
+
+@operation("GET", "/api/v1/ai/admin/budgets/{scope}/{scope_id}")
+def get_budget(scope: str, scope_id: str) -> Call[dict[str, Any]]:
+    return Call(method="GET", path=f"/api/v1/ai/admin/budgets/{scope}/{scope_id}", answer=JSON)
+
+
+@operation("GET", "/api/v1/ai/admin/spend")
+def admin_spend(*, group_by: str, since: str | None) -> Call[dict[str, Any]]:
+    params = _query(group_by=group_by, since=since)
+    return Call(method="GET", path="/api/v1/ai/admin/spend", params=params, answer=JSON)
+
+
+# --- your account and, for admins, the users ----------------------------------------------------------
+
+
+@operation("POST", "/api/v1/auth/refresh")
+def refresh(refresh_token: str) -> Call[dict[str, Any]]:
+    return Call(method="POST", path="/api/v1/auth/refresh", json={"refresh_token": refresh_token}, answer=JSON)
+
+
+@operation("POST", "/api/v1/auth/logout")
+def logout(refresh_token: str | None) -> Call[None]:
+    return Call(method="POST", path="/api/v1/auth/logout", json=_query(refresh_token=refresh_token), answer=None)
+
+
+@operation("POST", "/api/v1/auth/me/password")
+def change_password(current: str, new: str) -> Call[None]:
+    body = {"current_password": current, "new_password": new}
+    return Call(method="POST", path="/api/v1/auth/me/password", json=body, answer=None)
+
+
+@operation("GET", "/api/v1/auth/users")
+def list_users(*, cursor: str | None, limit: int) -> Call[Page[User]]:
+    return Call(method="GET", path="/api/v1/auth/users", params=_query(cursor=cursor, limit=limit), answer=_page(User))
+
+
+@operation("PATCH", "/api/v1/auth/users/{user_id}/role")
+def set_role(user_id: str, role: str) -> Call[User]:
+    return Call(
+        method="PATCH", path=f"/api/v1/auth/users/{user_id}/role", json={"role": role}, answer=TypeAdapter(User)
+    )
+
+
+@operation("PATCH", "/api/v1/auth/users/{user_id}/active")
+def set_active(user_id: str, *, active: bool) -> Call[User]:
+    body = {"is_active": active}
+    return Call(method="PATCH", path=f"/api/v1/auth/users/{user_id}/active", json=body, answer=TypeAdapter(User))
+
+
+# --- the rest of conversations and memories -----------------------------------------------------------
+
+
+@operation("PATCH", "/api/v1/conversations/{conversation_id}")
+def update_conversation(conversation_id: str, changes: dict[str, Any]) -> Call[Conversation]:
+    path = f"/api/v1/conversations/{conversation_id}"
+    return Call(method="PATCH", path=path, json=changes, answer=TypeAdapter(Conversation))
+
+
+@operation("PUT", "/api/v1/memories/{memory_id}")
+def update_memory(memory_id: str, changes: dict[str, Any]) -> Call[Memory]:
+    return Call(method="PUT", path=f"/api/v1/memories/{memory_id}", json=changes, answer=TypeAdapter(Memory))
+
+
+@operation("DELETE", "/api/v1/memories")
+def delete_memories(filters: dict[str, Any]) -> Call[dict[str, Any]]:
+    return Call(method="DELETE", path="/api/v1/memories", params=_query(**filters), answer=JSON)
+
+
+@operation("POST", "/api/v1/memories/batch")
+def create_memories(memories: list[dict[str, Any]]) -> Call[list[Memory]]:
+    body = {"memories": memories}
+    return Call(method="POST", path="/api/v1/memories/batch", json=body, answer=TypeAdapter(list[Memory]))
+
+
+@operation("POST", "/api/v1/memories/import")
+def import_memories_at_once(lines: bytes) -> Call[MemoryImport]:
+    headers = {"Content-Type": "application/x-ndjson"}
+    return Call(
+        method="POST", path="/api/v1/memories/import", content=lines, headers=headers, answer=TypeAdapter(MemoryImport)
+    )
+
+
+@operation("DELETE", "/api/v1/memories/imports/{import_id}")
+def cancel_import(import_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/memories/imports/{import_id}", answer=None)
+
+
+@operation("POST", "/api/v1/memories/admin/reembed")
+def reembed_memories() -> Call[dict[str, Any]]:
+    return Call(method="POST", path="/api/v1/memories/admin/reembed", answer=JSON)

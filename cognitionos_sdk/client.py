@@ -31,6 +31,7 @@ T = TypeVar("T")
 # Aliases: inside the resource classes `list` is their own method's name.
 Names = list[str]
 Found = list[Memory]
+Rows = list[dict[str, Any]]  # (a method named list shadows the builtin inside the resources)
 Records = list[dict[str, Any]]
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_MAX_RETRIES = 2
@@ -109,6 +110,11 @@ class CognitionOS:
         self.memories = Memories(self)
         self.conversations = Conversations(self)
         self.api_keys = ApiKeys(self)
+        self.agents = Agents(self)
+        self.plans = Plans(self)
+        self.tools = Tools(self)
+        self.ai = AI(self)
+        self.account = Account(self)
 
     def send(self, call: Call[T]) -> T:
         for attempt in range(self.max_retries + 1):
@@ -271,6 +277,28 @@ class Memories:
     def history(self, memory_id: str) -> Records:
         return self._client.send(calls.memory_history(memory_id))
 
+    def update(self, memory_id: str, **changes: Any) -> Memory:
+        """content, memory_type, metadata, confidence, expires_at (each change is kept in its history)."""
+        return self._client.send(calls.update_memory(memory_id, changes))
+
+    def delete_matching(self, **filters: Any) -> int:
+        """Deletes your memories matching the filters (memory_type, scope, session_id, ...); at least one is needed."""
+        return int(self._client.send(calls.delete_memories(filters))["deleted"])
+
+    def create_many(self, memories: Rows) -> Found:
+        return self._client.send(calls.create_memories(memories))
+
+    def import_body(self, lines: bytes) -> MemoryImport:
+        """One body of JSON lines, opened, staged and committed in one call (import_lines splits big files)."""
+        return self._client.send(calls.import_memories_at_once(lines))
+
+    def cancel_import(self, import_id: str) -> None:
+        self._client.send(calls.cancel_import(import_id))
+
+    def reembed(self) -> dict[str, Any]:
+        """Admin: re-embeds memories stored with another embedding model."""
+        return self._client.send(calls.reembed_memories())
+
     def import_lines(self, lines: Iterable[str | bytes], *, poll_seconds: float = 0.5) -> MemoryImport:
         """Bulk import of JSON lines (each the body of `create`, `embedding` optional), uploaded in chunks and
         committed in one transaction; returns once the import is done or failed."""
@@ -298,6 +326,10 @@ class Conversations:
 
     def get(self, conversation_id: str) -> Conversation:
         return self._client.send(calls.get_conversation(conversation_id))
+
+    def update(self, conversation_id: str, **changes: Any) -> Conversation:
+        """title, system_prompt, model."""
+        return self._client.send(calls.update_conversation(conversation_id, changes))
 
     def delete(self, conversation_id: str) -> None:
         self._client.send(calls.delete_conversation(conversation_id))
@@ -334,6 +366,115 @@ class ApiKeys:
 # --- async ---------------------------------------------------------------------------------------------
 
 
+class Agents:
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[dict[str, Any]]:
+        return self._client.send_page(lambda c: calls.list_agents(cursor=c, limit=limit), cursor)
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._client.send(calls.get_agent(name))
+
+    def create(self, definition: dict[str, Any]) -> dict[str, Any]:
+        """Registers an agent of yours: name, role, model, system_prompt, allowed_tools, ... (see the API docs)."""
+        return self._client.send(calls.create_agent(definition))
+
+
+class Plans:
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def create(
+        self, goal: str, *, max_tasks: int | None = None, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return self._client.send(calls.create_plan(goal, max_tasks=max_tasks, context=context))
+
+    def get(self, plan_id: str) -> dict[str, Any]:
+        return self._client.send(calls.get_plan(plan_id))
+
+    def replan(
+        self, plan_id: str, *, failed_task_id: str, error: str, succeeded_task_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        call = calls.replan(
+            plan_id, failed_task_id=failed_task_id, error=error, succeeded_task_ids=succeeded_task_ids or []
+        )
+        return self._client.send(call)
+
+
+class Tools:
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._client.send(calls.list_tools())
+
+    def execute(
+        self, tool_name: str, parameters: dict[str, Any], *, timeout_seconds: float | None = None
+    ) -> dict[str, Any]:
+        return self._client.send(calls.execute_tool(tool_name, parameters, timeout_seconds=timeout_seconds))
+
+
+class AI:
+    """The LLM gateway's own API (for the OpenAI and Anthropic dialects, use their official SDKs at /v1)."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def models(self) -> dict[str, Any]:
+        return self._client.send(calls.list_models())
+
+    def complete(
+        self, prompt: str, *, role: str | None = None, model: str | None = None, max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        return self._client.send(calls.complete(prompt, role=role, model=model, max_tokens=max_tokens))
+
+    def embed(self, texts: list[str], *, model: str | None = None) -> dict[str, Any]:
+        return self._client.send(calls.embed(texts, model=model))
+
+    def spend(self, *, group_by: str = "model", since: str | None = None) -> dict[str, Any]:
+        return self._client.send(calls.spend(group_by=group_by, since=since))
+
+    def budget(self) -> dict[str, Any] | None:
+        return self._client.send(calls.budget())
+
+    def set_budget(self, scope: str, scope_id: str, limits: dict[str, Any]) -> dict[str, Any]:
+        """Admin: a user's or a run's budget (daily_usd, monthly_usd, total_usd, ..._tokens, policy)."""
+        return self._client.send(calls.set_budget(scope, scope_id, limits))
+
+    def get_budget(self, scope: str, scope_id: str) -> dict[str, Any]:
+        return self._client.send(calls.get_budget(scope, scope_id))
+
+    def everyones_spend(self, *, group_by: str = "user", since: str | None = None) -> dict[str, Any]:
+        """Admin: every user's spend."""
+        return self._client.send(calls.admin_spend(group_by=group_by, since=since))
+
+
+class Account:
+    """Your sign-in and, for admins, the users."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return self._client.send(calls.refresh(refresh_token))
+
+    def logout(self, refresh_token: str | None = None) -> None:
+        self._client.send(calls.logout(refresh_token))
+
+    def change_password(self, current: str, new: str) -> None:
+        self._client.send(calls.change_password(current, new))
+
+    def users(self, *, cursor: str | None = None, limit: int = 50) -> Page[User]:
+        return self._client.send_page(lambda c: calls.list_users(cursor=c, limit=limit), cursor)
+
+    def set_role(self, user_id: str, role: str) -> User:
+        return self._client.send(calls.set_role(user_id, role))
+
+    def set_active(self, user_id: str, *, active: bool) -> User:
+        return self._client.send(calls.set_active(user_id, active=active))
+
+
 class AsyncCognitionOS:
     """The same client for asyncio: every method awaits; streams are async iterators."""
 
@@ -358,6 +499,11 @@ class AsyncCognitionOS:
         self.memories = AsyncMemories(self)
         self.conversations = AsyncConversations(self)
         self.api_keys = AsyncApiKeys(self)
+        self.agents = AsyncAgents(self)
+        self.plans = AsyncPlans(self)
+        self.tools = AsyncTools(self)
+        self.ai = AsyncAI(self)
+        self.account = AsyncAccount(self)
 
     async def send(self, call: Call[T]) -> T:
         for attempt in range(self.max_retries + 1):
@@ -516,6 +662,28 @@ class AsyncMemories:
     async def history(self, memory_id: str) -> Records:
         return await self._client.send(calls.memory_history(memory_id))
 
+    async def update(self, memory_id: str, **changes: Any) -> Memory:
+        """content, memory_type, metadata, confidence, expires_at (each change is kept in its history)."""
+        return await self._client.send(calls.update_memory(memory_id, changes))
+
+    async def delete_matching(self, **filters: Any) -> int:
+        """Deletes your memories matching the filters (memory_type, scope, session_id, ...); at least one is needed."""
+        return int((await self._client.send(calls.delete_memories(filters)))["deleted"])
+
+    async def create_many(self, memories: Rows) -> Found:
+        return await self._client.send(calls.create_memories(memories))
+
+    async def import_body(self, lines: bytes) -> MemoryImport:
+        """One body of JSON lines, opened, staged and committed in one call (import_lines splits big files)."""
+        return await self._client.send(calls.import_memories_at_once(lines))
+
+    async def cancel_import(self, import_id: str) -> None:
+        await self._client.send(calls.cancel_import(import_id))
+
+    async def reembed(self) -> dict[str, Any]:
+        """Admin: re-embeds memories stored with another embedding model."""
+        return await self._client.send(calls.reembed_memories())
+
     async def import_lines(self, lines: Iterable[str | bytes], *, poll_seconds: float = 0.5) -> MemoryImport:
         """Bulk import of JSON lines; see Memories.import_lines."""
         job = await self._client.send(calls.open_import())
@@ -543,6 +711,10 @@ class AsyncConversations:
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._client.send(calls.get_conversation(conversation_id))
+
+    async def update(self, conversation_id: str, **changes: Any) -> Conversation:
+        """title, system_prompt, model."""
+        return await self._client.send(calls.update_conversation(conversation_id, changes))
 
     async def delete(self, conversation_id: str) -> None:
         await self._client.send(calls.delete_conversation(conversation_id))
@@ -575,3 +747,112 @@ class AsyncApiKeys:
 
     async def revoke(self, key_id: str) -> ApiKey:
         return await self._client.send(calls.revoke_api_key(key_id))
+
+
+class AsyncAgents:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[dict[str, Any]]:
+        return await self._client.send_page(lambda c: calls.list_agents(cursor=c, limit=limit), cursor)
+
+    async def get(self, name: str) -> dict[str, Any]:
+        return await self._client.send(calls.get_agent(name))
+
+    async def create(self, definition: dict[str, Any]) -> dict[str, Any]:
+        """Registers an agent of yours: name, role, model, system_prompt, allowed_tools, ... (see the API docs)."""
+        return await self._client.send(calls.create_agent(definition))
+
+
+class AsyncPlans:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(
+        self, goal: str, *, max_tasks: int | None = None, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return await self._client.send(calls.create_plan(goal, max_tasks=max_tasks, context=context))
+
+    async def get(self, plan_id: str) -> dict[str, Any]:
+        return await self._client.send(calls.get_plan(plan_id))
+
+    async def replan(
+        self, plan_id: str, *, failed_task_id: str, error: str, succeeded_task_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        call = calls.replan(
+            plan_id, failed_task_id=failed_task_id, error=error, succeeded_task_ids=succeeded_task_ids or []
+        )
+        return await self._client.send(call)
+
+
+class AsyncTools:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await self._client.send(calls.list_tools())
+
+    async def execute(
+        self, tool_name: str, parameters: dict[str, Any], *, timeout_seconds: float | None = None
+    ) -> dict[str, Any]:
+        return await self._client.send(calls.execute_tool(tool_name, parameters, timeout_seconds=timeout_seconds))
+
+
+class AsyncAI:
+    """The LLM gateway's own API (for the OpenAI and Anthropic dialects, use their official SDKs at /v1)."""
+
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def models(self) -> dict[str, Any]:
+        return await self._client.send(calls.list_models())
+
+    async def complete(
+        self, prompt: str, *, role: str | None = None, model: str | None = None, max_tokens: int | None = None
+    ) -> dict[str, Any]:
+        return await self._client.send(calls.complete(prompt, role=role, model=model, max_tokens=max_tokens))
+
+    async def embed(self, texts: list[str], *, model: str | None = None) -> dict[str, Any]:
+        return await self._client.send(calls.embed(texts, model=model))
+
+    async def spend(self, *, group_by: str = "model", since: str | None = None) -> dict[str, Any]:
+        return await self._client.send(calls.spend(group_by=group_by, since=since))
+
+    async def budget(self) -> dict[str, Any] | None:
+        return await self._client.send(calls.budget())
+
+    async def set_budget(self, scope: str, scope_id: str, limits: dict[str, Any]) -> dict[str, Any]:
+        """Admin: a user's or a run's budget (daily_usd, monthly_usd, total_usd, ..._tokens, policy)."""
+        return await self._client.send(calls.set_budget(scope, scope_id, limits))
+
+    async def get_budget(self, scope: str, scope_id: str) -> dict[str, Any]:
+        return await self._client.send(calls.get_budget(scope, scope_id))
+
+    async def everyones_spend(self, *, group_by: str = "user", since: str | None = None) -> dict[str, Any]:
+        """Admin: every user's spend."""
+        return await self._client.send(calls.admin_spend(group_by=group_by, since=since))
+
+
+class AsyncAccount:
+    """Your sign-in and, for admins, the users."""
+
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return await self._client.send(calls.refresh(refresh_token))
+
+    async def logout(self, refresh_token: str | None = None) -> None:
+        await self._client.send(calls.logout(refresh_token))
+
+    async def change_password(self, current: str, new: str) -> None:
+        await self._client.send(calls.change_password(current, new))
+
+    async def users(self, *, cursor: str | None = None, limit: int = 50) -> Page[User]:
+        return await self._client.send_page(lambda c: calls.list_users(cursor=c, limit=limit), cursor)
+
+    async def set_role(self, user_id: str, role: str) -> User:
+        return await self._client.send(calls.set_role(user_id, role))
+
+    async def set_active(self, user_id: str, *, active: bool) -> User:
+        return await self._client.send(calls.set_active(user_id, active=active))

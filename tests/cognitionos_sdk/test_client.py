@@ -19,6 +19,7 @@ from cognitionos_sdk import (
     ConflictError,
     ModelProgress,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     Run,
     calls,
@@ -267,3 +268,26 @@ def test_costs_read_as_money_never_as_six_zeros() -> None:
         "< $0.0001",
         "—",
     ]
+
+
+def test_agents_plans_tools_spend_and_the_account_through_the_sdk(client: CognitionOS, script: RoleScript) -> None:
+    assert any(agent["name"] for agent in client.agents.list())
+    assert "execute_python" in {tool["name"] for tool in client.tools.list()}
+    stored = client.tools.execute(
+        "memory_store", {"content": "The SDK user likes plain tea", "memory_type": "preference"}
+    )
+    assert stored["status"] == "succeeded"
+    memory_id = stored["result"]["id"]
+    assert client.memories.update(memory_id, content="The SDK user likes green tea").content.endswith("green tea")
+
+    script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
+    plan = client.plans.create("Do one small thing for the SDK")
+    assert client.plans.get(plan["id"])["tasks"][0]["id"] == "only"
+
+    assert {m["name"] for m in client.ai.models()["models"]} >= {"smollm2-135m-instruct"}
+    assert client.ai.spend(group_by="model")["group_by"] == "model" and client.ai.budget() is None
+    conversation = client.conversations.create()
+    assert client.conversations.update(conversation.id, title="Renamed").title == "Renamed"
+    assert client.memories.delete_matching(memory_type="preference") == 1
+    with pytest.raises(PermissionDeniedError):  # admins only
+        client.account.users()
