@@ -17,8 +17,6 @@ from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, tex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task, TaskExecutionLog
-from services.agent_orchestrator.conversations import repository as conversations_repository
-from shared import metrics
 from shared.pagination import keyset
 
 TASKS_CHANNEL = "cognitionos_tasks"
@@ -342,23 +340,11 @@ FINISHED_TASK_EVENTS = {"task_succeeded": "succeeded", "task_failed": "failed", 
 FINISHED_RUN_EVENTS = {"run_succeeded": "succeeded", "run_failed": "failed", "run_cancelled": "cancelled"}
 
 
-def count_outcomes(events: Sequence[NewEvent]) -> None:
-    """Every task and run outcome is an event written here, so the metrics are counted where the log is."""
-    for event in events:
-        if event.event_type in FINISHED_TASK_EVENTS:
-            metrics.TASKS_FINISHED.labels(FINISHED_TASK_EVENTS[event.event_type]).inc()
-        elif event.event_type in FINISHED_RUN_EVENTS:
-            metrics.RUNS_FINISHED.labels(FINISHED_RUN_EVENTS[event.event_type]).inc()
-        elif event.event_type == "task_retry_scheduled":
-            metrics.TASK_RETRIES.inc()
-
-
 async def add_events(session: AsyncSession, events: Sequence[NewEvent], *, wake_workers: bool = False) -> None:
     """Appends to the run log and, when the transaction commits, tells listeners (SSE streams, idle workers).
 
     The caller holds the run's row lock: event ids of one run are then taken and committed in the same
     order, so a stream resuming after id N can never miss a later-committed event with a smaller id."""
-    count_outcomes(events)
     if events:
         rows = [
             {
@@ -373,9 +359,6 @@ async def add_events(session: AsyncSession, events: Sequence[NewEvent], *, wake_
             for e in events
         ]
         await session.execute(insert(TaskExecutionLog), rows)
-        for event in events:
-            if event.event_type in FINISHED_RUN_EVENTS:
-                await conversations_repository.post_run_outcome(session, event.run_id)
         for run_id in {e.run_id for e in events}:
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"), {"channel": EVENTS_CHANNEL, "payload": str(run_id)}

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task
-from services.agent_orchestrator import repository
+from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse, TaskResponse
@@ -257,7 +257,7 @@ class RunService:
         """The run's first tasks become ready, its first event is written and the workers are woken: the last
         step before the commit, so that nothing between readiness and commit delays the first claim."""
         ready = await repository.promote_ready(self.session, run.id)
-        await repository.add_events(
+        await run_log.record(
             self.session,
             [
                 NewEvent(
@@ -303,7 +303,7 @@ class RunService:
         if run.status == "running":
             closed = await repository.close_open_tasks(self.session, run.id, status="cancelled")
             run.status, run.finished_at, run.error = "cancelled", datetime.now(UTC), f"Cancelled by {identity.username}"
-            await repository.add_events(
+            await run_log.record(
                 self.session, [NewEvent(run.id, "run_cancelled", run.error, data={"tasks_cancelled": closed})]
             )
         await self.session.commit()

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.models import Agent, Run, Task
-from services.agent_orchestrator import repository
+from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import DependencyOutputs, NewEvent
@@ -104,7 +104,7 @@ class Worker(BackgroundComponent):
         with contextlib.suppress(OSError, SQLAlchemyError):
             async with self.sessionmaker.begin() as session:
                 await repository.release_all_held(session, self.worker_id)
-                await repository.add_events(session, [], wake_workers=True)
+                await run_log.record(session, [], wake_workers=True)
 
     # --- claiming ---------------------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class Worker(BackgroundComponent):
                 still_running=list(self.running),
             )
             outputs = await repository.dependency_outputs(session, tasks)
-            await repository.add_events(session, self._started_events(tasks))
+            await run_log.record(session, self._started_events(tasks))
         now = datetime.now(UTC)
         for claimed in tasks:
             metrics.CLAIM_LATENCY.observe(max((now - claimed.available_at).total_seconds(), 0.0))
@@ -331,7 +331,7 @@ class Worker(BackgroundComponent):
                 )
                 events += self._started_events(claimed)
             outputs = await repository.dependency_outputs(session, claimed)
-            await repository.add_events(session, events, wake_workers=bool(keys) or new_tasks)
+            await run_log.record(session, events, wake_workers=bool(keys) or new_tasks)
             return claimed, outputs
 
     async def _request_revision(self, session: AsyncSession, task: Task, outcome: Outcome) -> list[NewEvent]:
@@ -377,7 +377,7 @@ class Worker(BackgroundComponent):
                 available_at=datetime.now(UTC) + timedelta(seconds=delay),
             )
             if key is not None:
-                await repository.add_events(
+                await run_log.record(
                     session,
                     [
                         NewEvent(
@@ -417,7 +417,7 @@ class Worker(BackgroundComponent):
             ]
             await repository.promote_ready(session, run.id, [key])
             events += await self._finish_if_done(session, run)
-            await repository.add_events(session, events, wake_workers=True)
+            await run_log.record(session, events, wake_workers=True)
 
     async def _replan(self, task: Task, error: TaskError) -> None:
         async with self.sessionmaker() as session:
@@ -456,7 +456,7 @@ class Worker(BackgroundComponent):
             session.add_all(tasks_from_plan(locked, plan["tasks"], self.settings.default_max_attempts))
             await session.flush()
             await repository.promote_ready(session, locked.id)
-            await repository.add_events(
+            await run_log.record(
                 session,
                 [
                     NewEvent(
@@ -493,7 +493,7 @@ class Worker(BackgroundComponent):
             cancelled = await repository.close_open_tasks(session, run.id, status="cancelled")
             run.status, run.finished_at = "failed", datetime.now(UTC)
             run.error = f"Task {key} failed: {error.message}"
-            await repository.add_events(
+            await run_log.record(
                 session,
                 [
                     NewEvent(
@@ -558,7 +558,7 @@ async def record_task_event(
         await repository.lock_run(session, run_id)
         if cost_usd:
             await repository.add_spend(session, run_id, cost_usd)
-        await repository.add_events(
+        await run_log.record(
             session, [NewEvent(run_id, event_type, message, task_id=task_id, data=data, cost_usd=cost_usd)]
         )
 
