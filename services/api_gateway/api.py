@@ -13,13 +13,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from services.api_gateway.admission import client_ip
+from services.api_gateway.authentication import authorize
 from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from services.api_gateway.idempotency import Claim
+from services.api_gateway.openapi import public_openapi
 from services.api_gateway.proxy import UpstreamUnreached
 from services.api_gateway.ratelimit import HeldKeyChanged
 from services.api_gateway.schemas import AggregatedHealthResponse
-from services.api_gateway.service import authorize, client_ip, public_openapi
 from services.api_gateway.upstreams import ROUTES, UpstreamRoute
 from shared import metrics
 from shared.app import VERSION, core_state

@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api_gateway.admission import Admission
+from services.api_gateway.authentication import Authenticator
 from services.api_gateway.idempotency import IdempotencyKeys
 from services.api_gateway.proxy import UpstreamProxy
-from services.api_gateway.service import Admission, Authenticator
 from shared.app import service_state
 from shared.batching import BatchedInserter
 

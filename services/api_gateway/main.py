@@ -6,14 +6,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from database.models import ApiUsage
+from services.api_gateway.admission import Admission
 from services.api_gateway.api import router
+from services.api_gateway.authentication import Authenticator
 from services.api_gateway.config import GatewaySettings, get_settings
 from services.api_gateway.console import router as console_router
 from services.api_gateway.deps import GatewayState
 from services.api_gateway.idempotency import IdempotencyKeys
 from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.ratelimit import RateLimiter
-from services.api_gateway.service import Admission, Authenticator
 from shared.app import CoreState, create_service_app
 from shared.batching import BatchedInserter
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from services.api_gateway.authentication import ExpiringCache
 from services.api_gateway.main import create_app as create_gateway
-from services.api_gateway.service import ExpiringCache
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key
 from tests.support import assert_error, eventually, serving, sql_scalar

@@ -1,4 +1,5 @@
-"""Gateway rules: who is calling (JWT or API key, verified here), may they, and how often."""
+"""Who is calling (a JWT or an API key, verified here, with a short-lived cache of what was verified), and may
+they call this route."""
 
 import dataclasses
 import hmac
@@ -6,9 +7,9 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -16,21 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from services.api_gateway.config import GatewaySettings
-from services.api_gateway.ratelimit import Bucket, HeldKeyChanged, RateLimitDecision, RateLimiter
 from services.api_gateway.repository import find_identity_by_api_key_hash
-from services.api_gateway.upstreams import ROUTES, UpstreamRoute
-from shared import metrics
+from services.api_gateway.upstreams import UpstreamRoute
 from shared.errors import (
-    OUTAGE_RETRY_AFTER_SECONDS,
     ForbiddenError,
-    ServiceUnavailableError,
-    TooManyRequestsError,
     UnauthorizedError,
 )
 from shared.identity import Identity, hmac_sha256
-from shared.revocation import api_key_cache_key, revoked_session_key
+from shared.revocation import api_key_cache_key
 from shared.security import JWTConfig, decode_token, hash_api_key, looks_like_api_key
-from shared.services import ServiceName
 
 logger = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -193,114 +188,3 @@ def authorize(route: UpstreamRoute, *, method: str, subpath: str, identity: Iden
         raise ForbiddenError(
             "Your role may not call this endpoint", details={"role": identity.role, "allowed": sorted(allowed)}
         )
-
-
-@dataclass
-class Admission:
-    """May this request proceed? Session revocation and rate limits, in one Redis round trip."""
-
-    settings: GatewaySettings
-    limiter: RateLimiter
-
-    def _buckets(self, client_ip: str, identity: Identity | None) -> list[Bucket]:
-        s = self.settings
-        buckets = []
-        if s.rate_limit_enabled:
-            buckets.append(Bucket(f"rl:ip:{client_ip}", s.rate_limit_ip_burst, s.rate_limit_ip_per_minute))
-            if identity is not None:
-                buckets.append(
-                    Bucket(f"rl:user:{identity.user_id}", s.rate_limit_user_burst, s.rate_limit_user_per_minute)
-                )
-        if identity is not None and identity.api_key_rpm:  # the key's own contract: enforced even with limits off
-            buckets.append(Bucket(f"rl:key:{identity.api_key_id}", identity.api_key_rpm, identity.api_key_rpm))
-        return buckets
-
-    async def admit(
-        self, client_ip: str, identity: Identity | None, *, held: Mapping[str, str] | None = None
-    ) -> RateLimitDecision | None:
-        """Raise 401 for a revoked session, 429 over a limit, and HeldKeyChanged when a `held` entry changed in
-        Redis (nothing consumed); the rate-limit headers otherwise."""
-        buckets = self._buckets(client_ip, identity)
-        revocation_flags = [revoked_session_key(identity.session_id)] if identity and identity.session_id else []
-        if not buckets and not revocation_flags and not held:
-            return None
-        try:
-            decision = await self.limiter.check(buckets, deny_flags=revocation_flags, held=held)
-        except RedisError as exc:
-            if held:  # unconfirmed: look the caller up again (the database answers when Redis does not)
-                raise HeldKeyChanged from exc
-            if self.settings.redis_fail_open:
-                logger.warning("redis unavailable; rate limits and session revocation not checked (fail open)")
-                return None
-            raise ServiceUnavailableError(
-                "Rate limiter and session store unavailable; retry shortly",
-                code="redis_unavailable",
-                details={"dependency": "redis", "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS},
-                headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
-            ) from exc
-        if decision is None:
-            raise UnauthorizedError("Session has been revoked", code="session_revoked")
-        if not decision.allowed:
-            metrics.RATE_LIMITED.labels("user" if identity else "ip").inc()
-            raise TooManyRequestsError(
-                "Rate limit exceeded",
-                details={"retry_after_seconds": decision.retry_after_seconds, "limit": decision.limit},
-                headers=decision.headers(),
-            )
-        return decision if buckets else None
-
-
-def client_ip(request: Request, settings: GatewaySettings) -> str:
-    if settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-        return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
-
-
-PROBE_PATHS = frozenset({"/health", "/ready", "/metrics"})
-SECURITY_SCHEMES = {
-    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token"},
-    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "A CognitionOS API key"},
-}
-
-
-def public_openapi(own: dict[str, Any], upstream: Mapping[ServiceName, dict[str, Any]]) -> dict[str, Any]:
-    """One OpenAPI document for the whole public API: the gateway's own operations, then every service's under its
-    public prefix (`/memories/{id}` of the memory-service is `/api/v1/memories/{id}`), with their schemas named
-    `<service>.<Schema>` so equal names from two services never collide, and the two ways to authenticate."""
-    document = json.loads(json.dumps(own))
-    document.setdefault("paths", {})
-    components = document.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
-    components["securitySchemes"] = SECURITY_SCHEMES
-    document["security"] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
-    for route in ROUTES.values():
-        spec = upstream.get(route.service)
-        if spec is None:
-            continue
-        renamed = json.loads(
-            json.dumps(spec).replace('"#/components/schemas/', f'"#/components/schemas/{route.service}.')
-        )
-        for name, schema in renamed.get("components", {}).get("schemas", {}).items():
-            schemas[f"{route.service}.{name}"] = schema
-        for path, operations in renamed.get("paths", {}).items():
-            public_path = _public_path(route, path)
-            if public_path is None:
-                continue
-            for method, operation in operations.items():
-                operation["tags"] = [route.prefix]
-                operation["operationId"] = f"{route.prefix}_{operation.get('operationId', method)}"
-                if route.is_public(method.upper(), public_path.removeprefix(f"/api/v1/{route.prefix}/")):
-                    operation["security"] = []
-            document["paths"][public_path] = operations
-    return document
-
-
-def _public_path(route: UpstreamRoute, path: str) -> str | None:
-    if path in PROBE_PATHS or not path.startswith(route.upstream_prefix):
-        return None
-    if path.startswith(route.root_paths):
-        return path  # served at the gateway's root as it is (/v1/chat/completions)
-    rest = path[len(route.upstream_prefix) :]
-    if route.upstream_prefix and rest and not rest.startswith("/"):
-        return None  # /memoriesX is not under /memories
-    return f"/api/v1/{route.prefix}{rest}"
