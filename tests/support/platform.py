@@ -56,7 +56,7 @@ def user_prompt(body: dict[str, Any]) -> str:
 class RoleScript:
     """Answers the OpenAI wire server by agent role: a queue of replies per role, then a default per role."""
 
-    DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+    DEFAULTS: ClassVar[dict[str, Any]] = {  # a role's answer: its JSON, or the assistant's words
         "executor": {"result": "done", "notes": ""},
         "critic": {"score": 9, "approved": True, "feedback": "Good."},
         "summarizer": {"summary": "All tasks finished.", "key_facts": ["finished"]},
@@ -111,7 +111,7 @@ class Platform:
             "run_events_keepalive_seconds": 0.2,
             **overrides,
         }
-        return OrchestratorSettings(**values)  # type: ignore[arg-type]
+        return OrchestratorSettings(**values)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +128,7 @@ def running_platform(database_url: str, redis_url: str, providers: Providers) ->
         database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS}
     )
     with serving(create_runtime(settings)) as runtime:
-        planner_settings = TaskPlannerSettings(**base, ai_runtime_url=runtime.url)  # type: ignore[arg-type]
+        planner_settings = TaskPlannerSettings.model_validate({**base, "ai_runtime_url": runtime.url})
         with (
             serving(create_planner(planner_settings)) as planner,
             serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,

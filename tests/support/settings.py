@@ -60,11 +60,11 @@ def memory_settings(database_url: str, redis_url: str, ai_url: str, **overrides:
             "purge_interval_seconds": 0.2,
             **overrides,
         }
-    )  # type: ignore[arg-type]
+    )
 
 
 def tool_settings(database_url: str, redis_url: str, **overrides: Any) -> ToolRunnerSettings:
-    return ToolRunnerSettings(**{**common_settings(database_url, redis_url), "sandbox_cpu_seconds": 5, **overrides})  # type: ignore[arg-type]
+    return ToolRunnerSettings(**{**common_settings(database_url, redis_url), "sandbox_cpu_seconds": 5, **overrides})
 
 
 def service_app(package: str, database_url: str, redis_url: str, **extra: object) -> Any:
