@@ -5,9 +5,11 @@ same /api/v1 routes, so it adds no endpoint that could be driven from another si
 """
 
 from importlib.resources import files
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
+from fastapi import Path as PathParameter
 from fastapi.responses import Response
 
 from shared.errors import NotFoundError
@@ -21,7 +23,8 @@ _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-ASSETS = {name: (_FOLDER / name).read_bytes() for name in ("index.html", "app.js", "app.css", "favicon.svg")}
+# The page, its stylesheet and icon, and its ES modules (app.js routes; the others are imported from it).
+ASSETS = {item.name: item.read_bytes() for item in _FOLDER.iterdir() if Path(item.name).suffix in _TYPES}
 SECURITY_HEADERS = {
     # Only this origin's script, style and API; no framing (clickjacking), no inline script.
     "Content-Security-Policy": (
@@ -51,7 +54,7 @@ async def favicon() -> Response:
 
 
 @router.get("/console/{name}")
-async def console_asset(name: Annotated[str, Path(max_length=64)]) -> Response:
+async def console_asset(name: Annotated[str, PathParameter(max_length=64)]) -> Response:
     if name not in ASSETS or name == "index.html":
         raise NotFoundError("No such console file")
     return _asset(name)

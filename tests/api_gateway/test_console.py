@@ -10,12 +10,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
 from redis import Redis
 
 from services.api_gateway.console import ASSETS
+from shared.contracts.memory import MemoryType
 from shared.redis import run_model_progress_key
 from tests.support import ThreadedServer
 from tests.support.platform import RoleScript, script_fibonacci_run, script_silent_run, task
@@ -206,6 +208,10 @@ def test_memory_search_finds_a_stored_memory_and_deletes_it(  # type: ignore[no-
             stored = client.post("/api/v1/memories", json={"content": content, "memory_type": "preference"})
             assert stored.status_code == 201, stored.text
     page.goto("/#/memory")
+    # the filters offer what the API publishes, not a copy
+    expect(page.locator("select[name=memory_type] option")).to_have_count(len(get_args(MemoryType)) + 1)
+    options = page.evaluate("[...document.querySelectorAll('select[name=memory_type] option')].map(o => o.value)")
+    assert options == ["", *get_args(MemoryType)]
     page.fill("input[name=query]", "what coffee does the user like")
     page.select_option("select[name=mode]", "hybrid")
     page.click("#memory-search button[type=submit]")
