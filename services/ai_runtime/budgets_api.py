@@ -30,8 +30,8 @@ async def set_budget(
     _: AdminIdentity,
     runtime: Runtime,
 ) -> BudgetResponse:
-    budget = await runtime.set_budget(scope=scope, scope_id=str(scope_id), values=body.model_dump())
-    return await runtime.budget_report(budget)
+    budget = await runtime.limits.set_budget(scope=scope, scope_id=str(scope_id), values=body.model_dump())
+    return await runtime.limits.budget_report(budget)
 
 
 @router.get(
@@ -41,10 +41,10 @@ async def set_budget(
     tags=["admin"],
 )
 async def get_budget(scope: ScopeParam, scope_id: uuid.UUID, _: AdminIdentity, runtime: Runtime) -> BudgetResponse:
-    budget = await runtime.find_budget(scope, str(scope_id))
+    budget = await runtime.limits.find_budget(scope, str(scope_id))
     if budget is None:
         raise NotFoundError(f"No budget for {scope} {scope_id}")
-    return await runtime.budget_report(budget)
+    return await runtime.limits.budget_report(budget)
 
 
 @router.get(
@@ -59,7 +59,7 @@ async def spend(
     group_by: Annotated[Literal["user", "model", "day", "api_key"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
 ) -> SpendResponse:
-    return await runtime.spend_report(group_by=group_by, since=since, user_id=None)
+    return await runtime.limits.spend_report(group_by=group_by, since=since, user_id=None)
 
 
 @router.get(
@@ -77,7 +77,7 @@ async def own_spend(
     if (everyone or group_by == "user") and not identity.is_admin:
         raise ForbiddenError("Only admins see other users' spend", code="forbidden")
     owner = None if everyone else uuid.UUID(identity.user_id)
-    return await runtime.spend_report(group_by=group_by, since=since, user_id=owner)
+    return await runtime.limits.spend_report(group_by=group_by, since=since, user_id=owner)
 
 
 @router.get(
@@ -86,5 +86,5 @@ async def own_spend(
     summary="Your own budget and what is spent against it (null when no budget is set)",
 )
 async def own_budget(identity: CurrentIdentity, runtime: Runtime) -> BudgetResponse | None:
-    budget = await runtime.find_budget("user", identity.user_id)
-    return None if budget is None else await runtime.budget_report(budget)
+    budget = await runtime.limits.find_budget("user", identity.user_id)
+    return None if budget is None else await runtime.limits.budget_report(budget)

@@ -7,18 +7,18 @@ import math
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database.models import ApiKey, Budget
+from database.models import ApiKey
 from services.ai_runtime import repository
-from services.ai_runtime.budget import MICROS, BudgetCounters, BudgetExceeded, Limit, Reservation, period_limits
+from services.ai_runtime.budget import MICROS, BudgetCounters, BudgetExceeded, Reservation
 from services.ai_runtime.cache import ResponseCache, cache_key
 from services.ai_runtime.catalog import Catalog, ModelInfo
 from services.ai_runtime.config import AIRuntimeSettings
@@ -26,7 +26,7 @@ from services.ai_runtime.fallback import AllDeploymentsFailed, FallbackChain
 from services.ai_runtime.ledger import UsageLedger
 from services.ai_runtime.prompts import PromptLibrary
 from services.ai_runtime.providers.base import ChatRequest, ChatResult, EmbeddingResult, ProviderError, StreamChunk
-from services.ai_runtime.schemas import BudgetRequest, BudgetResponse, BudgetUsage, SpendResponse, SpendRow
+from services.ai_runtime.spending_limits import SpendingLimits
 from services.ai_runtime.tokens import count_chat_tokens, count_text_tokens
 from shared import metrics
 from shared.errors import (
@@ -123,9 +123,7 @@ class AIRuntime:
         self.cache = cache
         self.prompts = prompts
         self.sessionmaker = sessionmaker
-        # (scope, id) -> (valid until, limits row or None): a budget or an API key's limits. Saves a query per call;
-        # admin budget changes clear it (a key's limits never change after it is made).
-        self._limit_rows: dict[tuple[str, str], tuple[float, Any]] = {}
+        self.limits = SpendingLimits(settings=settings, sessionmaker=sessionmaker, counters=counters, ledger=ledger)
         # (run id, user id) pairs checked: a run's owner never changes, so a pair that matched once always does.
         self._owned_runs: OrderedDict[tuple[str, str | None], None] = OrderedDict()
 
@@ -157,79 +155,6 @@ class AIRuntime:
             for run_id, progress in local.progress().items():
                 pipe.set(run_model_progress_key(run_id), json.dumps(progress), ex=PROGRESS_TTL_SECONDS)
             await pipe.execute()
-
-    async def find_budget(self, scope: str, scope_id: str) -> Budget | None:
-        async with self.sessionmaker() as session:
-            return await repository.get_budget(session, scope, scope_id)
-
-    async def budget_report(self, budget: Budget) -> BudgetResponse:
-        """The budget's limits and, for each period, what is spent and reserved against it now."""
-        usage = []
-        for limit in period_limits(
-            scope=budget.scope,
-            scope_id=budget.scope_id,
-            daily=(budget.daily_usd, budget.daily_tokens),
-            monthly=(budget.monthly_usd, budget.monthly_tokens),
-            total=(budget.total_usd, budget.total_tokens),
-        ):
-            spent, tokens, reserved, reserved_tokens = await self.counters.usage(limit)
-            usage.append(
-                BudgetUsage(
-                    period=limit.period,
-                    spent_usd=float(spent),
-                    reserved_usd=float(reserved),
-                    tokens=tokens,
-                    reserved_tokens=reserved_tokens,
-                    limit_usd=float(limit.usd) if limit.usd is not None else None,
-                    limit_tokens=limit.tokens,
-                )
-            )
-        limits = {name: getattr(budget, name) for name in BudgetRequest.model_fields}
-        return BudgetResponse(scope=budget.scope, scope_id=budget.scope_id, usage=usage, **limits)
-
-    async def spend_report(
-        self, *, group_by: Literal["user", "model", "day", "api_key"], since: date | None, user_id: uuid.UUID | None
-    ) -> SpendResponse:
-        """Spend from the ledger (the rows still batched in memory written first), one user's or everyone's."""
-        await self.ledger.flush()
-        async with self.sessionmaker() as session:
-            rows = await repository.spend_by(session, group_by, since, user_id=user_id)
-        return SpendResponse(
-            group_by=group_by,
-            since=since,
-            rows=[
-                SpendRow(
-                    key=str(k),
-                    calls=int(c),
-                    prompt_tokens=int(p or 0),
-                    completion_tokens=int(o or 0),
-                    cost_usd=float(cost or 0),
-                )
-                for k, c, p, o, cost in rows
-            ],
-        )
-
-    async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
-        async with self.sessionmaker.begin() as session:
-            budget = await repository.upsert_budget(session, scope=scope, scope_id=scope_id, values=values)
-        self._limit_rows.pop((scope, scope_id), None)
-        return budget
-
-    async def _limit_row(self, key: tuple[str, str], load: Callable[[], Awaitable[Any]]) -> Any:
-        now = time.monotonic()
-        cached = self._limit_rows.get(key)
-        if cached and cached[0] > now:
-            return cached[1]
-        row = await load()
-        self._limit_rows[key] = (now + self.settings.budget_cache_seconds, row)
-        return row
-
-    async def _budget_row(self, scope: str, scope_id: str) -> Budget | None:
-        async def load() -> Budget | None:
-            async with self.sessionmaker() as session:
-                return await repository.get_budget(session, scope, scope_id)
-
-        return await self._limit_row((scope, scope_id), load)
 
     # --- model resolution -----------------------------------------------------------------------
 
@@ -320,41 +245,6 @@ class AIRuntime:
 
     # --- budgets --------------------------------------------------------------------------------
 
-    async def _limits(
-        self, user_id: str | None, run_id: str | None, *, api_key: ApiKey | None = None
-    ) -> tuple[list[Limit], str]:
-        limits: list[Limit] = key_limits(api_key) if api_key is not None else []
-        policy = self.settings.budget_policy
-        for scope, scope_id in (("user", user_id), ("run", run_id)):
-            if not scope_id:
-                continue
-            budget = await self._budget_row(scope, scope_id)
-            if budget is None:
-                continue
-            if budget.policy == "downgrade":
-                policy = "downgrade"
-            limits += period_limits(
-                scope=scope,
-                scope_id=scope_id,
-                daily=(budget.daily_usd, budget.daily_tokens),
-                monthly=(budget.monthly_usd, budget.monthly_tokens),
-                total=(budget.total_usd, budget.total_tokens),
-            )
-        if limits:
-            await self._seed_missing_counters(limits)
-        return limits, policy
-
-    async def _seed_missing_counters(self, limits: list[Limit]) -> None:
-        missing = await self.counters.missing(limits)
-        if not missing:
-            return
-        async with self.sessionmaker() as session:
-            for limit in missing:
-                spent, tokens = await repository.ledger_spend(
-                    session, scope=limit.scope, scope_id=limit.scope_id, since=limit.since
-                )
-                await self.counters.seed(limit, spent, tokens)
-
     async def _estimate(self, generation: Generation) -> tuple[Decimal, int, int]:
         """Worst case over the chain: each model's prompt counted as that model will count it, and every
         completion token allowed, so concurrent reservations can never add up past a hard cap."""
@@ -414,7 +304,7 @@ class AIRuntime:
         return count_chat_tokens(generation.messages, encoding) + tools
 
     async def _reserve(self, generation: Generation, api_key: ApiKey | None) -> Reservation:
-        limits, policy = await self._limits(generation.user_id, generation.run_id, api_key=api_key)
+        limits, policy = await self.limits.of_call(generation.user_id, generation.run_id, api_key=api_key)
         if not limits:
             return Reservation((), 0, 0)
         cost, tokens, _ = await self._estimate(generation)
@@ -432,21 +322,9 @@ class AIRuntime:
                     exceeded = still
             raise _over_budget(exceeded, estimated_cost_usd=str(cost), estimated_tokens=tokens) from exceeded
 
-    async def _key_row(self, api_key_id: str | None) -> ApiKey | None:
-        if api_key_id is None:
-            return None
-        key_id = uuid.UUID(api_key_id)
-
-        async def load() -> ApiKey | None:
-            async with self.sessionmaker() as session:
-                return await session.get(ApiKey, key_id)
-
-        row: ApiKey | None = await self._limit_row(("api_key", api_key_id), load)
-        return row
-
     async def _api_key(self, generation: Generation) -> ApiKey | None:
         """The virtual key's limits row (cached like budget rows), and its model allowlist applied to the chain."""
-        api_key = await self._key_row(generation.api_key_id)
+        api_key = await self.limits.key_row(generation.api_key_id)
         if api_key is None or api_key.allowed_models is None:
             return api_key
         allowed = {self.settings.model_aliases.get(name, name) for name in api_key.allowed_models}
@@ -775,7 +653,7 @@ class AIRuntime:
         )
         await self.check_run_owner(run_id, user_id)
         started = time.perf_counter()
-        limits, _ = await self._limits(user_id, run_id, api_key=await self._key_row(api_key_id))
+        limits, _ = await self.limits.of_call(user_id, run_id, api_key=await self.limits.key_row(api_key_id))
         estimate_tokens = sum(count_text_tokens(t, model.tokenizer or "cl100k_base") for t in texts)
         try:
             reservation = await self.counters.reserve(limits, model.cost(estimate_tokens, 0), estimate_tokens)
@@ -865,32 +743,6 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 def format_sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
-
-
-def key_limits(api_key: ApiKey) -> list[Limit]:
-    """A virtual key's budget over its whole life, and its tokens per minute, as budget counters."""
-    limits = period_limits(
-        scope="api_key",
-        scope_id=str(api_key.id),
-        daily=(None, None),
-        monthly=(None, None),
-        total=(api_key.max_budget_usd, None),
-    )
-    if api_key.tpm_limit:
-        minute = datetime.now(UTC).replace(second=0, microsecond=0)
-        limits.append(
-            Limit(
-                key=f"budget:api_key:{api_key.id}:min:{minute:%Y%m%d%H%M}",
-                scope="api_key",
-                scope_id=str(api_key.id),
-                period="minute",
-                since=minute,
-                usd=None,
-                tokens=api_key.tpm_limit,
-                ttl_seconds=120,
-            )
-        )
-    return limits
 
 
 def merge_tool_call_deltas(calls: list[dict[str, Any]], deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
