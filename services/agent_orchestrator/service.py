@@ -5,6 +5,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse, TaskResponse
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
+from shared.contracts.ai import BudgetRequest
 from shared.errors import ConflictError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -244,9 +246,8 @@ class RunService:
                 )
             ]
         if request.budget_usd is not None:
-            await self.ai.put_json(
-                f"/admin/budgets/run/{run.id}", identity=SYSTEM_IDENTITY, json={"total_usd": str(request.budget_usd)}
-            )
+            limit = BudgetRequest(total_usd=Decimal(str(request.budget_usd)))
+            await contracts.set_budget(self.ai, "run", run.id, limit, identity=SYSTEM_IDENTITY)
         self.session.add(run)
         await self.session.flush()
         self.session.add_all(tasks)

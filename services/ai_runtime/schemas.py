@@ -1,6 +1,5 @@
 import json
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -8,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.contracts.ai import (  # noqa: F401 (the ai-runtime's own schemas, shared as contracts)
     MAX_EMBED_TEXTS,
     MAX_MESSAGE_CHARS,
+    BudgetRequest,
+    BudgetResponse,
+    BudgetUsage,
     ChatMessage,
     CompleteRequest,
     CompleteResponse,
@@ -42,34 +44,6 @@ class ModelsResponse(BaseModel):
         description="The original API's name for role_models (the same map): kept for its clients"
     )
     providers: dict[str, str]
-
-
-class BudgetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    daily_usd: Decimal | None = Field(default=None, ge=0)
-    monthly_usd: Decimal | None = Field(default=None, ge=0)
-    total_usd: Decimal | None = Field(default=None, ge=0)
-    daily_tokens: int | None = Field(default=None, ge=0)
-    monthly_tokens: int | None = Field(default=None, ge=0)
-    total_tokens: int | None = Field(default=None, ge=0)
-    policy: Literal["reject", "downgrade"] = "reject"
-
-
-class BudgetUsage(BaseModel):
-    period: str
-    spent_usd: float
-    reserved_usd: float
-    tokens: int
-    reserved_tokens: int
-    limit_usd: float | None
-    limit_tokens: int | None
-
-
-class BudgetResponse(BudgetRequest):
-    scope: Literal["user", "run"]
-    scope_id: str
-    usage: list[BudgetUsage] = Field(default_factory=list)
 
 
 class SpendRow(BaseModel):

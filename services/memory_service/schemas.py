@@ -10,30 +10,16 @@ from shared.contracts.memory import (  # noqa: F401 (the memory-service's own sc
     MemoryCreate,
     MemoryResponse,
     MemoryType,
+    MemoryUpdate,
     RetrievedMemory,
     RetrieveRequest,
     Scope,
     Vector,
 )
-from shared.schemas import JsonObject, Text
 
 
 class MemoryBatchCreate(BaseModel):
     memories: list[MemoryCreate] = Field(min_length=1, max_length=10_000)
-
-
-class MemoryUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    source_message_id: uuid.UUID | None = Field(
-        default=None, description="The conversation message this change came from (kept in the memory's history)"
-    )
-
-    content: Text | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
-    memory_type: MemoryType | None = None
-    metadata: JsonObject | None = None
-    confidence: float | None = Field(default=None, ge=0, le=1)
-    expires_at: Expiry = None
 
 
 class MemoryPage(BaseModel):

@@ -3,7 +3,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from shared.contracts.memory import MemoryType
-from shared.contracts.tools import ExecuteRequest, ExecuteResponse, ToolName  # noqa: F401 (shared as contracts)
+from shared.contracts.tools import (  # noqa: F401 (shared as contracts)
+    ExecuteRequest,
+    ExecuteResponse,
+    ToolDescription,
+    ToolName,
+)
 
 
 class ExecutePythonParameters(BaseModel):
@@ -37,12 +42,6 @@ class LlmCompleteParameters(BaseModel):
     prompt: str = Field(min_length=1, max_length=200_000)
     role: Literal["planner", "executor", "critic", "summarizer"] | None = None
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
-
-
-class ToolDescription(BaseModel):
-    name: ToolName
-    description: str
-    parameters: dict[str, Any]
 
 
 TOOL_PARAMETERS: dict[str, type[BaseModel]] = {

@@ -1,8 +1,10 @@
-"""The ai-runtime's bodies that other services send and read: /complete and /embed. The ai-runtime's routes take and
+"""The ai-runtime's bodies that other services send and read: /complete, /embed and a budget
+(PUT /admin/budgets/{scope}/{id}). The ai-runtime's routes take and
 return exactly these models, and the typed client (shared/contracts/clients.py) sends and parses them."""
 
 import json
 import uuid
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -156,3 +158,31 @@ class EmbedResponse(BaseModel):
     dimensions: int
     tokens_used: int
     cost_usd: float
+
+
+class BudgetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    daily_usd: Decimal | None = Field(default=None, ge=0)
+    monthly_usd: Decimal | None = Field(default=None, ge=0)
+    total_usd: Decimal | None = Field(default=None, ge=0)
+    daily_tokens: int | None = Field(default=None, ge=0)
+    monthly_tokens: int | None = Field(default=None, ge=0)
+    total_tokens: int | None = Field(default=None, ge=0)
+    policy: Literal["reject", "downgrade"] = "reject"
+
+
+class BudgetUsage(BaseModel):
+    period: str
+    spent_usd: float
+    reserved_usd: float
+    tokens: int
+    reserved_tokens: int
+    limit_usd: float | None
+    limit_tokens: int | None
+
+
+class BudgetResponse(BudgetRequest):
+    scope: Literal["user", "run"]
+    scope_id: str
+    usage: list[BudgetUsage] = Field(default_factory=list)

@@ -9,13 +9,21 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from shared.clients import ServiceClient
-from shared.contracts.ai import CompleteRequest, CompleteResponse, EmbedRequest, EmbedResponse
-from shared.contracts.memory import MemoryCreate, MemoryResponse, RetrievedMemory, RetrieveRequest
+from shared.contracts.ai import (
+    BudgetRequest,
+    BudgetResponse,
+    CompleteRequest,
+    CompleteResponse,
+    EmbedRequest,
+    EmbedResponse,
+)
+from shared.contracts.memory import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
 from shared.contracts.plans import PlanRequest, PlanResponse, ReplanRequest
-from shared.contracts.tools import ExecuteRequest, ExecuteResponse
+from shared.contracts.tools import ExecuteRequest, ExecuteResponse, ToolDescription
 from shared.identity import Identity
 
 _RETRIEVED = TypeAdapter(list[RetrievedMemory])
+_TOOLS = TypeAdapter(list[ToolDescription])
 
 
 async def complete(ai: ServiceClient, body: CompleteRequest, *, identity: Identity) -> CompleteResponse:
@@ -65,3 +73,25 @@ async def replan(planner: ServiceClient, body: ReplanRequest, *, identity: Ident
 async def get_plan(planner: ServiceClient, plan_id: uuid.UUID, *, identity: Identity) -> PlanResponse:
     """task-planner GET /plans/{id}."""
     return PlanResponse.model_validate(await planner.get_json(f"/plans/{plan_id}", identity=identity))
+
+
+async def set_budget(
+    ai: ServiceClient, scope: str, scope_id: uuid.UUID, body: BudgetRequest, *, identity: Identity
+) -> BudgetResponse:
+    """ai-runtime PUT /admin/budgets/{scope}/{id} (an admin's or the system's)."""
+    sent = body.model_dump(mode="json", exclude_none=True)
+    answer = await ai.put_json(f"/admin/budgets/{scope}/{scope_id}", identity=identity, json=sent)
+    return BudgetResponse.model_validate(answer)
+
+
+async def change_memory(
+    memory: ServiceClient, memory_id: uuid.UUID, body: MemoryUpdate, *, identity: Identity
+) -> MemoryResponse:
+    """memory-service PUT /memories/{id} (the change is kept in the memory's history)."""
+    sent = body.model_dump(mode="json", exclude_none=True)
+    return MemoryResponse.model_validate(await memory.put_json(f"/memories/{memory_id}", identity=identity, json=sent))
+
+
+async def list_tools(tools: ServiceClient, *, identity: Identity) -> list[ToolDescription]:
+    """tool-runner GET /tools: the tools and their parameter schemas."""
+    return _TOOLS.validate_python(await tools.get_json("/tools", identity=identity))

@@ -1,5 +1,6 @@
-"""The memory-service's bodies that other services send and read: store a memory (POST /memories) and retrieve
-memories (POST /memories/retrieve). The memory-service's routes take and return exactly these models."""
+"""The memory-service's bodies that other services send and read: store a memory (POST /memories), change one
+(PUT /memories/{id}) and retrieve memories (POST /memories/retrieve). The memory-service's routes take and return
+exactly these models."""
 
 import uuid
 from datetime import UTC, datetime
@@ -103,3 +104,17 @@ class RetrieveRequest(BaseModel):
         if value is not None and not value.strip():
             raise ValueError("query must not be blank")
         return value
+
+
+class MemoryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_message_id: uuid.UUID | None = Field(
+        default=None, description="The conversation message this change came from (kept in the memory's history)"
+    )
+
+    content: Text | None = Field(default=None, min_length=1, max_length=MAX_CONTENT_CHARS)
+    memory_type: MemoryType | None = None
+    metadata: JsonObject | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    expires_at: Expiry = None

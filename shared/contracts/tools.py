@@ -1,4 +1,5 @@
-"""The tool-runner's body that other services send and read: run a tool (POST /tools/execute). Its routes take and
+"""The tool-runner's bodies that other services send and read: the tools (GET /tools) and running one
+(POST /tools/execute). Its routes take and
 return exactly these models."""
 
 import uuid
@@ -25,3 +26,9 @@ class ExecuteResponse(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     duration_ms: float
+
+
+class ToolDescription(BaseModel):
+    name: ToolName
+    description: str
+    parameters: dict[str, Any]

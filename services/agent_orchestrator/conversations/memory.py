@@ -27,7 +27,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
-from shared.contracts.memory import MemoryCreate, RetrieveRequest
+from shared.contracts.memory import MemoryCreate, MemoryUpdate, RetrieveRequest
 from shared.errors import AppError
 from shared.identity import Identity
 
@@ -206,11 +206,8 @@ class MemoryLearner:
                 )
                 applied.append(Applied(event="ADD", memory_id=str(stored.id)))
             elif action.event == "UPDATE" and target is not None and action.content:
-                await self.memory.put_json(
-                    f"/memories/{target['id']}",
-                    identity=identity,
-                    json={"content": action.content, "source_message_id": str(message_id)},
-                )
+                change = MemoryUpdate(content=action.content, source_message_id=message_id)
+                await contracts.change_memory(self.memory, uuid.UUID(target["id"]), change, identity=identity)
                 applied.append(Applied(event="UPDATE", memory_id=target["id"]))
             elif action.event == "DELETE" and target is not None:
                 await self.memory.delete(

@@ -380,14 +380,14 @@ class ConversationService:
             return []
         definitions = []
         if names - {"start_run"}:
-            described = await self.tools.get_json("/tools", identity=identity)
+            described = await contracts.list_tools(self.tools, identity=identity)
             definitions = [
                 {
                     "type": "function",
-                    "function": {"name": t["name"], "description": t["description"], "parameters": t["parameters"]},
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
                 }
                 for t in described
-                if t["name"] in names
+                if t.name in names
             ]
         if "start_run" in names:
             definitions.append(START_RUN_TOOL)
