@@ -36,5 +36,5 @@ scripts/bootstrap.sh dev
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/biome ci  # the console's JavaScript and CSS: formatted and linted (biome.json)
+.venv/bin/biome ci --colors=off  # the console's JavaScript and CSS: formatted and linted (biome.json)
 exec .venv/bin/python -m pytest "$@"
