@@ -27,7 +27,7 @@ SLEEPY = "import time\ntime.sleep(0.3)\nprint('ok')"
 
 def in_worker_loop(server: ThreadedServer, method: str) -> None:
     """Calls worker.pause()/resume() on the event loop of the server's thread."""
-    worker = service_state(server.server.config.app, OrchestratorState).worker
+    worker = service_state(server.app, OrchestratorState).worker
     future = asyncio.run_coroutine_threadsafe(_call(getattr(worker, method)), server.loop)
     future.result(timeout=5)
 

@@ -247,7 +247,7 @@ def test_the_lane_says_where_each_runs_call_stands(database_url: str, redis_url:
             u=owner,
         )
     with serving(create_runtime(runtime_settings(database_url, redis_url, None))) as runtime:
-        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        lane = service_state(runtime.app, AIRuntime).chat_providers["local"]
         calls = [
             {"model": "local", "role": "planner", "prompt": LONG, "max_tokens": 600, "run_id": run_id}
             for run_id in runs
@@ -284,7 +284,7 @@ def test_the_openai_sdk_gets_429_with_retry_after_when_the_lane_is_full(
 ) -> None:
     settings = runtime_settings(database_url, redis_url, None, local_max_queue_wait_seconds=0.5)
     with serving(create_runtime(settings)) as runtime:
-        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        lane = service_state(runtime.app, AIRuntime).chat_providers["local"]
         headers = identity_headers(make_user(database_url))
         busy = threading.Thread(
             target=httpx.post,
@@ -311,7 +311,7 @@ def test_cancelling_a_run_stops_its_generation_on_the_embedded_model(database_ur
     )
     settings = runtime_settings(database_url, redis_url, None)
     with serving(create_runtime(settings)) as runtime:
-        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        lane = service_state(runtime.app, AIRuntime).chat_providers["local"]
         answers: list[httpx.Response] = []
         call = {"model": "local", "prompt": LONG, "max_tokens": 600, "run_id": run_id}
         generating = threading.Thread(
@@ -338,7 +338,7 @@ def test_a_caller_who_hangs_up_stops_its_generation_through_the_gateway(
         serving(create_runtime(settings)) as runtime,
         serving(create_gateway(stack.gateway_settings(ai_runtime_url=runtime.url, upstream_timeout_seconds=300))) as gw,
     ):
-        lane = service_state(runtime.server.config.app, AIRuntime).chat_providers["local"]
+        lane = service_state(runtime.app, AIRuntime).chat_providers["local"]
         body = json.dumps(
             {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": LONG}], "max_tokens": 600}
         ).encode()

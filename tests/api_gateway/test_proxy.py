@@ -207,7 +207,7 @@ class TestStreamingAndFailures:
 
 def test_circuit_breaker_opens_and_half_opens(stack: Stack, user: RegisteredUser) -> None:
     settings = stack.gateway_settings(circuit_failure_threshold=3, circuit_reset_seconds=1.0)
-    echo_app = stack.echo.server.config.app
+    echo_app = stack.echo.app
     with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
         echo_app.state.flaky_fails = True
         try:

@@ -40,18 +40,21 @@ def test_public_dev_secrets_cannot_run_in_production(settings_class: type[BaseSe
 )
 def test_manifest_placeholders_and_short_secrets_cannot_run_in_production(value: str) -> None:
     with pytest.raises(ValidationError, match="INTERNAL_SECRET"):
-        GatewaySettings(environment="production", jwt_secret=STRONG["jwt_secret"], internal_secret=value)
+        GatewaySettings.model_validate({"environment": "production", **STRONG, "internal_secret": value})
 
 
 def test_strong_secrets_run_in_production() -> None:
-    assert GatewaySettings(environment="production", **STRONG).environment == "production"
+    assert GatewaySettings.model_validate({"environment": "production", **STRONG}).environment == "production"
 
 
 def test_memory_encryption_cannot_fall_back_to_a_derived_key_in_production() -> None:
     with pytest.raises(ValidationError, match="ENCRYPTION_KEY"):
-        MemorySettings(environment="production", **STRONG)
+        MemorySettings.model_validate({"environment": "production", **STRONG})
     key = Fernet.generate_key().decode()
-    assert MemorySettings(environment="production", encryption_key=key, **STRONG).encryption_key == key
+    assert (
+        MemorySettings.model_validate({"environment": "production", "encryption_key": key, **STRONG}).encryption_key
+        == key
+    )
 
 
 def test_a_malformed_encryption_key_is_refused_with_how_to_make_one() -> None:
@@ -60,4 +63,4 @@ def test_a_malformed_encryption_key_is_refused_with_how_to_make_one() -> None:
 
 
 def test_development_keeps_working_without_setup() -> None:
-    assert AuthSettings(environment="development").jwt_secret
+    assert AuthSettings.model_validate({"environment": "development"}).jwt_secret

@@ -33,6 +33,7 @@ class ThreadedServer:
     """A real uvicorn server in a background thread (its own event loop), for black-box HTTP tests."""
 
     def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.app = app
         self.port = port or free_port()
         config = uvicorn.Config(
             app,

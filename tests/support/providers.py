@@ -23,11 +23,11 @@ class Providers:
 
     @property
     def openai_app(self) -> Any:
-        return self.openai.server.config.app
+        return self.openai.app
 
     @property
     def anthropic_app(self) -> Any:
-        return self.anthropic.server.config.app
+        return self.anthropic.app
 
 
 @pytest.fixture(scope="session")
