@@ -50,14 +50,16 @@ CookieMode = Annotated[bool, Header(alias=COOKIE_MODE, description="Refresh toke
 def _delivered(tokens: TokenResponse, request: Request, response: Response, *, cookie: bool) -> TokenResponse:
     if not cookie:
         return tokens
+    settings = request.app.state.settings
     response.set_cookie(
         REFRESH_COOKIE,
         tokens.refresh_token or "",
         max_age=tokens.refresh_expires_in,
-        path=request.app.state.settings.refresh_cookie_path,
+        path=settings.refresh_cookie_path,
         httponly=True,
         samesite="strict",
-        secure=request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
+        # Outside development the console is served over HTTPS (a TLS proxy in front of the gateway may hide it).
+        secure=not settings.is_development or request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
     )
     return tokens.model_copy(update={"refresh_token": None})
 

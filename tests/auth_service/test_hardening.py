@@ -2,11 +2,15 @@
 exist through the lockout, and rights that outlive a role change."""
 
 import asyncio
+import secrets
 
 import bcrypt
 import httpx
 
-from tests.support import assert_error, sql_scalar
+from services.auth_service.config import AuthSettings
+from services.auth_service.main import create_app as create_auth
+from tests.support import assert_error, serving, sql_scalar
+from tests.support.settings import common_settings
 from tests.support.stack import Stack
 from tests.support.users import RegisteredUser, register_and_login
 
@@ -139,3 +143,21 @@ def test_guessing_the_current_password_locks_like_login(gateway: httpx.Client, d
         assert_error(gateway.post(f"{AUTH}/me/password", json=wrong, headers=user.headers), 401, "invalid_credentials")
     counted = "SELECT failed_login_attempts || ':' || (locked_until IS NOT NULL) FROM users WHERE id = :u"
     assert sql_scalar(database_url, counted, u=user.id) == "3:true"
+
+
+def test_the_refresh_cookie_is_secure_outside_development(database_url: str, redis_url: str, unique: str) -> None:
+    """Behind a TLS proxy the auth-service sees plain HTTP: outside development the cookie is Secure regardless, so
+    a browser never sends the refresh token over an unencrypted connection."""
+    strong = {"jwt_secret": secrets.token_urlsafe(48), "internal_secret": secrets.token_urlsafe(48)}
+    values = {**common_settings(database_url, redis_url), **strong, "environment": "production"}
+    settings = AuthSettings.model_validate({**values, "password_time_cost": 1, "password_memory_kib": 1024})
+    with serving(create_auth(settings)) as auth, httpx.Client(base_url=auth.url) as client:
+        register_and_login(client, f"secure_{unique}", prefix="")
+        login = client.post(
+            "/login",
+            json={"username": f"user_secure_{unique}", "password": "correct-horse-battery"},
+            headers={"X-Refresh-Cookie": "true"},
+        )
+    cookie = login.headers["set-cookie"]
+    assert login.json()["refresh_token"] is None and "cos_refresh=" in cookie
+    assert all(flag in cookie for flag in ("HttpOnly", "SameSite=strict", "Secure", "Path=/api/v1/auth"))
