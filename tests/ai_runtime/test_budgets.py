@@ -50,7 +50,8 @@ def test_concurrent_calls_cannot_overspend(
     runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str, providers: Providers
 ) -> None:
     limit = Decimal("0.003")  # room for 4 worst-case reservations of ~0.0006 $, not 5
-    _set_budget(admin_ai, "user", user_id, daily_usd=str(limit))
+    # A lifetime budget: a daily one would start afresh if the test ran across midnight (it once did).
+    _set_budget(admin_ai, "user", user_id, total_usd=str(limit))
     providers.openai_app.state.script.always = ("slow", 1.0)  # all twelve calls are in flight together
 
     async def burst() -> list[int]:
