@@ -13,29 +13,19 @@ import contextlib
 import time
 
 from benchmarks.common import percentile
-from services.ai_runtime.providers.base import ChatRequest, ProviderError
+from services.ai_runtime.providers.base import ProviderError
 from services.ai_runtime.providers.local_models import LocalChatProvider
+from tests.support.local_model import LONG, ask
 
 QUEUED_RUNS = 3
-LONG = "Write a very long story about a dragon who learns to cook."
 FRESH = "Name a color."
-
-
-def _request(content: str, *, max_tokens: int, run_id: str | None = None) -> ChatRequest:
-    return ChatRequest(
-        model="smollm2-135m-instruct",
-        messages=[{"role": "user", "content": content}],
-        max_tokens=max_tokens,
-        temperature=0,
-        run_id=run_id,
-    )
 
 
 async def _first_token_ms(provider: LocalChatProvider) -> tuple[str, float]:
     """("answered", ms to the first token) or ("refused", ms to the refusal)."""
     started = time.perf_counter()
     try:
-        async for chunk in provider.stream(_request(FRESH, max_tokens=8)):
+        async for chunk in provider.stream(ask(FRESH, max_tokens=8)):
             if chunk.delta:
                 elapsed = (time.perf_counter() - started) * 1000
                 return "answered", elapsed
@@ -54,12 +44,12 @@ def _line(label: str, samples: list[float]) -> str:
 
 async def measure(calls: int, max_wait: float) -> None:
     provider = LocalChatProvider(max_answer_tokens=400, max_queue_wait_seconds=max_wait)
-    await provider.complete(_request(FRESH, max_tokens=4))  # the model loaded, as in a service that has answered once
+    await provider.complete(ask(FRESH, max_tokens=4))  # the model loaded, as in a service that has answered once
     baseline = [(await _first_token_ms(provider))[1] for _ in range(calls)]
     print(_line("idle lane, time to first token (baseline)", baseline))
 
     runs = [f"run-{n}" for n in range(QUEUED_RUNS)]
-    queued = [asyncio.create_task(provider.complete(_request(LONG, max_tokens=400, run_id=r))) for r in runs]
+    queued = [asyncio.create_task(provider.complete(ask(LONG, max_tokens=400, run_id=r))) for r in runs]
     await asyncio.sleep(0.1)
     print(f"{QUEUED_RUNS} runs queued; the lane expects up to {provider.expected_wait_seconds():.1f} s of work ahead")
     outcomes = await asyncio.gather(*(_spaced(provider, n * 0.5) for n in range(calls)))
@@ -72,7 +62,7 @@ async def measure(calls: int, max_wait: float) -> None:
         print(f"  answered/baseline P50: {percentile(answered, 50) / percentile(baseline, 50):.1f}x")
     await asyncio.gather(*queued, return_exceptions=True)
 
-    queued = [asyncio.create_task(provider.complete(_request(LONG, max_tokens=400, run_id=r))) for r in runs]
+    queued = [asyncio.create_task(provider.complete(ask(LONG, max_tokens=400, run_id=r))) for r in runs]
     await asyncio.sleep(1.0)  # the first is generating, the others wait
     cancelled_at = time.perf_counter()
     for run_id in runs:

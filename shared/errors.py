@@ -116,11 +116,17 @@ OPENAI_ERROR_TYPES = {
 }
 
 
+def _as_model_not_found(status_code: int, code: str) -> tuple[int, str]:
+    """A model that is unknown or not enabled is a 404 model_not_found in both vendors' APIs."""
+    if code in ("unknown_model", "model_unavailable") and status_code in (400, 503):
+        return 404, "model_not_found"
+    return status_code, code
+
+
 def _openai_error(
     status_code: int, code: str, message: str, *, details: dict[str, Any], headers: dict[str, str] | None
 ) -> JSONResponse:
-    if code in ("unknown_model", "model_unavailable") and status_code in (400, 503):
-        status_code, code = 404, "model_not_found"
+    status_code, code = _as_model_not_found(status_code, code)
     error_type = OPENAI_ERROR_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")
     body = error_body(code, message, details)
     body["error"] |= {"type": error_type, "param": "model" if code == "model_not_found" else details.get("param")}
@@ -145,8 +151,7 @@ ANTHROPIC_ERROR_TYPES = {
 def _anthropic_error(
     status_code: int, code: str, message: str, *, details: dict[str, Any], headers: dict[str, str] | None
 ) -> JSONResponse:
-    if code in ("unknown_model", "model_unavailable") and status_code in (400, 503):
-        status_code, code = 404, "model_not_found"
+    status_code, code = _as_model_not_found(status_code, code)
     if status_code == 422:
         status_code = 400
     error_type = ANTHROPIC_ERROR_TYPES.get(status_code, "api_error" if status_code >= 500 else "invalid_request_error")

@@ -26,6 +26,7 @@ from shared.app import service_state
 from shared.redis import run_model_progress_key
 from tests.support import eventually, serving, sql_scalar
 from tests.support.ledger import usage_rows
+from tests.support.local_model import LONG, ask
 from tests.support.settings import runtime_settings
 from tests.support.stack import Stack
 from tests.support.users import RegisteredUser, identity_headers, make_user
@@ -190,22 +191,9 @@ def test_concurrent_single_embeddings_run_as_one_batch_and_each_gets_its_own_row
     assert sum(r.prompt_tokens for r in results) == alone.prompt_tokens
 
 
-def _ask(content: str, *, max_tokens: int, run_id: str | None = None) -> ChatRequest:
-    return ChatRequest(
-        model="smollm2-135m-instruct",
-        messages=[{"role": "user", "content": content}],
-        max_tokens=max_tokens,
-        temperature=0,
-        run_id=run_id,
-    )
-
-
-LONG = "Write a very long story about a dragon who learns to cook."
-
-
 def test_answers_are_capped_and_repetition_is_penalised() -> None:
     provider = LocalChatProvider(threads=2, max_answer_tokens=64)
-    arguments = provider._arguments(_ask("Hi", max_tokens=2000), prompt_tokens=10)
+    arguments = provider._arguments(ask("Hi", max_tokens=2000), prompt_tokens=10)
     assert arguments["max_tokens"] == 64 and arguments["repeat_penalty"] == 1.1
 
 
@@ -214,15 +202,15 @@ def test_a_full_lane_refuses_at_once_and_a_cancelled_run_lets_go_of_the_model() 
     provider.seconds_per_token = 0.01  # as if measured: a 600-token generation ahead is up to a 6 s wait
 
     async def scenario() -> None:
-        running = asyncio.create_task(provider.complete(_ask(LONG, max_tokens=600, run_id="run-a")))
+        running = asyncio.create_task(provider.complete(ask(LONG, max_tokens=600, run_id="run-a")))
         await asyncio.sleep(0)  # admitted to the lane
         with pytest.raises(ProviderError) as refused:
-            await provider.complete(_ask("Name a color.", max_tokens=8))
+            await provider.complete(ask("Name a color.", max_tokens=8))
         assert refused.value.busy and refused.value.status == 429 and refused.value.retry_after_seconds >= 1
         assert not running.done()  # refused at once, not after waiting for the model
 
         provider.max_queue_wait_seconds = 600.0
-        queued = asyncio.create_task(provider.complete(_ask(LONG, max_tokens=600, run_id="run-a")))
+        queued = asyncio.create_task(provider.complete(ask(LONG, max_tokens=600, run_id="run-a")))
         await asyncio.sleep(0.5)
         assert provider.runs_in_lane() == ["run-a"]
         provider.cancel_run("run-a")
@@ -230,7 +218,7 @@ def test_a_full_lane_refuses_at_once_and_a_cancelled_run_lets_go_of_the_model() 
             with pytest.raises(ProviderError, match="cancelled"):
                 await generation
         assert provider.runs_in_lane() == [] and provider.queued == 0
-        after = await provider.complete(_ask("Name a color.", max_tokens=8))
+        after = await provider.complete(ask("Name a color.", max_tokens=8))
         assert after.content.strip()  # the model works on after a stopped generation
 
     asyncio.run(scenario())

@@ -2,6 +2,18 @@
 import { api, COOKIE_MODE, go, session, wanted } from "./api.js";
 import { el } from "./dom.js";
 
+// Signs in with a password (the refresh token set as the HttpOnly cookie) and goes where the visitor was going.
+async function signIn(username, password) {
+  const tokens = await api("/auth/login", {
+    method: "POST",
+    body: { username, password },
+    retry: false,
+    extraHeaders: COOKIE_MODE,
+  });
+  session.save({ token: tokens.access_token, apiKey: null });
+  go(wanted.take());
+}
+
 export function loginPage() {
   const error = el("p", { class: "muted", id: "login-error" });
   const username = el("input", { type: "text", name: "username", autocomplete: "username", required: true });
@@ -15,14 +27,7 @@ export function loginPage() {
   const withPassword = async (event) => {
     event.preventDefault();
     try {
-      const tokens = await api("/auth/login", {
-        method: "POST",
-        body: { username: username.value, password: password.value },
-        retry: false,
-        extraHeaders: COOKIE_MODE,
-      });
-      session.save({ token: tokens.access_token, apiKey: null });
-      go(wanted.take());
+      await signIn(username.value, password.value);
     } catch (e) {
       error.textContent = e.message;
     }
@@ -86,14 +91,7 @@ export function signUpPage() {
         body: { username: username.value, email: email.value, password: password.value },
         retry: false,
       });
-      const tokens = await api("/auth/login", {
-        method: "POST",
-        body: { username: username.value, password: password.value },
-        retry: false,
-        extraHeaders: COOKIE_MODE,
-      });
-      session.save({ token: tokens.access_token, apiKey: null });
-      go(wanted.take());
+      await signIn(username.value, password.value);
     } catch (e) {
       error.textContent = e.status === 403 ? "Sign-up is closed here: ask an administrator for an account." : e.message;
     }
