@@ -136,7 +136,7 @@ def list_runs(
         goal = r["goal"] if len(r["goal"]) <= room else r["goal"][: room - 1] + "…"
         console.out(
             f"{r['id']:<36}  {r['status']:<9}  {r.get('verification') or '':<10}  {created:<16}  "
-            f"{'$' + format(r['spent_usd'], '.4f'):>9}  {goal}"
+            f"{usd(r['spent_usd']):>9}  {goal}"
         )
 
 
