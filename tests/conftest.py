@@ -7,16 +7,20 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis
-from database.migrate import upgrade
-from services.api_gateway.main import create_app as create_gateway
-from services.auth_service.config import AuthSettings
-from services.auth_service.main import create_app as create_auth
-from tests.support import ThreadedServer, docker_unavailable_reason, free_port, sandbox_unavailable_reason
-from tests.support.echo_upstream import create_echo_app
-from tests.support.settings import ADMIN_PASSWORD, INTERNAL_SECRET, common_settings
-from tests.support.stack import Stack
-from tests.support.users import RegisteredUser, register_and_login
+# The shared test code asserts too (register_and_login, the fixtures of the provider servers): its modules are
+# imported here before pytest would load them as plugins, so they are marked for assertion rewriting first.
+pytest.register_assert_rewrite("tests.support")
+
+from cognitionos_cli.embedded import EmbeddedPostgres, EmbeddedRedis, start_postgres, start_redis  # noqa: E402
+from database.migrate import upgrade  # noqa: E402
+from services.api_gateway.main import create_app as create_gateway  # noqa: E402
+from services.auth_service.config import AuthSettings  # noqa: E402
+from services.auth_service.main import create_app as create_auth  # noqa: E402
+from tests.support import ThreadedServer, docker_unavailable_reason, free_port, sandbox_unavailable_reason  # noqa: E402
+from tests.support.echo_upstream import create_echo_app  # noqa: E402
+from tests.support.settings import ADMIN_PASSWORD, INTERNAL_SECRET, common_settings  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+from tests.support.users import RegisteredUser, register_and_login  # noqa: E402
 
 TEST_DATABASE = "cognitionos_test"
 
