@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cognitionos_cli.account import ApiKey, GatewayUrl
-from cognitionos_cli.runs import EXIT_RUN_FAILED, AsJson, fail, signed_in
+from cognitionos_cli.runs import EXIT_RUN_FAILED, AsJson, NewestFirst, fail, signed_in
 from cognitionos_sdk import Memory, NotFoundError
 
 # What a memory carries from one install to another: everything POST /api/v1/memories takes that is the user's own
@@ -53,7 +53,7 @@ def _print(console: Console, memories: list[Memory], *, as_json: bool, scored: b
 def list_memories(
     url: GatewayUrl = None,
     api_key: ApiKey = None,
-    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 20,
+    limit: NewestFirst = 20,
     as_json: AsJson = False,
 ) -> None:
     """Your latest memories: id, type, when and content."""

@@ -29,6 +29,7 @@ EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
+NewestFirst = Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")]
 RunId = Annotated[str, typer.Argument(help="The run's id (cognitionos runs list shows them)")]
 
 runs_app = typer.Typer(
@@ -117,7 +118,7 @@ def run(
 def list_runs(
     url: GatewayUrl = None,
     api_key: ApiKey = None,
-    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first")] = 20,
+    limit: NewestFirst = 20,
     as_json: AsJson = False,
 ) -> None:
     """Your latest runs: id, status, when, cost and goal."""
