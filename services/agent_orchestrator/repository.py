@@ -113,18 +113,20 @@ async def succeeded_keys(session: AsyncSession, run_id: uuid.UUID) -> list[str]:
     return list(rows.scalars())
 
 
+_LOCK_CLAIMABLE_RUNS = text("""
+SELECT r.id FROM runs r
+WHERE r.status = 'running' AND (CAST(:run_id AS uuid) IS NULL OR r.id = CAST(:run_id AS uuid)) AND r.id IN (
+    SELECT t.run_id FROM tasks t
+    WHERE (t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND
+        t.lease_expires_at < clock_timestamp()))
+ORDER BY r.created_at
+LIMIT :run_limit
+FOR UPDATE OF r SKIP LOCKED
+""")
+
 _CLAIM = text("""
-WITH claimable_runs AS (
-    SELECT r.id, r.max_parallel FROM runs r
-    WHERE r.status = 'running' AND (CAST(:run_id AS uuid) IS NULL OR r.id = CAST(:run_id AS uuid)) AND r.id IN (
-        SELECT t.run_id FROM tasks t
-        WHERE (t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND
-            t.lease_expires_at < clock_timestamp()))
-    ORDER BY r.created_at
-    LIMIT :run_limit
-    FOR UPDATE OF r SKIP LOCKED
-), picked AS (
-    SELECT t.id FROM claimable_runs c
+WITH picked AS (
+    SELECT t.id FROM runs c
     CROSS JOIN LATERAL (
         SELECT t.id FROM tasks t
         WHERE t.run_id = c.id AND t.id <> ALL(CAST(:still_running AS uuid[]))
@@ -136,6 +138,8 @@ WITH claimable_runs AS (
                 busy.lease_expires_at >= clock_timestamp()))
         FOR UPDATE OF t SKIP LOCKED
     ) t
+    WHERE c.id = ANY(CAST(:run_ids AS uuid[]))
+    ORDER BY c.created_at
     LIMIT :limit
 )
 UPDATE tasks SET status = 'running', lease_owner = :worker, lease_expires_at = clock_timestamp() + make_interval(secs
@@ -160,13 +164,20 @@ async def claim_ready_tasks(
     A run this transaction has locked already is not skipped: its own locks never block it. Times compare with
     clock_timestamp(), not now(): tasks this same transaction just made ready count as ready. `still_running` are the
     caller's own tasks in progress: one whose lease lapsed while its worker was busy is not started a second time
-    there."""
+    there.
+
+    The runs are locked in a statement of their own: under READ COMMITTED each statement reads from the moment it
+    starts, so a claim counting a run's busy tasks after the lock sees every claim committed before it was granted.
+    Counted in the locking statement, a claim that committed meanwhile went unseen and max_parallel was exceeded."""
+    locked = await session.execute(_LOCK_CLAIMABLE_RUNS.bindparams(run_id=run_id, run_limit=limit))
+    run_ids = list(locked.scalars())
+    if not run_ids:
+        return []
     bound = _CLAIM.bindparams(
         worker=worker_id,
         limit=limit,
-        run_limit=limit,
         lease=lease_seconds,
-        run_id=run_id,
+        run_ids=run_ids,
         still_running=list(still_running),
     )
     statement = select(Task).from_statement(bound)
