@@ -26,6 +26,8 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+from anthropic.types import MessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from benchmarks.common import backends, cpu_seconds, percentile, service_process, summary
 from benchmarks.gateway import FLOOR_FACTORY, SECRETS, login
@@ -128,7 +130,8 @@ def _api_key(gateway_url: str) -> str:
     ).json()["key"]
 
 
-MESSAGES = [{"role": "user", "content": "Say something short."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say something short."}]
+ANTHROPIC_MESSAGES: list[MessageParam] = [{"role": "user", "content": "Say something short."}]
 TARGET_OVERHEAD_MS = 2.0
 
 
@@ -150,11 +153,11 @@ def _anthropic_client(base_url: str, key: str) -> anthropic.Anthropic:
 
 
 def _message(client: anthropic.Anthropic) -> None:
-    client.messages.create(model=ANTHROPIC_MODEL, messages=MESSAGES, max_tokens=32)
+    client.messages.create(model=ANTHROPIC_MODEL, messages=ANTHROPIC_MESSAGES, max_tokens=32)
 
 
 def _streamed_message(client: anthropic.Anthropic) -> None:
-    for _ in client.messages.create(model=ANTHROPIC_MODEL, messages=MESSAGES, max_tokens=32, stream=True):
+    for _ in client.messages.create(model=ANTHROPIC_MODEL, messages=ANTHROPIC_MESSAGES, max_tokens=32, stream=True):
         pass
 
 
@@ -194,7 +197,7 @@ PROTOCOLS = {
 }
 
 
-def _report(label: str, samples: dict[str, list[float]], hop_ms: dict[str, tuple[float, float]]) -> None:
+def _report(label: str, samples: dict[str, list[float]], hop_ms: dict[str, tuple[float, ...]]) -> None:
     """`hop_ms`: each path's CPU per request in its first hop (the gateway) and its second (the ai-runtime)."""
     print(f"   {label}:")
     direct = samples["direct"]

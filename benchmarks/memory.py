@@ -21,8 +21,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import asyncpg
 import httpx
@@ -208,14 +209,16 @@ def main() -> None:
         print(f"VACUUM ANALYZE memories after the load: {asyncio.run(vacuum_analyze(urls['DATABASE_URL'])):.1f} s")
 
         user = 0
-        mine = np.array([i for i in range(args.memories) if owner[i] == user])
-        query_rows = rng.choice(mine, args.queries, replace=False)
+        owned = np.array([i for i in range(args.memories) if owner[i] == user])
+        query_rows = rng.choice(owned, args.queries, replace=False)
         queries = vectors[query_rows] + rng.normal(0, 0.03, (args.queries, vectors.shape[1])).astype(np.float32)
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         direct_headers = headers_for(user_ids[user], secret)
         gateway_headers = {"Authorization": f"Bearer {tokens[user]}"}
 
-        def timed(url: str, headers: dict[str, str], body_for) -> tuple[list[float], list[list[str]]]:
+        def timed(
+            url: str, headers: dict[str, str], body_for: Callable[[int], dict[str, Any]]
+        ) -> tuple[list[float], list[list[str]]]:
             samples, results = [], []
             for q in range(args.queries):
                 started = time.perf_counter()
@@ -244,7 +247,7 @@ def main() -> None:
             dedup_probe_rate(urls["DATABASE_URL"], user_ids, ceiling_vectors(vectors, rng), args.loaders)
         )
 
-    print(f"retrieval, k=10, one user among {USERS} ({len(mine)} of {args.memories} memories):")
+    print(f"retrieval, k=10, one user among {USERS} ({len(owned)} of {args.memories} memories):")
     print(f"   direct,  excluding embedding  {summary(direct_vec)}  p95={percentile(direct_vec, 95):.3f} ms")
     print(f"   gateway, excluding embedding  {summary(gateway_vec)}  p95={percentile(gateway_vec, 95):.3f} ms")
     print(f"   direct,  including embedding  {summary(direct_text)}  p95={percentile(direct_text, 95):.3f} ms")
@@ -257,7 +260,7 @@ def main() -> None:
     id_of = np.array(ids)
     recalls = []
     for q in range(args.queries):
-        exact = mine[np.argsort(-(vectors[mine] @ queries[q]))[:10]]
+        exact = owned[np.argsort(-(vectors[owned] @ queries[q]))[:10]]
         recalls.append(len(set(id_of[exact]) & set(found[q])) / 10)
     print(
         "recall@10 of HNSW (ef_search from k, iterative scan) vs exact scan of the same user's vectors: "

@@ -190,7 +190,7 @@ def incremental_load(
     ids = [""] * len(rows)
     batches = {
         user: [
-            (chunk, json.dumps({"memories": [rows[i] for i in chunk]}).encode())
+            (chunk.tolist(), json.dumps({"memories": [rows[i] for i in chunk]}).encode())
             for chunk in np.array_split(np.array([i for i in range(len(rows)) if owner[i] == user]), 10)
         ]
         for user in range(USERS)

@@ -17,6 +17,7 @@ import json
 import time
 import uuid
 from contextlib import ExitStack
+from typing import cast
 
 import asyncpg
 import httpx
@@ -49,11 +50,11 @@ def build_dag(layers: int, width: int) -> list[dict[str, object]]:
 
 async def in_memory_baseline(tasks: list[dict[str, object]], parallel: int) -> tuple[float, list[float]]:
     """The same DAG on asyncio with no persistence: what scheduling alone costs."""
-    remaining = {t["id"]: set(t["depends_on"]) for t in tasks}  # type: ignore[arg-type]
+    remaining = {str(t["id"]): {str(d) for d in cast(list[str], t["depends_on"])} for t in tasks}
     dependents: dict[str, list[str]] = {}
-    for t in tasks:
-        for d in t["depends_on"]:  # type: ignore[attr-defined]
-            dependents.setdefault(d, []).append(t["id"])  # type: ignore[arg-type]
+    for key, deps in remaining.items():
+        for d in deps:
+            dependents.setdefault(d, []).append(key)
     queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
     latencies: list[float] = []
     done = asyncio.Event()

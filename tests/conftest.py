@@ -101,8 +101,12 @@ def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
     auth = ThreadedServer(create_auth(auth_settings)).start()
     echo = ThreadedServer(create_echo_app(INTERNAL_SECRET)).start()
     partial = Stack(
-        auth=auth, echo=echo, gateway=None, auth_settings=auth_settings, dead_url=f"http://127.0.0.1:{free_port()}"
-    )  # type: ignore[arg-type]
+        auth=auth,
+        echo=echo,
+        gateway=None,  # type: ignore[arg-type]  # the gateway's settings need the stack's other parts first
+        auth_settings=auth_settings,
+        dead_url=f"http://127.0.0.1:{free_port()}",
+    )
     partial.gateway = ThreadedServer(create_gateway(partial.gateway_settings())).start()
     yield partial
     for server in (partial.gateway, echo, auth):

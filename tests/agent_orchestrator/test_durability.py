@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +16,8 @@ from database.migrate import upgrade
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app
 from shared.app import service_state
-from tests.support import ThreadedServer, free_port, serving
-from tests.support.platform import Platform, RoleScript, RunsClient, running_platform, task
+from tests.support import ThreadedServer, eventually, free_port, serving
+from tests.support.platform import Platform, RoleScript, RunsClient, code_runs_in_flight, running_platform, task
 from tests.support.providers import Providers
 from tests.support.users import make_user
 
@@ -114,7 +113,7 @@ def test_killed_orchestrator_mid_task_is_resumed_by_another(
                 until=lambda r: any(t["task_key"] == "long" and t["status"] == "running" for t in r["tasks"]),
                 timeout=60,
             )
-            time.sleep(0.5)
+            eventually(lambda: code_runs_in_flight(platform.redis_url, runs.user_id) == 1)  # killed mid-call
         finally:
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
@@ -143,8 +142,10 @@ def test_a_run_in_flight_during_a_database_outage_finishes_once_it_is_back(
             tasks = [task("a", tool="execute_python", inputs={"code": slow}), task("b", tool="noop", depends_on=("a",))]
             run_id = runs.start(plan_id=runs.plan(tasks, script))["id"]
             runs.wait(run_id, until=lambda r: any(t["status"] == "running" for t in r["tasks"]), timeout=60)
+            eventually(lambda: code_runs_in_flight(redis_url, runs.user_id) == 1)
             postgres.stop()
-            time.sleep(4)  # the task finishes while its result cannot be written
+            # The code finishes while its result cannot be written.
+            eventually(lambda: code_runs_in_flight(redis_url, runs.user_id) == 0, timeout=60)
             postgres = start_postgres(data_dir, database="outage_runs")
             done = runs.wait(run_id, timeout=120)
             assert done["status"] == "succeeded", done

@@ -1,7 +1,6 @@
 """Runs end to end on real services, with the LLM's answers scripted per agent role."""
 
 import json
-import time
 import uuid
 
 import httpx
@@ -9,8 +8,16 @@ import pytest
 
 from services.agent_orchestrator.execution import TaskExecutor
 from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
-from tests.support import assert_error, sql_scalar
-from tests.support.platform import Platform, RoleScript, RunsClient, script_fibonacci_run, task
+from tests.support import assert_error, eventually, sql_scalar
+from tests.support.platform import (
+    Platform,
+    RoleScript,
+    RunsClient,
+    code_runs_in_flight,
+    script_fibonacci_run,
+    task,
+    tasks_in_worker,
+)
 from tests.support.users import Caller, identity_headers, make_user, signed_client
 
 
@@ -186,11 +193,13 @@ def test_cancel_stops_running_tasks(runs: RunsClient, script: RoleScript) -> Non
     )
     run = runs.start(plan_id=plan_id)
     runs.wait(run["id"], until=lambda r: any(t["status"] == "running" for t in r["tasks"]))
-    time.sleep(0.5)
+    eventually(lambda: code_runs_in_flight(runs.platform.redis_url, runs.user_id) == 1)  # the code is running
     response = runs.http.post(runs.url(f"/runs/{run['id']}/cancel"))
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "cancelled"
-    time.sleep(3)  # longer than a heartbeat: the worker has stopped the task, and nothing rewrote it
+    # The worker lets go of the task and its sandbox; only then can nothing rewrite it any more.
+    eventually(lambda: tasks_in_worker(runs.platform.orchestrator) == 0)
+    eventually(lambda: code_runs_in_flight(runs.platform.redis_url, runs.user_id) == 0)
     after = runs.get(run["id"])
     assert after["status"] == "cancelled" and {t["status"] for t in after["tasks"]} == {"cancelled"}
     assert after["tasks"][0]["output"] is None
@@ -393,10 +402,12 @@ def test_an_unchecked_result_says_so_everywhere(runs: RunsClient, script: RoleSc
     script.add("summarizer", {"summary": "It is surely fine.", "key_facts": []})
     done = runs.wait(runs.start(plan_id=plan_id)["id"])
     assert done["status"] == "succeeded" and done["verification"] == "unverified"
-    stored = sql_scalar(
-        platform.database_url,
-        "SELECT content || '|' || (metadata->>'verification') FROM memories WHERE id = :m",
-        m=done["result"]["memory_id"],
+    stored = str(
+        sql_scalar(
+            platform.database_url,
+            "SELECT content || '|' || (metadata->>'verification') FROM memories WHERE id = :m",
+            m=done["result"]["memory_id"],
+        )
     )
     assert str(stored).startswith("Unverified (nothing checked this result): ") and stored.endswith("|unverified")
     assert [r["verification"] for r in runs.http.get(runs.url("/runs")).json()["items"] if r["id"] == done["id"]] == [

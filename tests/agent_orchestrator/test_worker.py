@@ -5,6 +5,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from database.models import Run, Task
 from services.agent_orchestrator import repository
 from services.agent_orchestrator.config import OrchestratorSettings
@@ -41,26 +43,30 @@ async def _heartbeat_scenario(database_url: str, redis_url: str, user_id: str) -
         )
     async with sessionmaker.begin() as session:  # the run's owner cancels one of them
         await session.execute(
-            Task.__table__.update().where(Task.id == claimed["cancelled"]).values(status="cancelled", lease_owner=None)
+            update(Task).where(Task.id == claimed["cancelled"]).values(status="cancelled", lease_owner=None)
         )
 
     forever = asyncio.Event()
+
+    async def endless() -> None:
+        await forever.wait()
+
     worker.running = {
-        claimed["held"]: asyncio.create_task(forever.wait()),
-        claimed["cancelled"]: asyncio.create_task(forever.wait()),
+        claimed["held"]: asyncio.create_task(endless()),
+        claimed["cancelled"]: asyncio.create_task(endless()),
     }
     extend = repository.extend_leases
 
     async def extend_while_a_task_starts(*args: Any, **kwargs: Any) -> set[uuid.UUID]:
         # A task is claimed and started while the heartbeat waits for the database.
-        worker.running[claimed["late"]] = asyncio.create_task(forever.wait())
+        worker.running[claimed["late"]] = asyncio.create_task(endless())
         return await extend(*args, **kwargs)
 
-    repository.extend_leases = extend_while_a_task_starts  # type: ignore[assignment]
+    repository.extend_leases = extend_while_a_task_starts
     try:
         await worker._extend_leases()
     finally:
-        repository.extend_leases = extend  # type: ignore[assignment]
+        repository.extend_leases = extend
     await asyncio.sleep(0)
     outcome = {key: worker.running[task_id].cancelled() for key, task_id in claimed.items()}
     for task in worker.running.values():

@@ -47,7 +47,7 @@ def test_streaming_is_budgeted_too(ai: httpx.Client, admin_ai: httpx.Client, use
 
 
 def test_concurrent_calls_cannot_overspend(
-    runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str, providers: Providers
+    runtime_server: ThreadedServer, admin_ai: httpx.Client, user_id: str, database_url: str, providers: Providers
 ) -> None:
     limit = Decimal("0.003")  # room for 4 worst-case reservations of ~0.0006 $, not 5
     # A lifetime budget: a daily one would start afresh if the test ran across midnight (it once did).
@@ -169,7 +169,7 @@ def test_a_user_sees_only_their_own_spend_and_budget(
 
 
 def test_parallel_calls_on_the_embedded_model_cannot_pass_a_token_cap(
-    runtime_server, admin_ai: httpx.Client, user_id: str, database_url: str
+    runtime_server: ThreadedServer, admin_ai: httpx.Client, user_id: str, database_url: str
 ) -> None:
     """The reservation counts the prompt through the model's own chat template (its default system prompt
     included); counting the text alone let 8 parallel calls use 430 tokens of a 400-token budget."""

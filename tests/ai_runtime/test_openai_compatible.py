@@ -2,11 +2,20 @@
 
 import json
 from collections.abc import Iterator
+from typing import cast
 
 import anthropic
 import httpx
 import openai
 import pytest
+from anthropic.types import MessageParam, TextBlock, ToolChoiceParam, ToolParam, ToolUseBlock
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+    ChatCompletionToolChoiceOptionParam,
+)
+from openai.types.responses import FunctionToolParam, ResponseInputParam
 
 from services.ai_runtime.main import create_app as create_runtime
 from services.api_gateway.main import create_app as create_gateway
@@ -40,7 +49,7 @@ def test_chat_completion_with_the_sdk(sdk_stack: tuple[str, str, str], database_
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=20
     )
     assert completion.choices[0].message.content == "Hello from the OpenAI test server"
-    assert completion.model == "gpt-4o-mini" and completion.usage.total_tokens == 18
+    assert completion.model == "gpt-4o-mini" and completion.usage is not None and completion.usage.total_tokens == 18
     assert any(r.model == "gpt-4o-mini" and r.cost_usd > 0 for r in usage_rows(database_url, user_id))
 
 
@@ -86,14 +95,15 @@ def test_sdk_errors_are_typed(sdk_stack: tuple[str, str, str]) -> None:
 def test_tool_calls_with_the_sdk(sdk_stack: tuple[str, str, str]) -> None:
     base_url, key, _ = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    tool = {
+    tool: ChatCompletionFunctionToolParam = {
         "type": "function",
         "function": {"name": "fibonacci", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}}},
     }
     completion = client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "fib 10"}], tools=[tool]
     )
-    (call,) = completion.choices[0].message.tool_calls
+    (call,) = completion.choices[0].message.tool_calls or []
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert call.function.name == "fibonacci" and call.function.arguments == '{"n": 10}'
     assert completion.choices[0].finish_reason == "tool_calls"
 
@@ -152,7 +162,7 @@ def test_the_anthropic_sdk_talks_to_any_configured_model(sdk_stack: tuple[str, s
         messages=[{"role": "user", "content": "hi"}],
     )
     assert message.type == "message" and message.role == "assistant"
-    assert message.content[0].text == "Hello from the OpenAI test server"
+    assert isinstance(message.content[0], TextBlock) and message.content[0].text == "Hello from the OpenAI test server"
     assert message.stop_reason == "end_turn" and message.usage.input_tokens > 0
     with client.messages.stream(
         model="gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
@@ -164,7 +174,7 @@ def test_the_anthropic_sdk_talks_to_any_configured_model(sdk_stack: tuple[str, s
         client.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
 
 
-ANTHROPIC_WEATHER = {
+ANTHROPIC_WEATHER: ToolParam = {
     "name": "get_weather",
     "description": "The weather in a city",
     "input_schema": {
@@ -181,7 +191,7 @@ def test_the_anthropic_sdk_gets_tool_use_blocks_streamed_or_not(
     """tools and tool_choice went unread on /v1/messages: a forced tool call came back as prose with end_turn."""
     base_url, key, _ = sdk_stack
     client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
-    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    ask: list[MessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
     forced = client.messages.create(
         model="smollm2-135m-instruct",  # the embedded model: the grammar makes its answer a call of the named tool
         max_tokens=40,
@@ -189,14 +199,14 @@ def test_the_anthropic_sdk_gets_tool_use_blocks_streamed_or_not(
         tools=[ANTHROPIC_WEATHER],
         tool_choice={"type": "tool", "name": "get_weather"},
     )
-    (use,) = [block for block in forced.content if block.type == "tool_use"]
+    (use,) = [block for block in forced.content if isinstance(block, ToolUseBlock)]
     assert forced.stop_reason == "tool_use" and use.name == "get_weather" and isinstance(use.input["city"], str)
 
     with client.messages.stream(
         model="gpt-4o-mini", max_tokens=40, messages=ask, tools=[ANTHROPIC_WEATHER], tool_choice={"type": "any"}
     ) as stream:
         final = stream.get_final_message()
-    (streamed,) = [block for block in final.content if block.type == "tool_use"]
+    (streamed,) = [block for block in final.content if isinstance(block, ToolUseBlock)]
     assert final.stop_reason == "tool_use" and streamed.name == "get_weather" and isinstance(streamed.input, dict)
     sent = providers.openai_app.state.requests[-1]["body"]
     assert sent["tool_choice"] == "required" and sent["tools"][0]["function"]["name"] == "get_weather"
@@ -219,7 +229,8 @@ def test_the_anthropic_sdk_gets_tool_use_blocks_streamed_or_not(
             },
         ],
     )
-    assert answered.content[0].text == "Sunny in Paris" and answered.stop_reason == "end_turn"
+    assert isinstance(answered.content[0], TextBlock) and answered.content[0].text == "Sunny in Paris"
+    assert answered.stop_reason == "end_turn"
     sent_messages = providers.openai_app.state.requests[-1]["body"]["messages"]
     assert sent_messages[1]["tool_calls"][0]["id"] == streamed.id
     assert sent_messages[2] == {"role": "tool", "tool_call_id": streamed.id, "content": "Sunny, 21 C"}
@@ -228,8 +239,12 @@ def test_the_anthropic_sdk_gets_tool_use_blocks_streamed_or_not(
 def test_the_anthropic_sdk_counts_tokens_and_is_refused_what_is_not_supported(sdk_stack: tuple[str, str, str]) -> None:
     base_url, key, _ = sdk_stack
     client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
-    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
-    for model, choice in (("smollm2-135m-instruct", {"type": "any"}), ("gpt-4o-mini", {"type": "auto"})):
+    ask: list[MessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    choices: tuple[tuple[str, ToolChoiceParam], ...] = (
+        ("smollm2-135m-instruct", {"type": "any"}),
+        ("gpt-4o-mini", {"type": "auto"}),
+    )
+    for model, choice in choices:
         counted = client.messages.count_tokens(model=model, messages=ask)
         with_tools = client.messages.count_tokens(
             model=model, messages=ask, tools=[ANTHROPIC_WEATHER], tool_choice=choice
@@ -254,7 +269,7 @@ def test_the_anthropic_sdk_counts_tokens_and_is_refused_what_is_not_supported(sd
         client.messages.count_tokens(model="no-such-model", messages=ask)
 
 
-WEATHER = {
+WEATHER: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -266,7 +281,7 @@ WEATHER = {
         },
     },
 }
-TIME = {
+TIME: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {"name": "get_time", "description": "The time now", "parameters": {"type": "object", "properties": {}}},
 }
@@ -276,11 +291,12 @@ def test_tool_calls_on_the_embedded_model_with_the_sdk(sdk_stack: tuple[str, str
     """No key needed: the grammar makes SmolLM2's answer a valid call of an offered tool, arguments per its schema."""
     base_url, key, _ = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
     forced = client.chat.completions.create(
         model="smollm2-135m-instruct", messages=ask, tools=[WEATHER, TIME], tool_choice="required", max_tokens=40
     )
-    (call,) = forced.choices[0].message.tool_calls
+    (call,) = forced.choices[0].message.tool_calls or []
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert forced.choices[0].finish_reason == "tool_calls" and call.function.name in ("get_weather", "get_time")
     assert isinstance(json.loads(call.function.arguments), dict)
 
@@ -291,7 +307,8 @@ def test_tool_calls_on_the_embedded_model_with_the_sdk(sdk_stack: tuple[str, str
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
         max_tokens=40,
     )
-    (call,) = named.choices[0].message.tool_calls
+    (call,) = named.choices[0].message.tool_calls or []
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
 
     # the result goes back as a tool message and the model answers in words (no tools offered: it must)
@@ -299,7 +316,16 @@ def test_tool_calls_on_the_embedded_model_with_the_sdk(sdk_stack: tuple[str, str
         model="smollm2-135m-instruct",
         messages=[
             *ask,
-            {"role": "assistant", "tool_calls": [call.model_dump(exclude_none=True)]},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.function.name, "arguments": call.function.arguments},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 C"},
         ],
         tools=[WEATHER],
@@ -321,7 +347,12 @@ def test_responses_api_with_the_sdk_text_and_streaming(sdk_stack: tuple[str, str
     providers.openai_app.state.reply = "Hello from the OpenAI test server"
     response = client.responses.create(model="gpt-4o-mini", instructions="Be brief.", input="Say hello")
     assert response.output_text == "Hello from the OpenAI test server" and response.status == "completed"
-    assert response.usage.input_tokens == 11 and response.usage.output_tokens == 7 and response.id.startswith("resp_")
+    assert (
+        response.usage is not None
+        and response.usage.input_tokens == 11
+        and response.usage.output_tokens == 7
+        and response.id.startswith("resp_")
+    )
     sent = providers.openai_app.state.requests[-1]["body"]["messages"]
     assert sent == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 
@@ -337,8 +368,9 @@ def test_responses_api_with_the_sdk_text_and_streaming(sdk_stack: tuple[str, str
 def test_responses_api_function_tools_round_trip(sdk_stack: tuple[str, str, str], providers: Providers) -> None:
     base_url, key, _ = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    tool = {
+    tool: FunctionToolParam = {
         "type": "function",
+        "strict": None,
         "name": "fibonacci",
         "description": "The n-th Fibonacci number",
         "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
@@ -350,14 +382,12 @@ def test_responses_api_function_tools_round_trip(sdk_stack: tuple[str, str, str]
     assert offered[0]["function"]["name"] == "fibonacci"
 
     providers.openai_app.state.reply = "fib(10) is 55"
-    answered = client.responses.create(
-        model="gpt-4o-mini",
-        input=[
-            {"role": "user", "content": "What is fib(10)?"},
-            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
-            {"type": "function_call_output", "call_id": call.call_id, "output": "55"},
-        ],
-    )
+    conversation: ResponseInputParam = [
+        {"role": "user", "content": "What is fib(10)?"},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "55"},
+    ]
+    answered = client.responses.create(model="gpt-4o-mini", input=conversation)
     assert answered.output_text == "fib(10) is 55"
     sent = providers.openai_app.state.requests[-1]["body"]["messages"]
     assert sent[1]["tool_calls"][0]["id"] == call.call_id and sent[2] == {
@@ -366,7 +396,8 @@ def test_responses_api_function_tools_round_trip(sdk_stack: tuple[str, str, str]
         "content": "55",
     }
     with pytest.raises(openai.BadRequestError) as refused:
-        client.responses.create(model="gpt-4o-mini", input=[{"type": "web_search_call"}])
+        unsupported = cast(ResponseInputParam, [{"type": "web_search_call"}])  # an item this server does not run
+        client.responses.create(model="gpt-4o-mini", input=unsupported)
     assert refused.value.code == "unsupported_input"
 
 
@@ -375,12 +406,13 @@ def test_tool_calls_stream_as_deltas_with_the_sdk(sdk_stack: tuple[str, str, str
     and from the embedded model; the ledger gets the whole call's usage."""
     base_url, key, _ = sdk_stack
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
-    for model, choice in (
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    choices: tuple[tuple[str, ChatCompletionToolChoiceOptionParam], ...] = (
         ("gpt-4o-mini", "auto"),
         ("claude-3-5-haiku-latest", "auto"),
         ("smollm2-135m-instruct", "required"),
-    ):
+    )
+    for model, choice in choices:
         stream = client.chat.completions.create(
             model=model, messages=ask, tools=[WEATHER], tool_choice=choice, stream=True, max_tokens=40
         )

@@ -5,7 +5,7 @@ saying what to set without a key)."""
 import httpx
 
 from services.ai_runtime.main import create_app
-from tests.support import assert_error, serving
+from tests.support import ThreadedServer, assert_error, serving
 from tests.support.settings import runtime_settings
 from tests.support.users import identity_headers
 
@@ -32,7 +32,7 @@ def test_ada_002_without_an_openai_key_says_what_to_set(database_url: str, redis
     assert "OPENAI_API_KEY" in assert_error(response, 503, "model_unavailable")["message"]
 
 
-def test_health_answers_the_original_status_words_and_lists_providers(runtime_server) -> None:
+def test_health_answers_the_original_status_words_and_lists_providers(runtime_server: ThreadedServer) -> None:
     body = httpx.get(f"{runtime_server.url}/health").json()
     assert body["status"] == "healthy" and body["providers"]["openai"] == "live"
     assert body["providers"] == body["details"]["providers"]

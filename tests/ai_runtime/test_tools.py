@@ -1,13 +1,14 @@
 """Tool calls in OpenAI's shape, translated for Anthropic; refused clearly where a model cannot call tools."""
 
 import json
+from typing import Any
 
 import httpx
 
 from tests.support import assert_error
 from tests.support.providers import Providers
 
-FIB_TOOL = {
+FIB_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "fibonacci",

@@ -6,10 +6,10 @@ def test_opens_after_threshold_and_allows_one_trial() -> None:
     breaker.record_failure(now=0)
     assert breaker.state == "closed" and breaker.allow_request(now=0)
     breaker.record_failure(now=1)
-    assert breaker.state == "open" and not breaker.allow_request(now=5)
+    assert (breaker.state, breaker.allow_request(now=5)) == ("open", False)
     assert breaker.retry_after_seconds(now=5) == 6
     assert breaker.allow_request(now=11)  # half-open trial
-    assert breaker.state == "half_open" and not breaker.allow_request(now=11)
+    assert (breaker.state, breaker.allow_request(now=11)) == ("half_open", False)
 
 
 def test_failed_trial_reopens_and_success_closes() -> None:
@@ -20,7 +20,7 @@ def test_failed_trial_reopens_and_success_closes() -> None:
     assert breaker.state == "open" and not breaker.allow_request(now=2.5)
     assert breaker.allow_request(now=3.1)
     breaker.record_success()
-    assert breaker.state == "closed" and breaker.allow_request(now=3.1) and breaker.allow_request(now=3.1)
+    assert (breaker.state, breaker.allow_request(now=3.1), breaker.allow_request(now=3.1)) == ("closed", True, True)
 
 
 def test_success_resets_the_failure_count() -> None:

@@ -19,7 +19,7 @@ from services.api_gateway.authentication import ExpiringCache
 from services.api_gateway.main import create_app as create_gateway
 from shared.identity import Identity
 from shared.revocation import api_key_cache_key
-from tests.support import assert_error, eventually, serving, sql_scalar
+from tests.support import assert_error, eventually, forget_ip_limit, serving, sql_scalar
 from tests.support.stack import Stack
 from tests.support.users import RegisteredUser
 
@@ -27,7 +27,7 @@ from tests.support.users import RegisteredUser
 def _raw_request(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dict]:
     """http.client sends the path exactly as written (httpx and browsers would resolve dot segments first)."""
     parsed = urlparse(url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=10)
     try:
         connection.request(method, path, body=body, headers={"Content-Type": "application/json", **headers})
         response = connection.getresponse()
@@ -87,7 +87,7 @@ class TestPathTricks:
 
 class TestClientAddress:
     def test_forwarded_for_from_loopback_does_not_reset_the_ip_limit(self, stack: Stack, redis_url: str) -> None:
-        asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        forget_ip_limit(redis_url)
         settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1, trust_forwarded_for=False)
         try:
             with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
@@ -101,10 +101,10 @@ class TestClientAddress:
                 ]
             assert codes[-1] == 429
         finally:
-            asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+            forget_ip_limit(redis_url)
 
     def test_guessing_api_keys_spends_the_ip_limit(self, stack: Stack, redis_url: str) -> None:
-        asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        forget_ip_limit(redis_url)
         settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1)
         try:
             with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
@@ -114,7 +114,7 @@ class TestClientAddress:
                 ]
             assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429, 429]
         finally:
-            asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+            forget_ip_limit(redis_url)
 
 
 def test_identity_written_into_the_key_cache_by_a_redis_client_is_not_trusted(
@@ -241,17 +241,17 @@ class TestReviewAttacks:
     def test_anonymous_requests_spend_the_ip_limit_and_leave_no_usage_rows(
         self, stack: Stack, redis_url: str, database_url: str, user: RegisteredUser, unique: str
     ) -> None:
-        asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+        forget_ip_limit(redis_url)
         settings = stack.gateway_settings(rate_limit_ip_burst=3, rate_limit_ip_per_minute=1)
         try:
             with serving(create_gateway(settings)) as gw, httpx.Client(base_url=gw.url) as client:
                 codes = [client.get(f"/api/v1/memories/anon-{unique}").status_code for _ in range(5)]
-                asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+                forget_ip_limit(redis_url)
                 assert client.get(f"/api/v1/memories/seen-{unique}", headers=user.headers).status_code == 200
                 seen = "SELECT count(*) FROM api_usage WHERE path = :p"
                 eventually(lambda: sql_scalar(database_url, seen, p=f"/api/v1/memories/seen-{unique}") == 1)
         finally:
-            asyncio.run(Redis.from_url(redis_url).delete("rl:ip:127.0.0.1"))
+            forget_ip_limit(redis_url)
         assert codes == [401, 401, 401, 429, 429]
         assert sql_scalar(database_url, seen, p=f"/api/v1/memories/anon-{unique}") == 0
 

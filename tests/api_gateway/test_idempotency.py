@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -52,11 +53,13 @@ def test_keys_belong_to_one_user(gateway: httpx.Client, user: RegisteredUser, un
 
 
 @asynccontextmanager
-async def claimed(redis_url: str, *, path: str, body: bytes) -> AsyncIterator[tuple[IdempotencyKeys, dict, Claim]]:
+async def claimed(
+    redis_url: str, *, path: str, body: bytes
+) -> AsyncIterator[tuple[IdempotencyKeys, dict[str, Any], Claim]]:
     """The keys, a request of a fresh user, and the claim that request took."""
     redis = Redis.from_url(redis_url)
     keys = IdempotencyKeys(redis)
-    request = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": path, "body": body}
+    request: dict[str, Any] = {"user_id": str(uuid.uuid4()), "key": "k", "method": "POST", "path": path, "body": body}
     claim = await keys.claim(**request)
     assert isinstance(claim, Claim)
     try:
@@ -93,7 +96,9 @@ def test_a_streamed_answer_is_stored_whole(redis_url: str) -> None:
         async with claimed(redis_url, path="/memories", body=b"[]") as (keys, request, claim):
             answer = StreamingResponse(parts(), status_code=200, media_type="application/json")
             streamed = await keys.settle(claim, answer)
-            assert b"".join([chunk async for chunk in streamed.body_iterator]) == b'{"items": [1, 2]}'
+            assert isinstance(streamed, StreamingResponse)
+            chunks = [chunk async for chunk in streamed.body_iterator]
+            assert b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks) == b'{"items": [1, 2]}'
             replay = await keys.claim(**request)
             assert isinstance(replay, Response) and replay.body == b'{"items": [1, 2]}'
 

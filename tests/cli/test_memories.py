@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -27,7 +28,7 @@ def import_file(platform_gateway: ThreadedServer, file: Path, state: Path) -> su
 def test_a_jsonl_file_is_imported_with_its_near_duplicates_merged(
     platform_gateway: ThreadedServer, tmp_path: Path
 ) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"content": "The user's favourite editor is Helix", "memory_type": "preference"},
         {"content": "The user's favourite editor is Helix."},
         {"content": "The user's daughter starts school in September", "metadata": {"family": True}},
@@ -55,7 +56,7 @@ def test_memories_are_listed_searched_exported_to_another_account_and_deleted(
 ) -> None:
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     source = tmp_path / "in.jsonl"
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"content": "The user's favourite editor is Helix", "memory_type": "preference", "metadata": {"tool": True}},
         {"content": "The user's daughter starts school in September"},
     ]

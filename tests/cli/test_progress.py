@@ -3,13 +3,14 @@ codes where there is no terminal."""
 
 import io
 import json
+from typing import Any
 
 from rich.console import Console
 
 from cognitionos_cli.progress import EventPrinter, RunProgress
 
 PLANNED = [{"key": "a", "name": "Write the parser"}, {"key": "b", "name": "Run its tests"}]
-EVENTS = [
+EVENTS: list[dict[str, Any]] = [
     {
         "event_type": "plan_created",
         "message": "Planned 2 tasks",

@@ -132,7 +132,9 @@ def own_account(platform_gateway: ThreadedServer, unique: str) -> Iterator[tuple
     with CognitionOS(platform_gateway.url) as sdk:
         sdk.register(f"own_{unique}", f"own_{unique}@example.com", "own-account-pass")
         sdk.sign_in(f"own_{unique}", "own-account-pass")
-        yield f"own_{unique}", sdk.api_keys.create("for the cli").key
+        key = sdk.api_keys.create("for the cli").key
+        assert key is not None
+        yield f"own_{unique}", key
 
 
 @pytest.mark.needs_sandbox

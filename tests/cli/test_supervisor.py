@@ -5,8 +5,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
+
 from cognitionos_cli.supervisor import RestartPolicy, Supervisor
 from shared.services import SERVICES
+from tests.support import eventually_async
 
 FAST = RestartPolicy(backoff_seconds=0.05, max_backoff_seconds=0.2, max_restarts=3, window_seconds=30)
 
@@ -22,7 +25,7 @@ class ScriptedSupervisor(Supervisor):
         return [sys.executable, "-c", self.program]
 
 
-def test_a_service_that_dies_is_started_again(tmp_path: Path, capsys) -> None:
+def test_a_service_that_dies_is_started_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     marker = tmp_path / "started-once"
     # Exits the first time (as after kill -9), then runs until stopped.
     program = "\n".join(
@@ -40,10 +43,7 @@ def test_a_service_that_dies_is_started_again(tmp_path: Path, capsys) -> None:
         supervisor = ScriptedSupervisor(program)
         await supervisor.start()
         first = supervisor.processes["api-gateway"]
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if supervisor.processes["api-gateway"] is not first:
-                break
+        await eventually_async(lambda: supervisor.processes["api-gateway"] is not first)
         replacement = supervisor.processes["api-gateway"]
         assert replacement is not first and replacement.returncode is None
         await supervisor.stop()
@@ -52,7 +52,7 @@ def test_a_service_that_dies_is_started_again(tmp_path: Path, capsys) -> None:
     assert "exited with code 9; restarting" in capsys.readouterr().out
 
 
-def test_a_crash_loop_stops_everything_and_names_the_service(capsys) -> None:
+def test_a_crash_loop_stops_everything_and_names_the_service(capsys: pytest.CaptureFixture[str]) -> None:
     async def scenario() -> str:
         supervisor = ScriptedSupervisor("import sys; sys.exit(3)")
         await supervisor.start()

@@ -57,7 +57,9 @@ def test_a_run_from_goal_to_result_with_live_events(client: CognitionOS, script:
     assert events[0].event_type == "run_created" and events[-1].event_type == "run_succeeded"
     finished = client.runs.wait(run.id)
     assert (
-        finished.finished and finished.status == "succeeded" and finished.result["summary"] == "Done by the SDK test."
+        finished.finished
+        and finished.status == "succeeded"
+        and (finished.result or {}).get("summary") == "Done by the SDK test."
     )
     page = client.runs.list(limit=1)
     assert [r.id for r in page.items] == [run.id] and page.next_cursor is None
@@ -209,6 +211,7 @@ def test_the_base_url_and_api_key_come_from_the_environment(
 ) -> None:
     key = client.api_keys.create("from the environment")
     monkeypatch.setenv("COGNITIONOS_BASE_URL", platform_gateway.url)
+    assert key.key is not None
     monkeypatch.setenv("COGNITIONOS_API_KEY", key.key)
     with CognitionOS() as from_environment:
         assert from_environment.me().id == client.me().id

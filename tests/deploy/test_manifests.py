@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shared.config import BaseServiceSettings, secret_problem
-from shared.services import SERVICES
+from shared.services import SERVICES, ServiceSpec
 from tests.support.deploy import ROOT, compose_binary, tool
 
 
@@ -90,16 +90,16 @@ def test_an_image_run_without_its_settings_refuses_the_public_development_secret
     runtime = _dockerfile_stages()["runtime"]
     assert re.search(r"^ENV .*\bENVIRONMENT=production\b", runtime, re.M)
     with pytest.raises(ValueError, match="refuses to start with ENVIRONMENT=production"):
-        BaseServiceSettings(environment="production", _env_file=None)  # type: ignore[call-arg]
+        BaseServiceSettings(environment="production", _env_file=None)
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
-def test_every_service_caps_request_heads(spec) -> None:
+def test_every_service_caps_request_heads(spec: ServiceSpec) -> None:
     assert '"--http", "shared.http_protocol:CappedHttpToolsProtocol"' in _dockerfile_stages()[spec.name]
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
-def test_each_service_has_its_own_image_target(spec, compose_env: Path) -> None:
+def test_each_service_has_its_own_image_target(spec: ServiceSpec, compose_env: Path) -> None:
     stage = _dockerfile_stages()[spec.name]
     assert stage.startswith("FROM runtime AS")
     assert f'"{spec.app_factory}"' in stage and f'"{spec.port}"' in stage and "HEALTHCHECK" in stage

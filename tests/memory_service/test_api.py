@@ -2,11 +2,13 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import assert_error, eventually, sql_scalar
+from tests.support import ThreadedServer, assert_error, eventually, sql_scalar
+from tests.support.stack import Stack
 from tests.support.users import Caller, make_user
 
 FACTS = [
@@ -43,7 +45,9 @@ def test_filters(alice: Caller) -> None:
     ]
 
 
-def test_users_are_isolated_and_global_is_shared(alice: Caller, bob: Caller, memory_server, database_url: str) -> None:
+def test_users_are_isolated_and_global_is_shared(
+    alice: Caller, bob: Caller, memory_server: ThreadedServer, database_url: str
+) -> None:
     secret = alice.remember("Alice's bank PIN hint is her first dog's name")
     assert all(r["id"] != secret["id"] for r in bob.retrieve("bank PIN hint", k=20))
     assert_error(bob.client.get(f"/memories/{secret['id']}"), 404)
@@ -131,7 +135,7 @@ def test_delete_by_filter_needs_a_filter_and_touches_only_own_rows(alice: Caller
 def test_sensitive_memories_are_encrypted_and_hidden_by_default(alice: Caller, database_url: str) -> None:
     memory = alice.remember("The user's passport number is X1234567", is_sensitive=True)
     assert memory["content"] == "The user's passport number is X1234567"
-    stored = sql_scalar(database_url, "SELECT content FROM memories WHERE id = :id", id=memory["id"])
+    stored = str(sql_scalar(database_url, "SELECT content FROM memories WHERE id = :id", id=memory["id"]))
     assert "X1234567" not in stored and stored.startswith("gAAAA")  # a Fernet token
     assert all(r["id"] != memory["id"] for r in alice.retrieve("passport number", k=10))
     found = alice.retrieve("passport number", k=10, include_sensitive=True)
@@ -157,13 +161,14 @@ def test_access_bookkeeping(alice: Caller) -> None:
 
 def test_bad_input_is_4xx(alice: Caller) -> None:
     c = alice.client
-    for body in (
+    bodies: tuple[dict[str, Any], ...] = (
         {"query": "x", "k": 0},
         {"query": "x", "k": 101},
         {"query": "   "},
         {"query": "x", "memory_types": ["dream"]},
         {"query": "x", "k": "ten"},
-    ):
+    )
+    for body in bodies:
         assert_error(c.post("/memories/retrieve", json=body), 422)
     assert_error(c.post("/memories/retrieve", json={"k": 3}), 400, "missing_query")
     assert_error(c.post("/memories/retrieve", json={"query_embedding": [0.1, 0.2]}), 400, "bad_embedding")
@@ -205,7 +210,7 @@ def test_duplicates_inside_one_batch_become_one_memory(alice: Caller) -> None:
     assert stored["confidence"] == 0.8 and stored["access_count"] == 1 and stored["metadata"] == {"src": "chat"}
 
 
-def test_batch_insert_and_health_count(alice: Caller, memory_server) -> None:
+def test_batch_insert_and_health_count(alice: Caller, memory_server: ThreadedServer) -> None:
     stored = alice.client.post(
         "/memories/batch",
         json={"memories": [{"content": f"Batch fact number {w}"} for w in ("one", "kettle", "orbit")]},
@@ -215,12 +220,12 @@ def test_batch_insert_and_health_count(alice: Caller, memory_server) -> None:
     assert health["details"]["database"] == "ok" and health["details"]["memories"] >= 3
 
 
-def test_requires_identity(memory_server) -> None:
+def test_requires_identity(memory_server: ThreadedServer) -> None:
     assert_error(httpx.post(f"{memory_server.url}/memories", json={"content": "x"}), 401)
 
 
 def test_through_the_gateway_the_user_comes_from_the_token(
-    stack, memory_server, gateway: httpx.Client, unique: str
+    stack: Stack, memory_server: ThreadedServer, gateway: httpx.Client, unique: str
 ) -> None:
     from services.api_gateway.main import create_app as create_gateway
     from tests.support import serving
@@ -249,7 +254,9 @@ def test_through_the_gateway_the_user_comes_from_the_token(
         assert client.post("/api/v1/memories/retrieve", json={"query": "x"}).status_code == 401
 
 
-def test_reembed_moves_rows_to_the_current_model(alice: Caller, memory_server, database_url: str) -> None:
+def test_reembed_moves_rows_to_the_current_model(
+    alice: Caller, memory_server: ThreadedServer, database_url: str
+) -> None:
     memory = alice.remember("A memory stored under an older embedding model")
     sql_scalar(
         database_url, "UPDATE memories SET embedding_model = 'old-model' WHERE id = :id RETURNING id", id=memory["id"]
@@ -272,7 +279,11 @@ def test_dedup_finds_the_first_memory_without_a_table_scan(alice: Caller) -> Non
 
 @pytest.mark.parametrize("exact_scan_limit", [2000, 0], ids=["small-owner-exact", "large-owner-hnsw"])
 def test_dedup_when_other_users_crowd_the_nearest_rows(
-    alice: Caller, memory_server, database_url: str, monkeypatch, exact_scan_limit: int
+    alice: Caller,
+    memory_server: ThreadedServer,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    exact_scan_limit: int,
 ) -> None:
     import services.memory_service.repository as memory_repository
     import services.memory_service.service as memory_service

@@ -3,6 +3,7 @@ updates."""
 
 import asyncio
 import uuid
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -44,7 +45,7 @@ async def test_access_bookkeeping_updates_rows_in_place(database_url: str) -> No
     """HOT updates (same page, no new index entries) need free room on the page: memories keep fillfactor 50."""
     user_id = uuid.UUID(await asyncio.to_thread(make_user, database_url))
     vectors = np.random.default_rng(5).normal(size=(12, 384))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
             "user_id": user_id,

@@ -76,7 +76,7 @@ def test_a_row_the_database_refuses_does_not_stall_the_rows_batched_with_it(
     asyncio.run(scenario())
     assert methods_written(database_url, path) == "GET,POST,PUT"
     refused = [r for r in caplog.records if r.getMessage() == "row refused by the database; dropped"]
-    assert len(refused) == 1 and "TOOLONGMETHOD" in refused[0].row
+    assert len(refused) == 1 and "TOOLONGMETHOD" in refused[0].__dict__["row"]
 
 
 def test_a_connection_lost_while_rows_are_written_one_by_one_writes_none_of_them_twice(

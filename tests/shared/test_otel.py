@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ class ExportedSpan:
     span_id: str
     parent_span_id: str
     kind: int  # 2 server, 3 client (OTLP's SpanKind)
-    attributes: dict[str, object]
+    attributes: dict[str, Any]
 
 
 def _value(any_value: object) -> object:
@@ -103,7 +104,7 @@ class TracedStack:
 def traced_stack(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedStack]:
     collector_app, spans = create_collector()
     collector = ThreadedServer(collector_app).start()
-    ports = {spec.name: free_port() for spec in SERVICES}
+    ports: dict[str, int] = {spec.name: free_port() for spec in SERVICES}
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

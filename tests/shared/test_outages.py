@@ -130,9 +130,9 @@ def test_a_full_disk_is_a_503_health_says_degraded_and_service_resumes_when_spac
 def auth_behind_gateway(database_url: str, redis_url: str) -> Iterator[tuple[ThreadedServer, httpx.Client]]:
     """An auth-service on this database behind a gateway, and a client of the gateway."""
     common = common_settings(database_url, redis_url)
-    auth_settings = AuthSettings(**common, password_time_cost=1, password_memory_kib=1024)  # type: ignore[arg-type]
+    auth_settings = AuthSettings.model_validate({**common, "password_time_cost": 1, "password_memory_kib": 1024})
     with serving(create_auth(auth_settings)) as auth:
-        gateway_settings = GatewaySettings(**common, auth_service_url=auth.url)  # type: ignore[arg-type]
+        gateway_settings = GatewaySettings.model_validate({**common, "auth_service_url": auth.url})
         with serving(create_gateway(gateway_settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
             yield auth, client
 

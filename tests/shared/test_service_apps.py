@@ -5,13 +5,13 @@ import gc
 import httpx
 import pytest
 
-from shared.services import SERVICES
+from shared.services import SERVICES, ServiceSpec
 from tests.support import serving
 from tests.support.settings import service_app
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
-def test_probes_and_openapi(spec, database_url: str, redis_url: str) -> None:
+def test_probes_and_openapi(spec: ServiceSpec, database_url: str, redis_url: str) -> None:
     with (
         serving(service_app(spec.package, database_url, redis_url)) as server,
         httpx.Client(base_url=server.url) as client,
@@ -31,7 +31,7 @@ def test_probes_and_openapi(spec, database_url: str, redis_url: str) -> None:
 
 
 @pytest.mark.parametrize("spec", SERVICES[1:], ids=[s.name for s in SERVICES[1:]])
-def test_ready_is_503_when_dependencies_are_down(spec, redis_url: str) -> None:
+def test_ready_is_503_when_dependencies_are_down(spec: ServiceSpec, redis_url: str) -> None:
     app = service_app(spec.package, "postgresql+asyncpg://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/0")
     with serving(app) as server, httpx.Client(base_url=server.url) as client:
         ready = client.get("/ready")

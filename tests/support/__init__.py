@@ -201,3 +201,12 @@ def fuzz_every_operation(base_url: str, headers: Callable[[], dict[str, str]]) -
         except (Exception, BaseExceptionGroup) as exc:  # every operation is fuzzed, all failures reported together
             failures.append(f"{operation.label}: {str(exc)[:1500]}")
     assert not failures, "\n\n".join(failures)
+
+
+def forget_ip_limit(redis_url: str, ip: str = "127.0.0.1") -> None:
+    """Clears the gateway's per-address rate-limit bucket, so that one test's anonymous requests do not count
+    against the next."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        client.delete(f"rl:ip:{ip}")

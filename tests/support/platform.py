@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
+import redis
 
 from cognitionos_cli.workflow import parse_sse
 from services.agent_orchestrator.config import OrchestratorSettings
+from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app as create_orchestrator
 from services.agent_orchestrator.repository import TERMINAL_RUN_STATUSES
 from services.ai_runtime.main import create_app as create_runtime
@@ -20,6 +22,8 @@ from services.memory_service.main import create_app as create_memory
 from services.task_planner.config import TaskPlannerSettings
 from services.task_planner.main import create_app as create_planner
 from services.tool_runner.main import create_app as create_tools
+from services.tool_runner.service import sandbox_slots_key
+from shared.app import service_state
 from tests.support import ThreadedServer, eventually, serving
 from tests.support.providers import Providers
 from tests.support.settings import common_settings, memory_settings, runtime_settings, tool_settings
@@ -272,3 +276,19 @@ def script_fibonacci_run(script: RoleScript) -> None:
     )
     script.add("executor", {"result": "def fib(n): ...", "code": FIB_CODE}, {"result": "tested", "code": FIB_CODE})
     script.add("summarizer", {"summary": "fib(0..10) is 0 1 1 2 3 5 8 13 21 34 55", "key_facts": ["fib(10) = 55"]})
+
+
+def code_runs_in_flight(redis_url: str, user_id: str) -> int:
+    """How many of the user's code runs the tool-runners hold a sandbox slot for: 1 while one runs, 0 after."""
+    with redis.Redis.from_url(redis_url) as client:
+        return int(client.zcard(sandbox_slots_key(user_id)))
+
+
+def tasks_in_worker(orchestrator: ThreadedServer) -> int:
+    """Tasks the orchestrator's worker is executing now (0 once a cancelled task has been let go)."""
+    return len(service_state(orchestrator.app, OrchestratorState).worker.running)
+
+
+def learning_jobs(orchestrator: ThreadedServer) -> int:
+    """Conversation exchanges the orchestrator is still learning memories from."""
+    return len(service_state(orchestrator.app, OrchestratorState).learner.jobs)

@@ -55,7 +55,9 @@ CYCLIC = {
 def planner(database_url: str, redis_url: str, providers: Providers) -> Iterator[str]:
     settings = runtime_settings(database_url, redis_url, providers, role_models={"planner": ["gpt-4o-mini"]})
     with serving(create_runtime(settings)) as runtime:
-        planner_settings = TaskPlannerSettings(**common_settings(database_url, redis_url), ai_runtime_url=runtime.url)  # type: ignore[arg-type]
+        planner_settings = TaskPlannerSettings.model_validate(
+            {**common_settings(database_url, redis_url), "ai_runtime_url": runtime.url}
+        )
         with serving(create_planner(planner_settings)) as server:
             yield server.url
 
@@ -194,7 +196,9 @@ def test_bad_input_and_isolation(client: httpx.Client, planner: str, database_ur
 def test_the_local_model_plans_under_the_schema(database_url: str, redis_url: str) -> None:
     settings = runtime_settings(database_url, redis_url, None, role_models={"planner": ["smollm2-135m-instruct"]})
     with serving(create_runtime(settings)) as runtime:
-        planner_settings = TaskPlannerSettings(**common_settings(database_url, redis_url), ai_runtime_url=runtime.url)  # type: ignore[arg-type]
+        planner_settings = TaskPlannerSettings.model_validate(
+            {**common_settings(database_url, redis_url), "ai_runtime_url": runtime.url}
+        )
         with serving(create_planner(planner_settings)) as server:
             response = httpx.post(
                 f"{server.url}/plans",

@@ -5,7 +5,7 @@ environment that would bypass the address check."""
 import asyncio
 import ipaddress
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -51,7 +51,7 @@ def _execute(client: httpx.Client, url: str, timeout: float = 30) -> dict:
 
 
 @pytest.fixture
-def trusting_loopback(database_url: str, redis_url: str) -> httpx.Client:
+def trusting_loopback(database_url: str, redis_url: str) -> Iterator[httpx.Client]:
     # 127.0.0.1 stands for a trusted internal API here, as an operator may allow it.
     settings = tool_settings(database_url, redis_url, http_allowed_private_addresses=["127.0.0.1"])
     user_id = make_user(database_url)

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from services.tool_runner.main import create_app
-from tests.support import assert_error, serving
+from tests.support import ThreadedServer, assert_error, serving
 from tests.support.settings import tool_settings
 from tests.support.users import identity_headers, make_user
 
@@ -65,13 +65,14 @@ def test_redirects_are_checked_hop_by_hop(database_url: str, redis_url: str) -> 
         httpx.Client(base_url=runner.url, timeout=30) as client,
     ):
         client.headers.update(identity_headers(user_id))
-        ok = _call(client, f"{target.url}/ok")
-        assert ok["status"] == "succeeded" and ok["result"]["status_code"] == 200 and '"world"' in ok["result"]["body"]
+        fine = _call(client, f"{target.url}/ok")
+        assert fine["status"] == "succeeded" and fine["result"]["status_code"] == 200
+        assert '"world"' in fine["result"]["body"]
         for path in ("/to-metadata", "/to-loopback"):
             blocked = _call(client, f"{target.url}{path}")
             assert blocked["status"] == "failed" and blocked["result"]["blocked"] == "ssrf_blocked"
-        big = _call(client, f"{target.url}/big")
-        assert big["result"]["truncated"] and len(big["result"]["body"]) == 10_000
+        large = _call(client, f"{target.url}/big")
+        assert large["result"]["truncated"] and len(large["result"]["body"]) == 10_000
         allow_list = tool_settings(database_url, redis_url, http_allowed_hosts=["api.example.com"])
         with (
             serving(create_app(allow_list)) as strict,
@@ -90,7 +91,7 @@ def test_bad_urls(tools: httpx.Client) -> None:
 
 
 @pytest.mark.needs_sandbox
-def test_tools_listing_and_identity(tools: httpx.Client, tool_server) -> None:
+def test_tools_listing_and_identity(tools: httpx.Client, tool_server: ThreadedServer) -> None:
     names = {t["name"] for t in tools.get("/tools").json()}
     assert names == {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete"}
     assert_error(

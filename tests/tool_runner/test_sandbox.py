@@ -21,7 +21,16 @@ from services.tool_runner.cgroups import RunCgroup, cgroup_flavour
 from services.tool_runner.main import create_app
 from services.tool_runner.sandbox import _closed_ancestor, _interpreter_view, run_in, start_sandbox
 from services.tool_runner.service import sandbox_slots_key, take_sandbox_slot
-from tests.support import ThreadedServer, assert_error, eventually, serving, settings_environment, sql_scalar
+from tests.support import (
+    ThreadedServer,
+    assert_error,
+    eventually,
+    eventually_async,
+    serving,
+    settings_environment,
+    sql_scalar,
+)
+from tests.support.platform import code_runs_in_flight
 from tests.support.settings import INTERNAL_SECRET, tool_settings
 from tests.support.users import identity_headers, make_user, signed_client
 from tests.tool_runner import attacks
@@ -170,7 +179,7 @@ def test_one_user_cannot_occupy_every_sandbox(database_url: str, redis_url: str)
             async with httpx.AsyncClient(base_url=runner.url, timeout=30) as client:
                 slow = {"tool_name": "execute_python", "parameters": {"code": "import time; time.sleep(2)"}}
                 first = asyncio.create_task(client.post("/tools/execute", json=slow, headers=identity_headers(user_id)))
-                await asyncio.sleep(0.7)
+                await eventually_async(lambda: code_runs_in_flight(redis_url, user_id) == 1)
                 second = await client.post("/tools/execute", json=slow, headers=identity_headers(user_id))
                 other = await client.post("/tools/execute", json=slow, headers=identity_headers(other_id))
                 return [await first, second, other]
@@ -294,14 +303,15 @@ def test_stopping_the_service_mid_run_leaves_no_unretrieved_exception() -> None:
         limits = tool_settings("postgresql+asyncpg://unused/x", "redis://unused").sandbox_limits()
         sandbox = await start_sandbox(limits=limits, sandboxed=True)
         run = asyncio.create_task(run_in(sandbox, "import time; time.sleep(30)", timeout_seconds=60))
-        await asyncio.sleep(0.5)
+        stdin = sandbox.process.stdin
+        await eventually_async(lambda: stdin is not None and stdin.is_closing())  # the code is handed over
         run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await run
         assert sandbox.process.returncode is not None
         del run, sandbox
         gc.collect()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # one turn of the loop for whatever the collection reports
 
     asyncio.run(cancelled_mid_run())
     assert reported == []

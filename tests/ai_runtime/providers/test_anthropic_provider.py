@@ -41,7 +41,11 @@ def messages_api(answer: Callable[[dict[str, Any]], Awaitable[Response]]) -> Fas
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> Response:
-        sent = {"body": await request.json(), "headers": dict(request.headers), "port": request.client.port}
+        sent = {
+            "body": await request.json(),
+            "headers": dict(request.headers),
+            "port": request.client.port if request.client else None,
+        }
         app.state.received.append(sent)
         return await answer(sent)
 
