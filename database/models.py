@@ -131,6 +131,8 @@ class Agent(UUIDPrimaryKey, Timestamps, Base):
     temperature: Mapped[float] = mapped_column(Float, nullable=False, default=0.2, server_default="0.2")
     max_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=1024, server_default="1024")
     system_prompt: Mapped[str | None] = mapped_column(Text)
+    # Tools (names or fnmatch patterns such as "mcp__*") whose calls by this agent wait for a person's approval.
+    approval_tools: Mapped[list[str]] = _json_list()
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
     owner_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
     meta: Mapped[dict[str, Any]] = _json_object("metadata")
@@ -191,6 +193,11 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # How the result was checked, once the run succeeded: tested, reviewed or unverified (verification.py).
     verification: Mapped[str | None] = mapped_column(String(16))
+    # Tools (names or patterns, "*" for all) whose calls in this run wait for the owner's approval.
+    require_approval: Mapped[list[str]] = _json_list()
+    # The run this one retries or forks (`origin`): its succeeded tasks were copied, not run again.
+    parent_run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(16))
 
 
 class Task(UUIDPrimaryKey, Timestamps, Base):
@@ -222,6 +229,36 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Approval(UUIDPrimaryKey, Timestamps, Base):
+    """A tool call held for a person's decision. The task waits without a lease; once decided it is claimed again
+    and the call runs with the approved (possibly edited) parameters, or the rejection fails the attempt."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("task_id", "attempt", "parameters_hash"),
+        Index("ix_approvals_user_status", "user_id", "status"),
+        CheckConstraint(
+            "status IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')", name="approval_status_known"
+        ),
+    )
+
+    run_id: Mapped[uuid.UUID] = _fk("runs.id")
+    task_id: Mapped[uuid.UUID] = _fk("tasks.id")
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    user_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
+    tool: Mapped[str] = mapped_column(String(128), nullable=False)
+    parameters: Mapped[dict[str, Any]] = _json_object()
+    parameters_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # What the agent said with the call (its notes, the result it expects), shown to whoever decides.
+    context: Mapped[dict[str, Any]] = _json_object()
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", server_default="pending")
+    edited_parameters: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True, index=False)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class TaskExecutionLog(Base):
