@@ -8,7 +8,19 @@ import httpx
 from pydantic import TypeAdapter
 
 from cognitionos_sdk.errors import raise_for_error
-from cognitionos_sdk.types import ApiKey, Conversation, Memory, MemoryImport, Message, Page, Reply, Run, User
+from cognitionos_sdk.types import (
+    ApiKey,
+    Approval,
+    Conversation,
+    Memory,
+    MemoryImport,
+    Message,
+    Page,
+    Reply,
+    Run,
+    RunLineage,
+    User,
+)
 
 T = TypeVar("T")
 
@@ -92,8 +104,15 @@ def me() -> Call[User]:
 
 
 @operation("POST", "/api/v1/runs")
-def create_run(goal: str, *, budget_usd: float | None, max_tasks: int | None, idempotency_key: str | None) -> Call[Run]:
-    body = _query(goal=goal, budget_usd=budget_usd, max_tasks=max_tasks)
+def create_run(
+    goal: str,
+    *,
+    budget_usd: float | None,
+    max_tasks: int | None,
+    idempotency_key: str | None,
+    require_approval: list[str] | str | None = None,
+) -> Call[Run]:
+    body = _query(goal=goal, budget_usd=budget_usd, max_tasks=max_tasks, require_approval=require_approval)
     return Call(
         method="POST", path="/api/v1/runs", json=body, headers=_idempotency(idempotency_key), answer=TypeAdapter(Run)
     )
@@ -112,6 +131,59 @@ def list_runs(*, cursor: str | None, limit: int) -> Call[Page[Run]]:
 @operation("POST", "/api/v1/runs/{run_id}/cancel")
 def cancel_run(run_id: str) -> Call[Run]:
     return Call(method="POST", path=f"/api/v1/runs/{run_id}/cancel", answer=TypeAdapter(Run))
+
+
+@operation("POST", "/api/v1/runs/{run_id}/retry")
+def retry_run(
+    run_id: str, *, from_task: str | None, inputs_patch: dict[str, dict[str, Any]] | None, budget_usd: float | None
+) -> Call[Run]:
+    body = _query(from_task=from_task, inputs_patch=inputs_patch, budget_usd=budget_usd)
+    return Call(method="POST", path=f"/api/v1/runs/{run_id}/retry", json=body, answer=TypeAdapter(Run))
+
+
+@operation("POST", "/api/v1/runs/{run_id}/fork")
+def fork_run(
+    run_id: str, *, from_task: str | None, inputs_patch: dict[str, dict[str, Any]] | None, budget_usd: float | None
+) -> Call[Run]:
+    body = _query(from_task=from_task, inputs_patch=inputs_patch, budget_usd=budget_usd)
+    return Call(method="POST", path=f"/api/v1/runs/{run_id}/fork", json=body, answer=TypeAdapter(Run))
+
+
+@operation("GET", "/api/v1/runs/{run_id}/lineage")
+def run_lineage(run_id: str) -> Call[RunLineage]:
+    return Call(method="GET", path=f"/api/v1/runs/{run_id}/lineage", answer=TypeAdapter(RunLineage))
+
+
+@operation("GET", "/api/v1/runs/{run_id}/approvals")
+def run_approvals(run_id: str, *, cursor: str | None, limit: int) -> Call[Page[Approval]]:
+    params = _query(cursor=cursor, limit=limit)
+    return Call(method="GET", path=f"/api/v1/runs/{run_id}/approvals", params=params, answer=_page(Approval))
+
+
+@operation("POST", "/api/v1/runs/{run_id}/inputs")
+def answer_run(run_id: str, *, answer: str, approval_id: str | None) -> Call[Approval]:
+    body = _query(answer=answer, approval_id=approval_id)
+    return Call(method="POST", path=f"/api/v1/runs/{run_id}/inputs", json=body, answer=TypeAdapter(Approval))
+
+
+@operation("GET", "/api/v1/approvals")
+def list_approvals(*, status: str | None, cursor: str | None, limit: int) -> Call[Page[Approval]]:
+    params = _query(status=status, cursor=cursor, limit=limit)
+    return Call(method="GET", path="/api/v1/approvals", params=params, answer=_page(Approval))
+
+
+@operation("GET", "/api/v1/approvals/{approval_id}")
+def get_approval(approval_id: str) -> Call[Approval]:
+    return Call(method="GET", path=f"/api/v1/approvals/{approval_id}", answer=TypeAdapter(Approval))
+
+
+@operation("POST", "/api/v1/approvals/{approval_id}/decision")
+def decide_approval(
+    approval_id: str, *, decision: str, parameters: dict[str, Any] | None, note: str | None
+) -> Call[Approval]:
+    body = _query(decision=decision, parameters=parameters, note=note)
+    path = f"/api/v1/approvals/{approval_id}/decision"
+    return Call(method="POST", path=path, json=body, answer=TypeAdapter(Approval))
 
 
 @operation("GET", "/api/v1/runs/{run_id}/events")

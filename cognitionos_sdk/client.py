@@ -15,6 +15,7 @@ from cognitionos_sdk.calls import Call
 from cognitionos_sdk.errors import raise_for_error
 from cognitionos_sdk.types import (
     ApiKey,
+    Approval,
     Conversation,
     Memory,
     MemoryImport,
@@ -24,6 +25,7 @@ from cognitionos_sdk.types import (
     Reply,
     Run,
     RunEvent,
+    RunLineage,
     User,
 )
 
@@ -107,6 +109,7 @@ class CognitionOS:
             transport=transport,
         )
         self.runs = Runs(self)
+        self.approvals = Approvals(self)
         self.memories = Memories(self)
         self.conversations = Conversations(self)
         self.api_keys = ApiKeys(self)
@@ -184,9 +187,17 @@ class Runs:
         budget_usd: float | None = None,
         max_tasks: int | None = None,
         idempotency_key: str | None = None,
+        require_approval: list[str] | str | None = None,
     ) -> Run:
+        """`require_approval`: tools whose calls wait for your decision (names, patterns, or "all")."""
         return self._client.send(
-            calls.create_run(goal, budget_usd=budget_usd, max_tasks=max_tasks, idempotency_key=idempotency_key)
+            calls.create_run(
+                goal,
+                budget_usd=budget_usd,
+                max_tasks=max_tasks,
+                idempotency_key=idempotency_key,
+                require_approval=require_approval,
+            )
         )
 
     def get(self, run_id: str) -> Run:
@@ -197,6 +208,41 @@ class Runs:
 
     def cancel(self, run_id: str) -> Run:
         return self._client.send(calls.cancel_run(run_id))
+
+    def retry(
+        self,
+        run_id: str,
+        *,
+        from_task: str | None = None,
+        inputs_patch: dict[str, dict[str, Any]] | None = None,
+        budget_usd: float | None = None,
+    ) -> Run:
+        """A new run that re-runs what did not succeed (and `from_task` with everything downstream); the tasks that
+        succeeded are copied with their outputs, at no cost."""
+        call = calls.retry_run(run_id, from_task=from_task, inputs_patch=inputs_patch, budget_usd=budget_usd)
+        return self._client.send(call)
+
+    def fork(
+        self,
+        run_id: str,
+        *,
+        from_task: str | None = None,
+        inputs_patch: dict[str, dict[str, Any]] | None = None,
+        budget_usd: float | None = None,
+    ) -> Run:
+        """As retry, from a finished run or one waiting for you, typically with `inputs_patch` per task key."""
+        call = calls.fork_run(run_id, from_task=from_task, inputs_patch=inputs_patch, budget_usd=budget_usd)
+        return self._client.send(call)
+
+    def lineage(self, run_id: str) -> RunLineage:
+        return self._client.send(calls.run_lineage(run_id))
+
+    def approvals(self, run_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[Approval]:
+        return self._client.send_page(lambda c: calls.run_approvals(run_id, cursor=c, limit=limit), cursor)
+
+    def answer(self, run_id: str, answer: str, *, approval_id: str | None = None) -> Approval:
+        """Answers the question the run asked you (an `input_requested` event); the run goes on with it."""
+        return self._client.send(calls.answer_run(run_id, answer=answer, approval_id=approval_id))
 
     def events(
         self,
@@ -243,6 +289,32 @@ class Runs:
         for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return self.get(run_id)
+
+
+class Approvals:
+    """Tool calls held for your decision (runs started with `require_approval`, or agents with approval_tools)."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def list(self, *, status: str = "pending", cursor: str | None = None, limit: int = 50) -> Page[Approval]:
+        """Your inbox across runs: pending ones by default; `status="any"` for every one."""
+        return self._client.send_page(lambda c: calls.list_approvals(status=status, cursor=c, limit=limit), cursor)
+
+    def get(self, approval_id: str) -> Approval:
+        return self._client.send(calls.get_approval(approval_id))
+
+    def approve(
+        self, approval_id: str, *, parameters: dict[str, Any] | None = None, note: str | None = None
+    ) -> Approval:
+        """The call runs once, with `parameters` instead of the agent's when given (the same tool)."""
+        return self._client.send(
+            calls.decide_approval(approval_id, decision="approve", parameters=parameters, note=note)
+        )
+
+    def reject(self, approval_id: str, *, note: str | None = None) -> Approval:
+        """The call never runs; the task fails and its fallback (skip, replan, fail) applies."""
+        return self._client.send(calls.decide_approval(approval_id, decision="reject", parameters=None, note=note))
 
 
 class Memories:
@@ -496,6 +568,7 @@ class AsyncCognitionOS:
             transport=transport,
         )
         self.runs = AsyncRuns(self)
+        self.approvals = AsyncApprovals(self)
         self.memories = AsyncMemories(self)
         self.conversations = AsyncConversations(self)
         self.api_keys = AsyncApiKeys(self)
@@ -573,8 +646,15 @@ class AsyncRuns:
         budget_usd: float | None = None,
         max_tasks: int | None = None,
         idempotency_key: str | None = None,
+        require_approval: list[str] | str | None = None,
     ) -> Run:
-        call = calls.create_run(goal, budget_usd=budget_usd, max_tasks=max_tasks, idempotency_key=idempotency_key)
+        call = calls.create_run(
+            goal,
+            budget_usd=budget_usd,
+            max_tasks=max_tasks,
+            idempotency_key=idempotency_key,
+            require_approval=require_approval,
+        )
         return await self._client.send(call)
 
     async def get(self, run_id: str) -> Run:
@@ -585,6 +665,40 @@ class AsyncRuns:
 
     async def cancel(self, run_id: str) -> Run:
         return await self._client.send(calls.cancel_run(run_id))
+
+    async def retry(
+        self,
+        run_id: str,
+        *,
+        from_task: str | None = None,
+        inputs_patch: dict[str, dict[str, Any]] | None = None,
+        budget_usd: float | None = None,
+    ) -> Run:
+        """See Runs.retry."""
+        call = calls.retry_run(run_id, from_task=from_task, inputs_patch=inputs_patch, budget_usd=budget_usd)
+        return await self._client.send(call)
+
+    async def fork(
+        self,
+        run_id: str,
+        *,
+        from_task: str | None = None,
+        inputs_patch: dict[str, dict[str, Any]] | None = None,
+        budget_usd: float | None = None,
+    ) -> Run:
+        """See Runs.fork."""
+        call = calls.fork_run(run_id, from_task=from_task, inputs_patch=inputs_patch, budget_usd=budget_usd)
+        return await self._client.send(call)
+
+    async def lineage(self, run_id: str) -> RunLineage:
+        return await self._client.send(calls.run_lineage(run_id))
+
+    async def approvals(self, run_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[Approval]:
+        return await self._client.send_page(lambda c: calls.run_approvals(run_id, cursor=c, limit=limit), cursor)
+
+    async def answer(self, run_id: str, answer: str, *, approval_id: str | None = None) -> Approval:
+        """See Runs.answer."""
+        return await self._client.send(calls.answer_run(run_id, answer=answer, approval_id=approval_id))
 
     async def events(
         self,
@@ -628,6 +742,33 @@ class AsyncRuns:
         async for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return await self.get(run_id)
+
+
+class AsyncApprovals:
+    """See Approvals."""
+
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def list(self, *, status: str = "pending", cursor: str | None = None, limit: int = 50) -> Page[Approval]:
+        return await self._client.send_page(
+            lambda c: calls.list_approvals(status=status, cursor=c, limit=limit), cursor
+        )
+
+    async def get(self, approval_id: str) -> Approval:
+        return await self._client.send(calls.get_approval(approval_id))
+
+    async def approve(
+        self, approval_id: str, *, parameters: dict[str, Any] | None = None, note: str | None = None
+    ) -> Approval:
+        return await self._client.send(
+            calls.decide_approval(approval_id, decision="approve", parameters=parameters, note=note)
+        )
+
+    async def reject(self, approval_id: str, *, note: str | None = None) -> Approval:
+        return await self._client.send(
+            calls.decide_approval(approval_id, decision="reject", parameters=None, note=note)
+        )
 
 
 class AsyncMemories:

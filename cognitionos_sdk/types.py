@@ -81,11 +81,44 @@ class Run(Model):
     result: dict[str, Any] | None = None
     error: str | None = None
     created_at: datetime
+    # The run this one retries or forks ("retry" or "fork" in `origin`).
+    parent_run_id: str | None = None
+    origin: str | None = None
+    require_approval: list[str] = []
     tasks: list[Task] = []
 
     @property
     def finished(self) -> bool:
         return self.status in ("succeeded", "failed", "cancelled")
+
+    @property
+    def waiting(self) -> bool:
+        """A task waits for a person: an approval in `client.approvals.list()`."""
+        return self.status == "waiting"
+
+
+class RunLineage(Model):
+    run_id: str
+    ancestors: list[Run] = []
+    children: list[Run] = []
+
+
+class Approval(Model):
+    """A tool call held for your decision: `parameters` is exactly what the agent asked to run."""
+
+    id: str
+    run_id: str
+    task_id: str
+    attempt: int
+    tool: str
+    parameters: dict[str, Any]
+    context: dict[str, Any] = {}
+    status: str
+    edited_parameters: dict[str, Any] | None = None
+    note: str | None = None
+    decided_at: datetime | None = None
+    expires_at: datetime
+    created_at: datetime
 
 
 class RunEvent(Model):

@@ -64,6 +64,12 @@ class ConflictError(AppError):
     status_code, code = 409, "conflict"
 
 
+class UnprocessableError(AppError):
+    """Well-formed, but not something this request may ask (an edit that changes a held call's tool)."""
+
+    status_code, code = 422, "unprocessable"
+
+
 class PayloadTooLargeError(AppError):
     status_code, code = 413, "payload_too_large"
 

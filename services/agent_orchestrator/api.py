@@ -1,15 +1,26 @@
-"""agent-orchestrator routes. Through the gateway: /api/v1/agents/… and /api/v1/runs/…"""
+"""agent-orchestrator routes. Through the gateway: /api/v1/agents/…, /api/v1/runs/… and /api/v1/approvals/…"""
 
 import functools
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from services.agent_orchestrator.deps import Agents, Runs, State
+from services.agent_orchestrator.deps import Agents, Approvals, Lineage, Runs, State
 from services.agent_orchestrator.events import stream_run_events
-from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse
+from services.agent_orchestrator.schemas import (
+    AgentCreate,
+    AgentResponse,
+    ApprovalDecision,
+    ApprovalResponse,
+    ApprovalStatus,
+    RunCreate,
+    RunDerive,
+    RunInput,
+    RunLineage,
+    RunResponse,
+)
 from shared.app import core_state
 from shared.errors import BadRequestError
 from shared.identity import CurrentIdentity, PersonIdentity
@@ -115,6 +126,110 @@ async def get_run(run_id: uuid.UUID, identity: CurrentIdentity, runs: Runs) -> R
 )
 async def cancel_run(run_id: uuid.UUID, identity: CurrentIdentity, runs: Runs) -> RunResponse:
     return await runs.cancel(identity, run_id)
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    response_model=RunResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="A new run that re-runs what failed (or from_task and downstream); succeeded tasks are copied",
+    tags=["runs"],
+    responses={409: {"description": "The run has not finished (run_not_finished)"}},
+)
+async def retry_run(run_id: uuid.UUID, body: RunDerive, identity: CurrentIdentity, lineage: Lineage) -> RunResponse:
+    return await lineage.derive(identity, run_id, body, origin="retry")
+
+
+@router.post(
+    "/runs/{run_id}/fork",
+    response_model=RunResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="A new run from a finished or waiting one with edited inputs; what they do not touch is copied",
+    tags=["runs"],
+    responses={409: {"description": "The run is still running (run_not_finished)"}},
+)
+async def fork_run(run_id: uuid.UUID, body: RunDerive, identity: CurrentIdentity, lineage: Lineage) -> RunResponse:
+    return await lineage.derive(identity, run_id, body, origin="fork")
+
+
+@router.get(
+    "/runs/{run_id}/lineage",
+    response_model=RunLineage,
+    summary="The runs this one was retried or forked from, and the ones derived from it",
+    tags=["runs"],
+)
+async def run_lineage(run_id: uuid.UUID, identity: CurrentIdentity, lineage: Lineage) -> RunLineage:
+    return await lineage.lineage(identity, run_id)
+
+
+@router.get(
+    "/runs/{run_id}/approvals",
+    response_model=Page[ApprovalResponse],
+    summary="The run's tool calls that waited (or wait) for approval, newest first",
+    tags=["approvals"],
+)
+async def run_approvals(
+    run_id: uuid.UUID,
+    identity: CurrentIdentity,
+    runs: Runs,
+    approvals: Approvals,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ApprovalResponse]:
+    return await approvals.for_run(identity, await runs.get(identity, run_id), cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/runs/{run_id}/inputs",
+    response_model=ApprovalResponse,
+    summary="Answer the question the run asked you (an ask_user task); the run continues with the answer",
+    tags=["approvals"],
+    responses={409: {"description": "No question waits for an answer (no_question_pending)"}},
+)
+async def answer_run(
+    run_id: uuid.UUID, body: RunInput, identity: PersonIdentity, runs: Runs, approvals: Approvals
+) -> ApprovalResponse:
+    return await approvals.answer(identity, await runs.get(identity, run_id), body)
+
+
+@router.get(
+    "/approvals",
+    response_model=Page[ApprovalResponse],
+    summary="Your approvals across runs, newest first: by default the pending ones (your inbox)",
+    tags=["approvals"],
+)
+async def approval_inbox(
+    identity: CurrentIdentity,
+    approvals: Approvals,
+    status: Annotated[
+        ApprovalStatus | Literal["any"], Query(description="Only approvals in this state (any: all of them)")
+    ] = "pending",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ApprovalResponse]:
+    return await approvals.inbox(identity, status=None if status == "any" else status, cursor=cursor, limit=limit)
+
+
+@router.get("/approvals/{approval_id}", response_model=ApprovalResponse, summary="One approval", tags=["approvals"])
+async def get_approval(approval_id: uuid.UUID, identity: CurrentIdentity, approvals: Approvals) -> ApprovalResponse:
+    return ApprovalResponse.model_validate(await approvals.get(identity, approval_id))
+
+
+@router.post(
+    "/approvals/{approval_id}/decision",
+    response_model=ApprovalResponse,
+    summary="Approve (optionally with edited parameters) or reject a held tool call; the run continues",
+    tags=["approvals"],
+    responses={
+        403: {"description": "An agent identity never decides"},
+        409: {"description": "Already decided, expired or cancelled (approval_already_decided)"},
+        422: {"description": "The edit changes the tool or its parameters are unusable"},
+    },
+)
+async def decide_approval(
+    approval_id: uuid.UUID, body: ApprovalDecision, identity: PersonIdentity, approvals: Approvals
+) -> ApprovalResponse:
+    return await approvals.decide(identity, approval_id, body)
 
 
 @router.get(

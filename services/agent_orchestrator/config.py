@@ -64,6 +64,17 @@ class OrchestratorSettings(BaseServiceSettings):
     conversation_follow_run_seconds: float = Field(
         default=600, ge=0, description="How long a streamed reply follows a run it started before it ends"
     )
+    approval_default_tools: list[str] = Field(
+        default_factory=list,
+        description=(
+            'Tools (names or patterns such as "mcp__*"; "*" for all) whose calls in every run wait for the owner\'s '
+            "approval, beside each run's require_approval and each agent's approval_tools"
+        ),
+    )
+    approval_expiry_seconds: float = Field(
+        default=86_400, gt=0, description="An undecided approval expires after this long, which counts as a rejection"
+    )
+    approval_sweep_seconds: float = Field(default=5.0, gt=0, description="How often expired approvals are settled")
     dependency_chars_in_prompt: int = Field(
         default=3000,
         ge=200,

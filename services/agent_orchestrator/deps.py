@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.agent_orchestrator.approvals import ApprovalService
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.conversations.memory import MemoryLearner
 from services.agent_orchestrator.conversations.service import ConversationService
 from services.agent_orchestrator.events import Notifications
-from services.agent_orchestrator.service import AgentService, RunService, seed_built_in_agents
+from services.agent_orchestrator.service import AgentService, RunLineageService, RunService, seed_built_in_agents
 from services.agent_orchestrator.worker import Worker
 from shared.app import DbSession, service_state
 from shared.clients import ServiceClient
@@ -51,8 +52,18 @@ async def get_run_service(state: State, session: DbSession) -> RunService:
     return run_service(state, session)
 
 
+async def get_lineage_service(state: State, session: DbSession) -> RunLineageService:
+    return RunLineageService(runs=run_service(state, session))
+
+
+async def get_approval_service(session: DbSession) -> ApprovalService:
+    return ApprovalService(session=session)
+
+
 Agents = Annotated[AgentService, Depends(get_agent_service)]
 Runs = Annotated[RunService, Depends(get_run_service)]
+Lineage = Annotated[RunLineageService, Depends(get_lineage_service)]
+Approvals = Annotated[ApprovalService, Depends(get_approval_service)]
 
 
 def conversation_service(state: OrchestratorState, session: AsyncSession) -> ConversationService:

@@ -16,7 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from database.models import Agent, Task
+from database.models import Agent, Approval, Task
+from services.agent_orchestrator.approvals import ASK_USER, ApprovalRequired, approved_parameters, is_gated
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.verification import Verification, checks_passed
 from shared.clients import ServiceClient
@@ -65,10 +66,16 @@ class TaskContext:
     dependency_outputs: dict[str, dict[str, Any] | None]
     api_key_id: uuid.UUID | None = None  # the key that started the run: its limits follow every call
     verification: Verification | None = None  # for a summary: how the work it sums up was checked
+    approval_tools: tuple[str, ...] = ()  # tools (patterns) whose calls wait for the run owner's approval
+    approval: Approval | None = None  # a decision about a call of this attempt, which resumes with it
 
     @property
     def critic_round(self) -> int:
         return critic_round(self.task)
+
+    def approval_context(self) -> dict[str, Any]:
+        """What the agent said with the call a person approved."""
+        return dict(self.approval.context) if self.approval is not None else {}
 
     @property
     def identity(self) -> Identity:
@@ -108,6 +115,8 @@ class TaskExecutor:
             return await self._summarize(ctx)
         if tool == "noop":
             return Outcome({"result": ctx.task.inputs})
+        if tool == ASK_USER:
+            return self._ask_user(ctx)
         if tool == "execute_python":
             return await self._run_code(ctx)
         if tool == "memory_store":
@@ -118,12 +127,13 @@ class TaskExecutor:
                 ctx,
                 "memory_store",
                 {"content": content[:20_000], "memory_type": "fact", "metadata": self._provenance(ctx)},
+                gated=True,
             )
             return Outcome({"result": content, "memory_id": stored["id"]})
         if tool == "memory_search":
             query = str(ctx.task.inputs.get("query") or ctx.task.description or ctx.task.name)
             found = await self._tool(
-                ctx, "memory_search", {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5))}
+                ctx, "memory_search", {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5))}, gated=True
             )
             return Outcome({"result": found["memories"]})
         if tool == "http_request":
@@ -134,13 +144,17 @@ class TaskExecutor:
             params: dict[str, Any] = {
                 k: ctx.task.inputs[k] for k in ("url", "method", "headers", "body") if k in ctx.task.inputs
             }
-            return Outcome({"result": await self._tool(ctx, "http_request", params)})
+            return Outcome({"result": await self._tool(ctx, "http_request", params, gated=True)})
+        if (approved := self._decided_call(ctx, "execute_python")) is not None:
+            # The code was written and approved before this attempt waited: it runs as approved, not rewritten.
+            return Outcome({**ctx.approval_context(), **await self._execute(ctx, approved["code"])})
         answer = await self._complete(ctx, "executor", self._brief(ctx, await self._recall(ctx)))
         output = {k: answer[k] for k in ("result", "code", "notes") if answer.get(k) not in (None, "")}
         code = _written_code(answer)
         if code is not None and "execute_python" in ctx.agent.allowed_tools:
             # Code the model wrote without calling the tool is run all the same: unrun code is not a result.
-            output |= await self._execute(ctx, code)
+            said = {k: v for k, v in output.items() if k != "code"}
+            output |= await self._execute(ctx, code, context=said)
         return Outcome(output)
 
     # --- roles ------------------------------------------------------------------------------------------
@@ -255,6 +269,8 @@ class TaskExecutor:
 
     async def _run_code(self, ctx: TaskContext) -> Outcome:
         code = ctx.task.inputs.get("code")
+        if not code and (approved := self._decided_call(ctx, "execute_python")) is not None:
+            code = approved["code"]
         if not code:
             retry_note = f"\n\nYour previous attempt failed with:\n{ctx.task.error}\nFix it." if ctx.task.error else ""
             prompt = (
@@ -268,9 +284,10 @@ class TaskExecutor:
         executed = await self._execute(ctx, code)
         return Outcome({"result": executed.pop("stdout"), **executed})
 
-    async def _execute(self, ctx: TaskContext, code: str) -> dict[str, Any]:
+    async def _execute(self, ctx: TaskContext, code: str, *, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Runs `code` in the sandbox: its code, stdout, stderr, exit code and whether its checks passed. A failure
-        fails the attempt (the retry sees the error)."""
+        fails the attempt (the retry sees the error). Gated, the code that runs is the approved code."""
+        code = self._gate(ctx, "execute_python", {"code": code}, context=context)["code"]
         ran = await self._tool(ctx, "execute_python", {"code": code}, whole=True)
         result = ran["result"] or {}
         if ran["status"] != "succeeded":
@@ -331,7 +348,61 @@ class TaskExecutor:
             "completion": _capped(completion.content, cap),
         }
 
-    async def _tool(self, ctx: TaskContext, tool: str, parameters: dict[str, Any], *, whole: bool = False) -> Any:
+    @staticmethod
+    def _ask_user(ctx: TaskContext) -> Outcome:
+        """The run's owner answers inputs.question: the task waits for it, and its output (the answer) reaches the
+        tasks that depend on it like any result."""
+        question = str(ctx.task.inputs.get("question") or ctx.task.description or ctx.task.name)
+        answered = ctx.approval
+        if answered is None or answered.tool != ASK_USER:
+            raise ApprovalRequired(tool=ASK_USER, parameters={"question": question}, context={})
+        if answered.status != "approved":
+            raise TaskError(
+                f"The question was not answered ({answered.status})",
+                code=f"question_{answered.status}",
+                retryable=False,
+            )
+        return Outcome({"result": approved_parameters(answered).get("answer"), "question": question})
+
+    def _decided_call(self, ctx: TaskContext, tool: str) -> dict[str, Any] | None:
+        """The parameters a person approved for this attempt's call of `tool` (None when nobody decided one); a
+        rejection or an expiry fails the attempt for good, and the task's fallback applies."""
+        approval = ctx.approval
+        if approval is None or approval.tool != tool or not is_gated(ctx.approval_tools, tool):
+            return None
+        if approval.status != "approved":
+            note = f": {approval.note}" if approval.note else ""
+            raise TaskError(
+                f"The call of {tool} was {approval.status}{note}", code=f"approval_{approval.status}", retryable=False
+            )
+        return approved_parameters(approval)
+
+    def _gate(
+        self, ctx: TaskContext, tool: str, parameters: dict[str, Any], *, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The parameters `tool` runs with: its own when the tool is not gated, the approved ones once a person
+        decided (one approval, one call); otherwise the task waits for a decision."""
+        if not is_gated(ctx.approval_tools, tool):
+            return parameters
+        approved = self._decided_call(ctx, tool)
+        if approved is None:
+            raise ApprovalRequired(tool=tool, parameters=parameters, context=context or {})
+        ctx.approval = None
+        return approved
+
+    async def _tool(
+        self,
+        ctx: TaskContext,
+        tool: str,
+        parameters: dict[str, Any],
+        *,
+        whole: bool = False,
+        gated: bool = False,
+    ) -> Any:
+        """Runs one tool through the tool-runner. `gated` calls are the task's own, which the approval policy
+        covers (the executor's recall and the summary's memory are bookkeeping, not the agent's actions)."""
+        if gated:
+            parameters = self._gate(ctx, tool, parameters)
         try:
             body = ExecuteRequest.model_validate(
                 {

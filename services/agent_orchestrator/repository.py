@@ -14,14 +14,16 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Agent, Run, Task, TaskExecutionLog
+from database.models import Agent, Approval, Run, Task, TaskExecutionLog
 from shared.pagination import keyset
 
 TASKS_CHANNEL = "cognitionos_tasks"
 EVENTS_CHANNEL = "cognitionos_run_events"
-OPEN_TASK_STATUSES = ("pending", "ready", "running")
+WAITING_TASK_STATUSES = ("awaiting_approval", "awaiting_input")  # for a person: no lease, no slot held
+OPEN_TASK_STATUSES = ("pending", "ready", "running", *WAITING_TASK_STATUSES)
 TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -300,6 +302,11 @@ async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, *, status: 
         .values(**values)
         .returning(Task.task_key)
     )
+    await session.execute(
+        update(Approval)
+        .where(Approval.run_id == run_id, Approval.status == "pending")
+        .values(status="cancelled", decided_at=func.clock_timestamp(), updated_at=func.clock_timestamp())
+    )
     return list(result.scalars())
 
 
@@ -331,6 +338,98 @@ async def reopen_for_revision(session: AsyncSession, run_id: uuid.UUID, *, keys:
 
 async def add_spend(session: AsyncSession, run_id: uuid.UUID, cost_usd: Decimal) -> None:
     await session.execute(update(Run).where(Run.id == run_id).values(spent_usd=Run.spent_usd + cost_usd))
+
+
+async def waiting_run_ids(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The runs among these with a task waiting for a person."""
+    if not run_ids:
+        return set()
+    query = select(Task.run_id).where(Task.run_id.in_(run_ids), Task.status.in_(WAITING_TASK_STATUSES)).distinct()
+    return set((await session.execute(query)).scalars())
+
+
+async def runs_derived_from(session: AsyncSession, run_id: uuid.UUID) -> list[Run]:
+    query = select(Run).where(Run.parent_run_id == run_id).order_by(Run.created_at)
+    return list((await session.execute(query)).scalars())
+
+
+# --- approvals ------------------------------------------------------------------------------------------
+
+
+async def add_approval(session: AsyncSession, values: dict[str, Any]) -> Approval | None:
+    """The held call's approval; None when this attempt already asked about the very same parameters."""
+    statement = (
+        pg_insert(Approval)
+        .values(id=uuid.uuid4(), **values)
+        .on_conflict_do_nothing(index_elements=["task_id", "attempt", "parameters_hash"])
+        .returning(Approval)
+    )
+    return (await session.execute(statement)).scalars().first()
+
+
+async def decided_approval(session: AsyncSession, task_id: uuid.UUID, attempt: int) -> Approval | None:
+    """The latest decision about a call of this attempt of the task (the attempt resumes with it)."""
+    query = (
+        select(Approval)
+        .where(Approval.task_id == task_id, Approval.attempt == attempt, Approval.status != "pending")
+        .order_by(Approval.decided_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def lock_approval(session: AsyncSession, approval_id: uuid.UUID) -> Approval | None:
+    query = (
+        select(Approval).where(Approval.id == approval_id).with_for_update().execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def get_approval(session: AsyncSession, approval_id: uuid.UUID) -> Approval | None:
+    return await session.get(Approval, approval_id)
+
+
+async def list_approvals(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID | None,
+    run_id: uuid.UUID | None = None,
+    status: str | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int,
+) -> list[Approval]:
+    """Newest first; a run's, or a user's across runs (None: everyone's, for an admin)."""
+    query = select(Approval)
+    if user_id is not None:
+        query = query.where(Approval.user_id == user_id)
+    if run_id is not None:
+        query = query.where(Approval.run_id == run_id)
+    if status is not None:
+        query = query.where(Approval.status == status)
+    return list((await session.execute(keyset(query, Approval, after=after, limit=limit, newest_first=True))).scalars())
+
+
+async def overdue_approvals(session: AsyncSession, *, limit: int) -> list[Approval]:
+    """Pending approvals past their expiry, locked (ones another process is settling are skipped)."""
+    query = (
+        select(Approval)
+        .where(Approval.status == "pending", Approval.expires_at < func.clock_timestamp())
+        .order_by(Approval.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def resume_waiting_task(session: AsyncSession, task_id: uuid.UUID) -> str | None:
+    """A task whose held call was decided is ready again; None when it no longer waits (its run ended)."""
+    result = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status.in_(WAITING_TASK_STATUSES))
+        .values(status="ready", available_at=func.clock_timestamp(), updated_at=func.clock_timestamp())
+        .returning(Task.task_key)
+    )
+    return result.scalars().first()
 
 
 # --- events ---------------------------------------------------------------------------------------------

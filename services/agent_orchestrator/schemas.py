@@ -1,13 +1,14 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.agent_orchestrator.verification import Verification
 
 AgentRole = Literal["planner", "executor", "critic", "summarizer"]
+ToolPattern = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_*?\[\]-]+$")]
 KNOWN_TOOLS = ("execute_python", "http_request", "memory_search", "memory_store", "llm_complete")
 
 
@@ -27,6 +28,11 @@ class AgentCreate(BaseModel):
     temperature: float = Field(default=0.2, ge=0, le=2)
     max_tokens: int = Field(default=1024, ge=1, le=32_000)
     system_prompt: str | None = Field(default=None, max_length=20_000)
+    approval_tools: list[ToolPattern] = Field(
+        default_factory=list,
+        max_length=50,
+        description='Tools (names or patterns, "*" for all) whose calls by this agent wait for the owner\'s approval',
+    )
 
 
 class AgentResponse(AgentCreate):
@@ -39,8 +45,20 @@ class AgentResponse(AgentCreate):
     created_at: datetime
 
 
-RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
-TaskStatus = Literal["pending", "ready", "running", "succeeded", "failed", "skipped", "cancelled", "superseded"]
+RunStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+TaskStatus = Literal[
+    "pending",
+    "ready",
+    "running",
+    "awaiting_approval",
+    "awaiting_input",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+    "superseded",
+]
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 
 
 class RunCreate(BaseModel):
@@ -59,6 +77,14 @@ class RunCreate(BaseModel):
     summarize: bool = Field(
         default=True, description="End with a summarizer that writes the result and stores it in memory"
     )
+    require_approval: list[ToolPattern] | Literal["all"] = Field(
+        default_factory=list,
+        description='Tools whose calls in this run wait for your approval: names or patterns, or "all"',
+    )
+
+    @property
+    def approval_patterns(self) -> list[str]:
+        return ["*"] if self.require_approval == "all" else list(self.require_approval)
 
     @model_validator(mode="after")
     def goal_or_plan(self) -> "RunCreate":
@@ -109,6 +135,9 @@ class RunResponse(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    require_approval: list[str] = Field(default_factory=list, description='Tools gated in this run ("*": all)')
+    parent_run_id: uuid.UUID | None = Field(default=None, description="The run this one retries or forks")
+    origin: Literal["retry", "fork"] | None = None
     tasks: list[TaskResponse] = Field(default_factory=list)
 
 
@@ -126,3 +155,76 @@ class RunEvent(BaseModel):
     data: dict[str, Any]
     cost_usd: float | None
     created_at: datetime
+
+
+class ApprovalResponse(BaseModel):
+    """A tool call held for a person's decision."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    run_id: uuid.UUID
+    task_id: uuid.UUID
+    attempt: int
+    tool: str
+    parameters: dict[str, Any] = Field(description="Exactly what the agent asked to run")
+    context: dict[str, Any] = Field(description="What the agent said with the call")
+    status: ApprovalStatus
+    edited_parameters: dict[str, Any] | None = Field(description="What runs instead, when the approver edited it")
+    note: str | None
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    expires_at: datetime
+    created_at: datetime
+
+
+class ApprovalDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    tool: str | None = Field(
+        default=None, max_length=128, description="Optional: must be the held call's tool (an edit cannot change it)"
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Approve these parameters instead of the agent's (the same tool)"
+    )
+    note: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def edits_only_approved_calls(self) -> "ApprovalDecision":
+        if self.decision == "reject" and self.parameters is not None:
+            raise ValueError("edited parameters come with an approval, not a rejection")
+        return self
+
+
+class RunInput(BaseModel):
+    """An answer to a question a run's ask_user task asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer: str = Field(min_length=1, max_length=20_000)
+    approval_id: uuid.UUID | None = Field(
+        default=None, description="The question answered (its approval); by default the run's oldest open one"
+    )
+
+
+class RunDerive(BaseModel):
+    """A new run from a finished one: what is not re-run is copied with its output (no LLM call, no cost)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_task: str | None = Field(
+        default=None, max_length=64, description="Re-run this task and everything downstream of it as well"
+    )
+    inputs_patch: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Per task key, inputs merged into the task's own; a patched task re-runs with its dependents",
+    )
+    budget_usd: Decimal | None = Field(default=None, gt=0, le=100_000, description="The new run's spend cap")
+
+
+class RunLineage(BaseModel):
+    run_id: uuid.UUID
+    ancestors: list[RunResponse] = Field(description="Parent first, then its parent, up to the first run")
+    children: list[RunResponse] = Field(description="Runs retried or forked from this one, oldest first")

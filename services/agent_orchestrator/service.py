@@ -15,11 +15,19 @@ from database.models import Agent, Run, Task
 from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.repository import NewEvent
-from services.agent_orchestrator.schemas import AgentCreate, AgentResponse, RunCreate, RunResponse, TaskResponse
+from services.agent_orchestrator.schemas import (
+    AgentCreate,
+    AgentResponse,
+    RunCreate,
+    RunDerive,
+    RunLineage,
+    RunResponse,
+    TaskResponse,
+)
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import BudgetRequest
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
 
@@ -219,6 +227,7 @@ class RunService:
             budget_usd=request.budget_usd,
             max_parallel=request.max_parallel,
             summarize=request.summarize,
+            require_approval=request.approval_patterns,
             started_at=datetime.now(UTC),
         )
         if request.plan_id is not None:
@@ -287,13 +296,26 @@ class RunService:
 
     async def _response(self, run: Run) -> RunResponse:
         tasks = [TaskResponse.model_validate(t) for t in await repository.list_tasks(self.session, run.id)]
-        return RunResponse.model_validate(run).model_copy(update={"tasks": tasks})
+        waiting = run.status == "running" and any(t.status in repository.WAITING_TASK_STATUSES for t in tasks)
+        return RunResponse.model_validate(run).model_copy(
+            update={"tasks": tasks, **({"status": "waiting"} if waiting else {})}
+        )
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[RunResponse]:
         rows = await repository.list_runs(
             self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
         )
-        return page_of(rows, limit=limit, item=RunResponse.model_validate)
+        return await self._page_of(rows, limit=limit)
+
+    async def _page_of(self, rows: list[Run], *, limit: int) -> Page[RunResponse]:
+        """Runs without their tasks; a running one with a task waiting for a person shows as waiting."""
+        waiting = await repository.waiting_run_ids(self.session, [r.id for r in rows if r.status == "running"])
+
+        def item(run: Run) -> RunResponse:
+            shown = RunResponse.model_validate(run)
+            return shown.model_copy(update={"status": "waiting"}) if run.id in waiting else shown
+
+        return page_of(rows, limit=limit, item=item)
 
     async def cancel(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:
         await self.get(identity, run_id)
@@ -309,3 +331,150 @@ class RunService:
             )
         await self.session.commit()
         return await self.describe(identity, run_id)
+
+
+# --- retry and fork -------------------------------------------------------------------------------------
+
+SUPERSEDED_STATUSES = ("superseded",)
+REVISION_INPUTS = ("critic_feedback", "critic_round")
+
+
+def rerun_keys(tasks: list[Task], *, seeds: set[str]) -> set[str]:
+    """What a derived run does again: every task that did not succeed, the seeds, and everything downstream."""
+    dependents: dict[str, set[str]] = {}
+    for task in tasks:
+        for dependency in task.depends_on or ():
+            dependents.setdefault(dependency, set()).add(task.task_key)
+    again = {t.task_key for t in tasks if t.status != "succeeded"} | seeds
+    frontier = list(again)
+    while frontier:
+        for dependent in dependents.get(frontier.pop(), ()):
+            if dependent not in again:
+                again.add(dependent)
+                frontier.append(dependent)
+    return again
+
+
+def derived_task(task: Task, *, run_id: uuid.UUID, again: bool, patch: dict[str, Any] | None) -> Task:
+    """The task in the derived run: copied with its output, or pending with fresh inputs (the patch merged in)."""
+    inputs = {k: v for k, v in (task.inputs or {}).items() if not (again and k in REVISION_INPUTS)} | (patch or {})
+    copy = Task(
+        run_id=run_id,
+        task_key=task.task_key,
+        name=task.name,
+        description=task.description,
+        agent_role=task.agent_role,
+        tool=task.tool,
+        inputs=inputs,
+        depends_on=list(task.depends_on or ()),
+        max_attempts=task.max_attempts,
+        fallback_strategy=task.fallback_strategy,
+        status="pending" if again else "succeeded",
+        attempts=0 if again else task.attempts,
+    )
+    if not again:
+        copy.output, copy.started_at, copy.finished_at = task.output, task.started_at, task.finished_at
+    return copy
+
+
+@dataclass
+class RunLineageService:
+    """Retries and forks: a new run linked to its parent (history is never rewritten, spend stays per run)."""
+
+    runs: RunService
+
+    async def derive(self, identity: Identity, run_id: uuid.UUID, request: RunDerive, *, origin: str) -> RunResponse:
+        session = self.runs.session
+        parent = await self.runs.get(identity, run_id)
+        tasks = [t for t in await repository.list_tasks(session, parent.id) if t.status not in SUPERSEDED_STATUSES]
+        waiting = any(t.status in repository.WAITING_TASK_STATUSES for t in tasks)
+        if parent.status not in repository.TERMINAL_RUN_STATUSES and not (origin == "fork" and waiting):
+            raise ConflictError(
+                "The run has not finished: cancel it first, or fork it while it waits for you",
+                code="run_not_finished",
+                details={"status": parent.status},
+            )
+        tasks = [t for t in tasks if "~" not in t.task_key]  # a replan's failed task, renamed when it was replaced
+        keys = {t.task_key for t in tasks}
+        seeds = ({request.from_task} if request.from_task else set()) | set(request.inputs_patch)
+        if unknown := sorted(seeds - keys):
+            raise UnprocessableError(
+                f"The run has no task {unknown[0]!r}", code="unknown_task", details={"tasks": unknown}
+            )
+        again = rerun_keys(tasks, seeds=seeds)
+        child = Run(
+            id=uuid.uuid4(),
+            user_id=parent.user_id,
+            api_key_id=uuid.UUID(identity.api_key_id) if identity.api_key_id else None,
+            goal=parent.goal,
+            plan_id=parent.plan_id,
+            status="running",
+            budget_usd=request.budget_usd if request.budget_usd is not None else parent.budget_usd,
+            max_parallel=parent.max_parallel,
+            summarize=parent.summarize,
+            require_approval=list(parent.require_approval or ()),
+            parent_run_id=parent.id,
+            origin=origin,
+            started_at=datetime.now(UTC),
+        )
+        if child.budget_usd is not None:
+            limit = BudgetRequest(total_usd=Decimal(str(child.budget_usd)))
+            await contracts.set_budget(self.runs.ai, "run", child.id, limit, identity=SYSTEM_IDENTITY)
+        session.add(child)
+        await session.flush()
+        copies = [
+            derived_task(t, run_id=child.id, again=t.task_key in again, patch=request.inputs_patch.get(t.task_key))
+            for t in tasks
+        ]
+        session.add_all(copies)
+        await session.flush()
+        await repository.promote_ready(session, child.id)
+        await run_log.record(session, self._derived_events(parent, child, tasks, again), wake_workers=True)
+        await session.commit()
+        return await self.runs.describe(identity, child.id)
+
+    @staticmethod
+    def _derived_events(parent: Run, child: Run, tasks: list[Task], again: set[str]) -> list[NewEvent]:
+        copied = [t for t in tasks if t.task_key not in again]
+        return [
+            NewEvent(
+                child.id,
+                "run_created",
+                f"{(child.origin or 'retry').capitalize()} of run {parent.id}: {len(again)} tasks to run, "
+                f"{len(copied)} copied",
+                data={
+                    "goal": child.goal,
+                    "plan_id": str(child.plan_id) if child.plan_id else None,
+                    "budget_usd": float(child.budget_usd) if child.budget_usd else None,
+                    "parent_run_id": str(parent.id),
+                    "origin": child.origin,
+                    "rerun": sorted(again),
+                },
+            ),
+            *(
+                NewEvent(
+                    child.id,
+                    "task_copied",
+                    f"{t.name} copied from run {parent.id} (no call, no cost)",
+                    data={"task": t.task_key, "from_run": str(parent.id), "from_task_id": str(t.id)},
+                )
+                for t in copied
+            ),
+        ]
+
+    async def lineage(self, identity: Identity, run_id: uuid.UUID) -> RunLineage:
+        run = await self.runs.get(identity, run_id)
+        ancestors: list[RunResponse] = []
+        parent_id = run.parent_run_id
+        while parent_id is not None and len(ancestors) < 100:
+            parent = await repository.get_run(self.runs.session, parent_id)
+            if parent is None or parent.user_id != run.user_id:
+                break
+            ancestors.append(RunResponse.model_validate(parent))
+            parent_id = parent.parent_run_id
+        children = [
+            RunResponse.model_validate(c)
+            for c in await repository.runs_derived_from(self.runs.session, run.id)
+            if c.user_id == run.user_id
+        ]
+        return RunLineage(run_id=run.id, ancestors=ancestors, children=children)

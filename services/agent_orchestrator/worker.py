@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database.models import Agent, Run, Task
-from services.agent_orchestrator import repository, run_log
+from database.models import Agent, Approval, Run, Task
+from services.agent_orchestrator import approvals, repository, run_log
+from services.agent_orchestrator.approvals import ASK_USER, ApprovalRequired, parameters_hash
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import DependencyOutputs, NewEvent
@@ -44,6 +45,7 @@ class RunBasics:
     user_id: uuid.UUID
     goal: str
     api_key_id: uuid.UUID | None
+    require_approval: tuple[str, ...]
 
 
 def new_worker_id() -> str:
@@ -67,6 +69,7 @@ class Worker(BackgroundComponent):
         self._agents: dict[tuple[str, uuid.UUID], tuple[float, list[Agent]]] = {}
         self._runs: dict[uuid.UUID, RunBasics] = {}
         self._heartbeat = PeriodicTask("lease-heartbeat", min(settings.lease_seconds / 3, 2.0), self._extend_leases)
+        self._expiry = PeriodicTask("approval-expiry", settings.approval_sweep_seconds, self._expire_approvals)
 
     def wake(self) -> None:
         """Something may be ready (a notification, a finished task): claim now rather than at the next poll."""
@@ -76,6 +79,7 @@ class Worker(BackgroundComponent):
         self._committer = asyncio.create_task(self._commit_successes(), name="task-successes")
         self.resume()
         self._heartbeat.start()
+        self._expiry.start()
 
     def pause(self) -> None:
         """Stops claiming new tasks (a drain before maintenance); the running ones go on to the end."""
@@ -91,6 +95,7 @@ class Worker(BackgroundComponent):
 
     async def stop(self) -> None:
         await self._heartbeat.stop()
+        await self._expiry.stop()
         self.pause()
         for task in self.running.values():
             task.cancel()
@@ -192,6 +197,8 @@ class Worker(BackgroundComponent):
                     f"The task lost its worker {task.attempts - 1} times", code="lease_lost", retryable=False
                 )
             outcome = await self.executor.execute(ctx)
+        except ApprovalRequired as held:
+            await self._settle(self._await_approval(task, held))
         except TaskError as error:
             await self._settle(self._on_failure(task, error))
         except asyncio.CancelledError:
@@ -204,6 +211,82 @@ class Worker(BackgroundComponent):
         finally:
             self.running.pop(task.id, None)
             self.wake()
+
+    async def _await_approval(self, task: Task, held: ApprovalRequired) -> None:
+        """Parks the task until a person decides: the approval, the task's release (no lease, no slot held while it
+        waits; the attempt is given back, as the one that resumes is the same attempt) and the event, together."""
+        asked = parameters_hash(held.parameters)
+        async with self.sessionmaker.begin() as session:
+            run = await repository.lock_run(session, task.run_id)
+            if run is None:
+                return
+            approval = await repository.add_approval(
+                session,
+                {
+                    "run_id": run.id,
+                    "task_id": task.id,
+                    "attempt": task.attempts,
+                    "user_id": run.user_id,
+                    "tool": held.tool,
+                    "parameters": held.parameters,
+                    "parameters_hash": asked,
+                    "context": held.context,
+                    "expires_at": datetime.now(UTC) + timedelta(seconds=self.settings.approval_expiry_seconds),
+                },
+            )
+            key = None
+            if approval is not None:
+                key = await repository.release_task(
+                    session,
+                    task.id,
+                    self.worker_id,
+                    status="awaiting_input" if held.tool == ASK_USER else "awaiting_approval",
+                    attempts=task.attempts - 1,
+                )
+            if approval is not None and key is not None:
+                await run_log.record(session, [self._approval_requested(task, key, approval)])
+                return
+        if approval is None:  # the attempt asked again for a call already decided: it would wait forever
+            error = TaskError(
+                f"{held.tool} was asked for twice with the same parameters", code="approval_repeated", retryable=False
+            )
+            await self._on_failure(task, error)
+
+    @staticmethod
+    def _approval_requested(task: Task, key: str, approval: Approval) -> NewEvent:
+        if approval.tool == ASK_USER:
+            return NewEvent(
+                task.run_id,
+                "input_requested",
+                f"{task.name} asks you: {approval.parameters['question']}"[:2000],
+                task_id=task.id,
+                level="warning",
+                data={
+                    "approval_id": str(approval.id),
+                    "task": key,
+                    "question": approval.parameters["question"],
+                    "expires_at": approval.expires_at.isoformat(),
+                },
+            )
+        return NewEvent(
+            task.run_id,
+            "approval_requested",
+            f"{task.name}: {approval.tool} waits for your approval",
+            task_id=task.id,
+            level="warning",
+            data={
+                "approval_id": str(approval.id),
+                "task": key,
+                "tool": approval.tool,
+                "parameters": _excerpt(approval.parameters),
+                "context": _excerpt(approval.context),
+                "expires_at": approval.expires_at.isoformat(),
+            },
+        )
+
+    async def _expire_approvals(self) -> None:
+        async with self.sessionmaker.begin() as session:
+            await approvals.settle_overdue(session)
 
     async def _settle(self, transition: Any) -> None:
         try:
@@ -228,7 +311,9 @@ class Worker(BackgroundComponent):
             run = await repository.get_run(session, run_id)
             if run is None:
                 raise TaskError("The run is gone", code="run_deleted", retryable=False)
-            basics = self._runs[run_id] = RunBasics(run.user_id, run.goal, run.api_key_id)
+            basics = self._runs[run_id] = RunBasics(
+                run.user_id, run.goal, run.api_key_id, tuple(run.require_approval or ())
+            )
             if len(self._runs) > RUN_CACHE_SIZE:
                 self._runs.pop(next(iter(self._runs)))
         return basics
@@ -244,9 +329,18 @@ class Worker(BackgroundComponent):
             run = await self._run_basics(session, task.run_id)
             agent = choose_agent(await self._agents_for(session, task.agent_role, run.user_id), task)
             verification = await self._verification_so_far(session, task) if task.agent_role == "summarizer" else None
+            gated = (
+                *self.settings.approval_default_tools,
+                *run.require_approval,
+                *(agent.approval_tools if agent else ()),
+            )
+            asks = gated or task.tool == ASK_USER
+            approval = await repository.decided_approval(session, task.id, task.attempts) if asks else None
         if agent is None:
             raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
         return TaskContext(
+            approval_tools=gated,
+            approval=approval,
             verification=verification,
             run_id=task.run_id,
             user_id=run.user_id,

@@ -66,6 +66,12 @@ ROUTES: dict[str, UpstreamRoute] = {
         UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs", idempotent=frozenset({""})),
         UpstreamRoute(prefix="conversations", service="agent-orchestrator", upstream_prefix="/conversations"),
         UpstreamRoute(
+            prefix="approvals",
+            service="agent-orchestrator",
+            upstream_prefix="/approvals",
+            rules=(_rule(r".*", frozenset({"admin", "user"}), {"POST"}),),  # a person decides, never an agent
+        ),
+        UpstreamRoute(
             prefix="agents",
             service="agent-orchestrator",
             upstream_prefix="/agents",

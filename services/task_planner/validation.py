@@ -17,8 +17,11 @@ def asks_for_code(goal: str) -> bool:
     return CODING_GOAL.search(goal) is not None
 
 
-# "noop" passes its inputs on (joins, benchmarks); the LLM's schema does not offer it.
-KNOWN_TOOLS = frozenset({"execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "noop"})
+# "noop" passes its inputs on (joins, benchmarks); "ask_user" waits for the run owner's answer to inputs.question.
+# The LLM's schema offers neither: they are for plans written by hand.
+KNOWN_TOOLS = frozenset(
+    {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "noop", "ask_user"}
+)
 KNOWN_ROLES = frozenset({"executor", "critic", "summarizer"})
 
 

@@ -16,7 +16,7 @@ from database.migrate import upgrade
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app
 from shared.app import service_state
-from tests.support import ThreadedServer, eventually, free_port, serving
+from tests.support import ThreadedServer, eventually, free_port, serving, sql_scalar
 from tests.support.platform import Platform, RoleScript, RunsClient, code_runs_in_flight, running_platform, task
 from tests.support.providers import Providers
 from tests.support.users import make_user
@@ -71,6 +71,31 @@ def test_max_parallel_holds_across_orchestrators(runs: RunsClient, script: RoleS
     assert overlapping <= 2
 
 
+def orchestrator_process(platform: Platform) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of an orchestrator in a process of its own (one that can be killed -9)."""
+    settings = platform.orchestrator_settings(lease_seconds=2.0)
+    env = {
+        **os.environ,
+        **{
+            k.upper(): str(v)
+            for k, v in settings.model_dump().items()
+            if isinstance(v, str | int | float) and not isinstance(v, bool)
+        },
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "services.agent_orchestrator.main:create_app",
+        "--factory",
+        "--port",
+        str(free_port()),
+        "--log-level",
+        "warning",
+    ]
+    return command, env
+
+
 def test_killed_orchestrator_mid_task_is_resumed_by_another(
     runs: RunsClient, script: RoleScript, platform: Platform
 ) -> None:
@@ -81,27 +106,7 @@ def test_killed_orchestrator_mid_task_is_resumed_by_another(
         ],
         script,
     )
-    settings = platform.orchestrator_settings(lease_seconds=2.0)
-    env = {
-        **os.environ,
-        **{
-            k.upper(): str(v)
-            for k, v in settings.model_dump().items()
-            if isinstance(v, str | int | float) and not isinstance(v, bool)
-        },
-    }
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "services.agent_orchestrator.main:create_app",
-        "--factory",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    command, env = orchestrator_process(platform)
     # The suite's own orchestrator must not take the task first: this one runs alone until it is killed.
     in_worker_loop(platform.orchestrator, "pause")
     try:
@@ -152,3 +157,37 @@ def test_a_run_in_flight_during_a_database_outage_finishes_once_it_is_back(
             runs.http.close()
     finally:
         postgres.stop()
+
+
+def test_a_run_waiting_for_approval_outlives_a_killed_orchestrator(
+    runs: RunsClient, script: RoleScript, platform: Platform
+) -> None:
+    """Nothing is held while a task waits: the orchestrator that parked it dies (kill -9), and the approval decided
+    afterwards is taken up by another."""
+    tasks = [task("code", tool="execute_python", inputs={"code": "print('approved after a crash')"})]
+    plan_id = runs.plan(tasks, script)
+    command, env = orchestrator_process(platform)
+    in_worker_loop(platform.orchestrator, "pause")
+    try:
+        victim = subprocess.Popen(command, env=env, start_new_session=True)
+        try:
+            run = runs.start(plan_id=plan_id, summarize=False, require_approval=["execute_python"])
+            waiting = runs.wait(run["id"], until=lambda r: r["status"] == "waiting", timeout=60)
+        finally:
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait()
+        held = sql_scalar(
+            platform.database_url,
+            "SELECT count(*) FROM tasks WHERE run_id = :r AND lease_owner IS NOT NULL",
+            r=run["id"],
+        )
+        assert int(str(held)) == 0 and waiting["tasks"][0]["status"] == "awaiting_approval"
+        in_worker_loop(platform.orchestrator, "resume")
+        (approval,) = runs.http.get(runs.url(f"/runs/{run['id']}/approvals")).json()["items"]
+        decided = runs.http.post(runs.url(f"/approvals/{approval['id']}/decision"), json={"decision": "approve"})
+        assert decided.status_code == 200, decided.text
+        done = runs.wait(run["id"], timeout=60)
+    finally:
+        in_worker_loop(platform.orchestrator, "resume")
+    assert done["status"] == "succeeded" and done["tasks"][0]["output"]["result"] == "approved after a crash\n"
+    assert done["tasks"][0]["attempts"] == 1

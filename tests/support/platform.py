@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from cognitionos_cli.workflow import parse_sse
+from cognitionos_sdk import CognitionOS
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.main import create_app as create_orchestrator
@@ -113,6 +114,7 @@ class Platform:
             # Far below the default 15 s, so a step of a second or two is silent longer than the keepalive: every
             # client of the event streams is tested against keepalive comments.
             "run_events_keepalive_seconds": 0.2,
+            "approval_sweep_seconds": 0.2,
             **overrides,
         }
         return OrchestratorSettings(**values)
@@ -292,3 +294,14 @@ def tasks_in_worker(orchestrator: ThreadedServer) -> int:
 def learning_jobs(orchestrator: ThreadedServer) -> int:
     """Conversation exchanges the orchestrator is still learning memories from."""
     return len(service_state(orchestrator.app, OrchestratorState).learner.jobs)
+
+
+@pytest.fixture
+def own_account(platform_gateway: ThreadedServer, unique: str) -> Iterator[tuple[str, str]]:
+    """A user of the platform, registered through the gateway, and an API key of theirs: (username, key)."""
+    with CognitionOS(platform_gateway.url) as sdk:
+        sdk.register(f"own_{unique}", f"own_{unique}@example.com", "own-account-pass")
+        sdk.sign_in(f"own_{unique}", "own-account-pass")
+        key = sdk.api_keys.create("for the cli").key
+        assert key is not None
+        yield f"own_{unique}", key
