@@ -12,6 +12,7 @@ import httpx
 import typer
 
 from cognitionos_cli.account import ApiKey, GatewayUrl, gateway_url, login, logout, remember_gateway
+from cognitionos_cli.approvals import approvals_app
 from cognitionos_cli.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -55,6 +56,7 @@ app.command()(run)
 app.command()(login)
 app.command()(logout)
 app.add_typer(runs_app, name="runs")
+app.add_typer(approvals_app, name="approvals")
 
 
 def _print_version(asked: bool) -> None:

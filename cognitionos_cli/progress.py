@@ -1,7 +1,9 @@
 """How `cognitionos run` shows a run: a live table of tasks, their states and the running cost on a terminal; one
 plain line per event elsewhere (CI logs, pipes), or JSON lines with --json."""
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,11 +22,21 @@ TASK_STATES = {
     "task_failed": "failed",
     "task_skipped": "skipped",
     "task_retry_scheduled": "retrying",
+    "approval_requested": "awaiting approval",
+    "task_copied": "copied",
 }
-STATE_STYLES = {"running": "yellow", "succeeded": "green", "failed": "red", "skipped": "dim", "retrying": "magenta"}
+STATE_STYLES = {
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "skipped": "dim",
+    "retrying": "magenta",
+    "awaiting approval": "bold cyan",
+    "copied": "green",
+}
 
 
-FINISHED_STATES = frozenset({"succeeded", "failed", "skipped"})
+FINISHED_STATES = frozenset({"succeeded", "failed", "skipped", "copied"})
 
 
 @dataclass
@@ -111,6 +123,22 @@ class EventPrinter:
             self._live.update(self.progress.render())
         else:
             self.console.out(f"  {self.progress.last}", highlight=False)
+
+    def note(self, text: str) -> None:
+        """A line for the person following (above the live table on a terminal)."""
+        self.console.print(f"  {text}", highlight=False, markup=False)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The live table stops redrawing while the person is asked something, and resumes after."""
+        if self._live is None:
+            yield
+            return
+        self._live.stop()
+        try:
+            yield
+        finally:
+            self._live.start()
 
     def model_progress(self, progress: dict[str, Any]) -> None:
         """Where the run's call to the embedded model stands: live on a terminal; elsewhere a line when it starts

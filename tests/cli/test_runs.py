@@ -126,17 +126,6 @@ def test_version_and_plain_flags(cli_env: dict[str, str]) -> None:
     assert code == 0 and "--skip-migrations" in output and "--no-skip-migrations" not in output
 
 
-@pytest.fixture
-def own_account(platform_gateway: ThreadedServer, unique: str) -> Iterator[tuple[str, str]]:
-    """A user of the platform and an API key of theirs: (username, key)."""
-    with CognitionOS(platform_gateway.url) as sdk:
-        sdk.register(f"own_{unique}", f"own_{unique}@example.com", "own-account-pass")
-        sdk.sign_in(f"own_{unique}", "own-account-pass")
-        key = sdk.api_keys.create("for the cli").key
-        assert key is not None
-        yield f"own_{unique}", key
-
-
 @pytest.mark.needs_sandbox
 def test_after_login_runs_are_the_users_own_and_visible_through_the_api(
     cli_env: dict[str, str], script: RoleScript, platform_gateway: ThreadedServer, own_account: tuple[str, str]
