@@ -19,7 +19,7 @@ from redis import Redis
 from services.api_gateway.console import ASSETS
 from shared.contracts.memory import MemoryType
 from shared.redis import run_model_progress_key
-from tests.support import ThreadedServer
+from tests.support import ThreadedServer, eventually
 from tests.support.platform import RoleScript, script_fibonacci_run, script_silent_run, task
 from tests.support.users import RegisteredUser, register_and_login
 
@@ -282,6 +282,56 @@ def test_a_running_run_is_cancelled_from_its_page(page, script: RoleScript) -> N
     page.wait_for_selector("h1 + .badge[data-status=cancelled]", timeout=30_000)
 
 
+def test_a_held_call_is_edited_and_approved_from_the_inbox_then_the_run_is_retried(  # type: ignore[no-untyped-def]
+    page, platform_gateway: ThreadedServer, console_user: RegisteredUser, script: RoleScript, screenshots: Path
+) -> None:
+    code = "# the agent's code\nprint('asked for', 6 * 7)"
+    script.add("planner", {"tasks": [task("code", tool="execute_python", inputs={"code": code})], "risks": []})
+    with httpx.Client(base_url=platform_gateway.url, headers=console_user.headers, timeout=30) as client:
+        run = client.post("/api/v1/runs", json={"goal": "Compute, once I agree", "require_approval": "all"}).json()
+    page.goto(f"/#/runs/{run['id']}")
+    page.wait_for_selector("h1 + .badge[data-status=waiting]", timeout=30_000)
+    page.click("#run-waiting a")
+    card = page.locator(".approval").first
+    card.wait_for()
+    assert card.locator("pre.code .tok-comment").inner_text() == "# the agent's code"
+    assert card.locator("pre.code .tok-string").first.inner_text() == "'asked for'"
+    page.screenshot(path=str(screenshots / "console-approvals.png"), full_page=True)
+    card.locator("button.edit").click()
+    card.locator("textarea[name=parameters]").fill('{"code": "print(\\"edited\\")"}')
+    card.locator("button.edit").click()
+    page.wait_for_selector("text=Nothing waits for you.")
+    page.goto(f"/#/runs/{run['id']}")
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+    page.click("#dag .node[data-task=code]")
+    expect(page.locator("#task-detail")).to_contain_text("edited")
+    page.click("#retry-from-task")
+    page.wait_for_selector("#run-parent")
+    assert run["id"] in page.locator("#run-parent").inner_text()
+    page.wait_for_selector("h1 + .badge[data-status=waiting]", timeout=30_000)  # the retry asks again
+    page.goto("/#/approvals")
+    page.locator(".approval button.reject").first.click()
+    page.wait_for_selector("text=Nothing waits for you.")
+
+
+def test_a_question_a_run_asks_is_answered_from_the_inbox(  # type: ignore[no-untyped-def]
+    page, platform_gateway: ThreadedServer, console_user: RegisteredUser, script: RoleScript
+) -> None:
+    asking = task("city", tool="ask_user", inputs={"question": "Which city?"})
+    script.add("planner", {"tasks": [asking], "risks": []})
+    with httpx.Client(base_url=platform_gateway.url, headers=console_user.headers, timeout=30) as client:
+        run = client.post("/api/v1/runs", json={"goal": "Ask me which city"}).json()
+        eventually(lambda: client.get(f"/api/v1/runs/{run['id']}").json()["status"] == "waiting")
+    page.goto("/#/approvals")
+    page.wait_for_selector(".question .question-text", timeout=30_000)
+    assert page.locator(".question .question-text").inner_text() == "Which city?"
+    page.fill(".question input[name=answer]", "Lisbon")
+    page.click(".question button[type=submit]")
+    page.wait_for_selector("text=Nothing waits for you.")
+    page.goto(f"/#/runs/{run['id']}")
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+
+
 def test_an_admin_sees_every_users_spend_and_sets_a_budget(  # type: ignore[no-untyped-def]
     browser, platform_gateway: ThreadedServer, console_user: RegisteredUser, admin_headers: dict[str, str]
 ) -> None:
@@ -360,7 +410,7 @@ def test_no_page_scrolls_sideways_even_with_a_long_output_expanded(  # type: ign
     page.click("#task-detail details summary")
     expect(page.locator("#task-detail details pre")).to_contain_text(LONG_OUTPUT[:100])
     assert page.evaluate(fits), page.evaluate("document.documentElement.scrollWidth")
-    for hash_ in ("#/runs", "#/chat", "#/memory", "#/spend", "#/keys", "#/health", "#/no-such-page"):
+    for hash_ in ("#/runs", "#/approvals", "#/chat", "#/memory", "#/spend", "#/keys", "#/health", "#/no-such-page"):
         page.goto(f"/{hash_}")
         page.wait_for_selector("main h1")
         assert page.evaluate(fits), (hash_, page.evaluate("document.documentElement.scrollWidth"))

@@ -1,6 +1,7 @@
 // CognitionOS console: native ES modules, no build step, nothing loaded from elsewhere. This module routes:
 // each page is a module of its own; dom.js, api.js and sse.js are what they share.
 import { api, refreshTokens, session, signOut, wanted } from "./api.js";
+import { approvalsPage } from "./approvals.js";
 import { chatPage } from "./chat.js";
 import { el, fill, leave } from "./dom.js";
 import { healthPage } from "./health.js";
@@ -16,6 +17,7 @@ const main = document.getElementById("main");
 
 const PAGES = {
   runs: runsPage,
+  approvals: approvalsPage,
   chat: chatPage,
   memory: memoryPage,
   spend: spendPage,

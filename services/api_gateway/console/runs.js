@@ -81,8 +81,19 @@ export async function runPage(runId) {
         run.budget_usd ? ` of ${usd(run.budget_usd)}` : "",
       ),
       TERMINAL.has(run.status) ? null : modelLine,
+      run.status === "waiting"
+        ? el("p", { id: "run-waiting" }, "This run waits for you: ", el("a", { href: "#/approvals" }, "decide"), ".")
+        : null,
+      run.parent_run_id
+        ? el(
+            "p",
+            { class: "muted", id: "run-parent" },
+            `${run.origin === "fork" ? "Forked" : "Retried"} from `,
+            el("a", { href: `#/runs/${run.parent_run_id}` }, `run ${run.parent_run_id}`),
+          )
+        : null,
       TERMINAL.has(run.status)
-        ? null
+        ? el("button", { id: "retry-run", onclick: () => retry(null) }, "Retry")
         : el("button", { class: "danger", id: "cancel-run", onclick: cancel }, "Cancel run"),
     );
   const drawResult = () => {
@@ -122,6 +133,9 @@ export async function runPage(runId) {
         ? el("details", {}, el("summary", {}, "Output"), el("pre", {}, JSON.stringify(task.output, null, 2)))
         : null,
       task.error ? el("pre", { class: "s-failed" }, task.error) : null,
+      TERMINAL.has(run.status)
+        ? el("button", { id: "retry-from-task", onclick: () => retry(task.task_key) }, "Retry from here")
+        : null,
     );
   };
   const redraw = () => {
@@ -157,6 +171,15 @@ export async function runPage(runId) {
       redraw();
     }, 150);
   };
+  // A new run: what succeeded (outside this task and what follows it) is copied, the rest runs again.
+  async function retry(fromTask) {
+    try {
+      const child = await api(`/runs/${runId}/retry`, { method: "POST", body: { from_task: fromTask } });
+      location.hash = `#/runs/${child.id}`;
+    } catch (e) {
+      toast(e.message, true);
+    }
+  }
   async function cancel() {
     if (!confirm("Cancel this run? Its unfinished tasks stop.")) return;
     try {
