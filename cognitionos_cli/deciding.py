@@ -31,7 +31,7 @@ def ask(sdk: CognitionOS, approval_id: str, console: Console) -> None:
     approval = sdk.approvals.get(approval_id)
     if approval.status != "pending":
         return
-    if approval.tool == "ask_user":
+    if approval.tool == "ask_user" and approval.run_id is not None:
         console.print(f"The run asks you: {approval.parameters['question']}", highlight=False, markup=False)
         sdk.runs.answer(approval.run_id, typer.prompt("Your answer"), approval_id=approval_id)
         return

@@ -307,11 +307,19 @@ def delete_conversation(conversation_id: str) -> Call[None]:
 
 
 @operation("POST", "/api/v1/conversations/{conversation_id}/messages")
-def send_message(conversation_id: str, content: str, *, tools: list[str] | None) -> Call[Reply]:
-    body = _query(content=content, tools=tools)
+def send_message(
+    conversation_id: str, content: str, *, tools: list[str] | None, require_approval: list[str] | str | None = None
+) -> Call[Reply]:
+    body = _query(content=content, tools=tools, require_approval=require_approval)
     return Call(
         method="POST", path=f"/api/v1/conversations/{conversation_id}/messages", json=body, answer=TypeAdapter(Reply)
     )
+
+
+@operation("POST", "/api/v1/conversations/{conversation_id}/resume")
+def resume_conversation(conversation_id: str) -> Call[Reply]:
+    path = f"/api/v1/conversations/{conversation_id}/resume"
+    return Call(method="POST", path=path, json={}, answer=TypeAdapter(Reply))
 
 
 @operation("GET", "/api/v1/conversations/{conversation_id}/messages")

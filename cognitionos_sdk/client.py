@@ -406,8 +406,21 @@ class Conversations:
     def delete(self, conversation_id: str) -> None:
         self._client.send(calls.delete_conversation(conversation_id))
 
-    def send(self, conversation_id: str, content: str, *, tools: Names | None = None) -> Reply:
-        return self._client.send(calls.send_message(conversation_id, content, tools=tools))
+    def send(
+        self,
+        conversation_id: str,
+        content: str,
+        *,
+        tools: Names | None = None,
+        require_approval: Names | str | None = None,
+    ) -> Reply:
+        """`require_approval`: tools whose calls wait for you (the reply's `approvals`); then `resume`."""
+        call = calls.send_message(conversation_id, content, tools=tools, require_approval=require_approval)
+        return self._client.send(call)
+
+    def resume(self, conversation_id: str) -> Reply:
+        """Goes on with a turn that ended at held tool calls, once each is approved or rejected."""
+        return self._client.send(calls.resume_conversation(conversation_id))
 
     def stream(
         self, conversation_id: str, content: str, *, tools: Names | None = None
@@ -860,8 +873,19 @@ class AsyncConversations:
     async def delete(self, conversation_id: str) -> None:
         await self._client.send(calls.delete_conversation(conversation_id))
 
-    async def send(self, conversation_id: str, content: str, *, tools: Names | None = None) -> Reply:
-        return await self._client.send(calls.send_message(conversation_id, content, tools=tools))
+    async def send(
+        self,
+        conversation_id: str,
+        content: str,
+        *,
+        tools: Names | None = None,
+        require_approval: Names | str | None = None,
+    ) -> Reply:
+        call = calls.send_message(conversation_id, content, tools=tools, require_approval=require_approval)
+        return await self._client.send(call)
+
+    async def resume(self, conversation_id: str) -> Reply:
+        return await self._client.send(calls.resume_conversation(conversation_id))
 
     async def stream(
         self, conversation_id: str, content: str, *, tools: Names | None = None

@@ -107,8 +107,9 @@ class Approval(Model):
     """A tool call held for your decision: `parameters` is exactly what the agent asked to run."""
 
     id: str
-    run_id: str
-    task_id: str
+    run_id: str | None = None  # a run's task's call, or a conversation's (conversation_id)
+    task_id: str | None = None
+    conversation_id: str | None = None
     attempt: int
     tool: str
     parameters: dict[str, Any]
@@ -188,6 +189,8 @@ class Reply(Model):
     messages: list[Message]
     usage: dict[str, Any]
     run_id: str | None = None
+    # Tool calls held for your decision: the turn ended without a reply; decide them, then `conversations.resume`.
+    approvals: list[Approval] = []
 
     @property
     def text(self) -> str:

@@ -232,8 +232,9 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
 
 
 class Approval(UUIDPrimaryKey, Timestamps, Base):
-    """A tool call held for a person's decision. The task waits without a lease; once decided it is claimed again
-    and the call runs with the approved (possibly edited) parameters, or the rejection fails the attempt."""
+    """A tool call held for a person's decision: a run's task's (which waits without a lease; once decided it is
+    claimed again and the call runs with the approved, possibly edited, parameters, or the rejection fails the
+    attempt), or a conversation's (the turn ends; resuming it runs or declines the call)."""
 
     __tablename__ = "approvals"
     __table_args__ = (
@@ -242,10 +243,17 @@ class Approval(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint(
             "status IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')", name="approval_status_known"
         ),
+        CheckConstraint(
+            "(run_id IS NOT NULL AND task_id IS NOT NULL) "
+            "OR (conversation_id IS NOT NULL AND tool_call_id IS NOT NULL)",
+            name="approval_of_a_task_or_a_chat",
+        ),
     )
 
-    run_id: Mapped[uuid.UUID] = _fk("runs.id")
-    task_id: Mapped[uuid.UUID] = _fk("tasks.id")
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", nullable=True)
+    task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", nullable=True)
+    conversation_id: Mapped[uuid.UUID | None] = _fk("conversations.id", nullable=True)
+    tool_call_id: Mapped[str | None] = mapped_column(String(128))
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
     user_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
     tool: Mapped[str] = mapped_column(String(128), nullable=False)

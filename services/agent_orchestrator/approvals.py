@@ -49,21 +49,20 @@ def approved_parameters(approval: Approval) -> dict[str, Any]:
     return approval.edited_parameters if approval.edited_parameters is not None else approval.parameters
 
 
-def decision_event(approval: Approval, *, task_key: str | None, by: str) -> NewEvent:
+def decision_event(approval: Approval, run_id: uuid.UUID, *, task_key: str | None, by: str) -> NewEvent:
     if approval.tool == ASK_USER and approval.status == "approved":
         answer = str(approved_parameters(approval).get("answer"))
         return NewEvent(
-            approval.run_id,
+            run_id,
             "input_received",
             f"{by} answered: {answer}"[:2000],
             task_id=approval.task_id,
             data={"approval_id": str(approval.id), "task": task_key, "answer": answer[:2000]},
         )
-    verb = {"approved": "approved", "rejected": "rejected", "expired": "expired", "cancelled": "cancelled"}
     return NewEvent(
-        approval.run_id,
+        run_id,
         "approval_decided",
-        f"{approval.tool} {verb[approval.status]}" + (f" by {by}" if approval.status in DECIDED.values() else ""),
+        f"{approval.tool} {approval.status}" + (f" by {by}" if approval.status in DECIDED.values() else ""),
         task_id=approval.task_id,
         level="info" if approval.status == "approved" else "warning",
         data={
@@ -87,21 +86,28 @@ async def settle(
     edited: dict[str, Any] | None = None,
     note: str | None = None,
 ) -> None:
-    """Records the decision on a locked, pending approval and hands its task back to the workers (the caller
-    holds the run's lock, so the event is ordered with the run's others)."""
+    """Records the decision on a locked, pending approval. A task's goes back to the workers (the caller holds the
+    run's lock, so the event is ordered with the run's others); a conversation's waits for the turn to resume."""
     approval.status, approval.decided_by, approval.decided_at = status, decided_by, datetime.now(UTC)
     approval.edited_parameters, approval.note = edited, note
+    if approval.run_id is None or approval.task_id is None:
+        return
     task_key = await repository.resume_waiting_task(session, approval.task_id)
-    await run_log.record(session, [decision_event(approval, task_key=task_key, by=by)], wake_workers=True)
+    event = decision_event(approval, approval.run_id, task_key=task_key, by=by)
+    await run_log.record(session, [event], wake_workers=True)
 
 
 async def settle_overdue(session: AsyncSession, *, limit: int = 100) -> int:
     """Expires the approvals past their time (an expiry counts as a rejection); returns how many."""
-    overdue = await repository.overdue_approvals(session, limit=limit)
-    for approval in overdue:
-        await repository.lock_run(session, approval.run_id)
-        await settle(session, approval, status="expired", decided_by=None, by="expiry")
-    return len(overdue)
+    expired = 0
+    for overdue in await repository.overdue_approvals(session, limit=limit):
+        if overdue.run_id is not None:
+            await repository.lock_run(session, overdue.run_id)
+        approval = await repository.lock_approval(session, overdue.id)
+        if approval is not None and approval.status == "pending":  # not decided meanwhile
+            await settle(session, approval, status="expired", decided_by=None, by="expiry")
+            expired += 1
+    return expired
 
 
 @dataclass
@@ -156,7 +162,8 @@ class ApprovalService:
             )
         if decision.parameters is not None:
             _check_parameters(found.tool, decision.parameters)
-        await repository.lock_run(self.session, found.run_id)  # before the approval: the order every writer takes
+        if found.run_id is not None:  # before the approval: the order every writer takes
+            await repository.lock_run(self.session, found.run_id)
         approval = await repository.lock_approval(self.session, approval_id)
         assert approval is not None  # approvals go only with their run, whose lock is held
         if approval.status == "pending" and approval.expires_at <= datetime.now(UTC):

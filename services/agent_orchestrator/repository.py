@@ -410,15 +410,27 @@ async def list_approvals(
 
 
 async def overdue_approvals(session: AsyncSession, *, limit: int) -> list[Approval]:
-    """Pending approvals past their expiry, locked (ones another process is settling are skipped)."""
+    """Pending approvals past their expiry, unlocked: the caller locks each one's run first, then the approval, the
+    order every writer takes."""
     query = (
         select(Approval)
         .where(Approval.status == "pending", Approval.expires_at < func.clock_timestamp())
         .order_by(Approval.expires_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def chat_approvals(
+    session: AsyncSession, conversation_id: uuid.UUID, call_ids: Sequence[str]
+) -> dict[str, Approval]:
+    """A conversation's approvals of these tool calls, by call id (the latest for each)."""
+    query = (
+        select(Approval)
+        .where(Approval.conversation_id == conversation_id, Approval.tool_call_id.in_(list(call_ids)))
+        .order_by(Approval.created_at)
+    )
+    return {a.tool_call_id: a for a in (await session.execute(query)).scalars() if a.tool_call_id}
 
 
 async def resume_waiting_task(session: AsyncSession, task_id: uuid.UUID) -> str | None:

@@ -163,8 +163,10 @@ class ApprovalResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    run_id: uuid.UUID
-    task_id: uuid.UUID
+    run_id: uuid.UUID | None = Field(description="The run whose task made the call (none for a conversation's)")
+    task_id: uuid.UUID | None
+    conversation_id: uuid.UUID | None = Field(description="The conversation whose assistant made the call")
+    tool_call_id: str | None
     attempt: int
     tool: str
     parameters: dict[str, Any] = Field(description="Exactly what the agent asked to run")

@@ -196,6 +196,53 @@ def test_a_tool_call_round_trip_completes(chat: Chat, script: RoleScript) -> Non
     assert [m["role"] for m in chat.messages(conversation["id"])] == roles  # all of it stored
 
 
+@pytest.mark.needs_sandbox
+def test_a_gated_tool_call_ends_the_turn_and_deciding_it_continues(chat: Chat, script: RoleScript) -> None:
+    script.add("assistant", CallTools([("execute_python", {"code": FIB_CODE})]), "It printed 43.")
+    conversation = chat.start()
+    held = chat.say(conversation["id"], "Compute six times seven", require_approval=["execute_python"])
+    assert [m["role"] for m in held["messages"]] == ["user", "assistant"]  # the call, no result, no reply
+    (approval,) = held["approvals"]
+    assert approval["conversation_id"] == conversation["id"] and approval["parameters"] == {"code": FIB_CODE}
+    assert [a["id"] for a in chat.http.get("/approvals").json()["items"]] == [approval["id"]]
+    early = chat.http.post(f"/conversations/{conversation['id']}/resume", json={})
+    assert_error(early, 409, "approval_pending")
+    assert_error(
+        chat.http.post(f"/conversations/{conversation['id']}/messages", json={"content": "hello?"}),
+        409,
+        "approval_pending",
+    )
+    decided = chat.http.post(
+        f"/approvals/{approval['id']}/decision", json={"decision": "approve", "parameters": {"code": "print(43)"}}
+    )
+    assert decided.status_code == 200, decided.text
+    resumed = chat.http.post(f"/conversations/{conversation['id']}/resume", json={})
+    assert resumed.status_code == 200, resumed.text
+    tool, answer = resumed.json()["messages"]
+    assert tool["role"] == "tool" and '"stdout": "43\\n"' in tool["content"]
+    assert answer["content"] == "It printed 43."
+    again = chat.http.post(f"/conversations/{conversation['id']}/resume", json={})
+    assert_error(again, 409, "nothing_to_resume")
+
+
+def test_a_rejected_chat_call_is_declined_to_the_model_which_answers(chat: Chat, script: RoleScript) -> None:
+    script.add("assistant", CallTools([("http_request", {"url": "https://example.com/"})]), "Understood, I won't.")
+    conversation = chat.start()
+    events = chat.stream(conversation["id"], "Fetch example.com", require_approval="all")
+    names = [name for name, _ in events]
+    assert "approval_requested" in names and names[-1] == "done" and "tool_result" not in names
+    approval_id = dict(events)["approval_requested"]["approval_id"]
+    assert events[-1][1]["approvals"] == [approval_id]
+    chat.http.post(f"/approvals/{approval_id}/decision", json={"decision": "reject", "note": "no network"})
+    resumed = chat.http.post(f"/conversations/{conversation['id']}/resume", json={"stream": True})
+    assert resumed.status_code == 200
+    tool, answer = chat.messages(conversation["id"])[-2:]
+    assert "rejected this call; it did not run: no network" in tool["content"]
+    assert answer["content"] == "Understood, I won't."
+    declined = script.requests["assistant"][-1]["messages"][-1]
+    assert declined["role"] == "tool" and "rejected" in declined["content"]
+
+
 def test_a_reply_streams_through_the_gateway(chat: Chat, script: RoleScript) -> None:
     script.add("assistant", "Tea is a fine choice for an afternoon")
     conversation = chat.start()

@@ -1,9 +1,10 @@
 """Conversation routes (through the gateway: /api/v1/conversations). Thin: the service does the turn."""
 
 import asyncio
+import functools
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -17,10 +18,12 @@ from services.agent_orchestrator.conversations.schemas import (
     MessageCreate,
     MessageResponse,
     ReplyResponse,
+    ResumeRequest,
 )
-from services.agent_orchestrator.conversations.service import Turn, TurnEvent, message_response
+from services.agent_orchestrator.conversations.service import ConversationService, Turn, TurnEvent, message_response
 from services.agent_orchestrator.deps import Conversations, OrchestratorState, State, conversation_service
 from services.agent_orchestrator.events import sse, stream_run_events
+from services.agent_orchestrator.schemas import ApprovalResponse
 from shared.app import core_state
 from shared.errors import AppError, error_body
 from shared.identity import CurrentIdentity, Identity
@@ -87,8 +90,10 @@ async def list_messages(
         200: {
             "content": {"text/event-stream": {}},
             "description": "With stream: true: `message` (each stored message), `delta` (reply text), `tool_call`, "
-            "`tool_result`, `run_started` and the run's own events, `run_result`, then `done` with usage and cost",
-        }
+            "`tool_result`, `approval_requested` (a call held for you: the turn ends), `run_started` and the run's own "
+            "events, `run_result`, then `done` with usage and cost",
+        },
+        409: {"description": "A tool call of the last turn still waits for your decision (approval_pending)"},
     },
 )
 async def post_message(
@@ -100,30 +105,79 @@ async def post_message(
     state: State,
 ) -> Any:
     conversation = await conversations.get(identity, conversation_id)  # 404 before any stream starts
+    await conversations.ready_for_a_turn(conversation)  # and 409 while a held call waits for a decision
+    turn = Turn(stream=body.stream)
     if not body.stream:
-        turn = Turn()
-        messages = [event.message async for event in conversations.turn(identity, conversation, body, turn)]
-        unique = list({m.id: m for m in messages if m is not None}.values())
-        return ReplyResponse(messages=[message_response(m) for m in unique], usage=turn.usage, run_id=turn.run_id)
+        return await _reply(conversations.turn(identity, conversation, body, turn), turn)
+    events = functools.partial(ConversationService.turn, identity=identity, body=body, turn=turn)
     return StreamingResponse(
-        _streamed_turn(request, state, identity=identity, conversation_id=conversation_id, body=body),
+        _streamed_turn(request, state, identity=identity, conversation_id=conversation_id, events=events, turn=turn),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
 
 
+@router.post(
+    "/{conversation_id}/resume",
+    response_model=ReplyResponse,
+    summary="Go on with a turn that ended at tool calls held for approval, once you decided them",
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "With stream: true: the events of a message"},
+        409: {"description": "A held call is still undecided (approval_pending), or nothing waits (nothing_to_resume)"},
+    },
+)
+async def resume_turn(
+    request: Request,
+    conversation_id: uuid.UUID,
+    body: ResumeRequest,
+    identity: CurrentIdentity,
+    conversations: Conversations,
+    state: State,
+) -> Any:
+    conversation = await conversations.get(identity, conversation_id)
+    await conversations.ready_for_a_turn(conversation)
+    turn = Turn(stream=body.stream)
+    if not body.stream:
+        return await _reply(conversations.resume(identity, conversation, turn), turn)
+    events = functools.partial(ConversationService.resume, identity=identity, turn=turn)
+    return StreamingResponse(
+        _streamed_turn(request, state, identity=identity, conversation_id=conversation_id, events=events, turn=turn),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
+
+
+async def _reply(events: AsyncIterator[TurnEvent], turn: Turn) -> ReplyResponse:
+    messages = [event.message async for event in events]
+    unique = list({m.id: m for m in messages if m is not None}.values())
+    return ReplyResponse(
+        messages=[message_response(m) for m in unique],
+        usage=turn.usage,
+        run_id=turn.run_id,
+        approvals=[ApprovalResponse.model_validate(a) for a in turn.held],
+    )
+
+
+TurnEvents = Callable[..., AsyncIterator[TurnEvent]]  # a ConversationService method, given all but self and the chat
+
+
 async def _streamed_turn(
-    request: Request, state: OrchestratorState, *, identity: Identity, conversation_id: uuid.UUID, body: MessageCreate
+    request: Request,
+    state: OrchestratorState,
+    *,
+    identity: Identity,
+    conversation_id: uuid.UUID,
+    events: TurnEvents,
+    turn: Turn,
 ) -> AsyncIterator[str]:
     """The turn on a session of its own (the request's is gone once streaming starts); a run it starts is followed
     to its end, then its result message."""
     sessionmaker = core_state(request.app).sessionmaker
-    turn = Turn()
     async with sessionmaker() as session:
         service = conversation_service(state, session)
         try:
             conversation = await service.get(identity, conversation_id)
-            async for event in service.turn(identity, conversation, body, turn):
+            async for event in events(service, conversation=conversation):
                 yield _event(event)
         except AppError as exc:
             yield sse(None, "error", json.dumps(error_body(exc.code, exc.message, exc.details)))
@@ -143,7 +197,11 @@ async def _streamed_turn(
             posted = await repository.run_result_message(session, turn.run_id)
             if posted is not None:
                 yield sse(None, "run_result", message_response(posted).model_dump_json())
-    done = {"usage": turn.usage.model_dump(), "run_id": str(turn.run_id) if turn.run_id else None}
+    done: dict[str, Any] = {
+        "usage": turn.usage.model_dump(),
+        "run_id": str(turn.run_id) if turn.run_id else None,
+        "approvals": [str(a.id) for a in turn.held],
+    }
     if turn.reply is not None:
         done["message"] = message_response(turn.reply).model_dump(mode="json")
     yield sse(None, "done", json.dumps(done))

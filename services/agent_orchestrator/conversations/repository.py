@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.models import Conversation, Message, Run
 from shared.pagination import keyset
 
+OPEN_CALLS_LOOKBACK = 64  # messages read back to find the last tool calls (a turn has at most a few rounds)
+
 
 async def get_owned(session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID) -> Conversation | None:
     conversation = await session.get(Conversation, conversation_id)
@@ -36,6 +38,25 @@ async def messages_page(
 async def all_messages(session: AsyncSession, conversation_id: uuid.UUID) -> list[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
     return list((await session.scalars(query)).all())
+
+
+async def open_tool_calls(session: AsyncSession, conversation_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The assistant's last tool calls that have no result yet (calls held for approval when a turn ended)."""
+    query = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(OPEN_CALLS_LOOKBACK)
+    )
+    answered: set[str] = set()
+    for message in (await session.scalars(query)).all():
+        if message.role == "tool" and message.tool_call_id:
+            answered.add(message.tool_call_id)
+        elif message.role == "assistant" and message.tool_calls:
+            return [call for call in message.tool_calls if call.get("id") not in answered]
+        elif message.role in ("user", "assistant"):
+            return []
+    return []
 
 
 async def add_message(session: AsyncSession, **values: Any) -> Message:

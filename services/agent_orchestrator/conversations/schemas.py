@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.agent_orchestrator.schemas import ApprovalResponse, ToolPattern
 from shared.schemas import JsonObject, Text
 
 ToolName = Literal["execute_python", "http_request", "memory_search", "start_run"]
@@ -53,6 +54,21 @@ class MessageCreate(BaseModel):
     tools: list[ToolName] | None = Field(
         default=None, description="Tools the assistant may use for this message (default: all four; [] for none)"
     )
+    require_approval: list[ToolPattern] | Literal["all"] = Field(
+        default_factory=list,
+        description='Tools whose calls wait for your approval (names or patterns, or "all"): the turn ends with '
+        "approval_requested, and POST /conversations/{id}/resume continues it once you decided",
+    )
+
+    @property
+    def approval_patterns(self) -> list[str]:
+        return ["*"] if self.require_approval == "all" else list(self.require_approval)
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stream: bool = Field(default=False, description="Answer as server-sent events, as a message does")
 
 
 class MessageResponse(BaseModel):
@@ -86,3 +102,7 @@ class ReplyResponse(BaseModel):
     )
     usage: TurnUsage
     run_id: uuid.UUID | None = Field(default=None, description="A run the assistant started for this message")
+    approvals: list[ApprovalResponse] = Field(
+        default_factory=list,
+        description="Tool calls held for your decision: the turn ended without a reply; decide them, then resume",
+    )

@@ -7,13 +7,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Agent, Conversation, Message
+from database.models import Agent, Approval, Conversation, Message
 from services.agent_orchestrator import repository as run_repository
+from services.agent_orchestrator.approvals import approved_parameters, is_gated, parameters_hash
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.conversations import repository
 from services.agent_orchestrator.conversations.schemas import (
@@ -33,7 +35,7 @@ from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
 from shared.contracts.memory import RetrieveRequest
 from shared.contracts.tools import ExecuteRequest
-from shared.errors import AppError, NotFoundError
+from shared.errors import AppError, ConflictError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
 
@@ -60,7 +62,7 @@ TOOL_RESULT_CHARS = 4000
 class TurnEvent:
     """One thing that happened in a turn: streamed as an SSE event, or collected into the JSON reply."""
 
-    kind: str  # message, delta, tool_call, tool_result, run_started, done
+    kind: str  # message, delta, tool_call, tool_result, approval_requested, run_started, done
     data: dict[str, Any]
     message: Message | None = None
 
@@ -74,6 +76,9 @@ class Turn:
     user_message: Message | None = None
     reply: Message | None = None
     reply_completion: dict[str, Any] = field(default_factory=dict)  # the last model answer of the turn
+    stream: bool = False
+    held: list[Approval] = field(default_factory=list)  # tool calls that wait for approval: the turn ends there
+    resumed_patterns: list[str] = field(default_factory=list)  # the gated tools of the turn being resumed
 
     def count(self, completion: dict[str, Any]) -> None:
         self.usage.prompt_tokens += int(completion.get("prompt_tokens") or 0)
@@ -171,12 +176,66 @@ class ConversationService:
         self, identity: Identity, conversation: Conversation, body: MessageCreate, turn: Turn
     ) -> AsyncIterator[TurnEvent]:
         """The user's message, then the assistant's tool calls and their results, then its reply."""
+        turn.stream = body.stream
         agent = await self._agent(identity, conversation.agent) if conversation.agent else None
+        async for event in self._close_open_calls(identity, conversation, turn):
+            yield event
         turn.user_message = await self._store(conversation, role="user", content=body.content)
         yield TurnEvent(kind="message", data={}, message=turn.user_message)
         memories = await self._recall(identity, body.content)
         messages, system_context = await self._prompt(identity, conversation, agent=agent, memories=memories)
         tools = await self._tool_definitions(identity, body.tools, agent=agent)
+        gated = self._gated(agent, body.approval_patterns)
+        async for event in self._rounds(
+            identity, conversation, messages, system_context=system_context, tools=tools, gated=gated, turn=turn
+        ):
+            yield event
+        if turn.user_message is not None and turn.reply is not None and self.settings.conversation_learn:
+            self.learn(identity, conversation, turn.user_message, turn.reply)
+
+    async def resume(self, identity: Identity, conversation: Conversation, turn: Turn) -> AsyncIterator[TurnEvent]:
+        """A turn that ended at tool calls held for approval goes on: each decided call runs (approved, with the
+        edit) or is declined to the model, which then answers as in any turn."""
+        agent = await self._agent(identity, conversation.agent) if conversation.agent else None
+        closed = [event async for event in self._close_open_calls(identity, conversation, turn)]
+        if not closed:
+            raise ConflictError("Nothing in this conversation waits to be resumed", code="nothing_to_resume")
+        for event in closed:
+            yield event
+        messages, system_context = await self._prompt(identity, conversation, agent=agent, memories=[])
+        tools = await self._tool_definitions(identity, None, agent=agent)
+        gated = self._gated(agent, turn.resumed_patterns)
+        async for event in self._rounds(
+            identity, conversation, messages, system_context=system_context, tools=tools, gated=gated, turn=turn
+        ):
+            yield event
+
+    async def ready_for_a_turn(self, conversation: Conversation) -> None:
+        """409 while a tool call of the last turn still waits for a decision (before any stream starts)."""
+        open_calls = await repository.open_tool_calls(self.session, conversation.id)
+        held = await run_repository.chat_approvals(self.session, conversation.id, [c["id"] for c in open_calls])
+        if pending := [a for a in held.values() if a.status == "pending"]:
+            raise ConflictError(
+                "A tool call waits for your decision: approve or reject it, then resume",
+                code="approval_pending",
+                details={"approval_ids": [str(a.id) for a in pending]},
+            )
+
+    def _gated(self, agent: Agent | None, asked: list[str]) -> tuple[str, ...]:
+        return (*self.settings.approval_default_tools, *(agent.approval_tools if agent else ()), *asked)
+
+    async def _rounds(
+        self,
+        identity: Identity,
+        conversation: Conversation,
+        messages: list[dict[str, Any]],
+        *,
+        system_context: str | None,
+        tools: list[dict[str, Any]],
+        gated: tuple[str, ...],
+        turn: Turn,
+    ) -> AsyncIterator[TurnEvent]:
+        """Model answers and tool calls, round after round, until the reply, or until a call waits for approval."""
         for round_number in range(self.settings.conversation_max_tool_rounds + 1):
             last_round = round_number == self.settings.conversation_max_tool_rounds
             completion = await self._complete_or_stream(
@@ -185,7 +244,7 @@ class ConversationService:
                 messages,
                 system_context=system_context,
                 tools=None if last_round else tools,
-                stream=body.stream,
+                stream=turn.stream,
                 turn=turn,
             )
             async for event in completion:
@@ -196,7 +255,7 @@ class ConversationService:
                     conversation, role="assistant", content=answer.get("content") or "", completion=answer
                 )
                 yield TurnEvent(kind="done", data={}, message=turn.reply)
-                break
+                return
             calls = await self._store(
                 conversation,
                 role="assistant",
@@ -215,16 +274,104 @@ class ConversationService:
                     },
                     message=calls,
                 )
+                if (held := await self._hold_if_gated(identity, conversation, call, gated=gated)) is not None:
+                    turn.held.append(held)
+                    yield TurnEvent(
+                        kind="approval_requested",
+                        data={"approval_id": str(held.id), "name": held.tool, "arguments": held.parameters},
+                    )
+                    continue
                 result = await self._run_tool(identity, conversation, call, turn=turn)
-                if turn.run_id is not None and call["function"]["name"] == "start_run":
-                    yield TurnEvent(kind="run_started", data={"run_id": str(turn.run_id)})
-                stored = await self._store(
-                    conversation, role="tool", content=result, tool_call_id=call["id"], run_id=turn.run_id
-                )
-                messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
-                yield TurnEvent(kind="tool_result", data={"name": call["function"]["name"]}, message=stored)
-        if turn.user_message is not None and turn.reply is not None and self.settings.conversation_learn:
-            self.learn(identity, conversation, turn.user_message, turn.reply)
+                async for event in self._tool_result(conversation, call, result, messages=messages, turn=turn):
+                    yield event
+            if turn.held:
+                return  # the turn ends here: POST /conversations/{id}/resume goes on once every held call is decided
+
+    async def _tool_result(
+        self,
+        conversation: Conversation,
+        call: dict[str, Any],
+        result: str,
+        *,
+        messages: list[dict[str, Any]] | None,
+        turn: Turn,
+    ) -> AsyncIterator[TurnEvent]:
+        if turn.run_id is not None and call["function"]["name"] == "start_run":
+            yield TurnEvent(kind="run_started", data={"run_id": str(turn.run_id)})
+        stored = await self._store(
+            conversation, role="tool", content=result, tool_call_id=call["id"], run_id=turn.run_id
+        )
+        if messages is not None:
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+        yield TurnEvent(kind="tool_result", data={"name": call["function"]["name"]}, message=stored)
+
+    async def _hold_if_gated(
+        self, identity: Identity, conversation: Conversation, call: dict[str, Any], *, gated: tuple[str, ...]
+    ) -> Approval | None:
+        """An approval for the call when its tool is gated (and its arguments are a JSON object to show)."""
+        name = call["function"]["name"]
+        if not is_gated(gated, name):
+            return None
+        try:
+            arguments = json.loads(call["function"].get("arguments") or "{}")
+        except ValueError:
+            return None  # not a call anyone could approve: it runs into its own error
+        if not isinstance(arguments, dict):
+            return None
+        approval = await run_repository.add_approval(
+            self.session,
+            {
+                "conversation_id": conversation.id,
+                "tool_call_id": str(call["id"])[:128],
+                "attempt": 0,
+                "user_id": uuid.UUID(identity.user_id),
+                "tool": name,
+                "parameters": arguments,
+                "parameters_hash": parameters_hash(arguments),
+                "context": {"require_approval": list(gated)},
+                "expires_at": datetime.now(UTC) + timedelta(seconds=self.settings.approval_expiry_seconds),
+            },
+        )
+        await self.session.commit()
+        return approval
+
+    async def _close_open_calls(
+        self, identity: Identity, conversation: Conversation, turn: Turn
+    ) -> AsyncIterator[TurnEvent]:
+        """Results for the last turn's held calls, now that they are decided: an approved call runs (with the
+        edit), a rejected or expired one is declined to the model. A call still pending is a 409."""
+        open_calls = await repository.open_tool_calls(self.session, conversation.id)
+        if not open_calls:
+            return
+        await self.ready_for_a_turn(conversation)
+        held = await run_repository.chat_approvals(self.session, conversation.id, [c["id"] for c in open_calls])
+        for call in open_calls:
+            approval = held.get(call["id"])
+            if approval is not None:
+                turn.resumed_patterns = list(approval.context.get("require_approval") or [])
+            result = await self._decided_result(identity, conversation, call, approval, turn=turn)
+            async for event in self._tool_result(conversation, call, result, messages=None, turn=turn):
+                yield event
+
+    async def _decided_result(
+        self,
+        identity: Identity,
+        conversation: Conversation,
+        call: dict[str, Any],
+        approval: Approval | None,
+        *,
+        turn: Turn,
+    ) -> str:
+        if approval is None:  # a turn cut short (a crash) before its call ran: say so rather than guess
+            return json.dumps({"error": "This call did not run"})
+        if approval.status != "approved":
+            note = f": {approval.note}" if approval.note else ""
+            return json.dumps({"error": f"The user {approval.status} this call; it did not run{note}"})
+        approved = {
+            "id": call["id"],
+            "function": {"name": approval.tool, "arguments": json.dumps(approved_parameters(approval))},
+        }
+        return await self._run_tool(identity, conversation, approved, turn=turn)
 
     async def _complete_or_stream(
         self,
