@@ -9,6 +9,8 @@ from rich.console import Console
 from cognitionos_cli.account import ApiKey, GatewayUrl
 from cognitionos_cli.deciding import show_call
 from cognitionos_cli.runs import EXIT_USAGE, AsJson, NewestFirst, fail, signed_in
+from cognitionos_sdk import CognitionOS, ConflictError
+from cognitionos_sdk.types import Approval
 
 ApprovalId = Annotated[str, typer.Argument(help="The approval's id (cognitionos approvals list shows them)")]
 Note = Annotated[str | None, typer.Option(help="Why: kept with the decision and shown in the run's events")]
@@ -77,7 +79,10 @@ def approve(
     console = Console(highlight=False)
     with signed_in(url, api_key) as gateway:
         decided = gateway.sdk.approvals.approve(approval_id, parameters=edited, note=note)
+        reply = continue_chat(gateway.sdk, decided)
     console.out(decided.model_dump_json() if as_json else f"approval {approval_id} {decided.status}")
+    if reply and not as_json:
+        console.out(f"assistant: {reply}")
 
 
 @approvals_app.command("reject")
@@ -88,7 +93,20 @@ def reject(
     console = Console(highlight=False)
     with signed_in(url, api_key) as gateway:
         decided = gateway.sdk.approvals.reject(approval_id, note=note)
+        reply = continue_chat(gateway.sdk, decided)
     console.out(decided.model_dump_json() if as_json else f"approval {approval_id} {decided.status}")
+    if reply and not as_json:
+        console.out(f"assistant: {reply}")
+
+
+def continue_chat(sdk: CognitionOS, decided: Approval) -> str | None:
+    """A conversation's call decided: its turn goes on once nothing else of it waits; the reply's text, if it did."""
+    if decided.conversation_id is None:
+        return None
+    try:
+        return sdk.conversations.resume(decided.conversation_id).text
+    except ConflictError:  # another call of that turn still waits for a decision
+        return None
 
 
 def _parameters(given: str | None) -> dict[str, Any] | None:

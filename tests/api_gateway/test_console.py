@@ -20,7 +20,7 @@ from services.api_gateway.console import ASSETS
 from shared.contracts.memory import MemoryType
 from shared.redis import run_model_progress_key
 from tests.support import ThreadedServer, eventually
-from tests.support.platform import RoleScript, script_fibonacci_run, script_silent_run, task
+from tests.support.platform import CallTools, RoleScript, script_fibonacci_run, script_silent_run, task
 from tests.support.users import RegisteredUser, register_and_login
 
 CHROMIUM = "/usr/bin/chromium"
@@ -330,6 +330,27 @@ def test_a_question_a_run_asks_is_answered_from_the_inbox(  # type: ignore[no-un
     page.wait_for_selector("text=Nothing waits for you.")
     page.goto(f"/#/runs/{run['id']}")
     page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+
+
+def test_a_conversations_held_call_approved_in_the_inbox_continues_the_chat(  # type: ignore[no-untyped-def]
+    page, platform_gateway: ThreadedServer, console_user: RegisteredUser, script: RoleScript
+) -> None:
+    script.add("assistant", CallTools([("execute_python", {"code": "print(5)"})]), "Five it is.")
+    with httpx.Client(base_url=platform_gateway.url, headers=console_user.headers, timeout=30) as client:
+        conversation = client.post("/api/v1/conversations", json={}).json()
+        held = client.post(
+            f"/api/v1/conversations/{conversation['id']}/messages",
+            json={"content": "Print five", "require_approval": ["execute_python"]},
+        ).json()
+        assert len(held["approvals"]) == 1
+        page.goto("/#/approvals")
+        card = page.locator(".approval").first
+        card.wait_for()
+        assert card.locator("a").first.inner_text() == "the conversation"
+        card.locator("button.approve").click()
+        page.wait_for_selector("text=Nothing waits for you.")
+        messages = client.get(f"/api/v1/conversations/{conversation['id']}/messages").json()["items"]
+    assert [m["role"] for m in messages][-2:] == ["tool", "assistant"] and messages[-1]["content"] == "Five it is."
 
 
 def test_an_admin_sees_every_users_spend_and_sets_a_budget(  # type: ignore[no-untyped-def]

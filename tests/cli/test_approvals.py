@@ -13,7 +13,7 @@ from cognitionos_cli.main import app
 from cognitionos_sdk import CognitionOS
 from cognitionos_sdk.types import Run
 from tests.support import ThreadedServer
-from tests.support.platform import RoleScript, task
+from tests.support.platform import CallTools, RoleScript, task
 
 pytestmark = pytest.mark.needs_sandbox
 
@@ -112,3 +112,19 @@ def test_runs_answer_answers_the_question_a_run_asked(
         assert (named.output or {}).get("result") == "report.csv"
         code, output = cognitionos("runs", "answer", run.id, "again", key=key, url=url)
         assert code == 1 and "no_question_pending" in output
+
+
+def test_approving_a_conversations_call_continues_its_turn(
+    platform_gateway: ThreadedServer, own_account: tuple[str, str], script: RoleScript
+) -> None:
+    _, key = own_account
+    url = platform_gateway.url
+    script.add("assistant", CallTools([("execute_python", {"code": "print(7)"})]), "Seven, as asked.")
+    with CognitionOS(url, api_key=key) as sdk:
+        conversation = sdk.conversations.create()
+        held = sdk.conversations.send(conversation.id, "Print seven", require_approval=["execute_python"])
+        (approval,) = held.approvals
+        assert approval.conversation_id == conversation.id and held.text == ""
+        code, output = cognitionos("approvals", "approve", approval.id, key=key, url=url)
+        assert code == 0 and output.splitlines() == [f"approval {approval.id} approved", "assistant: Seven, as asked."]
+        assert [m.role for m in sdk.conversations.messages(conversation.id)][-2:] == ["tool", "assistant"]

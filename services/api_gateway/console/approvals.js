@@ -51,7 +51,8 @@ function approvalCard(approval, reload) {
         method: "POST",
         body: { decision, parameters, note: note.value || null },
       });
-      toast(decision === "approve" ? "Approved: the run goes on" : "Rejected: the call will not run");
+      if (approval.conversation_id) await continueChat(approval.conversation_id);
+      toast(decision === "approve" ? "Approved: the work goes on" : "Rejected: the call will not run");
       await reload();
     } catch (e) {
       toast(e.message, true);
@@ -79,7 +80,9 @@ function approvalCard(approval, reload) {
       { class: "row" },
       el("h2", {}, approval.tool),
       badge(approval.status),
-      el("a", { href: `#/runs/${approval.run_id}` }, "the run"),
+      approval.run_id
+        ? el("a", { href: `#/runs/${approval.run_id}` }, "the run")
+        : el("a", { href: "#/chat" }, "the conversation"),
       el("span", { class: "muted" }, `asked ${when(approval.created_at)} · expires ${when(approval.expires_at)}`),
     ),
     said ? el("p", { class: "muted" }, `The agent says: ${String(said).slice(0, 500)}`) : null,
@@ -94,6 +97,16 @@ function approvalCard(approval, reload) {
       note,
     ),
   );
+}
+
+// A conversation's turn ended at the held call: once nothing in it waits any more, it goes on (the reply is then in
+// the conversation).
+async function continueChat(conversationId) {
+  try {
+    await api(`/conversations/${conversationId}/resume`, { method: "POST", body: {} });
+  } catch (e) {
+    if (e.status !== 409) throw e; // another call of that turn still waits: the last decision continues it
+  }
 }
 
 function questionCard(approval, reload) {
