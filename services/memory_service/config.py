@@ -1,9 +1,9 @@
 from functools import lru_cache
 
-from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 
 from shared.config import BaseServiceSettings
+from shared.crypto import check_fernet_key
 
 
 class MemorySettings(BaseServiceSettings):
@@ -55,15 +55,7 @@ class MemorySettings(BaseServiceSettings):
     @field_validator("encryption_key")
     @classmethod
     def _is_a_fernet_key(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                Fernet(value.encode())
-            except ValueError as exc:
-                raise ValueError(
-                    "ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes); generate one with: "
-                    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-                ) from exc
-        return value
+        return check_fernet_key(value)
 
     def secrets_to_check(self) -> dict[str, str | None]:
         return {**super().secrets_to_check(), "ENCRYPTION_KEY": self.encryption_key}

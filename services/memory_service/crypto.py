@@ -1,16 +1,12 @@
-"""Encryption at rest for is_sensitive memories (Fernet: AES-128-CBC + HMAC-SHA256)."""
-
-import base64
-import hashlib
+"""Encryption at rest for is_sensitive memories (shared/crypto.py)."""
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from shared.crypto import build_cipher as shared_cipher
+
 
 def build_cipher(encryption_key: str | None, internal_secret: str) -> Fernet:
-    """The configured key, or one derived from INTERNAL_SECRET so development works without setup."""
-    if encryption_key:
-        return Fernet(encryption_key.encode())
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"cognitionos-memory:" + internal_secret.encode()).digest()))
+    return shared_cipher(encryption_key, internal_secret, purpose="memory")
 
 
 def decrypt_or_placeholder(cipher: Fernet, token: str) -> str:
