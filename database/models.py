@@ -336,7 +336,7 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
 class ToolExecution(UUIDPrimaryKey, Base):
     __tablename__ = "tool_executions"
 
-    tool_name: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    tool_name: Mapped[str] = mapped_column(String(160), nullable=False, index=True)
     user_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
     agent_id: Mapped[uuid.UUID | None] = _fk("agents.id", ondelete="SET NULL", nullable=True)
     task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True)
@@ -346,6 +346,32 @@ class ToolExecution(UUIDPrimaryKey, Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class McpServer(UUIDPrimaryKey, Timestamps, Base):
+    """A user's MCP server (or a shared one, registered by an admin): its tools join the tool list as
+    mcp__<name>__<tool>. Headers (credentials) are kept encrypted and never returned."""
+
+    __tablename__ = "mcp_servers"
+    __table_args__ = (
+        Index(
+            "uq_mcp_servers_owner_name", "owner_id", "name", unique=True, postgresql_where=text("owner_id IS NOT NULL")
+        ),
+        Index("uq_mcp_servers_shared_name", "name", unique=True, postgresql_where=text("owner_id IS NULL")),
+        CheckConstraint("transport IN ('streamable_http', 'sse')", name="mcp_transport_known"),
+    )
+
+    owner_id: Mapped[uuid.UUID | None] = _fk("users.id", nullable=True, index=False)
+    name: Mapped[str] = mapped_column(String(20), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    transport: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="streamable_http", server_default="streamable_http"
+    )
+    headers_encrypted: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+    tools: Mapped[list[Any]] = _json_list()  # [{name, description, input_schema}] as the server listed them
+    tools_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Conversation(UUIDPrimaryKey, Timestamps, Base):
