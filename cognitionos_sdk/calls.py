@@ -400,6 +400,34 @@ def list_tools() -> Call[list[dict[str, Any]]]:
     return Call(method="GET", path="/api/v1/tools", answer=JSON_LIST)
 
 
+@operation("POST", "/api/v1/tools/mcp-servers")
+def register_mcp_server(
+    name: str, url: str, *, transport: str, headers: dict[str, str] | None, shared: bool
+) -> Call[dict[str, Any]]:
+    body = _query(name=name, url=url, transport=transport, headers=headers, shared=shared)
+    return Call(method="POST", path="/api/v1/tools/mcp-servers", json=body, answer=JSON)
+
+
+@operation("GET", "/api/v1/tools/mcp-servers")
+def list_mcp_servers() -> Call[list[dict[str, Any]]]:
+    return Call(method="GET", path="/api/v1/tools/mcp-servers", answer=JSON_LIST)
+
+
+@operation("GET", "/api/v1/tools/mcp-servers/{server_id}")
+def get_mcp_server(server_id: str) -> Call[dict[str, Any]]:
+    return Call(method="GET", path=f"/api/v1/tools/mcp-servers/{server_id}", answer=JSON)
+
+
+@operation("POST", "/api/v1/tools/mcp-servers/{server_id}/refresh")
+def refresh_mcp_server(server_id: str) -> Call[dict[str, Any]]:
+    return Call(method="POST", path=f"/api/v1/tools/mcp-servers/{server_id}/refresh", answer=JSON)
+
+
+@operation("DELETE", "/api/v1/tools/mcp-servers/{server_id}")
+def delete_mcp_server(server_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/tools/mcp-servers/{server_id}", answer=None)
+
+
 @operation("POST", "/api/v1/tools/execute")
 def execute_tool(tool_name: str, parameters: dict[str, Any], *, timeout_seconds: float | None) -> Call[dict[str, Any]]:
     body = _query(tool_name=tool_name, parameters=parameters, timeout_seconds=timeout_seconds)

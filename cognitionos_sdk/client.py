@@ -32,6 +32,7 @@ from cognitionos_sdk.types import (
 T = TypeVar("T")
 # Aliases: inside the resource classes `list` is their own method's name.
 Names = list[str]
+JsonList = list[dict[str, Any]]
 Found = list[Memory]
 Rows = list[dict[str, Any]]  # (a method named list shadows the builtin inside the resources)
 Records = list[dict[str, Any]]
@@ -499,6 +500,31 @@ class Tools:
     ) -> dict[str, Any]:
         return self._client.send(calls.execute_tool(tool_name, parameters, timeout_seconds=timeout_seconds))
 
+    def register_mcp_server(
+        self,
+        name: str,
+        url: str,
+        *,
+        transport: str = "streamable_http",
+        headers: dict[str, str] | None = None,
+        shared: bool = False,
+    ) -> dict[str, Any]:
+        """Connects to the server and lists its tools, which then run as mcp__<name>__<tool>."""
+        call = calls.register_mcp_server(name, url, transport=transport, headers=headers, shared=shared)
+        return self._client.send(call)
+
+    def mcp_servers(self) -> JsonList:
+        return self._client.send(calls.list_mcp_servers())
+
+    def mcp_server(self, server_id: str) -> dict[str, Any]:
+        return self._client.send(calls.get_mcp_server(server_id))
+
+    def refresh_mcp_server(self, server_id: str) -> dict[str, Any]:
+        return self._client.send(calls.refresh_mcp_server(server_id))
+
+    def delete_mcp_server(self, server_id: str) -> None:
+        self._client.send(calls.delete_mcp_server(server_id))
+
 
 class AI:
     """The LLM gateway's own API (for the OpenAI and Anthropic dialects, use their official SDKs at /v1)."""
@@ -961,6 +987,30 @@ class AsyncTools:
         self, tool_name: str, parameters: dict[str, Any], *, timeout_seconds: float | None = None
     ) -> dict[str, Any]:
         return await self._client.send(calls.execute_tool(tool_name, parameters, timeout_seconds=timeout_seconds))
+
+    async def register_mcp_server(
+        self,
+        name: str,
+        url: str,
+        *,
+        transport: str = "streamable_http",
+        headers: dict[str, str] | None = None,
+        shared: bool = False,
+    ) -> dict[str, Any]:
+        call = calls.register_mcp_server(name, url, transport=transport, headers=headers, shared=shared)
+        return await self._client.send(call)
+
+    async def mcp_servers(self) -> JsonList:
+        return await self._client.send(calls.list_mcp_servers())
+
+    async def mcp_server(self, server_id: str) -> dict[str, Any]:
+        return await self._client.send(calls.get_mcp_server(server_id))
+
+    async def refresh_mcp_server(self, server_id: str) -> dict[str, Any]:
+        return await self._client.send(calls.refresh_mcp_server(server_id))
+
+    async def delete_mcp_server(self, server_id: str) -> None:
+        await self._client.send(calls.delete_mcp_server(server_id))
 
 
 class AsyncAI:

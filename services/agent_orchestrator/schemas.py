@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.agent_orchestrator.verification import Verification
 
 AgentRole = Literal["planner", "executor", "critic", "summarizer"]
+AllowedTool = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(execute_python|http_request|memory_search|memory_store|llm_complete|mcp__[A-Za-z0-9_*?-]{1,64})$"
+    ),
+]
 ToolPattern = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_*?\[\]-]+$")]
 KNOWN_TOOLS = ("execute_python", "http_request", "memory_search", "memory_store", "llm_complete")
 
@@ -19,8 +25,9 @@ class AgentCreate(BaseModel):
     role: AgentRole
     description: str | None = Field(default=None, max_length=2000)
     capabilities: list[str] = Field(default_factory=list, max_length=50)
-    allowed_tools: list[Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]] = (
-        Field(default_factory=list)
+    allowed_tools: list[AllowedTool] = Field(
+        default_factory=list,
+        description="Built-in tools, and MCP tools by name or pattern (mcp__github__*, or mcp__* for all of them)",
     )
     model: str | None = Field(
         default=None, max_length=128, description="Model or alias for this agent (default: the role's chain)"

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Annotated
 
+from cryptography.fernet import Fernet
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
@@ -20,6 +21,7 @@ class ToolRunnerState:
     ai: ServiceClient
     redis: Redis
     sandbox: str  # "bwrap", or why code cannot run here (the start-up self-check)
+    cipher: Fernet  # MCP servers' headers at rest
     pool: SandboxPool | None = None
 
 
@@ -31,6 +33,7 @@ async def get_tool_service(request: Request, session: DbSession) -> ToolService:
         memory=state.memory,
         ai=state.ai,
         redis=state.redis,
+        cipher=state.cipher,
         pool=state.pool,
     )
 

@@ -16,6 +16,7 @@ from services.tool_runner.sandbox import bwrap_path, sandbox_self_check, sandbox
 from services.tool_runner.seccomp import sandbox_filter
 from shared.app import CoreState, create_service_app, service_state
 from shared.clients import service_client
+from shared.crypto import build_cipher
 
 
 def tool_runner_health(state: ToolRunnerState) -> dict[str, Any]:
@@ -52,7 +53,13 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
                 pool = SandboxPool(size=settings.sandbox_pool_size, limits=settings.sandbox_limits(), sandboxed=True)
             async with pool or contextlib.nullcontext():
                 yield ToolRunnerState(
-                    settings=settings, memory=memory, ai=ai, redis=core.redis, sandbox=sandbox, pool=pool
+                    settings=settings,
+                    memory=memory,
+                    ai=ai,
+                    redis=core.redis,
+                    sandbox=sandbox,
+                    cipher=build_cipher(settings.encryption_key, settings.internal_secret, purpose="mcp-headers"),
+                    pool=pool,
                 )
 
     return create_service_app(

@@ -1,6 +1,8 @@
+import uuid
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from shared.contracts.memory import MemoryType
 from shared.contracts.tools import (  # noqa: F401 (shared as contracts)
@@ -62,3 +64,52 @@ TOOL_DESCRIPTIONS = {
     "memory_store": "Store a memory for the caller.",
     "llm_complete": "Ask the LLM (ai-runtime) with the caller's budget.",
 }
+
+
+class McpServerCreate(BaseModel):
+    """An MCP server to take tools from (streamable HTTP, or SSE for older servers; never stdio)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$",
+        description="Lower-case letters, digits, - and _ (not two in a row, not last); its tools are "
+        "mcp__<name>__<tool>",
+    )
+    url: HttpUrl
+    transport: Literal["streamable_http", "sse"] = "streamable_http"
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Sent with every request (credentials): kept encrypted, never shown",
+    )
+    shared: bool = Field(default=False, description="Every user's (admins only)")
+
+    @field_validator("name")
+    @classmethod
+    def _separable(cls, name: str) -> str:
+        """mcp__<name>__<tool> must split back at the first "__" after the prefix."""
+        if "__" in name or name.endswith("_"):
+            raise ValueError("a name has no two _ in a row and does not end with _")
+        return name
+
+
+class McpTool(BaseModel):
+    name: str = Field(description="As the tool list and the agents name it: mcp__<server>__<tool>")
+    tool: str = Field(description="The server's own name for it")
+    description: str
+    input_schema: dict[str, Any]
+
+
+class McpServerResponse(BaseModel):
+    id: uuid.UUID
+    name: str
+    url: str
+    transport: str
+    shared: bool
+    enabled: bool
+    header_names: list[str] = Field(description="The headers it is sent with (their values are never shown)")
+    tools: list[McpTool]
+    tools_refreshed_at: datetime | None
+    last_error: str | None
+    created_at: datetime

@@ -1,20 +1,25 @@
 """Running tools for a verified caller; each run is validated, bounded and recorded."""
 
+import asyncio
+import fnmatch
 import ipaddress
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tool_runner import repository
+from services.tool_runner import mcp, repository
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.http_tool import HttpPolicy, http_request
+from services.tool_runner.mcp import McpError
+from services.tool_runner.mcp_servers import McpRegistry
 from services.tool_runner.pool import SandboxPool
 from services.tool_runner.sandbox import bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
@@ -27,6 +32,7 @@ from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnav
 from shared.identity import Identity
 
 MAX_RECORDED_PARAMETER_CHARS = 10_000
+Outcome = tuple[str, dict[str, Any] | None, str | None]  # status, result, error
 
 
 @dataclass
@@ -36,6 +42,7 @@ class ToolService:
     memory: ServiceClient
     ai: ServiceClient
     redis: Redis
+    cipher: Fernet  # MCP servers' headers at rest
     pool: SandboxPool | None = None  # warm sandboxes, where the host affords them
 
     def _policy(self) -> HttpPolicy:
@@ -57,7 +64,7 @@ class ToolService:
         allowed = await repository.agent_allowed_tools(self.session, agent_id) if agent_id else None
         if allowed is None:
             raise ForbiddenError("This agent identity names no active agent definition", code="unknown_agent")
-        if tool not in allowed:
+        if not tool_allowed(tool, allowed):
             raise ForbiddenError(
                 f"Agent may not use {tool}", code="tool_not_permitted", details={"tool": tool, "allowed_tools": allowed}
             )
@@ -65,38 +72,16 @@ class ToolService:
 
     async def execute(self, identity: Identity, request: ExecuteRequest) -> ExecuteResponse:
         agent_id = await self.ensure_permitted(identity, request.tool_name)
-        try:
-            parameters = TOOL_PARAMETERS[request.tool_name].model_validate(request.parameters)
-        except ValidationError as exc:
-            raise BadRequestError(
-                f"Invalid parameters for {request.tool_name}",
-                code="invalid_parameters",
-                details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
-            ) from exc
         timeout = min(
             request.timeout_seconds or self.settings.default_timeout_seconds, self.settings.max_timeout_seconds
         )
         started = time.perf_counter()
-        status, result, error = "succeeded", None, None
-        try:
-            result = await self._run(
-                identity, tool=request.tool_name, parameters=parameters.model_dump(mode="json"), timeout=timeout
-            )
-            if request.tool_name == "execute_python":
-                status = "timeout" if result["timed_out"] else ("succeeded" if result["exit_code"] == 0 else "failed")
-                error = (
-                    None if status == "succeeded" else (result["stderr"][-2000:] or f"exit code {result['exit_code']}")
-                )
-        except AppError as exc:
-            # What the outside world did to an http_request (blocked, unreachable, refused) is the tool's result.
-            if request.tool_name != "http_request" or exc.status_code not in (400, 403, 502):
-                raise
-            status, error = "failed", exc.message
-            result = {"blocked": exc.code, "details": exc.details}
-        except TimeoutError:
-            status, error = "timeout", f"{request.tool_name} did not finish within {timeout} s"
+        if (named := mcp.split_name(request.tool_name)) is not None:
+            status, result, error = await self._run_mcp(identity, named, request.parameters, timeout=timeout)
+        else:
+            status, result, error = await self._run_built_in(identity, request, timeout=timeout)
         duration = round((time.perf_counter() - started) * 1000, 2)
-        metrics.TOOL_RUNS.labels(request.tool_name, status).inc()
+        metrics.TOOL_RUNS.labels("mcp" if named else request.tool_name, status).inc()
         execution_id = await repository.record_execution(
             self.session,
             tool_name=request.tool_name,
@@ -118,6 +103,54 @@ class ToolService:
             error=error,
             duration_ms=duration,
         )
+
+    async def _run_built_in(self, identity: Identity, request: ExecuteRequest, *, timeout: float) -> Outcome:
+        try:
+            parameters = TOOL_PARAMETERS[request.tool_name].model_validate(request.parameters)
+        except ValidationError as exc:
+            raise BadRequestError(
+                f"Invalid parameters for {request.tool_name}",
+                code="invalid_parameters",
+                details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+            ) from exc
+        try:
+            result = await self._run(
+                identity, tool=request.tool_name, parameters=parameters.model_dump(mode="json"), timeout=timeout
+            )
+        except AppError as exc:
+            # What the outside world did to an http_request (blocked, unreachable, refused) is the tool's result.
+            if request.tool_name != "http_request" or exc.status_code not in (400, 403, 502):
+                raise
+            return "failed", {"blocked": exc.code, "details": exc.details}, exc.message
+        except TimeoutError:
+            return "timeout", None, f"{request.tool_name} did not finish within {timeout} s"
+        if request.tool_name != "execute_python":
+            return "succeeded", result, None
+        status = "timeout" if result["timed_out"] else ("succeeded" if result["exit_code"] == 0 else "failed")
+        error = None if status == "succeeded" else (result["stderr"][-2000:] or f"exit code {result['exit_code']}")
+        return status, result, error
+
+    async def _run_mcp(
+        self, identity: Identity, named: tuple[str, str], arguments: dict[str, Any], *, timeout: float
+    ) -> Outcome:
+        """A tool of the caller's MCP server: its text and structured content; the server's isError fails it."""
+        server, tool = named
+        endpoint = replace(await self.mcp_servers.endpoint_for(identity, server, tool), timeout=timeout)
+        try:
+            async with asyncio.timeout(timeout + 1):
+                result = await mcp.call_tool(endpoint, tool, arguments)
+        except TimeoutError:
+            return "timeout", None, f"mcp__{server}__{tool} did not finish within {timeout} s"
+        except McpError as exc:
+            timed_out = "timed out" in str(exc) or "Timeout" in str(exc)
+            return ("timeout" if timed_out else "failed"), None, str(exc)[:2000]
+        if result["is_error"]:
+            return "failed", result, (result["text"] or "the MCP server reported an error")[:2000]
+        return "succeeded", result, None
+
+    @property
+    def mcp_servers(self) -> McpRegistry:
+        return McpRegistry(session=self.session, settings=self.settings, cipher=self.cipher, policy=self._policy())
 
     @asynccontextmanager
     async def _sandbox_slot(self, identity: Identity, *, timeout: float) -> AsyncIterator[None]:
@@ -213,6 +246,15 @@ end
 return 1
 """
 SLOT_GRACE = 5.0
+
+
+def tool_allowed(tool: str, allowed: list[str]) -> bool:
+    """A built-in tool by its name; an MCP tool by its name or a pattern (mcp__server__*)."""
+    if tool in allowed:
+        return True
+    return mcp.split_name(tool) is not None and any(
+        rule.startswith(mcp.PREFIX) and fnmatch.fnmatchcase(tool, rule) for rule in allowed
+    )
 
 
 def sandbox_slots_key(user_id: str) -> str:

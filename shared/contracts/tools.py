@@ -3,11 +3,14 @@
 return exactly these models."""
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-ToolName = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
+BuiltInTool = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
+# A tool of one of the caller's MCP servers: mcp__<server>__<tool> (what an LLM's tool calling accepts as a name).
+McpToolName = Annotated[str, StringConstraints(pattern=r"^mcp__[a-z0-9_-]{1,20}__[A-Za-z0-9_-]+$", max_length=64)]
+ToolName = BuiltInTool | McpToolName
 
 
 class ExecuteRequest(BaseModel):
