@@ -65,10 +65,11 @@ class OrchestratorSettings(BaseServiceSettings):
         default=600, ge=0, description="How long a streamed reply follows a run it started before it ends"
     )
     approval_default_tools: list[str] = Field(
-        default_factory=list,
+        default_factory=lambda: ["mcp__*"],
         description=(
-            'Tools (names or patterns such as "mcp__*"; "*" for all) whose calls in every run wait for the owner\'s '
-            "approval, beside each run's require_approval and each agent's approval_tools"
+            'Tools (names or patterns; "*" for all) whose calls in every run and conversation wait for the owner\'s '
+            "approval, beside each run's require_approval and each agent's approval_tools. The users' own MCP "
+            "tools by default; [] for none"
         ),
     )
     approval_expiry_seconds: float = Field(

@@ -45,6 +45,7 @@ class RecordEvent(Protocol):
     ) -> None: ...
 
 
+MCP_PREFIX = "mcp__"
 CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -117,6 +118,9 @@ class TaskExecutor:
             return Outcome({"result": ctx.task.inputs})
         if tool == ASK_USER:
             return self._ask_user(ctx)
+        if tool is not None and tool.startswith(MCP_PREFIX):  # a tool of the user's MCP server, with the task's inputs
+            called = await self._tool(ctx, tool, dict(ctx.task.inputs), gated=True)
+            return Outcome({"result": called.get("text"), "structured": called.get("structured")})
         if tool == "execute_python":
             return await self._run_code(ctx)
         if tool == "memory_store":

@@ -45,7 +45,7 @@ BUILT_IN_AGENTS = (
         role="executor",
         description="Does a task, writing and running code when needed",
         capabilities=["coding", "research", "writing"],
-        allowed_tools=["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"],
+        allowed_tools=["execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "mcp__*"],
     ),
     AgentCreate(
         name="critic",

@@ -22,6 +22,8 @@ def asks_for_code(goal: str) -> bool:
 KNOWN_TOOLS = frozenset(
     {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "noop", "ask_user"}
 )
+# A tool of the caller's MCP servers: whether the caller has it is the tool-runner's to say when it runs.
+MCP_TOOL = re.compile(r"^mcp__[a-z0-9_-]{1,20}__[A-Za-z0-9_-]+$")
 KNOWN_ROLES = frozenset({"executor", "critic", "summarizer"})
 
 
@@ -67,7 +69,7 @@ def validate(tasks: list[dict[str, Any]], max_tasks: int, existing_ids: frozense
                 f"task {task.get('id')}: unknown agent_role {task.get('agent_role')!r} (use one of "
                 f"{sorted(KNOWN_ROLES)})"
             )
-        if task.get("tool") is not None and task["tool"] not in KNOWN_TOOLS:
+        if task.get("tool") is not None and task["tool"] not in KNOWN_TOOLS and not MCP_TOOL.match(str(task["tool"])):
             errors.append(
                 f"task {task.get('id')}: unknown tool {task['tool']!r} (use one of {sorted(KNOWN_TOOLS)} or null)"
             )

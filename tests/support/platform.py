@@ -140,7 +140,13 @@ def running_platform(database_url: str, redis_url: str, providers: Providers) ->
             serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,
             serving(
                 create_tools(
-                    tool_settings(database_url, redis_url, memory_service_url=memory.url, ai_runtime_url=runtime.url)
+                    tool_settings(
+                        database_url,
+                        redis_url,
+                        memory_service_url=memory.url,
+                        ai_runtime_url=runtime.url,
+                        http_allowed_private_addresses=["127.0.0.1"],  # the tests' MCP servers listen on loopback
+                    )
                 )
             ) as tools,
         ):

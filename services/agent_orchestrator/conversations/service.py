@@ -2,6 +2,7 @@
 messages summarised), call the model through the ai-runtime on the user's budget, run the tools it asks for
 (bounded rounds), store every message with its usage, and afterwards learn from the exchange (memory.py)."""
 
+import fnmatch
 import json
 import time
 import uuid
@@ -520,13 +521,15 @@ class ConversationService:
     async def _tool_definitions(
         self, identity: Identity, wanted: list[ToolName] | None, *, agent: Agent | None
     ) -> list[dict[str, Any]]:
+        """The tools offered to the model: the ones asked for (by default the built-in four and the user's MCP
+        tools), narrowed by the conversation's agent."""
         names: set[str] = set(DEFAULT_TOOLS if wanted is None else wanted)
+        mcp_rules = ["mcp__*"] if wanted is None else []
         if agent is not None and agent.allowed_tools:
             names &= {*agent.allowed_tools, "start_run"}
-        if not names:
-            return []
+            mcp_rules = [rule for rule in agent.allowed_tools if rule.startswith("mcp__")] if wanted is None else []
         definitions = []
-        if names - {"start_run"}:
+        if names - {"start_run"} or mcp_rules:
             described = await contracts.list_tools(self.tools, identity=identity)
             definitions = [
                 {
@@ -534,7 +537,7 @@ class ConversationService:
                     "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
                 }
                 for t in described
-                if t.name in names
+                if t.name in names or any(fnmatch.fnmatchcase(t.name, rule) for rule in mcp_rules)
             ]
         if "start_run" in names:
             definitions.append(START_RUN_TOOL)
