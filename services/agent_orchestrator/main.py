@@ -16,6 +16,7 @@ from services.agent_orchestrator.conversations.memory import MemoryLearner
 from services.agent_orchestrator.deps import OrchestratorState
 from services.agent_orchestrator.events import Notifications
 from services.agent_orchestrator.execution import TaskExecutor
+from services.agent_orchestrator.mcp_server import create_mcp_server, mcp_routes
 from services.agent_orchestrator.service import seed_built_in_agents
 from services.agent_orchestrator.worker import Worker, record_task_event
 from shared.app import CoreState, create_service_app, service_state
@@ -37,10 +38,13 @@ async def _seed_agents(core: CoreState) -> bool:
 
 def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    mcp = create_mcp_server()
+    mcp_at_root = mcp_routes(mcp)
 
     @asynccontextmanager
     async def orchestration(core: CoreState) -> AsyncIterator[OrchestratorState]:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(mcp.session_manager.run())
             ai = await stack.enter_async_context(service_client(settings, "ai-runtime", timeout=300))
             planner = await stack.enter_async_context(service_client(settings, "task-planner", timeout=600))
             tools = await stack.enter_async_context(
@@ -80,7 +84,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             "worker_enabled": settings.worker_enabled,
         }
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="CognitionOS agent-orchestrator",
         description=(
@@ -91,3 +95,5 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
         service_lifespan=orchestration,
         health_details=health_details,
     )
+    app.router.routes.extend(mcp_at_root)  # /mcp: CognitionOS as an MCP server (mcp_server.py)
+    return app

@@ -227,6 +227,8 @@ class ProxyEndpoint:
 # Not in the gateway's own OpenAPI document: public_openapi() lists every service's operations under its prefix.
 for _path in ("/api/v1/{prefix}/{subpath:path}", "/api/v1/{prefix}"):
     router.routes.append(Route(_path, ProxyEndpoint(), methods=PROXY_METHODS, include_in_schema=False))
+# MCP hosts are given one URL, http://host:8000/mcp: the MCP server's (the orchestrator's /mcp), authenticated here.
+router.routes.append(Route("/mcp", ProxyEndpoint(prefix="mcp"), methods=PROXY_METHODS, include_in_schema=False))
 for _route in ROUTES.values():
     for _root in _route.root_paths:
         _endpoint = ProxyEndpoint(prefix=_route.prefix, under=_root.strip("/") + "/")
