@@ -94,6 +94,15 @@ def create_mcp_server() -> MCPServer:
         """A run of the user's, as get_run shows it."""
         return await _run(ctx, run_id)
 
+    @server.resource("memory://{memory_id}", mime_type="application/json")
+    async def memory_resource(memory_id: str, ctx: Context) -> dict[str, Any]:
+        """One of the user's memories."""
+        app, identity = _caller(ctx)
+        found: dict[str, Any] = await _state(app).memory.get_json(
+            f"/memories/{uuid.UUID(memory_id)}", identity=identity
+        )
+        return {k: found.get(k) for k in ("id", "content", "memory_type", "scope", "created_at", "metadata")}
+
     @server.prompt()
     def recall(topic: str) -> str:
         """Recall what CognitionOS remembers about a topic before answering."""

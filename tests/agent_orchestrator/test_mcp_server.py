@@ -37,16 +37,20 @@ def test_an_mcp_host_stores_and_finds_memories_and_starts_runs_as_its_user(
     _, key = own_account
     script.add("planner", {"tasks": [task("only", tool="noop")], "risks": []})
 
-    async def session() -> tuple[set[str], Any, Any, Any]:
+    async def session() -> tuple[set[str], Any, Any, Any, Any]:
         async with as_mcp(platform_gateway.url, key) as client:
             names = {t.name for t in (await client.list_tools()).tools}
-            await client.call_tool("memory_store", {"content": "The user's favourite tea is a smoky lapsang"})
+            stored = structured(
+                await client.call_tool("memory_store", {"content": "The user's favourite tea is a smoky lapsang"})
+            )
             found = structured(await client.call_tool("memory_search", {"query": "favourite tea"}))
             started = structured(await client.call_tool("start_run", {"goal": "Do one small thing"}))
             prompts = await client.list_prompts()
-            return names, found, started, prompts
+            read = await client.read_resource(f"memory://{stored['id']}")
+            return names, found, started, prompts, read
 
-    names, found, started, prompts = asyncio.run(session())
+    names, found, started, prompts, read = asyncio.run(session())
+    assert "lapsang" in json.loads(read.contents[0].text)["content"]
     assert {"memory_search", "memory_store", "start_run", "get_run", "list_runs", "send_message"} <= names
     assert any("lapsang" in m["content"] for m in found)
     assert "recall" in {p.name for p in prompts.prompts}
