@@ -1,5 +1,5 @@
-"""An MCP server for the tests, on the official SDK (streamable HTTP, stateless): `add` and `slow` tools, and the
-headers of every request it received (`app.state.headers`)."""
+"""An MCP server for the tests, on the official SDK (streamable HTTP at /mcp, stateless; the older SSE transport at
+/sse): `add` and `slow` tools, and the headers of every request it received (`app.state.headers`)."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,5 +38,6 @@ def create_mcp_test_app() -> FastAPI:
         app.state.headers.append(dict(request.headers))
         return await call_next(request)
 
+    app.router.routes.extend(server.sse_app().routes)  # the older SSE transport: /sse and /messages/
     app.mount("/", inner)
     return app

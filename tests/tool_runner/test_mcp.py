@@ -76,6 +76,16 @@ def test_a_registered_servers_tools_are_listed_and_run_like_any_tool(setup: McpS
     assert any(h.get("authorization") == SECRET for h in setup.mcp.app.state.headers)  # the stored credential went
 
 
+def test_an_older_server_on_the_sse_transport_works_too(setup: McpSetup) -> None:
+    registered = setup.client.post(
+        "/tools/mcp-servers", json={"name": "legacy", "url": f"{setup.mcp.url}/sse", "transport": "sse"}
+    )
+    assert registered.status_code == 201, registered.text
+    assert {t["name"] for t in registered.json()["tools"]} == {"mcp__legacy__add", "mcp__legacy__slow"}
+    body = setup.call("mcp__legacy__add", {"a": 40, "b": 2}).json()
+    assert body["status"] == "succeeded" and body["result"]["text"] == "42"
+
+
 def test_headers_are_stored_encrypted_and_never_returned(setup: McpSetup, database_url: str) -> None:
     server = setup.register().json()
     stored = str(sql_scalar(database_url, "SELECT headers_encrypted FROM mcp_servers WHERE id = :s", s=server["id"]))
