@@ -15,14 +15,15 @@ from cognitionos_sdk.types import Approval
 def show_call(console: Console, approval: Approval) -> None:
     """The held call as the agent asked it: code highlighted, a request's method and URL first."""
     parameters = approval.parameters
-    console.print(f"[bold]{approval.tool}[/bold] waits for your approval (approval {approval.id})")
+    state = "waits for your approval" if approval.status == "pending" else f"was {approval.status}"
+    console.out(f"{approval.tool} {state} (approval {approval.id})", highlight=False)
     if said := approval.context.get("notes") or approval.context.get("result"):
-        console.print(f"the agent says: {str(said)[:500]}", highlight=False, markup=False)
+        console.out(f"the agent says: {str(said)[:500]}", highlight=False)
     if approval.tool == "execute_python" and isinstance(parameters.get("code"), str):
         console.print(Syntax(parameters["code"], "python", line_numbers=True, word_wrap=True))
         return
     if approval.tool == "http_request":
-        console.print(f"{parameters.get('method', 'GET')} {parameters.get('url')}", highlight=False, markup=False)
+        console.out(f"{parameters.get('method', 'GET')} {parameters.get('url')}", highlight=False)
     console.print(Syntax(json.dumps(parameters, indent=2), "json", word_wrap=True))
 
 
@@ -32,7 +33,7 @@ def ask(sdk: CognitionOS, approval_id: str, console: Console) -> None:
     if approval.status != "pending":
         return
     if approval.tool == "ask_user" and approval.run_id is not None:
-        console.print(f"The run asks you: {approval.parameters['question']}", highlight=False, markup=False)
+        console.out(f"The run asks you: {approval.parameters['question']}", highlight=False)
         sdk.runs.answer(approval.run_id, typer.prompt("Your answer"), approval_id=approval_id)
         return
     show_call(console, approval)

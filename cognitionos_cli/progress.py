@@ -125,8 +125,9 @@ class EventPrinter:
             self.console.out(f"  {self.progress.last}", highlight=False)
 
     def note(self, text: str) -> None:
-        """A line for the person following (above the live table on a terminal)."""
-        self.console.print(f"  {text}", highlight=False, markup=False)
+        """A line for the person following (above the live table on a terminal), never wrapped: it names ids and
+        commands to copy."""
+        self.console.out(f"  {text}", highlight=False)
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
