@@ -333,8 +333,8 @@ def list_messages(conversation_id: str, *, cursor: str | None, limit: int) -> Ca
 
 
 @operation("POST", "/api/v1/auth/api-keys")
-def create_api_key(name: str, *, expires_in_days: int | None) -> Call[ApiKey]:
-    body = _query(name=name, expires_in_days=expires_in_days)
+def create_api_key(name: str, *, expires_in_days: int | None, allowed_tools: list[str] | None = None) -> Call[ApiKey]:
+    body = _query(name=name, expires_in_days=expires_in_days, allowed_tools=allowed_tools)
     return Call(method="POST", path="/api/v1/auth/api-keys", json=body, answer=TypeAdapter(ApiKey))
 
 

@@ -439,8 +439,10 @@ class ApiKeys:
     def __init__(self, client: CognitionOS) -> None:
         self._client = client
 
-    def create(self, name: str, *, expires_in_days: int | None = None) -> ApiKey:
-        return self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
+    def create(self, name: str, *, expires_in_days: int | None = None, allowed_tools: Names | None = None) -> ApiKey:
+        """`allowed_tools`: the tools the key may use, directly and in its runs (mcp__server__* patterns too)."""
+        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools)
+        return self._client.send(call)
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
         return self._client.send_page(lambda c: calls.list_api_keys(cursor=c, limit=limit), cursor)
@@ -930,8 +932,11 @@ class AsyncApiKeys:
     def __init__(self, client: AsyncCognitionOS) -> None:
         self._client = client
 
-    async def create(self, name: str, *, expires_in_days: int | None = None) -> ApiKey:
-        return await self._client.send(calls.create_api_key(name, expires_in_days=expires_in_days))
+    async def create(
+        self, name: str, *, expires_in_days: int | None = None, allowed_tools: Names | None = None
+    ) -> ApiKey:
+        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools)
+        return await self._client.send(call)
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
         return await self._client.send_page(lambda c: calls.list_api_keys(cursor=c, limit=limit), cursor)

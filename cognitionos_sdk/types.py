@@ -56,6 +56,7 @@ class ApiKey(Model):
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    allowed_tools: list[str] | None = None  # the tools it may use (null: any)
     key: str | None = None  # only in the answer that created it
 
 

@@ -116,6 +116,8 @@ class ApiKey(UUIDPrimaryKey, Base):
     rpm_limit: Mapped[int | None] = mapped_column(Integer)
     tpm_limit: Mapped[int | None] = mapped_column(Integer)
     allowed_models: Mapped[list[str] | None] = mapped_column(JSONB)
+    # The tools it may use (built-in names, MCP tools by name or pattern; null: any), for its calls and its runs'.
+    allowed_tools: Mapped[list[str] | None] = mapped_column(JSONB)
 
 
 class Agent(UUIDPrimaryKey, Timestamps, Base):

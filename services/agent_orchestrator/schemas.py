@@ -6,14 +6,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.agent_orchestrator.verification import Verification
+from shared.contracts.tools import AllowedTool
 
 AgentRole = Literal["planner", "executor", "critic", "summarizer"]
-AllowedTool = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^(execute_python|http_request|memory_search|memory_store|llm_complete|mcp__[A-Za-z0-9_*?-]{1,64})$"
-    ),
-]
 ToolPattern = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_*?\[\]-]+$")]
 KNOWN_TOOLS = ("execute_python", "http_request", "memory_search", "memory_store", "llm_complete")
 

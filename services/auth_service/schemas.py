@@ -5,6 +5,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from shared.contracts.tools import AllowedTool
 from shared.identity import Role
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
@@ -97,6 +98,12 @@ class ApiKeyCreateRequest(BaseModel):
     allowed_models: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
         default=None, max_length=50, description="Models (names or aliases) it may use; null: any"
     )
+    allowed_tools: list[AllowedTool] | None = Field(
+        default=None,
+        max_length=100,
+        description="Tools it may use, directly and in the runs it starts: built-in names, MCP tools by name or "
+        "pattern (mcp__github__*); null: any",
+    )
 
 
 class ApiKeyResponse(BaseModel):
@@ -113,6 +120,7 @@ class ApiKeyResponse(BaseModel):
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     allowed_models: list[str] | None = None
+    allowed_tools: list[str] | None = None
 
 
 class ApiKeyCreatedResponse(ApiKeyResponse):

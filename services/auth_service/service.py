@@ -285,6 +285,7 @@ class AuthService:
                 rpm_limit=request.rpm_limit,
                 tpm_limit=request.tpm_limit,
                 allowed_models=request.allowed_models,
+                allowed_tools=request.allowed_tools,
             ),
         )
         await self.session.commit()

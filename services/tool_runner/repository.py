@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Agent, McpServer, ToolExecution
+from database.models import Agent, ApiKey, McpServer, ToolExecution
 
 
 async def record_execution(session: AsyncSession, **values: Any) -> uuid.UUID:
@@ -14,6 +14,12 @@ async def record_execution(session: AsyncSession, **values: Any) -> uuid.UUID:
     session.add(execution)
     await session.flush()
     return execution.id
+
+
+async def api_key_allowed_tools(session: AsyncSession, key_id: uuid.UUID) -> list[str] | None:
+    """The tools an API key allows; None for any (no allowlist, or no such key: the gateway vouched for it)."""
+    key = await session.get(ApiKey, key_id)
+    return list(key.allowed_tools) if key is not None and key.allowed_tools is not None else None
 
 
 async def agent_allowed_tools(session: AsyncSession, agent_id: uuid.UUID) -> list[str] | None:

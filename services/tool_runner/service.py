@@ -56,8 +56,16 @@ class ToolService:
         )
 
     async def ensure_permitted(self, identity: Identity, tool: str) -> uuid.UUID | None:
-        """An agent acting for a user may use only the tools its definition allows; the agent comes from the
-        signed identity, never from the request body. A user calling directly acts as themselves."""
+        """An API key may use only the tools it allows, in its own calls and in its runs'; an agent acting for a
+        user only those its definition allows. Key and agent come from the signed identity, never from the body."""
+        key_id = _uuid_or_none(identity.api_key_id)
+        key_allows = await repository.api_key_allowed_tools(self.session, key_id) if key_id else None
+        if key_allows is not None and not tool_allowed(tool, key_allows):
+            raise ForbiddenError(
+                f"This API key may not use {tool}",
+                code="tool_not_permitted",
+                details={"tool": tool, "allowed_tools": key_allows},
+            )
         if identity.role != "agent":
             return None
         agent_id = _uuid_or_none(identity.agent_id)

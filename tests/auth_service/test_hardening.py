@@ -135,6 +135,17 @@ def test_a_restricted_api_key_cannot_mint_an_unrestricted_one(gateway: httpx.Cli
     assert [k["name"] for k in gateway.get(f"{AUTH}/api-keys", headers=user.headers).json()["items"]] == ["narrow"]
 
 
+def test_an_api_key_keeps_the_tools_it_is_allowed(gateway: httpx.Client, user: RegisteredUser) -> None:
+    tools = ["http_request", "mcp__github__*"]
+    created = gateway.post(f"{AUTH}/api-keys", json={"name": "tools", "allowed_tools": tools}, headers=user.headers)
+    assert created.status_code == 201 and created.json()["allowed_tools"] == tools, created.text
+    listed = gateway.get(f"{AUTH}/api-keys", headers=user.headers).json()["items"]
+    assert next(k for k in listed if k["name"] == "tools")["allowed_tools"] == tools
+    for bad in (["rm -rf"], ["mcp__"], ["start_run"]):
+        wrong = gateway.post(f"{AUTH}/api-keys", json={"name": "bad", "allowed_tools": bad}, headers=user.headers)
+        assert_error(wrong, 422)
+
+
 def test_guessing_the_current_password_locks_like_login(gateway: httpx.Client, database_url: str, unique: str) -> None:
     # max_failed_logins is 3 in the test stack; the lock it sets is what login checks too.
     user = register_and_login(gateway, f"pwg{unique}")

@@ -158,6 +158,28 @@ def test_an_agent_allowed_one_mcp_tool_gets_403_on_another(setup: McpSetup, data
         assert_error(as_agent("mcp__test__slow", {"seconds": 0}), 403, "tool_not_permitted")
 
 
+def test_an_api_key_allowed_one_mcp_tool_gets_403_on_another(setup: McpSetup, database_url: str) -> None:
+    setup.register()
+    key_id = str(uuid.uuid4())
+    sql_scalar(
+        database_url,
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, allowed_tools) "
+        "VALUES (:k, :u, 'adder', 'cos_x', :h, '[\"mcp__test__add\"]'::jsonb) RETURNING 1",
+        k=key_id,
+        u=setup.user_id,
+        h=uuid.uuid4().hex,
+    )
+    headers = identity_headers(setup.user_id, api_key_id=key_id)
+    with httpx.Client(base_url=setup.runner.url, headers=headers, timeout=60) as as_key:
+
+        def run(tool: str, parameters: dict[str, Any]) -> httpx.Response:
+            return as_key.post("/tools/execute", json={"tool_name": tool, "parameters": parameters})
+
+        assert run("mcp__test__add", {"a": 1, "b": 1}).json()["status"] == "succeeded"
+        assert_error(run("mcp__test__slow", {"seconds": 0}), 403, "tool_not_permitted")
+        assert_error(run("execute_python", {"code": "print(1)"}), 403, "tool_not_permitted")
+
+
 def test_another_user_cannot_see_or_call_the_servers_tools(setup: McpSetup, database_url: str) -> None:
     server = setup.register().json()
     other = identity_headers(make_user(database_url))
