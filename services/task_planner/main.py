@@ -17,8 +17,11 @@ def create_app(settings: TaskPlannerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def clients(_core: CoreState) -> AsyncIterator[PlannerState]:
-        async with service_client(settings, "ai-runtime", timeout=300) as ai:
-            yield PlannerState(ai=ai)
+        async with (
+            service_client(settings, "ai-runtime", timeout=300) as ai,
+            service_client(settings, "tool-runner", timeout=10) as tools,
+        ):
+            yield PlannerState(ai=ai, tools=tools, plan_schema=settings.plan_schema())
 
     return create_service_app(
         settings,

@@ -3,11 +3,14 @@ repairs what has one obvious fix, and asks once more with the errors. An invalid
 is valid but useless (repeated names or descriptions, empty descriptions, code nobody runs) is refused the same way;
 when the second draft is still refused, a minimal plan built in code (do, run the code) takes its place."""
 
+import copy
 import json
+import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +27,9 @@ from services.task_planner.validation import (
 )
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
-from shared.contracts.ai import CompleteRequest
-from shared.errors import BadRequestError, NotFoundError
+from shared.contracts.ai import CompleteRequest, ResponseFormat
+from shared.contracts.tools import ToolDescription
+from shared.errors import AppError, BadRequestError, NotFoundError
 from shared.identity import Identity
 
 
@@ -39,16 +43,29 @@ class Draft:
     fallback_reasons: list[str] | None = None  # why the model's drafts were refused, when a minimal plan replaced them
 
 
+logger = logging.getLogger(__name__)
+
+
 @dataclass
 class PlannerService:
     session: AsyncSession
     ai: ServiceClient
+    tools: ServiceClient
+    plan_schema: dict[str, Any] | None = None
 
-    async def _ask(self, identity: Identity, *, prompt: str, max_tasks: int, run_id: uuid.UUID | None) -> Draft:
+    async def _ask(
+        self,
+        identity: Identity,
+        *,
+        prompt: str,
+        max_tasks: int,
+        run_id: uuid.UUID | None,
+        mcp_tools: list[ToolDescription],
+    ) -> Draft:
         request = CompleteRequest(
             role="planner",
-            prompt=prompt,
-            response_format="json",
+            prompt=prompt + offered_mcp_tools(mcp_tools),
+            response_format=plan_format(self.plan_schema, mcp_tools),
             temperature=0,
             max_tokens=250 * max_tasks,
             run_id=run_id,  # planning spends the run's budget too
@@ -72,6 +89,17 @@ class PlannerService:
             cost_usd=completion.cost_usd,
         )
 
+    async def _mcp_tools(self, identity: Identity) -> list[ToolDescription]:
+        """The tools of the caller's MCP servers, which a plan may use; none when the tool-runner cannot say (a plan
+        of the built-in tools is still a plan)."""
+        try:
+            described = await contracts.list_tools(self.tools, identity=identity)
+        except (AppError, httpx.HTTPError) as exc:
+            logger.warning("the caller's MCP tools are unknown: %s", exc)
+            return []
+        offered = [t for t in described if t.name.startswith("mcp__")][:MAX_MCP_TOOLS_OFFERED]
+        return offered if self.plan_schema is not None else []
+
     async def _plan(
         self,
         identity: Identity,
@@ -84,7 +112,8 @@ class PlannerService:
     ) -> tuple[Draft, list[dict[str, Any]], int]:
         kept_ids = frozenset(t["id"] for t in kept)
         needs_execution = asks_for_code(goal) and not any(t.get("tool") == "execute_python" for t in kept)
-        draft = await self._ask(identity, prompt=prompt, max_tasks=max_tasks, run_id=run_id)
+        mcp_tools = await self._mcp_tools(identity)
+        draft = await self._ask(identity, prompt=prompt, max_tasks=max_tasks, run_id=run_id, mcp_tools=mcp_tools)
         cost = draft.cost_usd
         for attempt in (1, 2):
             tasks = _normalise(repair(draft.tasks, max_tasks, kept_ids))
@@ -103,7 +132,7 @@ class PlannerService:
                 + "\n- ".join(errors)
                 + "\nReturn a corrected plan that fixes every error."
             )
-            draft = await self._ask(identity, prompt=retry, max_tasks=max_tasks, run_id=run_id)
+            draft = await self._ask(identity, prompt=retry, max_tasks=max_tasks, run_id=run_id, mcp_tools=mcp_tools)
             cost += draft.cost_usd
         raise AssertionError("unreachable")
 
@@ -227,3 +256,32 @@ def to_response(plan: Plan) -> PlanResponse:
         parent_plan_id=plan.parent_plan_id,
         created_at=plan.created_at,
     )
+
+
+MAX_MCP_TOOLS_OFFERED = 40  # a prompt, and a small model's context, hold only so many
+
+
+def offered_mcp_tools(tools: list[ToolDescription]) -> str:
+    """The caller's MCP tools in the planner's prompt: the name to put as a task's tool, what it does, its
+    arguments (a task's inputs are the tool's arguments)."""
+    if not tools:
+        return ""
+    lines = [
+        f"- {t.name}: {t.description[:200]} (inputs: {json.dumps(t.parameters.get('properties', {}))[:300]})"
+        for t in tools
+    ]
+    return (
+        "\nTools of the user's own MCP servers, also available: use the exact name as a task's tool and give its "
+        "arguments as the task's inputs.\n" + "\n".join(lines)
+    )
+
+
+def plan_format(base: dict[str, Any] | None, tools: list[ToolDescription]) -> ResponseFormat | Literal["json"]:
+    """The planner role's schema ("json": the ai-runtime applies it), or the same schema with the caller's MCP tools
+    among a task's tools."""
+    if base is None or not tools:
+        return "json"
+    schema = copy.deepcopy(base)
+    tool = schema["properties"]["tasks"]["items"]["properties"]["tool"]
+    tool["enum"] = [*tool["enum"][:-1], *(t.name for t in tools), None]  # null stays last
+    return ResponseFormat(type="json_schema", json_schema={"name": "plan", "schema": schema})

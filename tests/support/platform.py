@@ -133,23 +133,25 @@ def running_platform(database_url: str, redis_url: str, providers: Providers) ->
     settings = runtime_settings(
         database_url, redis_url, providers, role_models={r: ["gpt-4o-mini"] for r in ROLE_MARKERS}
     )
-    with serving(create_runtime(settings)) as runtime:
-        planner_settings = TaskPlannerSettings.model_validate({**base, "ai_runtime_url": runtime.url})
-        with (
-            serving(create_planner(planner_settings)) as planner,
-            serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,
-            serving(
-                create_tools(
-                    tool_settings(
-                        database_url,
-                        redis_url,
-                        memory_service_url=memory.url,
-                        ai_runtime_url=runtime.url,
-                        http_allowed_private_addresses=["127.0.0.1"],  # the tests' MCP servers listen on loopback
-                    )
+    with (
+        serving(create_runtime(settings)) as runtime,
+        serving(create_memory(memory_settings(database_url, redis_url, runtime.url))) as memory,
+        serving(
+            create_tools(
+                tool_settings(
+                    database_url,
+                    redis_url,
+                    memory_service_url=memory.url,
+                    ai_runtime_url=runtime.url,
+                    http_allowed_private_addresses=["127.0.0.1"],  # the tests' MCP servers listen on loopback
                 )
-            ) as tools,
-        ):
+            )
+        ) as tools,
+    ):
+        planner_settings = TaskPlannerSettings.model_validate(
+            {**base, "ai_runtime_url": runtime.url, "tool_runner_url": tools.url}
+        )
+        with serving(create_planner(planner_settings)) as planner:
             partial = Platform(runtime, planner, memory, tools, None, database_url, redis_url)  # type: ignore[arg-type]
             with serving(create_orchestrator(partial.orchestrator_settings())) as orchestrator:
                 partial.orchestrator = orchestrator
