@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Approval, Run
+from database.models import Approval, Run, Task
 from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import ApprovalDecision, ApprovalResponse, RunInput
@@ -39,6 +39,18 @@ class ApprovalRequired(Exception):
 
 def is_gated(patterns: Iterable[str], tool: str) -> bool:
     return any(fnmatch.fnmatchcase(tool, pattern) for pattern in patterns)
+
+
+def calls_it_may_hold(task: Task) -> set[str]:
+    """The calls a task can make that a policy may gate (as TaskExecutor.execute makes them: an executor's own
+    tool, or code it is given or writes); a task that could hold none never waited, and its claim does not look
+    for a decision (with MCP tools gated by default, every claim did)."""
+    if task.agent_role in ("planner", "critic", "summarizer") or task.tool == "noop":
+        return set()
+    tool = task.tool or ""
+    if tool in ("memory_store", "memory_search", "http_request") or tool.startswith("mcp__"):
+        return {tool}
+    return {"execute_python"}  # the code it is given, or writes: any other task may end in running code
 
 
 def parameters_hash(parameters: dict[str, Any]) -> str:

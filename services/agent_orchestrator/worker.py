@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.models import Agent, Approval, Run, Task
 from services.agent_orchestrator import approvals, repository, run_log
-from services.agent_orchestrator.approvals import ASK_USER, ApprovalRequired, parameters_hash
+from services.agent_orchestrator.approvals import (
+    ASK_USER,
+    ApprovalRequired,
+    calls_it_may_hold,
+    is_gated,
+    parameters_hash,
+)
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.execution import Outcome, TaskContext, TaskError, TaskExecutor, critic_round
 from services.agent_orchestrator.repository import DependencyOutputs, NewEvent
@@ -334,8 +340,8 @@ class Worker(BackgroundComponent):
                 *run.require_approval,
                 *(agent.approval_tools if agent else ()),
             )
-            asks = gated or task.tool == ASK_USER
-            approval = await repository.decided_approval(session, task.id, task.attempts) if asks else None
+            held = task.tool == ASK_USER or any(is_gated(gated, tool) for tool in calls_it_may_hold(task))
+            approval = await repository.decided_approval(session, task.id, task.attempts) if held else None
         if agent is None:
             raise TaskError(f"No agent has the role {task.agent_role!r}", code="no_agent", retryable=False)
         return TaskContext(

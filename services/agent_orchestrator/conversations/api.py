@@ -105,10 +105,10 @@ async def post_message(
     state: State,
 ) -> Any:
     conversation = await conversations.get(identity, conversation_id)  # 404 before any stream starts
-    await conversations.ready_for_a_turn(conversation)  # and 409 while a held call waits for a decision
     turn = Turn(stream=body.stream)
     if not body.stream:
         return await _reply(conversations.turn(identity, conversation, body, turn), turn)
+    await conversations.ready_for_a_turn(conversation)  # 409 while a held call waits, before the stream starts
     events = functools.partial(ConversationService.turn, identity=identity, body=body, turn=turn)
     return StreamingResponse(
         _streamed_turn(request, state, identity=identity, conversation_id=conversation_id, events=events, turn=turn),
@@ -135,10 +135,10 @@ async def resume_turn(
     state: State,
 ) -> Any:
     conversation = await conversations.get(identity, conversation_id)
-    await conversations.ready_for_a_turn(conversation)
     turn = Turn(stream=body.stream)
     if not body.stream:
         return await _reply(conversations.resume(identity, conversation, turn), turn)
+    await conversations.ready_for_a_turn(conversation)
     events = functools.partial(ConversationService.resume, identity=identity, turn=turn)
     return StreamingResponse(
         _streamed_turn(request, state, identity=identity, conversation_id=conversation_id, events=events, turn=turn),

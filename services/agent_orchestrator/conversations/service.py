@@ -213,7 +213,14 @@ class ConversationService:
 
     async def ready_for_a_turn(self, conversation: Conversation) -> None:
         """409 while a tool call of the last turn still waits for a decision (before any stream starts)."""
+        await self._held_calls(conversation)
+
+    async def _held_calls(self, conversation: Conversation) -> list[tuple[dict[str, Any], Approval | None]]:
+        """The last turn's tool calls that have no result yet, each with its approval; 409 while one is undecided.
+        A conversation with none (nearly every turn) costs one query."""
         open_calls = await repository.open_tool_calls(self.session, conversation.id)
+        if not open_calls:
+            return []
         held = await run_repository.chat_approvals(self.session, conversation.id, [c["id"] for c in open_calls])
         if pending := [a for a in held.values() if a.status == "pending"]:
             raise ConflictError(
@@ -221,6 +228,7 @@ class ConversationService:
                 code="approval_pending",
                 details={"approval_ids": [str(a.id) for a in pending]},
             )
+        return [(call, held.get(call["id"])) for call in open_calls]
 
     def _gated(self, agent: Agent | None, asked: list[str]) -> tuple[str, ...]:
         return (*self.settings.approval_default_tools, *(agent.approval_tools if agent else ()), *asked)
@@ -341,13 +349,7 @@ class ConversationService:
     ) -> AsyncIterator[TurnEvent]:
         """Results for the last turn's held calls, now that they are decided: an approved call runs (with the
         edit), a rejected or expired one is declined to the model. A call still pending is a 409."""
-        open_calls = await repository.open_tool_calls(self.session, conversation.id)
-        if not open_calls:
-            return
-        await self.ready_for_a_turn(conversation)
-        held = await run_repository.chat_approvals(self.session, conversation.id, [c["id"] for c in open_calls])
-        for call in open_calls:
-            approval = held.get(call["id"])
+        for call, approval in await self._held_calls(conversation):
             if approval is not None:
                 turn.resumed_patterns = list(approval.context.get("require_approval") or [])
             result = await self._decided_result(identity, conversation, call, approval, turn=turn)
