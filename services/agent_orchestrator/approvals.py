@@ -20,6 +20,7 @@ from database.models import Approval, Run, Task
 from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import ApprovalDecision, ApprovalResponse, RunInput
+from shared.contracts.tools import MCP_PREFIX
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -48,7 +49,7 @@ def calls_it_may_hold(task: Task) -> set[str]:
     if task.agent_role in ("planner", "critic", "summarizer") or task.tool == "noop":
         return set()
     tool = task.tool or ""
-    if tool in ("memory_store", "memory_search", "http_request") or tool.startswith("mcp__"):
+    if tool in ("memory_store", "memory_search", "http_request") or tool.startswith(MCP_PREFIX):
         return {tool}
     return {"execute_python"}  # the code it is given, or writes: any other task may end in running code
 

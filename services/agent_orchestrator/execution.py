@@ -24,7 +24,7 @@ from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
 from shared.contracts.plans import PlanRequest, ReplanRequest
-from shared.contracts.tools import ExecuteRequest, ExecuteResponse
+from shared.contracts.tools import MCP_PREFIX, ExecuteRequest, ExecuteResponse
 from shared.errors import AppError
 from shared.identity import Identity
 
@@ -45,7 +45,6 @@ class RecordEvent(Protocol):
     ) -> None: ...
 
 
-MCP_PREFIX = "mcp__"
 CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 

@@ -28,7 +28,7 @@ from services.task_planner.validation import (
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest, ResponseFormat
-from shared.contracts.tools import ToolDescription
+from shared.contracts.tools import MCP_PREFIX, ToolDescription
 from shared.errors import AppError, BadRequestError, NotFoundError
 from shared.identity import Identity
 
@@ -97,7 +97,7 @@ class PlannerService:
         except (AppError, httpx.HTTPError) as exc:
             logger.warning("the caller's MCP tools are unknown: %s", exc)
             return []
-        offered = [t for t in described if t.name.startswith("mcp__")][:MAX_MCP_TOOLS_OFFERED]
+        offered = [t for t in described if t.name.startswith(MCP_PREFIX)][:MAX_MCP_TOOLS_OFFERED]
         return offered if self.plan_schema is not None else []
 
     async def _plan(

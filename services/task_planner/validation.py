@@ -4,6 +4,8 @@ import re
 from collections import deque
 from typing import Any
 
+from shared.contracts.tools import MCP_TOOL_PATTERN
+
 # A goal that asks for code: its plan must run the code (tool execute_python), or nothing checks what was written.
 CODING_GOAL = re.compile(
     r"\b(python|javascript|typescript|sql|code|coding|scripts?|programs?|programming|implement\w*|algorithms?"
@@ -23,7 +25,7 @@ KNOWN_TOOLS = frozenset(
     {"execute_python", "http_request", "memory_search", "memory_store", "llm_complete", "noop", "ask_user"}
 )
 # A tool of the caller's MCP servers: whether the caller has it is the tool-runner's to say when it runs.
-MCP_TOOL = re.compile(r"^mcp__[a-z0-9_-]{1,20}__[A-Za-z0-9_-]+$")
+MCP_TOOL = re.compile(MCP_TOOL_PATTERN)
 KNOWN_ROLES = frozenset({"executor", "critic", "summarizer"})
 
 

@@ -16,7 +16,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 
-PREFIX = "mcp__"
+from shared.contracts.tools import MCP_PREFIX
+
+PREFIX = MCP_PREFIX
 # What an LLM's tool calling accepts as a function name (OpenAI's rule): longer or odder names are left out.
 USABLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 Transport = Literal["streamable_http", "sse"]

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 BuiltInTool = Literal["execute_python", "http_request", "memory_search", "memory_store", "llm_complete"]
 # A tool of one of the caller's MCP servers: mcp__<server>__<tool> (what an LLM's tool calling accepts as a name).
-McpToolName = Annotated[str, StringConstraints(pattern=r"^mcp__[a-z0-9_-]{1,20}__[A-Za-z0-9_-]+$", max_length=64)]
+MCP_PREFIX = "mcp__"
+MCP_TOOL_PATTERN = r"^mcp__[a-z0-9_-]{1,20}__[A-Za-z0-9_-]+$"
+McpToolName = Annotated[str, StringConstraints(pattern=MCP_TOOL_PATTERN, max_length=64)]
 ToolName = BuiltInTool | McpToolName
 # What an allowlist (an agent's, an API key's) may name: a built-in tool, or MCP tools by name or pattern (mcp__srv__*).
 AllowedTool = Annotated[

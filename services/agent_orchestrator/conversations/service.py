@@ -35,7 +35,7 @@ from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
 from shared.contracts.memory import RetrieveRequest
-from shared.contracts.tools import ExecuteRequest
+from shared.contracts.tools import MCP_PREFIX, ExecuteRequest
 from shared.errors import AppError, ConflictError, NotFoundError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -526,10 +526,10 @@ class ConversationService:
         """The tools offered to the model: the ones asked for (by default the built-in four and the user's MCP
         tools), narrowed by the conversation's agent."""
         names: set[str] = set(DEFAULT_TOOLS if wanted is None else wanted)
-        mcp_rules = ["mcp__*"] if wanted is None else []
+        mcp_rules = [f"{MCP_PREFIX}*"] if wanted is None else []
         if agent is not None and agent.allowed_tools:
             names &= {*agent.allowed_tools, "start_run"}
-            mcp_rules = [rule for rule in agent.allowed_tools if rule.startswith("mcp__")] if wanted is None else []
+            mcp_rules = [rule for rule in agent.allowed_tools if rule.startswith(MCP_PREFIX)] if wanted is None else []
         definitions = []
         if names - {"start_run"} or mcp_rules:
             described = await contracts.list_tools(self.tools, identity=identity)
