@@ -3,9 +3,10 @@
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.crypto import check_fernet_key
 from shared.services import SERVICES, ServiceName, ServiceSpec
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
@@ -109,3 +110,22 @@ class BaseServiceSettings(ServiceUrls):
 @lru_cache
 def get_base_settings() -> BaseServiceSettings:
     return BaseServiceSettings()
+
+
+class EncryptingServiceSettings(BaseServiceSettings):
+    """A service that keeps its users' secrets encrypted at rest (shared/crypto.py): ENCRYPTION_KEY, checked as a
+    Fernet key, and one of the secrets that must be set outside development."""
+
+    encryption_key: str | None = Field(
+        default=None,
+        description="Fernet key for what this service keeps encrypted (sensitive memories, MCP servers' headers); "
+        "required outside development (in development it is derived from INTERNAL_SECRET)",
+    )
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _is_a_fernet_key(cls, value: str | None) -> str | None:
+        return check_fernet_key(value)
+
+    def secrets_to_check(self) -> dict[str, str | None]:
+        return {**super().secrets_to_check(), "ENCRYPTION_KEY": self.encryption_key}

@@ -1,12 +1,11 @@
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from shared.config import BaseServiceSettings
-from shared.crypto import check_fernet_key
+from shared.config import EncryptingServiceSettings
 
 
-class MemorySettings(BaseServiceSettings):
+class MemorySettings(EncryptingServiceSettings):
     service_name: str = "memory-service"
 
     embedding_model: str = Field(
@@ -15,11 +14,6 @@ class MemorySettings(BaseServiceSettings):
     embedding_dimensions: int = Field(default=384, description="Must match memories.embedding (a migration changes it)")
     dedup_threshold: float = Field(
         default=0.95, ge=0, le=1, description="Cosine similarity at which a new memory updates an existing one"
-    )
-    encryption_key: str | None = Field(
-        default=None,
-        description="Fernet key for is_sensitive memories; required outside development (in development it is "
-        "derived from INTERNAL_SECRET)",
     )
     purge_interval_seconds: float = Field(default=60.0, gt=0)
     access_flush_seconds: float = Field(default=1.0, gt=0)
@@ -51,14 +45,6 @@ class MemorySettings(BaseServiceSettings):
         default=5, ge=1, description="Imports one user may have open or loading at once (staged rows take space)"
     )
     import_open_hours: float = Field(default=24.0, gt=0, description="Open imports idle this long are dropped")
-
-    @field_validator("encryption_key")
-    @classmethod
-    def _is_a_fernet_key(cls, value: str | None) -> str | None:
-        return check_fernet_key(value)
-
-    def secrets_to_check(self) -> dict[str, str | None]:
-        return {**super().secrets_to_check(), "ENCRYPTION_KEY": self.encryption_key}
 
 
 @lru_cache

@@ -1,13 +1,12 @@
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from services.tool_runner.sandbox import Limits
-from shared.config import BaseServiceSettings
-from shared.crypto import check_fernet_key
+from shared.config import EncryptingServiceSettings
 
 
-class ToolRunnerSettings(BaseServiceSettings):
+class ToolRunnerSettings(EncryptingServiceSettings):
     service_name: str = "tool-runner"
 
     sandbox_allow_unsandboxed: bool = Field(
@@ -51,23 +50,10 @@ class ToolRunnerSettings(BaseServiceSettings):
     http_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
     http_max_redirects: int = Field(default=5, ge=0)
 
-    encryption_key: str | None = Field(
-        default=None,
-        description="Fernet key for MCP servers' headers; required outside development (in development it is "
-        "derived from INTERNAL_SECRET)",
-    )
     mcp_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Longest an MCP server may take to connect, list or run a tool"
     )
     mcp_servers_per_user: int = Field(default=20, ge=1, le=1000, description="MCP servers one user may register")
-
-    @field_validator("encryption_key")
-    @classmethod
-    def _is_a_fernet_key(cls, value: str | None) -> str | None:
-        return check_fernet_key(value)
-
-    def secrets_to_check(self) -> dict[str, str | None]:
-        return {**super().secrets_to_check(), "ENCRYPTION_KEY": self.encryption_key}
 
     def sandbox_limits(self) -> Limits:
         return Limits(
