@@ -176,7 +176,7 @@ async def run_approvals(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ApprovalResponse]:
-    return await approvals.for_run(identity, await runs.get(identity, run_id), cursor=cursor, limit=limit)
+    return await approvals.for_run(await runs.get(identity, run_id), cursor=cursor, limit=limit)
 
 
 @router.post(

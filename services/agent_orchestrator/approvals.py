@@ -127,7 +127,7 @@ async def settle_overdue(session: AsyncSession, *, limit: int = 100) -> int:
 class ApprovalService:
     session: AsyncSession
 
-    async def for_run(self, identity: Identity, run: Run, *, cursor: str | None, limit: int) -> Page[ApprovalResponse]:
+    async def for_run(self, run: Run, *, cursor: str | None, limit: int) -> Page[ApprovalResponse]:
         rows = await repository.list_approvals(
             self.session, user_id=None, run_id=run.id, after=after_cursor(cursor), limit=limit + 1
         )
