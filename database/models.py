@@ -200,6 +200,12 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     # The run this one retries or forks (`origin`): its succeeded tasks were copied, not run again.
     parent_run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
     origin: Mapped[str | None] = mapped_column(String(16))
+    # An eval's run (hidden from the run list; its memories live in the eval's own scope).
+    eval_id: Mapped[uuid.UUID | None] = _fk("evals.id", ondelete="SET NULL", nullable=True)
+    # Overrides for every LLM call of the run: the model, the executor's prompt version, the executor agent.
+    model: Mapped[str | None] = mapped_column(String(128))
+    prompt_version: Mapped[str | None] = mapped_column(String(16))
+    agent: Mapped[str | None] = mapped_column(String(100))
 
 
 class Task(UUIDPrimaryKey, Timestamps, Base):
@@ -271,6 +277,59 @@ class Approval(UUIDPrimaryKey, Timestamps, Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class Eval(UUIDPrimaryKey, Timestamps, Base):
+    """A suite of cases run on two arms (a full agent run, one bare completion) and checked in the sandbox."""
+
+    __tablename__ = "evals"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="eval_status_known"),
+        Index("ix_evals_user_created", "user_id", "created_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    suite: Mapped[str] = mapped_column(String(128), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running", server_default="running")
+    # What the result depends on: model, agent, prompt version, arms, commit, the suite's digest, --limit.
+    config: Mapped[dict[str, Any]] = _json_object()
+    concurrency: Mapped[int] = mapped_column(Integer, nullable=False, default=2, server_default="2")
+    case_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EvalResult(UUIDPrimaryKey, Timestamps, Base):
+    """One case on one arm: pending, then claimed under a lease by an orchestrator process, then passed or
+    failed with what the check saw."""
+
+    __tablename__ = "eval_results"
+    __table_args__ = (
+        UniqueConstraint("eval_id", "case_id", "arm"),
+        CheckConstraint("arm IN ('agent', 'baseline')", name="eval_arm_known"),
+        CheckConstraint(
+            "status IN ('pending', 'running', 'passed', 'failed', 'cancelled')", name="eval_result_status_known"
+        ),
+        Index("ix_eval_results_eval_status", "eval_id", "status", "position"),
+    )
+
+    eval_id: Mapped[uuid.UUID] = _fk("evals.id", index=False)
+    case_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    arm: Mapped[str] = mapped_column(String(16), nullable=False)
+    case: Mapped[dict[str, Any]] = _json_object()
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", server_default="pending")
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True, index=False)
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False, default=0, server_default="0")
+    tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    wall_ms: Mapped[int | None] = mapped_column(Integer)
+    # Why it passed or failed: the check's exit code and output, the run's status, the code that was checked.
+    detail: Mapped[dict[str, Any]] = _json_object()
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class TaskExecutionLog(Base):
     """Every step of a run, in order; the run's event stream (SSE ids are these ids)."""
 
@@ -288,7 +347,7 @@ class TaskExecutionLog(Base):
 
 
 MEMORY_TYPES = ("working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill")
-MEMORY_SCOPES = ("global", "user", "task", "session")
+MEMORY_SCOPES = ("global", "user", "task", "session", "eval")
 
 
 class Memory(UUIDPrimaryKey, Timestamps, Base):

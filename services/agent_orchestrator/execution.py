@@ -23,6 +23,7 @@ from services.agent_orchestrator.verification import Verification, checks_passed
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
+from shared.contracts.memory import EVAL_SCOPE
 from shared.contracts.plans import PlanRequest, ReplanRequest
 from shared.contracts.tools import MCP_PREFIX, ExecuteRequest, ExecuteResponse
 from shared.errors import AppError
@@ -68,6 +69,18 @@ class TaskContext:
     verification: Verification | None = None  # for a summary: how the work it sums up was checked
     approval_tools: tuple[str, ...] = ()  # tools (patterns) whose calls wait for the run owner's approval
     approval: Approval | None = None  # a decision about a call of this attempt, which resumes with it
+    model: str | None = None  # the run's model for every call (else the agent's, else the role's chain)
+    prompt_version: str | None = None  # the run's executor prompt version
+    eval_id: uuid.UUID | None = None  # an eval's run: its memories stay in the eval's own scope
+
+    def memory_store_scope(self) -> dict[str, Any]:
+        return {"scope": EVAL_SCOPE, "session_id": f"eval:{self.eval_id}"} if self.eval_id else {}
+
+    def memory_search_scope(self) -> dict[str, Any]:
+        """An eval's run recalls only what it stored itself: its cases stay independent of each other."""
+        if not self.eval_id:
+            return {}
+        return {"scopes": [EVAL_SCOPE], "session_id": f"eval:{self.eval_id}", "metadata": {"run_id": str(self.run_id)}}
 
     @property
     def critic_round(self) -> int:
@@ -129,14 +142,22 @@ class TaskExecutor:
             stored = await self._tool(
                 ctx,
                 "memory_store",
-                {"content": content[:20_000], "memory_type": "fact", "metadata": self._provenance(ctx)},
+                {
+                    "content": content[:20_000],
+                    "memory_type": "fact",
+                    "metadata": self._provenance(ctx),
+                    **ctx.memory_store_scope(),
+                },
                 gated=True,
             )
             return Outcome({"result": content, "memory_id": stored["id"]})
         if tool == "memory_search":
             query = str(ctx.task.inputs.get("query") or ctx.task.description or ctx.task.name)
             found = await self._tool(
-                ctx, "memory_search", {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5))}, gated=True
+                ctx,
+                "memory_search",
+                {"query": query[:20_000], "k": int(ctx.task.inputs.get("k", 5)), **ctx.memory_search_scope()},
+                gated=True,
             )
             return Outcome({"result": found["memories"]})
         if tool == "http_request":
@@ -169,6 +190,7 @@ class TaskExecutor:
             context=inputs.get("context", {}),
             max_tasks=int(inputs.get("max_tasks") or self.settings.default_max_tasks),
             run_id=ctx.run_id,
+            model=ctx.model,
         )
         plan = await self._typed(contracts.plan(self.planner, asked, identity=ctx.identity), service=self.planner)
         await self.record_event(
@@ -180,6 +202,9 @@ class TaskExecutor:
                 "plan_id": str(plan.id),
                 "execution_order": plan.execution_order,
                 "model": plan.model_used,
+                "role": "planner",
+                "prompt_version": plan.prompt_version,
+                "tokens": plan.tokens_used,
                 # The tasks this planning task created, by key and name; why the plan was built in code, if it was.
                 "tasks": [{"key": t.id, "name": t.name} for t in plan.tasks],
                 "fallback_reasons": plan.fallback_reasons,
@@ -206,6 +231,7 @@ class TaskExecutor:
             succeeded_task_ids=[k for k in succeeded_keys if k in planned],
             max_tasks=self.settings.default_max_tasks,
             run_id=ctx.run_id,
+            model=ctx.model,
         )
         plan = await self._typed(contracts.replan(self.planner, asked, identity=ctx.identity), service=self.planner)
         await self.record_event(
@@ -213,7 +239,7 @@ class TaskExecutor:
             task_id=ctx.task.id,
             event_type="plan_created",
             message=f"Replanned: {len(plan.tasks)} tasks",
-            data={"plan_id": str(plan.id), "execution_order": plan.execution_order},
+            data={"plan_id": str(plan.id), "execution_order": plan.execution_order, "tokens": plan.tokens_used},
             cost_usd=Decimal(str(plan.cost_usd)),
         )
         return plan.model_dump(mode="json")
@@ -266,6 +292,7 @@ class TaskExecutor:
                 "content": f"{marker}{ctx.goal}\n\n{summary}"[:20_000],
                 "memory_type": "episodic",
                 "metadata": {**self._provenance(ctx), "verification": verification},
+                **ctx.memory_store_scope(),
             },
         )
         return Outcome({"summary": summary, "key_facts": key_facts, "memory_id": stored["id"]})
@@ -317,7 +344,8 @@ class TaskExecutor:
             run_id=ctx.run_id,
             task_id=ctx.task.id,
             agent_id=agent.id,
-            model=agent.model,
+            model=ctx.model or agent.model,
+            prompt_version=ctx.prompt_version if role == "executor" else None,
             context=[ChatMessage(role="system", content=agent.system_prompt)] if agent.system_prompt else [],
         )
         completion = await self._typed(contracts.complete(self.ai, body, identity=ctx.identity), service=self.ai)
@@ -329,6 +357,8 @@ class TaskExecutor:
             data={
                 "model": completion.model_used,
                 "provider": completion.provider,
+                "role": role,
+                "prompt_version": completion.prompt_version,
                 "tokens": completion.tokens_used,
                 "latency_ms": completion.latency_ms,
                 "cached": completion.cached,
@@ -483,7 +513,9 @@ class TaskExecutor:
             return ""
         query = f"{ctx.task.name}. {ctx.task.description or ''}"[:2000]
         try:
-            found = await self._tool(ctx, "memory_search", {"query": query, "k": self.settings.recall_memories})
+            found = await self._tool(
+                ctx, "memory_search", {"query": query, "k": self.settings.recall_memories, **ctx.memory_search_scope()}
+            )
         except TaskError:
             return ""
         relevant = [

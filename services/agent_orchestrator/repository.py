@@ -80,7 +80,8 @@ async def list_runs(
     session: AsyncSession, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Run]:
     """Newest first; `after` is the last (created_at, id) of the previous page."""
-    query = keyset(select(Run).where(Run.user_id == user_id), Run, after=after, limit=limit, newest_first=True)
+    mine = select(Run).where(Run.user_id == user_id, Run.eval_id.is_(None))  # an eval's runs are shown by the eval
+    query = keyset(mine, Run, after=after, limit=limit, newest_first=True)
     return list((await session.execute(query)).scalars())
 
 

@@ -84,6 +84,16 @@ class RunCreate(BaseModel):
         description='Tools whose calls in this run wait for your approval: names or patterns, or "all"',
     )
 
+    model: str | None = Field(
+        default=None, max_length=128, description="Every LLM call of the run (planning too) uses this model or alias"
+    )
+    prompt_version: str | None = Field(
+        default=None, pattern=r"^v\d+$", description="The executor's prompt version (default: the newest)"
+    )
+    agent: str | None = Field(
+        default=None, max_length=100, description="Every executor task runs as this agent (yours or a built-in one)"
+    )
+
     @property
     def approval_patterns(self) -> list[str]:
         return ["*"] if self.require_approval == "all" else list(self.require_approval)
@@ -140,6 +150,10 @@ class RunResponse(BaseModel):
     require_approval: list[str] = Field(default_factory=list, description='Tools gated in this run ("*": all)')
     parent_run_id: uuid.UUID | None = Field(default=None, description="The run this one retries or forks")
     origin: Literal["retry", "fork"] | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    agent: str | None = None
+    eval_id: uuid.UUID | None = Field(default=None, description="The eval that made this run (hidden from the list)")
     tasks: list[TaskResponse] = Field(default_factory=list)
 
 

@@ -212,10 +212,17 @@ class RunService:
         return await repository.run_by_idempotency_key(self.session, uuid.UUID(identity.user_id), idempotency_key)
 
     async def _open(
-        self, identity: Identity, request: RunCreate, *, idempotency_key: str | None = None
+        self,
+        identity: Identity,
+        request: RunCreate,
+        *,
+        idempotency_key: str | None = None,
+        eval_id: uuid.UUID | None = None,
     ) -> tuple[Run, int]:
         """The run and its tasks (all pending), in the session's transaction; and how many tasks."""
         user_id = uuid.UUID(identity.user_id)
+        if request.agent is not None:
+            await self._check_executor(identity, request.agent)
         run = Run(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -228,6 +235,10 @@ class RunService:
             max_parallel=request.max_parallel,
             summarize=request.summarize,
             require_approval=request.approval_patterns,
+            model=request.model,
+            prompt_version=request.prompt_version,
+            agent=request.agent,
+            eval_id=eval_id,
             started_at=datetime.now(UTC),
         )
         if request.plan_id is not None:
@@ -262,6 +273,20 @@ class RunService:
         self.session.add_all(tasks)
         await self.session.flush()
         return run, len(tasks)
+
+    async def open_for_eval(self, identity: Identity, request: RunCreate, *, eval_id: uuid.UUID) -> Run:
+        """An eval's run, created and made ready in the session's transaction (the caller commits)."""
+        run, task_count = await self._open(identity, request, eval_id=eval_id)
+        await self._make_ready(run, task_count=task_count)
+        return run
+
+    async def _check_executor(self, identity: Identity, name: str) -> None:
+        try:
+            agent = await AgentService(self.session).get(identity, name)
+        except NotFoundError:
+            agent = None
+        if agent is None or agent.role != "executor":
+            raise UnprocessableError(f"No executor agent named {name!r}", code="unknown_agent", details={"agent": name})
 
     async def _make_ready(self, run: Run, *, task_count: int) -> set[uuid.UUID]:
         """The run's first tasks become ready, its first event is written and the workers are woken: the last
@@ -415,6 +440,9 @@ class RunLineageService:
             require_approval=list(parent.require_approval or ()),
             parent_run_id=parent.id,
             origin=origin,
+            model=parent.model,
+            prompt_version=parent.prompt_version,
+            agent=parent.agent,
             started_at=datetime.now(UTC),
         )
         if child.budget_usd is not None:

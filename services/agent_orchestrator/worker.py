@@ -52,6 +52,10 @@ class RunBasics:
     goal: str
     api_key_id: uuid.UUID | None
     require_approval: tuple[str, ...]
+    model: str | None = None
+    prompt_version: str | None = None
+    agent: str | None = None
+    eval_id: uuid.UUID | None = None
 
 
 def new_worker_id() -> str:
@@ -318,7 +322,14 @@ class Worker(BackgroundComponent):
             if run is None:
                 raise TaskError("The run is gone", code="run_deleted", retryable=False)
             basics = self._runs[run_id] = RunBasics(
-                run.user_id, run.goal, run.api_key_id, tuple(run.require_approval or ())
+                run.user_id,
+                run.goal,
+                run.api_key_id,
+                tuple(run.require_approval or ()),
+                model=run.model,
+                prompt_version=run.prompt_version,
+                agent=run.agent,
+                eval_id=run.eval_id,
             )
             if len(self._runs) > RUN_CACHE_SIZE:
                 self._runs.pop(next(iter(self._runs)))
@@ -333,7 +344,10 @@ class Worker(BackgroundComponent):
     async def _context(self, task: Task, dependency_outputs: dict[str, Any]) -> TaskContext:
         async with self.sessionmaker() as session:  # connects only when a cache below misses
             run = await self._run_basics(session, task.run_id)
-            agent = choose_agent(await self._agents_for(session, task.agent_role, run.user_id), task)
+            candidates = await self._agents_for(session, task.agent_role, run.user_id)
+            if run.agent is not None and task.agent_role == "executor":
+                candidates = [a for a in candidates if a.name == run.agent]
+            agent = choose_agent(candidates, task)
             verification = await self._verification_so_far(session, task) if task.agent_role == "summarizer" else None
             gated = (
                 *self.settings.approval_default_tools,
@@ -355,6 +369,9 @@ class Worker(BackgroundComponent):
             agent=agent,
             dependency_outputs=dependency_outputs,
             api_key_id=run.api_key_id,
+            model=run.model,
+            prompt_version=run.prompt_version,
+            eval_id=run.eval_id,
         )
 
     async def _commit_successes(self) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from database.models import Memory, MemoryHistory
+from shared.contracts.memory import EVAL_SCOPE
 
 COSINE_DISTANCE = Memory.embedding.cosine_distance
 # Rows are loaded without their vector and tsvector: parsing 384 floats per row costs more than the search.
@@ -54,6 +55,8 @@ class MemoryFilter:
             clauses.append(Memory.memory_type.in_(self.memory_types))
         if self.scopes:
             clauses.append(Memory.scope.in_(self.scopes))
+        else:  # an eval's memories are its own: no search or listing sees them unless it asks for that scope
+            clauses.append(Memory.scope != EVAL_SCOPE)
         if self.metadata:
             clauses.append(Memory.meta.contains(self.metadata))
         if self.min_confidence > 0:

@@ -4,6 +4,7 @@ is valid but useless (repeated names or descriptions, empty descriptions, code n
 when the second draft is still refused, a minimal plan built in code (do, run the code) takes its place."""
 
 import copy
+import functools
 import json
 import logging
 import uuid
@@ -40,6 +41,7 @@ class Draft:
     model_used: str | None
     prompt_version: str | None
     cost_usd: float
+    tokens_used: int = 0
     fallback_reasons: list[str] | None = None  # why the model's drafts were refused, when a minimal plan replaced them
 
 
@@ -60,6 +62,7 @@ class PlannerService:
         prompt: str,
         max_tasks: int,
         run_id: uuid.UUID | None,
+        model: str | None,
         mcp_tools: list[ToolDescription],
     ) -> Draft:
         request = CompleteRequest(
@@ -69,6 +72,7 @@ class PlannerService:
             temperature=0,
             max_tokens=250 * max_tasks,
             run_id=run_id,  # planning spends the run's budget too
+            model=model,
         )
         completion = await contracts.complete(self.ai, request, identity=identity)
         try:
@@ -87,6 +91,7 @@ class PlannerService:
             model_used=completion.model_used,
             prompt_version=completion.prompt_version,
             cost_usd=completion.cost_usd,
+            tokens_used=completion.tokens_used,
         )
 
     async def _mcp_tools(self, identity: Identity) -> list[ToolDescription]:
@@ -109,21 +114,23 @@ class PlannerService:
         max_tasks: int,
         kept: list[dict[str, Any]],
         run_id: uuid.UUID | None,
+        model: str | None,
     ) -> tuple[Draft, list[dict[str, Any]], int]:
         kept_ids = frozenset(t["id"] for t in kept)
         needs_execution = asks_for_code(goal) and not any(t.get("tool") == "execute_python" for t in kept)
         mcp_tools = await self._mcp_tools(identity)
-        draft = await self._ask(identity, prompt=prompt, max_tasks=max_tasks, run_id=run_id, mcp_tools=mcp_tools)
-        cost = draft.cost_usd
+        asking = functools.partial(self._ask, identity, max_tasks=max_tasks, run_id=run_id, model=model)
+        draft = await asking(prompt=prompt, mcp_tools=mcp_tools)
+        cost, tokens = draft.cost_usd, draft.tokens_used
         for attempt in (1, 2):
             tasks = _normalise(repair(draft.tasks, max_tasks, kept_ids))
             errors = validate(tasks, max_tasks, kept_ids)
             problems = [] if errors else degenerate(tasks, needs_execution=needs_execution)
             if not errors and not problems:
-                draft.cost_usd = cost
+                draft.cost_usd, draft.tokens_used = cost, tokens
                 return draft, tasks, attempt
             if attempt == 2:
-                draft.cost_usd = cost
+                draft.cost_usd, draft.tokens_used = cost, tokens
                 draft.fallback_reasons = errors or problems
                 return draft, minimal_plan(goal, max_tasks, needs_execution=needs_execution), attempt
             errors = errors or problems
@@ -132,14 +139,21 @@ class PlannerService:
                 + "\n- ".join(errors)
                 + "\nReturn a corrected plan that fixes every error."
             )
-            draft = await self._ask(identity, prompt=retry, max_tasks=max_tasks, run_id=run_id, mcp_tools=mcp_tools)
+            draft = await asking(prompt=retry, mcp_tools=mcp_tools)
             cost += draft.cost_usd
+            tokens += draft.tokens_used
         raise AssertionError("unreachable")
 
     async def create(self, identity: Identity, request: PlanRequest) -> PlanResponse:
         prompt = f"Goal: {request.goal}\nContext: {json.dumps(request.context)}\nUse at most {request.max_tasks} tasks."
         draft, tasks, attempts = await self._plan(
-            identity, goal=request.goal, prompt=prompt, max_tasks=request.max_tasks, kept=[], run_id=request.run_id
+            identity,
+            goal=request.goal,
+            prompt=prompt,
+            max_tasks=request.max_tasks,
+            kept=[],
+            run_id=request.run_id,
+            model=request.model,
         )
         return await self._store(
             identity,
@@ -176,6 +190,7 @@ class PlannerService:
             max_tasks=request.max_tasks,
             kept=kept,
             run_id=request.run_id,
+            model=request.model,
         )
         return await self._store(
             identity,
@@ -210,6 +225,7 @@ class PlannerService:
                 "execution_order": stages,
                 "attempts": attempts,
                 "cost_usd": draft.cost_usd,
+                "tokens_used": draft.tokens_used,
                 "fallback_reasons": draft.fallback_reasons,
             },
             risks=draft.risks,
@@ -251,6 +267,7 @@ def to_response(plan: Plan) -> PlanResponse:
         model_used=plan.model_used,
         prompt_version=plan.prompt_version,
         cost_usd=plan.dag.get("cost_usd", 0.0),
+        tokens_used=plan.dag.get("tokens_used", 0),
         attempts=plan.dag.get("attempts", 1),
         fallback_reasons=plan.dag.get("fallback_reasons"),
         parent_plan_id=plan.parent_plan_id,

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
-from shared.contracts.memory import MemoryType
+from shared.contracts.memory import MemoryType, Scope
 from shared.contracts.tools import (  # noqa: F401 (shared as contracts)
     ExecuteRequest,
     ExecuteResponse,
@@ -30,6 +30,9 @@ class MemorySearchParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=20_000)
     k: int = Field(default=5, ge=1, le=100)
+    scopes: list[Scope] | None = None
+    session_id: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, Any] | None = Field(default=None, description="Only memories whose metadata contains this")
 
 
 class MemoryStoreParameters(BaseModel):
@@ -37,6 +40,8 @@ class MemoryStoreParameters(BaseModel):
     content: str = Field(min_length=1, max_length=20_000)
     memory_type: MemoryType = "fact"
     metadata: dict[str, Any] = Field(default_factory=dict)
+    scope: Literal["user", "session", "eval"] = "user"
+    session_id: str | None = Field(default=None, max_length=128)
 
 
 class LlmCompleteParameters(BaseModel):

@@ -224,7 +224,13 @@ class ToolService:
                 policy=self._policy(),
             )
         if tool == "memory_search":
-            asked = RetrieveRequest(query=parameters["query"], k=parameters["k"])
+            asked = RetrieveRequest(
+                query=parameters["query"],
+                k=parameters["k"],
+                scopes=parameters.get("scopes"),
+                session_id=parameters.get("session_id"),
+                metadata=parameters.get("metadata"),
+            )
             found = await contracts.retrieve(self.memory, asked, identity=identity)
             return {
                 "memories": [m.model_dump(mode="json", include={"id", "content", "relevance_score"}) for m in found]

@@ -13,7 +13,9 @@ from shared.schemas import FiniteFloat, JsonObject, Text
 MemoryType = Literal[
     "working", "short_term", "long_term", "episodic", "semantic", "fact", "pattern", "preference", "skill"
 ]
-Scope = Literal["global", "user", "task", "session"]
+# "eval": memories of an eval's runs, seen only by searches that ask for that scope, deleted when the eval ends.
+Scope = Literal["global", "user", "task", "session", "eval"]
+EVAL_SCOPE = "eval"
 MAX_CONTENT_CHARS = 20_000
 
 

@@ -29,6 +29,7 @@ class PlanRequest(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     max_tasks: int = Field(default=8, ge=1, le=50)
     run_id: uuid.UUID | None = Field(default=None, description="The run this plan is for: planning spends its budget")
+    model: str | None = Field(default=None, max_length=128, description="Plan with this model or alias")
 
 
 class ReplanRequest(BaseModel):
@@ -40,6 +41,7 @@ class ReplanRequest(BaseModel):
     succeeded_task_ids: list[str] = Field(default_factory=list)
     max_tasks: int = Field(default=8, ge=1, le=50)
     run_id: uuid.UUID | None = Field(default=None, description="The run this plan is for: planning spends its budget")
+    model: str | None = Field(default=None, max_length=128, description="Plan with this model or alias")
 
 
 class PlanResponse(BaseModel):
@@ -51,6 +53,7 @@ class PlanResponse(BaseModel):
     model_used: str | None
     prompt_version: str | None
     cost_usd: float
+    tokens_used: int = Field(default=0, description="Tokens of every draft the planner asked for")
     attempts: int
     fallback_reasons: list[str] | None = Field(
         default=None,
