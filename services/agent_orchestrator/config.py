@@ -85,6 +85,17 @@ class OrchestratorSettings(BaseServiceSettings):
         ),
     )
 
+    evals_enabled: bool = Field(default=True, description="Work on evals' cases in this process")
+    eval_max_in_process: int = Field(default=8, ge=1, le=256, description="Eval cases this process works at once")
+    eval_poll_seconds: float = Field(default=1.0, gt=0, description="How often evals' pending cases are looked for")
+    eval_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A claimed case is taken over by another process after this long unrenewed"
+    )
+    eval_case_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="An agent run of an eval still going after this long is cancelled (failed)"
+    )
+    eval_max_cases: int = Field(default=1000, ge=1, le=10_000, description="Most cases one eval may hold")
+
 
 @lru_cache
 def get_settings() -> OrchestratorSettings:

@@ -10,6 +10,8 @@ from services.agent_orchestrator.approvals import ApprovalService
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.conversations.memory import MemoryLearner
 from services.agent_orchestrator.conversations.service import ConversationService
+from services.agent_orchestrator.evals.driver import EvalDriver
+from services.agent_orchestrator.evals.service import EvalService
 from services.agent_orchestrator.events import Notifications
 from services.agent_orchestrator.service import AgentService, RunLineageService, RunService, seed_built_in_agents
 from services.agent_orchestrator.worker import Worker
@@ -27,6 +29,7 @@ class OrchestratorState:
     worker: Worker
     notifications: Notifications
     learner: MemoryLearner
+    evals: EvalDriver
     agents_seeded: bool = False
 
 
@@ -60,7 +63,12 @@ async def get_approval_service(session: DbSession) -> ApprovalService:
     return ApprovalService(session=session)
 
 
+async def get_eval_service(state: State, session: DbSession) -> EvalService:
+    return EvalService(session=session, settings=state.settings, wake=state.evals.wake)
+
+
 Agents = Annotated[AgentService, Depends(get_agent_service)]
+Evals = Annotated[EvalService, Depends(get_eval_service)]
 Runs = Annotated[RunService, Depends(get_run_service)]
 Lineage = Annotated[RunLineageService, Depends(get_lineage_service)]
 Approvals = Annotated[ApprovalService, Depends(get_approval_service)]

@@ -14,6 +14,9 @@ from services.agent_orchestrator.config import OrchestratorSettings, get_setting
 from services.agent_orchestrator.conversations.api import router as conversations_router
 from services.agent_orchestrator.conversations.memory import MemoryLearner
 from services.agent_orchestrator.deps import OrchestratorState
+from services.agent_orchestrator.evals.api import router as evals_router
+from services.agent_orchestrator.evals.arms import CaseRunner
+from services.agent_orchestrator.evals.driver import EvalDriver
 from services.agent_orchestrator.events import Notifications
 from services.agent_orchestrator.execution import TaskExecutor
 from services.agent_orchestrator.mcp_server import create_mcp_server, mcp_routes
@@ -61,6 +64,8 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             memory = await stack.enter_async_context(service_client(settings, "memory-service", timeout=60))
             learner = MemoryLearner(settings=settings, ai=ai, memory=memory)
             stack.push_async_callback(learner.aclose)
+            runner = CaseRunner(settings=settings, sessionmaker=core.sessionmaker, ai=ai, tools=tools, planner=planner)
+            evals = EvalDriver(settings=settings, sessionmaker=core.sessionmaker, runner=runner, memory=memory)
             state = OrchestratorState(
                 settings=settings,
                 ai=ai,
@@ -70,10 +75,13 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 worker=worker,
                 notifications=await stack.enter_async_context(Notifications(settings.database_url, worker.wake)),
                 learner=learner,
+                evals=evals,
                 agents_seeded=await _seed_agents(core),
             )
             if settings.worker_enabled:
                 await stack.enter_async_context(worker)
+            if settings.evals_enabled:
+                await stack.enter_async_context(evals)
             yield state
 
     def health_details(app: FastAPI) -> dict[str, Any]:
@@ -91,7 +99,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             "Agents (planner, executor, critic, summarizer seeded; register more) and durable runs of task DAGs: "
             "leases, retries with backoff, fallbacks and replanning, budgets, cancellation, and live run events."
         ),
-        routers=[router, conversations_router],
+        routers=[router, conversations_router, evals_router],
         service_lifespan=orchestration,
         health_details=health_details,
     )

