@@ -22,6 +22,8 @@ from cognitionos_sdk.errors import (
 from cognitionos_sdk.types import (
     ApiKey,
     Conversation,
+    Eval,
+    EvalComparison,
     Memory,
     MemoryImport,
     Message,
@@ -43,6 +45,8 @@ __all__ = [
     "CognitionOSError",
     "ConflictError",
     "Conversation",
+    "Eval",
+    "EvalComparison",
     "Memory",
     "MemoryImport",
     "Message",

@@ -12,6 +12,8 @@ from cognitionos_sdk.types import (
     ApiKey,
     Approval,
     Conversation,
+    Eval,
+    EvalComparison,
     Memory,
     MemoryImport,
     Message,
@@ -111,8 +113,17 @@ def create_run(
     max_tasks: int | None,
     idempotency_key: str | None,
     require_approval: list[str] | str | None = None,
+    model: str | None = None,
+    agent: str | None = None,
 ) -> Call[Run]:
-    body = _query(goal=goal, budget_usd=budget_usd, max_tasks=max_tasks, require_approval=require_approval)
+    body = _query(
+        goal=goal,
+        budget_usd=budget_usd,
+        max_tasks=max_tasks,
+        require_approval=require_approval,
+        model=model,
+        agent=agent,
+    )
     return Call(
         method="POST", path="/api/v1/runs", json=body, headers=_idempotency(idempotency_key), answer=TypeAdapter(Run)
     )
@@ -152,6 +163,36 @@ def fork_run(
 @operation("GET", "/api/v1/runs/{run_id}/lineage")
 def run_lineage(run_id: str) -> Call[RunLineage]:
     return Call(method="GET", path=f"/api/v1/runs/{run_id}/lineage", answer=TypeAdapter(RunLineage))
+
+
+def eval_body(suite: str, **fields: Any) -> dict[str, Any]:
+    """The body of POST /evals: the fields given (None: the server's default)."""
+    return {"suite": suite, **_query(**fields)}
+
+
+@operation("POST", "/api/v1/evals")
+def create_eval(body: dict[str, Any]) -> Call[Eval]:
+    return Call(method="POST", path="/api/v1/evals", json=body, answer=TypeAdapter(Eval))
+
+
+@operation("GET", "/api/v1/evals")
+def list_evals(*, cursor: str | None, limit: int) -> Call[Page[Eval]]:
+    return Call(method="GET", path="/api/v1/evals", params=_query(cursor=cursor, limit=limit), answer=_page(Eval))
+
+
+@operation("GET", "/api/v1/evals/{eval_id}")
+def get_eval(eval_id: str) -> Call[Eval]:
+    return Call(method="GET", path=f"/api/v1/evals/{eval_id}", answer=TypeAdapter(Eval))
+
+
+@operation("POST", "/api/v1/evals/{eval_id}/cancel")
+def cancel_eval(eval_id: str) -> Call[Eval]:
+    return Call(method="POST", path=f"/api/v1/evals/{eval_id}/cancel", answer=TypeAdapter(Eval))
+
+
+@operation("GET", "/api/v1/evals/compare")
+def compare_evals(a: str, b: str) -> Call[EvalComparison]:
+    return Call(method="GET", path="/api/v1/evals/compare", params={"a": a, "b": b}, answer=TypeAdapter(EvalComparison))
 
 
 @operation("GET", "/api/v1/runs/{run_id}/approvals")

@@ -11,12 +11,14 @@ import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
 from cognitionos_sdk import calls
-from cognitionos_sdk.calls import Call
+from cognitionos_sdk.calls import Call, eval_body
 from cognitionos_sdk.errors import raise_for_error
 from cognitionos_sdk.types import (
     ApiKey,
     Approval,
     Conversation,
+    Eval,
+    EvalComparison,
     Memory,
     MemoryImport,
     Message,
@@ -110,6 +112,7 @@ class CognitionOS:
             transport=transport,
         )
         self.runs = Runs(self)
+        self.evals = Evals(self)
         self.approvals = Approvals(self)
         self.memories = Memories(self)
         self.conversations = Conversations(self)
@@ -189,8 +192,11 @@ class Runs:
         max_tasks: int | None = None,
         idempotency_key: str | None = None,
         require_approval: list[str] | str | None = None,
+        model: str | None = None,
+        agent: str | None = None,
     ) -> Run:
-        """`require_approval`: tools whose calls wait for your decision (names, patterns, or "all")."""
+        """`require_approval`: tools whose calls wait for your decision (names, patterns, or "all"). `model`: every
+        LLM call of the run uses it; `agent`: every executor task runs as that agent."""
         return self._client.send(
             calls.create_run(
                 goal,
@@ -198,6 +204,8 @@ class Runs:
                 max_tasks=max_tasks,
                 idempotency_key=idempotency_key,
                 require_approval=require_approval,
+                model=model,
+                agent=agent,
             )
         )
 
@@ -290,6 +298,74 @@ class Runs:
         for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return self.get(run_id)
+
+
+class Evals:
+    """Suites of goals run on two arms, a full agent run and one bare completion of the same model, each checked
+    by code in the sandbox: `create` starts one (it runs in the background), `wait` follows it."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def create(
+        self,
+        suite: str,
+        *,
+        cases: list[dict[str, Any]] | None = None,
+        model: str | None = None,
+        agent: str | None = None,
+        prompt_version: str | None = None,
+        arms: list[str] | None = None,
+        limit: int | None = None,
+        concurrency: int | None = None,
+        budget_usd: float | None = None,
+    ) -> Eval:
+        """`suite`: smoke or humaneval, or the name of your own `cases` (a suite file's lines, as dicts)."""
+        body = eval_body(
+            suite,
+            cases=cases,
+            model=model,
+            agent=agent,
+            prompt_version=prompt_version,
+            arms=arms,
+            limit=limit,
+            concurrency=concurrency,
+            budget_usd=budget_usd,
+        )
+        return self._client.send(calls.create_eval(body))
+
+    def get(self, eval_id: str) -> Eval:
+        return self._client.send(calls.get_eval(eval_id))
+
+    def list(self, *, cursor: str | None = None, limit: int = 20) -> Page[Eval]:
+        return self._client.send_page(lambda c: calls.list_evals(cursor=c, limit=limit), cursor)
+
+    def cancel(self, eval_id: str) -> Eval:
+        return self._client.send(calls.cancel_eval(eval_id))
+
+    def compare(self, a: str, b: str) -> EvalComparison:
+        """How eval b differs from a: each arm's change in rate with its 95% interval, and the cases that changed."""
+        return self._client.send(calls.compare_evals(a, b))
+
+    def wait(
+        self,
+        eval_id: str,
+        *,
+        timeout: float | None = None,
+        poll_seconds: float = 2.0,
+        on_progress: Callable[[Eval], None] | None = None,
+    ) -> Eval:
+        """The eval once finished (`on_progress` sees each poll); TimeoutError after `timeout` s (it goes on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            current = self.get(eval_id)
+            if on_progress is not None:
+                on_progress(current)
+            if current.finished:
+                return current
+            if _past(deadline):
+                raise TimeoutError(f"eval {eval_id} still running after {timeout} s")
+            time.sleep(poll_seconds)
 
 
 class Approvals:
@@ -609,6 +685,7 @@ class AsyncCognitionOS:
             transport=transport,
         )
         self.runs = AsyncRuns(self)
+        self.evals = AsyncEvals(self)
         self.approvals = AsyncApprovals(self)
         self.memories = AsyncMemories(self)
         self.conversations = AsyncConversations(self)
@@ -688,6 +765,8 @@ class AsyncRuns:
         max_tasks: int | None = None,
         idempotency_key: str | None = None,
         require_approval: list[str] | str | None = None,
+        model: str | None = None,
+        agent: str | None = None,
     ) -> Run:
         call = calls.create_run(
             goal,
@@ -695,6 +774,8 @@ class AsyncRuns:
             max_tasks=max_tasks,
             idempotency_key=idempotency_key,
             require_approval=require_approval,
+            model=model,
+            agent=agent,
         )
         return await self._client.send(call)
 
@@ -783,6 +864,57 @@ class AsyncRuns:
         async for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return await self.get(run_id)
+
+
+class AsyncEvals:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        suite: str,
+        *,
+        cases: list[dict[str, Any]] | None = None,
+        model: str | None = None,
+        agent: str | None = None,
+        prompt_version: str | None = None,
+        arms: list[str] | None = None,
+        limit: int | None = None,
+        concurrency: int | None = None,
+        budget_usd: float | None = None,
+    ) -> Eval:
+        body = eval_body(
+            suite,
+            cases=cases,
+            model=model,
+            agent=agent,
+            prompt_version=prompt_version,
+            arms=arms,
+            limit=limit,
+            concurrency=concurrency,
+            budget_usd=budget_usd,
+        )
+        return await self._client.send(calls.create_eval(body))
+
+    async def get(self, eval_id: str) -> Eval:
+        return await self._client.send(calls.get_eval(eval_id))
+
+    async def list(self, *, cursor: str | None = None, limit: int = 20) -> Page[Eval]:
+        return await self._client.send_page(lambda c: calls.list_evals(cursor=c, limit=limit), cursor)
+
+    async def cancel(self, eval_id: str) -> Eval:
+        return await self._client.send(calls.cancel_eval(eval_id))
+
+    async def compare(self, a: str, b: str) -> EvalComparison:
+        return await self._client.send(calls.compare_evals(a, b))
+
+    async def wait(self, eval_id: str, *, timeout: float | None = None, poll_seconds: float = 2.0) -> Eval:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (current := await self.get(eval_id)).finished:
+            if _past(deadline):
+                raise TimeoutError(f"eval {eval_id} still running after {timeout} s")
+            await asyncio.sleep(poll_seconds)
+        return current
 
 
 class AsyncApprovals:

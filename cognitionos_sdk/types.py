@@ -98,6 +98,60 @@ class Run(Model):
         return self.status == "waiting"
 
 
+class EvalArm(Model):
+    """One arm of an eval: its success rate over finished cases with a 95% interval (Wilson), cost, tokens, time."""
+
+    arm: str
+    total: int
+    finished: int
+    passed: int
+    failed: int
+    cancelled: int = 0
+    rate: float | None = None
+    low: float
+    high: float
+    cost_usd: float
+    tokens: int
+    wall_ms_p50: float | None = None
+    wall_ms_total: int = 0
+    models: list[str] = []
+
+
+class EvalCaseRow(Model):
+    case_id: str
+    agent: dict[str, Any] | None = None  # status, run_id, cost_usd, tokens, wall_ms, detail (why)
+    baseline: dict[str, Any] | None = None
+    disagree: bool = False
+
+
+class Eval(Model):
+    """A suite run on its arms: `arms` per arm (agent, baseline); `cases` in a report (`client.evals.get`)."""
+
+    id: str
+    suite: str
+    status: str  # running, succeeded, failed, cancelled
+    config: dict[str, Any] = {}
+    case_count: int
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    arms: dict[str, EvalArm] = {}
+    cases: list[EvalCaseRow] = []
+    disagreements: list[str] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+class EvalComparison(Model):
+    a: Eval
+    b: Eval
+    same_cases: bool
+    arms: list[dict[str, Any]] = []  # per arm: a, b, change (b - a) and its 95% interval low, high
+    changed: list[dict[str, Any]] = []  # case_id, arm, a, b: the cases whose result differs
+
+
 class RunLineage(Model):
     run_id: str
     ancestors: list[Run] = []
