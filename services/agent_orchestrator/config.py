@@ -27,6 +27,11 @@ class OrchestratorSettings(BaseServiceSettings):
     max_replans: int = Field(default=2, ge=0, le=10)
     default_max_tasks: int = Field(default=6, ge=1, le=50)
     tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    model_busy_wait_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="How long a task waits out a busy model (429 model_busy) before its attempt fails",
+    )
     store_llm_text: bool = Field(
         default=True,
         description=(

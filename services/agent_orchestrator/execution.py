@@ -9,7 +9,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -192,7 +192,9 @@ class TaskExecutor:
             run_id=ctx.run_id,
             model=ctx.model,
         )
-        plan = await self._typed(contracts.plan(self.planner, asked, identity=ctx.identity), service=self.planner)
+        plan = await self._typed(
+            lambda: contracts.plan(self.planner, asked, identity=ctx.identity), service=self.planner
+        )
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
@@ -221,7 +223,7 @@ class TaskExecutor:
     ) -> dict[str, Any]:
         """A new plan for the remaining work after ctx.task of plan `plan_id` failed; finished tasks are kept."""
         previous = await self._typed(
-            contracts.get_plan(self.planner, plan_id, identity=ctx.identity), service=self.planner
+            lambda: contracts.get_plan(self.planner, plan_id, identity=ctx.identity), service=self.planner
         )
         planned = {t.id for t in previous.tasks}
         asked = ReplanRequest(
@@ -233,7 +235,9 @@ class TaskExecutor:
             run_id=ctx.run_id,
             model=ctx.model,
         )
-        plan = await self._typed(contracts.replan(self.planner, asked, identity=ctx.identity), service=self.planner)
+        plan = await self._typed(
+            lambda: contracts.replan(self.planner, asked, identity=ctx.identity), service=self.planner
+        )
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
@@ -348,7 +352,9 @@ class TaskExecutor:
             prompt_version=ctx.prompt_version if role == "executor" else None,
             context=[ChatMessage(role="system", content=agent.system_prompt)] if agent.system_prompt else [],
         )
-        completion = await self._typed(contracts.complete(self.ai, body, identity=ctx.identity), service=self.ai)
+        completion = await self._typed(
+            lambda: contracts.complete(self.ai, body, identity=ctx.identity), service=self.ai
+        )
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
@@ -478,12 +484,19 @@ class TaskExecutor:
             raise TaskError(f"{tool} {ran['status']}: {ran.get('error') or ''}"[:4000], code=f"tool_{ran['status']}")
         return ran["result"]
 
-    async def _typed(self, call: Awaitable[T], *, service: ServiceClient) -> T:
-        """A typed hop (shared/contracts/clients.py), its errors mapped to attempts as _call maps them."""
-        try:
-            return await call
-        except AppError as exc:
-            raise self._task_error(service, exc) from exc
+    async def _typed(self, call: Callable[[], Awaitable[T]], *, service: ServiceClient) -> T:
+        """A typed hop (shared/contracts/clients.py), its errors mapped to attempts as _call maps them. A busy model
+        (429 model_busy: the embedded model's queue is long) is waited out as its Retry-After says, not counted
+        as a failed attempt: two runs at once on one small model are slow, not wrong."""
+        deadline = time.monotonic() + self.settings.model_busy_wait_seconds
+        while True:
+            try:
+                return await call()
+            except AppError as exc:
+                if exc.code == "model_busy" and time.monotonic() < deadline:
+                    await asyncio.sleep(busy_wait_seconds(exc))
+                    continue
+                raise self._task_error(service, exc) from exc
 
     async def _call(self, ctx: TaskContext, client: ServiceClient, *, path: str, body: dict[str, Any] | None) -> Any:
         """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts.
@@ -555,6 +568,14 @@ class TaskExecutor:
             "agent": ctx.agent.name,
             "source": "agent-orchestrator",
         }
+
+
+def busy_wait_seconds(exc: AppError) -> float:
+    """How long to wait before asking a busy model again: its Retry-After (within 1-30 s), with jitter so that the
+    waiting calls do not all come back at once."""
+    asked = exc.details.get("retry_after_seconds")
+    base = float(asked) if isinstance(asked, int | float) else 1.0
+    return min(30.0, max(1.0, base)) * (1 + random.random() / 4)
 
 
 def critic_round(task: Task) -> int:

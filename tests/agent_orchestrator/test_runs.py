@@ -6,8 +6,10 @@ import uuid
 import httpx
 import pytest
 
-from services.agent_orchestrator.execution import TaskExecutor
+from services.agent_orchestrator.execution import TaskError, TaskExecutor
+from shared.clients import ServiceClient
 from shared.contracts.ai import ChatMessage, CompleteRequest, CompleteResponse
+from shared.errors import TooManyRequestsError
 from tests.support import assert_error, eventually, sql_scalar
 from tests.support.platform import (
     Platform,
@@ -428,3 +430,42 @@ def test_a_method_not_allowed_names_every_method_the_path_takes(runs: RunsClient
     refused = runs.http.delete(runs.url("/runs"))
     assert refused.status_code == 405 and refused.json()["error"]["code"] == "method_not_allowed"
     assert set(refused.headers["allow"].split(", ")) >= {"GET", "POST"}
+
+
+async def test_a_busy_model_is_waited_out_not_counted_as_a_failed_attempt(platform: Platform) -> None:
+    """Two runs at once on the embedded model make it answer 429 model_busy; that is slow, not wrong."""
+    settings = platform.orchestrator_settings(model_busy_wait_seconds=60)
+    executor = TaskExecutor(
+        settings=settings,
+        ai=None,  # type: ignore[arg-type]
+        tools=None,  # type: ignore[arg-type]
+        planner=None,  # type: ignore[arg-type]
+        record_event=None,  # type: ignore[arg-type]
+    )
+    answers: list[Exception | str] = [busy(), busy(), "answered"]
+
+    async def hop() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    service = ServiceClient.__new__(ServiceClient)
+    service.service = "ai-runtime"
+    assert await executor._typed(hop, service=service) == "answered" and answers == []
+
+    impatient = TaskExecutor(
+        settings=platform.orchestrator_settings(model_busy_wait_seconds=0),
+        ai=None,  # type: ignore[arg-type]
+        tools=None,  # type: ignore[arg-type]
+        planner=None,  # type: ignore[arg-type]
+        record_event=None,  # type: ignore[arg-type]
+    )
+    answers[:] = [busy()]
+    with pytest.raises(TaskError) as failed:
+        await impatient._typed(hop, service=service)
+    assert failed.value.code == "model_busy" and failed.value.retryable
+
+
+def busy() -> TooManyRequestsError:
+    return TooManyRequestsError("The model is busy", code="model_busy", details={"retry_after_seconds": 0})

@@ -27,6 +27,7 @@ from services.agent_orchestrator.evals.checks import (
     judge_prompt,
     judge_verdict,
 )
+from services.agent_orchestrator.execution import busy_wait_seconds
 from services.agent_orchestrator.schemas import RunCreate
 from services.agent_orchestrator.service import RunService
 from shared.clients import ServiceClient
@@ -241,7 +242,7 @@ class CaseRunner:
             except AppError as exc:
                 if exc.status_code != 429 or time.monotonic() >= deadline:
                     raise
-                await asyncio.sleep(float(exc.details.get("retry_after_seconds") or 1.0))
+                await asyncio.sleep(busy_wait_seconds(exc))
 
     async def _sandbox(self, evaluation: Eval, code: str, *, timeout_seconds: float) -> SandboxRun:
         """execute_python as the eval's owner; a full sandbox (the owner's concurrent-run limit) is waited out."""
