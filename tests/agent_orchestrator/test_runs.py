@@ -469,3 +469,26 @@ async def test_a_busy_model_is_waited_out_not_counted_as_a_failed_attempt(platfo
 
 def busy() -> TooManyRequestsError:
     return TooManyRequestsError("The model is busy", code="model_busy", details={"retry_after_seconds": 0})
+
+
+def test_a_run_pins_its_model_prompt_version_and_executor_agent(runs: RunsClient, script: RoleScript) -> None:
+    name = f"warm-{uuid.uuid4().hex[:8]}"
+    registered = runs.http.post(
+        runs.url("/agents"),
+        json={"name": name, "role": "executor", "temperature": 0.7, "allowed_tools": ["execute_python"]},
+    )
+    assert registered.status_code == 201, registered.text
+    script.add("planner", {"tasks": [task("answer", description="Answer in a sentence")], "risks": []})
+    run = runs.start(goal="Say something kind", model="gpt-4o", prompt_version="v1", agent=name, summarize=True)
+    assert (run["model"], run["prompt_version"], run["agent"]) == ("gpt-4o", "v1", name)
+
+    done = runs.wait(run["id"])
+    assert done["status"] == "succeeded", done
+    asked = [body for role in ("planner", "executor", "summarizer") for body in script.requests.get(role, [])]
+    assert len(asked) >= 3 and {body["model"] for body in asked} == {"gpt-4o"}
+    assert [body["temperature"] for body in script.requests["executor"]] == [0.7]  # the pinned agent's settings
+    assert_error(
+        runs.http.post(runs.url("/runs"), json={"goal": "Say something", "agent": "nobody-at-all"}),
+        422,
+        "unknown_agent",
+    )

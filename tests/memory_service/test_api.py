@@ -45,6 +45,22 @@ def test_filters(alice: Caller) -> None:
     ]
 
 
+def test_an_evals_memories_are_seen_only_by_searches_that_ask_for_its_scope(alice: Caller) -> None:
+    """An eval's runs store their memories in the eval scope: the user's own recall never meets them."""
+    alice.remember("The user's favourite tea is oolong", memory_type="preference")
+    alice.remember("The code word is tangerine", scope="eval", session_id="eval:e1", metadata={"run_id": "r1"})
+    alice.remember("The code word is clementine", scope="eval", session_id="eval:e1", metadata={"run_id": "r2"})
+
+    assert [r["scope"] for r in alice.retrieve("code word", k=10)] == ["user"]
+    listed = alice.client.get("/memories").json()["items"]
+    assert [m["scope"] for m in listed] == ["user"]
+    own = alice.retrieve("code word", k=10, scopes=["eval"], session_id="eval:e1", metadata={"run_id": "r1"})
+    assert [r["content"] for r in own] == ["The code word is tangerine"]
+    deleted = alice.client.delete("/memories", params={"scope": "eval", "session_id": "eval:e1"}).json()
+    assert deleted["deleted"] == 2
+    assert alice.retrieve("code word", k=10, scopes=["eval"]) == []
+
+
 def test_users_are_isolated_and_global_is_shared(
     alice: Caller, bob: Caller, memory_server: ThreadedServer, database_url: str
 ) -> None:
