@@ -1,19 +1,30 @@
 """Evals end to end on real services: the agent arm's runs and the baseline's completions answered by a scripted
 provider, every check run in the bubblewrap sandbox."""
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from database.models import Eval, EvalResult
+from services.agent_orchestrator.evals import repository
+from services.agent_orchestrator.evals.arms import CaseOutcome
 from services.agent_orchestrator.evals.checks import Produced, check_program
+from services.agent_orchestrator.evals.driver import EvalDriver
 from services.agent_orchestrator.evals.stats import wilson
 from services.agent_orchestrator.evals.suites import humaneval, smoke
-from tests.support import assert_error, eventually
+from shared.db import create_engine, create_sessionmaker
+from tests.support import assert_error, eventually, eventually_async
 from tests.support.evals import AGENT_RIGHT, BASELINE_RIGHT, RIGHT, WRONG, EvalScript, case
 from tests.support.platform import Platform
 from tests.support.providers import Providers
@@ -38,7 +49,10 @@ def finished(platform: Platform, client: httpx.Client, eval_id: str) -> dict[str
         report = client.get(f"{platform.orchestrator.url}/evals/{eval_id}").json()
         return report if report["status"] != "running" else None
 
-    report: dict[str, Any] = eventually(done, timeout=120)
+    def state() -> str:
+        return str(client.get(f"{platform.orchestrator.url}/evals/{eval_id}").json())
+
+    report: dict[str, Any] = eventually(done, timeout=120, failure=state)
     return report
 
 
@@ -136,6 +150,80 @@ def test_a_check_that_raises_loops_or_escapes_fails_and_never_touches_the_host(
     assert details["loops"]["check_status"] == "timeout"
     assert not any(p.exists() for p in host_files)
     assert report["arms"]["baseline"]["rate"] == 0.0
+
+
+@pytest.mark.needs_sandbox
+def test_an_llm_judge_grades_only_cases_labelled_for_it_and_says_so(
+    platform: Platform, providers: Providers, owner: httpx.Client
+) -> None:
+    providers.openai_app.state.responder = EvalScript(
+        agent={}, baseline={"kind": "print('Thank you, but I cannot come.')"}, verdicts={"kind": True}
+    )
+    cases = [
+        {"id": n, "goal": f"Decline an invitation (case {n}).", "evaluator": "llm_judge", "criteria": "Polite."}
+        for n in ("kind", "rude")
+    ]
+    report = finished(platform, owner, start(platform, owner, suite="judged", cases=cases, arms=["baseline"])["id"])
+
+    assert statuses(report, "baseline") == {"kind": "passed", "rude": "failed"}
+    assert {row["evaluator"] for row in report["cases"]} == {"llm_judge"}
+    details = {row["case_id"]: row["baseline"]["detail"] for row in report["cases"]}
+    assert details["kind"]["evaluator"] == "llm_judge" and details["kind"]["judge_reason"] == "as scripted"
+    assert "check_status" not in details["kind"]  # nothing ran a check: the judge's word is labelled as such
+
+
+def test_cases_that_finish_together_still_close_the_eval(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last two cases finish at the same moment: each must see the other's result when it asks whether it was
+    the last, or neither closes the eval and it runs forever. Each asks only once the other has recorded its
+    result and asked, or after a second (when the other cannot get that far meanwhile)."""
+    arrived: list[bool] = []
+    asked: list[bool] = []
+    close_if_done = repository.close_if_done
+
+    async def together(seen: list[bool]) -> None:
+        seen.append(True)
+        with contextlib.suppress(AssertionError):
+            await eventually_async(lambda: len(seen) >= 2, timeout=1)
+
+    async def at_the_same_moment(session: AsyncSession, eval_id: uuid.UUID) -> bool:
+        await together(arrived)
+        closed = await close_if_done(session, eval_id)
+        await together(asked)  # neither commits before both have asked
+        return closed
+
+    monkeypatch.setattr(repository, "close_if_done", at_the_same_moment)
+    asyncio.run(finish_two_at_once(platform, uuid.UUID(make_user(platform.database_url))))
+
+
+async def finish_two_at_once(platform: Platform, user_id: uuid.UUID) -> None:
+    engine = create_engine(platform.database_url)
+    sessions = create_sessionmaker(engine)
+    evaluation = Eval(id=uuid.uuid4(), user_id=user_id, suite="race", case_count=2, concurrency=2, config={})
+    held = datetime.now(UTC) + timedelta(hours=1)  # leased, so that the platform's own driver leaves them alone
+    results = [
+        EvalResult(
+            eval_id=evaluation.id, case_id=n, position=i, arm="baseline", status="running", lease_expires_at=held
+        )
+        for i, n in enumerate(("a", "b"))
+    ]
+    async with sessions() as session:
+        session.add(evaluation)
+        await session.flush()
+        session.add_all(results)
+        await session.commit()
+    driver = EvalDriver(settings=platform.orchestrator_settings(), sessionmaker=sessions, runner=None, memory=None)  # type: ignore[arg-type]
+    forgotten: list[uuid.UUID] = []
+
+    async def forget(closed: Eval) -> None:
+        forgotten.append(closed.id)
+
+    driver.forget = forget  # type: ignore[method-assign,assignment]
+    outcome = CaseOutcome(passed=True, cost_usd=Decimal(0), tokens=0, detail={})
+    await asyncio.gather(*(driver._record(evaluation, result, outcome) for result in results))
+    async with sessions() as session:
+        assert await session.scalar(select(Eval.status).where(Eval.id == evaluation.id)) == "succeeded"
+    assert forgotten == [evaluation.id]  # closed once
+    await engine.dispose()
 
 
 def test_unknown_suites_agents_and_malformed_cases_are_refused(platform: Platform, owner: httpx.Client) -> None:

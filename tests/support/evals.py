@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from services.agent_orchestrator.evals.checks import BASELINE_SYSTEM
+from services.agent_orchestrator.evals.checks import BASELINE_SYSTEM, JUDGE_SYSTEM
 from tests.support.platform import role_of, user_prompt
 
 RIGHT = {
@@ -38,8 +38,10 @@ def case(name: str, **fields: Any) -> dict[str, Any]:
 class EvalScript:
     """Answers by who asks and for which case: the case's name is in every prompt (its goal)."""
 
-    def __init__(self, *, agent: dict[str, str], baseline: dict[str, str]) -> None:
-        self.agent, self.baseline = agent, baseline
+    def __init__(
+        self, *, agent: dict[str, str], baseline: dict[str, str], verdicts: dict[str, bool] | None = None
+    ) -> None:
+        self.agent, self.baseline, self.verdicts = agent, baseline, verdicts or {}
         self.baseline_prompts: list[str] = []
 
     def _case(self, prompt: str, answers: dict[str, str]) -> str:
@@ -48,6 +50,9 @@ class EvalScript:
     def __call__(self, body: dict[str, Any]) -> str:
         prompt = user_prompt(body)
         system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+        if JUDGE_SYSTEM in system:
+            passed = next((v for name, v in self.verdicts.items() if f"(case {name})" in prompt), False)
+            return json.dumps({"pass": passed, "reason": "as scripted"})
         if BASELINE_SYSTEM in system:
             self.baseline_prompts.append(prompt)
             return f"Here it is.\n```python\n{self._case(prompt, self.baseline)}\n```"

@@ -87,8 +87,7 @@ class CaseRunner:
             return CaseOutcome(passed=False, cost_usd=cost, tokens=tokens, detail=detail)
         passed, verdict = await self._judge(evaluation, case, produced)
         detail |= verdict
-        if verdict.get("evaluator") == "llm_judge":
-            cost += Decimal(str(verdict.pop("judge_cost_usd", 0)))
+        cost += Decimal(str(verdict.get("judge_cost_usd", 0)))
         return CaseOutcome(
             passed=passed and detail.get("run_status", "succeeded") == "succeeded",
             cost_usd=cost,
@@ -212,6 +211,7 @@ class CaseRunner:
 
     async def _llm_judge(self, evaluation: Eval, case: EvalCase, produced: Produced) -> tuple[bool, dict[str, Any]]:
         asked = CompleteRequest(
+            role="executor",  # the arms' model chain, with the judge's own system prompt
             prompt=judge_prompt(case, produced),
             context=[ChatMessage(role="system", content=JUDGE_SYSTEM)],
             model=evaluation.config.get("model"),

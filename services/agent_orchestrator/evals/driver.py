@@ -109,6 +109,9 @@ class EvalDriver(BackgroundComponent):
 
     async def _record(self, evaluation: Eval, result: EvalResult, outcome: CaseOutcome) -> None:
         async with self.sessionmaker() as session:
+            # Cases finishing at once take turns: each then sees the others' results when it asks whether it
+            # was the last (without the lock, two last cases each saw the other still running, and nobody closed).
+            await repository.lock_eval(session, evaluation.id)
             recorded = await repository.finish(
                 session,
                 result.id,

@@ -84,6 +84,10 @@ async def claim(session: AsyncSession, *, most: int, lease_seconds: float) -> li
     return claimed
 
 
+async def lock_eval(session: AsyncSession, eval_id: uuid.UUID) -> None:
+    await session.execute(select(Eval.id).where(Eval.id == eval_id).with_for_update())
+
+
 async def renew(session: AsyncSession, result_id: uuid.UUID, *, lease_seconds: float) -> bool:
     """Extends the lease of a case still running; False when it no longer is (its eval was cancelled)."""
     renewed = await session.execute(
