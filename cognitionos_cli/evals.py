@@ -136,6 +136,10 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _interval(low: float, high: float) -> str:
+    return f"{100 * low:.1f}-{100 * high:.1f}%"
+
+
 def _seconds(ms: float | None) -> str:
     return "-" if ms is None else f"{ms / 1000:.1f} s"
 
@@ -148,14 +152,14 @@ def _print_report(console: Console, report: Eval, *, as_json: bool) -> None:
     title = f"eval {report.id}: {report.suite}, {report.case_count} cases ({report.status})"
     table = Table(title=title, title_justify="left")
     table.add_column("arm", no_wrap=True, min_width=8)
-    for column in ("passed", "rate", "95% interval", "cost", "tokens", "time P50", "time total"):
+    for column in ("passed", "rate", "95% CI", "cost", "tokens", "time P50", "time total"):
         table.add_column(column, justify="right")
     for name, arm in report.arms.items():
         table.add_row(
             name,
             f"{arm.passed}/{arm.finished}",
             _percent(arm.rate),
-            f"{_percent(arm.low)} - {_percent(arm.high)}",
+            _interval(arm.low, arm.high),
             usd(arm.cost_usd),
             str(arm.tokens),
             _seconds(arm.wall_ms_p50),
