@@ -96,6 +96,17 @@ class AgentService:
             raise ConflictError(f"An agent named {definition.name!r} exists", code="already_exists") from exc
 
 
+async def executor_agent(session: AsyncSession, identity: Identity, name: str) -> Agent:
+    """The executor agent of that name the caller may use; 422 unknown_agent otherwise."""
+    try:
+        agent = await AgentService(session).get(identity, name)
+    except NotFoundError:
+        agent = None
+    if agent is None or agent.role != "executor":
+        raise UnprocessableError(f"No executor agent named {name!r}", code="unknown_agent", details={"agent": name})
+    return agent
+
+
 async def seed_built_in_agents(session: AsyncSession) -> None:
     for definition in BUILT_IN_AGENTS:
         if await repository.get_by_name(session, definition.name) is None:
@@ -222,7 +233,7 @@ class RunService:
         """The run and its tasks (all pending), in the session's transaction; and how many tasks."""
         user_id = uuid.UUID(identity.user_id)
         if request.agent is not None:
-            await self._check_executor(identity, request.agent)
+            await executor_agent(self.session, identity, request.agent)
         run = Run(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -279,14 +290,6 @@ class RunService:
         run, task_count = await self._open(identity, request, eval_id=eval_id)
         await self._make_ready(run, task_count=task_count)
         return run
-
-    async def _check_executor(self, identity: Identity, name: str) -> None:
-        try:
-            agent = await AgentService(self.session).get(identity, name)
-        except NotFoundError:
-            agent = None
-        if agent is None or agent.role != "executor":
-            raise UnprocessableError(f"No executor agent named {name!r}", code="unknown_agent", details={"agent": name})
 
     async def _make_ready(self, run: Run, *, task_count: int) -> set[uuid.UUID]:
         """The run's first tasks become ready, its first event is written and the workers are woken: the last

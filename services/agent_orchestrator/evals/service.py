@@ -28,7 +28,7 @@ from services.agent_orchestrator.evals.schemas import (
     EvalSummary,
 )
 from services.agent_orchestrator.evals.stats import newcombe, percentile, wilson
-from services.agent_orchestrator.service import AgentService
+from services.agent_orchestrator.service import executor_agent
 from shared.app import VERSION
 from shared.contracts.evals import ARMS, Arm, EvalCase
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
@@ -99,13 +99,7 @@ class EvalService:
     async def _config(self, identity: Identity, request: EvalCreate, cases: list[EvalCase]) -> dict[str, Any]:
         """What the result depends on, so that two results can be compared: the model, the executor agent's
         settings, the prompt version, the arms, the suite's digest and the commit."""
-        name = request.agent or "executor"
-        try:
-            agent = await AgentService(self.session).get(identity, name)
-        except NotFoundError:
-            agent = None
-        if agent is None or agent.role != "executor":
-            raise UnprocessableError(f"No executor agent named {name!r}", code="unknown_agent", details={"agent": name})
+        agent = await executor_agent(self.session, identity, request.agent or "executor")
         return {
             "model": request.model,
             "agent": request.agent,
