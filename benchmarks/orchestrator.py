@@ -86,15 +86,19 @@ async def in_memory_baseline(tasks: list[dict[str, object]], parallel: int) -> t
     return total, latencies
 
 
+async def insert_user(connection: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    await connection.execute(
+        "INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')",
+        user_id,
+        f"bench_{user_id.hex[:8]}",
+        f"{user_id.hex}@example.com",
+    )
+
+
 async def store_plan(dsn: str, user_id: uuid.UUID, plan_id: uuid.UUID, tasks: list[dict[str, object]]) -> None:
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(
-            "INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')",
-            user_id,
-            f"bench_{user_id.hex[:8]}",
-            f"{user_id.hex}@example.com",
-        )
+        await insert_user(connection, user_id)
         await connection.execute(
             "INSERT INTO plans (id, user_id, goal, dag) VALUES ($1, $2, 'benchmark DAG', $3::jsonb)",
             plan_id,
