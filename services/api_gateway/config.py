@@ -24,6 +24,13 @@ class GatewaySettings(BaseServiceSettings):
     upstream_timeout_seconds: float = Field(default=60.0, gt=0, description="Time to wait for upstream response bytes")
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_max_connections: int = 500
+    upstream_keepalive_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="How long an idle connection to a service is kept for reuse: below the services' own keep-alive "
+        "(uvicorn closes idle connections after 5 s), so that the gateway never sends on a connection the service is "
+        "closing (a reset, answered as 502 upstream_unavailable)",
+    )
     circuit_failure_threshold: int = Field(default=5, ge=1, description="Consecutive failures that open a circuit")
     circuit_reset_seconds: float = Field(
         default=15.0, gt=0, description="How long a circuit stays open before a trial request"

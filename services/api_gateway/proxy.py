@@ -91,7 +91,9 @@ class UpstreamProxy:
             for name in self.urls
         }
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=settings.upstream_max_connections, keepalive_timeout=30),
+            connector=aiohttp.TCPConnector(
+                limit=settings.upstream_max_connections, keepalive_timeout=settings.upstream_keepalive_seconds
+            ),
             auto_decompress=False,  # relay bytes exactly as the service sent them
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )

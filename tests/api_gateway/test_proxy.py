@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
+import uvicorn
 
+from services.api_gateway.config import GatewaySettings
 from services.api_gateway.main import create_app as create_gateway
 from shared.identity import Identity, sign_identity
 from shared.services import SERVICE_NAMES
@@ -256,3 +258,10 @@ def test_every_proxied_request_is_recorded_in_api_usage(
         return rows if rows and str(rows).count(",") == 1 else None
 
     assert eventually(recorded, timeout=10) == "200 /api/v1/memories/x,403 /api/v1/auth/users"
+
+
+def test_idle_upstream_connections_are_dropped_before_the_service_closes_them() -> None:
+    """A connection the gateway reuses just as the service closes it for idleness is reset (the production-path test
+    saw `ClientOSError` answered as 502): the gateway lets idle connections go before uvicorn does."""
+    uvicorn_keep_alive = uvicorn.Config(app="services.api_gateway.main:create_app").timeout_keep_alive
+    assert GatewaySettings.model_fields["upstream_keepalive_seconds"].default < uvicorn_keep_alive
