@@ -39,6 +39,9 @@ def propagation_headers() -> dict[str, str]:
 M = TypeVar("M", bound=BaseModel)
 
 
+KEEPALIVE_SECONDS = 4.0
+
+
 class ServiceClient:
     """Typed async client for one CognitionOS service."""
 
@@ -58,7 +61,11 @@ class ServiceClient:
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(timeout, connect=2.0), transport=transport
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=2.0),
+            # Idle connections go before the service's uvicorn closes them (5 s), never while it does.
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS),
+            transport=transport,
         )
 
     async def aclose(self) -> None:

@@ -13,6 +13,7 @@ import uvicorn
 
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.main import create_app as create_gateway
+from shared import clients
 from shared.identity import Identity, sign_identity
 from shared.services import SERVICE_NAMES
 from tests.support import assert_error, eventually, serving
@@ -265,3 +266,4 @@ def test_idle_upstream_connections_are_dropped_before_the_service_closes_them() 
     saw `ClientOSError` answered as 502): the gateway lets idle connections go before uvicorn does."""
     uvicorn_keep_alive = uvicorn.Config(app="services.api_gateway.main:create_app").timeout_keep_alive
     assert GatewaySettings.model_fields["upstream_keepalive_seconds"].default < uvicorn_keep_alive
+    assert uvicorn_keep_alive > clients.KEEPALIVE_SECONDS  # and so do the services' calls to each other
