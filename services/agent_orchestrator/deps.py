@@ -64,7 +64,7 @@ async def get_approval_service(session: DbSession) -> ApprovalService:
 
 
 async def get_eval_service(state: State, session: DbSession) -> EvalService:
-    return EvalService(session=session, settings=state.settings, wake=state.evals.wake)
+    return EvalService(session=session, settings=state.settings, ai=state.ai, wake=state.evals.wake)
 
 
 Agents = Annotated[AgentService, Depends(get_agent_service)]

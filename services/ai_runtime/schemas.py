@@ -16,34 +16,13 @@ from shared.contracts.ai import (  # noqa: F401 (the ai-runtime's own schemas, s
     EmbedRequest,
     EmbedResponse,
     FunctionDefinition,
+    ModelEntry,
+    ModelsResponse,
     ResponseFormat,
     ToolCall,
     ToolCallFunction,
     ToolDefinition,
 )
-
-
-class ModelEntry(BaseModel):
-    name: str
-    provider: str
-    kind: str
-    available: bool
-    input_usd_per_mtok: float
-    output_usd_per_mtok: float
-    context_window: int
-    dimensions: int | None
-    roles: list[str]
-
-
-class ModelsResponse(BaseModel):
-    price_table_version: str
-    models: list[ModelEntry]
-    aliases: dict[str, str]
-    role_models: dict[str, list[str]]
-    role_assignments: dict[str, list[str]] = Field(
-        description="The original API's name for role_models (the same map): kept for its clients"
-    )
-    providers: dict[str, str]
 
 
 class SpendRow(BaseModel):

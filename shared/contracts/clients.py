@@ -16,6 +16,7 @@ from shared.contracts.ai import (
     CompleteResponse,
     EmbedRequest,
     EmbedResponse,
+    ModelsResponse,
 )
 from shared.contracts.memory import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
 from shared.contracts.plans import PlanRequest, PlanResponse, ReplanRequest
@@ -37,6 +38,11 @@ def complete_streamed(
     """ai-runtime POST /complete with stream: the answer's events, `chunk`s then `done` (a CompleteResponse)."""
     sent = body.model_copy(update={"stream": True}).model_dump(mode="json", exclude_none=True)
     return ai.stream_events("/complete", identity=identity, json=sent)
+
+
+async def list_models(ai: ServiceClient, *, identity: Identity) -> ModelsResponse:
+    """ai-runtime GET /models: the catalog with availability, the aliases and the role chains."""
+    return ModelsResponse.model_validate(await ai.get_json("/models", identity=identity))
 
 
 async def embed(ai: ServiceClient, body: EmbedRequest, *, identity: Identity) -> EmbedResponse:

@@ -21,9 +21,13 @@ from services.agent_orchestrator.evals import repository
 from services.agent_orchestrator.evals.arms import CaseOutcome
 from services.agent_orchestrator.evals.checks import Produced, check_program
 from services.agent_orchestrator.evals.driver import EvalDriver
+from services.agent_orchestrator.evals.service import EvalService
 from services.agent_orchestrator.evals.stats import wilson
 from services.agent_orchestrator.evals.suites import humaneval, smoke
+from shared.clients import ServiceClient
 from shared.db import create_engine, create_sessionmaker
+from shared.errors import UnprocessableError
+from shared.identity import Identity
 from tests.support import assert_error, eventually, eventually_async
 from tests.support.evals import AGENT_RIGHT, BASELINE_RIGHT, RIGHT, WRONG, EvalScript, case
 from tests.support.platform import Platform
@@ -230,6 +234,8 @@ def test_unknown_suites_agents_and_malformed_cases_are_refused(platform: Platfor
     url = f"{platform.orchestrator.url}/evals"
     assert_error(owner.post(url, json={"suite": "no-such-suite"}), 422, "unknown_suite")
     assert_error(owner.post(url, json={"suite": "smoke", "agent": "nobody"}), 422, "unknown_agent")
+    unknown = assert_error(owner.post(url, json={"suite": "smoke", "model": "gpt-9-turbo"}), 422, "unknown_model")
+    assert "gpt-4o-mini" in unknown["details"]["known"]
     no_check = {"suite": "mine", "cases": [{"id": "a", "goal": "Do a thing"}]}
     assert owner.post(url, json=no_check).status_code == 422
     bad_python = {"suite": "mine", "cases": [{"id": "a", "goal": "Do a thing", "check": "assert ("}]}
@@ -317,3 +323,39 @@ def test_humaneval_checks_pass_the_canonical_solutions_in_the_sandbox_and_fail_a
                 json={"tool_name": "execute_python", "parameters": {"code": program}, "timeout_seconds": 15},
             ).json()
             assert (ran["status"] == "succeeded" and ran["result"]["exit_code"] == 0) is passes, (checked.id, ran)
+
+
+async def test_an_eval_on_a_model_that_is_not_enabled_is_refused_before_any_case(platform: Platform) -> None:
+    catalog = {
+        "price_table_version": "test",
+        "models": [
+            {
+                "name": "gpt-4o",
+                "provider": "openai",
+                "kind": "chat",
+                "available": False,
+                "input_usd_per_mtok": 2.5,
+                "output_usd_per_mtok": 10.0,
+                "context_window": 128000,
+                "dimensions": None,
+                "roles": [],
+            }
+        ],
+        "aliases": {"big": "gpt-4o"},
+        "role_models": {},
+        "role_assignments": {},
+        "providers": {"openai": "no key"},
+    }
+    ai = ServiceClient(
+        "ai-runtime",
+        "http://ai-runtime",
+        internal_secret="x" * 32,
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, json=catalog)),
+    )
+    evals = EvalService(session=None, settings=platform.orchestrator_settings(), ai=ai, wake=lambda: None)  # type: ignore[arg-type]
+    someone = Identity(user_id=str(uuid.uuid4()), username="someone", role="user", auth_method="jwt")
+    for name in ("gpt-4o", "big"):
+        with pytest.raises(UnprocessableError) as refused:
+            await evals._check_model(someone, name)
+        assert refused.value.code == "model_unavailable" and refused.value.details["model"] == "gpt-4o"
+    await ai.aclose()

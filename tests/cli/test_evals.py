@@ -90,3 +90,5 @@ def test_an_unknown_suite_or_a_malformed_suite_file_is_a_usage_error(
     assert code == 2 and "cannot read" in output
     code, _, output = cognitionos("eval", "smoke", "--limit", "0", key=key, url=url)
     assert code == 2
+    code, _, output = cognitionos("eval", "smoke", "--model", "gpt-9-turbo", key=key, url=url)
+    assert code == 2 and "No chat model or alias named 'gpt-9-turbo'" in output

@@ -30,6 +30,8 @@ from services.agent_orchestrator.evals.schemas import (
 from services.agent_orchestrator.evals.stats import newcombe, percentile, wilson
 from services.agent_orchestrator.service import executor_agent
 from shared.app import VERSION
+from shared.clients import ServiceClient
+from shared.contracts import clients as contracts
 from shared.contracts.evals import ARMS, Arm, EvalCase
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
@@ -56,10 +58,13 @@ def code_version() -> str:
 class EvalService:
     session: AsyncSession
     settings: OrchestratorSettings
+    ai: ServiceClient
     wake: Callable[[], None]  # the driver of this process: there is work
 
     async def create(self, identity: Identity, request: EvalCreate) -> EvalReport:
         cases = list(request.cases) if request.cases is not None else suites.built_in(request.suite)
+        if request.model is not None:
+            await self._check_model(identity, request.model)
         if request.limit is not None:
             cases = cases[: request.limit]
         if len(cases) > self.settings.eval_max_cases:
@@ -95,6 +100,25 @@ class EvalService:
         await self.session.commit()
         self.wake()
         return await self.report(identity, evaluation.id)
+
+    async def _check_model(self, identity: Identity, name: str) -> None:
+        """A model the ai-runtime knows and can serve, before a case is spent on it (an eval of hundreds of cases
+        would otherwise fail each of them on the same typo)."""
+        catalog = await contracts.list_models(self.ai, identity=identity)
+        known = {m.name: m for m in catalog.models if m.kind == "chat"}
+        model = known.get(catalog.aliases.get(name, name))
+        if model is None:
+            raise UnprocessableError(
+                f"No chat model or alias named {name!r}",
+                code="unknown_model",
+                details={"model": name, "known": sorted(known), "aliases": sorted(catalog.aliases)},
+            )
+        if not model.available:
+            raise UnprocessableError(
+                f"The model {model.name} is not enabled (its provider {model.provider} has no key or server)",
+                code="model_unavailable",
+                details={"model": model.name, "provider": model.provider},
+            )
 
     async def _config(self, identity: Identity, request: EvalCreate, cases: list[EvalCase]) -> dict[str, Any]:
         """What the result depends on, so that two results can be compared: the model, the executor agent's
