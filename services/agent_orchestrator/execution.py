@@ -488,30 +488,31 @@ class TaskExecutor:
         """A typed hop (shared/contracts/clients.py), its errors mapped to attempts as _call maps them. A busy model
         (429 model_busy: the embedded model's queue is long) is waited out as its Retry-After says, not counted
         as a failed attempt: two runs at once on one small model are slow, not wrong."""
-        deadline = time.monotonic() + self.settings.model_busy_wait_seconds
-        while True:
-            try:
-                return await call()
-            except AppError as exc:
-                if exc.code == "model_busy" and time.monotonic() < deadline:
-                    await asyncio.sleep(busy_wait_seconds(exc))
-                    continue
-                raise self._task_error(service, exc) from exc
+        try:
+            return await wait_out(
+                call, busy=model_busy, pause=busy_wait_seconds, seconds=self.settings.model_busy_wait_seconds
+            )
+        except AppError as exc:
+            raise self._task_error(service, exc) from exc
 
     async def _call(self, ctx: TaskContext, client: ServiceClient, *, path: str, body: dict[str, Any] | None) -> Any:
         """POST body (GET when None) as the run's user acting through ctx.agent, errors mapped to attempts.
         A full sandbox (the user's concurrent-run limit) is waited out, not counted as a failed attempt."""
-        deadline = time.monotonic() + self.settings.tool_timeout_seconds * 4
-        while True:
-            try:
-                if body is None:
-                    return await client.get_json(path, identity=ctx.identity)
-                return await client.post_json(path, identity=ctx.identity, json=body)
-            except AppError as exc:
-                if exc.code == "too_many_sandbox_runs" and time.monotonic() < deadline:
-                    await asyncio.sleep(0.5 + random.random())
-                    continue
-                raise self._task_error(client, exc) from exc
+
+        async def send() -> Any:
+            if body is None:
+                return await client.get_json(path, identity=ctx.identity)
+            return await client.post_json(path, identity=ctx.identity, json=body)
+
+        try:
+            return await wait_out(
+                send,
+                busy=sandbox_full,
+                pause=lambda _: 0.5 + random.random(),
+                seconds=self.settings.tool_timeout_seconds * 4,
+            )
+        except AppError as exc:
+            raise self._task_error(client, exc) from exc
 
     @staticmethod
     def _task_error(client: ServiceClient, exc: AppError) -> "TaskError":
@@ -568,6 +569,34 @@ class TaskExecutor:
             "agent": ctx.agent.name,
             "source": "agent-orchestrator",
         }
+
+
+async def wait_out(
+    call: Callable[[], Awaitable[T]],
+    *,
+    busy: Callable[[AppError], bool],
+    pause: Callable[[AppError], float],
+    seconds: float,
+) -> T:
+    """`call`, asked again after `pause` each time it fails with an error that only says "not now" (`busy`), for up
+    to `seconds`; any other error, or a busy one past then, is raised."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await call()
+        except AppError as exc:
+            if not busy(exc) or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(pause(exc))
+
+
+def model_busy(exc: AppError) -> bool:
+    return exc.code == "model_busy"
+
+
+def sandbox_full(exc: AppError) -> bool:
+    """The user's concurrent sandbox runs are all taken."""
+    return exc.code == "too_many_sandbox_runs"
 
 
 def busy_wait_seconds(exc: AppError) -> float:

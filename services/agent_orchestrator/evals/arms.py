@@ -27,7 +27,7 @@ from services.agent_orchestrator.evals.checks import (
     judge_prompt,
     judge_verdict,
 )
-from services.agent_orchestrator.execution import busy_wait_seconds
+from services.agent_orchestrator.execution import busy_wait_seconds, sandbox_full, wait_out
 from services.agent_orchestrator.schemas import RunCreate
 from services.agent_orchestrator.service import RunService
 from shared.clients import ServiceClient
@@ -235,28 +235,26 @@ class CaseRunner:
     async def _complete(self, evaluation: Eval, asked: CompleteRequest) -> CompleteResponse:
         """One completion as the eval's owner; a busy model (429 model_busy, as the embedded one says when its
         queue is long) is waited out as its Retry-After says, up to the case's deadline: busy is not wrong."""
-        deadline = time.monotonic() + self.settings.eval_case_timeout_seconds
-        while True:
-            try:
-                return await contracts.complete(self.ai, asked, identity=owner(evaluation))
-            except AppError as exc:
-                if exc.status_code != 429 or time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(busy_wait_seconds(exc))
+        return await wait_out(
+            lambda: contracts.complete(self.ai, asked, identity=owner(evaluation)),
+            busy=lambda exc: exc.status_code == 429,
+            pause=busy_wait_seconds,
+            seconds=self.settings.eval_case_timeout_seconds,
+        )
 
     async def _sandbox(self, evaluation: Eval, code: str, *, timeout_seconds: float) -> SandboxRun:
         """execute_python as the eval's owner; a full sandbox (the owner's concurrent-run limit) is waited out."""
         body = ExecuteRequest(tool_name="execute_python", parameters={"code": code}, timeout_seconds=timeout_seconds)
-        deadline = time.monotonic() + self.settings.tool_timeout_seconds * 4
-        while True:
-            try:
-                ran = await contracts.execute(self.tools, body, identity=owner(evaluation))
-            except AppError as exc:
-                if exc.code == "too_many_sandbox_runs" and time.monotonic() < deadline:
-                    await asyncio.sleep(0.5)
-                    continue
-                return SandboxRun(status="failed", result={}, error=f"tool-runner: {exc.message}")
-            return SandboxRun(status=ran.status, result=ran.result or {}, error=ran.error)
+        try:
+            ran = await wait_out(
+                lambda: contracts.execute(self.tools, body, identity=owner(evaluation)),
+                busy=sandbox_full,
+                pause=lambda _: 0.5,
+                seconds=self.settings.tool_timeout_seconds * 4,
+            )
+        except AppError as exc:
+            return SandboxRun(status="failed", result={}, error=f"tool-runner: {exc.message}")
+        return SandboxRun(status=ran.status, result=ran.result or {}, error=ran.error)
 
 
 def _agent_produced(run: Run, outputs: list[dict[str, Any]], *, entry_point: str | None) -> Produced:

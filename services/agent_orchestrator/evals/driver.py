@@ -88,7 +88,6 @@ class EvalDriver(BackgroundComponent):
             except (AppError, OSError, SQLAlchemyError) as exc:  # the case fails with why; the eval goes on
                 logger.warning("eval case %s (%s) failed: %s", result.case_id, result.arm, exc)
                 outcome = CaseOutcome(passed=False, cost_usd=Decimal(0), tokens=0, detail={"error": str(exc)[:2000]})
-            heartbeat.cancel()
             await self._record(evaluation, result, outcome)
         finally:
             heartbeat.cancel()
