@@ -3,6 +3,7 @@ one eval, each case once), and what a finished case records."""
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,6 +33,64 @@ async def results_of(session: AsyncSession, eval_ids: Sequence[uuid.UUID]) -> li
         return []
     query = select(EvalResult).where(EvalResult.eval_id.in_(eval_ids)).order_by(EvalResult.position, EvalResult.arm)
     return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tally:
+    """What an arm's summary reads of one case: a list of evals reads no more than this of each (not the cases'
+    definitions, nor the code and answers their details keep)."""
+
+    eval_id: uuid.UUID
+    arm: str
+    status: str
+    cost_usd: Decimal
+    tokens: int
+    wall_ms: int | None
+    models: list[str]
+    prompt_versions: dict[str, str]
+
+    @classmethod
+    def of(cls, result: EvalResult) -> "Tally":
+        return cls(
+            eval_id=result.eval_id,
+            arm=result.arm,
+            status=result.status,
+            cost_usd=result.cost_usd,
+            tokens=result.tokens,
+            wall_ms=result.wall_ms,
+            models=result.detail.get("models") or [],
+            prompt_versions=result.detail.get("prompt_versions") or {},
+        )
+
+
+async def tallies(session: AsyncSession, eval_ids: Sequence[uuid.UUID]) -> list[Tally]:
+    if not eval_ids:
+        return []
+    rows = await session.execute(
+        select(
+            EvalResult.eval_id,
+            EvalResult.arm,
+            EvalResult.status,
+            EvalResult.cost_usd,
+            EvalResult.tokens,
+            EvalResult.wall_ms,
+            EvalResult.detail["models"],
+            EvalResult.detail["prompt_versions"],
+        ).where(EvalResult.eval_id.in_(eval_ids))
+    )
+    return [
+        Tally(
+            eval_id=eval_id,
+            arm=arm,
+            status=status,
+            cost_usd=cost_usd,
+            tokens=tokens,
+            wall_ms=wall_ms,
+            models=models or [],
+            prompt_versions=prompt_versions or {},
+        )
+        for eval_id, arm, status, cost_usd, tokens, wall_ms, models, prompt_versions in rows
+    ]
 
 
 async def claim(session: AsyncSession, *, most: int, lease_seconds: float) -> list[EvalResult]:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.models import Eval, EvalResult
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.evals import repository, suites
+from services.agent_orchestrator.evals.repository import Tally
 from services.agent_orchestrator.evals.schemas import (
     ArmChange,
     ArmResult,
@@ -158,10 +159,9 @@ class EvalService:
         rows = await repository.list_evals(
             self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
         )
-        results = await repository.results_of(self.session, [r.id for r in rows[:limit]])
-        by_eval: dict[uuid.UUID, list[EvalResult]] = {}
-        for result in results:
-            by_eval.setdefault(result.eval_id, []).append(result)
+        by_eval: dict[uuid.UUID, list[Tally]] = {}
+        for tally in await repository.tallies(self.session, [r.id for r in rows[:limit]]):
+            by_eval.setdefault(tally.eval_id, []).append(tally)
         return page_of(rows, limit=limit, item=lambda e: summary_of(e, by_eval.get(e.id, [])))
 
     async def cancel(self, identity: Identity, eval_id: uuid.UUID) -> tuple[EvalReport, list[uuid.UUID]]:
@@ -219,7 +219,7 @@ def _arms_of(row: CaseRow) -> list[tuple[Arm, ArmResult]]:
     return [(arm, result) for arm, result in both if result is not None]
 
 
-def summary_of(evaluation: Eval, results: list[EvalResult]) -> EvalSummary:
+def summary_of(evaluation: Eval, results: list[Tally]) -> EvalSummary:
     arms = [arm for arm in ARMS if arm in evaluation.config.get("arms", ARMS)]
     return EvalSummary(
         id=evaluation.id,
@@ -236,14 +236,14 @@ def summary_of(evaluation: Eval, results: list[EvalResult]) -> EvalSummary:
     )
 
 
-def arm_summary(arm: Arm, results: list[EvalResult]) -> ArmSummary:
+def arm_summary(arm: Arm, results: list[Tally]) -> ArmSummary:
     passed = sum(1 for r in results if r.status == "passed")
     failed = sum(1 for r in results if r.status == "failed")
     rate = wilson(passed, passed + failed)
     walls = [float(r.wall_ms) for r in results if r.wall_ms is not None]
     versions: dict[str, str] = {}
     for result in results:
-        versions |= result.detail.get("prompt_versions") or {}
+        versions |= result.prompt_versions
     return ArmSummary(
         arm=arm,
         total=len(results),
@@ -259,7 +259,7 @@ def arm_summary(arm: Arm, results: list[EvalResult]) -> ArmSummary:
         wall_ms_p50=percentile(walls, 0.5),
         wall_ms_p95=percentile(walls, 0.95),
         wall_ms_total=int(sum(walls)),
-        models=sorted({m for r in results for m in r.detail.get("models") or []}),
+        models=sorted({m for r in results for m in r.models}),
         prompt_versions=versions,
     )
 
@@ -278,7 +278,7 @@ def report_of(evaluation: Eval, results: list[EvalResult]) -> EvalReport:
             and row.baseline is not None
             and {row.agent.status, row.baseline.status} == {"passed", "failed"}
         )
-    summary = summary_of(evaluation, results)
+    summary = summary_of(evaluation, [Tally.of(r) for r in results])
     return EvalReport(
         **summary.model_dump(),
         cases=list(rows.values()),
