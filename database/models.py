@@ -206,6 +206,9 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     model: Mapped[str | None] = mapped_column(String(128))
     prompt_version: Mapped[str | None] = mapped_column(String(16))
     agent: Mapped[str | None] = mapped_column(String(100))
+    # The user's files the run's code reads at /work/inputs: [{id, name, media_type, size, head}] as they were when
+    # the run started (the planner and the executor are told of them).
+    input_files: Mapped[list[Any]] = _json_list()
 
 
 class Task(UUIDPrimaryKey, Timestamps, Base):
@@ -407,6 +410,30 @@ class ToolExecution(UUIDPrimaryKey, Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class StoredFile(UUIDPrimaryKey, Base):
+    """A file a user uploaded (`input`) or a run's code left in /work/outputs (`output`). Its bytes live in the
+    file storage (services/tool_runner/storage.py) under their SHA-256: rows with equal content share one blob."""
+
+    __tablename__ = "files"
+    __table_args__ = (
+        Index("ix_files_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_files_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
+        CheckConstraint("kind IN ('input', 'output')", name="file_kind_known"),
+        CheckConstraint("size > 0", name="file_not_empty"),
+    )
+
+    owner_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True)
+    task_id: Mapped[uuid.UUID | None] = _fk("tasks.id", ondelete="SET NULL", nullable=True, index=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    media_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class McpServer(UUIDPrimaryKey, Timestamps, Base):

@@ -151,7 +151,9 @@ def create_service_app(
         )
     install_metrics(app, settings)
     configure_tracing(app, settings)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes, uploads=settings.upload_body_limits()
+    )
     app.add_middleware(RequestContextMiddleware, access_log=access_log)
 
     if liveness_route:

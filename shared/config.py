@@ -85,6 +85,10 @@ class BaseServiceSettings(ServiceUrls):
     def is_development(self) -> bool:
         return self.environment.lower() in ("development", "dev", "test")
 
+    def upload_body_limits(self) -> dict[str, int]:
+        """Path prefix -> the request body limit there, where files are uploaded (above max_request_body_bytes)."""
+        return {}
+
     def secrets_to_check(self) -> dict[str, str | None]:
         """Environment variable -> value of every secret this service relies on; services add their own."""
         return {"JWT_SECRET": self.jwt_secret, "INTERNAL_SECRET": self.internal_secret}

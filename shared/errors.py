@@ -74,6 +74,14 @@ class PayloadTooLargeError(AppError):
     status_code, code = 413, "payload_too_large"
 
 
+class UnsupportedMediaTypeError(AppError):
+    status_code, code = 415, "unsupported_media_type"
+
+
+class RangeNotSatisfiableError(AppError):
+    status_code, code = 416, "range_not_satisfiable"
+
+
 class TooManyRequestsError(AppError):
     status_code, code = 429, "rate_limited"
 

@@ -85,17 +85,19 @@ class BodySizeLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413 before they are read whole: at once from Content-Length,
     else as the bytes arrive (chunked uploads), so an oversized body costs at most `max_bytes` of memory."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = tuple((uploads or {}).items())  # path prefix -> its own limit (file uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope["path"])
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send, declared_bytes=declared)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await self._refuse(send, declared_bytes=declared, max_bytes=max_bytes)
             return
         if declared is None and _header(scope, b"transfer-encoding") is None:
             await self.app(scope, receive, send)  # HTTP/1.1 sends no body without either header: nothing to count
@@ -108,7 +110,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 
@@ -121,10 +123,16 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._refuse(send, declared_bytes=None)
+                await self._refuse(send, declared_bytes=None, max_bytes=max_bytes)
 
-    async def _refuse(self, send: Send, *, declared_bytes: str | None) -> None:
-        details: dict[str, object] = {"max_bytes": self.max_bytes}
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.uploads:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
+
+    async def _refuse(self, send: Send, *, declared_bytes: str | None, max_bytes: int) -> None:
+        details: dict[str, object] = {"max_bytes": max_bytes}
         if declared_bytes is not None:
             details["content_length"] = declared_bytes[:32]
         body = json.dumps(error_body("payload_too_large", "Request body too large", details)).encode()

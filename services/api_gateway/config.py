@@ -8,6 +8,9 @@ from shared.config import BaseServiceSettings
 class GatewaySettings(BaseServiceSettings):
     service_name: str = "api-gateway"
 
+    def upload_body_limits(self) -> dict[str, int]:
+        return {"/api/v1/files": self.max_upload_bytes}
+
     rate_limit_enabled: bool = True
     rate_limit_user_per_minute: int = Field(default=600, ge=1, description="Sustained requests/minute per user")
     rate_limit_user_burst: int = Field(default=100, ge=1, description="Bucket size per user")
@@ -21,6 +24,12 @@ class GatewaySettings(BaseServiceSettings):
         ),
     )
 
+    max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024 + 16 * 1024,
+        ge=1024,
+        description="Largest request body to /api/v1/files (an upload; the tool-runner's FILES_MAX_BYTES sets the "
+        "largest file)",
+    )
     upstream_timeout_seconds: float = Field(default=60.0, gt=0, description="Time to wait for upstream response bytes")
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_max_connections: int = 500

@@ -99,5 +99,6 @@ ROUTES: dict[str, UpstreamRoute] = {
             root_paths=("/v1/",),
         ),
         UpstreamRoute(prefix="tools", service="tool-runner", upstream_prefix="/tools"),
+        UpstreamRoute(prefix="files", service="tool-runner", upstream_prefix="/files"),
     )
 }

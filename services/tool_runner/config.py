@@ -1,9 +1,15 @@
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+import platformdirs
+from pydantic import Field, SecretStr
 
 from services.tool_runner.sandbox import Limits
 from shared.config import EncryptingServiceSettings
+
+# A multipart body carries the file plus its boundaries and part headers: at most this much more than the file.
+MULTIPART_OVERHEAD_BYTES = 16 * 1024
 
 
 class ToolRunnerSettings(EncryptingServiceSettings):
@@ -54,6 +60,41 @@ class ToolRunnerSettings(EncryptingServiceSettings):
         default=30.0, gt=0, le=600, description="Longest an MCP server may take to connect, list or run a tool"
     )
     mcp_servers_per_user: int = Field(default=20, ge=1, le=1000, description="MCP servers one user may register")
+
+    files_storage: Literal["local", "s3"] = Field(
+        default="local", description="Where file bytes live: the local filesystem, or an S3-compatible object store"
+    )
+    files_dir: str = Field(
+        default_factory=lambda: str(Path(platformdirs.user_state_dir("cognitionos")) / "files"),
+        description="The local storage's folder (FILES_STORAGE=local)",
+    )
+    files_s3_bucket: str | None = Field(default=None, description="The bucket (FILES_STORAGE=s3)")
+    files_s3_prefix: str = Field(default="", description="Keys start with this inside the bucket")
+    files_s3_endpoint: str | None = Field(
+        default=None, description="The store's URL for MinIO, Ceph, R2 and the like; unset for AWS S3"
+    )
+    files_s3_region: str = "us-east-1"
+    files_s3_access_key_id: str | None = Field(default=None, description="Unset: the AWS environment's credentials")
+    files_s3_secret_access_key: SecretStr | None = None
+    files_s3_allow_http: bool = Field(default=False, description="Allow an http:// endpoint (a store on loopback)")
+    files_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Largest file, uploaded or collected")
+    files_quota_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024, ge=1, description="All of one user's files together (413 quota_exceeded)"
+    )
+    files_ttl_hours: float = Field(
+        default=24 * 30, ge=0, description="Files are deleted this long after they were made; 0: kept until deleted"
+    )
+    files_purge_interval_seconds: float = Field(default=300, gt=0, description="How often expired files are purged")
+    run_input_files: int = Field(default=20, ge=1, le=100, description="Most input files one code run may mount")
+    outputs_max_files: int = Field(
+        default=20, ge=0, le=1000, description="Most files collected from one run's /work/outputs (beyond: truncated)"
+    )
+    outputs_max_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=0, description="Most bytes collected from one run's /work/outputs together"
+    )
+
+    def upload_body_limits(self) -> dict[str, int]:
+        return {"/files": self.files_max_bytes + MULTIPART_OVERHEAD_BYTES}
 
     def sandbox_limits(self) -> Limits:
         return Limits(

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.pool import SandboxPool
 from services.tool_runner.service import ToolService
+from services.tool_runner.storage import FileStorage
 from shared.app import DbSession, service_state
 from shared.clients import ServiceClient
 
@@ -22,6 +23,7 @@ class ToolRunnerState:
     redis: Redis
     sandbox: str  # "bwrap", or why code cannot run here (the start-up self-check)
     cipher: Fernet  # MCP servers' headers at rest
+    storage: FileStorage
     pool: SandboxPool | None = None
 
 
@@ -34,6 +36,7 @@ async def get_tool_service(request: Request, session: DbSession) -> ToolService:
         ai=state.ai,
         redis=state.redis,
         cipher=state.cipher,
+        storage=state.storage,
         pool=state.pool,
     )
 

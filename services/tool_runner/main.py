@@ -11,10 +11,13 @@ from services.tool_runner.api import router
 from services.tool_runner.cgroups import cgroup_flavour
 from services.tool_runner.config import ToolRunnerSettings, get_settings
 from services.tool_runner.deps import ToolRunnerState
+from services.tool_runner.files import purge_expired
 from services.tool_runner.pool import SandboxPool
 from services.tool_runner.sandbox import bwrap_path, sandbox_self_check, sandbox_status
 from services.tool_runner.seccomp import sandbox_filter
+from services.tool_runner.storage import build_storage
 from shared.app import CoreState, create_service_app, service_state
+from shared.background import PeriodicTask
 from shared.clients import service_client
 from shared.crypto import build_cipher
 
@@ -26,6 +29,7 @@ def tool_runner_health(state: ToolRunnerState) -> dict[str, Any]:
         "sandbox": sandbox,
         "run_limits": f"cgroup-{flavour}" if flavour else "rlimits only (no writable cgroup)",
         "syscall_filter": "seccomp" if sandbox_filter() is not None else "none (libseccomp missing)",
+        "file_storage": state.storage.backend,
     }
     if sandbox != "bwrap":
         details["degraded"] = f"code execution: {sandbox}"
@@ -43,9 +47,15 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def clients(core: CoreState) -> AsyncIterator[ToolRunnerState]:
+        storage = build_storage(settings)
+
+        async def purge() -> None:
+            await purge_expired(core.sessionmaker, storage)
+
         async with (
             service_client(settings, "memory-service", timeout=60) as memory,
             service_client(settings, "ai-runtime", timeout=120) as ai,
+            PeriodicTask("file-purge", settings.files_purge_interval_seconds, purge),
         ):
             sandbox = await _sandbox_check(settings)
             pool = None
@@ -59,6 +69,7 @@ def create_app(settings: ToolRunnerSettings | None = None) -> FastAPI:
                     redis=core.redis,
                     sandbox=sandbox,
                     cipher=build_cipher(settings.encryption_key, settings.internal_secret, purpose="mcp-headers"),
+                    storage=storage,
                     pool=pool,
                 )
 

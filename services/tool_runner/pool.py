@@ -9,7 +9,7 @@ import logging
 from types import TracebackType
 from typing import Self
 
-from services.tool_runner.sandbox import ExecutionResult, Limits, Sandbox, run_in, start_sandbox
+from services.tool_runner.sandbox import ExecutionResult, Limits, Sandbox, Workspace, run_in, start_sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,14 @@ class SandboxPool:
     def ready(self) -> int:
         return len(self._ready)
 
-    async def run(self, code: str, *, timeout_seconds: float) -> ExecutionResult:
+    async def run(self, code: str, *, timeout_seconds: float, workspace: Workspace | None = None) -> ExecutionResult:
         """The run in a warm sandbox, or in one started now when none is ready (never more waiting than cold)."""
         sandbox = self._take()
         if sandbox is None:
             self._wanted.set()
             sandbox = await start_sandbox(limits=self.limits, sandboxed=self.sandboxed)
         try:
-            return await run_in(sandbox, code, timeout_seconds=timeout_seconds)
+            return await run_in(sandbox, code, timeout_seconds=timeout_seconds, workspace=workspace)
         finally:
             # Refilled after the run, not during it: on two cores, starting the next sandbox slows this one.
             self._wanted.set()

@@ -1,12 +1,14 @@
 """SQL for tool_executions (every call is recorded) and the users' MCP servers."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Agent, ApiKey, McpServer, ToolExecution
+from database.models import Agent, ApiKey, McpServer, Run, StoredFile, Task, ToolExecution
+from shared.pagination import keyset
 
 
 async def record_execution(session: AsyncSession, **values: Any) -> uuid.UUID:
@@ -69,3 +71,79 @@ async def add_mcp_server(session: AsyncSession, server: McpServer) -> McpServer:
     session.add(server)
     await session.flush()
     return server
+
+
+# --- files ----------------------------------------------------------------------------------------------------
+
+
+async def lock_owner(session: AsyncSession, owner_id: uuid.UUID) -> None:
+    """Until the transaction ends: one file stored at a time per owner, so two cannot both fit the same room."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"files:{owner_id}"})
+
+
+async def lock_content(session: AsyncSession, sha256: str) -> None:
+    """Until the transaction ends: a blob is not deleted while a file that uses it is being added, nor added back
+    while it is being deleted."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"blob:{sha256}"})
+
+
+async def bytes_used(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    query = select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.owner_id == owner_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def add_file(session: AsyncSession, stored: StoredFile) -> StoredFile:
+    session.add(stored)
+    await session.flush()
+    await session.refresh(stored)  # created_at, set by the database
+    return stored
+
+
+async def owned_file(session: AsyncSession, owner_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile | None:
+    query = select(StoredFile).where(StoredFile.id == file_id, StoredFile.owner_id == owner_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def owned_files(session: AsyncSession, owner_id: uuid.UUID, ids: list[uuid.UUID]) -> list[StoredFile]:
+    query = select(StoredFile).where(StoredFile.id.in_(ids), StoredFile.owner_id == owner_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def page_files(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    run_id: uuid.UUID | None,
+    kind: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[StoredFile]:
+    query = select(StoredFile).where(StoredFile.owner_id == owner_id)
+    if run_id is not None:
+        query = query.where(StoredFile.run_id == run_id)
+    if kind is not None:
+        query = query.where(StoredFile.kind == kind)
+    return list(
+        (await session.execute(keyset(query, StoredFile, after=after, limit=limit, newest_first=True))).scalars()
+    )
+
+
+async def content_in_use(session: AsyncSession, sha256: str) -> bool:
+    return bool((await session.execute(select(exists().where(StoredFile.sha256 == sha256)))).scalar())
+
+
+async def expired_files(session: AsyncSession, *, now: datetime, limit: int) -> list[tuple[uuid.UUID, str]]:
+    """Deletes up to `limit` files past their expiry: their ids and content hashes."""
+    due = select(StoredFile.id).where(StoredFile.expires_at <= now).limit(limit).scalar_subquery()
+    query = delete(StoredFile).where(StoredFile.id.in_(due)).returning(StoredFile.id, StoredFile.sha256)
+    return [(row.id, row.sha256) for row in await session.execute(query)]
+
+
+async def run_owned(session: AsyncSession, owner_id: uuid.UUID, run_id: uuid.UUID, task_id: uuid.UUID | None) -> bool:
+    """Whether the run is the owner's (and the task, when given, one of its tasks)."""
+    query = select(exists().where(Run.id == run_id, Run.user_id == owner_id))
+    if task_id is not None:
+        query = select(
+            exists().where(Task.id == task_id, Task.run_id == run_id, Run.id == run_id, Run.user_id == owner_id)
+        )
+    return bool((await session.execute(query)).scalar())

@@ -6,6 +6,7 @@ a sandbox dies with the service that started it (parent-death signals down the w
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import resource
 import shutil
@@ -13,8 +14,10 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from services.tool_runner.cgroups import RunCgroup, cgroup_flavour
 from services.tool_runner.seccomp import close_fd, filter_fd, sandbox_filter
@@ -38,6 +41,21 @@ class Limits:
     cpu_percent: int = 100  # of one CPU, for the whole run, where a cgroup can hold it
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputLimits:
+    max_files: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workspace:
+    """What a run sees besides its code: input files, read-only at /work/inputs (`fill` writes them into the host
+    folder bound there), and whether the regular files it leaves in /work/outputs are handed back."""
+
+    fill: Callable[[Path], Awaitable[None]] | None = None
+    collect: OutputLimits | None = None
+
+
 @dataclass(slots=True, kw_only=True)
 class ExecutionResult:
     stdout: str
@@ -49,6 +67,10 @@ class ExecutionResult:
     signal: str | None
     memory_exceeded: bool = False
     run_limits: str = "rlimits"
+    # /work/outputs as a tar stream (regular files only), when collected; the caller reads and closes it. Written by
+    # the sandbox, so untrusted: services/tool_runner/artifacts.py reads it with care.
+    outputs: IO[bytes] | None = None
+    outputs_cut: bool = False  # more than the limits allowed came back
 
     @property
     def succeeded(self) -> bool:
@@ -83,13 +105,46 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
-# Runs inside the sandbox: waits for the run's code on stdin (a pooled sandbox waits here, interpreter up), writes it
-# to /work/main.py and runs it as __main__, so that tracebacks and exit codes read as for `python main.py`.
+# Runs inside the sandbox: waits for the run's header and code on stdin (a pooled sandbox waits here, interpreter
+# up), writes the code to /work/main.py and runs it as __main__, so that tracebacks and exit codes read as for
+# `python main.py`. However the code ends (but killed), the regular files it left in outputs/ are then written to
+# the outputs pipe as a tar stream, within the header's limits (one more file or byte tells the host there was more);
+# links, pipes and devices go by name only, never followed or read.
 BOOTSTRAP = """\
-import sys, traceback
+import json, os, stat, sys, traceback
+header = json.loads(sys.stdin.buffer.readline())
 code = sys.stdin.buffer.read()
 with open("main.py", "wb") as f:
     f.write(code)
+if header["collect"]:
+    os.makedirs("outputs", exist_ok=True)
+def _collect(limits):
+    import tarfile
+    kept, total = 0, 0
+    with os.fdopen(limits["fd"], "wb") as pipe, tarfile.open(fileobj=pipe, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for folder, dirs, files in os.walk("outputs"):
+            dirs.sort()
+            links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            for name in sorted(files + links):
+                path = os.path.join(folder, name)
+                info = tarfile.TarInfo(os.path.relpath(path, "outputs"))
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                except OSError:
+                    info.type = tarfile.SYMTYPE
+                    tar.addfile(info)
+                    continue
+                with os.fdopen(fd, "rb") as f:
+                    st = os.fstat(fd)
+                    if not stat.S_ISREG(st.st_mode):
+                        info.type = tarfile.FIFOTYPE
+                        tar.addfile(info)
+                        continue
+                    info.size = st.st_size
+                    tar.addfile(info, f)
+                kept, total = kept + 1, total + st.st_size
+                if kept > limits["max_files"] or total > limits["max_bytes"]:
+                    return
 sys.argv = ["main.py"]
 namespace = {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}
 try:
@@ -99,10 +154,18 @@ except SystemExit:
 except BaseException as error:
     traceback.print_exception(type(error), error, error.__traceback__.tb_next)
     sys.exit(1)
+finally:
+    if header["collect"]:
+        try:
+            _collect(header)
+        except Exception as error:
+            print(f"outputs not collected: {error}", file=sys.stderr)
 """
+SPOOL_BYTES = 1024 * 1024  # collected outputs past this wait in a temporary file, not in memory
+OUTPUTS_DRAIN_SECONDS = 5.0  # after the run ends, the longest its outputs pipe may stay open
 
 
-def _bwrap_command(*, as_root: bool, limits: Limits, seccomp_fd: int | None) -> list[str]:
+def _bwrap_command(*, as_root: bool, limits: Limits, seccomp_fd: int | None, inputs: str) -> list[str]:
     python = _python()
     prefix = os.path.realpath(sys.base_prefix)
     command = [bwrap_path() or "bwrap"]
@@ -123,6 +186,10 @@ def _bwrap_command(*, as_root: bool, limits: Limits, seccomp_fd: int | None) -> 
         str(limits.work_mb * MB),
         "--tmpfs",
         "/work",
+        # The run's input files: a host folder, bound read-only (filled when a run takes this sandbox).
+        "--ro-bind",
+        inputs,
+        "/work/inputs",
         "--chdir",
         "/work",
         "--remount-ro",
@@ -231,6 +298,10 @@ class Sandbox:
     cgroup: RunCgroup | None
     run_limits: str
     output: asyncio.Future[tuple[tuple[bytes, bool], tuple[bytes, bool]]]  # (stdout, cut), (stderr, cut)
+    inputs: Path  # the host folder seen read-only at /work/inputs
+    outputs_fd: int  # the outputs pipe's writing end, as the sandbox knows it
+    outputs: asyncio.StreamReader
+    outputs_pipe: asyncio.BaseTransport
     workdir: tempfile.TemporaryDirectory[str] | None = None  # an unsandboxed run's folder
 
     async def discard(self) -> None:
@@ -241,19 +312,43 @@ class Sandbox:
         await _release(self)
 
 
+def _inputs_folder(workdir: tempfile.TemporaryDirectory[str] | None) -> Path:
+    """An empty folder for the run's input files that the sandbox's uid can read (under /tmp, not the service's
+    state: that may lie below a closed home)."""
+    if workdir is not None:
+        folder = Path(workdir.name) / "inputs"
+        folder.mkdir()
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="cognitionos-inputs-"))
+    folder.chmod(0o755)
+    return folder
+
+
+async def _pipe_reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    reader = asyncio.StreamReader(limit=SPOOL_BYTES)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0))
+    return reader, transport
+
+
 async def start_sandbox(*, limits: Limits, sandboxed: bool) -> Sandbox:
     """Namespaces made, limits applied, interpreter started: everything a run needs but its code."""
     workdir = None
     seccomp_fd = None
+    if not sandboxed:
+        workdir = tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-")
+    inputs = _inputs_folder(workdir)
+    outputs_read, outputs_write = os.pipe()
     if sandboxed:
         program = sandbox_filter()
         seccomp_fd = filter_fd(program) if program is not None else None
-        command = _bwrap_command(as_root=os.geteuid() == 0, limits=limits, seccomp_fd=seccomp_fd)
+        command = _bwrap_command(as_root=os.geteuid() == 0, limits=limits, seccomp_fd=seccomp_fd, inputs=str(inputs))
         cwd, env = None, {}
     else:
-        workdir = tempfile.TemporaryDirectory(prefix="cognitionos-sandbox-")
+        assert workdir is not None
         command = [_python(), "-I", "-c", BOOTSTRAP]
         cwd, env = workdir.name, {"PATH": "/usr/bin:/bin", "HOME": workdir.name}
+    passed = (outputs_write,) if seccomp_fd is None else (outputs_write, seccomp_fd)
     flavour = cgroup_flavour() if sandboxed else None
     try:
         cgroup = (
@@ -276,16 +371,20 @@ async def start_sandbox(*, limits: Limits, sandboxed: bool) -> Sandbox:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
+                pass_fds=passed,
                 preexec_fn=lambda: _limit_resources(limits, sandboxed=sandboxed, cgroup=cgroup),
             )
         except BaseException:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
+            os.close(outputs_read)
+            shutil.rmtree(inputs, ignore_errors=True)
             raise
     finally:
         close_fd(seccomp_fd)  # the child holds its own copy
+        os.close(outputs_write)
     assert process.stdout and process.stderr
+    outputs, outputs_pipe = await _pipe_reader(outputs_read)
     output = asyncio.gather(
         _read_capped(process.stdout, limits.output_bytes), _read_capped(process.stderr, limits.output_bytes)
     )
@@ -294,18 +393,35 @@ async def start_sandbox(*, limits: Limits, sandboxed: bool) -> Sandbox:
         cgroup=cgroup,
         run_limits=f"cgroup-{flavour}" if flavour else "rlimits",
         output=output,
+        inputs=inputs,
+        outputs_fd=outputs_write,
+        outputs=outputs,
+        outputs_pipe=outputs_pipe,
         workdir=workdir,
     )
 
 
-async def run_in(sandbox: Sandbox, code: str, *, timeout_seconds: float) -> ExecutionResult:
+async def run_in(
+    sandbox: Sandbox, code: str, *, timeout_seconds: float, workspace: Workspace | None = None
+) -> ExecutionResult:
     """Hand the code to a started sandbox, wait for it within the wall timeout, kill what it leaves in its session,
     collect its output. A sandbox serves exactly one run."""
     process = sandbox.process
+    workspace = workspace or Workspace()
+    if workspace.fill is not None:
+        try:
+            await workspace.fill(sandbox.inputs)
+        except BaseException:
+            await sandbox.discard()
+            raise
+    collect = workspace.collect
+    header = {"collect": collect is not None, "fd": sandbox.outputs_fd}
+    if collect is not None:
+        header |= {"max_files": collect.max_files, "max_bytes": collect.max_bytes}
     started = time.perf_counter()
     assert process.stdin is not None
     try:
-        process.stdin.write(code.encode())
+        process.stdin.write(json.dumps(header).encode() + b"\n" + code.encode())
         await process.stdin.drain()
         process.stdin.close()
     except (BrokenPipeError, ConnectionResetError):
@@ -325,6 +441,7 @@ async def run_in(sandbox: Sandbox, code: str, *, timeout_seconds: float) -> Exec
     _kill_group(process.pid)  # anything the code left running in its session
     (stdout, out_cut), (stderr, err_cut) = await sandbox.output
     exit_code = process.returncode
+    outputs, outputs_cut = await _spooled(sandbox.outputs, collect) if collect is not None else (None, False)
     try:
         return ExecutionResult(
             stdout=stdout.decode(errors="replace"),
@@ -336,14 +453,39 @@ async def run_in(sandbox: Sandbox, code: str, *, timeout_seconds: float) -> Exec
             signal=signal.Signals(-exit_code).name if exit_code is not None and exit_code < 0 else None,
             memory_exceeded=sandbox.cgroup.memory_exceeded() if sandbox.cgroup else False,
             run_limits=sandbox.run_limits,
+            outputs=outputs,
+            outputs_cut=outputs_cut,
         )
     finally:
         await _release(sandbox)
 
 
-async def run_python(code: str, *, timeout_seconds: float, limits: Limits, sandboxed: bool) -> ExecutionResult:
+async def _spooled(pipe: asyncio.StreamReader, limits: OutputLimits) -> tuple[IO[bytes] | None, bool]:
+    """The outputs pipe's tar stream in a spooled file, at most the limits' bytes with room for the tar's headers;
+    the rest is read and dropped (so a writer never blocks), and says the outputs were cut."""
+    cap = limits.max_bytes + (limits.max_files + 2) * 2048 + 10240
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (the caller closes it)
+    kept, cut = 0, False
+    try:
+        async with asyncio.timeout(OUTPUTS_DRAIN_SECONDS):
+            while chunk := await pipe.read(65536):
+                room = cap - kept
+                if room > 0:
+                    spool.write(chunk[:room])
+                    kept += min(room, len(chunk))
+                cut = cut or len(chunk) > room
+    except TimeoutError:  # something outside the sandbox's session still holds the pipe: what came is kept
+        cut = True
+    spool.seek(0)
+    return (spool if kept else None), cut
+
+
+async def run_python(
+    code: str, *, timeout_seconds: float, limits: Limits, sandboxed: bool, workspace: Workspace | None = None
+) -> ExecutionResult:
     """A run in a sandbox started for it (the pool, pool.py, hands out one started earlier)."""
-    return await run_in(await start_sandbox(limits=limits, sandboxed=sandboxed), code, timeout_seconds=timeout_seconds)
+    sandbox = await start_sandbox(limits=limits, sandboxed=sandboxed)
+    return await run_in(sandbox, code, timeout_seconds=timeout_seconds, workspace=workspace)
 
 
 async def _release(sandbox: Sandbox) -> None:
@@ -351,6 +493,9 @@ async def _release(sandbox: Sandbox) -> None:
         await asyncio.to_thread(sandbox.cgroup.remove)
     if sandbox.workdir is not None:
         sandbox.workdir.cleanup()
+    else:
+        await asyncio.to_thread(shutil.rmtree, sandbox.inputs, True)
+    sandbox.outputs_pipe.close()
 
 
 def _forget(output: asyncio.Future[tuple[tuple[bytes, bool], tuple[bytes, bool]]]) -> None:

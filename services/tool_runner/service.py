@@ -17,18 +17,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tool_runner import mcp, repository
 from services.tool_runner.config import ToolRunnerSettings
+from services.tool_runner.files import FileService
 from services.tool_runner.http_tool import HttpPolicy, http_request
 from services.tool_runner.mcp import McpError
 from services.tool_runner.mcp_servers import McpRegistry
 from services.tool_runner.pool import SandboxPool
-from services.tool_runner.sandbox import bwrap_path, run_python
+from services.tool_runner.sandbox import ExecutionResult, OutputLimits, Workspace, bwrap_path, run_python
 from services.tool_runner.schemas import TOOL_PARAMETERS, ExecuteRequest, ExecuteResponse
+from services.tool_runner.storage import FileStorage
 from shared import metrics
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import CompleteRequest
 from shared.contracts.memory import MemoryCreate, RetrieveRequest
-from shared.errors import AppError, BadRequestError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError
+from shared.errors import (
+    AppError,
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+)
 from shared.identity import Identity
 
 MAX_RECORDED_PARAMETER_CHARS = 10_000
@@ -43,7 +52,12 @@ class ToolService:
     ai: ServiceClient
     redis: Redis
     cipher: Fernet  # MCP servers' headers at rest
+    storage: FileStorage
     pool: SandboxPool | None = None  # warm sandboxes, where the host affords them
+
+    @property
+    def files(self) -> FileService:
+        return FileService(session=self.session, settings=self.settings, storage=self.storage)
 
     def _policy(self) -> HttpPolicy:
         s = self.settings
@@ -122,9 +136,14 @@ class ToolService:
                 details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
             ) from exc
         try:
-            result = await self._run(
-                identity, tool=request.tool_name, parameters=parameters.model_dump(mode="json"), timeout=timeout
-            )
+            if request.tool_name == "execute_python":
+                result = await self._execute_python(
+                    identity, request, code=parameters.model_dump()["code"], timeout=timeout
+                )
+            else:
+                result = await self._run(
+                    identity, tool=request.tool_name, parameters=parameters.model_dump(mode="json"), timeout=timeout
+                )
         except AppError as exc:
             # What the outside world did to an http_request (blocked, unreachable, refused) is the tool's result.
             if request.tool_name != "http_request" or exc.status_code not in (400, 403, 502):
@@ -179,41 +198,91 @@ class ToolService:
         finally:
             await self.redis.zrem(key, slot)
 
+    async def _execute_python(
+        self, identity: Identity, request: ExecuteRequest, *, code: str, timeout: float
+    ) -> dict[str, Any]:
+        sandboxed = bwrap_path() is not None
+        if not sandboxed and not self.settings.sandbox_allow_unsandboxed:
+            raise ServiceUnavailableError(
+                "Code execution needs bubblewrap: install it (apt-get install bubblewrap) or set "
+                "SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
+                code="sandbox_unavailable",
+            )
+        workspace = await self._workspace(identity, request)
+        async with self._sandbox_slot(identity, timeout=timeout):
+            if self.pool is not None and sandboxed:
+                outcome = await self.pool.run(code, timeout_seconds=timeout, workspace=workspace)
+            else:
+                outcome = await run_python(
+                    code,
+                    timeout_seconds=timeout,
+                    limits=self.settings.sandbox_limits(),
+                    sandboxed=sandboxed,
+                    workspace=workspace,
+                )
+        metrics.SANDBOX_SECONDS.observe(outcome.duration_ms / 1000)
+        if outcome.memory_exceeded:
+            metrics.SANDBOX_MEMORY_KILLS.inc()
+        result: dict[str, Any] = {
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "exit_code": outcome.exit_code,
+            "timed_out": outcome.timed_out,
+            "signal": outcome.signal,
+            "truncated": outcome.truncated,
+            "sandbox": "bwrap" if sandboxed else "none",
+            "memory_exceeded": outcome.memory_exceeded,
+            "run_limits": outcome.run_limits,
+        }
+        if workspace.collect is not None:
+            result |= await self._artifacts(identity, request, outcome, workspace.collect)
+        return result
+
+    async def _workspace(self, identity: Identity, request: ExecuteRequest) -> Workspace:
+        """The caller's input files (404 for any that is not theirs) and, for a run of theirs or when asked,
+        collection of what the code leaves in /work/outputs."""
+        if len(request.files) > self.settings.run_input_files:
+            raise BadRequestError(
+                f"At most {self.settings.run_input_files} input files per code run",
+                code="too_many_files",
+                details={"limit": self.settings.run_input_files},
+            )
+        owner = uuid.UUID(identity.user_id)
+        if request.run_id is not None and not await repository.run_owned(
+            self.session, owner, request.run_id, request.task_id
+        ):
+            raise NotFoundError("No such run", code="run_not_found")
+        inputs = await self.files.owned(identity, request.files) if request.files else []
+        collect = request.collect_outputs or request.run_id is not None
+        s = self.settings
+        return Workspace(
+            fill=self.files.filler(inputs) if inputs else None,
+            collect=OutputLimits(max_files=s.outputs_max_files, max_bytes=s.outputs_max_bytes) if collect else None,
+        )
+
+    async def _artifacts(
+        self, identity: Identity, request: ExecuteRequest, outcome: ExecutionResult, limits: OutputLimits
+    ) -> dict[str, Any]:
+        if outcome.outputs is None:
+            return {"artifacts": [], "artifacts_truncated": outcome.outputs_cut}
+        with outcome.outputs:
+            collected = await self.files.collect(
+                outcome.outputs,
+                owner=uuid.UUID(identity.user_id),
+                run_id=request.run_id,
+                task_id=request.task_id,
+                limits=limits,
+            )
+        shown = {"id", "name", "media_type", "size", "sha256"}
+        return {
+            "artifacts": [a.model_dump(mode="json", include=shown) for a in collected.artifacts],
+            "artifacts_truncated": collected.truncated or outcome.outputs_cut,
+            **({"artifacts_skipped": collected.skipped} if collected.skipped else {}),
+        }
+
     async def _run(
         self, identity: Identity, *, tool: str, parameters: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
-        if tool == "execute_python":
-            sandboxed = bwrap_path() is not None
-            if not sandboxed and not self.settings.sandbox_allow_unsandboxed:
-                raise ServiceUnavailableError(
-                    "Code execution needs bubblewrap: install it (apt-get install bubblewrap) or set "
-                    "SANDBOX_ALLOW_UNSANDBOXED=true for a weaker mode",
-                    code="sandbox_unavailable",
-                )
-            async with self._sandbox_slot(identity, timeout=timeout):
-                if self.pool is not None and sandboxed:
-                    outcome = await self.pool.run(parameters["code"], timeout_seconds=timeout)
-                else:
-                    outcome = await run_python(
-                        parameters["code"],
-                        timeout_seconds=timeout,
-                        limits=self.settings.sandbox_limits(),
-                        sandboxed=sandboxed,
-                    )
-            metrics.SANDBOX_SECONDS.observe(outcome.duration_ms / 1000)
-            if outcome.memory_exceeded:
-                metrics.SANDBOX_MEMORY_KILLS.inc()
-            return {
-                "stdout": outcome.stdout,
-                "stderr": outcome.stderr,
-                "exit_code": outcome.exit_code,
-                "timed_out": outcome.timed_out,
-                "signal": outcome.signal,
-                "truncated": outcome.truncated,
-                "sandbox": "bwrap" if sandboxed else "none",
-                "memory_exceeded": outcome.memory_exceeded,
-                "run_limits": outcome.run_limits,
-            }
         if tool == "http_request":
             return await http_request(
                 method=parameters["method"],

@@ -18,12 +18,15 @@ from shared.contracts.ai import (
     EmbedResponse,
     ModelsResponse,
 )
+from shared.contracts.files import FileKind, FileResponse, FilesDescribeRequest, FilesDescribeResponse
 from shared.contracts.memory import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
 from shared.contracts.plans import PlanRequest, PlanResponse, ReplanRequest
 from shared.contracts.tools import ExecuteRequest, ExecuteResponse, ToolDescription
 from shared.identity import Identity
+from shared.pagination import Page
 
 _RETRIEVED = TypeAdapter(list[RetrievedMemory])
+_FILES_PAGE = TypeAdapter(Page[FileResponse])
 _TOOLS = TypeAdapter(list[ToolDescription])
 
 
@@ -101,3 +104,26 @@ async def change_memory(
 async def list_tools(tools: ServiceClient, *, identity: Identity) -> list[ToolDescription]:
     """tool-runner GET /tools: the tools and their parameter schemas."""
     return _TOOLS.validate_python(await tools.get_json("/tools", identity=identity))
+
+
+async def describe_files(
+    tools: ServiceClient, body: FilesDescribeRequest, *, identity: Identity
+) -> FilesDescribeResponse:
+    """tool-runner POST /files/describe: the caller's files with the first lines of text ones (404 file_not_found
+    naming the ids that are not theirs)."""
+    return await tools.call("/files/describe", body, FilesDescribeResponse, identity=identity)
+
+
+async def list_files(
+    tools: ServiceClient,
+    *,
+    identity: Identity,
+    run_id: uuid.UUID | None = None,
+    kind: FileKind | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[FileResponse]:
+    """tool-runner GET /files: the caller's files, newest first, a page at a time."""
+    query = {"run_id": run_id and str(run_id), "kind": kind, "cursor": cursor, "limit": str(limit)}
+    params = {k: v for k, v in query.items() if v is not None}
+    return _FILES_PAGE.validate_python(await tools.get_json("/files", identity=identity, params=params))

@@ -29,6 +29,15 @@ class ExecuteRequest(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(default=None, gt=0, le=600)
     task_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = Field(
+        default=None, description="execute_python: the files the code leaves in /work/outputs become the run's"
+    )
+    files: list[uuid.UUID] = Field(
+        default_factory=list, max_length=100, description="execute_python: your files, read-only at /work/inputs"
+    )
+    collect_outputs: bool = Field(
+        default=False, description="execute_python: keep the files left in /work/outputs (always, with run_id)"
+    )
 
 
 class ExecuteResponse(BaseModel):

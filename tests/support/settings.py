@@ -1,6 +1,7 @@
 """Settings for the services the tests start: one set of test secrets, each service's settings builder."""
 
 import importlib
+import tempfile
 from typing import Any
 
 from services.ai_runtime.config import AIRuntimeSettings
@@ -64,7 +65,12 @@ def memory_settings(database_url: str, redis_url: str, ai_url: str, **overrides:
 
 
 def tool_settings(database_url: str, redis_url: str, **overrides: Any) -> ToolRunnerSettings:
-    return ToolRunnerSettings(**{**common_settings(database_url, redis_url), "sandbox_cpu_seconds": 5, **overrides})
+    values = {
+        **common_settings(database_url, redis_url),
+        "sandbox_cpu_seconds": 5,
+        "files_dir": tempfile.mkdtemp(prefix="cognitionos-test-files-"),
+    }
+    return ToolRunnerSettings(**{**values, **overrides})
 
 
 def service_app(package: str, database_url: str, redis_url: str, **extra: object) -> Any:

@@ -13,9 +13,18 @@ from typing import Any
 import httpx
 
 
-def run_code(client: httpx.Client, code: str, timeout: float = 10) -> dict[str, Any]:
+def run_code(
+    client: httpx.Client, code: str, timeout: float = 10, workspace: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`workspace`: input files and output collection ({"files": [...], "collect_outputs": true})."""
     response = client.post(
-        "/tools/execute", json={"tool_name": "execute_python", "parameters": {"code": code}, "timeout_seconds": timeout}
+        "/tools/execute",
+        json={
+            "tool_name": "execute_python",
+            "parameters": {"code": code},
+            "timeout_seconds": timeout,
+            **(workspace or {}),
+        },
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -29,17 +38,21 @@ class Target:
     tools: httpx.Client
     service_address: tuple[str, int]
     secrets: tuple[str, ...]
+    workspace: dict[str, Any] | None = None  # input files mounted and outputs collected in every attack's run
+
+    def run(self, code: str, timeout: float = 10) -> dict[str, Any]:
+        return run_code(self.tools, code, timeout, self.workspace)
 
 
 def infinite_loop_is_killed_at_the_wall_timeout(target: Target) -> None:
     started = time.monotonic()
-    body = run_code(target.tools, "while True:\n    pass", timeout=1.5)
+    body = target.run("while True:\n    pass", timeout=1.5)
     assert body["status"] == "timeout" and body["result"]["timed_out"]
     assert time.monotonic() - started < 8
 
 
 def memory_bomb_is_contained(target: Target) -> None:
-    body = run_code(target.tools, "x = bytearray(2 * 1024 ** 3)\nprint('allocated')")
+    body = target.run("x = bytearray(2 * 1024 ** 3)\nprint('allocated')")
     assert (
         body["status"] == "failed"
         and "MemoryError" in body["result"]["stderr"]
@@ -52,15 +65,14 @@ def fork_bomb_is_contained(target: Target) -> None:
         "import os\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            import time; "
         "time.sleep(30)\n        n += 1\nexcept OSError as e:\n    print('stopped after', n, 'forks:', e)\n"
     )
-    body = run_code(target.tools, code, timeout=5)
+    body = target.run(code, timeout=5)
     assert "stopped after" in body["result"]["stdout"], body
     assert int(body["result"]["stdout"].split()[2]) < 64
-    assert run_code(target.tools, "print('still fine')")["result"]["stdout"].strip() == "still fine"
+    assert target.run("print('still fine')")["result"]["stdout"].strip() == "still fine"
 
 
 def cannot_write_outside_its_directory(target: Target) -> None:
-    body = run_code(
-        target.tools,
+    body = target.run(
         "open('/work/ok.txt', 'w').write('fine')\nopen('/tmp/ok.txt', 'w').write('fine')\nfor p in ['/etc/evil', "
         "'/usr/evil', '/root/evil', '/app/evil']:\n    try:\n        open(p, 'w').write('x'); print('WROTE', p)\n"
         "    except OSError as e:\n        print('refused', p, type(e).__name__)",
@@ -75,7 +87,7 @@ def no_network(target: Target) -> None:
         "socket.create_connection(host, timeout=2); print('CONNECTED', host)\n    except OSError as e:\n        "
         "print('blocked', host[0])"
     )
-    body = run_code(target.tools, code)
+    body = target.run(code)
     assert "CONNECTED" not in body["result"]["stdout"] and body["result"]["stdout"].count("blocked") == 2, body
 
 
@@ -85,7 +97,7 @@ def cannot_read_the_service_secrets(target: Target) -> None:
         "import os, glob\nprint(sorted(os.environ))\nfor path in glob.glob('/proc/*/environ'):\n    try:\n        "
         "print(path, open(path, 'rb').read()[:4000])\n    except OSError:\n        pass\nprint(os.getuid())"
     )
-    body = run_code(target.tools, code)
+    body = target.run(code)
     stdout = body["result"]["stdout"]
     assert body["status"] == "succeeded" and "JWT_SECRET" not in stdout, body
     assert not [secret for secret in target.secrets if secret in stdout]
@@ -93,7 +105,7 @@ def cannot_read_the_service_secrets(target: Target) -> None:
 
 
 def output_is_capped(target: Target) -> None:
-    body = run_code(target.tools, "print('x' * 1_000_000)")
+    body = target.run("print('x' * 1_000_000)")
     assert body["result"]["truncated"] and len(body["result"]["stdout"]) <= 64 * 1024
 
 
@@ -111,7 +123,7 @@ def filling_tmp_or_the_work_dir_stops_at_the_cap(target: Target) -> None:
         "    except OSError as e:\n"
         "        print(folder, 'stopped at', written, 'MB: errno', e.errno)\n"
     )
-    body = run_code(target.tools, code, timeout=30)
+    body = target.run(code, timeout=30)
     stopped = [line for line in body["result"]["stdout"].splitlines() if "stopped at" in line]
     assert len(stopped) == 2, body
     for line in stopped:
@@ -143,7 +155,7 @@ for name, flag in (("unshare_user", 0x10000000), ("unshare_net", 0x40000000), ("
 def kernel_attack_surface_is_refused(target: Target) -> None:
     """Nested user namespaces, io_uring, kernel keyrings, bpf, userfaultfd and perf events: the usual first steps of
     a kernel exploit, each refused inside the sandbox."""
-    body = run_code(target.tools, KERNEL_SURFACE_CODE)
+    body = target.run(KERNEL_SURFACE_CODE)
     assert body["status"] == "succeeded", body
     attempts = [line.split() for line in body["result"]["stdout"].splitlines()]
     assert len(attempts) == 10, body

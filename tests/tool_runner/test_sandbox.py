@@ -51,11 +51,21 @@ def test_runs_code_and_records_it(tools: httpx.Client, database_url: str) -> Non
     assert row == "succeeded:execute_python"
 
 
-@pytest.fixture
-def target(tools: httpx.Client, tool_server: ThreadedServer) -> Iterator[Target]:
+@pytest.fixture(params=["bare", "inputs_mounted"])
+def target(request: pytest.FixtureRequest, tools: httpx.Client, tool_server: ThreadedServer) -> Iterator[Target]:
+    """Each attack runs twice: in a bare sandbox, and with an input file mounted and outputs collected."""
     os.environ["TOOL_RUNNER_TEST_SECRET"] = "s3cr3t-value"
     port = int(tool_server.url.rsplit(":", 1)[1])
-    yield Target(tools=tools, service_address=("127.0.0.1", port), secrets=("s3cr3t-value", INTERNAL_SECRET))
+    workspace = None
+    if request.param == "inputs_mounted":
+        uploaded = tools.post("/files", files={"file": ("data.csv", b"a,b\n1,2\n", "text/csv")})
+        workspace = {"files": [uploaded.json()["id"]], "collect_outputs": True}
+    yield Target(
+        tools=tools,
+        service_address=("127.0.0.1", port),
+        secrets=("s3cr3t-value", INTERNAL_SECRET),
+        workspace=workspace,
+    )
     del os.environ["TOOL_RUNNER_TEST_SECRET"]
 
 
