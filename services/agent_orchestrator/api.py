@@ -22,6 +22,7 @@ from services.agent_orchestrator.schemas import (
     RunResponse,
 )
 from shared.app import core_state
+from shared.contracts.files import FileResponse
 from shared.errors import BadRequestError
 from shared.identity import CurrentIdentity, PersonIdentity
 from shared.pagination import Page
@@ -230,6 +231,21 @@ async def decide_approval(
     approval_id: uuid.UUID, body: ApprovalDecision, identity: PersonIdentity, approvals: Approvals
 ) -> ApprovalResponse:
     return await approvals.decide(identity, approval_id, body)
+
+
+@router.get(
+    "/runs/{run_id}/artifacts",
+    response_model=Page[FileResponse],
+    summary="The files the run's code left in /work/outputs (download each at /files/{id}/content)",
+)
+async def run_artifacts(
+    run_id: uuid.UUID,
+    identity: CurrentIdentity,
+    runs: Runs,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[FileResponse]:
+    return await runs.artifacts(identity, run_id, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -48,7 +48,7 @@ async def get_agent_service(state: State, session: DbSession) -> AgentService:
 
 
 def run_service(state: OrchestratorState, session: AsyncSession) -> RunService:
-    return RunService(session=session, settings=state.settings, planner=state.planner, ai=state.ai)
+    return RunService(session=session, settings=state.settings, planner=state.planner, ai=state.ai, tools=state.tools)
 
 
 async def get_run_service(state: State, session: DbSession) -> RunService:

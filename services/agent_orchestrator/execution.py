@@ -72,6 +72,7 @@ class TaskContext:
     model: str | None = None  # the run's model for every call (else the agent's, else the role's chain)
     prompt_version: str | None = None  # the run's executor prompt version
     eval_id: uuid.UUID | None = None  # an eval's run: its memories stay in the eval's own scope
+    input_files: list[dict[str, Any]] = field(default_factory=list)  # read-only at /work/inputs in every code run
 
     def memory_store_scope(self) -> dict[str, Any]:
         return {"scope": EVAL_SCOPE, "session_id": f"eval:{self.eval_id}"} if self.eval_id else {}
@@ -324,16 +325,41 @@ class TaskExecutor:
         code = self._gate(ctx, "execute_python", {"code": code}, context=context)["code"]
         ran = await self._tool(ctx, "execute_python", {"code": code}, whole=True)
         result = ran["result"] or {}
+        await self._announce_artifacts(ctx, result)
         if ran["status"] != "succeeded":
             raise TaskError(f"The code {ran['status']}: {ran['error'] or ''}"[:4000], code=f"code_{ran['status']}")
         stdout = result.get("stdout", "")
+        artifacts = {k: result[k] for k in ("artifacts", "artifacts_truncated", "artifacts_skipped") if result.get(k)}
         return {
             "code": code,
             "stdout": stdout,
             "stderr": result.get("stderr", ""),
             "exit_code": result.get("exit_code"),
             "checks_passed": checks_passed(code=code, exit_code=result.get("exit_code"), stdout=stdout),
+            **artifacts,
         }
+
+    async def _announce_artifacts(self, ctx: TaskContext, result: dict[str, Any]) -> None:
+        """One artifact_created event per file the code left in /work/outputs (also from a failed attempt: the
+        files are kept), and one artifacts_truncated when the limits left some behind."""
+        for artifact in result.get("artifacts") or ():
+            await self.record_event(
+                run_id=ctx.run_id,
+                task_id=ctx.task.id,
+                event_type="artifact_created",
+                message=f"{artifact['name']} ({artifact['size']} bytes)",
+                data=artifact,
+                cost_usd=None,
+            )
+        if result.get("artifacts_truncated"):
+            await self.record_event(
+                run_id=ctx.run_id,
+                task_id=ctx.task.id,
+                event_type="artifacts_truncated",
+                message="Some files in /work/outputs were not kept: past the limits on their number or size",
+                data={"kept": len(result.get("artifacts") or ())},
+                cost_usd=None,
+            )
 
     # --- calls to the other services -------------------------------------------------------------------
 
@@ -442,6 +468,9 @@ class TaskExecutor:
         covers (the executor's recall and the summary's memory are bookkeeping, not the agent's actions)."""
         if gated:
             parameters = self._gate(ctx, tool, parameters)
+        workspace = (
+            {"run_id": ctx.run_id, "files": [f["id"] for f in ctx.input_files]} if tool == "execute_python" else {}
+        )
         try:
             body = ExecuteRequest.model_validate(
                 {
@@ -449,6 +478,7 @@ class TaskExecutor:
                     "parameters": parameters,
                     "task_id": ctx.task.id,
                     "timeout_seconds": self.settings.tool_timeout_seconds,
+                    **workspace,
                 }
             )
         except ValidationError as exc:  # a tool the tool-runner does not have: no attempt would do better
@@ -461,7 +491,7 @@ class TaskExecutor:
         excerpt = {
             k: (v[:500] if isinstance(v, str) else v)
             for k, v in (ran.get("result") or {}).items()
-            if k in ("stdout", "stderr", "exit_code", "id", "status")
+            if k in ("stdout", "stderr", "exit_code", "id", "status", "artifacts")
         }
         await self.record_event(
             run_id=ctx.run_id,
@@ -547,6 +577,8 @@ class TaskExecutor:
             parts.append(f"Inputs: {json.dumps(inputs)[: self.settings.dependency_chars_in_prompt]}")
         if ctx.dependency_outputs:
             parts.append(f"Results of the tasks this one depends on:\n{self._results_text(ctx)}")
+        if ctx.input_files:
+            parts.append(input_files_text(ctx.input_files))
         if recalled:
             parts.append(recalled)
         if feedback := task.inputs.get("critic_feedback"):
@@ -569,6 +601,18 @@ class TaskExecutor:
             "agent": ctx.agent.name,
             "source": "agent-orchestrator",
         }
+
+
+def input_files_text(files: list[dict[str, Any]]) -> str:
+    """What an executor is told of the run's files: where its code reads them, what they start with, and where
+    to leave the files it makes."""
+    lines = ["Input files, read-only for your code at /work/inputs/<name>:"]
+    for f in files:
+        lines.append(f"- /work/inputs/{f['name']} ({f['media_type']}, {f['size']} bytes)")
+        if f.get("head"):
+            lines.append("  first lines:\n    " + "\n    ".join(str(f["head"]).splitlines()[:5]))
+    lines.append("Files your code writes to /work/outputs/ are handed to the user.")
+    return "\n".join(lines)
 
 
 async def wait_out(

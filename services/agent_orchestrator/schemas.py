@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.agent_orchestrator.verification import Verification
+from shared.contracts.files import MAX_FILES_PER_RUN
 from shared.contracts.tools import AllowedTool
 
 AgentRole = Literal["planner", "executor", "critic", "summarizer"]
@@ -93,6 +94,12 @@ class RunCreate(BaseModel):
     agent: str | None = Field(
         default=None, max_length=100, description="Every executor task runs as this agent (yours or a built-in one)"
     )
+    files: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=MAX_FILES_PER_RUN,
+        description="Your uploaded files (POST /files): the run's code reads them at /work/inputs/<name>, and the "
+        "planner and executor are told of them",
+    )
 
     @property
     def approval_patterns(self) -> list[str]:
@@ -126,6 +133,13 @@ class TaskResponse(BaseModel):
     finished_at: datetime | None
 
 
+class InputFile(BaseModel):
+    id: uuid.UUID
+    name: str
+    media_type: str
+    size: int
+
+
 class RunResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -154,6 +168,10 @@ class RunResponse(BaseModel):
     prompt_version: str | None = None
     agent: str | None = None
     eval_id: uuid.UUID | None = Field(default=None, description="The eval that made this run (hidden from the list)")
+    input_files: list[InputFile] = Field(
+        default_factory=list,
+        description="The files its code reads at /work/inputs (GET /runs/{id}/artifacts: its outputs)",
+    )
     tasks: list[TaskResponse] = Field(default_factory=list)
 
 

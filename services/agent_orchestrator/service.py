@@ -27,6 +27,7 @@ from services.agent_orchestrator.schemas import (
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import BudgetRequest
+from shared.contracts.files import FileResponse, FilesDescribeRequest
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
@@ -188,6 +189,7 @@ class RunService:
     settings: OrchestratorSettings
     planner: ServiceClient
     ai: ServiceClient
+    tools: ServiceClient
 
     async def create(self, identity: Identity, request: RunCreate) -> Run:
         run, task_count = await self._open(identity, request)
@@ -251,6 +253,7 @@ class RunService:
             agent=request.agent,
             eval_id=eval_id,
             started_at=datetime.now(UTC),
+            input_files=await self._input_files(identity, request.files),
         )
         if request.plan_id is not None:
             plan = await contracts.get_plan(self.planner, request.plan_id, identity=identity)
@@ -259,7 +262,7 @@ class RunService:
             tasks = tasks_from_plan(run, planned, self.settings.default_max_attempts)
         else:
             plan_inputs = {
-                "context": request.context,
+                "context": with_input_files(request.context, run.input_files),
                 "max_tasks": request.max_tasks or self.settings.default_max_tasks,
             }
             tasks = [
@@ -284,6 +287,23 @@ class RunService:
         self.session.add_all(tasks)
         await self.session.flush()
         return run, len(tasks)
+
+    async def _input_files(self, identity: Identity, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+        """The run's input files as the planner and the executor are told of them (404 file_not_found for any that
+        is not the caller's)."""
+        if not ids:
+            return []
+        described = await contracts.describe_files(self.tools, FilesDescribeRequest(ids=ids), identity=identity)
+        return [brief.model_dump(mode="json") for brief in described.files]
+
+    async def artifacts(
+        self, identity: Identity, run_id: uuid.UUID, *, cursor: str | None, limit: int
+    ) -> Page[FileResponse]:
+        """The files the run's code left in /work/outputs, newest first."""
+        run = await self.get(identity, run_id)
+        return await contracts.list_files(
+            self.tools, identity=identity, run_id=run.id, kind="output", cursor=cursor, limit=limit
+        )
 
     async def open_for_eval(self, identity: Identity, request: RunCreate, *, eval_id: uuid.UUID) -> Run:
         """An eval's run, created and made ready in the session's transaction (the caller commits)."""
@@ -446,6 +466,7 @@ class RunLineageService:
             model=parent.model,
             prompt_version=parent.prompt_version,
             agent=parent.agent,
+            input_files=list(parent.input_files or ()),
             started_at=datetime.now(UTC),
         )
         if child.budget_usd is not None:
@@ -509,3 +530,19 @@ class RunLineageService:
             if c.user_id == run.user_id
         ]
         return RunLineage(run_id=run.id, ancestors=ancestors, children=children)
+
+
+def with_input_files(context: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The planner's context, told of the run's input files: where the code finds them, what they hold."""
+    if not files:
+        return context
+    told = [
+        {
+            "path": f"/work/inputs/{f['name']}",
+            "media_type": f["media_type"],
+            "size": f["size"],
+            "first_lines": f["head"],
+        }
+        for f in files
+    ]
+    return {**context, "input_files": told}

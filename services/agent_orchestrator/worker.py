@@ -56,6 +56,7 @@ class RunBasics:
     prompt_version: str | None = None
     agent: str | None = None
     eval_id: uuid.UUID | None = None
+    input_files: tuple[dict[str, Any], ...] = ()
 
 
 def new_worker_id() -> str:
@@ -330,6 +331,7 @@ class Worker(BackgroundComponent):
                 prompt_version=run.prompt_version,
                 agent=run.agent,
                 eval_id=run.eval_id,
+                input_files=tuple(run.input_files or ()),
             )
             if len(self._runs) > RUN_CACHE_SIZE:
                 self._runs.pop(next(iter(self._runs)))
@@ -372,6 +374,7 @@ class Worker(BackgroundComponent):
             model=run.model,
             prompt_version=run.prompt_version,
             eval_id=run.eval_id,
+            input_files=list(run.input_files or ()),
         )
 
     async def _commit_successes(self) -> None:

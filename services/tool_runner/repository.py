@@ -144,6 +144,6 @@ async def run_owned(session: AsyncSession, owner_id: uuid.UUID, run_id: uuid.UUI
     query = select(exists().where(Run.id == run_id, Run.user_id == owner_id))
     if task_id is not None:
         query = select(
-            exists().where(Task.id == task_id, Task.run_id == run_id, Run.id == run_id, Run.user_id == owner_id)
+            exists().where(Task.id == task_id, Task.run_id == Run.id, Run.id == run_id, Run.user_id == owner_id)
         )
     return bool((await session.execute(query)).scalar())

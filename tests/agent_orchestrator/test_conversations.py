@@ -197,6 +197,20 @@ def test_a_tool_call_round_trip_completes(chat: Chat, script: RoleScript) -> Non
 
 
 @pytest.mark.needs_sandbox
+def test_a_chats_code_hands_back_its_files_by_id(chat: Chat, script: RoleScript) -> None:
+    code = "open('/work/outputs/table.csv', 'w').write('n,square\\n7,49\\n')\nprint('written')"
+    script.add("assistant", CallTools([("execute_python", {"code": code})]), "The table is attached.")
+    conversation = chat.start()
+    reply = chat.say(conversation["id"], "Make me a table of a square")
+    result = json.loads(reply["messages"][2]["content"])
+    [artifact] = result["result"]["artifacts"]
+    assert artifact["name"] == "table.csv" and artifact["media_type"] == "text/csv"
+    download = chat.http.get(f"/files/{artifact['id']}/content")  # through the gateway
+    assert download.status_code == 200 and download.content == b"n,square\n7,49\n"
+    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''table.csv"
+
+
+@pytest.mark.needs_sandbox
 def test_a_gated_tool_call_ends_the_turn_and_deciding_it_continues(chat: Chat, script: RoleScript) -> None:
     script.add("assistant", CallTools([("execute_python", {"code": FIB_CODE})]), "It printed 43.")
     conversation = chat.start()

@@ -564,7 +564,9 @@ class ConversationService:
                 await self.session.commit()
                 turn.run_id = run.id
                 return json.dumps({"run_id": str(run.id), "status": "running"})
-            asked = ExecuteRequest.model_validate({"tool_name": name, "parameters": arguments})
+            # Files a chat's code leaves in /work/outputs are kept: the result names them, with ids to download.
+            collect = {"collect_outputs": True} if name == "execute_python" else {}
+            asked = ExecuteRequest.model_validate({"tool_name": name, "parameters": arguments, **collect})
             ran = await contracts.execute(self.tools, asked, identity=identity)
         except (AppError, ValueError) as exc:  # pydantic's ValidationError is a ValueError: an unknown tool
             return json.dumps({"error": str(exc)[:TOOL_RESULT_CHARS]})

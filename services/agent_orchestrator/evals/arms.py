@@ -111,7 +111,9 @@ class CaseRunner:
                 budget_usd=config.get("budget_usd"),
             )
             async with self.sessionmaker() as session:
-                runs = RunService(session=session, settings=self.settings, planner=self.planner, ai=self.ai)
+                runs = RunService(
+                    session=session, settings=self.settings, planner=self.planner, ai=self.ai, tools=self.tools
+                )
                 run = await runs.open_for_eval(owner(evaluation), asked, eval_id=evaluation.id)
                 await repository.set_run(session, result.id, run.id)
                 await session.commit()
@@ -156,7 +158,9 @@ class CaseRunner:
 
     async def _cancel(self, evaluation: Eval, run_id: uuid.UUID) -> None:
         async with self.sessionmaker() as session:
-            runs = RunService(session=session, settings=self.settings, planner=self.planner, ai=self.ai)
+            runs = RunService(
+                session=session, settings=self.settings, planner=self.planner, ai=self.ai, tools=self.tools
+            )
             with contextlib.suppress(AppError):  # it finished meanwhile
                 await runs.cancel(owner(evaluation), run_id)
 
