@@ -22,6 +22,7 @@ from cognitionos_cli.embedded import (
     state_dir,
 )
 from cognitionos_cli.evals import eval_app
+from cognitionos_cli.files import files_app
 from cognitionos_cli.memories import memories_app
 from cognitionos_cli.runs import run, runs_app, signed_in
 from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services, write_private
@@ -59,6 +60,7 @@ app.command()(logout)
 app.add_typer(runs_app, name="runs")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(eval_app, name="eval")
+app.add_typer(files_app, name="files")
 
 
 def _print_version(asked: bool) -> None:

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import httpx
@@ -22,7 +23,7 @@ from cognitionos_cli.deciding import ask
 from cognitionos_cli.progress import EventPrinter
 from cognitionos_cli.workflow import Gateway, sandbox_outputs
 from cognitionos_sdk import AuthenticationError, BadRequestError, CognitionOSError
-from cognitionos_sdk.formatting import usd
+from cognitionos_sdk.formatting import human_bytes, usd
 
 EXIT_SUCCEEDED = 0
 EXIT_RUN_FAILED = 1
@@ -104,8 +105,17 @@ def show_finished(run: dict[str, Any], console: Console, *, as_json: bool) -> No
         console.out(f"\nrun {run['id']} {run['status']}{checked}: {result.get('summary') or run['error'] or ''}")
         for task, stdout in sandbox_outputs(run):
             console.out(f"sandbox output of {task}:\n{stdout.rstrip()}")
+        if run.get("artifacts"):
+            console.out("files it made:")
+            for line in artifact_lines(run["artifacts"]):
+                console.out(line)
         console.out(f"cost: {usd(run['spent_usd'])}")
     raise typer.Exit(EXIT_SUCCEEDED if run["status"] == "succeeded" else EXIT_RUN_FAILED)
+
+
+def artifact_lines(artifacts: list[dict[str, Any]]) -> list[str]:
+    """A finished run's outputs, each with the command that downloads it."""
+    return [f"  {a['name']} ({human_bytes(a['size'])}): cognitionos files download {a['id']}" for a in artifacts]
 
 
 def run(
@@ -121,21 +131,37 @@ def run(
     json_lines: Annotated[
         bool, typer.Option("--json", help="Print the run's events as JSON lines, then the run")
     ] = False,
+    file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            exists=True, dir_okay=False, readable=True, help="A file the run's code reads at /work/inputs (repeat it)"
+        ),
+    ] = None,
+    file_id: Annotated[
+        list[str] | None, typer.Option(help="A file you uploaded before (cognitionos files upload; repeat it)")
+    ] = None,
 ) -> None:
     """Run a goal on the running system (`cognitionos up`) and follow it: a live table of its tasks, states and
     cost on a terminal (one line per event elsewhere), then the result. The run's id comes first; Ctrl-C stops
     following, and `cognitionos runs follow ID` picks it up again. With --require-approval, each held tool call is
-    shown and asked about (y/n/e) on a terminal; elsewhere `cognitionos approvals` decides it."""
+    shown and asked about (y/n/e) on a terminal; elsewhere `cognitionos approvals` decides it. Each --file is
+    uploaded first; the files the run's code writes to /work/outputs are listed at the end, with the command that
+    downloads each."""
     console = Console(highlight=False)
     gated: list[str] | str | None = "all" if require_approval and "all" in require_approval else require_approval
     with signed_in(url, api_key) as gateway:
-        run_id = gateway.sdk.runs.create(goal, budget_usd=budget_usd, max_tasks=max_tasks, require_approval=gated).id
+        files = [*(file_id or ()), *(gateway.sdk.files.upload(path).id for path in file or ())]
+        created = gateway.sdk.runs.create(
+            goal, budget_usd=budget_usd, max_tasks=max_tasks, require_approval=gated, files=files
+        )
+        run_id = created.id
         if json_lines:
             console.out(json.dumps({"run_id": run_id}))
         else:
             console.out(f"run {run_id} started (follow it again with: cognitionos runs follow {run_id})")
         prompt = _terminal_prompt(gateway, console, as_json=json_lines)
         finished = follow(gateway, run_id, console, as_json=json_lines, decide=prompt)
+        finished["artifacts"] = gateway.artifacts(run_id)
     show_finished(finished, console, as_json=json_lines)
 
 
@@ -202,6 +228,7 @@ def follow_run(run_id: RunId, url: GatewayUrl = None, api_key: ApiKey = None, as
     with signed_in(url, api_key) as gateway:
         gateway.run(run_id)  # an unknown id is one line and exit 1, before any stream opens
         finished = follow(gateway, run_id, console, as_json=as_json)
+        finished["artifacts"] = gateway.artifacts(run_id)
     show_finished(finished, console, as_json=as_json)
 
 

@@ -74,6 +74,10 @@ class Gateway:
     def run(self, run_id: str) -> dict[str, Any]:
         return self.sdk.runs.get(run_id).model_dump(mode="json")
 
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """The files the run's code left in /work/outputs (the first page: at most 200)."""
+        return [f.model_dump(mode="json") for f in self.sdk.runs.artifacts(run_id, limit=200).items]
+
     def memory(self, memory_id: str) -> dict[str, Any]:
         return self.sdk.memories.get(memory_id).model_dump(mode="json")
 

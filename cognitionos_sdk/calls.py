@@ -14,6 +14,7 @@ from cognitionos_sdk.types import (
     Conversation,
     Eval,
     EvalComparison,
+    File,
     Memory,
     MemoryImport,
     Message,
@@ -35,6 +36,7 @@ class Call(Generic[T]):
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     content: bytes | None = None  # a body that is not JSON (then `json` is None)
+    files: dict[str, Any] | None = None  # a multipart upload (httpx streams an open file from disk)
     headers: dict[str, str] = field(default_factory=dict)
 
     def parse(self, body: Any) -> T:
@@ -43,12 +45,16 @@ class Call(Generic[T]):
 
     def request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         """The HTTP request, built by the client that sends it (its base URL, headers and timeout)."""
+        for part in (self.files or {}).values():
+            if hasattr(part[1], "seek"):
+                part[1].seek(0)  # a retry sends the whole file again
         return http.build_request(
             self.method,
             self.path,
             params=self.params or None,
             json=self.json,
             content=self.content,
+            files=self.files,
             headers=self.headers,
         )
 
@@ -115,6 +121,7 @@ def create_run(
     require_approval: list[str] | str | None = None,
     model: str | None = None,
     agent: str | None = None,
+    files: list[str] | None = None,
 ) -> Call[Run]:
     body = _query(
         goal=goal,
@@ -123,6 +130,7 @@ def create_run(
         require_approval=require_approval,
         model=model,
         agent=agent,
+        files=files or None,
     )
     return Call(
         method="POST", path="/api/v1/runs", json=body, headers=_idempotency(idempotency_key), answer=TypeAdapter(Run)
@@ -598,3 +606,45 @@ def cancel_import(import_id: str) -> Call[None]:
 @operation("POST", "/api/v1/memories/admin/reembed")
 def reembed_memories() -> Call[dict[str, Any]]:
     return Call(method="POST", path="/api/v1/memories/admin/reembed", answer=JSON)
+
+
+# --- files ------------------------------------------------------------------------------------------------------
+
+
+@operation("POST", "/api/v1/files")
+def upload_file(content: Any, *, name: str, media_type: str | None) -> Call[File]:
+    """`content`: bytes, or a file opened in binary mode (streamed, never read whole)."""
+    part = (name, content, media_type) if media_type else (name, content)
+    return Call(method="POST", path="/api/v1/files", files={"file": part}, answer=TypeAdapter(File))
+
+
+@operation("GET", "/api/v1/files")
+def list_files(*, run_id: str | None, kind: str | None, cursor: str | None, limit: int) -> Call[Page[File]]:
+    query = _query(run_id=run_id, kind=kind, cursor=cursor, limit=limit)
+    return Call(method="GET", path="/api/v1/files", params=query, answer=_page(File))
+
+
+@operation("GET", "/api/v1/files/{file_id}")
+def get_file(file_id: str) -> Call[File]:
+    return Call(method="GET", path=f"/api/v1/files/{file_id}", answer=TypeAdapter(File))
+
+
+@operation("POST", "/api/v1/files/describe")
+def describe_files(ids: list[str]) -> Call[dict[str, Any]]:
+    return Call(method="POST", path="/api/v1/files/describe", json={"ids": ids}, answer=JSON)
+
+
+@operation("DELETE", "/api/v1/files/{file_id}")
+def delete_file(file_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/files/{file_id}", answer=None)
+
+
+@operation("GET", "/api/v1/files/{file_id}/content")
+def file_content_path(file_id: str) -> str:
+    return f"/api/v1/files/{file_id}/content"
+
+
+@operation("GET", "/api/v1/runs/{run_id}/artifacts")
+def run_artifacts(run_id: str, *, cursor: str | None, limit: int) -> Call[Page[File]]:
+    query = _query(cursor=cursor, limit=limit)
+    return Call(method="GET", path=f"/api/v1/runs/{run_id}/artifacts", params=query, answer=_page(File))

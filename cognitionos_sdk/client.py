@@ -5,7 +5,9 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, Self, TypeVar
+from urllib.parse import unquote
 
 import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
@@ -19,6 +21,7 @@ from cognitionos_sdk.types import (
     Conversation,
     Eval,
     EvalComparison,
+    File,
     Memory,
     MemoryImport,
     Message,
@@ -112,6 +115,7 @@ class CognitionOS:
             transport=transport,
         )
         self.runs = Runs(self)
+        self.files = Files(self)
         self.evals = Evals(self)
         self.approvals = Approvals(self)
         self.memories = Memories(self)
@@ -194,9 +198,11 @@ class Runs:
         require_approval: list[str] | str | None = None,
         model: str | None = None,
         agent: str | None = None,
+        files: list[str] | None = None,
     ) -> Run:
         """`require_approval`: tools whose calls wait for your decision (names, patterns, or "all"). `model`: every
-        LLM call of the run uses it; `agent`: every executor task runs as that agent."""
+        LLM call of the run uses it; `agent`: every executor task runs as that agent. `files`: ids of your uploaded
+        files (`client.files.upload`), which the run's code reads at /work/inputs/<name>."""
         return self._client.send(
             calls.create_run(
                 goal,
@@ -206,8 +212,13 @@ class Runs:
                 require_approval=require_approval,
                 model=model,
                 agent=agent,
+                files=files,
             )
         )
+
+    def artifacts(self, run_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[File]:
+        """The files the run's code left in /work/outputs (download each with `client.files.download`)."""
+        return self._client.send_page(lambda c: calls.run_artifacts(run_id, cursor=c, limit=limit), cursor)
 
     def get(self, run_id: str) -> Run:
         return self._client.send(calls.get_run(run_id))
@@ -298,6 +309,55 @@ class Runs:
         for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return self.get(run_id)
+
+
+class Files:
+    """Your files: uploads, which runs read at /work/inputs (`runs.create(files=[...])`), and what runs' code left
+    in /work/outputs (`runs.artifacts(run_id)`)."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def upload(
+        self, source: str | os.PathLike[str] | bytes, *, name: str | None = None, media_type: str | None = None
+    ) -> File:
+        """A path (streamed from disk) or bytes (then give `name`); the media type is guessed from the name."""
+        if isinstance(source, bytes):
+            return self._client.send(calls.upload_file(source, name=name or "file", media_type=media_type))
+        with open(source, "rb") as stream:
+            call = calls.upload_file(stream, name=name or Path(source).name, media_type=media_type)
+            return self._client.send(call)
+
+    def download(self, file_id: str, path: str | os.PathLike[str] | None = None) -> bytes | Path:
+        """The file's bytes, or, given a `path`, streamed to it (a folder: the file's own name inside it)."""
+        with self._client._http.stream("GET", calls.file_content_path(file_id)) as response:
+            if not response.is_success:
+                response.read()
+                raise_for_error(response)
+            if path is None:
+                return response.read()
+            target = _download_target(path, response)
+            with open(target, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+            return target
+
+    def get(self, file_id: str) -> File:
+        return self._client.send(calls.get_file(file_id))
+
+    def list(
+        self, *, run_id: str | None = None, kind: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> Page[File]:
+        """Newest first; `kind`: "input" (uploads) or "output" (runs' artifacts)."""
+        make = lambda c: calls.list_files(run_id=run_id, kind=kind, cursor=c, limit=limit)  # noqa: E731
+        return self._client.send_page(make, cursor)
+
+    def describe(self, file_ids: Names) -> Rows:
+        """The files as a run's planner is told of them (text ones with their first lines)."""
+        return [*self._client.send(calls.describe_files(file_ids))["files"]]
+
+    def delete(self, file_id: str) -> None:
+        self._client.send(calls.delete_file(file_id))
 
 
 class Evals:
@@ -685,6 +745,7 @@ class AsyncCognitionOS:
             transport=transport,
         )
         self.runs = AsyncRuns(self)
+        self.files = AsyncFiles(self)
         self.evals = AsyncEvals(self)
         self.approvals = AsyncApprovals(self)
         self.memories = AsyncMemories(self)
@@ -767,6 +828,7 @@ class AsyncRuns:
         require_approval: list[str] | str | None = None,
         model: str | None = None,
         agent: str | None = None,
+        files: list[str] | None = None,
     ) -> Run:
         call = calls.create_run(
             goal,
@@ -776,8 +838,12 @@ class AsyncRuns:
             require_approval=require_approval,
             model=model,
             agent=agent,
+            files=files,
         )
         return await self._client.send(call)
+
+    async def artifacts(self, run_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[File]:
+        return await self._client.send_page(lambda c: calls.run_artifacts(run_id, cursor=c, limit=limit), cursor)
 
     async def get(self, run_id: str) -> Run:
         return await self._client.send(calls.get_run(run_id))
@@ -864,6 +930,48 @@ class AsyncRuns:
         async for _ in self.events(run_id, timeout=timeout, on_progress=on_progress):
             pass
         return await self.get(run_id)
+
+
+class AsyncFiles:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def upload(
+        self, source: str | os.PathLike[str] | bytes, *, name: str | None = None, media_type: str | None = None
+    ) -> File:
+        if isinstance(source, bytes):
+            return await self._client.send(calls.upload_file(source, name=name or "file", media_type=media_type))
+        with open(source, "rb") as stream:
+            call = calls.upload_file(stream, name=name or Path(source).name, media_type=media_type)
+            return await self._client.send(call)
+
+    async def download(self, file_id: str, path: str | os.PathLike[str] | None = None) -> bytes | Path:
+        async with self._client._http.stream("GET", calls.file_content_path(file_id)) as response:
+            if not response.is_success:
+                await response.aread()
+                raise_for_error(response)
+            if path is None:
+                return await response.aread()
+            target = _download_target(path, response)
+            with open(target, "wb") as out:
+                async for chunk in response.aiter_bytes():
+                    out.write(chunk)
+            return target
+
+    async def get(self, file_id: str) -> File:
+        return await self._client.send(calls.get_file(file_id))
+
+    async def list(
+        self, *, run_id: str | None = None, kind: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> Page[File]:
+        make = lambda c: calls.list_files(run_id=run_id, kind=kind, cursor=c, limit=limit)  # noqa: E731
+        return await self._client.send_page(make, cursor)
+
+    async def describe(self, file_ids: Names) -> Rows:
+        return [*(await self._client.send(calls.describe_files(file_ids)))["files"]]
+
+    async def delete(self, file_id: str) -> None:
+        await self._client.send(calls.delete_file(file_id))
 
 
 class AsyncEvals:
@@ -1208,3 +1316,14 @@ class AsyncAccount:
 
     async def set_active(self, user_id: str, *, active: bool) -> User:
         return await self._client.send(calls.set_active(user_id, active=active))
+
+
+def _download_target(path: str | os.PathLike[str], response: httpx.Response) -> Path:
+    """`path`, or, when it is a folder, the file's own name (from Content-Disposition) inside it."""
+    target = Path(path)
+    if not target.is_dir():
+        return target
+    disposition = response.headers.get("content-disposition", "")
+    _, _, encoded = disposition.partition("filename*=UTF-8''")
+    name = Path(unquote(encoded)).name if encoded else ""
+    return target / (name or "download")

@@ -72,6 +72,29 @@ class Task(Model):
     error: str | None = None
 
 
+class File(Model):
+    """An uploaded file (`kind` input) or one a run's code left in /work/outputs (`kind` output, with its run and
+    task). Download it with `client.files.download(id)`."""
+
+    id: str
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    kind: str
+    run_id: str | None = None
+    task_id: str | None = None
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+class InputFile(Model):
+    id: str
+    name: str
+    media_type: str
+    size: int
+
+
 class Run(Model):
     id: str
     goal: str
@@ -86,6 +109,7 @@ class Run(Model):
     parent_run_id: str | None = None
     origin: str | None = None
     require_approval: list[str] = []
+    input_files: list[InputFile] = []  # read by its code at /work/inputs/<name>; its outputs: runs.artifacts(id)
     tasks: list[Task] = []
 
     @property

@@ -198,3 +198,30 @@ def test_ctrl_c_stops_following_not_the_run_and_says_how_to_follow_again(
     monkeypatch.undo()
     code, output = cognitionos(cli_env, "runs", "follow", run_id)
     assert code == 0 and f"run {run_id} succeeded" in output  # the run went on without anyone following it
+
+
+@pytest.mark.needs_sandbox
+def test_run_with_a_file_lists_what_its_code_made_and_files_download_it(
+    cli_env: dict[str, str], script: RoleScript, tmp_path: Path
+) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("city,temperature\nParis,21\nLyon,24\n")
+    code = (
+        "import csv, json\nrows = list(csv.DictReader(open('/work/inputs/data.csv')))\n"
+        "open('/work/outputs/summary.json', 'w').write(json.dumps({'rows': len(rows)}))"
+    )
+    script.add("planner", {"tasks": [task("sum", tool="execute_python", inputs={"code": code})], "risks": []})
+    exit_code, output = cognitionos(cli_env, "run", "Summarise the table", "--file", str(data))
+    assert exit_code == 0, output
+    assert "files it made:" in output and "summary.json (11 B): cognitionos files download " in output
+    artifact_id = output.split("cognitionos files download ")[1].split()[0]
+    exit_code, saved = cognitionos(cli_env, "files", "download", artifact_id, "--output", str(tmp_path))
+    assert exit_code == 0 and Path(saved.strip()).read_text() == '{"rows": 2}'
+    exit_code, listed = cognitionos(cli_env, "files", "list", "--json")
+    assert exit_code == 0 and sorted(f["name"] for f in json.loads(listed)) == ["data.csv", "summary.json"]
+    exit_code, uploaded = cognitionos(cli_env, "files", "upload", str(data), "--json")
+    [again] = json.loads(uploaded)
+    assert exit_code == 0 and again["name"] == "data.csv"
+    assert cognitionos(cli_env, "files", "delete", again["id"])[0] == 0
+    exit_code, missing = cognitionos(cli_env, "files", "show", again["id"])
+    assert exit_code == 1 and "No such file" in missing

@@ -5,6 +5,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -294,3 +295,37 @@ def test_agents_plans_tools_spend_and_the_account_through_the_sdk(client: Cognit
     assert client.memories.delete_matching(memory_type="preference") == 1
     with pytest.raises(PermissionDeniedError):  # admins only
         client.account.users()
+
+
+@pytest.mark.needs_sandbox
+def test_files_in_and_artifacts_out_through_the_sdk(client: CognitionOS, script: RoleScript, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"city,temperature\nParis,21\nLyon,24\n")
+    uploaded = client.files.upload(data)
+    assert uploaded.name == "data.csv" and uploaded.media_type == "text/csv" and uploaded.kind == "input"
+    code = (
+        "rows = open('/work/inputs/data.csv').read().splitlines()[1:]\n"
+        "open('/work/outputs/count.txt', 'w').write(str(len(rows)))"
+    )
+    script.add("planner", {"tasks": [task("count", tool="execute_python", inputs={"code": code})], "risks": []})
+    run = client.runs.create("Count the cities", files=[uploaded.id])
+    assert [f.name for f in run.input_files] == ["data.csv"]
+    assert client.runs.wait(run.id, timeout=120).status == "succeeded"
+    [artifact] = client.runs.artifacts(run.id).items
+    assert artifact.name == "count.txt" and client.files.download(artifact.id) == b"2"
+    saved = client.files.download(artifact.id, tmp_path)
+    assert saved == tmp_path / "count.txt" and saved.read_bytes() == b"2"
+    assert [f.id for f in client.files.list(kind="output").items] == [artifact.id]
+    assert client.files.describe([uploaded.id])[0]["head"].startswith("city,temperature")
+    client.files.delete(uploaded.id)
+    with pytest.raises(NotFoundError):
+        client.files.get(uploaded.id)
+
+    async def scenario() -> None:
+        async with AsyncCognitionOS(str(client._http.base_url), token=_token(client)) as sdk:
+            made = await sdk.files.upload(b"async bytes", name="a.txt")
+            assert made.media_type == "text/plain" and await sdk.files.download(made.id) == b"async bytes"
+            assert [f.id for f in (await sdk.files.list(kind="input")).items] == [made.id]
+            await sdk.files.delete(made.id)
+
+    asyncio.run(scenario())
