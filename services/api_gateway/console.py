@@ -26,9 +26,10 @@ _TYPES = {
 # The page, its stylesheet and icon, and its ES modules (app.js routes; the others are imported from it).
 ASSETS = {item.name: item.read_bytes() for item in _FOLDER.iterdir() if Path(item.name).suffix in _TYPES}
 SECURITY_HEADERS = {
-    # Only this origin's script, style and API; no framing (clickjacking), no inline script.
+    # Only this origin's script, style and API; no framing (clickjacking), no inline script. Images also from blob:
+    # URLs: a run's image files, fetched with the session's credentials, are previewed from them.
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

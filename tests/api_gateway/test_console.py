@@ -521,3 +521,43 @@ def test_parallel_calls_with_an_expired_token_renew_it_once_and_keep_the_session
     assert len(refreshes) == 1
     page.goto("/#/keys")
     page.wait_for_selector("#create-key")  # the session goes on: nothing took the refresh for a stolen one
+
+
+PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.needs_sandbox
+def test_a_runs_input_and_outputs_are_listed_previewed_and_downloaded(  # type: ignore[no-untyped-def]
+    page, script: RoleScript, tmp_path: Path, screenshots: Path
+) -> None:
+    data = tmp_path / "cities.csv"
+    data.write_text("city,temperature\nParis,21\nLyon,24\n")
+    code = (
+        "import base64, csv\nrows = list(csv.DictReader(open('/work/inputs/cities.csv')))\n"
+        "with open('/work/outputs/hottest.csv', 'w') as f:\n"
+        "    f.write('city,temperature\\n' + ''.join(f\"{r['city']},{r['temperature']}\\n\" for r in rows[::-1]))\n"
+        f"open('/work/outputs/pixel.png', 'wb').write(base64.b64decode('{PIXEL_PNG}'))"
+    )
+    script.add("planner", {"tasks": [task("sort", tool="execute_python", inputs={"code": code})], "risks": []})
+    page.fill("textarea[name=goal]", "Sort the cities by temperature")
+    page.set_input_files("#run-files", str(data))
+    page.click("#start-run button[type=submit]")
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+    page.wait_for_selector("#run-inputs li[data-name='cities.csv']")
+    page.wait_for_selector("#run-artifacts li[data-name='hottest.csv']")
+    csv_row = page.locator("#run-artifacts li[data-name='hottest.csv']")
+    csv_row.locator("button.preview").click()
+    page.wait_for_selector("#run-artifacts .csv-preview td")
+    cells = csv_row.locator(".csv-preview td").all_inner_texts()
+    assert cells == ["Lyon", "24", "Paris", "21"]
+    image_row = page.locator("#run-artifacts li[data-name='pixel.png']")
+    image_row.locator("button.preview").click()
+    image = image_row.locator("img.file-image")
+    image.wait_for()
+    eventually(lambda: image.evaluate("img => img.complete && img.naturalWidth") == 1)
+    with page.expect_download() as downloading:
+        csv_row.locator("button.download").click()
+    download = downloading.value
+    assert download.suggested_filename == "hottest.csv"
+    assert Path(download.path()).read_text() == "city,temperature\nLyon,24\nParis,21\n"
+    page.screenshot(path=str(screenshots / "console-run-files.png"), full_page=True)

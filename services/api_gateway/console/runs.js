@@ -1,16 +1,20 @@
 // Runs: the list, one run followed live (its task graph, timeline, steps and result), and starting one.
 import { api } from "./api.js";
 import { badge, el, fill, onLeave, svgEl, toast, usd, verificationBadge, when } from "./dom.js";
+import { drawRunFiles, uploadFile } from "./files.js";
 import { streamEvents } from "./sse.js";
 
 // --- runs -------------------------------------------------------------------------------------------
 
 export async function runsPage() {
   const goal = el("textarea", { name: "goal", placeholder: "What should the agents do?", required: true });
+  const attached = el("input", { type: "file", name: "files", multiple: true, id: "run-files" });
   const start = async (event) => {
     event.preventDefault();
     try {
-      const run = await api("/runs", { method: "POST", body: { goal: goal.value } });
+      const files = [];
+      for (const file of attached.files) files.push((await uploadFile(file)).id);
+      const run = await api("/runs", { method: "POST", body: { goal: goal.value, files } });
       location.hash = `#/runs/${run.id}`;
     } catch (e) {
       toast(e.message, true);
@@ -25,6 +29,7 @@ export async function runsPage() {
       "form",
       { class: "card", onsubmit: start, id: "start-run" },
       el("label", {}, "Goal", goal),
+      el("label", {}, "Files its code reads at /work/inputs (optional)", attached),
       el("div", { class: "row" }, el("button", { type: "submit" }, "Start run")),
     ),
     el(
@@ -67,6 +72,7 @@ export async function runPage(runId) {
   const detail = el("div", { class: "card", id: "task-detail" });
   const timeline = el("ul", { class: "timeline", id: "timeline" });
   const result = el("div", { class: "card", id: "result" });
+  const filesCard = el("div", { class: "card", id: "run-files-card" });
   const modelLine = el("p", { class: "muted", id: "model-progress" });
 
   const drawHeader = () =>
@@ -199,12 +205,14 @@ export async function runPage(runId) {
     }
     modelLine.textContent = "";
     addEvent(event);
+    if (event.event_type === "artifact_created") drawRunFiles(filesCard, run);
     refresh();
   };
   streamEvents(`/runs/${runId}/events`, onEvent, controller.signal)
     .then(refresh)
     .catch((e) => toast(e.message, true));
   redraw();
+  drawRunFiles(filesCard, run);
   return el(
     "div",
     {},
@@ -212,6 +220,7 @@ export async function runPage(runId) {
     graph,
     el("div", { class: "grid" }, detail, el("div", { class: "card" }, el("h2", {}, "Timeline"), timeline)),
     result,
+    filesCard,
   );
 }
 
