@@ -39,7 +39,8 @@ RUN if ! command -v bwrap >/dev/null || ! ldconfig -p | grep -q libgomp.so.1 || 
       apt-get update && apt-get install -y --no-install-recommends bubblewrap libgomp1 libseccomp2 \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
- && useradd --create-home --uid 10001 cognitionos
+ && useradd --create-home --uid 10001 cognitionos \
+ && install -d -o cognitionos -g cognitionos -m 0700 /var/lib/cognitionos/files
 COPY --from=build /opt/venv /opt/venv
 # The prompts are read from the source tree, which the installed packages are not in.
 # Production unless told otherwise: an image run without its settings refuses the public development secrets

@@ -76,10 +76,10 @@ def build_storage(settings: ToolRunnerSettings) -> FileStorage:
         store = S3Store(
             settings.files_s3_bucket,
             prefix=settings.files_s3_prefix or None,
-            endpoint=settings.files_s3_endpoint,
+            endpoint=settings.files_s3_endpoint or None,  # "" (compose's unset) too: AWS itself
             region=settings.files_s3_region,
-            access_key_id=settings.files_s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret is not None else None,
+            access_key_id=settings.files_s3_access_key_id or None,
+            secret_access_key=secret.get_secret_value() or None if secret is not None else None,
             virtual_hosted_style_request=False,
             client_options={"allow_http": settings.files_s3_allow_http},
         )

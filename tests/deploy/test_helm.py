@@ -100,3 +100,22 @@ def test_values_switch_the_tool_runner_to_gvisor_and_secrets_to_an_existing_one(
     assert tool_runner == expected
     assert ("Secret", "cognitionos-secrets") not in rendered
     assert not any(kind == "HorizontalPodAutoscaler" for kind, _ in rendered)
+
+
+def test_local_file_storage_mounts_one_claim_in_every_tool_runner(tmp_path: Path) -> None:
+    rendered = _by_identity(
+        render(tmp_path, **{"files.storage": "local", "files.persistence": {**_persistence(), "enabled": True}})
+    )
+    claim = rendered[("PersistentVolumeClaim", "tool-runner-files")]["spec"]
+    assert claim["accessModes"] == ["ReadWriteMany"] and claim["resources"]["requests"]["storage"] == "50Gi"
+    pod = rendered[("Deployment", "tool-runner")]["spec"]["template"]["spec"]
+    assert {"name": "files", "persistentVolumeClaim": {"claimName": "tool-runner-files"}} in pod["volumes"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "files", "mountPath": "/var/lib/cognitionos/files"} in mounts
+    assert rendered[("ConfigMap", "cognitionos-config")]["data"]["FILES_STORAGE"] == "local"
+    others = rendered[("Deployment", "agent-orchestrator")]["spec"]["template"]["spec"]["volumes"]
+    assert all(v["name"] != "files" for v in others)
+
+
+def _persistence() -> dict[str, Any]:
+    return dict(yaml.safe_load((CHART / "values.yaml").read_text())["files"]["persistence"])

@@ -190,3 +190,30 @@ def test_the_sandbox_attacks_are_contained_in_the_container(
             secrets=tuple(deployment.secrets[key] for key in ("JWT_SECRET", "INTERNAL_SECRET", "ENCRYPTION_KEY")),
         )
         attacks.ATTACKS[attack](target)
+
+
+def test_a_file_goes_in_and_an_artifact_comes_out_of_the_containers(gateway: httpx.Client) -> None:
+    """The tool-runner container stores files on its volume (its root is read-only) and mounts inputs from its
+    /tmp tmpfs into the sandbox; upload and download pass the gateway container."""
+    user = register_and_login(gateway, secrets.token_hex(5))
+    uploaded = gateway.post(
+        "/api/v1/files", headers=user.headers, files={"file": ("data.csv", b"n\n1\n2\n3\n", "text/csv")}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    code = (
+        "rows = open('/work/inputs/data.csv').read().split()[1:]\n"
+        "open('/work/outputs/sum.txt', 'w').write(str(sum(map(int, rows))))"
+    )
+    ran = gateway.post(
+        "/api/v1/tools/execute",
+        headers=user.headers,
+        json={
+            "tool_name": "execute_python",
+            "parameters": {"code": code},
+            "files": [uploaded.json()["id"]],
+            "collect_outputs": True,
+        },
+    ).json()
+    assert ran["status"] == "succeeded", ran
+    [artifact] = ran["result"]["artifacts"]
+    assert gateway.get(f"/api/v1/files/{artifact['id']}/content", headers=user.headers).content == b"6"
