@@ -53,6 +53,11 @@ def backends() -> Iterator[dict[str, str]]:
 _PROCESS_IDS: dict[str, int] = {}
 
 
+def process_id(url: str) -> int:
+    """The pid of the process service_process() started at `url`."""
+    return _PROCESS_IDS[url]
+
+
 def cpu_seconds(url: str) -> float:
     """CPU time (user + system) used so far by the process service_process() started at `url`."""
     fields = Path(f"/proc/{_PROCESS_IDS[url]}/stat").read_text().rpartition(")")[2].split()

@@ -167,7 +167,7 @@ async def download_file(
     stored = sent.file
     headers = {
         "Content-Length": str(sent.end - sent.start),
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.name, safe='')}",
+        "Content-Disposition": content_disposition(stored.name),
         "X-Content-Type-Options": "nosniff",
         # Opened directly, it runs nothing and loads nothing (an uploaded HTML or SVG file included).
         "Content-Security-Policy": "default-src 'none'; sandbox",
@@ -191,3 +191,10 @@ async def download_file(
 async def delete_file(file_id: uuid.UUID, identity: CurrentIdentity, tools: Tools) -> Response:
     await tools.files.delete(identity, file_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def content_disposition(name: str) -> str:
+    """An attachment under its name: RFC 6266's `filename*` for every client that reads it, and a plain ASCII
+    `filename` for those that do not (curl -J)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -51,6 +51,12 @@ def sanitize_name(raw: str) -> str:
     return name.strip().lstrip(".").strip() or "file"
 
 
+def browser_escapes_undone(filename: str) -> str:
+    """A multipart filename as browsers and httpx send it escapes ", CR and LF as %22, %0D and %0A (the HTML
+    standard's form encoding): undone before sanitising, so `%22` is not taken for part of the name."""
+    return filename.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+
+
 def artifact_name(path: str) -> str:
     """An output's name from its path under /work/outputs (`report/table.csv` -> `report_table.csv`), at most
     NAME_MAX_BYTES (the extension kept)."""
@@ -139,7 +145,7 @@ class FileService:
         upload = MultipartUpload(request)
         try:
             raw_name, given_type = await upload.start()
-            name = sanitize_name(raw_name)
+            name = sanitize_name(browser_escapes_undone(raw_name))
             if len(name.encode()) > NAME_MAX_BYTES:
                 raise UnprocessableError(
                     f"A file name has at most {NAME_MAX_BYTES} bytes",

@@ -207,7 +207,7 @@ def test_a_chats_code_hands_back_its_files_by_id(chat: Chat, script: RoleScript)
     assert artifact["name"] == "table.csv" and artifact["media_type"] == "text/csv"
     download = chat.http.get(f"/files/{artifact['id']}/content")  # through the gateway
     assert download.status_code == 200 and download.content == b"n,square\n7,49\n"
-    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''table.csv"
+    assert download.headers["content-disposition"] == "attachment; filename=\"table.csv\"; filename*=UTF-8''table.csv"
 
 
 @pytest.mark.needs_sandbox

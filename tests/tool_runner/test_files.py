@@ -74,7 +74,7 @@ def test_upload_lists_and_downloads_byte_identical(files: Files) -> None:
         got = client.get(f"/files/{stored['id']}/content")
         assert got.status_code == 200 and got.content == CSV
         assert got.headers["content-type"].startswith("text/csv")
-        assert got.headers["content-disposition"] == "attachment; filename*=UTF-8''data.csv"
+        assert got.headers["content-disposition"] == "attachment; filename=\"data.csv\"; filename*=UTF-8''data.csv"
         assert got.headers["x-content-type-options"] == "nosniff"
         assert got.headers["accept-ranges"] == "bytes"
 
@@ -230,3 +230,11 @@ def test_stale_staging_objects_are_swept(files: Files) -> None:
         return await files.storage.stale_staging(older_than=timedelta(seconds=-1))
 
     assert asyncio.run(sweep())
+
+
+def test_a_non_ascii_name_downloads_under_its_own_name_with_an_ascii_fallback(files: Files) -> None:
+    with files.client() as client:
+        made = upload(client, b"bonjour", 'résumé "final".txt', "text/plain").json()
+        assert made["name"] == "résumé final.txt"  # the quotes, sent as %22, are not kept
+        disposition = client.get(f"/files/{made['id']}/content").headers["content-disposition"]
+        assert disposition == "attachment; filename=\"r_sum_ final.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20final.txt"
