@@ -258,7 +258,15 @@ class TaskExecutor:
         approved = verdict.get("approved") is True
         score = _bounded_int(verdict.get("score"), 0, 10) if "score" in verdict else (10 if approved else 0)
         feedback = str(verdict.get("feedback") or "")
-        output = {"score": score, "approved": approved, "feedback": feedback, "round": ctx.critic_round}
+        reviewed = [key for key in ctx.task.depends_on if ctx.dependency_outputs.get(key) is not None]
+        # `reviewed`: the results it saw; a critic that saw none checked nothing (verification.py).
+        output = {
+            "score": score,
+            "approved": approved,
+            "feedback": feedback,
+            "round": ctx.critic_round,
+            "reviewed": reviewed,
+        }
         await self.record_event(
             run_id=ctx.run_id,
             task_id=ctx.task.id,
@@ -267,10 +275,10 @@ class TaskExecutor:
             data=output,
             cost_usd=None,
         )
-        reviewed = [key for key in ctx.task.depends_on if key in ctx.dependency_outputs]
-        if not approved and reviewed and ctx.critic_round < self.settings.max_critic_rounds:
+        revisable = [key for key in ctx.task.depends_on if key in ctx.dependency_outputs]
+        if not approved and revisable and ctx.critic_round < self.settings.max_critic_rounds:
             return Outcome(
-                output, revise=reviewed, feedback=feedback or "Improve the result so it fully does what the task asks."
+                output, revise=revisable, feedback=feedback or "Improve the result so it fully does what the task asks."
             )
         return Outcome(output)
 

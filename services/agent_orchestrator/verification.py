@@ -1,7 +1,7 @@
 """How a run's result was checked, told beside its status so that nothing unchecked passes for fact.
 
 - `tested`: code the run wrote ran in the sandbox and its checks passed (exit 0, with asserts or printed results);
-- `reviewed`: a critic approved the work, with its reasons;
+- `reviewed`: a critic approved the work it was shown, with its reasons (a critic shown no results checked nothing);
 - `unverified`: neither. Finished, but nothing checked it.
 """
 
@@ -26,6 +26,7 @@ def verification_of(outputs: Iterable[tuple[str, dict[str, Any] | None]]) -> Ver
             continue
         if output.get("checks_passed") is True:
             return "tested"
+        saw_results = output.get("reviewed", True) != []  # outputs from before the field: as before
         if role == "critic" and output.get("approved") is True and str(output.get("feedback") or "").strip():
-            reviewed = True
+            reviewed = reviewed or saw_results
     return "reviewed" if reviewed else "unverified"

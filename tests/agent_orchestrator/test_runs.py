@@ -425,6 +425,16 @@ def test_a_critic_approval_with_reasons_makes_a_reviewed_run(runs: RunsClient, s
     assert done["status"] == "succeeded" and done["verification"] == "reviewed"
 
 
+def test_a_critic_shown_no_results_does_not_make_a_run_reviewed(runs: RunsClient, script: RoleScript) -> None:
+    """The embedded model planned a critic beside the work, not after it: its approval reviewed nothing."""
+    plan_id = runs.plan([task("draft"), task("review", role="critic")], script)
+    script.add("executor", {"result": "Paris"})
+    script.add("critic", {"score": 10, "approved": True, "feedback": "The city of Paris is the hottest."})
+    done = runs.wait(runs.start(plan_id=plan_id)["id"])
+    review = next(t for t in done["tasks"] if t["task_key"] == "review")
+    assert review["output"]["reviewed"] == [] and done["verification"] == "unverified"
+
+
 def test_a_method_not_allowed_names_every_method_the_path_takes(runs: RunsClient) -> None:
     """GET and POST /runs are two routes: Starlette's 405 named the first one's only ("Allow: POST")."""
     refused = runs.http.delete(runs.url("/runs"))
