@@ -3,15 +3,34 @@ back as files of the caller (and of the run), within limits."""
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import assert_error, sql_scalar
+from services.tool_runner.main import create_app
+from tests.support import ThreadedServer, assert_error, serving, sql_scalar
+from tests.support.settings import tool_settings
+from tests.support.users import make_user, signed_client
 from tests.tool_runner.attacks import run_code
 
 pytestmark = pytest.mark.needs_sandbox
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def storage_server(request: pytest.FixtureRequest, database_url: str, redis_url: str) -> Iterator[ThreadedServer]:
+    """A tool-runner storing files on each backend: every test below runs on both."""
+    backend = request.getfixturevalue("s3_server").settings() if request.param == "s3" else {}
+    with serving(create_app(tool_settings(database_url, redis_url, **backend))) as server:
+        yield server
+
+
+@pytest.fixture
+def tools(storage_server: ThreadedServer, database_url: str) -> Iterator[httpx.Client]:
+    with signed_client(make_user(database_url), base_url=storage_server.url) as client:
+        yield client
+
 
 CSV = b"city,temperature\nParis,21\nLyon,24\nNice,23\n"
 SUMMARY_CODE = """
@@ -98,8 +117,6 @@ def test_nothing_is_collected_unless_asked(tools: httpx.Client) -> None:
 
 
 def test_another_users_file_or_run_is_refused(tools: httpx.Client, database_url: str) -> None:
-    from tests.support.users import make_user, signed_client
-
     with signed_client(make_user(database_url), base_url=str(tools.base_url)) as stranger:
         theirs = upload(stranger)
     refused = tools.post(
