@@ -15,37 +15,15 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from shared.errors import BadGatewayError, BadRequestError, ForbiddenError
+from shared.ssrf import embedded_ipv4, is_public  # noqa: F401 (tests import them from here)
 
-METADATA_ADDRESSES = {
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
-}
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
-NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
-NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: operators map any IPv4, private ones too
 
 
 class NetworkFailure(BadGatewayError):
     """The request could not be completed (refused, reset, TLS, protocol): a failed tool run, not a server error."""
 
     code = "network_error"
-
-
-def embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address leads to: IPv4-mapped, NAT64 (well-known prefix), 6to4 and Teredo's client."""
-    if isinstance(address, ipaddress.IPv4Address):
-        return []
-    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
-    if address.teredo:
-        found.append(address.teredo[1])
-    if address in NAT64_WELL_KNOWN:
-        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return found
-
-
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if address in METADATA_ADDRESSES or not address.is_global or address in NAT64_LOCAL_USE:
-        return False
-    return all(is_public(inner) for inner in embedded_ipv4(address))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
