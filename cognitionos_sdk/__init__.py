@@ -33,8 +33,13 @@ from cognitionos_sdk.types import (
     Reply,
     Run,
     RunEvent,
+    Schedule,
+    ScheduleEvent,
     Task,
+    Template,
     User,
+    Webhook,
+    WebhookDelivery,
 )
 
 __all__ = [
@@ -60,6 +65,11 @@ __all__ = [
     "Reply",
     "Run",
     "RunEvent",
+    "Schedule",
+    "ScheduleEvent",
     "Task",
+    "Template",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

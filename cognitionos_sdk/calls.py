@@ -22,7 +22,12 @@ from cognitionos_sdk.types import (
     Reply,
     Run,
     RunLineage,
+    Schedule,
+    ScheduleEvent,
+    Template,
     User,
+    Webhook,
+    WebhookDelivery,
 )
 
 T = TypeVar("T")
@@ -122,6 +127,7 @@ def create_run(
     model: str | None = None,
     agent: str | None = None,
     files: list[str] | None = None,
+    webhook: str | None = None,
 ) -> Call[Run]:
     body = _query(
         goal=goal,
@@ -131,6 +137,7 @@ def create_run(
         model=model,
         agent=agent,
         files=files or None,
+        webhook=webhook,
     )
     return Call(
         method="POST", path="/api/v1/runs", json=body, headers=_idempotency(idempotency_key), answer=TypeAdapter(Run)
@@ -648,3 +655,127 @@ def file_content_path(file_id: str) -> str:
 def run_artifacts(run_id: str, *, cursor: str | None, limit: int) -> Call[Page[File]]:
     query = _query(cursor=cursor, limit=limit)
     return Call(method="GET", path=f"/api/v1/runs/{run_id}/artifacts", params=query, answer=_page(File))
+
+
+# --- templates, schedules, webhooks -----------------------------------------------------------------------------
+
+
+@operation("POST", "/api/v1/templates")
+def create_template(body: dict[str, Any]) -> Call[Template]:
+    return Call(method="POST", path="/api/v1/templates", json=body, answer=TypeAdapter(Template))
+
+
+@operation("GET", "/api/v1/templates")
+def list_templates(*, cursor: str | None, limit: int) -> Call[Page[Template]]:
+    return Call(
+        method="GET", path="/api/v1/templates", params=_query(cursor=cursor, limit=limit), answer=_page(Template)
+    )
+
+
+@operation("GET", "/api/v1/templates/{template_id}")
+def get_template(template_id: str, *, version: int | None) -> Call[Template]:
+    path = f"/api/v1/templates/{template_id}"
+    return Call(method="GET", path=path, params=_query(version=version), answer=TypeAdapter(Template))
+
+
+@operation("PUT", "/api/v1/templates/{template_id}")
+def update_template(template_id: str, body: dict[str, Any]) -> Call[Template]:
+    return Call(method="PUT", path=f"/api/v1/templates/{template_id}", json=body, answer=TypeAdapter(Template))
+
+
+@operation("DELETE", "/api/v1/templates/{template_id}")
+def delete_template(template_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/templates/{template_id}", answer=None)
+
+
+@operation("POST", "/api/v1/templates/{template_id}/runs")
+def run_template(
+    template_id: str, *, parameters: dict[str, Any], version: int | None, webhook: str | None
+) -> Call[Run]:
+    body = {"parameters": parameters, **_query(version=version, webhook=webhook)}
+    return Call(method="POST", path=f"/api/v1/templates/{template_id}/runs", json=body, answer=TypeAdapter(Run))
+
+
+@operation("POST", "/api/v1/schedules")
+def create_schedule(body: dict[str, Any]) -> Call[Schedule]:
+    return Call(method="POST", path="/api/v1/schedules", json=body, answer=TypeAdapter(Schedule))
+
+
+@operation("GET", "/api/v1/schedules")
+def list_schedules(*, cursor: str | None, limit: int) -> Call[Page[Schedule]]:
+    return Call(
+        method="GET", path="/api/v1/schedules", params=_query(cursor=cursor, limit=limit), answer=_page(Schedule)
+    )
+
+
+@operation("GET", "/api/v1/schedules/{schedule_id}")
+def get_schedule(schedule_id: str) -> Call[Schedule]:
+    return Call(method="GET", path=f"/api/v1/schedules/{schedule_id}", answer=TypeAdapter(Schedule))
+
+
+@operation("PATCH", "/api/v1/schedules/{schedule_id}")
+def update_schedule(schedule_id: str, changes: dict[str, Any]) -> Call[Schedule]:
+    return Call(method="PATCH", path=f"/api/v1/schedules/{schedule_id}", json=changes, answer=TypeAdapter(Schedule))
+
+
+@operation("DELETE", "/api/v1/schedules/{schedule_id}")
+def delete_schedule(schedule_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/schedules/{schedule_id}", answer=None)
+
+
+@operation("POST", "/api/v1/schedules/{schedule_id}/trigger")
+def trigger_schedule(schedule_id: str) -> Call[Run]:
+    return Call(method="POST", path=f"/api/v1/schedules/{schedule_id}/trigger", answer=TypeAdapter(Run))
+
+
+@operation("GET", "/api/v1/schedules/{schedule_id}/next")
+def next_fire_times(schedule_id: str, *, count: int) -> Call[dict[str, Any]]:
+    return Call(method="GET", path=f"/api/v1/schedules/{schedule_id}/next", params={"count": count}, answer=JSON)
+
+
+@operation("GET", "/api/v1/schedules/{schedule_id}/runs")
+def schedule_events(schedule_id: str, *, cursor: str | None, limit: int) -> Call[Page[ScheduleEvent]]:
+    query = _query(cursor=cursor, limit=limit)
+    return Call(method="GET", path=f"/api/v1/schedules/{schedule_id}/runs", params=query, answer=_page(ScheduleEvent))
+
+
+@operation("POST", "/api/v1/webhooks")
+def create_webhook(body: dict[str, Any]) -> Call[Webhook]:
+    return Call(method="POST", path="/api/v1/webhooks", json=body, answer=TypeAdapter(Webhook))
+
+
+@operation("GET", "/api/v1/webhooks")
+def list_webhooks(*, cursor: str | None, limit: int) -> Call[Page[Webhook]]:
+    return Call(method="GET", path="/api/v1/webhooks", params=_query(cursor=cursor, limit=limit), answer=_page(Webhook))
+
+
+@operation("GET", "/api/v1/webhooks/{webhook_id}")
+def get_webhook(webhook_id: str) -> Call[Webhook]:
+    return Call(method="GET", path=f"/api/v1/webhooks/{webhook_id}", answer=TypeAdapter(Webhook))
+
+
+@operation("PATCH", "/api/v1/webhooks/{webhook_id}")
+def update_webhook(webhook_id: str, changes: dict[str, Any]) -> Call[Webhook]:
+    return Call(method="PATCH", path=f"/api/v1/webhooks/{webhook_id}", json=changes, answer=TypeAdapter(Webhook))
+
+
+@operation("DELETE", "/api/v1/webhooks/{webhook_id}")
+def delete_webhook(webhook_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/webhooks/{webhook_id}", answer=None)
+
+
+@operation("GET", "/api/v1/webhooks/{webhook_id}/deliveries")
+def webhook_deliveries(webhook_id: str, *, cursor: str | None, limit: int) -> Call[Page[WebhookDelivery]]:
+    path, query = f"/api/v1/webhooks/{webhook_id}/deliveries", _query(cursor=cursor, limit=limit)
+    return Call(method="GET", path=path, params=query, answer=_page(WebhookDelivery))
+
+
+@operation("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
+def redeliver(webhook_id: str, delivery_id: str) -> Call[WebhookDelivery]:
+    path = f"/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+    return Call(method="POST", path=path, answer=TypeAdapter(WebhookDelivery))
+
+
+@operation("POST", "/api/v1/webhooks/{webhook_id}/ping")
+def ping_webhook(webhook_id: str) -> Call[WebhookDelivery]:
+    return Call(method="POST", path=f"/api/v1/webhooks/{webhook_id}/ping", answer=TypeAdapter(WebhookDelivery))

@@ -5,6 +5,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import unquote
@@ -31,13 +32,19 @@ from cognitionos_sdk.types import (
     Run,
     RunEvent,
     RunLineage,
+    Schedule,
+    ScheduleEvent,
+    Template,
     User,
+    Webhook,
+    WebhookDelivery,
 )
 
 T = TypeVar("T")
 # Aliases: inside the resource classes `list` is their own method's name.
 Names = list[str]
 JsonList = list[dict[str, Any]]
+Times = list[datetime]
 Found = list[Memory]
 Rows = list[dict[str, Any]]  # (a method named list shadows the builtin inside the resources)
 Records = list[dict[str, Any]]
@@ -116,6 +123,9 @@ class CognitionOS:
         )
         self.runs = Runs(self)
         self.files = Files(self)
+        self.templates = Templates(self)
+        self.schedules = Schedules(self)
+        self.webhooks = Webhooks(self)
         self.evals = Evals(self)
         self.approvals = Approvals(self)
         self.memories = Memories(self)
@@ -199,10 +209,12 @@ class Runs:
         model: str | None = None,
         agent: str | None = None,
         files: list[str] | None = None,
+        webhook: str | None = None,
     ) -> Run:
         """`require_approval`: tools whose calls wait for your decision (names, patterns, or "all"). `model`: every
         LLM call of the run uses it; `agent`: every executor task runs as that agent. `files`: ids of your uploaded
-        files (`client.files.upload`), which the run's code reads at /work/inputs/<name>."""
+        files (`client.files.upload`), which the run's code reads at /work/inputs/<name>. `webhook`: a URL told when
+        the run ends, signed with the answer's `webhook_secret`."""
         return self._client.send(
             calls.create_run(
                 goal,
@@ -213,6 +225,7 @@ class Runs:
                 model=model,
                 agent=agent,
                 files=files,
+                webhook=webhook,
             )
         )
 
@@ -358,6 +371,120 @@ class Files:
 
     def delete(self, file_id: str) -> None:
         self._client.send(calls.delete_file(file_id))
+
+
+class Templates:
+    """Named, versioned run configurations: a goal with {{parameters}}, optionally a fixed plan (run with no
+    planning call), agent, budget, approval policy and files. `run` starts one with parameter values."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def create(self, name: str, goal: str, **spec: Any) -> Template:
+        """`spec`: parameters=[{"name", "type", "default"}], plan=[tasks], agent, model, budget_usd, max_tasks,
+        max_parallel, summarize, require_approval, files, description."""
+        return self._client.send(calls.create_template({"name": name, "goal": goal, **spec}))
+
+    def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Template]:
+        return self._client.send_page(lambda c: calls.list_templates(cursor=c, limit=limit), cursor)
+
+    def get(self, template_id: str, *, version: int | None = None) -> Template:
+        return self._client.send(calls.get_template(template_id, version=version))
+
+    def update(self, template_id: str, goal: str, **spec: Any) -> Template:
+        """The whole new spec: a new version (runs already made keep theirs)."""
+        return self._client.send(calls.update_template(template_id, {"goal": goal, **spec}))
+
+    def delete(self, template_id: str) -> None:
+        self._client.send(calls.delete_template(template_id))
+
+    def run(
+        self,
+        template_id: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        webhook: str | None = None,
+    ) -> Run:
+        call = calls.run_template(template_id, parameters=parameters or {}, version=version, webhook=webhook)
+        return self._client.send(call)
+
+
+class Schedules:
+    """A template fired on a cron expression (five fields, in a time zone) or an interval."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def create(self, name: str, template_id: str, **fields: Any) -> Schedule:
+        """`fields`: cron or interval_seconds, timezone, parameters, overlap (skip, buffer_one, allow_all), paused,
+        catchup_window_seconds, jitter_seconds, pause_after_failures."""
+        return self._client.send(calls.create_schedule({"name": name, "template_id": template_id, **fields}))
+
+    def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Schedule]:
+        return self._client.send_page(lambda c: calls.list_schedules(cursor=c, limit=limit), cursor)
+
+    def get(self, schedule_id: str) -> Schedule:
+        return self._client.send(calls.get_schedule(schedule_id))
+
+    def update(self, schedule_id: str, **changes: Any) -> Schedule:
+        return self._client.send(calls.update_schedule(schedule_id, changes))
+
+    def pause(self, schedule_id: str) -> Schedule:
+        return self.update(schedule_id, paused=True)
+
+    def resume(self, schedule_id: str) -> Schedule:
+        return self.update(schedule_id, paused=False)
+
+    def delete(self, schedule_id: str) -> None:
+        self._client.send(calls.delete_schedule(schedule_id))
+
+    def trigger(self, schedule_id: str) -> Run:
+        return self._client.send(calls.trigger_schedule(schedule_id))
+
+    def next(self, schedule_id: str, count: int = 5) -> Times:
+        """The next fire times (slots before jitter), in UTC."""
+        times = self._client.send(calls.next_fire_times(schedule_id, count=count))["times"]
+        return [datetime.fromisoformat(t) for t in times]
+
+    def runs(self, schedule_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[ScheduleEvent]:
+        """What it did, newest first: runs fired or triggered (with their status), slots skipped or buffered, pauses."""
+        return self._client.send_page(lambda c: calls.schedule_events(schedule_id, cursor=c, limit=limit), cursor)
+
+
+class Webhooks:
+    """Subscriptions: run.succeeded, run.failed, run.cancelled, run.waiting, approval.requested, artifact.created,
+    schedule.paused sent to a URL, signed per the Standard Webhooks specification."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def create(self, url: str, event_types: Names, *, description: str | None = None) -> Webhook:
+        """The answer's `secret` is shown this once: the receiver verifies signatures with it."""
+        body = {"url": url, "event_types": event_types, **({"description": description} if description else {})}
+        return self._client.send(calls.create_webhook(body))
+
+    def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Webhook]:
+        return self._client.send_page(lambda c: calls.list_webhooks(cursor=c, limit=limit), cursor)
+
+    def get(self, webhook_id: str) -> Webhook:
+        return self._client.send(calls.get_webhook(webhook_id))
+
+    def update(self, webhook_id: str, **changes: Any) -> Webhook:
+        """`changes`: url, event_types, description, enabled."""
+        return self._client.send(calls.update_webhook(webhook_id, changes))
+
+    def delete(self, webhook_id: str) -> None:
+        self._client.send(calls.delete_webhook(webhook_id))
+
+    def deliveries(self, webhook_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[WebhookDelivery]:
+        return self._client.send_page(lambda c: calls.webhook_deliveries(webhook_id, cursor=c, limit=limit), cursor)
+
+    def redeliver(self, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+        return self._client.send(calls.redeliver(webhook_id, delivery_id))
+
+    def ping(self, webhook_id: str) -> WebhookDelivery:
+        return self._client.send(calls.ping_webhook(webhook_id))
 
 
 class Evals:
@@ -746,6 +873,9 @@ class AsyncCognitionOS:
         )
         self.runs = AsyncRuns(self)
         self.files = AsyncFiles(self)
+        self.templates = AsyncTemplates(self)
+        self.schedules = AsyncSchedules(self)
+        self.webhooks = AsyncWebhooks(self)
         self.evals = AsyncEvals(self)
         self.approvals = AsyncApprovals(self)
         self.memories = AsyncMemories(self)
@@ -829,6 +959,7 @@ class AsyncRuns:
         model: str | None = None,
         agent: str | None = None,
         files: list[str] | None = None,
+        webhook: str | None = None,
     ) -> Run:
         call = calls.create_run(
             goal,
@@ -839,6 +970,7 @@ class AsyncRuns:
             model=model,
             agent=agent,
             files=files,
+            webhook=webhook,
         )
         return await self._client.send(call)
 
@@ -972,6 +1104,105 @@ class AsyncFiles:
 
     async def delete(self, file_id: str) -> None:
         await self._client.send(calls.delete_file(file_id))
+
+
+class AsyncTemplates:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(self, name: str, goal: str, **spec: Any) -> Template:
+        return await self._client.send(calls.create_template({"name": name, "goal": goal, **spec}))
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Template]:
+        return await self._client.send_page(lambda c: calls.list_templates(cursor=c, limit=limit), cursor)
+
+    async def get(self, template_id: str, *, version: int | None = None) -> Template:
+        return await self._client.send(calls.get_template(template_id, version=version))
+
+    async def update(self, template_id: str, goal: str, **spec: Any) -> Template:
+        return await self._client.send(calls.update_template(template_id, {"goal": goal, **spec}))
+
+    async def delete(self, template_id: str) -> None:
+        await self._client.send(calls.delete_template(template_id))
+
+    async def run(
+        self,
+        template_id: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        webhook: str | None = None,
+    ) -> Run:
+        call = calls.run_template(template_id, parameters=parameters or {}, version=version, webhook=webhook)
+        return await self._client.send(call)
+
+
+class AsyncSchedules:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(self, name: str, template_id: str, **fields: Any) -> Schedule:
+        return await self._client.send(calls.create_schedule({"name": name, "template_id": template_id, **fields}))
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Schedule]:
+        return await self._client.send_page(lambda c: calls.list_schedules(cursor=c, limit=limit), cursor)
+
+    async def get(self, schedule_id: str) -> Schedule:
+        return await self._client.send(calls.get_schedule(schedule_id))
+
+    async def update(self, schedule_id: str, **changes: Any) -> Schedule:
+        return await self._client.send(calls.update_schedule(schedule_id, changes))
+
+    async def pause(self, schedule_id: str) -> Schedule:
+        return await self.update(schedule_id, paused=True)
+
+    async def resume(self, schedule_id: str) -> Schedule:
+        return await self.update(schedule_id, paused=False)
+
+    async def delete(self, schedule_id: str) -> None:
+        await self._client.send(calls.delete_schedule(schedule_id))
+
+    async def trigger(self, schedule_id: str) -> Run:
+        return await self._client.send(calls.trigger_schedule(schedule_id))
+
+    async def next(self, schedule_id: str, count: int = 5) -> Times:
+        times = (await self._client.send(calls.next_fire_times(schedule_id, count=count)))["times"]
+        return [datetime.fromisoformat(t) for t in times]
+
+    async def runs(self, schedule_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[ScheduleEvent]:
+        return await self._client.send_page(lambda c: calls.schedule_events(schedule_id, cursor=c, limit=limit), cursor)
+
+
+class AsyncWebhooks:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def create(self, url: str, event_types: Names, *, description: str | None = None) -> Webhook:
+        body = {"url": url, "event_types": event_types, **({"description": description} if description else {})}
+        return await self._client.send(calls.create_webhook(body))
+
+    async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[Webhook]:
+        return await self._client.send_page(lambda c: calls.list_webhooks(cursor=c, limit=limit), cursor)
+
+    async def get(self, webhook_id: str) -> Webhook:
+        return await self._client.send(calls.get_webhook(webhook_id))
+
+    async def update(self, webhook_id: str, **changes: Any) -> Webhook:
+        return await self._client.send(calls.update_webhook(webhook_id, changes))
+
+    async def delete(self, webhook_id: str) -> None:
+        await self._client.send(calls.delete_webhook(webhook_id))
+
+    async def deliveries(self, webhook_id: str, *, cursor: str | None = None, limit: int = 50) -> Page[WebhookDelivery]:
+        return await self._client.send_page(
+            lambda c: calls.webhook_deliveries(webhook_id, cursor=c, limit=limit), cursor
+        )
+
+    async def redeliver(self, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+        return await self._client.send(calls.redeliver(webhook_id, delivery_id))
+
+    async def ping(self, webhook_id: str) -> WebhookDelivery:
+        return await self._client.send(calls.ping_webhook(webhook_id))
 
 
 class AsyncEvals:

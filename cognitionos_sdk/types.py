@@ -110,6 +110,11 @@ class Run(Model):
     origin: str | None = None
     require_approval: list[str] = []
     input_files: list[InputFile] = []  # read by its code at /work/inputs/<name>; its outputs: runs.artifacts(id)
+    template_id: str | None = None  # made from this template (at template_version), fired by schedule_id
+    template_version: int | None = None
+    schedule_id: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None  # the one-off webhook's signing secret, in the creation answer only
     tasks: list[Task] = []
 
     @property
@@ -274,3 +279,78 @@ class Reply(Model):
     @property
     def text(self) -> str:
         return self.messages[-1].content if self.messages else ""
+
+
+class Template(Model):
+    """A named, versioned run configuration: `spec` holds the goal with its {{parameters}}, and optionally a fixed
+    plan, agent, budget, approval policy and input files. Each update is a new version."""
+
+    id: str
+    name: str
+    version: int
+    latest_version: int
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Schedule(Model):
+    """A template fired at each slot of a cron expression (in `timezone`) or every `interval_seconds`."""
+
+    id: str
+    name: str
+    template_id: str
+    parameters: dict[str, Any] = {}
+    cron: str | None = None
+    interval_seconds: int | None = None
+    timezone: str
+    overlap: str
+    paused: bool
+    pause_reason: str | None = None
+    catchup_window_seconds: int
+    jitter_seconds: int
+    next_slot_at: datetime | None = None
+    consecutive_failures: int = 0
+    pause_after_failures: int
+    last_fired_at: datetime | None = None
+    created_at: datetime
+
+
+class ScheduleEvent(Model):
+    """What a schedule did: fired or triggered a run (`run_id`, `run_status`), skipped or buffered a slot, paused."""
+
+    id: int
+    kind: str
+    slot_at: datetime | None = None
+    run_id: str | None = None
+    run_status: str | None = None
+    message: str = ""
+    created_at: datetime
+
+
+class Webhook(Model):
+    """A subscription: the events in `event_types` are sent to `url`, signed per the Standard Webhooks spec with
+    `secret` (in the creation answer only: keep it)."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    description: str | None = None
+    enabled: bool
+    created_at: datetime
+    secret: str | None = None
+
+
+class WebhookDelivery(Model):
+    """One message to a webhook: `status` pending, delivered or dead; `id` is its webhook-id header."""
+
+    id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None = None
+    payload: dict[str, Any]

@@ -209,6 +209,122 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     # The user's files the run's code reads at /work/inputs: [{id, name, media_type, size, head}] as they were when
     # the run started (the planner and the executor are told of them).
     input_files: Mapped[list[Any]] = _json_list()
+    # The template (and its version) the run was made from, and the schedule that fired it.
+    template_id: Mapped[uuid.UUID | None] = _fk("templates.id", ondelete="SET NULL", nullable=True, index=False)
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    schedule_id: Mapped[uuid.UUID | None] = _fk("schedules.id", ondelete="SET NULL", nullable=True)
+    # A one-off webhook told of this run's end (its secret kept encrypted, shown once when the run was made).
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+
+
+class Template(UUIDPrimaryKey, Timestamps, Base):
+    """A named, versioned run configuration: each update adds a version; runs record the one they were made from."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    owner_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+
+class TemplateVersion(UUIDPrimaryKey, Base):
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+    template_id: Mapped[uuid.UUID] = _fk("templates.id", index=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # goal, parameters, plan, agent, budget_usd, require_approval, files, max_tasks, model, summarize, description
+    spec: Mapped[dict[str, Any]] = _json_object()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Schedule(UUIDPrimaryKey, Timestamps, Base):
+    """Fires a template's run at each slot of a cron expression or an interval. Due rows are claimed with
+    FOR UPDATE SKIP LOCKED, and `next_slot_at` moves on in the same transaction: each slot fires once."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index("ix_schedules_due", "next_fire_at", postgresql_where=text("NOT paused")),
+        CheckConstraint("overlap IN ('skip', 'buffer_one', 'allow_all')", name="schedule_overlap_known"),
+        CheckConstraint("(cron IS NULL) <> (interval_seconds IS NULL)", name="schedule_cron_or_interval"),
+    )
+
+    owner_id: Mapped[uuid.UUID] = _fk("users.id")
+    template_id: Mapped[uuid.UUID] = _fk("templates.id")
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    parameters: Mapped[dict[str, Any]] = _json_object()
+    cron: Mapped[str | None] = mapped_column(String(120))
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC", server_default="UTC")
+    overlap: Mapped[str] = mapped_column(String(16), nullable=False, default="skip", server_default="skip")
+    paused: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    catchup_window_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    jitter_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_slot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_fire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the slot plus its jitter
+    buffered_slot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # buffer_one's waiting slot
+    consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    pause_after_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=3, server_default="3")
+    last_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleEvent(Base):
+    """What a schedule did: fired a run (`fired`, or `triggered` by hand), skipped a slot, buffered one, paused."""
+
+    __tablename__ = "schedule_events"
+    __table_args__ = (Index("ix_schedule_events_schedule", "schedule_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[uuid.UUID] = _fk("schedules.id", index=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    slot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True, index=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Webhook(UUIDPrimaryKey, Timestamps, Base):
+    """A subscription: these event types of its owner's are delivered to `url`, signed with its secret (kept
+    encrypted, shown once) per the Standard Webhooks specification."""
+
+    __tablename__ = "webhooks"
+
+    owner_id: Mapped[uuid.UUID] = _fk("users.id")
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    event_types: Mapped[list[Any]] = _json_list()
+    secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+
+
+class WebhookDelivery(UUIDPrimaryKey, Base):
+    """One event for one receiver: written in the transaction of the change it reports (an outbox), then sent and
+    retried by the dispatcher until delivered or dead. Its id is the message's `webhook-id` on every attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="delivery_status_known"),
+    )
+
+    webhook_id: Mapped[uuid.UUID | None] = _fk("webhooks.id", nullable=True, index=False)
+    run_id: Mapped[uuid.UUID | None] = _fk("runs.id", ondelete="SET NULL", nullable=True, index=False)
+    owner_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = _json_object()
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Task(UUIDPrimaryKey, Timestamps, Base):

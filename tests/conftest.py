@@ -26,7 +26,7 @@ TEST_DATABASE = "cognitionos_test"
 
 # The provider test servers and the running platform (every service, one orchestrator on the session database), each
 # registered once for every folder's tests.
-pytest_plugins = ["tests.support.providers", "tests.support.platform", "tests.support.s3"]
+pytest_plugins = ["tests.support.providers", "tests.support.platform", "tests.support.s3", "tests.support.automation"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

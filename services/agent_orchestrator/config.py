@@ -2,10 +2,10 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from shared.config import BaseServiceSettings
+from shared.config import EncryptingServiceSettings
 
 
-class OrchestratorSettings(BaseServiceSettings):
+class OrchestratorSettings(EncryptingServiceSettings):
     service_name: str = "agent-orchestrator"
 
     worker_enabled: bool = Field(
@@ -100,6 +100,33 @@ class OrchestratorSettings(BaseServiceSettings):
         default=1800.0, gt=0, description="An agent run of an eval still going after this long is cancelled (failed)"
     )
     eval_max_cases: int = Field(default=1000, ge=1, le=10_000, description="Most cases one eval may hold")
+
+    schedules_enabled: bool = Field(default=True, description="Fire due schedules from this process")
+    schedule_poll_seconds: float = Field(default=1.0, gt=0, description="How often due schedules are looked for")
+    schedule_min_interval_seconds: int = Field(
+        default=60, ge=1, description="The shortest interval a schedule may have (a cron fires at most each minute)"
+    )
+    schedule_failures_to_pause: int = Field(
+        default=3, ge=1, le=100, description="A schedule pauses itself after this many failed runs in a row"
+    )
+    schedule_batch: int = Field(default=100, ge=1, le=10_000, description="Due schedules fired per transaction")
+
+    webhooks_enabled: bool = Field(default=True, description="Send webhook deliveries from this process")
+    webhook_poll_seconds: float = Field(default=0.5, gt=0, description="How often due deliveries are looked for")
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts before a delivery is dead (redeliver sends it again)"
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=2.0, ge=0, description="Wait before the second attempt; it doubles with each one, with jitter"
+    )
+    webhook_backoff_max_seconds: float = Field(default=3600.0, ge=0, description="Longest wait between attempts")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="A receiver's time to answer")
+    webhook_concurrency: int = Field(default=16, ge=1, le=512, description="Deliveries this process sends at once")
+    webhook_allowed_private_addresses: list[str] = Field(
+        default_factory=list,
+        description="Private or loopback addresses webhooks may still be sent to (receivers on a trusted network)",
+    )
+    webhooks_per_user: int = Field(default=20, ge=1, le=1000, description="Webhook subscriptions one user may have")
 
 
 @lru_cache

@@ -7,6 +7,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.agent_orchestrator.approvals import ApprovalService
+from services.agent_orchestrator.automation.schedules import Firer, ScheduleService
+from services.agent_orchestrator.automation.templates import TemplateService
+from services.agent_orchestrator.automation.webhooks import WebhookService
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.conversations.memory import MemoryLearner
 from services.agent_orchestrator.conversations.service import ConversationService
@@ -30,6 +33,7 @@ class OrchestratorState:
     notifications: Notifications
     learner: MemoryLearner
     evals: EvalDriver
+    firer: Firer
     agents_seeded: bool = False
 
 
@@ -91,3 +95,20 @@ async def get_conversation_service(state: State, session: DbSession) -> Conversa
 
 
 Conversations = Annotated[ConversationService, Depends(get_conversation_service)]
+
+
+async def get_template_service(state: State, session: DbSession) -> TemplateService:
+    return TemplateService(session=session, runs=run_service(state, session))
+
+
+async def get_schedule_service(state: State, session: DbSession) -> ScheduleService:
+    return ScheduleService(session=session, settings=state.settings, firer=state.firer)
+
+
+async def get_webhook_service(state: State, session: DbSession) -> WebhookService:
+    return WebhookService(session=session, settings=state.settings)
+
+
+Templates = Annotated[TemplateService, Depends(get_template_service)]
+Schedules = Annotated[ScheduleService, Depends(get_schedule_service)]
+Webhooks = Annotated[WebhookService, Depends(get_webhook_service)]

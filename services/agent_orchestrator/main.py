@@ -10,6 +10,9 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.agent_orchestrator.api import router
+from services.agent_orchestrator.automation.api import router as automation_router
+from services.agent_orchestrator.automation.schedules import Firer, ScheduleLoop
+from services.agent_orchestrator.automation.webhooks import Dispatcher
 from services.agent_orchestrator.config import OrchestratorSettings, get_settings
 from services.agent_orchestrator.conversations.api import router as conversations_router
 from services.agent_orchestrator.conversations.memory import MemoryLearner
@@ -66,6 +69,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             stack.push_async_callback(learner.aclose)
             runner = CaseRunner(settings=settings, sessionmaker=core.sessionmaker, ai=ai, tools=tools, planner=planner)
             evals = EvalDriver(settings=settings, sessionmaker=core.sessionmaker, runner=runner, memory=memory)
+            firer = Firer(settings=settings, sessionmaker=core.sessionmaker, planner=planner, ai=ai, tools=tools)
             state = OrchestratorState(
                 settings=settings,
                 ai=ai,
@@ -76,12 +80,17 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
                 notifications=await stack.enter_async_context(Notifications(settings.database_url, worker.wake)),
                 learner=learner,
                 evals=evals,
+                firer=firer,
                 agents_seeded=await _seed_agents(core),
             )
             if settings.worker_enabled:
                 await stack.enter_async_context(worker)
             if settings.evals_enabled:
                 await stack.enter_async_context(evals)
+            if settings.schedules_enabled:
+                await stack.enter_async_context(ScheduleLoop(firer))
+            if settings.webhooks_enabled:
+                await stack.enter_async_context(Dispatcher(settings, core.sessionmaker))
             yield state
 
     def health_details(app: FastAPI) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> FastAPI:
             "Agents (planner, executor, critic, summarizer seeded; register more) and durable runs of task DAGs: "
             "leases, retries with backoff, fallbacks and replanning, budgets, cancellation, and live run events."
         ),
-        routers=[router, conversations_router, evals_router],
+        routers=[router, conversations_router, evals_router, automation_router],
         service_lifespan=orchestration,
         health_details=health_details,
     )

@@ -1,6 +1,7 @@
 """What writing a run's events sets in motion, beside the rows themselves (repository.add_events): a finished run's
-outcome is posted to the conversation that started it, in the same transaction, and the outcome metrics are counted
-once that transaction has committed (a rolled-back event is not counted)."""
+outcome is posted to the conversation that started it and its webhooks' deliveries are written (automation/outcomes.py),
+in the same transaction, and the outcome metrics are counted once that transaction has committed (a rolled-back
+event is not counted)."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.agent_orchestrator import repository
+from services.agent_orchestrator.automation.outcomes import record_outcomes
 from services.agent_orchestrator.conversations import repository as conversations_repository
 from services.agent_orchestrator.repository import FINISHED_RUN_EVENTS, FINISHED_TASK_EVENTS, NewEvent
 from shared import metrics
@@ -24,6 +26,7 @@ async def record(session: AsyncSession, events: Sequence[NewEvent], *, wake_work
     for written in events:
         if written.event_type in FINISHED_RUN_EVENTS:
             await conversations_repository.post_run_outcome(session, written.run_id)
+    await record_outcomes(session, events)
     session.sync_session.info.setdefault(_UNCOUNTED, []).extend(events)
 
 

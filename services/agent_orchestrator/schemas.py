@@ -3,7 +3,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 from services.agent_orchestrator.verification import Verification
 from shared.contracts.files import MAX_FILES_PER_RUN
@@ -100,6 +100,11 @@ class RunCreate(BaseModel):
         description="Your uploaded files (POST /files): the run's code reads them at /work/inputs/<name>, and the "
         "planner and executor are told of them",
     )
+    webhook: HttpUrl | None = Field(
+        default=None,
+        description="A one-off webhook told when this run ends (run.succeeded, run.failed, run.cancelled), signed "
+        "with the webhook_secret of the answer",
+    )
 
     @property
     def approval_patterns(self) -> list[str]:
@@ -171,6 +176,13 @@ class RunResponse(BaseModel):
     input_files: list[InputFile] = Field(
         default_factory=list,
         description="The files its code reads at /work/inputs (GET /runs/{id}/artifacts: its outputs)",
+    )
+    template_id: uuid.UUID | None = Field(default=None, description="The template this run was made from")
+    template_version: int | None = Field(default=None, description="The template's version when the run was made")
+    schedule_id: uuid.UUID | None = Field(default=None, description="The schedule that fired this run")
+    webhook_url: str | None = Field(default=None, description="The run's one-off webhook")
+    webhook_secret: str | None = Field(
+        default=None, description="The one-off webhook's signing secret: shown in the creation answer only"
     )
     tasks: list[TaskResponse] = Field(default_factory=list)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Run, Task
 from services.agent_orchestrator import repository, run_log
+from services.agent_orchestrator.automation import webhooks
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import (
@@ -190,6 +191,7 @@ class RunService:
     planner: ServiceClient
     ai: ServiceClient
     tools: ServiceClient
+    issued_webhook_secret: str | None = None  # the last run opened's one-off webhook secret, shown once
 
     async def create(self, identity: Identity, request: RunCreate) -> Run:
         run, task_count = await self._open(identity, request)
@@ -215,7 +217,7 @@ class RunService:
                 raise
             return await self._response(first), False  # a concurrent retry with the same key won the race
         await self.session.refresh(run)  # its server-set columns (created_at), read while the transaction is open
-        created = await self._response(run)
+        created = (await self._response(run)).model_copy(update={"webhook_secret": self.issued_webhook_secret})
         ready = await self._make_ready(run, task_count=task_count)
         await self.session.commit()
         tasks = [t.model_copy(update={"status": "ready"}) if t.id in ready else t for t in created.tasks]
@@ -231,8 +233,10 @@ class RunService:
         *,
         idempotency_key: str | None = None,
         eval_id: uuid.UUID | None = None,
+        planned: list[dict[str, Any]] | None = None,
     ) -> tuple[Run, int]:
-        """The run and its tasks (all pending), in the session's transaction; and how many tasks."""
+        """The run and its tasks (all pending), in the session's transaction; and how many tasks. `planned`: the
+        tasks of a hand-written plan (a template's), run with no planning call."""
         user_id = uuid.UUID(identity.user_id)
         if request.agent is not None:
             await executor_agent(self.session, identity, request.agent)
@@ -255,7 +259,15 @@ class RunService:
             started_at=datetime.now(UTC),
             input_files=await self._input_files(identity, request.files),
         )
-        if request.plan_id is not None:
+        if request.webhook is not None:
+            await webhooks.check_url(str(request.webhook), self.settings)
+            self.issued_webhook_secret = webhooks.new_secret()
+            run.webhook_url = str(request.webhook)
+            encrypted = webhooks.cipher_for(self.settings).encrypt(self.issued_webhook_secret.encode())
+            run.webhook_secret_encrypted = encrypted.decode()
+        if planned is not None:
+            tasks = tasks_from_plan(run, planned, self.settings.default_max_attempts)
+        elif request.plan_id is not None:
             plan = await contracts.get_plan(self.planner, request.plan_id, identity=identity)
             run.goal = plan.goal
             planned = [t.model_dump(mode="json") for t in plan.tasks]
@@ -304,6 +316,28 @@ class RunService:
         return await contracts.list_files(
             self.tools, identity=identity, run_id=run.id, kind="output", cursor=cursor, limit=limit
         )
+
+    async def open_templated(
+        self,
+        identity: Identity,
+        request: RunCreate,
+        *,
+        planned: list[dict[str, Any]] | None,
+        template_id: uuid.UUID,
+        template_version: int,
+        schedule_id: uuid.UUID | None,
+    ) -> Run:
+        """A template's run (fired by a schedule when `schedule_id`), made ready in the session's transaction."""
+        run, task_count = await self._open(identity, request, planned=planned)
+        run.template_id, run.template_version, run.schedule_id = template_id, template_version, schedule_id
+        await self.session.flush()
+        await self._make_ready(run, task_count=task_count)
+        return run
+
+    async def respond(self, run: Run) -> RunResponse:
+        """The run as its creator sees it (the one-off webhook's secret included, this once)."""
+        await self.session.refresh(run)
+        return (await self._response(run)).model_copy(update={"webhook_secret": self.issued_webhook_secret})
 
     async def open_for_eval(self, identity: Identity, request: RunCreate, *, eval_id: uuid.UUID) -> Run:
         """An eval's run, created and made ready in the session's transaction (the caller commits)."""

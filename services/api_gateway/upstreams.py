@@ -65,6 +65,9 @@ ROUTES: dict[str, UpstreamRoute] = {
         UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans", idempotent=frozenset({""})),
         UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs", idempotent=frozenset({""})),
         UpstreamRoute(prefix="conversations", service="agent-orchestrator", upstream_prefix="/conversations"),
+        UpstreamRoute(prefix="templates", service="agent-orchestrator", upstream_prefix="/templates"),
+        UpstreamRoute(prefix="schedules", service="agent-orchestrator", upstream_prefix="/schedules"),
+        UpstreamRoute(prefix="webhooks", service="agent-orchestrator", upstream_prefix="/webhooks"),
         # CognitionOS as an MCP server (streamable HTTP), also at the gateway's root: /mcp (api.py).
         UpstreamRoute(prefix="mcp", service="agent-orchestrator", upstream_prefix="/mcp"),
         UpstreamRoute(

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -327,5 +328,73 @@ def test_files_in_and_artifacts_out_through_the_sdk(client: CognitionOS, script:
             assert made.media_type == "text/plain" and await sdk.files.download(made.id) == b"async bytes"
             assert [f.id for f in (await sdk.files.list(kind="input")).items] == [made.id]
             await sdk.files.delete(made.id)
+
+    asyncio.run(scenario())
+
+
+NOOP_PLAN = [task("check", tool="noop", name="Check {{city}}")]
+
+
+def test_templates_schedules_and_webhooks_through_the_sdk(client: CognitionOS) -> None:
+    template = client.templates.create(
+        "sdk digest", "Check on {{city}}", parameters=[{"name": "city"}], plan=NOOP_PLAN, summarize=False
+    )
+    run = client.templates.run(template.id, {"city": "Metz"})
+    assert run.goal == "Check on Metz" and run.template_version == 1
+    assert client.runs.wait(run.id).status == "succeeded"
+    assert client.templates.update(template.id, "Look at {{city}}", parameters=[{"name": "city"}]).version == 2
+    assert client.templates.get(template.id, version=1).spec["goal"] == "Check on {{city}}"
+    with pytest.raises(BadRequestError) as missing:
+        client.templates.run(template.id, {})
+    assert missing.value.code == "missing_parameter"
+
+    schedule = client.schedules.create(
+        "sdk daily", template.id, cron="0 9 * * *", timezone="Europe/Paris", parameters={"city": "Nancy"}
+    )
+    times = client.schedules.next(schedule.id, 3)
+    assert len(times) == 3 and all(t.astimezone(ZoneInfo("Europe/Paris")).hour == 9 for t in times)
+    fired = client.schedules.trigger(schedule.id)
+    assert fired.schedule_id == schedule.id and fired.template_version == 2
+    assert [e.kind for e in client.schedules.runs(schedule.id).items] == ["triggered"]
+    assert client.schedules.pause(schedule.id).paused and client.schedules.next(schedule.id) == []
+    assert not client.schedules.resume(schedule.id).paused
+    with pytest.raises(BadRequestError) as bad:
+        client.schedules.create("sdk bad", template.id, cron="99 * * * *", parameters={"city": "x"})
+    assert bad.value.code == "invalid_cron"
+    client.schedules.delete(schedule.id)
+
+    hook = client.webhooks.create("http://127.0.0.1:9/hook", ["run.succeeded", "schedule.paused"])
+    assert hook.secret is not None and hook.secret.startswith("whsec_")
+    assert client.webhooks.get(hook.id).secret is None
+    ping = client.webhooks.ping(hook.id)
+    assert [d.id for d in client.webhooks.deliveries(hook.id).items] == [ping.id]
+    assert client.webhooks.redeliver(hook.id, ping.id).status == "pending"
+    assert client.webhooks.update(hook.id, enabled=False).enabled is False
+    client.webhooks.delete(hook.id)
+    client.templates.delete(template.id)
+    with pytest.raises(NotFoundError):
+        client.templates.get(template.id)
+
+
+def test_the_async_client_automates_too(platform_gateway: ThreadedServer, unique: str) -> None:
+    async def scenario() -> None:
+        with CognitionOS(platform_gateway.url) as setup:
+            setup.register(f"auto_{unique}", f"auto_{unique}@example.com", PASSWORD)
+        async with AsyncCognitionOS(platform_gateway.url) as sdk:
+            await sdk.sign_in(f"auto_{unique}", PASSWORD)
+            template = await sdk.templates.create(
+                "async", "Check on {{city}}", parameters=[{"name": "city"}], plan=NOOP_PLAN
+            )
+            run = await sdk.templates.run(template.id, {"city": "Caen"})
+            assert (await sdk.runs.wait(run.id)).status == "succeeded"
+            schedule = await sdk.schedules.create(
+                "async", template.id, interval_seconds=3600, parameters={"city": "Caen"}
+            )
+            assert len(await sdk.schedules.next(schedule.id, 2)) == 2
+            hook = await sdk.webhooks.create("http://127.0.0.1:9/hook", ["run.failed"])
+            assert [h.id for h in (await sdk.webhooks.list()).items] == [hook.id]
+            await sdk.schedules.delete(schedule.id)
+            await sdk.webhooks.delete(hook.id)
+            await sdk.templates.delete(template.id)
 
     asyncio.run(scenario())

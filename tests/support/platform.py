@@ -116,6 +116,10 @@ class Platform:
             "run_events_keepalive_seconds": 0.2,
             "approval_sweep_seconds": 0.2,
             "eval_poll_seconds": 0.2,
+            # Schedules and webhooks are driven by their tests (an injected clock, a dispatcher of the test's own).
+            "schedules_enabled": False,
+            "webhooks_enabled": False,
+            "webhook_allowed_private_addresses": ["127.0.0.1"],
             **overrides,
         }
         return OrchestratorSettings(**values)
