@@ -13,6 +13,7 @@ import typer
 
 from cognitionos_cli.account import ApiKey, GatewayUrl, gateway_url, login, logout, remember_gateway
 from cognitionos_cli.approvals import approvals_app
+from cognitionos_cli.automation import schedules_app, templates_app, webhooks_app
 from cognitionos_cli.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -61,6 +62,9 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(eval_app, name="eval")
 app.add_typer(files_app, name="files")
+app.add_typer(templates_app, name="templates")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _print_version(asked: bool) -> None:
