@@ -431,7 +431,19 @@ def test_no_page_scrolls_sideways_even_with_a_long_output_expanded(  # type: ign
     page.click("#task-detail details summary")
     expect(page.locator("#task-detail details pre")).to_contain_text(LONG_OUTPUT[:100])
     assert page.evaluate(fits), page.evaluate("document.documentElement.scrollWidth")
-    for hash_ in ("#/runs", "#/approvals", "#/chat", "#/memory", "#/spend", "#/keys", "#/health", "#/no-such-page"):
+    for hash_ in (
+        "#/runs",
+        "#/approvals",
+        "#/chat",
+        "#/templates",
+        "#/schedules",
+        "#/webhooks",
+        "#/memory",
+        "#/spend",
+        "#/keys",
+        "#/health",
+        "#/no-such-page",
+    ):
         page.goto(f"/{hash_}")
         page.wait_for_selector("main h1")
         assert page.evaluate(fits), (hash_, page.evaluate("document.documentElement.scrollWidth"))
@@ -561,3 +573,47 @@ def test_a_runs_input_and_outputs_are_listed_previewed_and_downloaded(  # type: 
     assert download.suggested_filename == "hottest.csv"
     assert Path(download.path()).read_text() == "city,temperature\nLyon,24\nParis,21\n"
     page.screenshot(path=str(screenshots / "console-run-files.png"), full_page=True)
+
+
+def test_a_template_is_run_scheduled_and_its_webhook_log_shown(page, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/#/templates")
+    page.fill("#create-template input[name=name]", "console digest")
+    page.fill("#create-template textarea[name=goal]", "Check {{city}} for {{days}} days")
+    page.fill("#create-template input[name=parameters]", "city, days:integer=2")
+    page.fill("#create-template textarea[name=plan]", json.dumps([task("check", tool="noop", name="Check {{city}}")]))
+    page.click("#create-template button[type=submit]")
+    row = page.locator("#templates tr[data-template='console digest']")
+    row.wait_for()
+    expect(row).to_contain_text("days: integer = 2")
+    row.locator("input[name=values]").fill("city=Albi, days=5")
+    row.locator("button.run-template").click()
+    page.wait_for_selector("h1 + .badge[data-status=succeeded]", timeout=60_000)
+    expect(page.locator("main")).to_contain_text("Check Albi for 5 days")
+
+    page.goto("/#/schedules")
+    page.fill("#create-schedule input[name=name]", "console weekday")
+    page.fill("#create-schedule input[name=cron]", "0 9 * * 1-5")
+    page.fill("#create-schedule input[name=timezone]", "Europe/Paris")
+    page.fill("#create-schedule input[name=values]", "city=Pau")
+    page.click("#create-schedule button[type=submit]")
+    card = page.locator(".schedule[data-schedule='console weekday']")
+    card.wait_for()
+    expect(card.locator(".next-times")).to_contain_text("Next:")
+    card.locator("button.trigger").click()
+    page.wait_for_selector(".schedule[data-schedule='console weekday'] .schedule-events .badge[data-status=triggered]")
+    page.locator(".schedule[data-schedule='console weekday'] button.pause").click()
+    page.wait_for_selector(".schedule[data-schedule='console weekday'] h2 .badge[data-status=paused]")
+    page.screenshot(path=str(screenshots / "console-schedules.png"), full_page=True)
+
+    page.goto("/#/webhooks")
+    page.fill("#create-webhook input[name=url]", "http://127.0.0.1:9/hook")
+    page.click("#create-webhook button[type=submit]")
+    expect(page.locator("#new-secret")).to_contain_text("whsec_")
+    hook = page.locator(".webhook[data-webhook='http://127.0.0.1:9/hook']")
+    hook.wait_for()
+    hook.locator("button.ping").click()
+    page.wait_for_selector(".webhook .deliveries tr[data-delivery] .badge[data-status=pending]")
+    expect(page.locator(".webhook .deliveries")).to_contain_text("webhook.ping")
+    page.reload()  # the secret was shown once: drawn again, the page has it nowhere
+    page.wait_for_selector(".webhook .deliveries")
+    assert "whsec_" not in page.content()

@@ -2,6 +2,7 @@
 // each page is a module of its own; dom.js, api.js and sse.js are what they share.
 import { api, refreshTokens, session, signOut, wanted } from "./api.js";
 import { approvalsPage } from "./approvals.js";
+import { schedulesPage, templatesPage, webhooksPage } from "./automation.js";
 import { chatPage } from "./chat.js";
 import { el, fill, leave } from "./dom.js";
 import { healthPage } from "./health.js";
@@ -19,6 +20,9 @@ const PAGES = {
   runs: runsPage,
   approvals: approvalsPage,
   chat: chatPage,
+  templates: templatesPage,
+  schedules: schedulesPage,
+  webhooks: webhooksPage,
   memory: memoryPage,
   spend: spendPage,
   keys: keysPage,
@@ -44,8 +48,9 @@ async function route() {
     fill(main, (SIGNED_OUT_PAGES[page] || loginPage)());
     return;
   }
+  const section = page === "templates" || page === "webhooks" ? "schedules" : page; // one nav entry: Automation
   for (const link of document.querySelectorAll("nav a"))
-    link.classList.toggle("active", link.getAttribute("href") === `#/${page}`);
+    link.classList.toggle("active", link.getAttribute("href") === `#/${section}`);
   try {
     session.me ??= await api("/auth/me");
     document.getElementById("who").textContent = `${session.me.username} (${session.me.role})`;
