@@ -137,7 +137,7 @@ class Firer:
 
     async def _fire(self, session: AsyncSession, schedule: Schedule, now: datetime) -> list[Fired]:
         fired: list[Fired] = []
-        busy = await repository.has_active_run(session, schedule.id)
+        busy = schedule.overlap != "allow_all" and await repository.has_active_run(session, schedule.id)
         if schedule.buffered_slot_at is not None and not busy:
             buffered, schedule.buffered_slot_at = schedule.buffered_slot_at, None
             fired.append(await self.start(session, schedule, slot=buffered, kind="fired"))
