@@ -89,7 +89,7 @@ def service_process(
         env={**os.environ, **env},
         cwd=tree,
         stdout=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     _PROCESS_IDS[url] = process.pid

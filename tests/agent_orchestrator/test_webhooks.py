@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook as Verifier
 
@@ -19,6 +21,8 @@ from tests.support.automation import Automation
 from tests.support.platform import Platform, RunsClient
 from tests.support.users import make_user, signed_client
 from tests.support.webhook_receiver import Receiver, webhook_receiver
+
+ROOT = Path(__file__).parents[2]
 
 
 def dispatching(platform: Platform, **overrides: Any) -> OrchestratorSettings:
@@ -228,3 +232,37 @@ def test_another_user_gets_404_on_every_webhook_route(automation: Automation, pl
             stranger.post(f"{base}/ping"),
         ):
             assert_error(answer, 404, "webhook_not_found")
+
+
+def test_the_documented_receiver_verifies_and_prints_each_event_once(
+    automation: Automation, runs: RunsClient, dispatcher: ThreadedServer, tmp_path: Path
+) -> None:
+    """examples/webhook_receiver.py, run as docs/automation.md says: a signed delivery is printed; a forged one 401."""
+    port = free_port()
+    hook = subscribe(automation, f"http://127.0.0.1:{port}/", "run.succeeded")
+    env = {**os.environ, "COGNITIONOS_WEBHOOK_SECRET": hook["secret"]}
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        receiver = subprocess.Popen(
+            [sys.executable, str(ROOT / "examples" / "webhook_receiver.py"), str(port)],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            eventually(lambda: "listening" in out.read_text())
+            run = run_once(automation, runs)
+            one_delivery(automation, hook, "delivered")
+            forged = httpx.post(
+                f"http://127.0.0.1:{port}/",
+                content=b'{"type": "run.succeeded"}',
+                headers={"webhook-id": "msg_x", "webhook-timestamp": "1", "webhook-signature": "v1,Zm9yZ2Vk"},
+            )
+            assert forged.status_code == 401
+        finally:
+            receiver.terminate()
+            receiver.wait()
+    [line] = out.read_text().splitlines()[1:]
+    kind, message_id, data = line.split(" ", 2)
+    assert kind == "run.succeeded" and message_id.startswith("msg_") and json.loads(data)["run_id"] == run["id"]
+    assert "refused" in err.read_text()

@@ -34,6 +34,11 @@ def test_a_template_runs_on_a_schedule_and_a_webhook_is_told(cli_env: dict[str, 
     code, out = cognitionos(cli_env, "templates", "run", template["id"], "-p", "city=Dijon", "-p", "days=4", "--json")
     assert code == 0, out
     assert json.loads(out)["goal"] == "Check Dijon for 4 days"
+    code, out = cognitionos(cli_env, "templates", "show", template["id"], "--version", "1")
+    days = json.loads(out)["spec"]["parameters"][1]
+    assert code == 0 and (days["name"], days["type"], days["default"]) == ("days", "integer", 2)
+    code, out = cognitionos(cli_env, "templates", "list")
+    assert code == 0 and "cli digest" in out
     code, out = cognitionos(cli_env, "templates", "run", template["id"], "-p", "city=Dijon", "-p", "days=four")
     assert code == 2 and "days='four' is not a integer" in out
 
@@ -63,6 +68,9 @@ def test_a_template_runs_on_a_schedule_and_a_webhook_is_told(cli_env: dict[str, 
     assert code == 0, out
     code, out = cognitionos(cli_env, "webhooks", "deliveries", hook["id"])
     assert code == 0 and "webhook.ping" in out and "pending" in out
+    delivery = out.split()[0]
+    code, out = cognitionos(cli_env, "webhooks", "redeliver", hook["id"], delivery)
+    assert code == 0 and "queued again" in out
     code, out = cognitionos(cli_env, "webhooks", "list")
     assert code == 0 and hook["secret"] not in out and "run.succeeded" in out
     code, out = cognitionos(cli_env, "webhooks", "create", "http://10.1.2.3/hook", "-e", "run.failed")
