@@ -12,7 +12,7 @@ import pytest
 from database.models import Schedule
 from services.agent_orchestrator.automation.schedules import Fired, slots_after
 from services.agent_orchestrator.main import create_app
-from tests.support import assert_error, serving, sql_scalar
+from tests.support import assert_error, eventually, serving, sql_scalar
 from tests.support.automation import Automation, fire
 from tests.support.platform import Platform, RunsClient, task
 from tests.support.users import make_user, signed_client
@@ -223,3 +223,12 @@ def test_another_user_gets_404_on_every_schedule_route(automation: Automation, p
         body = {"name": "theirs", "template_id": schedule["template_id"], "cron": "0 9 * * *"}
         assert_error(stranger.post(automation.runs.url("/schedules"), json=body), 404, "template_not_found")
         assert stranger.get(automation.runs.url("/schedules")).json()["items"] == []
+
+
+def test_the_loop_fires_a_due_schedule_on_the_real_clock(automation: Automation, platform: Platform) -> None:
+    schedule = automation.schedule(automation.template()["id"], cron="0 0 1 1 *", overlap="allow_all")
+    with serving(create_app(platform.orchestrator_settings(schedules_enabled=True, schedule_poll_seconds=0.05))):
+        move_next_slot(platform, schedule, datetime.now(UTC))
+        eventually(lambda: runs_of(platform, schedule) == 1, failure=lambda: str(automation.events(schedule["id"])))
+    [event] = automation.events(schedule["id"])
+    assert event["kind"] == "fired" and at(automation.get(f"/schedules/{schedule['id']}")["next_slot_at"]).month == 1

@@ -18,7 +18,7 @@ from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.main import create_app
 from tests.support import ThreadedServer, assert_error, eventually, free_port, serving, settings_environment
 from tests.support.automation import Automation
-from tests.support.platform import Platform, RunsClient
+from tests.support.platform import Platform, RunsClient, task
 from tests.support.users import make_user, signed_client
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
@@ -266,3 +266,23 @@ def test_the_documented_receiver_verifies_and_prints_each_event_once(
     kind, message_id, data = line.split(" ", 2)
     assert kind == "run.succeeded" and message_id.startswith("msg_") and json.loads(data)["run_id"] == run["id"]
     assert "refused" in err.read_text()
+
+
+def test_a_run_waiting_for_a_person_and_its_cancellation_are_told(automation: Automation, runs: RunsClient) -> None:
+    asking = task("ask", tool="ask_user", inputs={"question": "Which city?"})
+    gated = task("fetch", tool="http_request", inputs={"url": "https://example.com/", "method": "GET"})
+    template = automation.template(plan=[asking, gated], require_approval=["http_request"])
+    hook = subscribe(automation, "http://127.0.0.1:9/hook", "run.waiting", "approval.requested", "run.cancelled")
+    muted = subscribe(automation, "http://127.0.0.1:9/muted", "run.waiting")
+    assert automation.http.patch(runs.url(f"/webhooks/{muted['id']}"), json={"enabled": False}).is_success
+    started = automation.post(f"/templates/{template['id']}/runs", {}, status=202)
+    runs.wait(started["id"], until=lambda r: r["status"] == "waiting")
+
+    def told() -> list[str]:
+        return sorted(d["event_type"] for d in deliveries(automation, hook))
+
+    eventually(lambda: told() == ["approval.requested", "run.waiting", "run.waiting"], failure=lambda: str(told()))
+    assert runs.http.post(runs.url(f"/runs/{started['id']}/cancel")).is_success
+    eventually(lambda: "run.cancelled" in told())
+    assert all(d["payload"]["run_id"] == started["id"] for d in deliveries(automation, hook))
+    assert deliveries(automation, muted) == []
