@@ -333,7 +333,7 @@ export async function webhooksPage() {
   const target = el("input", {
     type: "url",
     name: "url",
-    placeholder: "https://example.com/hooks/cognitionos",
+    placeholder: "your receiver's URL (http or https)",
     required: true,
   });
   const boxes = EVENT_TYPES.map((type) =>
