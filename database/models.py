@@ -745,3 +745,36 @@ class Budget(UUIDPrimaryKey, Timestamps, Base):
     monthly_tokens: Mapped[int | None] = mapped_column(BigInteger)
     total_tokens: Mapped[int | None] = mapped_column(BigInteger)
     policy: Mapped[str] = mapped_column(String(16), nullable=False, default="reject", server_default="reject")
+
+
+class AuditEvent(Base):
+    """One administrative action, written in the transaction of the change (shared/audit.py). Rows form a hash chain
+    (`hash` = SHA-256 of `prev_hash` and the row's canonical JSON), extended under a database lock so every process
+    extends one chain; a trigger refuses UPDATE and DELETE (migration 0020)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # the chain's position
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    actor_username: Mapped[str | None] = mapped_column(String(64))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    target_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    details: Mapped[dict[str, Any]] = _json_object()
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditAnchor(Base):
+    """Where the chain starts: the id and hash of the last row purged by retention (0 and 64 zeros before any)."""
+
+    __tablename__ = "audit_anchor"
+    __table_args__ = (CheckConstraint("singleton", name="one_row"),)
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    last_purged_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    last_purged_hash: Mapped[str] = mapped_column(String(64), nullable=False)
