@@ -11,6 +11,8 @@ from cognitionos_sdk.errors import raise_for_error
 from cognitionos_sdk.types import (
     ApiKey,
     Approval,
+    AuditEvent,
+    AuditVerification,
     Conversation,
     Eval,
     EvalComparison,
@@ -779,3 +781,22 @@ def redeliver(webhook_id: str, delivery_id: str) -> Call[WebhookDelivery]:
 @operation("POST", "/api/v1/webhooks/{webhook_id}/ping")
 def ping_webhook(webhook_id: str) -> Call[WebhookDelivery]:
     return Call(method="POST", path=f"/api/v1/webhooks/{webhook_id}/ping", answer=TypeAdapter(WebhookDelivery))
+
+
+# --- the audit log (admin) --------------------------------------------------------------------------------------
+
+
+@operation("GET", "/api/v1/auth/audit/events")
+def audit_events(*, filters: dict[str, Any], cursor: str | None, limit: int) -> Call[Page[AuditEvent]]:
+    query = _query(**filters, cursor=cursor, limit=limit)
+    return Call(method="GET", path="/api/v1/auth/audit/events", params=query, answer=_page(AuditEvent))
+
+
+@operation("GET", "/api/v1/auth/audit/events/export")
+def audit_export_path() -> str:
+    return "/api/v1/auth/audit/events/export"
+
+
+@operation("POST", "/api/v1/auth/audit/verify")
+def verify_audit() -> Call[AuditVerification]:
+    return Call(method="POST", path="/api/v1/auth/audit/verify", answer=TypeAdapter(AuditVerification))

@@ -19,6 +19,8 @@ from cognitionos_sdk.errors import raise_for_error
 from cognitionos_sdk.types import (
     ApiKey,
     Approval,
+    AuditEvent,
+    AuditVerification,
     Conversation,
     Eval,
     EvalComparison,
@@ -126,6 +128,7 @@ class CognitionOS:
         self.templates = Templates(self)
         self.schedules = Schedules(self)
         self.webhooks = Webhooks(self)
+        self.audit = Audit(self)
         self.evals = Evals(self)
         self.approvals = Approvals(self)
         self.memories = Memories(self)
@@ -485,6 +488,32 @@ class Webhooks:
 
     def ping(self, webhook_id: str) -> WebhookDelivery:
         return self._client.send(calls.ping_webhook(webhook_id))
+
+
+class Audit:
+    """The audit log (admin): who did what administrative action, to what, in which request; one hash chain."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def events(self, *, cursor: str | None = None, limit: int = 100, **filters: Any) -> Page[AuditEvent]:
+        """Newest first; `filters`: action (or a prefix ending in *), actor_user_id, target_type, target_id,
+        since, until."""
+        return self._client.send_page(lambda c: calls.audit_events(filters=filters, cursor=c, limit=limit), cursor)
+
+    def export(self, **filters: Any) -> Iterator[AuditEvent]:
+        """Every matching event, oldest first, streamed (JSON lines)."""
+        with self._client._http.stream("GET", calls.audit_export_path(), params=filters) as response:
+            if not response.is_success:
+                response.read()
+                raise_for_error(response)
+            for line in response.iter_lines():
+                if line:
+                    yield AuditEvent.model_validate_json(line)
+
+    def verify(self) -> AuditVerification:
+        """Walks the chain: ok, how many rows were checked, and the first that does not hash to what it says."""
+        return self._client.send(calls.verify_audit())
 
 
 class Evals:
@@ -876,6 +905,7 @@ class AsyncCognitionOS:
         self.templates = AsyncTemplates(self)
         self.schedules = AsyncSchedules(self)
         self.webhooks = AsyncWebhooks(self)
+        self.audit = AsyncAudit(self)
         self.evals = AsyncEvals(self)
         self.approvals = AsyncApprovals(self)
         self.memories = AsyncMemories(self)
@@ -1203,6 +1233,28 @@ class AsyncWebhooks:
 
     async def ping(self, webhook_id: str) -> WebhookDelivery:
         return await self._client.send(calls.ping_webhook(webhook_id))
+
+
+class AsyncAudit:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def events(self, *, cursor: str | None = None, limit: int = 100, **filters: Any) -> Page[AuditEvent]:
+        return await self._client.send_page(
+            lambda c: calls.audit_events(filters=filters, cursor=c, limit=limit), cursor
+        )
+
+    async def export(self, **filters: Any) -> AsyncIterator[AuditEvent]:
+        async with self._client._http.stream("GET", calls.audit_export_path(), params=filters) as response:
+            if not response.is_success:
+                await response.aread()
+                raise_for_error(response)
+            async for line in response.aiter_lines():
+                if line:
+                    yield AuditEvent.model_validate_json(line)
+
+    async def verify(self) -> AuditVerification:
+        return await self._client.send(calls.verify_audit())
 
 
 class AsyncEvals:

@@ -354,3 +354,29 @@ class WebhookDelivery(Model):
     created_at: datetime
     delivered_at: datetime | None = None
     payload: dict[str, Any]
+
+
+class AuditEvent(Model):
+    """One administrative action: who (`actor_*`), in which request, what (`action`, `target_*`, `details` with
+    secrets redacted), and its place in the hash chain (`id`, `prev_hash`, `hash`)."""
+
+    id: int
+    created_at: datetime
+    actor_user_id: str | None = None
+    actor_username: str | None = None
+    actor_role: str | None = None
+    actor_key_id: str | None = None
+    request_id: str | None = None
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any] = {}
+    prev_hash: str
+    hash: str
+
+
+class AuditVerification(Model):
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+    reason: str | None = None

@@ -20,6 +20,7 @@ from database.models import Approval, Run, Task
 from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import ApprovalDecision, ApprovalResponse, RunInput
+from shared import audit
 from shared.contracts.tools import MCP_PREFIX
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
@@ -196,6 +197,16 @@ class ApprovalService:
             by=identity.username,
             edited=decision.parameters,
             note=decision.note,
+        )
+        details = {
+            "decision": decision.decision,
+            "tool": approval.tool,
+            "run_id": str(approval.run_id) if approval.run_id else None,
+            "edited": decision.parameters is not None,
+            "note": decision.note,
+        }
+        await audit.record(
+            self.session, identity, "approval.decided", target_type="approval", target_id=approval.id, details=details
         )
         await self.session.commit()
         return ApprovalResponse.model_validate(approval)

@@ -25,6 +25,7 @@ from services.agent_orchestrator.schemas import (
     RunResponse,
     TaskResponse,
 )
+from shared import audit
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import BudgetRequest
@@ -91,6 +92,10 @@ class AgentService:
         agent = Agent(**definition.model_dump(), owner_id=uuid.UUID(identity.user_id))
         try:
             await repository.add(self.session, agent)
+            details = definition.model_dump(mode="json")
+            await audit.record(
+                self.session, identity, "agent.created", target_type="agent", target_id=agent.id, details=details
+            )
             await self.session.commit()
             return agent
         except IntegrityError as exc:
@@ -410,6 +415,10 @@ class RunService:
             run.status, run.finished_at, run.error = "cancelled", datetime.now(UTC), f"Cancelled by {identity.username}"
             await run_log.record(
                 self.session, [NewEvent(run.id, "run_cancelled", run.error, data={"tasks_cancelled": closed})]
+            )
+            details = {"tasks_cancelled": closed}
+            await audit.record(
+                self.session, identity, "run.cancelled", target_type="run", target_id=run.id, details=details
             )
         await self.session.commit()
         return await self.describe(identity, run_id)

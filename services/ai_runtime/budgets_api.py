@@ -27,10 +27,10 @@ async def set_budget(
     scope: ScopeParam,
     scope_id: uuid.UUID,
     body: BudgetRequest,
-    _: AdminIdentity,
+    admin: AdminIdentity,
     runtime: Runtime,
 ) -> BudgetResponse:
-    budget = await runtime.limits.set_budget(scope=scope, scope_id=str(scope_id), values=body.model_dump())
+    budget = await runtime.limits.set_budget(admin, scope=scope, scope_id=str(scope_id), values=body.model_dump())
     return await runtime.limits.budget_report(budget)
 
 

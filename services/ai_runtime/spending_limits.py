@@ -16,6 +16,8 @@ from services.ai_runtime.budget import BudgetCounters, Limit, period_limits
 from services.ai_runtime.config import AIRuntimeSettings
 from services.ai_runtime.ledger import UsageLedger
 from services.ai_runtime.schemas import BudgetRequest, BudgetResponse, BudgetUsage, SpendResponse, SpendRow
+from shared import audit
+from shared.identity import Identity
 
 
 class SpendingLimits:
@@ -86,9 +88,15 @@ class SpendingLimits:
             ],
         )
 
-    async def set_budget(self, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
+    async def set_budget(self, actor: Identity, *, scope: str, scope_id: str, values: dict[str, object]) -> Budget:
         async with self.sessionmaker.begin() as session:
+            before = await repository.get_budget(session, scope, scope_id)
+            shown_before = {k: getattr(before, k) for k in values} if before is not None else None
             budget = await repository.upsert_budget(session, scope=scope, scope_id=scope_id, values=values)
+            details = {"scope": scope, "before": shown_before, "after": values}
+            await audit.record(
+                session, actor, "budget.set", target_type=f"{scope}_budget", target_id=scope_id, details=details
+            )
         self._limit_rows.pop((scope, scope_id), None)
         return budget
 

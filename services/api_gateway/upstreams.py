@@ -60,7 +60,7 @@ ROUTES: dict[str, UpstreamRoute] = {
             service="auth-service",
             upstream_prefix="",
             public=frozenset({("POST", "register"), ("POST", "login"), ("POST", "refresh")}),
-            rules=(_rule(r"^users(/|$)", ADMIN),),
+            rules=(_rule(r"^users(/|$)", ADMIN), _rule(r"^audit(/|$)", ADMIN)),
         ),
         UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans", idempotent=frozenset({""})),
         UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs", idempotent=frozenset({""})),

@@ -10,6 +10,12 @@ class AuthSettings(BaseServiceSettings):
     # Accounts, logins and keys are small: an unauthenticated caller may not make the service hold more than this.
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     access_token_ttl_minutes: int = Field(default=15, ge=1)
+    audit_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Audit events older than this are purged (hourly); the chain then starts at the last one purged. "
+        "Unset: kept forever",
+    )
     refresh_token_ttl_days: int = Field(default=14, ge=1)
     password_time_cost: int = Field(default=3, ge=1, le=20, description="Argon2id passes over memory per hash")
     password_memory_kib: int = Field(

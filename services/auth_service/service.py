@@ -25,6 +25,7 @@ from services.auth_service.schemas import (
     TokenResponse,
     UserResponse,
 )
+from shared import audit
 from shared.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
 from shared.identity import Identity, Role
 from shared.pagination import Page, after_cursor, page_of
@@ -123,10 +124,15 @@ class AuthService:
         user = await self.get_user(user_id)
         if str(user.id) == actor.user_id and role != "admin":
             raise ForbiddenError("Admins cannot demote themselves", code="self_demotion")
-        changed = user.role != role
+        before = user.role
         user.role = role
+        if before != role:
+            details = {"before": before, "after": role}
+            await audit.record(
+                self.session, actor, "user.role_changed", target_type="user", target_id=user.id, details=details
+            )
         await self.session.commit()
-        if changed:
+        if before != role:
             await self.end_access(user.id, reason="role_changed")
         return user
 
@@ -136,6 +142,9 @@ class AuthService:
             raise NotFoundError("User not found")
         if str(user.id) == actor.user_id and not is_active:
             raise ForbiddenError("Admins cannot deactivate themselves", code="self_deactivation")
+        if user.is_active != is_active:
+            action = "user.reactivated" if is_active else "user.deactivated"
+            await audit.record(self.session, actor, action, target_type="user", target_id=user.id)
         user.is_active = is_active
         await self.session.commit()
         if not is_active:
@@ -152,6 +161,7 @@ class AuthService:
             raise UnauthorizedError(INVALID_CREDENTIALS, code="invalid_credentials")
         await repository.clear_failed_logins(self.session, user.id)
         user.password_hash = await hash_password(new, self.settings)
+        await audit.record(self.session, identity, "user.password_changed", target_type="user", target_id=user.id)
         await self.session.commit()
         await self.end_access(user.id, reason="password_changed")
 
@@ -288,6 +298,10 @@ class AuthService:
                 allowed_tools=request.allowed_tools,
             ),
         )
+        details = request.model_dump(mode="json") | {"prefix": prefix}
+        await audit.record(
+            self.session, identity, "api_key.created", target_type="api_key", target_id=row.id, details=details
+        )
         await self.session.commit()
         return row, key
 
@@ -303,6 +317,10 @@ class AuthService:
             raise NotFoundError("API key not found")
         if row.revoked_at is None:
             row.revoked_at = _now()
+            details = {"name": row.name, "prefix": row.prefix, "owner_id": str(row.user_id)}
+            await audit.record(
+                self.session, identity, "api_key.revoked", target_type="api_key", target_id=row.id, details=details
+            )
             await self.session.commit()
             await forget_api_key(self.redis, row.key_hash)
         return row

@@ -1,5 +1,6 @@
 """Memory rules: who may see and change what, dedup on store, hybrid retrieval, encryption of sensitive rows."""
 
+import dataclasses
 import json
 import time
 import uuid
@@ -19,7 +20,7 @@ from services.memory_service.config import MemorySettings
 from services.memory_service.crypto import decrypt_or_placeholder
 from services.memory_service.repository import MemoryFilter, MemoryRow
 from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
-from shared import metrics
+from shared import audit, metrics
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import EmbedRequest
@@ -381,6 +382,12 @@ class MemoryService:
                 for memory_id, content, sensitive in deleted
             ],
         )
+        if deleted:
+            asked = {k: v for k, v in dataclasses.asdict(where).items() if v is not None and k != "user_id"}
+            details = {"filter": asked, "deleted": len(deleted)}
+            await audit.record(
+                self.session, identity, "memory.deleted_by_filter", target_type="user", target_id=owner, details=details
+            )
         await self.session.commit()
         return len(deleted)
 

@@ -18,6 +18,7 @@ from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.http_tool import HttpPolicy, resolve_public_address
 from services.tool_runner.mcp import McpEndpoint, McpError
 from services.tool_runner.schemas import McpServerCreate, McpServerResponse, McpTool, ToolDescription
+from shared import audit
 from shared.errors import AppError, ConflictError, ForbiddenError, NotFoundError, UnprocessableError
 from shared.identity import Identity
 
@@ -50,6 +51,15 @@ class McpRegistry:
         await self._list_tools(server, raise_unreachable=True)
         try:
             await repository.add_mcp_server(self.session, server)
+            details = {"name": server.name, "url": server.url, "transport": server.transport, "shared": asked.shared}
+            await audit.record(
+                self.session,
+                identity,
+                "mcp_server.created",
+                target_type="mcp_server",
+                target_id=server.id,
+                details=details,
+            )
             await self.session.commit()
         except IntegrityError as exc:
             await self.session.rollback()
@@ -69,6 +79,10 @@ class McpRegistry:
     async def delete(self, identity: Identity, server_id: uuid.UUID) -> None:
         server = self._changeable(identity, await self.get(identity, server_id))
         await self.session.delete(server)
+        details = {"name": server.name, "url": server.url}
+        await audit.record(
+            self.session, identity, "mcp_server.deleted", target_type="mcp_server", target_id=server.id, details=details
+        )
         await self.session.commit()
 
     async def refresh(self, identity: Identity, server_id: uuid.UUID) -> McpServerResponse:

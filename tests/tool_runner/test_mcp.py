@@ -99,6 +99,22 @@ def test_headers_are_stored_encrypted_and_never_returned(setup: McpSetup, databa
     assert setup.client.get(f"/tools/mcp-servers/{server['id']}").json()["header_names"] == ["Authorization"]
 
 
+def test_registering_and_deleting_a_server_are_audited_without_its_headers(setup: McpSetup, database_url: str) -> None:
+    server = setup.register().json()
+    assert setup.client.delete(f"/tools/mcp-servers/{server['id']}").status_code == 204
+    rows: Any = sql_scalar(
+        database_url,
+        "SELECT json_agg(json_build_object('action', action, 'actor', actor_user_id, 'details', details) ORDER BY id) "
+        "FROM audit_events WHERE target_id = :s",
+        s=server["id"],
+    )
+    assert [(r["action"], r["actor"]) for r in rows] == [
+        ("mcp_server.created", setup.user_id),
+        ("mcp_server.deleted", setup.user_id),
+    ]
+    assert "s3cret" not in str(rows) and "Authorization" not in str(rows)
+
+
 def test_a_slow_tool_ends_in_a_timeout(setup: McpSetup) -> None:
     setup.register()
     body = setup.call("mcp__test__slow", {"seconds": 30}, timeout_seconds=1).json()

@@ -32,6 +32,7 @@ from services.agent_orchestrator.automation.templates import bind, open_from_tem
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.schemas import RunResponse
 from services.agent_orchestrator.service import RunService
+from shared import audit
 from shared.background import BackgroundComponent
 from shared.clients import ServiceClient
 from shared.errors import AppError, BadRequestError, NotFoundError, UnprocessableError
@@ -255,6 +256,10 @@ class ScheduleService:
         self.session.add(schedule)
         await self.session.flush()
         await self.session.refresh(schedule)
+        details = body.model_dump(mode="json")
+        await audit.record(
+            self.session, identity, "schedule.created", target_type="schedule", target_id=schedule.id, details=details
+        )
         await self.session.commit()
         return ScheduleResponse.model_validate(schedule)
 
@@ -281,6 +286,7 @@ class ScheduleService:
     async def update(self, identity: Identity, schedule_id: uuid.UUID, body: ScheduleUpdate) -> ScheduleResponse:
         schedule = await self.get(identity, schedule_id)
         changes = body.model_dump(exclude_unset=True)
+        before = {k: getattr(schedule, k) for k in changes}
         timing = {"cron", "interval_seconds", "timezone", "jitter_seconds"} & set(changes)
         if "cron" in changes and changes["cron"] is not None:
             changes["interval_seconds"] = None
@@ -303,11 +309,20 @@ class ScheduleService:
             plan_next(schedule, now)  # missed slots while paused are not fired
         await self.session.flush()
         await self.session.refresh(schedule)
+        details = {"before": before, "after": {k: getattr(schedule, k) for k in before}}
+        await audit.record(
+            self.session, identity, "schedule.updated", target_type="schedule", target_id=schedule.id, details=details
+        )
         await self.session.commit()
         return ScheduleResponse.model_validate(schedule)
 
     async def delete(self, identity: Identity, schedule_id: uuid.UUID) -> None:
-        await self.session.delete(await self.get(identity, schedule_id))
+        schedule = await self.get(identity, schedule_id)
+        await self.session.delete(schedule)
+        details = {"name": schedule.name}
+        await audit.record(
+            self.session, identity, "schedule.deleted", target_type="schedule", target_id=schedule.id, details=details
+        )
         await self.session.commit()
 
     async def trigger(self, identity: Identity, schedule_id: uuid.UUID) -> RunResponse:
@@ -327,6 +342,10 @@ class ScheduleService:
         )
         run = await runs.get(identity, fired.run_id)
         shown = await runs.respond(run)
+        details = {"run_id": str(run.id)}
+        await audit.record(
+            self.session, identity, "schedule.triggered", target_type="schedule", target_id=schedule.id, details=details
+        )
         await self.session.commit()
         return shown
 

@@ -20,6 +20,7 @@ from services.agent_orchestrator.automation.schemas import (
 )
 from services.agent_orchestrator.schemas import RunCreate, RunResponse
 from services.agent_orchestrator.service import RunService
+from shared import audit
 from shared.dag import validate
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
@@ -170,6 +171,10 @@ class TemplateService:
         self.session.add(TemplateVersion(id=uuid.uuid4(), template_id=template.id, version=1, spec=spec))
         await self.session.flush()
         await self.session.refresh(template)
+        await audit.record(
+            self.session, identity, "template.created", target_type="template", target_id=template.id,
+            details={"name": body.name, "version": 1},
+        )  # fmt: skip
         await self.session.commit()
         return _shown(template, 1, spec)
 
@@ -207,12 +212,21 @@ class TemplateService:
         self.session.add(TemplateVersion(id=uuid.uuid4(), template_id=template.id, version=template.version, spec=spec))
         await self.session.flush()
         await self.session.refresh(template)
+        await audit.record(
+            self.session, identity, "template.updated", target_type="template", target_id=template.id,
+            details={"name": template.name, "version": template.version},
+        )  # fmt: skip
         await self.session.commit()
         return _shown(template, template.version, spec)
 
     async def delete(self, identity: Identity, template_id: uuid.UUID) -> None:
         """The template, its versions and its schedules; its runs stay (without a template)."""
-        await self.session.delete(await self.get(identity, template_id))
+        template = await self.get(identity, template_id)
+        await self.session.delete(template)
+        details = {"name": template.name}
+        await audit.record(
+            self.session, identity, "template.deleted", target_type="template", target_id=template.id, details=details
+        )
         await self.session.commit()
 
     async def start_run(self, identity: Identity, template_id: uuid.UUID, body: TemplateRunRequest) -> RunResponse:

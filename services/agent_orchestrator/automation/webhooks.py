@@ -35,6 +35,7 @@ from services.agent_orchestrator.automation.schemas import (
 )
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.repository import NewEvent
+from shared import audit
 from shared.background import BackgroundComponent
 from shared.crypto import build_cipher
 from shared.errors import NotFoundError, TooManyRequestsError, UnprocessableError
@@ -152,6 +153,10 @@ class WebhookService:
         self.session.add(webhook)
         await self.session.flush()
         await self.session.refresh(webhook)
+        details = body.model_dump(mode="json")
+        await audit.record(
+            self.session, identity, "webhook.created", target_type="webhook", target_id=webhook.id, details=details
+        )
         await self.session.commit()
         return _shown(webhook).model_copy(update={"secret": secret})
 
@@ -172,6 +177,7 @@ class WebhookService:
 
     async def update(self, identity: Identity, webhook_id: uuid.UUID, body: WebhookUpdate) -> WebhookResponse:
         webhook = await self.get(identity, webhook_id)
+        before = {"url": webhook.url, "event_types": list(webhook.event_types), "enabled": webhook.enabled}
         if body.url is not None:
             await check_url(str(body.url), self.settings)
             webhook.url = str(body.url)
@@ -183,11 +189,20 @@ class WebhookService:
             webhook.enabled = body.enabled
         await self.session.flush()
         await self.session.refresh(webhook)
+        details = {"before": before, "after": body.model_dump(mode="json", exclude_none=True)}
+        await audit.record(
+            self.session, identity, "webhook.updated", target_type="webhook", target_id=webhook.id, details=details
+        )
         await self.session.commit()
         return _shown(webhook)
 
     async def delete(self, identity: Identity, webhook_id: uuid.UUID) -> None:
-        await self.session.delete(await self.get(identity, webhook_id))
+        webhook = await self.get(identity, webhook_id)
+        await self.session.delete(webhook)
+        details = {"url": webhook.url}
+        await audit.record(
+            self.session, identity, "webhook.deleted", target_type="webhook", target_id=webhook.id, details=details
+        )
         await self.session.commit()
 
     async def deliveries(
@@ -207,6 +222,15 @@ class WebhookService:
         delivery.last_error = None
         await self.session.flush()
         await self.session.refresh(delivery)
+        details = {"webhook_id": str(webhook.id), "event_type": delivery.event_type}
+        await audit.record(
+            self.session,
+            identity,
+            "webhook.redelivered",
+            target_type="webhook_delivery",
+            target_id=delivery.id,
+            details=details,
+        )
         await self.session.commit()
         return DeliveryResponse.model_validate(delivery)
 
