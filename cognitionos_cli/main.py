@@ -13,6 +13,7 @@ import typer
 
 from cognitionos_cli.account import ApiKey, GatewayUrl, gateway_url, login, logout, remember_gateway
 from cognitionos_cli.approvals import approvals_app
+from cognitionos_cli.audit import audit_app
 from cognitionos_cli.automation import schedules_app, templates_app, webhooks_app
 from cognitionos_cli.embedded import (
     EmbeddedPostgres,
@@ -65,6 +66,7 @@ app.add_typer(files_app, name="files")
 app.add_typer(templates_app, name="templates")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(audit_app, name="audit")
 
 
 def _print_version(asked: bool) -> None:

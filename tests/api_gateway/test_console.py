@@ -617,3 +617,25 @@ def test_a_template_is_run_scheduled_and_its_webhook_log_shown(page, screenshots
     page.reload()  # the secret was shown once: drawn again, the page has it nowhere
     page.wait_for_selector(".webhook .deliveries")
     assert "whsec_" not in page.content()
+
+
+def test_an_admin_reads_the_audit_log_and_verifies_it(browser, platform_gateway: ThreadedServer, page) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.settings import ADMIN_PASSWORD
+
+    page.goto("/#/audit")
+    expect(page.locator("main")).to_contain_text("Only an admin reads the audit log")
+    assert page.locator("#nav-audit").is_hidden()
+    context = browser.new_context(base_url=platform_gateway.url)
+    admin = context.new_page()
+    admin.goto("/")
+    admin.fill("input[name=username]", "root_admin")
+    admin.fill("input[name=password]", ADMIN_PASSWORD)
+    admin.click("#sign-in")
+    admin.wait_for_selector("#start-run")
+    admin.click("#nav-audit")
+    admin.wait_for_selector("#audit-events")
+    admin.fill("#audit-filter input[name=action]", "api_key.*")
+    admin.click("#audit-filter button[type=submit]")
+    admin.click("#verify-audit")
+    expect(admin.locator("#audit-verify")).to_contain_text("intact")
+    context.close()

@@ -2,6 +2,7 @@
 // each page is a module of its own; dom.js, api.js and sse.js are what they share.
 import { api, refreshTokens, session, signOut, wanted } from "./api.js";
 import { approvalsPage } from "./approvals.js";
+import { auditPage } from "./audit.js";
 import { schedulesPage, templatesPage, webhooksPage } from "./automation.js";
 import { chatPage } from "./chat.js";
 import { el, fill, leave } from "./dom.js";
@@ -26,6 +27,7 @@ const PAGES = {
   memory: memoryPage,
   spend: spendPage,
   keys: keysPage,
+  audit: auditPage,
   health: healthPage,
 };
 const SIGNED_OUT_PAGES = { login: loginPage, signup: signUpPage };
@@ -54,6 +56,7 @@ async function route() {
   try {
     session.me ??= await api("/auth/me");
     document.getElementById("who").textContent = `${session.me.username} (${session.me.role})`;
+    document.getElementById("nav-audit").hidden = session.me.role !== "admin";
     if (!(page in PAGES)) {
       fill(main, notFoundPage());
       return;
