@@ -391,8 +391,10 @@ def list_messages(conversation_id: str, *, cursor: str | None, limit: int) -> Ca
 
 
 @operation("POST", "/api/v1/auth/api-keys")
-def create_api_key(name: str, *, expires_in_days: int | None, allowed_tools: list[str] | None = None) -> Call[ApiKey]:
-    body = _query(name=name, expires_in_days=expires_in_days, allowed_tools=allowed_tools)
+def create_api_key(
+    name: str, *, expires_in_days: int | None, allowed_tools: list[str] | None = None, scopes: list[str] | None = None
+) -> Call[ApiKey]:
+    body = _query(name=name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes)
     return Call(method="POST", path="/api/v1/auth/api-keys", json=body, answer=TypeAdapter(ApiKey))
 
 

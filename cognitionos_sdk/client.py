@@ -731,9 +731,17 @@ class ApiKeys:
     def __init__(self, client: CognitionOS) -> None:
         self._client = client
 
-    def create(self, name: str, *, expires_in_days: int | None = None, allowed_tools: Names | None = None) -> ApiKey:
-        """`allowed_tools`: the tools the key may use, directly and in its runs (mcp__server__* patterns too)."""
-        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools)
+    def create(
+        self,
+        name: str,
+        *,
+        expires_in_days: int | None = None,
+        allowed_tools: Names | None = None,
+        scopes: Names | None = None,
+    ) -> ApiKey:
+        """`allowed_tools`: the tools the key may use, directly and in its runs (mcp__server__* patterns too).
+        `scopes`: what it may do (runs:read, memories:write, files:*, admin...); none: all you may."""
+        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes)
         return self._client.send(call)
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
@@ -1456,9 +1464,14 @@ class AsyncApiKeys:
         self._client = client
 
     async def create(
-        self, name: str, *, expires_in_days: int | None = None, allowed_tools: Names | None = None
+        self,
+        name: str,
+        *,
+        expires_in_days: int | None = None,
+        allowed_tools: Names | None = None,
+        scopes: Names | None = None,
     ) -> ApiKey:
-        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools)
+        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes)
         return await self._client.send(call)
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:

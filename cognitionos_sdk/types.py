@@ -57,6 +57,7 @@ class ApiKey(Model):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     allowed_tools: list[str] | None = None  # the tools it may use (null: any)
+    scopes: list[str] = []  # what it may do: runs:read, files:*, admin... (empty: all its user may)
     key: str | None = None  # only in the answer that created it
 
 

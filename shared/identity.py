@@ -39,6 +39,11 @@ class Identity:
     api_key_id: str | None = None
     agent_id: str | None = None  # set when an orchestrator agent acts for the user; its definition limits the tools
     api_key_rpm: int | None = None  # an API key's own requests-per-minute limit, enforced by the gateway
+    api_key_scopes: tuple[str, ...] | None = None  # what the key may do (shared/scopes.py); None: all its user may
+
+    def __post_init__(self) -> None:
+        if self.api_key_scopes is not None and not isinstance(self.api_key_scopes, tuple):
+            object.__setattr__(self, "api_key_scopes", tuple(self.api_key_scopes))  # read back from JSON as a list
 
     @property
     def is_admin(self) -> bool:

@@ -18,13 +18,14 @@ from starlette.requests import Request
 
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.repository import find_identity_by_api_key_hash
-from services.api_gateway.upstreams import UpstreamRoute
+from services.api_gateway.upstreams import ADMIN, UpstreamRoute
 from shared.errors import (
     ForbiddenError,
     UnauthorizedError,
 )
 from shared.identity import Identity, hmac_sha256
 from shared.revocation import api_key_cache_key
+from shared.scopes import grants, required_scope
 from shared.security import JWTConfig, decode_token, hash_api_key, looks_like_api_key
 
 logger = logging.getLogger(__name__)
@@ -187,4 +188,17 @@ def authorize(route: UpstreamRoute, *, method: str, subpath: str, identity: Iden
     if identity.role not in allowed:
         raise ForbiddenError(
             "Your role may not call this endpoint", details={"role": identity.role, "allowed": sorted(allowed)}
+        )
+    if identity.api_key_scopes is not None:
+        check_scope(route, method=method, subpath=subpath, scopes=identity.api_key_scopes, admin_route=allowed == ADMIN)
+
+
+def check_scope(route: UpstreamRoute, *, method: str, subpath: str, scopes: tuple[str, ...], admin_route: bool) -> None:
+    """A scoped API key reaches only what its scopes name: 403 insufficient_scope, naming the scope it lacks."""
+    required = required_scope(route.prefix, method, subpath, admin_route=admin_route)
+    if required is not None and not grants(scopes, required):
+        raise ForbiddenError(
+            f"This API key lacks the scope {required}",
+            code="insufficient_scope",
+            details={"required": required, "scopes": list(scopes)},
         )

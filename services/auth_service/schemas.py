@@ -104,6 +104,12 @@ class ApiKeyCreateRequest(BaseModel):
         description="Tools it may use, directly and in the runs it starts: built-in names, MCP tools by name or "
         "pattern (mcp__github__*); null: any",
     )
+    scopes: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+        default=None,
+        max_length=40,
+        description="What it may do: runs:read, memories:write, files:* ... (resource:read|write|*), admin, or *; "
+        "none: everything you may (a request outside them is 403 insufficient_scope)",
+    )
 
 
 class ApiKeyResponse(BaseModel):
@@ -121,6 +127,7 @@ class ApiKeyResponse(BaseModel):
     tpm_limit: int | None = None
     allowed_models: list[str] | None = None
     allowed_tools: list[str] | None = None
+    scopes: list[str] = Field(default_factory=list, description="Empty: everything its user may")
 
 
 class ApiKeyCreatedResponse(ApiKeyResponse):

@@ -26,10 +26,11 @@ from services.auth_service.schemas import (
     UserResponse,
 )
 from shared import audit
-from shared.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
+from shared.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError
 from shared.identity import Identity, Role
 from shared.pagination import Page, after_cursor, page_of
 from shared.revocation import forget_api_key, mark_session_revoked
+from shared.scopes import KNOWN_SCOPES, unknown_scopes
 from shared.security import JWTConfig, decode_token, generate_api_key, hash_api_key, issue_token
 
 logger = logging.getLogger(__name__)
@@ -281,6 +282,12 @@ class AuthService:
     # --- API keys ---------------------------------------------------------------------------
 
     async def create_api_key(self, identity: Identity, request: ApiKeyCreateRequest) -> tuple[ApiKey, str]:
+        if request.scopes is not None and (unknown := unknown_scopes(request.scopes)):
+            raise UnprocessableError(
+                f"Unknown scope: {', '.join(unknown)}",
+                code="unknown_scope",
+                details={"unknown": unknown, "known": sorted(KNOWN_SCOPES)},
+            )
         key, prefix = generate_api_key()
         expires_at = _now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
         row = await repository.add_api_key(
@@ -296,6 +303,7 @@ class AuthService:
                 tpm_limit=request.tpm_limit,
                 allowed_models=request.allowed_models,
                 allowed_tools=request.allowed_tools,
+                scopes=list(dict.fromkeys(request.scopes or [])),
             ),
         )
         details = request.model_dump(mode="json") | {"prefix": prefix}
