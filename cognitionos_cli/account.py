@@ -94,10 +94,15 @@ def login(
         str | None, typer.Option(help="Sign in with your username or email (the password is asked)")
     ] = None,
     api_key: ApiKey = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="With --username: limit this machine's key to these scopes (runs:*, memories:read, ...)"),
+    ] = None,
 ) -> None:
     """Act as your own account from now on: with your username (a password prompt, then an API key is made for this
-    machine) or with an API key you have. Stored in the state folder, readable by you alone."""
-    from cognitionos_sdk import AuthenticationError, CognitionOS, CognitionOSError
+    machine, limited to --scope if given) or with an API key you have. Stored in the state folder, readable by you
+    alone."""
+    from cognitionos_sdk import AuthenticationError, BadRequestError, CognitionOS, CognitionOSError
 
     address = gateway_url(url)
     if bool(username) == bool(api_key):
@@ -107,11 +112,14 @@ def login(
         with CognitionOS(address, api_key=api_key) as client:
             if username:
                 client.sign_in(username, typer.prompt("password", hide_input=True))
-                api_key = client.api_keys.create(key_name()).key
+                api_key = client.api_keys.create(key_name(), scopes=scope).key
             me = client.me()
     except AuthenticationError as exc:
         typer.echo(f"error: the gateway at {address} refused the sign-in ({exc.message})", err=True)
         raise typer.Exit(3) from exc
+    except BadRequestError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     except (CognitionOSError, OSError) as exc:
         typer.echo(f"error: cannot reach the gateway at {address} ({exc})", err=True)
         raise typer.Exit(3) from exc

@@ -235,13 +235,18 @@ def test_an_api_key_is_created_with_limits_shown_once_and_revoked(  # type: igno
     page.fill("#create-key input[name=max_budget_usd]", "5")
     page.fill("#create-key input[name=rpm_limit]", "60")
     page.fill("#create-key input[name=allowed_models]", "gpt-4o-mini, smollm2-135m-instruct")
+    page.fill("#create-key input[name=scopes]", "runs:read memories:*")
     page.click("#create-key button[type=submit]")
     key = page.locator("#new-key").inner_text()
     assert key.startswith("cos_")
     me = httpx.get(f"{platform_gateway.url}/api/v1/auth/me", headers={"X-API-Key": key})
     assert me.status_code == 200
+    store = httpx.post(f"{platform_gateway.url}/api/v1/files", headers={"X-API-Key": key}, files={"file": ("a", b"a")})
+    assert store.status_code == 403 and store.json()["error"]["code"] == "insufficient_scope"
     row = page.locator("#keys tr[data-key=console-test]")
-    expect(row.locator(".limits")).to_have_text("$5.00 cap · 60 requests/min · gpt-4o-mini, smollm2-135m-instruct")
+    expect(row.locator(".limits")).to_have_text(
+        "$5.00 cap · 60 requests/min · gpt-4o-mini, smollm2-135m-instruct · scopes: runs:read memories:*"
+    )
     dialogs.accept = False  # thought better of it: nothing happens
     row.locator("button.danger").click()
     assert dialogs.asked[-1].startswith("Revoke this key?") and row.locator("button.danger").count() == 1

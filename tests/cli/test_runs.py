@@ -182,6 +182,20 @@ def test_login_with_a_username_makes_a_key_for_this_machine(
     assert cognitionos(cli_env, "login")[0] == 2  # neither a username nor a key
 
 
+def test_login_with_scopes_makes_a_key_that_can_do_only_that(
+    cli_env: dict[str, str], own_account: tuple[str, str]
+) -> None:
+    username, _ = own_account
+    args = ["login", "--username", username, "--scope", "memories:read"]
+    result = CliRunner().invoke(app, args, env=cli_env, input="own-account-pass\n")
+    assert result.exit_code == 0, result.output
+    assert cognitionos(cli_env, "memories", "list")[0] == 0
+    code, out = cognitionos(cli_env, "runs", "list")
+    assert code == 1 and "runs:read" in out, out
+    bad = CliRunner().invoke(app, [*args[:3], "--scope", "runs:delete"], env=cli_env, input="own-account-pass\n")
+    assert bad.exit_code == 2 and "Unknown scope: runs:delete" in bad.output
+
+
 def test_ctrl_c_stops_following_not_the_run_and_says_how_to_follow_again(
     cli_env: dict[str, str], script: RoleScript, platform_gateway: ThreadedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

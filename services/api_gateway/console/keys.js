@@ -11,6 +11,7 @@ function keyLimits(key) {
   if (key.rpm_limit) parts.push(`${key.rpm_limit} requests/min`);
   if (key.tpm_limit) parts.push(`${key.tpm_limit} tokens/min`);
   if (key.allowed_models?.length) parts.push(key.allowed_models.join(", "));
+  if (key.scopes?.length) parts.push(`scopes: ${key.scopes.join(" ")}`);
   return parts.length ? parts.join(" · ") : "no limits";
 }
 
@@ -30,6 +31,11 @@ export async function keysPage() {
     type: "text",
     name: "allowed_models",
     placeholder: "models it may use, comma-separated (any if empty)",
+  });
+  const scopes = el("input", {
+    type: "text",
+    name: "scopes",
+    placeholder: "scopes, e.g. runs:* memories:read (all you may if empty)",
   });
   const number = (input) => (input.value ? Number(input.value) : null);
   const created = el("div", { id: "created-key" });
@@ -83,6 +89,7 @@ export async function keysPage() {
         .split(",")
         .map((m) => m.trim())
         .filter(Boolean);
+      const scoped = scopes.value.split(/[\s,]+/).filter(Boolean);
       const key = await api("/auth/api-keys", {
         method: "POST",
         body: {
@@ -92,6 +99,7 @@ export async function keysPage() {
           rpm_limit: number(rpm),
           tpm_limit: number(tpm),
           allowed_models: allowed.length ? allowed : null,
+          scopes: scoped.length ? scoped : null,
         },
       });
       fill(
@@ -103,7 +111,7 @@ export async function keysPage() {
           el("code", { id: "new-key" }, key.key),
         ),
       );
-      [name, days, budget, rpm, tpm, models].forEach((input) => {
+      [name, days, budget, rpm, tpm, models, scopes].forEach((input) => {
         input.value = "";
       });
       await load();
@@ -135,6 +143,7 @@ export async function keysPage() {
       rpm,
       tpm,
       models,
+      scopes,
       el("button", { type: "submit" }, "Create key"),
       created,
     ),
