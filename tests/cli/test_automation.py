@@ -1,25 +1,10 @@
 """`cognitionos templates|schedules|webhooks` against the real platform through the gateway."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from cognitionos_cli.main import app
-from tests.support import ThreadedServer
+from tests.cli.conftest import cognitionos
 from tests.support.platform import task
-
-
-@pytest.fixture
-def cli_env(platform_gateway: ThreadedServer, tmp_path: Path) -> Iterator[dict[str, str]]:
-    yield {"API_GATEWAY_URL": platform_gateway.url, "XDG_STATE_HOME": str(tmp_path / "state")}
-
-
-def cognitionos(env: dict[str, str], *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
 
 
 def test_a_template_runs_on_a_schedule_and_a_webhook_is_told(cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -18,21 +18,11 @@ from cognitionos_cli.main import app
 from cognitionos_cli.workflow import Credentials, Gateway
 from cognitionos_sdk import CognitionOS
 from shared.app import VERSION
+from tests.cli.conftest import cognitionos
 from tests.support import ThreadedServer, free_port
 from tests.support.platform import RoleScript, script_silent_run, task
 
 ROOT = Path(__file__).parents[2]
-
-
-@pytest.fixture
-def cli_env(platform_gateway: ThreadedServer, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The CLI's own account lives in its state folder: one per test, so tests do not share runs."""
-    yield {"API_GATEWAY_URL": platform_gateway.url, "XDG_STATE_HOME": str(tmp_path / "state")}
-
-
-def cognitionos(env: dict[str, str], *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
 
 
 @pytest.mark.needs_sandbox
