@@ -335,6 +335,13 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
         UniqueConstraint("run_id", "task_key"),
         Index("ix_tasks_ready", "status", "available_at"),
         Index("ix_tasks_run_id_status", "run_id", "status"),
+        # A finished task's dependents, found without reading every pending task of the run (promote_ready).
+        Index(
+            "ix_tasks_pending_depends_on",
+            "depends_on",
+            postgresql_using="gin",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     run_id: Mapped[uuid.UUID] = _fk("runs.id")

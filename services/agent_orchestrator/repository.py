@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Text, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -281,9 +281,10 @@ async def promote_ready(
     return {row[0] for row in result.all()}
 
 
-async def open_task_count(session: AsyncSession, run_id: uuid.UUID) -> int:
-    query = select(func.count()).select_from(Task).where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES))
-    return int((await session.execute(query)).scalar_one())
+async def has_open_tasks(session: AsyncSession, run_id: uuid.UUID) -> bool:
+    """Whether any task of the run is still to finish: stops at the first (a count read all of a large run's)."""
+    query = select(exists().where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES)))
+    return bool((await session.execute(query)).scalar_one())
 
 
 async def close_open_tasks(session: AsyncSession, run_id: uuid.UUID, *, status: str, rename: bool = False) -> list[str]:

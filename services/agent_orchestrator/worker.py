@@ -635,7 +635,7 @@ class Worker(BackgroundComponent):
             )
 
     async def _finish_if_done(self, session: AsyncSession, run: Run) -> list[NewEvent]:
-        if run.status != "running" or await repository.open_task_count(session, run.id):
+        if run.status != "running" or await repository.has_open_tasks(session, run.id):
             return []
         tasks = await repository.list_tasks(session, run.id)
         summaries = [t.output for t in tasks if t.agent_role == "summarizer" and t.status == "succeeded" and t.output]
