@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import AuditAnchor, AuditEvent
@@ -121,7 +121,7 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
     """Walks the chain from its anchor: each row must follow the one before (id, prev_hash) and hash to its hash."""
     prev_id, prev_hash = await _anchor(session)
     checked = 0
-    async for event in _in_order(session, batch=batch):
+    async for event in in_order(session, batch=batch):
         problem = _problem(event, prev_id=prev_id, prev_hash=prev_hash)
         if problem is not None:
             return Verification(ok=False, checked=checked, first_broken_id=event.id, reason=problem)
@@ -140,11 +140,16 @@ def _problem(event: AuditEvent, *, prev_id: int, prev_hash: str) -> str | None:
     return None
 
 
-async def _in_order(session: AsyncSession, *, batch: int) -> AsyncIterator[AuditEvent]:
+async def in_order(
+    session: AsyncSession, query: Select[AuditEvent] | None = None, *, batch: int = 1000
+) -> AsyncIterator[AuditEvent]:
+    """The events `query` selects (all by default), oldest first, read `batch` at a time: the session holds one
+    batch, never the whole log."""
     after = 0
     while True:
-        query = select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch)
-        rows = list((await session.execute(query.execution_options(populate_existing=True))).scalars())
+        page = (query if query is not None else select(AuditEvent)).where(AuditEvent.id > after)
+        page = page.order_by(AuditEvent.id).limit(batch).execution_options(populate_existing=True)
+        rows = list((await session.execute(page)).scalars())
         for row in rows:
             yield row
         if len(rows) < batch:

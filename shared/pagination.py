@@ -52,6 +52,15 @@ def after_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     return decode_cursor(cursor) if cursor else None
 
 
+def id_cursor(cursor: str | None) -> int | None:
+    """The cursor of a list paged by a growing integer id (an event log's): the id itself, as digits."""
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise BadRequestError("Invalid cursor", code="invalid_cursor")
+    return int(cursor)
+
+
 def keyset(
     query: Select[Any], model: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int, newest_first: bool
 ) -> Select[Any]:

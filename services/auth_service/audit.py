@@ -16,8 +16,7 @@ from database.models import AuditEvent
 from services.auth_service.deps import SignedOrBearerAdmin
 from shared import audit
 from shared.app import DbSession
-from shared.errors import BadRequestError
-from shared.pagination import Page
+from shared.pagination import Page, id_cursor
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -79,14 +78,6 @@ class AuditFilter(BaseModel):
 Filters = Annotated[AuditFilter, Query()]
 
 
-def _before(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise BadRequestError("Invalid cursor", code="invalid_cursor")
-    return int(cursor)
-
-
 @router.get("/events", response_model=Page[AuditEventResponse], summary="The audit log, newest first (admin)")
 async def list_events(
     _: SignedOrBearerAdmin,
@@ -96,7 +87,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AuditEventResponse]:
     query = filters.apply(select(AuditEvent)).order_by(AuditEvent.id.desc()).limit(limit + 1)
-    if (before := _before(cursor)) is not None:
+    if (before := id_cursor(cursor)) is not None:
         query = query.where(AuditEvent.id < before)
     rows = list((await session.execute(query)).scalars())
     items = [AuditEventResponse.model_validate(r) for r in rows[:limit]]
@@ -112,17 +103,9 @@ async def export_events(_: SignedOrBearerAdmin, session: DbSession, filters: Fil
     return StreamingResponse(_lines(session, filters), media_type="application/x-ndjson")
 
 
-async def _lines(session: AsyncSession, filters: AuditFilter, batch: int = 1000) -> AsyncIterator[bytes]:
-    after = 0
-    while True:
-        query = filters.apply(select(AuditEvent)).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch)
-        rows = list((await session.execute(query)).scalars())
-        for row in rows:
-            yield (json.dumps(AuditEventResponse.model_validate(row).model_dump(mode="json")) + "\n").encode()
-        if len(rows) < batch:
-            return
-        after = rows[-1].id
-        session.expunge_all()
+async def _lines(session: AsyncSession, filters: AuditFilter) -> AsyncIterator[bytes]:
+    async for event in audit.in_order(session, filters.apply(select(AuditEvent))):
+        yield (json.dumps(AuditEventResponse.model_validate(event).model_dump(mode="json")) + "\n").encode()
 
 
 @router.post("/verify", response_model=VerifyResponse, summary="Check the audit log's hash chain (admin)")

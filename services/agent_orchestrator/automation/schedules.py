@@ -35,9 +35,9 @@ from services.agent_orchestrator.service import RunService
 from shared import audit
 from shared.background import BackgroundComponent
 from shared.clients import ServiceClient
-from shared.errors import AppError, BadRequestError, NotFoundError, UnprocessableError
+from shared.errors import AppError, NotFoundError, UnprocessableError
 from shared.identity import Identity
-from shared.pagination import Page, after_cursor, page_of
+from shared.pagination import Page, after_cursor, id_cursor, page_of
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -127,6 +127,9 @@ class Firer:
     ai: ServiceClient
     tools: ServiceClient
 
+    def runs(self, session: AsyncSession) -> RunService:
+        return RunService(session=session, settings=self.settings, planner=self.planner, ai=self.ai, tools=self.tools)
+
     async def fire_due(self, now: datetime) -> list[Fired]:
         async with self.sessionmaker() as session:
             claimed = await repository.claim_due_schedules(session, now=now, limit=self.settings.schedule_batch)
@@ -182,7 +185,7 @@ class Firer:
     async def start(self, session: AsyncSession, schedule: Schedule, *, slot: datetime | None, kind: str) -> Fired:
         """The template's run for this slot, in a savepoint: a run that cannot start (a parameter the template no
         longer takes, a file gone) is recorded as a skipped slot with the reason, and counts as a failure."""
-        runs = RunService(session=session, settings=self.settings, planner=self.planner, ai=self.ai, tools=self.tools)
+        runs = self.runs(session)
         try:
             async with session.begin_nested():
                 template = await repository.owned_template(session, schedule.owner_id, schedule.template_id)
@@ -333,13 +336,7 @@ class ScheduleService:
         if fired.run_id is None:
             await self.session.commit()
             raise UnprocessableError("The template's run could not start", code="run_not_started")
-        runs = RunService(
-            session=self.session,
-            settings=self.settings,
-            planner=self.firer.planner,
-            ai=self.firer.ai,
-            tools=self.firer.tools,
-        )
+        runs = self.firer.runs(self.session)
         run = await runs.get(identity, fired.run_id)
         shown = await runs.respond(run)
         details = {"run_id": str(run.id)}
@@ -360,7 +357,7 @@ class ScheduleService:
         self, identity: Identity, schedule_id: uuid.UUID, *, cursor: str | None, limit: int
     ) -> Page[ScheduleEventResponse]:
         schedule = await self.get(identity, schedule_id)
-        before = _event_cursor(cursor)
+        before = id_cursor(cursor)
         rows = await repository.page_schedule_events(self.session, schedule.id, before=before, limit=limit + 1)
         items = [
             ScheduleEventResponse.model_validate(event).model_copy(update={"run_status": status})
@@ -368,11 +365,3 @@ class ScheduleService:
         ]
         next_cursor = str(rows[limit - 1][0].id) if len(rows) > limit else None
         return Page[ScheduleEventResponse](items=items, next_cursor=next_cursor)
-
-
-def _event_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise BadRequestError("Invalid cursor", code="invalid_cursor")
-    return int(cursor)
