@@ -2,7 +2,9 @@
 only. Loopback, private, link-local (169.254.169.254 included), multicast and reserved addresses are refused, and
 so is an IPv6 address that carries such an IPv4 address inside it (mapped, NAT64, 6to4, Teredo)."""
 
+import asyncio
 import ipaddress
+import socket
 
 METADATA_ADDRESSES = {
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
@@ -27,3 +29,17 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if address in METADATA_ADDRESSES or not address.is_global or address in NAT64_LOCAL_USE:
         return False
     return all(is_public(inner) for inner in embedded_ipv4(address))
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def refused(address: Address, allowed_private: frozenset[Address]) -> bool:
+    """Not public, and not one of the private addresses the operator lets through."""
+    return address not in allowed_private and not is_public(address)
+
+
+async def resolve(host: str, port: int) -> list[Address]:
+    """Every address `host` resolves to, each to be checked (raises socket.gaierror when it does not resolve)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

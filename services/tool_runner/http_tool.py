@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from shared.errors import BadGatewayError, BadRequestError, ForbiddenError
-from shared.ssrf import embedded_ipv4, is_public  # noqa: F401 (tests import them from here)
+from shared.ssrf import embedded_ipv4, is_public, refused, resolve  # noqa: F401 (tests import the first two from here)
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
@@ -44,14 +44,11 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
 async def resolve_public_address(host: str, port: int, policy: HttpPolicy) -> str:
     """The address to connect to, after checking every address the name resolves to."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = await resolve(host, port)
     except socket.gaierror as exc:
         raise BadRequestError(f"Cannot resolve host {host!r}", code="dns_failure") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for address in addresses:
-        if address in policy.allowed_private:
-            continue
-        if not is_public(address):
+        if refused(address, policy.allowed_private):
             raise ForbiddenError(
                 f"Requests to {host} ({address}) are blocked: not a public address",
                 code="ssrf_blocked",

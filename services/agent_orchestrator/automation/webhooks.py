@@ -41,7 +41,7 @@ from shared.crypto import build_cipher
 from shared.errors import NotFoundError, TooManyRequestsError, UnprocessableError
 from shared.identity import Identity
 from shared.pagination import Page, after_cursor, page_of
-from shared.ssrf import is_public
+from shared.ssrf import Address, refused, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,8 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def allowed_private(settings: OrchestratorSettings) -> frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def allowed_private(settings: OrchestratorSettings) -> frozenset[Address]:
     return frozenset(ipaddress.ip_address(a) for a in settings.webhook_allowed_private_addresses)
-
-
-def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allowed: frozenset[Any]) -> bool:
-    return address not in allowed and not is_public(address)
 
 
 async def check_url(url: str, settings: OrchestratorSettings) -> None:
@@ -87,14 +83,12 @@ async def check_url(url: str, settings: OrchestratorSettings) -> None:
     if parts.scheme not in ("http", "https") or not host:
         raise UnprocessableError("A webhook URL is an absolute http(s) URL", code="url_not_allowed")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = await resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
     except (socket.gaierror, ValueError) as exc:
         raise UnprocessableError(f"Cannot resolve {host!r}", code="url_not_allowed") from exc
     allowed = allowed_private(settings)
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if _refused(address, allowed):
+    for address in addresses:
+        if refused(address, allowed):
             raise UnprocessableError(
                 f"Webhooks to {host} ({address}) are refused: not a public address",
                 code="url_not_allowed",
@@ -115,7 +109,7 @@ class PublicOnlyResolver(AbstractResolver):
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
-            if _refused(ipaddress.ip_address(result["host"]), self._allowed):
+            if refused(ipaddress.ip_address(result["host"]), self._allowed):
                 raise OSError(f"{host} resolves to {result['host']}, which is not public")
         return results
 
@@ -297,6 +291,7 @@ class Dispatcher(BackgroundComponent):
 
     def __init__(self, settings: OrchestratorSettings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
+        self.allowed = allowed_private(settings)
         self.sessionmaker = sessionmaker
         self._job: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -314,7 +309,7 @@ class Dispatcher(BackgroundComponent):
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
-            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(allowed_private(self.settings)))
+            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self.allowed))
             self._http = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
             )
@@ -370,8 +365,8 @@ class Dispatcher(BackgroundComponent):
             "webhook-signature": Signer(attempt.secret).sign(message_id, now, attempt.body),
             "user-agent": "CognitionOS-Webhooks/1",
         }
-        if (refused := _literal_refused(attempt.url, allowed_private(self.settings))) is not None:
-            return None, refused
+        if (blocked := _literal_refused(attempt.url, self.allowed)) is not None:
+            return None, blocked
         try:
             async with self._client().post(attempt.url, data=attempt.body, headers=headers, allow_redirects=False) as r:
                 await r.read()
@@ -403,4 +398,4 @@ def _literal_refused(url: str, allowed: frozenset[Any]) -> str | None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
-    return f"{address} is not a public address" if _refused(address, allowed) else None
+    return f"{address} is not a public address" if refused(address, allowed) else None
