@@ -141,7 +141,7 @@ def run_template(
     api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
-    """Start a run of the template; prints its id (follow it with `cognitionos runs watch ID`)."""
+    """Start a run of the template; prints its id (follow it with `cognitionos runs follow ID`)."""
     with signed_in(url, api_key) as gateway:
         declared = gateway.sdk.templates.get(template_id).spec.get("parameters", [])
         run = gateway.sdk.templates.run(template_id, _values(param, declared), webhook=webhook)
