@@ -60,6 +60,80 @@ def _json_list() -> Any:
     return mapped_column(JSONB, nullable=False, default=list, server_default="[]")
 
 
+TEAM_ROLES = ("owner", "member", "viewer")
+
+
+def _team(ondelete: str = "RESTRICT") -> Any:
+    """The team a row belongs to (shared with its members); NULL: its owner's alone. A team that still owns rows
+    cannot be deleted."""
+    return mapped_column(UUID(as_uuid=True), ForeignKey("teams.id", ondelete=ondelete), nullable=True, index=True)
+
+
+class Organization(UUIDPrimaryKey, Timestamps, Base):
+    """Owns teams. Every user has a personal one, made on first use; its owner makes its teams."""
+
+    __tablename__ = "organizations"
+    __table_args__ = (
+        Index("uq_organizations_personal_owner", "owner_id", unique=True, postgresql_where=text("personal")),
+    )
+
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    owner_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
+    personal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
+
+
+class Team(UUIDPrimaryKey, Timestamps, Base):
+    """Members share the agents, templates, schedules, MCP servers, files, memories and runs that belong to it."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    organization_id: Mapped[uuid.UUID] = _fk("organizations.id", index=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class TeamMember(Base):
+    """A user's role in a team: owner (manages members), member (reads and changes), viewer (reads)."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (CheckConstraint(f"role IN {TEAM_ROLES}", name="team_role_known"),)
+
+    team_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class TeamInvitation(UUIDPrimaryKey, Base):
+    """An owner's invitation of a user to a team with a role, pending until the user accepts or declines it."""
+
+    __tablename__ = "team_invitations"
+    __table_args__ = (
+        CheckConstraint(f"role IN {TEAM_ROLES}", name="invitation_role_known"),
+        CheckConstraint("status IN ('pending', 'accepted', 'declined', 'revoked')", name="invitation_status_known"),
+        Index(
+            "uq_team_invitations_pending",
+            "team_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    team_id: Mapped[uuid.UUID] = _fk("teams.id", index=False)
+    user_id: Mapped[uuid.UUID] = _fk("users.id")
+    invited_by: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True, index=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", server_default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class User(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("role IN ('admin', 'user', 'agent')", name="role_known"),)
@@ -118,6 +192,8 @@ class ApiKey(UUIDPrimaryKey, Base):
     allowed_models: Mapped[list[str] | None] = mapped_column(JSONB)
     # The tools it may use (built-in names, MCP tools by name or pattern; null: any), for its calls and its runs'.
     allowed_tools: Mapped[list[str] | None] = mapped_column(JSONB)
+    # A key bound to a team reaches that team's resources only, and only while its user is a member.
+    team_id: Mapped[uuid.UUID | None] = _team(ondelete="CASCADE")  # its keys go with a deleted team
 
 
 class Agent(UUIDPrimaryKey, Timestamps, Base):
@@ -138,6 +214,7 @@ class Agent(UUIDPrimaryKey, Timestamps, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
     owner_id: Mapped[uuid.UUID | None] = _fk("users.id", ondelete="SET NULL", nullable=True)
     meta: Mapped[dict[str, Any]] = _json_object("metadata")
+    team_id: Mapped[uuid.UUID | None] = _team()
 
 
 class Plan(UUIDPrimaryKey, Timestamps, Base):
@@ -216,6 +293,7 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     # A one-off webhook told of this run's end (its secret kept encrypted, shown once when the run was made).
     webhook_url: Mapped[str | None] = mapped_column(Text)
     webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    team_id: Mapped[uuid.UUID | None] = _team()
 
 
 class Template(UUIDPrimaryKey, Timestamps, Base):
@@ -227,6 +305,7 @@ class Template(UUIDPrimaryKey, Timestamps, Base):
     owner_id: Mapped[uuid.UUID] = _fk("users.id", index=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    team_id: Mapped[uuid.UUID | None] = _team()
 
 
 class TemplateVersion(UUIDPrimaryKey, Base):
@@ -253,6 +332,7 @@ class Schedule(UUIDPrimaryKey, Timestamps, Base):
 
     owner_id: Mapped[uuid.UUID] = _fk("users.id")
     template_id: Mapped[uuid.UUID] = _fk("templates.id")
+    team_id: Mapped[uuid.UUID | None] = _team()
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     parameters: Mapped[dict[str, Any]] = _json_object()
     cron: Mapped[str | None] = mapped_column(String(120))
@@ -518,6 +598,7 @@ class Memory(UUIDPrimaryKey, Timestamps, Base):
     access_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     accessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    team_id: Mapped[uuid.UUID | None] = _team()
 
 
 class ToolExecution(UUIDPrimaryKey, Base):
@@ -557,6 +638,7 @@ class StoredFile(UUIDPrimaryKey, Base):
     kind: Mapped[str] = mapped_column(String(8), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    team_id: Mapped[uuid.UUID | None] = _team()
 
 
 class McpServer(UUIDPrimaryKey, Timestamps, Base):
@@ -583,6 +665,7 @@ class McpServer(UUIDPrimaryKey, Timestamps, Base):
     tools: Mapped[list[Any]] = _json_list()  # [{name, description, input_schema}] as the server listed them
     tools_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    team_id: Mapped[uuid.UUID | None] = _team()
 
 
 class Conversation(UUIDPrimaryKey, Timestamps, Base):
@@ -716,6 +799,7 @@ class LlmUsage(Base):
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     task_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     model: Mapped[str] = mapped_column(String(128), nullable=False)
     provider: Mapped[str] = mapped_column(String(32), nullable=False)
     operation: Mapped[str] = mapped_column(String(16), nullable=False, default="complete", server_default="complete")
@@ -739,7 +823,7 @@ class Budget(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "budgets"
     __table_args__ = (
         UniqueConstraint("scope", "scope_id"),
-        CheckConstraint("scope IN ('user', 'run')", name="scope_known"),
+        CheckConstraint("scope IN ('user', 'run', 'team')", name="scope_known"),
         CheckConstraint("policy IN ('reject', 'downgrade')", name="policy_known"),
     )
 

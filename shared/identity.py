@@ -40,6 +40,8 @@ class Identity:
     agent_id: str | None = None  # set when an orchestrator agent acts for the user; its definition limits the tools
     api_key_rpm: int | None = None  # an API key's own requests-per-minute limit, enforced by the gateway
     api_key_scopes: tuple[str, ...] | None = None  # what the key may do (shared/scopes.py); None: all its user may
+    # Acting for one team (a key bound to it, or a team's run): reaches that team's resources only (shared/teams.py).
+    team_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.api_key_scopes is not None and not isinstance(self.api_key_scopes, tuple):
