@@ -6,7 +6,19 @@ made before scopes existed does, until it is rotated."""
 
 from typing import Literal
 
-RESOURCES = ("runs", "agents", "automation", "memories", "files", "tools", "ai", "conversations", "evals", "keys")
+RESOURCES = (
+    "runs",
+    "agents",
+    "automation",
+    "memories",
+    "files",
+    "tools",
+    "ai",
+    "conversations",
+    "evals",
+    "keys",
+    "teams",
+)
 KNOWN_SCOPES = frozenset(
     {"*", "admin"} | {f"{resource}:{access}" for resource in RESOURCES for access in ("read", "write", "*")}
 )
@@ -29,6 +41,8 @@ RESOURCE_OF_PREFIX = {
     "conversations": "conversations",
     "evals": "evals",
     "auth": "keys",
+    "teams": "teams",
+    "organizations": "teams",
 }
 # POSTs that only read (a search, a description): they need the read scope.
 READING_POSTS = frozenset({("memories", "retrieve"), ("files", "describe")})

@@ -99,7 +99,8 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
     if route is None:
         raise NotFoundError(f"No service is routed at /api/v1/{prefix}", details={"known": sorted(ROUTES)})
     subpath = canonical_subpath(subpath)
-    if route.upstream_path(subpath) in PRIVATE_UPSTREAM_PATHS:
+    upstream_path = route.upstream_path(subpath)
+    if upstream_path in PRIVATE_UPSTREAM_PATHS or route.is_elsewhere(upstream_path):
         raise NotFoundError(f"No such path under /api/v1/{prefix}")
     request.state.metrics_route = f"/api/v1/{prefix}"
     started = time.perf_counter()
@@ -133,7 +134,7 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
             response = await state.proxy.forward(
                 request,
                 service=route.service,
-                path=route.upstream_path(subpath),
+                path=upstream_path,
                 identity=identity,
                 extra_headers=extra_headers,
             )

@@ -48,7 +48,7 @@ def public_openapi(own: dict[str, Any], upstream: Mapping[ServiceName, dict[str,
 
 
 def _public_path(route: UpstreamRoute, path: str) -> str | None:
-    if path in PROBE_PATHS or not path.startswith(route.upstream_prefix):
+    if path in PROBE_PATHS or not path.startswith(route.upstream_prefix) or route.is_elsewhere(path):
         return None
     if path.startswith(route.root_paths):
         return path  # served at the gateway's root as it is (/v1/chat/completions)

@@ -31,6 +31,11 @@ class UpstreamRoute:
     # Upstream path prefixes also served at the gateway's root as they are: the compatible APIs' /v1, where the
     # OpenAI and Anthropic SDKs expect it (base_url http://host:8000/v1, as with OpenAI or LiteLLM).
     root_paths: tuple[str, ...] = ()
+    # Upstream paths another route publishes (under its own prefix and scope): neither proxied nor published here.
+    elsewhere: tuple[str, ...] = ()
+
+    def is_elsewhere(self, upstream_path: str) -> bool:
+        return any(upstream_path == p or upstream_path.startswith(f"{p}/") for p in self.elsewhere)
 
     def upstream_path(self, subpath: str) -> str:
         return f"{self.upstream_prefix.rstrip('/')}/{subpath}" if subpath else self.upstream_prefix or "/"
@@ -61,7 +66,10 @@ ROUTES: dict[str, UpstreamRoute] = {
             upstream_prefix="",
             public=frozenset({("POST", "register"), ("POST", "login"), ("POST", "refresh")}),
             rules=(_rule(r"^users(/|$)", ADMIN), _rule(r"^audit(/|$)", ADMIN)),
+            elsewhere=("/teams", "/organizations"),
         ),
+        UpstreamRoute(prefix="teams", service="auth-service", upstream_prefix="/teams"),
+        UpstreamRoute(prefix="organizations", service="auth-service", upstream_prefix="/organizations"),
         UpstreamRoute(prefix="plans", service="task-planner", upstream_prefix="/plans", idempotent=frozenset({""})),
         UpstreamRoute(prefix="runs", service="agent-orchestrator", upstream_prefix="/runs", idempotent=frozenset({""})),
         UpstreamRoute(prefix="conversations", service="agent-orchestrator", upstream_prefix="/conversations"),

@@ -11,6 +11,7 @@ from services.auth_service.audit import router as audit_router
 from services.auth_service.config import AuthSettings, get_settings
 from services.auth_service.deps import AuthState
 from services.auth_service.service import AuthService
+from services.auth_service.teams_api import router as teams_router
 from shared import audit
 from shared.app import CoreState, create_service_app
 from shared.background import PeriodicTask
@@ -39,6 +40,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings,
         title="CognitionOS auth-service",
         description="Users, login by username or email, JWT access/refresh tokens with rotation, roles and API keys.",
-        routers=[router, audit_router],
+        routers=[router, audit_router, teams_router],
         service_lifespan=bootstrap,
     )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import ApiKey, User, UserSession
+from database.models import ApiKey, Organization, Team, TeamInvitation, TeamMember, User, UserSession
 from shared.pagination import keyset
 
 
@@ -114,3 +114,94 @@ async def active_session_families(session: AsyncSession, user_id: uuid.UUID) -> 
 
 async def api_key_hashes(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
     return list((await session.execute(select(ApiKey.key_hash).where(ApiKey.user_id == user_id))).scalars())
+
+
+# --- organisations and teams -------------------------------------------------------------------
+
+
+async def personal_organization(session: AsyncSession, user_id: uuid.UUID) -> Organization | None:
+    query = select(Organization).where(Organization.owner_id == user_id, Organization.personal.is_(True))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def organizations_of(session: AsyncSession, user_id: uuid.UUID) -> list[Organization]:
+    """The ones the user owns and those of the teams they are in."""
+    theirs = select(Team.organization_id).join(TeamMember, TeamMember.team_id == Team.id)
+    query = (
+        select(Organization)
+        .where(or_(Organization.owner_id == user_id, Organization.id.in_(theirs.where(TeamMember.user_id == user_id))))
+        .order_by(Organization.created_at, Organization.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def teams_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Team, str]]:
+    query = (
+        select(Team, TeamMember.role)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == user_id)
+        .order_by(Team.created_at, Team.id)
+    )
+    return [(team, role) for team, role in (await session.execute(query)).all()]
+
+
+async def team_with_role(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Team, str] | None:
+    query = (
+        select(Team, TeamMember.role)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(Team.id == team_id, TeamMember.user_id == user_id)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def members(session: AsyncSession, team_id: uuid.UUID) -> list[tuple[TeamMember, str]]:
+    query = (
+        select(TeamMember, User.username)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamMember.team_id == team_id)
+        .order_by(TeamMember.created_at, TeamMember.user_id)
+    )
+    return [(member, name) for member, name in (await session.execute(query)).all()]
+
+
+async def member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> TeamMember | None:
+    return await session.get(TeamMember, (team_id, user_id), with_for_update=True)
+
+
+async def owners_count(session: AsyncSession, team_id: uuid.UUID) -> int:
+    # Read under the team row's lock (caller) so two owners cannot both leave at once.
+    query = select(func.count()).where(TeamMember.team_id == team_id, TeamMember.role == "owner")
+    return int((await session.execute(query)).scalar_one())
+
+
+async def lock_team(session: AsyncSession, team_id: uuid.UUID) -> Team | None:
+    return await session.get(Team, team_id, with_for_update=True)
+
+
+async def invitations_for_user(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[TeamInvitation, str, str]]:
+    query = (
+        select(TeamInvitation, Team.name, User.username)
+        .join(Team, Team.id == TeamInvitation.team_id)
+        .join(User, User.id == TeamInvitation.user_id)
+        .where(
+            TeamInvitation.user_id == user_id, TeamInvitation.status == "pending", TeamInvitation.expires_at > _now()
+        )
+        .order_by(TeamInvitation.created_at, TeamInvitation.id)
+    )
+    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+
+
+async def invitations_of_team(session: AsyncSession, team_id: uuid.UUID) -> list[tuple[TeamInvitation, str, str]]:
+    query = (
+        select(TeamInvitation, Team.name, User.username)
+        .join(Team, Team.id == TeamInvitation.team_id)
+        .join(User, User.id == TeamInvitation.user_id)
+        .where(TeamInvitation.team_id == team_id, TeamInvitation.status == "pending")
+        .order_by(TeamInvitation.created_at, TeamInvitation.id)
+    )
+    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+
+
+async def invitation(session: AsyncSession, invitation_id: uuid.UUID) -> TeamInvitation | None:
+    return await session.get(TeamInvitation, invitation_id, with_for_update=True)

@@ -110,6 +110,9 @@ class ApiKeyCreateRequest(BaseModel):
         description="What it may do: runs:read, memories:write, files:* ... (resource:read|write|*), admin, or *; "
         "none: everything you may (a request outside them is 403 insufficient_scope)",
     )
+    team_id: uuid.UUID | None = Field(
+        default=None, description="Bind it to a team you belong to: it reaches that team's resources only"
+    )
 
 
 class ApiKeyResponse(BaseModel):
@@ -128,7 +131,76 @@ class ApiKeyResponse(BaseModel):
     allowed_models: list[str] | None = None
     allowed_tools: list[str] | None = None
     scopes: list[str] = Field(default_factory=list, description="Empty: everything its user may")
+    team_id: uuid.UUID | None = None
 
 
 class ApiKeyCreatedResponse(ApiKeyResponse):
     key: str = Field(description="The full key. Shown once; only its hash is stored.")
+
+
+# --- organisations and teams -------------------------------------------------------------------
+
+TeamRole = Literal["owner", "member", "viewer"]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class OrganizationCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+
+
+class OrganizationResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID
+    personal: bool
+    created_at: datetime
+
+
+class TeamCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    organization_id: uuid.UUID | None = Field(default=None, description="One you own; none: your personal one")
+
+
+class TeamResponse(BaseModel):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    role: TeamRole = Field(description="Your role in it")
+    created_at: datetime
+
+
+class MemberResponse(BaseModel):
+    user_id: uuid.UUID
+    username: str
+    role: TeamRole
+    created_at: datetime
+
+
+class MemberUpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: TeamRole
+
+
+class InvitationCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME_PATTERN)
+    role: TeamRole = "member"
+
+
+class InvitationResponse(BaseModel):
+    id: uuid.UUID
+    team_id: uuid.UUID
+    team_name: str
+    username: str
+    role: TeamRole
+    status: Literal["pending", "accepted", "declined", "revoked"]
+    created_at: datetime
+    expires_at: datetime

@@ -25,7 +25,7 @@ from services.auth_service.schemas import (
     TokenResponse,
     UserResponse,
 )
-from shared import audit
+from shared import audit, teams
 from shared.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError
 from shared.identity import Identity, Role
 from shared.pagination import Page, after_cursor, page_of
@@ -288,6 +288,8 @@ class AuthService:
                 code="unknown_scope",
                 details={"unknown": unknown, "known": sorted(KNOWN_SCOPES)},
             )
+        if request.team_id is not None and await teams.role_in(self.session, identity.user_id, request.team_id) is None:
+            raise NotFoundError("Team not found", code="team_not_found", details={"team_id": str(request.team_id)})
         key, prefix = generate_api_key()
         expires_at = _now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
         row = await repository.add_api_key(
@@ -304,6 +306,7 @@ class AuthService:
                 allowed_models=request.allowed_models,
                 allowed_tools=request.allowed_tools,
                 scopes=list(dict.fromkeys(request.scopes or [])),
+                team_id=request.team_id,
             ),
         )
         details = request.model_dump(mode="json") | {"prefix": prefix}
