@@ -190,7 +190,7 @@ async def run_approvals(
 async def answer_run(
     run_id: uuid.UUID, body: RunInput, identity: PersonIdentity, runs: Runs, approvals: Approvals
 ) -> ApprovalResponse:
-    return await approvals.answer(identity, await runs.get(identity, run_id), body)
+    return await approvals.answer(identity, await runs.get(identity, run_id, access="write"), body)
 
 
 @router.get(

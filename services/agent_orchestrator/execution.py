@@ -73,6 +73,7 @@ class TaskContext:
     prompt_version: str | None = None  # the run's executor prompt version
     eval_id: uuid.UUID | None = None  # an eval's run: its memories stay in the eval's own scope
     input_files: list[dict[str, Any]] = field(default_factory=list)  # read-only at /work/inputs in every code run
+    team_id: uuid.UUID | None = None  # a team's run: its calls reach the team's memories, files and budget
 
     def memory_store_scope(self) -> dict[str, Any]:
         return {"scope": EVAL_SCOPE, "session_id": f"eval:{self.eval_id}"} if self.eval_id else {}
@@ -100,6 +101,7 @@ class TaskContext:
             auth_method="jwt",
             agent_id=str(self.agent.id),
             api_key_id=str(self.api_key_id) if self.api_key_id else None,
+            team_id=str(self.team_id) if self.team_id else None,
         )
 
 

@@ -18,6 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, Approval, Run, Task, TaskExecutionLog
+from shared import teams
+from shared.identity import Identity
 from shared.pagination import keyset
 
 TASKS_CHANNEL = "cognitionos_tasks"
@@ -30,16 +32,20 @@ TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 # --- agents ---------------------------------------------------------------------------------------------
 
 
-def _visible_to(owner_id: uuid.UUID) -> ColumnElement[bool]:
-    """Active agents that are built in or the owner's own."""
-    return and_(Agent.is_active.is_(True), or_(Agent.owner_id.is_(None), Agent.owner_id == owner_id))
+async def _visible_to(session: AsyncSession, identity: Identity) -> ColumnElement[bool]:
+    """Active agents that are built in, the caller's own, or their teams'."""
+    built_in = and_(Agent.owner_id.is_(None), Agent.team_id.is_(None))
+    theirs = await teams.reachable(session, identity, owner=Agent.owner_id, team=Agent.team_id)
+    return and_(Agent.is_active.is_(True), or_(built_in, theirs))
 
 
 async def list_visible(
-    session: AsyncSession, owner_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    session: AsyncSession, identity: Identity, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Agent]:
     """Oldest first (the built-in ones, then yours); `after` is the last (created_at, id) of the previous page."""
-    query = keyset(select(Agent).where(_visible_to(owner_id)), Agent, after=after, limit=limit, newest_first=False)
+    query = keyset(
+        select(Agent).where(await _visible_to(session, identity)), Agent, after=after, limit=limit, newest_first=False
+    )
     return list((await session.execute(query)).scalars())
 
 
@@ -77,10 +83,11 @@ async def list_tasks(session: AsyncSession, run_id: uuid.UUID) -> list[Task]:
 
 
 async def list_runs(
-    session: AsyncSession, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    session: AsyncSession, identity: Identity, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Run]:
-    """Newest first; `after` is the last (created_at, id) of the previous page."""
-    mine = select(Run).where(Run.user_id == user_id, Run.eval_id.is_(None))  # an eval's runs are shown by the eval
+    """Yours and your teams', newest first; `after` is the last (created_at, id) of the previous page."""
+    reachable = await teams.reachable(session, identity, owner=Run.user_id, team=Run.team_id)
+    mine = select(Run).where(reachable, Run.eval_id.is_(None))  # an eval's runs are shown by the eval
     query = keyset(mine, Run, after=after, limit=limit, newest_first=True)
     return list((await session.execute(query)).scalars())
 
@@ -510,6 +517,6 @@ async def count_events(session: AsyncSession, run_id: uuid.UUID, event_type: str
     return int((await session.execute(query)).scalar_one())
 
 
-async def agents_for_role(session: AsyncSession, role: str, owner_id: uuid.UUID) -> list[Agent]:
-    query = select(Agent).where(Agent.role == role, _visible_to(owner_id))
+async def agents_for_role(session: AsyncSession, role: str, identity: Identity) -> list[Agent]:
+    query = select(Agent).where(Agent.role == role, await _visible_to(session, identity))
     return list((await session.execute(query)).scalars())

@@ -36,6 +36,7 @@ class AgentCreate(BaseModel):
         max_length=50,
         description='Tools (names or patterns, "*" for all) whose calls by this agent wait for the owner\'s approval',
     )
+    team_id: uuid.UUID | None = Field(default=None, description="Share it with a team you belong to (owner, member)")
 
 
 class AgentResponse(AgentCreate):
@@ -105,6 +106,11 @@ class RunCreate(BaseModel):
         description="A one-off webhook told when this run ends (run.succeeded, run.failed, run.cancelled), signed "
         "with the webhook_secret of the answer",
     )
+    team_id: uuid.UUID | None = Field(
+        default=None,
+        description="A team run: its members see it, its owners and members start and change it; it uses the team's "
+        "memories and budget (default: the team of the key, else yours alone)",
+    )
 
     @property
     def approval_patterns(self) -> list[str]:
@@ -173,6 +179,7 @@ class RunResponse(BaseModel):
     prompt_version: str | None = None
     agent: str | None = None
     eval_id: uuid.UUID | None = Field(default=None, description="The eval that made this run (hidden from the list)")
+    team_id: uuid.UUID | None = Field(default=None, description="The team it belongs to (null: its starter's alone)")
     input_files: list[InputFile] = Field(
         default_factory=list,
         description="The files its code reads at /work/inputs (GET /runs/{id}/artifacts: its outputs)",

@@ -25,7 +25,7 @@ from services.agent_orchestrator.schemas import (
     RunResponse,
     TaskResponse,
 )
-from shared import audit
+from shared import audit, teams
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import BudgetRequest
@@ -73,23 +73,28 @@ class AgentService:
     session: AsyncSession
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[AgentResponse]:
-        rows = await repository.list_visible(
-            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
-        )
+        rows = await repository.list_visible(self.session, identity, after=after_cursor(cursor), limit=limit + 1)
         return page_of(rows, limit=limit, item=AgentResponse.model_validate)
 
     async def get(self, identity: Identity, name: str) -> Agent:
         agent = await repository.get_by_name(self.session, name)
-        if agent is None or (
-            agent.owner_id is not None and str(agent.owner_id) != identity.user_id and not identity.is_admin
-        ):
+        if agent is None:
             raise NotFoundError(f"No agent named {name!r}")
+        built_in = agent.owner_id is None and agent.team_id is None
+        if built_in or (identity.is_admin and identity.team_id is None):
+            return agent
+        try:
+            await teams.check_row(self.session, identity, owner_id=agent.owner_id, team_id=agent.team_id, access="read")
+        except NotFoundError:
+            raise NotFoundError(f"No agent named {name!r}") from None
         return agent
 
     async def register(self, identity: Identity, definition: AgentCreate) -> Agent:
         if await repository.get_by_name(self.session, definition.name):
             raise ConflictError(f"An agent named {definition.name!r} exists", code="already_exists")
-        agent = Agent(**definition.model_dump(), owner_id=uuid.UUID(identity.user_id))
+        team_id = await teams.team_for_new_row(self.session, identity, definition.team_id)
+        values = definition.model_dump() | {"team_id": team_id}
+        agent = Agent(**values, owner_id=uuid.UUID(identity.user_id))
         try:
             await repository.add(self.session, agent)
             details = definition.model_dump(mode="json")
@@ -243,11 +248,13 @@ class RunService:
         """The run and its tasks (all pending), in the session's transaction; and how many tasks. `planned`: the
         tasks of a hand-written plan (a template's), run with no planning call."""
         user_id = uuid.UUID(identity.user_id)
+        team_id = await teams.team_for_new_row(self.session, identity, request.team_id)
         if request.agent is not None:
             await executor_agent(self.session, identity, request.agent)
         run = Run(
             id=uuid.uuid4(),
             user_id=user_id,
+            team_id=team_id,
             api_key_id=uuid.UUID(identity.api_key_id) if identity.api_key_id else None,
             idempotency_key=idempotency_key,
             goal=request.goal or "",
@@ -372,10 +379,17 @@ class RunService:
         )
         return ready
 
-    async def get(self, identity: Identity, run_id: uuid.UUID) -> Run:
+    async def get(self, identity: Identity, run_id: uuid.UUID, *, access: teams.Access = "read") -> Run:
+        """A run the caller may read (or change: cancel, answer, retry): 404 otherwise, 403 to a team's viewer."""
         run = await repository.get_run(self.session, run_id)
-        if run is None or (str(run.user_id) != identity.user_id and not identity.is_admin):
+        if run is None:
             raise NotFoundError(f"No run {run_id}")
+        if identity.is_admin and identity.team_id is None:
+            return run
+        try:
+            await teams.check_row(self.session, identity, owner_id=run.user_id, team_id=run.team_id, access=access)
+        except NotFoundError:
+            raise NotFoundError(f"No run {run_id}") from None
         return run
 
     async def describe(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:
@@ -389,9 +403,7 @@ class RunService:
         )
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[RunResponse]:
-        rows = await repository.list_runs(
-            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
-        )
+        rows = await repository.list_runs(self.session, identity, after=after_cursor(cursor), limit=limit + 1)
         return await self._page_of(rows, limit=limit)
 
     async def _page_of(self, rows: list[Run], *, limit: int) -> Page[RunResponse]:
@@ -405,7 +417,7 @@ class RunService:
         return page_of(rows, limit=limit, item=item)
 
     async def cancel(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:
-        await self.get(identity, run_id)
+        await self.get(identity, run_id, access="write")
         run = await repository.lock_run(self.session, run_id)
         assert run is not None
         if run.status in ("succeeded", "failed"):
@@ -476,7 +488,7 @@ class RunLineageService:
 
     async def derive(self, identity: Identity, run_id: uuid.UUID, request: RunDerive, *, origin: str) -> RunResponse:
         session = self.runs.session
-        parent = await self.runs.get(identity, run_id)
+        parent = await self.runs.get(identity, run_id, access="write")
         tasks = [t for t in await repository.list_tasks(session, parent.id) if t.status not in SUPERSEDED_STATUSES]
         waiting = any(t.status in repository.WAITING_TASK_STATUSES for t in tasks)
         if parent.status not in repository.TERMINAL_RUN_STATUSES and not (origin == "fork" and waiting):
@@ -495,7 +507,9 @@ class RunLineageService:
         again = rerun_keys(tasks, seeds=seeds)
         child = Run(
             id=uuid.uuid4(),
-            user_id=parent.user_id,
+            # A team's run retried by another member is theirs, in the same team.
+            user_id=uuid.UUID(identity.user_id) if parent.team_id else parent.user_id,
+            team_id=parent.team_id,
             api_key_id=uuid.UUID(identity.api_key_id) if identity.api_key_id else None,
             goal=parent.goal,
             plan_id=parent.plan_id,

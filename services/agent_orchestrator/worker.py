@@ -38,6 +38,7 @@ from services.agent_orchestrator.service import choose_agent, tasks_from_plan
 from services.agent_orchestrator.verification import Verification, verification_of
 from shared import metrics
 from shared.background import BackgroundComponent, PeriodicTask
+from shared.identity import Identity
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ class RunBasics:
     agent: str | None = None
     eval_id: uuid.UUID | None = None
     input_files: tuple[dict[str, Any], ...] = ()
+    team_id: uuid.UUID | None = None
+
+    @property
+    def identity(self) -> Identity:
+        """Who chooses the run's agents: its starter, for its team when it is a team's run."""
+        team = str(self.team_id) if self.team_id else None
+        return Identity(user_id=str(self.user_id), username="run", role="user", auth_method="jwt", team_id=team)
 
 
 def new_worker_id() -> str:
@@ -77,7 +85,7 @@ class Worker(BackgroundComponent):
         self._paused = False
         self._successes: asyncio.Queue[tuple[Task, Outcome]] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
-        self._agents: dict[tuple[str, uuid.UUID], tuple[float, list[Agent]]] = {}
+        self._agents: dict[tuple[str, uuid.UUID, uuid.UUID | None], tuple[float, list[Agent]]] = {}
         self._runs: dict[uuid.UUID, RunBasics] = {}
         self._heartbeat = PeriodicTask("lease-heartbeat", min(settings.lease_seconds / 3, 2.0), self._extend_leases)
         self._expiry = PeriodicTask("approval-expiry", settings.approval_sweep_seconds, self._expire_approvals)
@@ -306,13 +314,15 @@ class Worker(BackgroundComponent):
             # The lease lapses and another worker runs the task again.
             logger.exception("recording a task's outcome failed")
 
-    async def _agents_for(self, session: AsyncSession, role: str, user_id: uuid.UUID) -> list[Agent]:
-        """Agent definitions change rarely; each process reads them at most every few seconds per user and role."""
-        cached = self._agents.get((role, user_id))
+    async def _agents_for(self, session: AsyncSession, role: str, run: RunBasics) -> list[Agent]:
+        """Agent definitions change rarely; each process reads them at most every few seconds per user, team and
+        role."""
+        key = (role, run.user_id, run.team_id)
+        cached = self._agents.get(key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        agents = await repository.agents_for_role(session, role, user_id)
-        self._agents[(role, user_id)] = (time.monotonic() + AGENT_CACHE_SECONDS, agents)
+        agents = await repository.agents_for_role(session, role, run.identity)
+        self._agents[key] = (time.monotonic() + AGENT_CACHE_SECONDS, agents)
         return agents
 
     async def _run_basics(self, session: AsyncSession, run_id: uuid.UUID) -> RunBasics:
@@ -332,6 +342,7 @@ class Worker(BackgroundComponent):
                 agent=run.agent,
                 eval_id=run.eval_id,
                 input_files=tuple(run.input_files or ()),
+                team_id=run.team_id,
             )
             if len(self._runs) > RUN_CACHE_SIZE:
                 self._runs.pop(next(iter(self._runs)))
@@ -346,7 +357,7 @@ class Worker(BackgroundComponent):
     async def _context(self, task: Task, dependency_outputs: dict[str, Any]) -> TaskContext:
         async with self.sessionmaker() as session:  # connects only when a cache below misses
             run = await self._run_basics(session, task.run_id)
-            candidates = await self._agents_for(session, task.agent_role, run.user_id)
+            candidates = await self._agents_for(session, task.agent_role, run)
             if run.agent is not None and task.agent_role == "executor":
                 candidates = [a for a in candidates if a.name == run.agent]
             agent = choose_agent(candidates, task)
@@ -375,6 +386,7 @@ class Worker(BackgroundComponent):
             prompt_version=run.prompt_version,
             eval_id=run.eval_id,
             input_files=list(run.input_files or ()),
+            team_id=run.team_id,
         )
 
     async def _commit_successes(self) -> None:

@@ -17,13 +17,16 @@ from database.models import (
     Webhook,
     WebhookDelivery,
 )
+from shared import teams
+from shared.identity import Identity
 from shared.pagination import keyset
 
 # --- templates --------------------------------------------------------------------------------------------------
 
 
-async def owned_template(session: AsyncSession, owner_id: uuid.UUID, template_id: uuid.UUID) -> Template | None:
-    query = select(Template).where(Template.id == template_id, Template.owner_id == owner_id)
+async def reachable_template(session: AsyncSession, identity: Identity, template_id: uuid.UUID) -> Template | None:
+    reachable = await teams.reachable(session, identity, owner=Template.owner_id, team=Template.team_id)
+    query = select(Template).where(Template.id == template_id, reachable)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -33,11 +36,10 @@ async def template_named(session: AsyncSession, owner_id: uuid.UUID, name: str) 
 
 
 async def page_templates(
-    session: AsyncSession, owner_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    session: AsyncSession, identity: Identity, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Template]:
-    query = keyset(
-        select(Template).where(Template.owner_id == owner_id), Template, after=after, limit=limit, newest_first=True
-    )
+    reachable = await teams.reachable(session, identity, owner=Template.owner_id, team=Template.team_id)
+    query = keyset(select(Template).where(reachable), Template, after=after, limit=limit, newest_first=True)
     return list((await session.execute(query)).scalars())
 
 
@@ -62,17 +64,17 @@ async def latest_specs(session: AsyncSession, templates: list[Template]) -> dict
 # --- schedules --------------------------------------------------------------------------------------------------
 
 
-async def owned_schedule(session: AsyncSession, owner_id: uuid.UUID, schedule_id: uuid.UUID) -> Schedule | None:
-    query = select(Schedule).where(Schedule.id == schedule_id, Schedule.owner_id == owner_id)
+async def reachable_schedule(session: AsyncSession, identity: Identity, schedule_id: uuid.UUID) -> Schedule | None:
+    reachable = await teams.reachable(session, identity, owner=Schedule.owner_id, team=Schedule.team_id)
+    query = select(Schedule).where(Schedule.id == schedule_id, reachable)
     return (await session.execute(query)).scalar_one_or_none()
 
 
 async def page_schedules(
-    session: AsyncSession, owner_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    session: AsyncSession, identity: Identity, *, after: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> list[Schedule]:
-    query = keyset(
-        select(Schedule).where(Schedule.owner_id == owner_id), Schedule, after=after, limit=limit, newest_first=True
-    )
+    reachable = await teams.reachable(session, identity, owner=Schedule.owner_id, team=Schedule.team_id)
+    query = keyset(select(Schedule).where(reachable), Schedule, after=after, limit=limit, newest_first=True)
     return list((await session.execute(query)).scalars())
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database.models import Schedule
+from database.models import Schedule, Template
 from services.agent_orchestrator.automation import repository
 from services.agent_orchestrator.automation.schemas import (
     ScheduleBody,
@@ -32,7 +32,7 @@ from services.agent_orchestrator.automation.templates import bind, open_from_tem
 from services.agent_orchestrator.config import OrchestratorSettings
 from services.agent_orchestrator.schemas import RunResponse
 from services.agent_orchestrator.service import RunService
-from shared import audit
+from shared import audit, teams
 from shared.background import BackgroundComponent
 from shared.clients import ServiceClient
 from shared.errors import AppError, NotFoundError, UnprocessableError
@@ -106,7 +106,9 @@ def plan_next(schedule: Schedule, after: datetime) -> None:
 
 
 def owner_of(schedule: Schedule) -> Identity:
-    return Identity(user_id=str(schedule.owner_id), username="schedule", role="user", auth_method="jwt")
+    """Who a schedule's runs are started as: its maker, for its team when it is a team's (while still a member)."""
+    team = str(schedule.team_id) if schedule.team_id else None
+    return Identity(user_id=str(schedule.owner_id), username="schedule", role="user", auth_method="jwt", team_id=team)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,7 @@ class Firer:
         runs = self.runs(session)
         try:
             async with session.begin_nested():
-                template = await repository.owned_template(session, schedule.owner_id, schedule.template_id)
+                template = await repository.reachable_template(session, owner_of(schedule), schedule.template_id)
                 if template is None:
                     raise NotFoundError("The template is gone", code="template_not_found")
                 version = await repository.template_version(session, template.id, template.version)
@@ -248,10 +250,10 @@ class ScheduleService:
         check_timing(
             cron=body.cron, interval_seconds=body.interval_seconds, timezone=body.timezone, settings=self.settings
         )
-        await self._check_parameters(owner, body.template_id, body.parameters)
+        template = await self._check_parameters(identity, body.template_id, body.parameters)
         values = body.model_dump()
         values["pause_after_failures"] = values["pause_after_failures"] or self.settings.schedule_failures_to_pause
-        schedule = Schedule(id=uuid.uuid4(), owner_id=owner, **values)
+        schedule = Schedule(id=uuid.uuid4(), owner_id=owner, team_id=template.team_id, **values)
         now = self.clock()
         if schedule.interval_seconds is not None:
             schedule.next_slot_at = now  # the anchor: the first slot is one interval from now
@@ -266,28 +268,36 @@ class ScheduleService:
         await self.session.commit()
         return ScheduleResponse.model_validate(schedule)
 
-    async def _check_parameters(self, owner: uuid.UUID, template_id: uuid.UUID, parameters: dict[str, Any]) -> None:
-        template = await repository.owned_template(self.session, owner, template_id)
+    async def _check_parameters(
+        self, identity: Identity, template_id: uuid.UUID, parameters: dict[str, Any]
+    ) -> Template:
+        """The template (one the caller may run) takes these values."""
+        template = await repository.reachable_template(self.session, identity, template_id)
         if template is None:
             raise NotFoundError("No such template", code="template_not_found")
+        await teams.check_row(
+            self.session, identity, owner_id=template.owner_id, team_id=template.team_id, access="write"
+        )
         version = await repository.template_version(self.session, template.id, template.version)
         assert version is not None
         bind(version.spec.get("parameters", []), parameters)
+        return template
 
-    async def get(self, identity: Identity, schedule_id: uuid.UUID) -> Schedule:
-        found = await repository.owned_schedule(self.session, uuid.UUID(identity.user_id), schedule_id)
+    async def get(self, identity: Identity, schedule_id: uuid.UUID, *, access: teams.Access = "read") -> Schedule:
+        """One the caller may read (or change: a team's owners and members)."""
+        found = await repository.reachable_schedule(self.session, identity, schedule_id)
         if found is None:
             raise NotFoundError("No such schedule", code="schedule_not_found")
+        if access == "write":
+            await teams.check_row(self.session, identity, owner_id=found.owner_id, team_id=found.team_id, access=access)
         return found
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[ScheduleResponse]:
-        rows = await repository.page_schedules(
-            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
-        )
+        rows = await repository.page_schedules(self.session, identity, after=after_cursor(cursor), limit=limit + 1)
         return page_of(rows, limit=limit, item=ScheduleResponse.model_validate)
 
     async def update(self, identity: Identity, schedule_id: uuid.UUID, body: ScheduleUpdate) -> ScheduleResponse:
-        schedule = await self.get(identity, schedule_id)
+        schedule = await self.get(identity, schedule_id, access="write")
         changes = body.model_dump(exclude_unset=True)
         before = {k: getattr(schedule, k) for k in changes}
         timing = {"cron", "interval_seconds", "timezone", "jitter_seconds"} & set(changes)
@@ -298,7 +308,7 @@ class ScheduleService:
         merged = {k: changes.get(k, getattr(schedule, k)) for k in ("cron", "interval_seconds", "timezone")}
         check_timing(**merged, settings=self.settings)
         if "parameters" in changes:
-            await self._check_parameters(schedule.owner_id, schedule.template_id, changes["parameters"] or {})
+            await self._check_parameters(identity, schedule.template_id, changes["parameters"] or {})
         resumed = changes.get("paused") is False and schedule.paused
         for key, value in changes.items():
             if value is not None or key in ("cron", "interval_seconds"):
@@ -320,7 +330,7 @@ class ScheduleService:
         return ScheduleResponse.model_validate(schedule)
 
     async def delete(self, identity: Identity, schedule_id: uuid.UUID) -> None:
-        schedule = await self.get(identity, schedule_id)
+        schedule = await self.get(identity, schedule_id, access="write")
         await self.session.delete(schedule)
         details = {"name": schedule.name}
         await audit.record(
@@ -330,7 +340,8 @@ class ScheduleService:
 
     async def trigger(self, identity: Identity, schedule_id: uuid.UUID) -> RunResponse:
         """Fires now, whatever the overlap policy and the slots; the next slot stays as it was."""
-        schedule = await repository.lock_schedule(self.session, (await self.get(identity, schedule_id)).id)
+        found = await self.get(identity, schedule_id, access="write")
+        schedule = await repository.lock_schedule(self.session, found.id)
         assert schedule is not None
         fired = await self.firer.start(self.session, schedule, slot=None, kind="triggered")
         if fired.run_id is None:

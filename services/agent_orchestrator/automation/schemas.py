@@ -58,6 +58,9 @@ class TemplateSpec(BaseModel):
 
 class TemplateCreate(TemplateSpec):
     name: str = Field(pattern=NAME_PATTERN, description="Unique among your templates")
+    team_id: uuid.UUID | None = Field(
+        default=None, description="Share it with a team you belong to: its runs and schedules are the team's"
+    )
 
 
 class TemplateResponse(BaseModel):
@@ -66,6 +69,7 @@ class TemplateResponse(BaseModel):
     version: int = Field(description="The version shown (the newest unless ?version= asked for another)")
     latest_version: int
     spec: dict[str, Any]
+    team_id: uuid.UUID | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -139,6 +143,7 @@ class ScheduleResponse(BaseModel):
     consecutive_failures: int
     pause_after_failures: int
     last_fired_at: datetime | None
+    team_id: uuid.UUID | None = Field(default=None, description="Its template's team (null: yours alone)")
     created_at: datetime
 
 

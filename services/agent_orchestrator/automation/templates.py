@@ -20,7 +20,7 @@ from services.agent_orchestrator.automation.schemas import (
 )
 from services.agent_orchestrator.schemas import RunCreate, RunResponse
 from services.agent_orchestrator.service import RunService
-from shared import audit
+from shared import audit, teams
 from shared.dag import validate
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
@@ -143,6 +143,7 @@ async def open_from_template(
         agent=spec.get("agent"),
         files=spec.get("files") or [],
         webhook=webhook,
+        team_id=template.team_id,
     )
     planned = render(spec["plan"], values) if spec.get("plan") else None
     return await runs.open_templated(
@@ -162,7 +163,10 @@ class TemplateService:
 
     async def create(self, identity: Identity, body: TemplateCreate) -> TemplateResponse:
         spec = checked_spec(body)
-        template = Template(id=uuid.uuid4(), owner_id=uuid.UUID(identity.user_id), name=body.name, version=1)
+        team_id = await teams.team_for_new_row(self.session, identity, body.team_id)
+        template = Template(
+            id=uuid.uuid4(), owner_id=uuid.UUID(identity.user_id), team_id=team_id, name=body.name, version=1
+        )
         self.session.add(template)
         try:
             await self.session.flush()
@@ -178,10 +182,13 @@ class TemplateService:
         await self.session.commit()
         return _shown(template, 1, spec)
 
-    async def get(self, identity: Identity, template_id: uuid.UUID) -> Template:
-        found = await repository.owned_template(self.session, uuid.UUID(identity.user_id), template_id)
+    async def get(self, identity: Identity, template_id: uuid.UUID, *, access: teams.Access = "read") -> Template:
+        """One the caller may read (or change, or run: a team's owners and members)."""
+        found = await repository.reachable_template(self.session, identity, template_id)
         if found is None:
             raise NotFoundError("No such template", code="template_not_found")
+        if access == "write":
+            await teams.check_row(self.session, identity, owner_id=found.owner_id, team_id=found.team_id, access=access)
         return found
 
     async def version(self, template: Template, number: int | None) -> TemplateVersion:
@@ -198,16 +205,14 @@ class TemplateService:
         return _shown(template, chosen.version, dict(chosen.spec))
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[TemplateResponse]:
-        rows = await repository.page_templates(
-            self.session, uuid.UUID(identity.user_id), after=after_cursor(cursor), limit=limit + 1
-        )
+        rows = await repository.page_templates(self.session, identity, after=after_cursor(cursor), limit=limit + 1)
         specs = await repository.latest_specs(self.session, rows[:limit])
         return page_of(rows, limit=limit, item=lambda t: _shown(t, t.version, specs.get(t.id, {})))
 
     async def update(self, identity: Identity, template_id: uuid.UUID, body: TemplateSpec) -> TemplateResponse:
         """A new version; runs made from earlier ones keep theirs."""
         spec = checked_spec(body)
-        template = await self.get(identity, template_id)
+        template = await self.get(identity, template_id, access="write")
         template.version += 1
         self.session.add(TemplateVersion(id=uuid.uuid4(), template_id=template.id, version=template.version, spec=spec))
         await self.session.flush()
@@ -221,7 +226,7 @@ class TemplateService:
 
     async def delete(self, identity: Identity, template_id: uuid.UUID) -> None:
         """The template, its versions and its schedules; its runs stay (without a template)."""
-        template = await self.get(identity, template_id)
+        template = await self.get(identity, template_id, access="write")
         await self.session.delete(template)
         details = {"name": template.name}
         await audit.record(
@@ -230,7 +235,7 @@ class TemplateService:
         await self.session.commit()
 
     async def start_run(self, identity: Identity, template_id: uuid.UUID, body: TemplateRunRequest) -> RunResponse:
-        template = await self.get(identity, template_id)
+        template = await self.get(identity, template_id, access="write")
         version = await self.version(template, body.version)
         values = bind(version.spec.get("parameters", []), body.parameters)
         run = await open_from_template(self.runs, identity, template, version, values, webhook=body.webhook)
@@ -246,6 +251,7 @@ def _shown(template: Template, version: int, spec: dict[str, Any]) -> TemplateRe
         version=version,
         latest_version=template.version,
         spec=spec,
+        team_id=template.team_id,
         created_at=template.created_at,
         updated_at=template.updated_at,
     )
