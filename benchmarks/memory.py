@@ -364,6 +364,7 @@ async def dedup_probe_rate(database_url: str, user_ids: list[str], extra: np.nda
                 await repository.nearest_in_table(
                     session,
                     user_id=uuid.UUID(user_id),
+                    team_id=None,
                     scope="user",
                     is_sensitive=False,
                     embeddings=[v.tolist() for v in chunk],

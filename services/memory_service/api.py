@@ -24,7 +24,7 @@ from services.memory_service.schemas import (
     Scope,
 )
 from services.memory_service.service import metadata_filter
-from shared.identity import AdminIdentity, CurrentIdentity
+from shared.identity import AdminIdentity, CurrentIdentity, Identity
 from shared.schemas import body_openapi, json_body
 
 router = APIRouter(tags=["memory"])
@@ -41,10 +41,11 @@ class ListFilters:
     metadata: dict[str, Any] | None
     include_sensitive: bool
 
-    def for_user(self, user_id: uuid.UUID) -> MemoryFilter:
-        """The caller's own rows; global ones only when scope=global is asked for."""
+    def for_caller(self, identity: Identity) -> MemoryFilter:
+        """The caller's own rows and their teams'; global ones only when scope=global is asked for."""
         return MemoryFilter(
-            user_id=user_id,
+            user_id=uuid.UUID(identity.user_id),
+            team_id=uuid.UUID(identity.team_id) if identity.team_id else None,
             memory_types=self.memory_type,
             scopes=self.scope,
             metadata=self.metadata,
@@ -137,7 +138,7 @@ async def list_memories(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MemoryPage:
-    items, next_cursor = await memories.list_page(filters.for_user(uuid.UUID(identity.user_id)), cursor, limit)
+    items, next_cursor = await memories.list_page(filters.for_caller(identity), cursor, limit)
     return MemoryPage(items=items, next_cursor=next_cursor)
 
 
@@ -145,7 +146,7 @@ async def list_memories(
     "/memories", response_model=DeleteResult, summary="Delete your memories matching a filter (a filter is required)"
 )
 async def delete_matching(identity: CurrentIdentity, memories: Memories, filters: Filters) -> DeleteResult:
-    where = filters.for_user(uuid.UUID(identity.user_id))
+    where = filters.for_caller(identity)
     where.include_sensitive = True
     return DeleteResult(deleted=await memories.delete_matching(identity, where, has_filter=filters.any_given))
 

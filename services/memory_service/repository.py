@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from database.models import Memory, MemoryHistory
+from shared import teams
 from shared.contracts.memory import EVAL_SCOPE
 
 COSINE_DISTANCE = Memory.embedding.cosine_distance
@@ -28,9 +29,12 @@ MemoryRow = Row[*tuple[Any, ...]]  # the SEARCH_COLUMNS of a memory
 
 @dataclass(kw_only=True)
 class MemoryFilter:
-    """Which rows a caller may see and asked for. `user_id` sees its own rows plus global ones."""
+    """Which rows a caller may see and asked for. `user_id` sees its own rows, its teams' (only `team_id`'s when
+    acting for one team) and global ones."""
 
     user_id: uuid.UUID
+    team_id: uuid.UUID | None = None
+    team_ids: tuple[uuid.UUID, ...] = ()  # the user's teams (shared.teams.teams_of), read before the query
     memory_types: Sequence[str] | None = None
     scopes: Sequence[str] | None = None
     metadata: dict[str, Any] | None = None
@@ -42,12 +46,17 @@ class MemoryFilter:
     embedding_model: str | None = None
     include_global: bool = True
 
-    def clauses(self) -> list[ColumnElement[bool]]:
-        owner = (
-            or_(Memory.user_id == self.user_id, Memory.scope == "global")
-            if self.include_global
-            else Memory.user_id == self.user_id
+    def owned(self) -> ColumnElement[bool]:
+        return teams.reachable_among(
+            user_id=self.user_id,
+            acting_for=self.team_id,
+            owner=Memory.user_id,
+            team=Memory.team_id,
+            team_ids=self.team_ids,
         )
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        owner = or_(self.owned(), Memory.scope == "global") if self.include_global else self.owned()
         clauses: list[ColumnElement[bool]] = [owner, or_(Memory.expires_at.is_(None), Memory.expires_at > func.now())]
         if not self.include_sensitive:
             clauses.append(Memory.is_sensitive.is_(False))
@@ -134,14 +143,14 @@ DEDUP_PROBE = 10
 # The probe is approximate: at 100k memories (benchmarks/memory.py) ef_search 64 matches 99.4% of near-copies to their
 # original, 32 only 98.5%, for 5% more insert throughput.
 DEDUP_EF_SEARCH = 64
-NEAREST_IN_TABLE = text("""
+_NEAREST_IN_TABLE = """
 SELECT item.ordinal,
        (array_agg(near.id ORDER BY near.distance) FILTER (WHERE near.owned))[1] AS id,
        count(*) AS close
 FROM unnest(CAST(:vectors AS vector[])) WITH ORDINALITY AS item(vector, ordinal)
 CROSS JOIN LATERAL (
     SELECT m.id, m.embedding <=> item.vector AS distance,
-           (m.user_id = :user_id AND m.scope = :scope AND m.is_sensitive = :is_sensitive AND (m.expires_at IS NULL OR
+           ({owner} AND m.scope = :scope AND m.is_sensitive = :is_sensitive AND (m.expires_at IS NULL OR
                m.expires_at > now())) AS owned
     FROM memories AS m
     ORDER BY m.embedding <=> item.vector
@@ -149,7 +158,10 @@ CROSS JOIN LATERAL (
 ) AS near
 WHERE near.distance <= :max_distance
 GROUP BY item.ordinal
-""")
+"""
+# Whose rows a new memory is deduplicated against: the owner's own (no team), or its team's (any member's).
+OWNER = {False: "m.user_id = :user_id AND m.team_id IS NULL", True: "m.team_id = :team_id"}
+NEAREST_IN_TABLE = {team: text(_NEAREST_IN_TABLE.format(owner=f"({owner})")) for team, owner in OWNER.items()}
 
 # The owner-filtered lookup, in two forms:
 # - owners with many memories: an HNSW probe per vector. The owner test is written "(…) IS TRUE", which a B-tree
@@ -170,22 +182,25 @@ CROSS JOIN LATERAL (
 ) AS nearest
 WHERE nearest.distance <= :max_distance
 """
-NEAREST_DUPLICATES_BY_HNSW = text(
-    _NEAREST_DUPLICATES.format(
-        owner="(m.user_id = :user_id AND m.scope = :scope) IS TRUE", order="m.embedding <=> item.vector"
+NEAREST_DUPLICATES_BY_HNSW = {
+    team: text(
+        _NEAREST_DUPLICATES.format(owner=f"({owner} AND m.scope = :scope) IS TRUE", order="m.embedding <=> item.vector")
     )
-)
-NEAREST_DUPLICATES_EXACT = text(
-    _NEAREST_DUPLICATES.format(
-        owner="m.user_id = :user_id AND m.scope = :scope", order="(m.embedding <=> item.vector) + 0"
+    for team, owner in OWNER.items()
+}
+NEAREST_DUPLICATES_EXACT = {
+    team: text(
+        _NEAREST_DUPLICATES.format(owner=f"{owner} AND m.scope = :scope", order="(m.embedding <=> item.vector) + 0")
     )
-)
+    for team, owner in OWNER.items()
+}
 
 
 async def nearest_in_table(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
+    team_id: uuid.UUID | None,
     scope: str,
     is_sensitive: bool,
     embeddings: list[list[float]],
@@ -200,9 +215,10 @@ async def nearest_in_table(
         "is_sensitive": is_sensitive,
         "max_distance": 1 - threshold,
         "probe": DEDUP_PROBE,
-    }
+    } | ({"team_id": team_id} if team_id else {})
     found, crowded = {}, []
-    for ordinal, memory_id, close in (await session.execute(NEAREST_IN_TABLE, params)).all():
+    query = NEAREST_IN_TABLE[team_id is not None]
+    for ordinal, memory_id, close in (await session.execute(query, params)).all():
         if memory_id is not None:
             found[int(ordinal) - 1] = memory_id
         elif close >= DEDUP_PROBE:
@@ -214,6 +230,7 @@ async def nearest_duplicates(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
+    team_id: uuid.UUID | None,
     scope: str,
     is_sensitive: bool,
     embeddings: list[list[float]],
@@ -225,25 +242,37 @@ async def nearest_duplicates(
     if not exact:
         await tune_vector_search(session, 1, DEDUP_EF_SEARCH)
     rows = await session.execute(
-        NEAREST_DUPLICATES_EXACT if exact else NEAREST_DUPLICATES_BY_HNSW,
+        (NEAREST_DUPLICATES_EXACT if exact else NEAREST_DUPLICATES_BY_HNSW)[team_id is not None],
         {
             "vectors": [PgVector(e) for e in embeddings],
             "user_id": user_id,
             "scope": scope,
             "is_sensitive": is_sensitive,
             "max_distance": 1 - threshold,
-        },
+        }
+        | ({"team_id": team_id} if team_id else {}),
     )
     return {int(ordinal) - 1: memory_id for ordinal, memory_id in rows.all()}
 
 
+def _dedup_owner(user_id: uuid.UUID, team_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """OWNER above, as a clause."""
+    return Memory.team_id == team_id if team_id else and_(Memory.user_id == user_id, Memory.team_id.is_(None))
+
+
 async def owner_has_more_than(
-    session: AsyncSession, *, user_id: uuid.UUID, scope: str, is_sensitive: bool, limit: int
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    team_id: uuid.UUID | None,
+    scope: str,
+    is_sensitive: bool,
+    limit: int,
 ) -> bool:
     """Bounded count: stops after limit + 1 rows, so a big owner costs no more than a small one."""
     rows = (
         select(Memory.id)
-        .where(Memory.user_id == user_id, Memory.scope == scope, Memory.is_sensitive == is_sensitive)
+        .where(_dedup_owner(user_id, team_id), Memory.scope == scope, Memory.is_sensitive == is_sensitive)
         .limit(limit + 1)
     )
     count = (await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one()
@@ -271,9 +300,10 @@ async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     ]
 
 
-async def lock_owner_scope(session: AsyncSession, user_id: uuid.UUID, scope: str) -> None:
-    """Serialise stores for one user and scope so two identical memories cannot both be inserted."""
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"memory:{user_id}:{scope}"))))
+async def lock_owner_scope(session: AsyncSession, user_id: uuid.UUID, team_id: uuid.UUID | None, scope: str) -> None:
+    """Serialise stores for one user (or team) and scope so two identical memories cannot both be inserted."""
+    owner = f"team:{team_id}" if team_id else str(user_id)
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"memory:{owner}:{scope}"))))
 
 
 async def page(
@@ -335,7 +365,8 @@ async def stale_embeddings(session: AsyncSession, model: str, limit: int) -> tup
 
 
 def visible(memory: Memory, *, user_id: uuid.UUID, is_admin: bool) -> bool:
-    return is_admin or memory.user_id == user_id or memory.scope == "global"
+    """Without its team (the caller checks team rows' membership)."""
+    return is_admin or (memory.user_id == user_id and memory.team_id is None) or memory.scope == "global"
 
 
 async def record_history(session: AsyncSession, entries: list[dict[str, Any]]) -> None:

@@ -20,7 +20,7 @@ from services.memory_service.config import MemorySettings
 from services.memory_service.crypto import decrypt_or_placeholder
 from services.memory_service.repository import MemoryFilter, MemoryRow
 from services.memory_service.schemas import MemoryCreate, MemoryResponse, MemoryUpdate, RetrievedMemory, RetrieveRequest
-from shared import audit, metrics
+from shared import audit, metrics, teams
 from shared.clients import ServiceClient
 from shared.contracts import clients as contracts
 from shared.contracts.ai import EmbedRequest
@@ -104,6 +104,7 @@ class MemoryService:
             agent_id=memory.agent_id,
             session_id=memory.session_id,
             run_id=memory.run_id,
+            team_id=memory.team_id,
             access_count=memory.access_count,
             accessed_at=memory.accessed_at,
             expires_at=memory.expires_at,
@@ -121,13 +122,18 @@ class MemoryService:
         if len(items) > self.settings.max_batch:
             raise BadRequestError(f"At most {self.settings.max_batch} memories per call", code="batch_too_large")
         vectors = await self.vectors_for(identity, items)
-        groups: dict[tuple[uuid.UUID, str, bool], list[int]] = {}
+        team_of = {
+            asked: await teams.team_for_new_row(self.session, identity, asked) for asked in {i.team_id for i in items}
+        }
+        groups: dict[tuple[uuid.UUID, uuid.UUID | None, str, bool], list[int]] = {}
         for index, item in enumerate(items):
-            groups.setdefault((acting_user(identity, item.user_id), item.scope, item.is_sensitive), []).append(index)
+            owner = acting_user(identity, item.user_id)
+            groups.setdefault((owner, team_of[item.team_id], item.scope, item.is_sensitive), []).append(index)
         stored: dict[int, tuple[Memory, bool]] = {}
-        for (owner, scope, sensitive), indexes in groups.items():
+        for (owner, team, scope, sensitive), indexes in groups.items():
             stored |= await self._store_group(
                 owner=owner,
+                team=team,
                 scope=scope,
                 sensitive=sensitive,
                 items=[items[i] for i in indexes],
@@ -159,18 +165,20 @@ class MemoryService:
         self,
         *,
         owner: uuid.UUID,
+        team: uuid.UUID | None,
         scope: str,
         sensitive: bool,
         items: list[MemoryCreate],
         vectors: list[list[float]],
         positions: list[int],
     ) -> dict[int, tuple[Memory, bool]]:
-        await repository.lock_owner_scope(self.session, owner, scope)
+        await repository.lock_owner_scope(self.session, owner, team, scope)
         matrix = unit_rows(vectors)
         existing_ids = await existing_duplicates(
             self.session,
             threshold=self.settings.dedup_threshold,
             owner=owner,
+            team=team,
             scope=scope,
             sensitive=sensitive,
             vectors=vectors,
@@ -192,7 +200,7 @@ class MemoryService:
                 _merge_row(new_rows[merged_into[index]], item)
                 continue
             kept[index] = True
-            new_rows[index] = self._row(owner, item, vectors[index])
+            new_rows[index] = self._row(owner, item, vectors[index]) | {"team_id": team}
         inserted = dict(zip(new_rows, await repository.insert_many(self.session, list(new_rows.values())), strict=True))
         results: dict[int, tuple[Memory, bool]] = {}
         for index, position in enumerate(positions):
@@ -245,6 +253,7 @@ class MemoryService:
             raise BadRequestError("Hybrid search needs the query text", code="missing_query")
         where = MemoryFilter(
             user_id=acting_user(identity, request.user_id),
+            team_id=uuid.UUID(identity.team_id) if identity.team_id else None,
             memory_types=request.memory_types,
             scopes=request.scopes,
             metadata=request.metadata,
@@ -254,6 +263,7 @@ class MemoryService:
             agent_id=request.agent_id,
             embedding_model=self.settings.embedding_model,
         )
+        where = await self.with_teams(where)
         searching = time.perf_counter()
         await repository.prepare_search(self.session, request.k, self.settings.hnsw_ef_search)
         if not request.hybrid:
@@ -291,7 +301,16 @@ class MemoryService:
         memory = await self.session.get(Memory, memory_id)
         caller = uuid.UUID(identity.user_id)
         expired = memory is not None and memory.expires_at is not None and memory.expires_at <= datetime.now(UTC)
-        if memory is None or expired or not repository.visible(memory, user_id=caller, is_admin=identity.is_admin):
+        if memory is None or expired:
+            raise NotFoundError("Memory not found")
+        if memory.team_id is not None and not identity.is_admin:
+            try:
+                access: teams.Access = "write" if for_write else "read"
+                await teams.check_row(self.session, identity, owner_id=None, team_id=memory.team_id, access=access)
+            except NotFoundError:
+                raise NotFoundError("Memory not found") from None
+            return memory
+        if not repository.visible(memory, user_id=caller, is_admin=identity.is_admin):
             raise NotFoundError("Memory not found")
         if for_write and memory.user_id != caller and not identity.is_admin:
             raise ForbiddenError("Only the owner or an admin may change this memory")
@@ -366,7 +385,7 @@ class MemoryService:
                 code="filter_required",
             )
         owner = uuid.UUID(identity.user_id)
-        deleted = await repository.delete_matching(self.session, owner, where)
+        deleted = await repository.delete_matching(self.session, owner, await self.with_teams(where))
         await repository.record_history(
             self.session,
             [
@@ -394,9 +413,15 @@ class MemoryService:
     async def list_page(
         self, where: MemoryFilter, cursor: str | None, limit: int
     ) -> tuple[list[MemoryResponse], str | None]:
-        rows = await repository.page(self.session, where, after=after_cursor(cursor), limit=limit + 1)
+        rows = await repository.page(
+            self.session, await self.with_teams(where), after=after_cursor(cursor), limit=limit + 1
+        )
         next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
         return [self.to_response(m) for m in rows[:limit]], next_cursor
+
+    async def with_teams(self, where: MemoryFilter) -> MemoryFilter:
+        """The filter with the teams its user is in now (their rows are the user's to see)."""
+        return dataclasses.replace(where, team_ids=tuple(await teams.teams_of(self.session, where.user_id)))
 
     async def reembed(self, identity: Identity, limit: int) -> tuple[int, int]:
         rows, remaining = await repository.stale_embeddings(self.session, self.settings.embedding_model, limit)
@@ -414,6 +439,7 @@ async def existing_duplicates(
     *,
     threshold: float,
     owner: uuid.UUID,
+    team: uuid.UUID | None,
     scope: str,
     sensitive: bool,
     vectors: list[list[float]],
@@ -421,15 +447,22 @@ async def existing_duplicates(
     """Position in the batch -> id of a stored near-duplicate: one unfiltered HNSW pass for the batch, then an
     owner-filtered lookup (exact for small owners, HNSW for large ones) for vectors with too many close rows."""
     found, crowded = await repository.nearest_in_table(
-        session, user_id=owner, scope=scope, is_sensitive=sensitive, embeddings=vectors, threshold=threshold
+        session,
+        user_id=owner,
+        team_id=team,
+        scope=scope,
+        is_sensitive=sensitive,
+        embeddings=vectors,
+        threshold=threshold,
     )
     if crowded:
         exact = not await repository.owner_has_more_than(
-            session, user_id=owner, scope=scope, is_sensitive=sensitive, limit=EXACT_DEDUP_MAX_ROWS
+            session, user_id=owner, team_id=team, scope=scope, is_sensitive=sensitive, limit=EXACT_DEDUP_MAX_ROWS
         )
         again = await repository.nearest_duplicates(
             session,
             user_id=owner,
+            team_id=team,
             scope=scope,
             is_sensitive=sensitive,
             embeddings=[vectors[i] for i in crowded],

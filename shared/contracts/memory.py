@@ -46,6 +46,11 @@ class MemoryCreate(BaseModel):
         default=None, description="The conversation message this memory came from (kept in its history)"
     )
     run_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = Field(
+        default=None,
+        description="A team you belong to (owner, member): its members find it; default: the team of the key or the "
+        "run, else yours alone",
+    )
     expires_at: Expiry = None
     embedding: Vector | None = Field(default=None, description="Precomputed embedding of embedding_model (bulk loads)")
 
@@ -70,6 +75,7 @@ class MemoryResponse(BaseModel):
     agent_id: uuid.UUID | None
     session_id: str | None
     run_id: uuid.UUID | None
+    team_id: uuid.UUID | None = None
     access_count: int
     accessed_at: datetime | None
     expires_at: datetime | None

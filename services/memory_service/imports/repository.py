@@ -131,8 +131,8 @@ async def owner_vectors(
     """The live memories an import's group is deduplicated against: at most `limit` (the caller checked the count)."""
     rows = await _fetch(
         session,
-        "SELECT id, embedding FROM memories WHERE user_id = $1 AND scope = $2 AND is_sensitive = $3 "
-        "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > now()) LIMIT $4",
+        "SELECT id, embedding FROM memories WHERE user_id = $1 AND team_id IS NULL AND scope = $2 "
+        "AND is_sensitive = $3 AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > now()) LIMIT $4",
         key.user_id,
         key.scope,
         key.is_sensitive,

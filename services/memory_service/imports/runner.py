@@ -180,6 +180,7 @@ class ImportLoader(BackgroundComponent):
         return await memory_repository.owner_has_more_than(
             session,
             user_id=key.user_id,
+            team_id=None,  # an import's memories are its user's own
             scope=key.scope,
             is_sensitive=key.is_sensitive,
             limit=self.settings.import_exact_dedup_rows,
@@ -192,7 +193,7 @@ class ImportLoader(BackgroundComponent):
                 return
             keys = await repository.groups(session, import_id)
             for key in keys:  # in one order everywhere, so two loads cannot wait on each other
-                await memory_repository.lock_owner_scope(session, key.user_id, key.scope)
+                await memory_repository.lock_owner_scope(session, key.user_id, None, key.scope)
             outcomes = [await self._deduplicate(session, import_id, key) for key in keys]
             new = sorted(ordinal for outcome in outcomes for ordinal in outcome.new)  # the heap in upload order
             await repository.load(session, import_id, new, embedding_model=self.settings.embedding_model)
@@ -253,6 +254,7 @@ class ImportLoader(BackgroundComponent):
                 session,
                 threshold=self.settings.dedup_threshold,
                 owner=key.user_id,
+                team=None,
                 scope=key.scope,
                 sensitive=key.is_sensitive,
                 vectors=vectors[start : start + PROBE_BATCH].tolist(),
