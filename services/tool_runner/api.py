@@ -119,8 +119,13 @@ UPLOAD_BODY = {
     tags=["files"],
     openapi_extra=UPLOAD_BODY,
 )
-async def upload_file(request: Request, identity: CurrentIdentity, tools: Tools) -> FileResponse:
-    return await tools.files.upload(identity, request)
+async def upload_file(
+    request: Request,
+    identity: CurrentIdentity,
+    tools: Tools,
+    team_id: Annotated[uuid.UUID | None, Query(description="Upload it for a team you belong to")] = None,
+) -> FileResponse:
+    return await tools.files.upload(identity, request, team_id=team_id)
 
 
 @router.get("/files", response_model=Page[FileResponse], summary="Your files, newest first", tags=["files"])

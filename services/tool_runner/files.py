@@ -23,6 +23,7 @@ from services.tool_runner.config import MULTIPART_OVERHEAD_BYTES, ToolRunnerSett
 from services.tool_runner.sandbox import OutputLimits
 from services.tool_runner.storage import CHUNK_BYTES, FileStorage
 from services.tool_runner.uploads import MultipartUpload
+from shared import teams
 from shared.contracts.files import FileBrief, FileKind, FileResponse
 from shared.errors import (
     BadRequestError,
@@ -137,8 +138,9 @@ class FileService:
 
     # --- the API ----------------------------------------------------------------------------------------
 
-    async def upload(self, identity: Identity, request: Request) -> FileResponse:
+    async def upload(self, identity: Identity, request: Request, *, team_id: uuid.UUID | None = None) -> FileResponse:
         owner = uuid.UUID(identity.user_id)
+        team = await teams.team_for_new_row(self.session, identity, team_id)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit():
             await self._check_room(owner, at_least=int(declared) - MULTIPART_OVERHEAD_BYTES)
@@ -153,17 +155,25 @@ class FileService:
                     details={"bytes": len(name.encode())},
                 )
             stored = await self.store(
-                owner=owner, name=name, media_type=_media_type(given_type, name), chunks=upload.chunks(), kind="input"
+                owner=owner,
+                team=team,
+                name=name,
+                media_type=_media_type(given_type, name),
+                chunks=upload.chunks(),
+                kind="input",
             )
         except ClientDisconnect as exc:
             raise BadRequestError("The upload was cut off before its end", code="upload_incomplete") from exc
         await self.session.commit()
         return FileResponse.model_validate(stored)
 
-    async def get(self, identity: Identity, file_id: uuid.UUID) -> StoredFile:
-        found = await repository.owned_file(self.session, uuid.UUID(identity.user_id), file_id)
+    async def get(self, identity: Identity, file_id: uuid.UUID, *, access: teams.Access = "read") -> StoredFile:
+        """One the caller may read (or delete: a team's owners and members)."""
+        found = await repository.reachable_file(self.session, identity, file_id)
         if found is None:
             raise NotFoundError("No such file", code="file_not_found")
+        if access == "write":
+            await teams.check_row(self.session, identity, owner_id=found.owner_id, team_id=found.team_id, access=access)
         return found
 
     async def page(
@@ -177,7 +187,7 @@ class FileService:
     ) -> Page[FileResponse]:
         rows = await repository.page_files(
             self.session,
-            uuid.UUID(identity.user_id),
+            identity,
             run_id=run_id,
             kind=kind,
             after=after_cursor(cursor),
@@ -186,7 +196,7 @@ class FileService:
         return page_of(rows, limit=limit, item=FileResponse.model_validate)
 
     async def delete(self, identity: Identity, file_id: uuid.UUID) -> None:
-        stored = await self.get(identity, file_id)
+        stored = await self.get(identity, file_id, access="write")
         await repository.lock_content(self.session, stored.sha256)
         await self.session.delete(stored)
         await self.session.flush()
@@ -221,8 +231,8 @@ class FileService:
     # --- runs' workspaces -----------------------------------------------------------------------------
 
     async def owned(self, identity: Identity, ids: list[uuid.UUID]) -> list[StoredFile]:
-        """The caller's files by id, in the order asked; 404 naming the ids that are not theirs."""
-        found = {f.id: f for f in await repository.owned_files(self.session, uuid.UUID(identity.user_id), ids)}
+        """The caller's files (or their teams') by id, in the order asked; 404 naming the ids they may not read."""
+        found = {f.id: f for f in await repository.reachable_files(self.session, identity, ids)}
         missing = [str(i) for i in ids if i not in found]
         if missing:
             raise NotFoundError("No such file", code="file_not_found", details={"ids": missing})
@@ -247,6 +257,7 @@ class FileService:
         outputs: IO[bytes],
         *,
         owner: uuid.UUID,
+        team: uuid.UUID | None,
         run_id: uuid.UUID | None,
         task_id: uuid.UUID | None,
         limits: OutputLimits,
@@ -278,6 +289,7 @@ class FileService:
                     name = artifact_name(member.name)
                     stored = await self.store(
                         owner=owner,
+                        team=team,
                         name=name,
                         media_type=_media_type(None, name),
                         chunks=_read_chunks(extracted),
@@ -299,6 +311,7 @@ class FileService:
         self,
         *,
         owner: uuid.UUID,
+        team: uuid.UUID | None = None,
         name: str,
         media_type: str,
         chunks: AsyncIterable[bytes],
@@ -327,6 +340,7 @@ class FileService:
                 StoredFile(
                     id=uuid.uuid4(),
                     owner_id=owner,
+                    team_id=team,
                     run_id=run_id,
                     task_id=task_id,
                     name=name,

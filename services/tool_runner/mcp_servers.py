@@ -18,7 +18,7 @@ from services.tool_runner.config import ToolRunnerSettings
 from services.tool_runner.http_tool import HttpPolicy, resolve_public_address
 from services.tool_runner.mcp import McpEndpoint, McpError
 from services.tool_runner.schemas import McpServerCreate, McpServerResponse, McpTool, ToolDescription
-from shared import audit
+from shared import audit, teams
 from shared.errors import AppError, ConflictError, ForbiddenError, NotFoundError, UnprocessableError
 from shared.identity import Identity
 
@@ -38,9 +38,11 @@ class McpRegistry:
             raise ConflictError(
                 f"At most {self._most} MCP servers per user", code="too_many_mcp_servers", details={"limit": self._most}
             )
+        team = None if asked.shared else await teams.team_for_new_row(self.session, identity, asked.team_id)
         server = McpServer(
             id=uuid.uuid4(),
             owner_id=owner,
+            team_id=team,
             name=asked.name,
             url=str(asked.url),
             transport=asked.transport,
@@ -67,17 +69,25 @@ class McpRegistry:
         return self.response(server)
 
     async def listed(self, identity: Identity) -> list[McpServerResponse]:
-        return [self.response(s) for s in await repository.mcp_servers(self.session, uuid.UUID(identity.user_id))]
+        return [self.response(s) for s in await repository.mcp_servers(self.session, identity)]
 
-    async def get(self, identity: Identity, server_id: uuid.UUID) -> McpServer:
-        """The caller's own server or a shared one; anyone else's is not found."""
+    async def get(self, identity: Identity, server_id: uuid.UUID, *, access: teams.Access = "read") -> McpServer:
+        """The caller's own server, a team's or a shared one; anyone else's is not found."""
         server = await repository.mcp_server(self.session, server_id)
-        if server is None or (server.owner_id is not None and str(server.owner_id) != identity.user_id):
+        if server is None:
             raise NotFoundError(f"No MCP server {server_id}")
+        if server.owner_id is None and server.team_id is None:
+            return server
+        try:
+            await teams.check_row(
+                self.session, identity, owner_id=server.owner_id, team_id=server.team_id, access=access
+            )
+        except NotFoundError:
+            raise NotFoundError(f"No MCP server {server_id}") from None
         return server
 
     async def delete(self, identity: Identity, server_id: uuid.UUID) -> None:
-        server = self._changeable(identity, await self.get(identity, server_id))
+        server = self._changeable(identity, await self.get(identity, server_id, access="write"))
         await self.session.delete(server)
         details = {"name": server.name, "url": server.url}
         await audit.record(
@@ -86,7 +96,7 @@ class McpRegistry:
         await self.session.commit()
 
     async def refresh(self, identity: Identity, server_id: uuid.UUID) -> McpServerResponse:
-        server = self._changeable(identity, await self.get(identity, server_id))
+        server = self._changeable(identity, await self.get(identity, server_id, access="write"))
         await self._list_tools(server, raise_unreachable=False)
         await self.session.commit()
         if server.last_error:
@@ -100,7 +110,7 @@ class McpRegistry:
     async def tools_of(self, identity: Identity) -> list[ToolDescription]:
         """The caller's MCP tools (own servers first, then shared ones; a name is the first server's)."""
         described: dict[str, ToolDescription] = {}
-        for server in await repository.mcp_servers(self.session, uuid.UUID(identity.user_id), enabled_only=True):
+        for server in await repository.mcp_servers(self.session, identity, enabled_only=True):
             for tool in self._tools(server):
                 described.setdefault(
                     tool.name,
@@ -110,7 +120,7 @@ class McpRegistry:
 
     async def endpoint_for(self, identity: Identity, server_name: str, tool: str) -> McpEndpoint:
         """Where to call the caller's `tool` of `server_name`: 404 for a server or tool they do not have."""
-        server = await repository.mcp_server_named(self.session, uuid.UUID(identity.user_id), server_name)
+        server = await repository.mcp_server_named(self.session, identity, server_name)
         if server is None or not server.enabled:
             raise NotFoundError(f"No MCP server named {server_name!r}", code="unknown_tool")
         if not any(t["name"] == tool for t in server.tools):
@@ -125,6 +135,7 @@ class McpRegistry:
             url=server.url,
             transport=server.transport,
             shared=server.owner_id is None,
+            team_id=server.team_id,
             enabled=server.enabled,
             header_names=sorted(self._headers(server)),
             tools=self._tools(server),

@@ -4,10 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Agent, ApiKey, McpServer, Run, StoredFile, Task, ToolExecution
+from shared import teams
+from shared.identity import Identity
 from shared.pagination import keyset
 
 
@@ -33,17 +35,22 @@ async def agent_allowed_tools(session: AsyncSession, agent_id: uuid.UUID) -> lis
 # --- MCP servers ------------------------------------------------------------------------------------------------
 
 
-def _usable_by(user_id: uuid.UUID) -> ColumnElement[bool]:
-    """The user's own servers and the shared ones."""
-    return or_(McpServer.owner_id == user_id, McpServer.owner_id.is_(None))
+async def _usable_by(session: AsyncSession, identity: Identity) -> ColumnElement[bool]:
+    """The user's own servers, their teams' and the shared ones."""
+    shared = and_(McpServer.owner_id.is_(None), McpServer.team_id.is_(None))
+    return or_(await teams.reachable(session, identity, owner=McpServer.owner_id, team=McpServer.team_id), shared)
 
 
-async def mcp_servers(session: AsyncSession, user_id: uuid.UUID, *, enabled_only: bool = False) -> list[McpServer]:
-    """The user's own servers, then the shared ones, each by name."""
-    query = select(McpServer).where(_usable_by(user_id))
+# Own servers first, then the teams', then the shared ones: a name is the first server's.
+_PRECEDENCE = (McpServer.owner_id.is_(None), McpServer.team_id.is_not(None))
+
+
+async def mcp_servers(session: AsyncSession, identity: Identity, *, enabled_only: bool = False) -> list[McpServer]:
+    """The user's own servers, then their teams', then the shared ones, each by name."""
+    query = select(McpServer).where(await _usable_by(session, identity))
     if enabled_only:
         query = query.where(McpServer.enabled.is_(True))
-    query = query.order_by(McpServer.owner_id.is_(None), McpServer.name)
+    query = query.order_by(*_PRECEDENCE, McpServer.name)
     return list((await session.execute(query)).scalars())
 
 
@@ -51,12 +58,12 @@ async def mcp_server(session: AsyncSession, server_id: uuid.UUID) -> McpServer |
     return await session.get(McpServer, server_id)
 
 
-async def mcp_server_named(session: AsyncSession, user_id: uuid.UUID, name: str) -> McpServer | None:
-    """The user's own server of this name, else the shared one (a user's own name comes first)."""
+async def mcp_server_named(session: AsyncSession, identity: Identity, name: str) -> McpServer | None:
+    """The user's own server of this name, else a team's, else the shared one."""
     query = (
         select(McpServer)
-        .where(_usable_by(user_id), McpServer.name == name)
-        .order_by(McpServer.owner_id.is_(None))
+        .where(await _usable_by(session, identity), McpServer.name == name)
+        .order_by(*_PRECEDENCE)
         .limit(1)
     )
     return (await session.execute(query)).scalars().first()
@@ -99,26 +106,30 @@ async def add_file(session: AsyncSession, stored: StoredFile) -> StoredFile:
     return stored
 
 
-async def owned_file(session: AsyncSession, owner_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile | None:
-    query = select(StoredFile).where(StoredFile.id == file_id, StoredFile.owner_id == owner_id)
+async def _file_reachable(session: AsyncSession, identity: Identity) -> ColumnElement[bool]:
+    return await teams.reachable(session, identity, owner=StoredFile.owner_id, team=StoredFile.team_id)
+
+
+async def reachable_file(session: AsyncSession, identity: Identity, file_id: uuid.UUID) -> StoredFile | None:
+    query = select(StoredFile).where(StoredFile.id == file_id, await _file_reachable(session, identity))
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def owned_files(session: AsyncSession, owner_id: uuid.UUID, ids: list[uuid.UUID]) -> list[StoredFile]:
-    query = select(StoredFile).where(StoredFile.id.in_(ids), StoredFile.owner_id == owner_id)
+async def reachable_files(session: AsyncSession, identity: Identity, ids: list[uuid.UUID]) -> list[StoredFile]:
+    query = select(StoredFile).where(StoredFile.id.in_(ids), await _file_reachable(session, identity))
     return list((await session.execute(query)).scalars())
 
 
 async def page_files(
     session: AsyncSession,
-    owner_id: uuid.UUID,
+    identity: Identity,
     *,
     run_id: uuid.UUID | None,
     kind: str | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[StoredFile]:
-    query = select(StoredFile).where(StoredFile.owner_id == owner_id)
+    query = select(StoredFile).where(await _file_reachable(session, identity))
     if run_id is not None:
         query = query.where(StoredFile.run_id == run_id)
     if kind is not None:

@@ -89,6 +89,7 @@ class McpServerCreate(BaseModel):
         description="Sent with every request (credentials): kept encrypted, never shown",
     )
     shared: bool = Field(default=False, description="Every user's (admins only)")
+    team_id: uuid.UUID | None = Field(default=None, description="A team's: its members' runs may use its tools")
 
     @field_validator("name")
     @classmethod
@@ -112,6 +113,7 @@ class McpServerResponse(BaseModel):
     url: str
     transport: str
     shared: bool
+    team_id: uuid.UUID | None = None
     enabled: bool
     header_names: list[str] = Field(description="The headers it is sent with (their values are never shown)")
     tools: list[McpTool]

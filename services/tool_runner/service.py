@@ -269,6 +269,7 @@ class ToolService:
             collected = await self.files.collect(
                 outcome.outputs,
                 owner=uuid.UUID(identity.user_id),
+                team=uuid.UUID(identity.team_id) if identity.team_id else None,
                 run_id=request.run_id,
                 task_id=request.task_id,
                 limits=limits,

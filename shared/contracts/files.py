@@ -21,6 +21,7 @@ class FileResponse(BaseModel):
     kind: FileKind = Field(description="input: uploaded; output: left in /work/outputs by a run's code")
     run_id: uuid.UUID | None
     task_id: uuid.UUID | None
+    team_id: uuid.UUID | None = Field(default=None, description="The team it belongs to (null: its owner's alone)")
     created_at: datetime
     expires_at: datetime | None = Field(description="When it is purged (null: kept until deleted)")
 
