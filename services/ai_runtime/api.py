@@ -72,6 +72,7 @@ def _generation_from_complete(
         use_cache=runtime.caches(asked=body.cache, temperature=body.temperature),
         user_id=acting_user_id(identity, body.user_id),
         api_key_id=identity.api_key_id,
+        team_id=identity.team_id,
         shared_cache=body.cache_namespace == "shared",
         run_id=str(body.run_id) if body.run_id else None,
         task_id=str(body.task_id) if body.task_id else None,
@@ -132,6 +133,7 @@ async def embed(body: EmbedRequest, identity: CurrentIdentity, runtime: Runtime,
         run_id=str(body.run_id) if body.run_id else None,
         request_id=request.state.request_id,
         api_key_id=identity.api_key_id,
+        team_id=identity.team_id,
     )
     return EmbedResponse(
         embeddings=result.vectors,

@@ -8,19 +8,21 @@ from fastapi import APIRouter, Path, Query
 
 from services.ai_runtime.deps import Runtime
 from services.ai_runtime.schemas import BudgetRequest, BudgetResponse, SpendResponse
+from services.ai_runtime.service import AIRuntime
+from shared import teams
 from shared.errors import ForbiddenError, NotFoundError
-from shared.identity import AdminIdentity, CurrentIdentity
+from shared.identity import AdminIdentity, CurrentIdentity, Identity
 
 router = APIRouter(tags=["ai-runtime"])
 
 
-ScopeParam = Annotated[Literal["user", "run"], Path(description="user or run")]
+ScopeParam = Annotated[Literal["user", "run", "team"], Path(description="user, run or team")]
 
 
 @router.put(
     "/admin/budgets/{scope}/{scope_id}",
     response_model=BudgetResponse,
-    summary="Set a user's or a run's budget (admin)",
+    summary="Set a user's, a run's or a team's budget (admin)",
     tags=["admin"],
 )
 async def set_budget(
@@ -56,10 +58,17 @@ async def get_budget(scope: ScopeParam, scope_id: uuid.UUID, _: AdminIdentity, r
 async def spend(
     _: AdminIdentity,
     runtime: Runtime,
-    group_by: Annotated[Literal["user", "model", "day", "api_key"], Query()] = "model",
+    group_by: Annotated[Literal["user", "model", "day", "api_key", "team"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
 ) -> SpendResponse:
     return await runtime.limits.spend_report(group_by=group_by, since=since, user_id=None)
+
+
+async def _check_member(runtime: AIRuntime, identity: Identity, team_id: uuid.UUID) -> None:
+    """A team's spend and budget are shown to its members only (404 to anyone else, as if it did not exist)."""
+    async with runtime.limits.sessionmaker() as session:
+        if await teams.role_in(session, identity.user_id, team_id) is None:
+            raise NotFoundError("Team not found", code="team_not_found", details={"team_id": str(team_id)})
 
 
 @router.get(
@@ -70,10 +79,16 @@ async def spend(
 async def own_spend(
     identity: CurrentIdentity,
     runtime: Runtime,
-    group_by: Annotated[Literal["model", "day", "api_key", "user"], Query()] = "model",
+    group_by: Annotated[Literal["model", "day", "api_key", "user", "team"], Query()] = "model",
     since: Annotated[date | None, Query()] = None,
     everyone: Annotated[bool, Query(description="Admins: every user's spend, not only yours")] = False,
+    team_id: Annotated[
+        uuid.UUID | None, Query(description="A team you belong to: its spend, by all its members")
+    ] = None,
 ) -> SpendResponse:
+    if team_id is not None:
+        await _check_member(runtime, identity, team_id)
+        return await runtime.limits.spend_report(group_by=group_by, since=since, user_id=None, team_id=team_id)
     if (everyone or group_by == "user") and not identity.is_admin:
         raise ForbiddenError("Only admins see other users' spend", code="forbidden")
     owner = None if everyone else uuid.UUID(identity.user_id)
@@ -83,8 +98,15 @@ async def own_spend(
 @router.get(
     "/budget",
     response_model=BudgetResponse | None,
-    summary="Your own budget and what is spent against it (null when no budget is set)",
+    summary="Your own budget, or a team's you belong to, and what is spent against it (null when none is set)",
 )
-async def own_budget(identity: CurrentIdentity, runtime: Runtime) -> BudgetResponse | None:
-    budget = await runtime.limits.find_budget("user", identity.user_id)
+async def own_budget(
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    team_id: Annotated[uuid.UUID | None, Query(description="A team you belong to")] = None,
+) -> BudgetResponse | None:
+    if team_id is not None:
+        await _check_member(runtime, identity, team_id)
+    scope, scope_id = ("team", str(team_id)) if team_id else ("user", identity.user_id)
+    budget = await runtime.limits.find_budget(scope, scope_id)
     return None if budget is None else await runtime.limits.budget_report(budget)

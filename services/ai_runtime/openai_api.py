@@ -177,6 +177,7 @@ async def openai_embeddings(
         run_id=None,
         request_id=request.state.request_id,
         api_key_id=identity.api_key_id,
+        team_id=identity.team_id,
     )
     return {
         "object": "list",

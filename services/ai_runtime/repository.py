@@ -42,7 +42,12 @@ async def ledger_spend(
     session: AsyncSession, *, scope: str, scope_id: str, since: datetime | None
 ) -> tuple[Decimal, int]:
     """What the ledger says this user/run has spent since a moment (None: ever)."""
-    column = {"user": LlmUsage.user_id, "run": LlmUsage.run_id, "api_key": LlmUsage.api_key_id}[scope]
+    column = {
+        "user": LlmUsage.user_id,
+        "run": LlmUsage.run_id,
+        "api_key": LlmUsage.api_key_id,
+        "team": LlmUsage.team_id,
+    }[scope]
     query = select(
         func.coalesce(func.sum(LlmUsage.cost_usd), 0),
         func.coalesce(func.sum(LlmUsage.prompt_tokens + LlmUsage.completion_tokens), 0),
@@ -55,13 +60,15 @@ async def ledger_spend(
 
 async def spend_by(
     session: AsyncSession,
-    group_by: Literal["user", "model", "day", "api_key"],
+    group_by: Literal["user", "model", "day", "api_key", "team"],
     since: date | None,
     *,
     user_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
 ) -> list[tuple[str, int, int, int, Decimal]]:
-    """Spend grouped by user, model or day, for everyone or (user_id) one user."""
+    """Spend grouped by user, model, day, key or team, for everyone, one user (user_id) or one team (team_id)."""
     key = {
+        "team": cast(LlmUsage.team_id, String),
         "user": cast(LlmUsage.user_id, String),
         "model": LlmUsage.model,
         "day": cast(cast(LlmUsage.created_at, Date), String),
@@ -82,4 +89,6 @@ async def spend_by(
         query = query.where(LlmUsage.created_at >= since)
     if user_id is not None:
         query = query.where(LlmUsage.user_id == user_id)
+    if team_id is not None:
+        query = query.where(LlmUsage.team_id == team_id)
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]

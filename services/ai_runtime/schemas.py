@@ -34,7 +34,7 @@ class SpendRow(BaseModel):
 
 
 class SpendResponse(BaseModel):
-    group_by: Literal["user", "model", "day", "api_key"]
+    group_by: Literal["user", "model", "day", "api_key", "team"]
     since: date | None
     rows: list[SpendRow]
 

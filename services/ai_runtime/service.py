@@ -70,6 +70,7 @@ class Generation:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     api_key_id: str | None = None  # the virtual key it came with: its limits apply, its spend is recorded
+    team_id: str | None = None  # the team it is made for (a team's key or run): its budget applies, spend is its
     role: str | None = None  # the agent role whose prompt it uses (planner, executor, ...)
 
 
@@ -284,6 +285,7 @@ class AIRuntime:
             use_cache=self.caches(asked=None, temperature=temperature),
             user_id=identity.user_id,
             api_key_id=identity.api_key_id,
+            team_id=identity.team_id,
             request_id=request_id,
             tools=tools,
             tool_choice=tool_choice,
@@ -304,7 +306,9 @@ class AIRuntime:
         return count_chat_tokens(generation.messages, encoding) + tools
 
     async def _reserve(self, generation: Generation, api_key: ApiKey | None) -> Reservation:
-        limits, policy = await self.limits.of_call(generation.user_id, generation.run_id, api_key=api_key)
+        limits, policy = await self.limits.of_call(
+            generation.user_id, generation.run_id, api_key=api_key, team_id=generation.team_id
+        )
         if not limits:
             return Reservation((), 0, 0)
         cost, tokens, _ = await self._estimate(generation)
@@ -386,6 +390,7 @@ class AIRuntime:
                 "user_id": _uuid(generation.user_id),
                 "run_id": _uuid(generation.run_id),
                 "api_key_id": _uuid(generation.api_key_id),
+                "team_id": _uuid(generation.team_id),
                 "task_id": _uuid(generation.task_id),
                 "agent_id": _uuid(generation.agent_id),
                 "model": model.name if model else generation.chain[0].name,
@@ -629,6 +634,7 @@ class AIRuntime:
         run_id: str | None,
         request_id: str | None,
         api_key_id: str | None = None,
+        team_id: str | None = None,
     ) -> tuple[ModelInfo, EmbeddingResult, Decimal]:
         """Embeddings are charged to the run and API key they came with, within the key's token and budget limits
         (its model allowlist names chat models: memory keeps working under a key limited to one chat model)."""
@@ -650,10 +656,12 @@ class AIRuntime:
             run_id=run_id,
             request_id=request_id,
             api_key_id=api_key_id,
+            team_id=team_id,
         )
         await self.check_run_owner(run_id, user_id)
         started = time.perf_counter()
-        limits, _ = await self.limits.of_call(user_id, run_id, api_key=await self.limits.key_row(api_key_id))
+        key = await self.limits.key_row(api_key_id)
+        limits, _ = await self.limits.of_call(user_id, run_id, api_key=key, team_id=team_id)
         estimate_tokens = sum(count_text_tokens(t, model.tokenizer or "cl100k_base") for t in texts)
         try:
             reservation = await self.counters.reserve(limits, model.cost(estimate_tokens, 0), estimate_tokens)

@@ -67,12 +67,18 @@ class SpendingLimits:
         return BudgetResponse(scope=budget.scope, scope_id=budget.scope_id, usage=usage, **limits)
 
     async def spend_report(
-        self, *, group_by: Literal["user", "model", "day", "api_key"], since: date | None, user_id: uuid.UUID | None
+        self,
+        *,
+        group_by: Literal["user", "model", "day", "api_key", "team"],
+        since: date | None,
+        user_id: uuid.UUID | None,
+        team_id: uuid.UUID | None = None,
     ) -> SpendResponse:
-        """Spend from the ledger (the rows still batched in memory written first), one user's or everyone's."""
+        """Spend from the ledger (the rows still batched in memory written first): one user's, one team's, or
+        everyone's."""
         await self.ledger.flush()
         async with self.sessionmaker() as session:
-            rows = await repository.spend_by(session, group_by, since, user_id=user_id)
+            rows = await repository.spend_by(session, group_by, since, user_id=user_id, team_id=team_id)
         return SpendResponse(
             group_by=group_by,
             since=since,
@@ -117,11 +123,11 @@ class SpendingLimits:
         return await self._limit_row((scope, scope_id), load)
 
     async def of_call(
-        self, user_id: str | None, run_id: str | None, *, api_key: ApiKey | None = None
+        self, user_id: str | None, run_id: str | None, *, api_key: ApiKey | None = None, team_id: str | None = None
     ) -> tuple[list[Limit], str]:
         limits: list[Limit] = key_limits(api_key) if api_key is not None else []
         policy = self.settings.budget_policy
-        for scope, scope_id in (("user", user_id), ("run", run_id)):
+        for scope, scope_id in (("user", user_id), ("run", run_id), ("team", team_id)):
             if not scope_id:
                 continue
             budget = await self._budget_row(scope, scope_id)

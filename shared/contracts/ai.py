@@ -183,7 +183,7 @@ class BudgetUsage(BaseModel):
 
 
 class BudgetResponse(BudgetRequest):
-    scope: Literal["user", "run"]
+    scope: Literal["user", "run", "team"]
     scope_id: str
     usage: list[BudgetUsage] = Field(default_factory=list)
 

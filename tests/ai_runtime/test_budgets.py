@@ -129,7 +129,7 @@ def test_downgrade_policy_answers_with_the_cheaper_model(
 def test_budget_admin_is_admin_only_and_validated(ai: httpx.Client, admin_ai: httpx.Client, user_id: str) -> None:
     assert_error(ai.put(f"/admin/budgets/user/{user_id}", json={"daily_usd": "1"}), 403)
     assert_error(ai.get("/admin/spend"), 403)
-    assert_error(admin_ai.put(f"/admin/budgets/team/{user_id}", json={}), 422)
+    assert_error(admin_ai.put(f"/admin/budgets/galaxy/{user_id}", json={}), 422)
     assert_error(admin_ai.put(f"/admin/budgets/user/{user_id}", json={"daily_usd": "-1"}), 422)
     assert_error(admin_ai.get(f"/admin/budgets/user/{uuid.uuid4()}"), 404)
 
