@@ -20,12 +20,16 @@ from cognitionos_sdk.types import (
     Memory,
     MemoryImport,
     Message,
+    Organization,
     Page,
     Reply,
     Run,
     RunLineage,
     Schedule,
     ScheduleEvent,
+    Team,
+    TeamInvitation,
+    TeamMember,
     Template,
     User,
     Webhook,
@@ -392,9 +396,16 @@ def list_messages(conversation_id: str, *, cursor: str | None, limit: int) -> Ca
 
 @operation("POST", "/api/v1/auth/api-keys")
 def create_api_key(
-    name: str, *, expires_in_days: int | None, allowed_tools: list[str] | None = None, scopes: list[str] | None = None
+    name: str,
+    *,
+    expires_in_days: int | None,
+    allowed_tools: list[str] | None = None,
+    scopes: list[str] | None = None,
+    team_id: str | None = None,
 ) -> Call[ApiKey]:
-    body = _query(name=name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes)
+    body = _query(
+        name=name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes, team_id=team_id
+    )
     return Call(method="POST", path="/api/v1/auth/api-keys", json=body, answer=TypeAdapter(ApiKey))
 
 
@@ -514,13 +525,15 @@ def embed(texts: list[str], *, model: str | None) -> Call[dict[str, Any]]:
 
 
 @operation("GET", "/api/v1/ai/spend")
-def spend(*, group_by: str, since: str | None) -> Call[dict[str, Any]]:
-    return Call(method="GET", path="/api/v1/ai/spend", params=_query(group_by=group_by, since=since), answer=JSON)
+def spend(*, group_by: str, since: str | None, team_id: str | None = None) -> Call[dict[str, Any]]:
+    query = _query(group_by=group_by, since=since, team_id=team_id)
+    return Call(method="GET", path="/api/v1/ai/spend", params=query, answer=JSON)
 
 
 @operation("GET", "/api/v1/ai/budget")
-def budget() -> Call[dict[str, Any] | None]:
-    return Call(method="GET", path="/api/v1/ai/budget", answer=TypeAdapter(dict[str, Any] | None))
+def budget(*, team_id: str | None = None) -> Call[dict[str, Any] | None]:
+    query = _query(team_id=team_id)
+    return Call(method="GET", path="/api/v1/ai/budget", params=query, answer=TypeAdapter(dict[str, Any] | None))
 
 
 @operation("PUT", "/api/v1/ai/admin/budgets/{scope}/{scope_id}")
@@ -802,3 +815,87 @@ def audit_export_path() -> str:
 @operation("POST", "/api/v1/auth/audit/verify")
 def verify_audit() -> Call[AuditVerification]:
     return Call(method="POST", path="/api/v1/auth/audit/verify", answer=TypeAdapter(AuditVerification))
+
+
+# --- organisations and teams ------------------------------------------------------------------------------------
+
+
+@operation("GET", "/api/v1/organizations")
+def list_organizations() -> Call[list[Organization]]:
+    return Call(method="GET", path="/api/v1/organizations", answer=TypeAdapter(list[Organization]))
+
+
+@operation("POST", "/api/v1/organizations")
+def create_organization(name: str) -> Call[Organization]:
+    return Call(method="POST", path="/api/v1/organizations", json={"name": name}, answer=TypeAdapter(Organization))
+
+
+@operation("GET", "/api/v1/teams")
+def list_teams() -> Call[list[Team]]:
+    return Call(method="GET", path="/api/v1/teams", answer=TypeAdapter(list[Team]))
+
+
+@operation("POST", "/api/v1/teams")
+def create_team(name: str, *, organization_id: str | None) -> Call[Team]:
+    body = _query(name=name, organization_id=organization_id)
+    return Call(method="POST", path="/api/v1/teams", json=body, answer=TypeAdapter(Team))
+
+
+@operation("GET", "/api/v1/teams/{team_id}")
+def get_team(team_id: str) -> Call[Team]:
+    return Call(method="GET", path=f"/api/v1/teams/{team_id}", answer=TypeAdapter(Team))
+
+
+@operation("DELETE", "/api/v1/teams/{team_id}")
+def delete_team(team_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/teams/{team_id}", answer=None)
+
+
+@operation("GET", "/api/v1/teams/{team_id}/members")
+def team_members(team_id: str) -> Call[list[TeamMember]]:
+    return Call(method="GET", path=f"/api/v1/teams/{team_id}/members", answer=TypeAdapter(list[TeamMember]))
+
+
+@operation("PATCH", "/api/v1/teams/{team_id}/members/{user_id}")
+def change_member_role(team_id: str, user_id: str, role: str) -> Call[TeamMember]:
+    path = f"/api/v1/teams/{team_id}/members/{user_id}"
+    return Call(method="PATCH", path=path, json={"role": role}, answer=TypeAdapter(TeamMember))
+
+
+@operation("DELETE", "/api/v1/teams/{team_id}/members/{user_id}")
+def remove_member(team_id: str, user_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/teams/{team_id}/members/{user_id}", answer=None)
+
+
+@operation("POST", "/api/v1/teams/{team_id}/invitations")
+def invite(team_id: str, username: str, role: str) -> Call[TeamInvitation]:
+    body = {"username": username, "role": role}
+    return Call(
+        method="POST", path=f"/api/v1/teams/{team_id}/invitations", json=body, answer=TypeAdapter(TeamInvitation)
+    )
+
+
+@operation("GET", "/api/v1/teams/{team_id}/invitations")
+def team_invitations(team_id: str) -> Call[list[TeamInvitation]]:
+    path = f"/api/v1/teams/{team_id}/invitations"
+    return Call(method="GET", path=path, answer=TypeAdapter(list[TeamInvitation]))
+
+
+@operation("DELETE", "/api/v1/teams/{team_id}/invitations/{invitation_id}")
+def withdraw_invitation(team_id: str, invitation_id: str) -> Call[None]:
+    return Call(method="DELETE", path=f"/api/v1/teams/{team_id}/invitations/{invitation_id}", answer=None)
+
+
+@operation("GET", "/api/v1/teams/invitations")
+def my_invitations() -> Call[list[TeamInvitation]]:
+    return Call(method="GET", path="/api/v1/teams/invitations", answer=TypeAdapter(list[TeamInvitation]))
+
+
+@operation("POST", "/api/v1/teams/invitations/{invitation_id}/accept")
+def accept_invitation(invitation_id: str) -> Call[None]:
+    return Call(method="POST", path=f"/api/v1/teams/invitations/{invitation_id}/accept", answer=None)
+
+
+@operation("POST", "/api/v1/teams/invitations/{invitation_id}/decline")
+def decline_invitation(invitation_id: str) -> Call[None]:
+    return Call(method="POST", path=f"/api/v1/teams/invitations/{invitation_id}/decline", answer=None)

@@ -29,6 +29,7 @@ from cognitionos_sdk.types import (
     MemoryImport,
     Message,
     ModelProgress,
+    Organization,
     Page,
     Reply,
     Run,
@@ -36,6 +37,9 @@ from cognitionos_sdk.types import (
     RunLineage,
     Schedule,
     ScheduleEvent,
+    Team,
+    TeamInvitation,
+    TeamMember,
     Template,
     User,
     Webhook,
@@ -50,6 +54,10 @@ Times = list[datetime]
 Found = list[Memory]
 Rows = list[dict[str, Any]]  # (a method named list shadows the builtin inside the resources)
 Records = list[dict[str, Any]]
+Organizations = list[Organization]
+TeamList = list[Team]
+Members = list[TeamMember]
+Invitations = list[TeamInvitation]
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_MAX_RETRIES = 2
 RETRIED_STATUSES = frozenset({429, 503})  # "not now": the request was not acted on
@@ -129,6 +137,7 @@ class CognitionOS:
         self.schedules = Schedules(self)
         self.webhooks = Webhooks(self)
         self.audit = Audit(self)
+        self.teams = Teams(self)
         self.evals = Evals(self)
         self.approvals = Approvals(self)
         self.memories = Memories(self)
@@ -516,6 +525,59 @@ class Audit:
         return self._client.send(calls.verify_audit())
 
 
+class Teams:
+    """Organisations and teams: members share a team's runs, templates, schedules, agents, MCP servers, files and
+    memories; owners manage members, members change things, viewers read."""
+
+    def __init__(self, client: CognitionOS) -> None:
+        self._client = client
+
+    def organizations(self) -> Organizations:
+        return self._client.send(calls.list_organizations())
+
+    def create_organization(self, name: str) -> Organization:
+        return self._client.send(calls.create_organization(name))
+
+    def list(self) -> TeamList:
+        return self._client.send(calls.list_teams())
+
+    def create(self, name: str, *, organization_id: str | None = None) -> Team:
+        """In an organisation you own (default: your personal one); you are its owner."""
+        return self._client.send(calls.create_team(name, organization_id=organization_id))
+
+    def get(self, team_id: str) -> Team:
+        return self._client.send(calls.get_team(team_id))
+
+    def delete(self, team_id: str) -> None:
+        self._client.send(calls.delete_team(team_id))
+
+    def members(self, team_id: str) -> Members:
+        return self._client.send(calls.team_members(team_id))
+
+    def set_role(self, team_id: str, user_id: str, role: str) -> TeamMember:
+        return self._client.send(calls.change_member_role(team_id, user_id, role))
+
+    def remove(self, team_id: str, user_id: str) -> None:
+        """Owners remove anyone; your own id leaves the team."""
+        self._client.send(calls.remove_member(team_id, user_id))
+
+    def invite(self, team_id: str, username: str, *, role: str = "member") -> TeamInvitation:
+        return self._client.send(calls.invite(team_id, username, role))
+
+    def invitations(self, team_id: str | None = None) -> Invitations:
+        """A team's pending invitations (owners), or, without a team, yours."""
+        return self._client.send(calls.team_invitations(team_id) if team_id else calls.my_invitations())
+
+    def withdraw(self, team_id: str, invitation_id: str) -> None:
+        self._client.send(calls.withdraw_invitation(team_id, invitation_id))
+
+    def accept(self, invitation_id: str) -> None:
+        self._client.send(calls.accept_invitation(invitation_id))
+
+    def decline(self, invitation_id: str) -> None:
+        self._client.send(calls.decline_invitation(invitation_id))
+
+
 class Evals:
     """Suites of goals run on two arms, a full agent run and one bare completion of the same model, each checked
     by code in the sandbox: `create` starts one (it runs in the background), `wait` follows it."""
@@ -738,10 +800,14 @@ class ApiKeys:
         expires_in_days: int | None = None,
         allowed_tools: Names | None = None,
         scopes: Names | None = None,
+        team_id: str | None = None,
     ) -> ApiKey:
         """`allowed_tools`: the tools the key may use, directly and in its runs (mcp__server__* patterns too).
-        `scopes`: what it may do (runs:read, memories:write, files:*, admin...); none: all you may."""
-        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes)
+        `scopes`: what it may do (runs:read, memories:write, files:*, admin...); none: all you may. `team_id`: a team
+        of yours the key is bound to (it reaches that team's resources only)."""
+        call = calls.create_api_key(
+            name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes, team_id=team_id
+        )
         return self._client.send(call)
 
     def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
@@ -845,14 +911,15 @@ class AI:
     def embed(self, texts: list[str], *, model: str | None = None) -> dict[str, Any]:
         return self._client.send(calls.embed(texts, model=model))
 
-    def spend(self, *, group_by: str = "model", since: str | None = None) -> dict[str, Any]:
-        return self._client.send(calls.spend(group_by=group_by, since=since))
+    def spend(self, *, group_by: str = "model", since: str | None = None, team_id: str | None = None) -> dict[str, Any]:
+        """Your spend, or (`team_id`) a team's you belong to, by its members."""
+        return self._client.send(calls.spend(group_by=group_by, since=since, team_id=team_id))
 
-    def budget(self) -> dict[str, Any] | None:
-        return self._client.send(calls.budget())
+    def budget(self, *, team_id: str | None = None) -> dict[str, Any] | None:
+        return self._client.send(calls.budget(team_id=team_id))
 
     def set_budget(self, scope: str, scope_id: str, limits: dict[str, Any]) -> dict[str, Any]:
-        """Admin: a user's or a run's budget (daily_usd, monthly_usd, total_usd, ..._tokens, policy)."""
+        """Admin: a user's, a run's or a team's budget (daily_usd, monthly_usd, total_usd, ..._tokens, policy)."""
         return self._client.send(calls.set_budget(scope, scope_id, limits))
 
     def get_budget(self, scope: str, scope_id: str) -> dict[str, Any]:
@@ -914,6 +981,7 @@ class AsyncCognitionOS:
         self.schedules = AsyncSchedules(self)
         self.webhooks = AsyncWebhooks(self)
         self.audit = AsyncAudit(self)
+        self.teams = AsyncTeams(self)
         self.evals = AsyncEvals(self)
         self.approvals = AsyncApprovals(self)
         self.memories = AsyncMemories(self)
@@ -1265,6 +1333,56 @@ class AsyncAudit:
         return await self._client.send(calls.verify_audit())
 
 
+class AsyncTeams:
+    def __init__(self, client: AsyncCognitionOS) -> None:
+        self._client = client
+
+    async def organizations(self) -> Organizations:
+        return await self._client.send(calls.list_organizations())
+
+    async def create_organization(self, name: str) -> Organization:
+        return await self._client.send(calls.create_organization(name))
+
+    async def list(self) -> TeamList:
+        return await self._client.send(calls.list_teams())
+
+    async def create(self, name: str, *, organization_id: str | None = None) -> Team:
+        """In an organisation you own (default: your personal one); you are its owner."""
+        return await self._client.send(calls.create_team(name, organization_id=organization_id))
+
+    async def get(self, team_id: str) -> Team:
+        return await self._client.send(calls.get_team(team_id))
+
+    async def delete(self, team_id: str) -> None:
+        await self._client.send(calls.delete_team(team_id))
+
+    async def members(self, team_id: str) -> Members:
+        return await self._client.send(calls.team_members(team_id))
+
+    async def set_role(self, team_id: str, user_id: str, role: str) -> TeamMember:
+        return await self._client.send(calls.change_member_role(team_id, user_id, role))
+
+    async def remove(self, team_id: str, user_id: str) -> None:
+        """Owners remove anyone; your own id leaves the team."""
+        await self._client.send(calls.remove_member(team_id, user_id))
+
+    async def invite(self, team_id: str, username: str, *, role: str = "member") -> TeamInvitation:
+        return await self._client.send(calls.invite(team_id, username, role))
+
+    async def invitations(self, team_id: str | None = None) -> Invitations:
+        """A team's pending invitations (owners), or, without a team, yours."""
+        return await self._client.send(calls.team_invitations(team_id) if team_id else calls.my_invitations())
+
+    async def withdraw(self, team_id: str, invitation_id: str) -> None:
+        await self._client.send(calls.withdraw_invitation(team_id, invitation_id))
+
+    async def accept(self, invitation_id: str) -> None:
+        await self._client.send(calls.accept_invitation(invitation_id))
+
+    async def decline(self, invitation_id: str) -> None:
+        await self._client.send(calls.decline_invitation(invitation_id))
+
+
 class AsyncEvals:
     def __init__(self, client: AsyncCognitionOS) -> None:
         self._client = client
@@ -1470,8 +1588,11 @@ class AsyncApiKeys:
         expires_in_days: int | None = None,
         allowed_tools: Names | None = None,
         scopes: Names | None = None,
+        team_id: str | None = None,
     ) -> ApiKey:
-        call = calls.create_api_key(name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes)
+        call = calls.create_api_key(
+            name, expires_in_days=expires_in_days, allowed_tools=allowed_tools, scopes=scopes, team_id=team_id
+        )
         return await self._client.send(call)
 
     async def list(self, *, cursor: str | None = None, limit: int = 50) -> Page[ApiKey]:
@@ -1571,14 +1692,16 @@ class AsyncAI:
     async def embed(self, texts: list[str], *, model: str | None = None) -> dict[str, Any]:
         return await self._client.send(calls.embed(texts, model=model))
 
-    async def spend(self, *, group_by: str = "model", since: str | None = None) -> dict[str, Any]:
-        return await self._client.send(calls.spend(group_by=group_by, since=since))
+    async def spend(
+        self, *, group_by: str = "model", since: str | None = None, team_id: str | None = None
+    ) -> dict[str, Any]:
+        return await self._client.send(calls.spend(group_by=group_by, since=since, team_id=team_id))
 
-    async def budget(self) -> dict[str, Any] | None:
-        return await self._client.send(calls.budget())
+    async def budget(self, *, team_id: str | None = None) -> dict[str, Any] | None:
+        return await self._client.send(calls.budget(team_id=team_id))
 
     async def set_budget(self, scope: str, scope_id: str, limits: dict[str, Any]) -> dict[str, Any]:
-        """Admin: a user's or a run's budget (daily_usd, monthly_usd, total_usd, ..._tokens, policy)."""
+        """Admin: a user's, a run's or a team's budget (daily_usd, monthly_usd, total_usd, ..._tokens, policy)."""
         return await self._client.send(calls.set_budget(scope, scope_id, limits))
 
     async def get_budget(self, scope: str, scope_id: str) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class ApiKey(Model):
     revoked_at: datetime | None = None
     allowed_tools: list[str] | None = None  # the tools it may use (null: any)
     scopes: list[str] = []  # what it may do: runs:read, files:*, admin... (empty: all its user may)
+    team_id: str | None = None  # bound to a team: it reaches that team's resources only
     key: str | None = None  # only in the answer that created it
 
 
@@ -381,3 +382,43 @@ class AuditVerification(Model):
     checked: int
     first_broken_id: int | None = None
     reason: str | None = None
+
+
+class Organization(Model):
+    """Owns teams; every user has a personal one (`personal`), made on first use."""
+
+    id: str
+    name: str
+    owner_id: str
+    personal: bool
+    created_at: datetime
+
+
+class Team(Model):
+    """A team you are in, and your `role` in it: owner, member or viewer."""
+
+    id: str
+    organization_id: str
+    name: str
+    role: str
+    created_at: datetime
+
+
+class TeamMember(Model):
+    user_id: str
+    username: str
+    role: str
+    created_at: datetime
+
+
+class TeamInvitation(Model):
+    """An owner's invitation of a user to a team, with the role they join with once they accept it."""
+
+    id: str
+    team_id: str
+    team_name: str
+    username: str
+    role: str
+    status: str
+    created_at: datetime
+    expires_at: datetime

@@ -398,3 +398,33 @@ def test_the_async_client_automates_too(platform_gateway: ThreadedServer, unique
             await sdk.templates.delete(template.id)
 
     asyncio.run(scenario())
+
+
+def test_teams_through_the_sync_and_async_clients(
+    client: CognitionOS, platform_gateway: ThreadedServer, unique: str
+) -> None:
+    [personal] = client.teams.organizations()
+    team = client.teams.create(f"sdk team {unique}")
+    assert team.role == "owner" and team.organization_id == personal.id
+    key = client.api_keys.create("team key", team_id=team.id)
+    assert key.team_id == team.id
+    assert client.ai.budget(team_id=team.id) is None and client.ai.spend(team_id=team.id)["rows"] == []
+
+    async def joiner() -> None:
+        with CognitionOS(platform_gateway.url) as setup:
+            setup.register(f"tjoin_{unique}", f"tjoin_{unique}@example.com", PASSWORD)
+        client.teams.invite(team.id, f"tjoin_{unique}", role="viewer")
+        async with AsyncCognitionOS(platform_gateway.url) as sdk:
+            await sdk.sign_in(f"tjoin_{unique}", PASSWORD)
+            [invitation] = await sdk.teams.invitations()
+            await sdk.teams.accept(invitation.id)
+            assert [(t.id, t.role) for t in await sdk.teams.list()] == [(team.id, "viewer")]
+            me = await sdk.me()
+            await sdk.teams.remove(team.id, me.id)
+            assert await sdk.teams.list() == []
+
+    asyncio.run(joiner())
+    assert [m.role for m in client.teams.members(team.id)] == ["owner"]
+    client.api_keys.revoke(key.id)
+    client.teams.delete(team.id)
+    assert client.teams.list() == []
