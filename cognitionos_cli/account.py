@@ -10,13 +10,16 @@ this machine's own CLI account (made once; its runs are not yours in the console
 import json
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cognitionos_cli.embedded import state_dir
 from cognitionos_cli.secrets import write_private
 from cognitionos_cli.workflow import Credentials, Gateway
+
+if TYPE_CHECKING:
+    from cognitionos_sdk import CognitionOS
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 GATEWAY_FILE = "gateway-url"
@@ -98,6 +101,10 @@ def login(
         list[str] | None,
         typer.Option(help="With --username: limit this machine's key to these scopes (runs:*, memories:read, ...)"),
     ] = None,
+    team: Annotated[
+        str | None,
+        typer.Option(help="With --username: bind this machine's key to one of your teams (its id or name)"),
+    ] = None,
 ) -> None:
     """Act as your own account from now on: with your username (a password prompt, then an API key is made for this
     machine, limited to --scope if given) or with an API key you have. Stored in the state folder, readable by you
@@ -112,7 +119,8 @@ def login(
         with CognitionOS(address, api_key=api_key) as client:
             if username:
                 client.sign_in(username, typer.prompt("password", hide_input=True))
-                api_key = client.api_keys.create(key_name(), scopes=scope).key
+                bound = _team_named(client, team) if team else None
+                api_key = client.api_keys.create(key_name(), scopes=scope, team_id=bound).key
             me = client.me()
     except AuthenticationError as exc:
         typer.echo(f"error: the gateway at {address} refused the sign-in ({exc.message})", err=True)
@@ -126,6 +134,14 @@ def login(
     assert api_key is not None
     stored = store_login(url=address, username=me.username, api_key=api_key)
     typer.echo(f"signed in as {me.username} at {address} (kept in {stored})")
+
+
+def _team_named(client: "CognitionOS", given: str) -> str:
+    for found in client.teams.list():
+        if given in (found.id, found.name):
+            return found.id
+    typer.echo(f"error: you are in no team named {given!r}", err=True)
+    raise typer.Exit(2)
 
 
 def logout() -> None:

@@ -29,6 +29,7 @@ from cognitionos_cli.memories import memories_app
 from cognitionos_cli.runs import run, runs_app, signed_in
 from cognitionos_cli.secrets import SECRETS_FILE, load_or_create_secrets, secrets_for_services, write_private
 from cognitionos_cli.supervisor import Supervisor
+from cognitionos_cli.teams import teams_app
 from shared.app import VERSION
 from shared.services import SERVICES
 
@@ -67,6 +68,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(audit_app, name="audit")
+app.add_typer(teams_app, name="teams")
 
 
 def _print_version(asked: bool) -> None:
