@@ -644,3 +644,44 @@ def test_an_admin_reads_the_audit_log_and_verifies_it(browser, platform_gateway:
     admin.click("#verify-audit")
     expect(admin.locator("#audit-verify")).to_contain_text("intact")
     context.close()
+
+
+def test_a_team_is_made_joined_and_managed_in_the_console(  # type: ignore[no-untyped-def]
+    browser, platform_gateway: ThreadedServer, page, console_user: RegisteredUser, unique: str, screenshots: Path
+) -> None:
+    with httpx.Client(base_url=platform_gateway.url, timeout=30) as client:
+        joiner = register_and_login(client, f"joiner_{unique}")
+    page.click("nav a[href='#/teams']")
+    page.fill("#create-team input[name=name]", f"console team {unique}")
+    page.click("#create-team button[type=submit]")
+    card = page.locator(f".team[data-team='console team {unique}']")
+    card.wait_for()
+    card.locator("form.invite input[name=username]").fill(joiner.username)
+    card.locator("form.invite select[name=role]").select_option("viewer")
+    card.locator("form.invite button[type=submit]").click()
+    expect(page.locator("#toast")).to_contain_text("Invitation sent")
+
+    other = signed_in_page(browser, platform_gateway.url, joiner, width=390)  # a phone
+    other.click("nav a[href='#/teams']")
+    other.locator(f".invitation[data-team='console team {unique}'] button.accept").click()
+    joined = other.locator(f".team[data-team='console team {unique}']")
+    joined.wait_for()
+    expect(joined.locator("h2 .badge")).to_have_text("viewer")
+    assert joined.locator("form.invite").count() == 0  # only owners invite
+    assert other.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    other.screenshot(path=str(screenshots / "console-teams-phone.png"), full_page=True)
+    assert not other.errors, other.errors
+    other.context.close()
+
+    page.reload()
+    row = page.locator(f".team[data-team='console team {unique}'] tr[data-member='{joiner.username}']")
+    row.wait_for()
+    row.locator("select[name=member-role]").select_option("member")
+    expect(page.locator("#toast")).to_contain_text("Role changed")
+    page.goto("/#/keys")
+    page.wait_for_selector("#create-key select[name=team_id]")
+    page.fill("#create-key input[name=name]", "team key")
+    page.locator("#create-key select[name=team_id]").select_option(label=f"team console team {unique} only")
+    page.click("#create-key button[type=submit]")
+    expect(page.locator("#new-key")).to_contain_text("cos_")
+    expect(page.locator("main")).to_contain_text("team ")

@@ -12,6 +12,7 @@ import { loginPage, notFoundPage, signUpPage } from "./login.js";
 import { memoryPage } from "./memory.js";
 import { runPage, runsPage } from "./runs.js";
 import { spendPage } from "./spend.js";
+import { teamsPage } from "./teams.js";
 
 const main = document.getElementById("main");
 
@@ -27,6 +28,7 @@ const PAGES = {
   memory: memoryPage,
   spend: spendPage,
   keys: keysPage,
+  teams: teamsPage,
   audit: auditPage,
   health: healthPage,
 };

@@ -12,6 +12,7 @@ function keyLimits(key) {
   if (key.tpm_limit) parts.push(`${key.tpm_limit} tokens/min`);
   if (key.allowed_models?.length) parts.push(key.allowed_models.join(", "));
   if (key.scopes?.length) parts.push(`scopes: ${key.scopes.join(" ")}`);
+  if (key.team_id) parts.push(`team ${key.team_id.slice(0, 8)}`);
   return parts.length ? parts.join(" · ") : "no limits";
 }
 
@@ -37,6 +38,8 @@ export async function keysPage() {
     name: "scopes",
     placeholder: "scopes, e.g. runs:* memories:read (all you may if empty)",
   });
+  const team = el("select", { name: "team_id" }, el("option", { value: "" }, "no team: all your things"));
+  for (const t of await api("/teams")) team.append(el("option", { value: t.id }, `team ${t.name} only`));
   const number = (input) => (input.value ? Number(input.value) : null);
   const created = el("div", { id: "created-key" });
   const list = el("div", { class: "card", id: "keys" });
@@ -100,6 +103,7 @@ export async function keysPage() {
           tpm_limit: number(tpm),
           allowed_models: allowed.length ? allowed : null,
           scopes: scoped.length ? scoped : null,
+          team_id: team.value || null,
         },
       });
       fill(
@@ -144,6 +148,7 @@ export async function keysPage() {
       tpm,
       models,
       scopes,
+      team,
       el("button", { type: "submit" }, "Create key"),
       created,
     ),
