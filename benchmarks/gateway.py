@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +28,25 @@ SECRETS = {
     "BCRYPT_ROUNDS": "4",
     "LOG_LEVEL": "WARNING",
 }
+# Rate limits out of the way: a benchmark's one user sends far more than a person would.
+UNLIMITED = {
+    "RATE_LIMIT_USER_BURST": "1000000",
+    "RATE_LIMIT_IP_BURST": "1000000",
+    "RATE_LIMIT_USER_PER_MINUTE": "100000000",
+    "RATE_LIMIT_IP_PER_MINUTE": "100000000",
+}
+
+
+@contextlib.contextmanager
+def gateway_over_tool_runner(urls: dict[str, str]) -> Iterator[str]:
+    """The gateway's URL, with the auth-service and the tool-runner behind it (real processes)."""
+    env = {**urls, **SECRETS, **UNLIMITED}
+    with (
+        service_process("auth_service", env) as auth_url,
+        service_process("tool_runner", env) as tools_url,
+        service_process("api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "TOOL_RUNNER_URL": tools_url}) as url,
+    ):
+        yield url
 
 
 def login(gateway_url: str, username: str = "bench_user") -> str:
@@ -97,14 +117,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with backends() as urls:
-        env = {
-            **urls,
-            **SECRETS,
-            "RATE_LIMIT_USER_BURST": "1000000",
-            "RATE_LIMIT_IP_BURST": "1000000",
-            "RATE_LIMIT_USER_PER_MINUTE": "100000000",
-            "RATE_LIMIT_IP_PER_MINUTE": "100000000",
-        }
+        env = {**urls, **SECRETS, **UNLIMITED}
         untraced = measure(env, args, with_floor=True)
         traced = None
         if args.tracing:

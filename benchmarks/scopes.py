@@ -14,8 +14,8 @@ import time
 
 import httpx
 
-from benchmarks.common import backends, percentile, service_process
-from benchmarks.gateway import SECRETS, login
+from benchmarks.common import backends, percentile
+from benchmarks.gateway import gateway_over_tool_runner, login
 from services.api_gateway.authentication import check_scope
 from services.api_gateway.upstreams import ROUTES
 
@@ -35,38 +35,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    with backends() as urls:
-        env = {
-            **urls,
-            **SECRETS,
-            "RATE_LIMIT_USER_BURST": "1000000",
-            "RATE_LIMIT_IP_BURST": "1000000",
-            "RATE_LIMIT_USER_PER_MINUTE": "100000000",
-            "RATE_LIMIT_IP_PER_MINUTE": "100000000",
+    with backends() as urls, gateway_over_tool_runner(urls) as gateway_url:
+        bearer = {"Authorization": f"Bearer {login(gateway_url)}"}
+        keys = {
+            name: httpx.post(
+                f"{gateway_url}/api/v1/auth/api-keys", headers=bearer, json={"name": name, "scopes": scopes}
+            ).json()["key"]
+            for name, scopes in (("no scopes", None), ("scoped", SCOPES))
         }
-        with (
-            service_process("auth_service", env) as auth_url,
-            service_process("tool_runner", env) as tools_url,
-            service_process(
-                "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "TOOL_RUNNER_URL": tools_url}
-            ) as gateway_url,
-        ):
-            bearer = {"Authorization": f"Bearer {login(gateway_url)}"}
-            keys = {
-                name: httpx.post(
-                    f"{gateway_url}/api/v1/auth/api-keys", headers=bearer, json={"name": name, "scopes": scopes}
-                ).json()["key"]
-                for name, scopes in (("no scopes", None), ("scoped", SCOPES))
-            }
-            samples: dict[str, list[float]] = {name: [] for name in keys}
-            with httpx.Client(base_url=gateway_url) as client:
-                for turn in range(args.requests + 50):
-                    for name, key in keys.items():
-                        started = time.perf_counter()
-                        answer = client.get("/api/v1/files", params={"limit": 1}, headers={"X-API-Key": key})
-                        answer.raise_for_status()
-                        if turn >= 50:  # the first ones warm connections and caches
-                            samples[name].append((time.perf_counter() - started) * 1000)
+        samples: dict[str, list[float]] = {name: [] for name in keys}
+        with httpx.Client(base_url=gateway_url) as client:
+            for turn in range(args.requests + 50):
+                for name, key in keys.items():
+                    started = time.perf_counter()
+                    answer = client.get("/api/v1/files", params={"limit": 1}, headers={"X-API-Key": key})
+                    answer.raise_for_status()
+                    if turn >= 50:  # the first ones warm connections and caches
+                        samples[name].append((time.perf_counter() - started) * 1000)
     plain, scoped = samples["no scopes"], samples["scoped"]
     print(f"benchmark: GET /api/v1/files through the gateway, {args.requests} each, interleaved")
     for name, got in samples.items():

@@ -15,8 +15,8 @@ import httpx
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from benchmarks.common import backends, percentile, service_process
-from benchmarks.gateway import SECRETS, login
+from benchmarks.common import backends, percentile
+from benchmarks.gateway import gateway_over_tool_runner, login
 from database.models import StoredFile
 
 TEAMS = 5
@@ -67,45 +67,30 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    with backends() as urls:
-        env = {
-            **urls,
-            **SECRETS,
-            "RATE_LIMIT_USER_BURST": "1000000",
-            "RATE_LIMIT_IP_BURST": "1000000",
-            "RATE_LIMIT_USER_PER_MINUTE": "100000000",
-            "RATE_LIMIT_IP_PER_MINUTE": "100000000",
-        }
-        with (
-            service_process("auth_service", env) as auth_url,
-            service_process("tool_runner", env) as tools_url,
-            service_process(
-                "api_gateway", {**env, "AUTH_SERVICE_URL": auth_url, "TOOL_RUNNER_URL": tools_url}
-            ) as gateway_url,
-        ):
-            tokens = {name: login(gateway_url, name.replace(" ", "_")) for name in ("no team", "in 5 teams")}
-            bearer = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
-            with httpx.Client(base_url=gateway_url, timeout=60) as client:
-                users = {n: uuid.UUID(client.get("/api/v1/auth/me", headers=h).json()["id"]) for n, h in bearer.items()}
-                teams = [
-                    uuid.UUID(
-                        client.post("/api/v1/teams", headers=bearer["in 5 teams"], json={"name": f"t{i}"}).json()["id"]
-                    )
-                    for i in range(TEAMS)
-                ]
-                key = client.post(
-                    "/api/v1/auth/api-keys", headers=bearer["in 5 teams"], json={"name": "k", "team_id": str(teams[0])}
-                ).json()["key"]
-                asyncio.run(seed(urls["DATABASE_URL"], users=users, teams=teams, rows=args.rows))
-                callers = {**bearer, "team key": {"X-API-Key": key}}
-                samples: dict[str, list[float]] = {name: [] for name in callers}
-                for turn in range(args.requests + 50):
-                    for name, headers in callers.items():
-                        started = time.perf_counter()
-                        answer = client.get("/api/v1/files", params={"limit": 20}, headers=headers)
-                        answer.raise_for_status()
-                        if turn >= 50:  # the first ones warm connections and caches
-                            samples[name].append((time.perf_counter() - started) * 1000)
+    with backends() as urls, gateway_over_tool_runner(urls) as gateway_url:
+        tokens = {name: login(gateway_url, name.replace(" ", "_")) for name in ("no team", "in 5 teams")}
+        bearer = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+        with httpx.Client(base_url=gateway_url, timeout=60) as client:
+            users = {n: uuid.UUID(client.get("/api/v1/auth/me", headers=h).json()["id"]) for n, h in bearer.items()}
+            teams = [
+                uuid.UUID(
+                    client.post("/api/v1/teams", headers=bearer["in 5 teams"], json={"name": f"t{i}"}).json()["id"]
+                )
+                for i in range(TEAMS)
+            ]
+            key = client.post(
+                "/api/v1/auth/api-keys", headers=bearer["in 5 teams"], json={"name": "k", "team_id": str(teams[0])}
+            ).json()["key"]
+            asyncio.run(seed(urls["DATABASE_URL"], users=users, teams=teams, rows=args.rows))
+            callers = {**bearer, "team key": {"X-API-Key": key}}
+            samples: dict[str, list[float]] = {name: [] for name in callers}
+            for turn in range(args.requests + 50):
+                for name, headers in callers.items():
+                    started = time.perf_counter()
+                    answer = client.get("/api/v1/files", params={"limit": 20}, headers=headers)
+                    answer.raise_for_status()
+                    if turn >= 50:  # the first ones warm connections and caches
+                        samples[name].append((time.perf_counter() - started) * 1000)
     base = percentile(samples["no team"], 50)
     print(f"benchmark: GET /api/v1/files?limit=20 through the gateway, {args.requests} each, interleaved,")
     print(f"           {args.rows} other users' files in the table")

@@ -10,16 +10,13 @@ this machine's own CLI account (made once; its runs are not yours in the console
 import json
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from cognitionos_cli.embedded import state_dir
 from cognitionos_cli.secrets import write_private
 from cognitionos_cli.workflow import Credentials, Gateway
-
-if TYPE_CHECKING:
-    from cognitionos_sdk import CognitionOS
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 GATEWAY_FILE = "gateway-url"
@@ -109,6 +106,7 @@ def login(
     """Act as your own account from now on: with your username (a password prompt, then an API key is made for this
     machine, limited to --scope if given) or with an API key you have. Stored in the state folder, readable by you
     alone."""
+    from cognitionos_cli.teams import team_id  # teams.py imports this module's options
     from cognitionos_sdk import AuthenticationError, BadRequestError, CognitionOS, CognitionOSError
 
     address = gateway_url(url)
@@ -119,7 +117,7 @@ def login(
         with CognitionOS(address, api_key=api_key) as client:
             if username:
                 client.sign_in(username, typer.prompt("password", hide_input=True))
-                bound = _team_named(client, team) if team else None
+                bound = team_id(client, team) if team else None
                 api_key = client.api_keys.create(key_name(), scopes=scope, team_id=bound).key
             me = client.me()
     except AuthenticationError as exc:
@@ -134,14 +132,6 @@ def login(
     assert api_key is not None
     stored = store_login(url=address, username=me.username, api_key=api_key)
     typer.echo(f"signed in as {me.username} at {address} (kept in {stored})")
-
-
-def _team_named(client: "CognitionOS", given: str) -> str:
-    for found in client.teams.list():
-        if given in (found.id, found.name):
-            return found.id
-    typer.echo(f"error: you are in no team named {given!r}", err=True)
-    raise typer.Exit(2)
 
 
 def logout() -> None:

@@ -179,28 +179,22 @@ async def lock_team(session: AsyncSession, team_id: uuid.UUID) -> Team | None:
     return await session.get(Team, team_id, with_for_update=True)
 
 
-async def invitations_for_user(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[TeamInvitation, str, str]]:
+async def pending_invitations(
+    session: AsyncSession, *, user_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None
+) -> list[tuple[TeamInvitation, str, str]]:
+    """A user's (unexpired) or a team's pending invitations, each with its team's name and the invitee's."""
     query = (
         select(TeamInvitation, Team.name, User.username)
         .join(Team, Team.id == TeamInvitation.team_id)
         .join(User, User.id == TeamInvitation.user_id)
-        .where(
-            TeamInvitation.user_id == user_id, TeamInvitation.status == "pending", TeamInvitation.expires_at > _now()
-        )
+        .where(TeamInvitation.status == "pending")
         .order_by(TeamInvitation.created_at, TeamInvitation.id)
     )
-    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
-
-
-async def invitations_of_team(session: AsyncSession, team_id: uuid.UUID) -> list[tuple[TeamInvitation, str, str]]:
-    query = (
-        select(TeamInvitation, Team.name, User.username)
-        .join(Team, Team.id == TeamInvitation.team_id)
-        .join(User, User.id == TeamInvitation.user_id)
-        .where(TeamInvitation.team_id == team_id, TeamInvitation.status == "pending")
-        .order_by(TeamInvitation.created_at, TeamInvitation.id)
-    )
-    return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+    if user_id is not None:
+        query = query.where(TeamInvitation.user_id == user_id, TeamInvitation.expires_at > _now())
+    if team_id is not None:
+        query = query.where(TeamInvitation.team_id == team_id)
+    return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
 
 
 async def invitation(session: AsyncSession, invitation_id: uuid.UUID) -> TeamInvitation | None:

@@ -248,15 +248,17 @@ class TeamService:
             self.session, identity, "team.member_invited", target_type="team", target_id=team_id, details=details
         )
         await self.session.commit()
-        rows = await repository.invitations_of_team(self.session, team_id)
+        rows = await repository.pending_invitations(self.session, team_id=team_id)
         return _invitation_response(next(row for row in rows if row[0].id == invitation.id))
 
     async def team_invitations(self, identity: Identity, team_id: uuid.UUID) -> list[InvitationResponse]:
         await self._membership(identity, team_id, owner=True)
-        return [_invitation_response(row) for row in await repository.invitations_of_team(self.session, team_id)]
+        return [
+            _invitation_response(row) for row in await repository.pending_invitations(self.session, team_id=team_id)
+        ]
 
     async def my_invitations(self, identity: Identity) -> list[InvitationResponse]:
-        rows = await repository.invitations_for_user(self.session, uuid.UUID(identity.user_id))
+        rows = await repository.pending_invitations(self.session, user_id=uuid.UUID(identity.user_id))
         return [_invitation_response(row) for row in rows]
 
     async def revoke_invitation(self, identity: Identity, team_id: uuid.UUID, invitation_id: uuid.UUID) -> None:
