@@ -20,7 +20,7 @@ from database.models import Approval, Run, Task
 from services.agent_orchestrator import repository, run_log
 from services.agent_orchestrator.repository import NewEvent
 from services.agent_orchestrator.schemas import ApprovalDecision, ApprovalResponse, RunInput
-from shared import audit
+from shared import audit, teams
 from shared.contracts.tools import MCP_PREFIX
 from shared.errors import ConflictError, NotFoundError, UnprocessableError
 from shared.identity import Identity
@@ -146,10 +146,19 @@ class ApprovalService:
         )
         return page_of(rows, limit=limit, item=ApprovalResponse.model_validate)
 
-    async def get(self, identity: Identity, approval_id: uuid.UUID) -> Approval:
+    async def get(self, identity: Identity, approval_id: uuid.UUID, *, access: teams.Access = "read") -> Approval:
+        """One of the caller's own runs, or of a team's run they may read (or decide: its owners and members)."""
         approval = await repository.get_approval(self.session, approval_id)
-        if approval is None or (str(approval.user_id) != identity.user_id and not identity.is_admin):
+        if approval is None:
             raise NotFoundError(f"No approval {approval_id}")
+        if identity.is_admin and identity.team_id is None:
+            return approval
+        run = await repository.get_run(self.session, approval.run_id) if approval.run_id else None
+        owner, team = (run.user_id, run.team_id) if run is not None else (approval.user_id, None)
+        try:
+            await teams.check_row(self.session, identity, owner_id=owner, team_id=team, access=access)
+        except NotFoundError:
+            raise NotFoundError(f"No approval {approval_id}") from None
         return approval
 
     async def answer(self, identity: Identity, run: Run, given: RunInput) -> ApprovalResponse:
@@ -167,7 +176,7 @@ class ApprovalService:
         )
 
     async def decide(self, identity: Identity, approval_id: uuid.UUID, decision: ApprovalDecision) -> ApprovalResponse:
-        found = await self.get(identity, approval_id)
+        found = await self.get(identity, approval_id, access="write")
         if decision.tool is not None and decision.tool != found.tool:
             raise UnprocessableError(
                 f"This approval is for {found.tool}: an edit cannot change the tool",

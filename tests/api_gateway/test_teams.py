@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ThreadedServer, assert_error, serving
+from tests.support import ThreadedServer, assert_error, eventually, serving
 from tests.support.mcp_server import create_mcp_test_app
 from tests.support.platform import task
 from tests.support.users import RegisteredUser, register_and_login
@@ -144,8 +144,15 @@ def test_a_viewer_reads_team_runs_but_cannot_start_or_change_them(http: httpx.Cl
         ),
     ):
         assert_error(refused, 403, "team_viewer")
-    cancelled = ok(http.post(f"/api/v1/runs/{run['id']}/cancel", headers=team.member.headers))
-    assert cancelled["status"] == "cancelled"
+    # The run's question: the viewer sees it but does not answer it; a member does, and the run goes on.
+    question = eventually(lambda: ok(http.get(f"/api/v1/runs/{run['id']}/approvals", headers=viewer))["items"])[0]
+    assert ok(http.get(f"/api/v1/approvals/{question['id']}", headers=viewer))["id"] == question["id"]
+    decision = {"decision": "approve", "parameters": {"question": "Which city?", "answer": "Pau"}}
+    path = f"/api/v1/approvals/{question['id']}/decision"
+    assert_error(http.post(path, headers=viewer, json=decision), 403, "team_viewer")
+    assert ok(http.post(path, headers=team.member.headers, json=decision))["status"] == "approved"
+    finished = eventually(lambda: (r := ok(http.get(f"/api/v1/runs/{run['id']}", headers=viewer)))["finished_at"] and r)
+    assert finished["status"] == "succeeded"
 
 
 def test_a_member_of_one_team_gets_404_on_another_teams_resources(http: httpx.Client, unique: str) -> None:
