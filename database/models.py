@@ -407,6 +407,9 @@ class WebhookDelivery(UUIDPrimaryKey, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+OPEN_TASK_STATUSES = ("pending", "ready", "running", "awaiting_approval", "awaiting_input")
+
+
 class Task(UUIDPrimaryKey, Timestamps, Base):
     """A node of a run's DAG, claimed by orchestrator workers under a lease."""
 
@@ -414,17 +417,26 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("run_id", "task_key"),
         Index("ix_tasks_ready", "status", "available_at"),
-        Index("ix_tasks_run_id_status", "run_id", "status"),
+        # Open tasks only: a lookup of one task by (run_id, task_key) can then take nothing but the unique index,
+        # even while the statistics have not seen a new run yet (migration 0023).
+        Index(
+            "ix_tasks_run_id_status",
+            "run_id",
+            "status",
+            postgresql_where=text(f"status IN {OPEN_TASK_STATUSES}"),
+        ),
         # A finished task's dependents, found without reading every pending task of the run (promote_ready).
         Index(
             "ix_tasks_pending_depends_on",
             "depends_on",
             postgresql_using="gin",
             postgresql_where=text("status = 'pending'"),
+            postgresql_with={"fastupdate": "off"},  # a new run's tasks are found at once (migration 0023)
         ),
     )
 
-    run_id: Mapped[uuid.UUID] = _fk("runs.id")
+    # No index of its own: (run_id, task_key) and (run_id, status) serve it (migration 0023).
+    run_id: Mapped[uuid.UUID] = _fk("runs.id", index=False)
     task_key: Mapped[str] = mapped_column(String(64), nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Text, and_, exists, func, insert, or_, sel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from database import models
 from database.models import Agent, Approval, Run, Task, TaskExecutionLog
 from shared import teams
 from shared.identity import Identity
@@ -25,7 +26,8 @@ from shared.pagination import keyset
 TASKS_CHANNEL = "cognitionos_tasks"
 EVENTS_CHANNEL = "cognitionos_run_events"
 WAITING_TASK_STATUSES = ("awaiting_approval", "awaiting_input")  # for a person: no lease, no slot held
-OPEN_TASK_STATUSES = ("pending", "ready", "running", *WAITING_TASK_STATUSES)
+# Those the partial index (run_id, status) holds; WAITING_TASK_STATUSES are among them.
+OPEN_TASK_STATUSES = models.OPEN_TASK_STATUSES
 TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -262,18 +264,26 @@ async def release_all_held(session: AsyncSession, worker_id: str) -> int:
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
+# A large run's promotions stay on the indexes made for them, whatever the statistics (which may not have seen the
+# run yet) say. A finished task's dependents come from the GIN index of pending tasks' dependencies, the run tested
+# after ("IS TRUE": no index serves it, so the planner does not AND in a read of all the run's tasks); and each
+# dependency's status is read by (run_id, task_key). Asked as "a done task with this key", the planner read every
+# done task of the run for each promotion: at 50,000 tasks, 31 ms against 2 ms.
 _PROMOTE = """
 UPDATE tasks t SET status = 'ready', available_at = clock_timestamp(), updated_at = clock_timestamp()
-WHERE t.run_id = :run_id AND t.status = 'pending' {only_dependents_of}
+WHERE {in_run} AND t.status = 'pending' {only_dependents_of}
   AND NOT EXISTS (
     SELECT 1 FROM jsonb_array_elements_text(t.depends_on) AS dependency(key)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM tasks done WHERE done.run_id = :run_id AND done.task_key = dependency.key AND done.status IN
-            ('succeeded', 'skipped')))
+    WHERE coalesce((SELECT done.status FROM tasks done WHERE done.run_id = :run_id AND done.task_key = dependency.key),
+        'missing') NOT IN ('succeeded', 'skipped'))
 RETURNING t.id
 """
-_PROMOTE_ALL = text(_PROMOTE.format(only_dependents_of=""))
-_PROMOTE_DEPENDENTS = text(_PROMOTE.format(only_dependents_of="AND t.depends_on ?| CAST(:task_keys AS text[])"))
+_PROMOTE_ALL = text(_PROMOTE.format(in_run="t.run_id = :run_id", only_dependents_of=""))
+_PROMOTE_DEPENDENTS = text(
+    _PROMOTE.format(
+        in_run="(t.run_id = :run_id) IS TRUE", only_dependents_of="AND t.depends_on ?| CAST(:task_keys AS text[])"
+    )
+)
 
 
 async def promote_ready(
