@@ -298,6 +298,10 @@ async def promote_ready(
     return {row[0] for row in result.all()}
 
 
+async def refresh_task_statistics(session: AsyncSession) -> None:
+    await session.execute(text("ANALYZE tasks"))
+
+
 async def has_open_tasks(session: AsyncSession, run_id: uuid.UUID) -> bool:
     """Whether any task of the run is still to finish: stops at the first (a count read all of a large run's)."""
     query = select(exists().where(Task.run_id == run_id, Task.status.in_(OPEN_TASK_STATUSES)))
