@@ -57,6 +57,14 @@ def test_an_owner_makes_a_team_and_a_user_joins_it_from_the_cli(
 
     code, out = as_joiner("teams", "leave", f"research-{unique}")
     assert code == 0 and "left" in out, out
+    code, out = as_owner("teams", "invite", f"research-{unique}", joiner.username)
+    assert code == 0, out
+    code, out = as_joiner("teams", "accept", out.rsplit("invitation ", 1)[1].rstrip(")\n"))
+    assert code == 0 and "joined" in out, out
+    code, out = as_owner("teams", "remove", f"research-{unique}", joiner.username)
+    assert code == 0 and f"{joiner.username} removed" in out, out
+    code, out = as_owner("teams", "members", f"research-{unique}")
+    assert code == 0 and joiner.username not in out, out
     code, out = as_owner("teams", "leave", f"research-{unique}")
     assert code != 0 and "owner" in out, out
     code, out = as_owner("teams", "members", "no-such-team")
