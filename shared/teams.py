@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from database.models import TEAM_ROLES, TeamMember
+from database.models import TeamMember
 from shared.errors import ForbiddenError, NotFoundError
 from shared.identity import Identity
 
@@ -24,13 +24,9 @@ Access = Literal["read", "write"]
 WRITING_ROLES = ("owner", "member")
 
 
-def _roles(access: Access) -> tuple[str, ...]:
-    return WRITING_ROLES if access == "write" else TEAM_ROLES
-
-
-async def teams_of(session: AsyncSession, user_id: uuid.UUID, access: Access = "read") -> list[uuid.UUID]:
-    """The teams in which the user may read (or write)."""
-    query = select(TeamMember.team_id).where(TeamMember.user_id == user_id, TeamMember.role.in_(_roles(access)))
+async def teams_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The teams the user is in, whatever their role."""
+    query = select(TeamMember.team_id).where(TeamMember.user_id == user_id)
     return list((await session.execute(query)).scalars())
 
 
@@ -56,12 +52,11 @@ async def reachable(
     *,
     owner: InstrumentedAttribute[uuid.UUID] | InstrumentedAttribute[uuid.UUID | None],
     team: InstrumentedAttribute[uuid.UUID | None],
-    access: Access = "read",
 ) -> ColumnElement[bool]:
-    """The WHERE clause for rows the caller may read (or write)."""
+    """The WHERE clause for rows the caller may read (changing one is check_row's to allow)."""
     user_id = uuid.UUID(identity.user_id)
     acting_for = uuid.UUID(identity.team_id) if identity.team_id else None
-    team_ids = await teams_of(session, user_id, access)
+    team_ids = await teams_of(session, user_id)
     return reachable_among(user_id=user_id, acting_for=acting_for, owner=owner, team=team, team_ids=team_ids)
 
 
@@ -70,25 +65,44 @@ async def role_in(session: AsyncSession, user_id: str, team_id: uuid.UUID) -> st
     return (await session.execute(query)).scalar_one_or_none()
 
 
+def acting_for_another(identity: Identity, team_id: uuid.UUID) -> bool:
+    """The caller acts for one team (a key bound to it, or its run), and this is not that team."""
+    return identity.team_id is not None and str(team_id) != identity.team_id
+
+
+def team_not_found(team_id: uuid.UUID) -> NotFoundError:
+    """The answer to anyone who names a team they are not in: as if it did not exist."""
+    return NotFoundError("Team not found", code="team_not_found", details={"team_id": str(team_id)})
+
+
+def _viewer_refused(team_id: uuid.UUID, role: str) -> ForbiddenError:
+    return ForbiddenError(
+        "A team's viewers may read its resources, not change them or start its runs",
+        code="team_viewer",
+        details={"team_id": str(team_id), "role": role},
+    )
+
+
 async def check_row(
-    session: AsyncSession, identity: Identity, *, owner_id: uuid.UUID | None, team_id: uuid.UUID | None, access: Access
+    session: AsyncSession,
+    identity: Identity,
+    *,
+    owner_id: uuid.UUID | None,
+    team_id: uuid.UUID | None,
+    access: Access,
+    missing: str,
 ) -> None:
-    """For a row already loaded: 404 when the caller may not see it, 403 when they see it but may not change it."""
+    """For a row already loaded: 404 with `missing` when the caller may not see it, 403 when they see it but may
+    not change it."""
     if team_id is None:
         if identity.team_id is not None or owner_id is None or str(owner_id) != identity.user_id:
-            raise NotFoundError("Not found")
+            raise NotFoundError(missing)
         return
-    if identity.team_id is not None and str(team_id) != identity.team_id:
-        raise NotFoundError("Not found")
-    role = await role_in(session, identity.user_id, team_id)
+    role = None if acting_for_another(identity, team_id) else await role_in(session, identity.user_id, team_id)
     if role is None:
-        raise NotFoundError("Not found")
+        raise NotFoundError(missing)
     if access == "write" and role not in WRITING_ROLES:
-        raise ForbiddenError(
-            "A team's viewers may read its resources, not change them or start its runs",
-            code="team_viewer",
-            details={"team_id": str(team_id), "role": role},
-        )
+        raise _viewer_refused(team_id, role)
 
 
 async def team_for_new_row(session: AsyncSession, identity: Identity, requested: uuid.UUID | None) -> uuid.UUID | None:
@@ -97,15 +111,9 @@ async def team_for_new_row(session: AsyncSession, identity: Identity, requested:
     team_id = requested or (uuid.UUID(identity.team_id) if identity.team_id else None)
     if team_id is None:
         return None
-    if identity.team_id is not None and str(team_id) != identity.team_id:
-        raise NotFoundError("Team not found", code="team_not_found", details={"team_id": str(team_id)})
-    role = await role_in(session, identity.user_id, team_id)
+    role = None if acting_for_another(identity, team_id) else await role_in(session, identity.user_id, team_id)
     if role is None:
-        raise NotFoundError("Team not found", code="team_not_found", details={"team_id": str(team_id)})
+        raise team_not_found(team_id)
     if role not in WRITING_ROLES:
-        raise ForbiddenError(
-            "A team's viewers may read its resources, not change them or start its runs",
-            code="team_viewer",
-            details={"team_id": str(team_id), "role": role},
-        )
+        raise _viewer_refused(team_id, role)
     return team_id

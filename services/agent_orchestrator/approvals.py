@@ -155,10 +155,8 @@ class ApprovalService:
             return approval
         run = await repository.get_run(self.session, approval.run_id) if approval.run_id else None
         owner, team = (run.user_id, run.team_id) if run is not None else (approval.user_id, None)
-        try:
-            await teams.check_row(self.session, identity, owner_id=owner, team_id=team, access=access)
-        except NotFoundError:
-            raise NotFoundError(f"No approval {approval_id}") from None
+        missing = f"No approval {approval_id}"
+        await teams.check_row(self.session, identity, owner_id=owner, team_id=team, access=access, missing=missing)
         return approval
 
     async def answer(self, identity: Identity, run: Run, given: RunInput) -> ApprovalResponse:

@@ -83,10 +83,14 @@ class AgentService:
         built_in = agent.owner_id is None and agent.team_id is None
         if built_in or (identity.is_admin and identity.team_id is None):
             return agent
-        try:
-            await teams.check_row(self.session, identity, owner_id=agent.owner_id, team_id=agent.team_id, access="read")
-        except NotFoundError:
-            raise NotFoundError(f"No agent named {name!r}") from None
+        await teams.check_row(
+            self.session,
+            identity,
+            owner_id=agent.owner_id,
+            team_id=agent.team_id,
+            access="read",
+            missing=f"No agent named {name!r}",
+        )
         return agent
 
     async def register(self, identity: Identity, definition: AgentCreate) -> Agent:
@@ -397,10 +401,9 @@ class RunService:
             raise NotFoundError(f"No run {run_id}")
         if identity.is_admin and identity.team_id is None:
             return run
-        try:
-            await teams.check_row(self.session, identity, owner_id=run.user_id, team_id=run.team_id, access=access)
-        except NotFoundError:
-            raise NotFoundError(f"No run {run_id}") from None
+        await teams.check_row(
+            self.session, identity, owner_id=run.user_id, team_id=run.team_id, access=access, missing=f"No run {run_id}"
+        )
         return run
 
     async def describe(self, identity: Identity, run_id: uuid.UUID) -> RunResponse:

@@ -68,7 +68,7 @@ async def _check_member(runtime: AIRuntime, identity: Identity, team_id: uuid.UU
     """A team's spend and budget are shown to its members only (404 to anyone else, as if it did not exist)."""
     async with runtime.limits.sessionmaker() as session:
         if await teams.role_in(session, identity.user_id, team_id) is None:
-            raise NotFoundError("Team not found", code="team_not_found", details={"team_id": str(team_id)})
+            raise teams.team_not_found(team_id)
 
 
 @router.get(

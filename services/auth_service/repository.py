@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import ApiKey, Organization, Team, TeamInvitation, TeamMember, User, UserSession
@@ -135,23 +135,22 @@ async def organizations_of(session: AsyncSession, user_id: uuid.UUID) -> list[Or
     return list((await session.execute(query)).scalars())
 
 
-async def teams_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Team, str]]:
-    query = (
+def _teams_of_user(user_id: uuid.UUID) -> Select[Team, str]:
+    """The user's teams, each with the user's role in it."""
+    return (
         select(Team, TeamMember.role)
         .join(TeamMember, TeamMember.team_id == Team.id)
         .where(TeamMember.user_id == user_id)
-        .order_by(Team.created_at, Team.id)
     )
+
+
+async def teams_with_roles(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Team, str]]:
+    query = _teams_of_user(user_id).order_by(Team.created_at, Team.id)
     return [(team, role) for team, role in (await session.execute(query)).all()]
 
 
 async def team_with_role(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Team, str] | None:
-    query = (
-        select(Team, TeamMember.role)
-        .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(Team.id == team_id, TeamMember.user_id == user_id)
-    )
-    row = (await session.execute(query)).first()
+    row = (await session.execute(_teams_of_user(user_id).where(Team.id == team_id))).first()
     return (row[0], row[1]) if row else None
 
 

@@ -289,7 +289,7 @@ class AuthService:
                 details={"unknown": unknown, "known": sorted(KNOWN_SCOPES)},
             )
         if request.team_id is not None and await teams.role_in(self.session, identity.user_id, request.team_id) is None:
-            raise NotFoundError("Team not found", code="team_not_found", details={"team_id": str(request.team_id)})
+            raise teams.team_not_found(request.team_id)
         key, prefix = generate_api_key()
         expires_at = _now() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
         row = await repository.add_api_key(

@@ -23,6 +23,7 @@ from shared import audit
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.identity import Identity
 from shared.revocation import forget_api_key
+from shared.teams import acting_for_another, team_not_found
 
 INVITATION_DAYS = 7
 
@@ -52,10 +53,6 @@ def _invitation_response(row: tuple[TeamInvitation, str, str]) -> InvitationResp
             "expires_at": invitation.expires_at,
         }
     )
-
-
-def _team_not_found(team_id: uuid.UUID) -> NotFoundError:
-    return NotFoundError("Team not found", code="team_not_found", details={"team_id": str(team_id)})
 
 
 @dataclass
@@ -134,8 +131,8 @@ class TeamService:
         return _team_response(team, "owner")
 
     async def list_teams(self, identity: Identity) -> list[TeamResponse]:
-        rows = await repository.teams_of(self.session, uuid.UUID(identity.user_id))
-        return [_team_response(team, role) for team, role in rows if self._reaches(identity, team.id)]
+        rows = await repository.teams_with_roles(self.session, uuid.UUID(identity.user_id))
+        return [_team_response(team, role) for team, role in rows if not acting_for_another(identity, team.id)]
 
     async def get_team(self, identity: Identity, team_id: uuid.UUID) -> TeamResponse:
         team, role = await self._membership(identity, team_id)
@@ -298,22 +295,18 @@ class TeamService:
 
     # --- the caller's place ------------------------------------------------------------------------
 
-    @staticmethod
-    def _reaches(identity: Identity, team_id: uuid.UUID) -> bool:
-        return identity.team_id is None or identity.team_id == str(team_id)
-
     async def _membership(
         self, identity: Identity, team_id: uuid.UUID, *, owner: bool = False, lock: bool = False
     ) -> tuple[Team, str]:
         """The team and the caller's role: 404 to a non-member (as if it did not exist), 403 to a non-owner where
         an owner is needed."""
-        if not self._reaches(identity, team_id):
-            raise _team_not_found(team_id)
+        if acting_for_another(identity, team_id):
+            raise team_not_found(team_id)
         if lock and await repository.lock_team(self.session, team_id) is None:
-            raise _team_not_found(team_id)
+            raise team_not_found(team_id)
         found = await repository.team_with_role(self.session, team_id, uuid.UUID(identity.user_id))
         if found is None:
-            raise _team_not_found(team_id)
+            raise team_not_found(team_id)
         if owner and found[1] != "owner":
             raise ForbiddenError(
                 "Only the team's owners may do this", code="team_owner_required", details={"role": found[1]}

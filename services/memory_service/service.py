@@ -304,11 +304,10 @@ class MemoryService:
         if memory is None or expired:
             raise NotFoundError("Memory not found")
         if memory.team_id is not None and not identity.is_admin:
-            try:
-                access: teams.Access = "write" if for_write else "read"
-                await teams.check_row(self.session, identity, owner_id=None, team_id=memory.team_id, access=access)
-            except NotFoundError:
-                raise NotFoundError("Memory not found") from None
+            access: teams.Access = "write" if for_write else "read"
+            await teams.check_row(
+                self.session, identity, owner_id=None, team_id=memory.team_id, access=access, missing="Memory not found"
+            )
             return memory
         if not repository.visible(memory, user_id=caller, is_admin=identity.is_admin):
             raise NotFoundError("Memory not found")

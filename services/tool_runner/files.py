@@ -173,7 +173,14 @@ class FileService:
         if found is None:
             raise NotFoundError("No such file", code="file_not_found")
         if access == "write":
-            await teams.check_row(self.session, identity, owner_id=found.owner_id, team_id=found.team_id, access=access)
+            await teams.check_row(
+                self.session,
+                identity,
+                owner_id=found.owner_id,
+                team_id=found.team_id,
+                access=access,
+                missing="No such file",
+            )
         return found
 
     async def page(

@@ -78,12 +78,10 @@ class McpRegistry:
             raise NotFoundError(f"No MCP server {server_id}")
         if server.owner_id is None and server.team_id is None:
             return server
-        try:
-            await teams.check_row(
-                self.session, identity, owner_id=server.owner_id, team_id=server.team_id, access=access
-            )
-        except NotFoundError:
-            raise NotFoundError(f"No MCP server {server_id}") from None
+        missing = f"No MCP server {server_id}"
+        await teams.check_row(
+            self.session, identity, owner_id=server.owner_id, team_id=server.team_id, access=access, missing=missing
+        )
         return server
 
     async def delete(self, identity: Identity, server_id: uuid.UUID) -> None:

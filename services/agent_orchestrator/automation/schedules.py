@@ -276,7 +276,12 @@ class ScheduleService:
         if template is None:
             raise NotFoundError("No such template", code="template_not_found")
         await teams.check_row(
-            self.session, identity, owner_id=template.owner_id, team_id=template.team_id, access="write"
+            self.session,
+            identity,
+            owner_id=template.owner_id,
+            team_id=template.team_id,
+            access="write",
+            missing="No such template",
         )
         version = await repository.template_version(self.session, template.id, template.version)
         assert version is not None
@@ -289,7 +294,14 @@ class ScheduleService:
         if found is None:
             raise NotFoundError("No such schedule", code="schedule_not_found")
         if access == "write":
-            await teams.check_row(self.session, identity, owner_id=found.owner_id, team_id=found.team_id, access=access)
+            await teams.check_row(
+                self.session,
+                identity,
+                owner_id=found.owner_id,
+                team_id=found.team_id,
+                access=access,
+                missing="No such schedule",
+            )
         return found
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[ScheduleResponse]:

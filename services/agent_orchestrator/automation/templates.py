@@ -188,7 +188,14 @@ class TemplateService:
         if found is None:
             raise NotFoundError("No such template", code="template_not_found")
         if access == "write":
-            await teams.check_row(self.session, identity, owner_id=found.owner_id, team_id=found.team_id, access=access)
+            await teams.check_row(
+                self.session,
+                identity,
+                owner_id=found.owner_id,
+                team_id=found.team_id,
+                access=access,
+                missing="No such template",
+            )
         return found
 
     async def version(self, template: Template, number: int | None) -> TemplateVersion:
