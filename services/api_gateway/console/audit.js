@@ -1,7 +1,7 @@
 // Audit log (admins): who did what administrative action, to what, in which request; and whether the log's hash
 // chain is intact.
 import { api, session } from "./api.js";
-import { badge, el, fill, toast, when } from "./dom.js";
+import { attempt, badge, el, fill, when } from "./dom.js";
 
 export async function auditPage() {
   if (session.me?.role !== "admin")
@@ -55,8 +55,8 @@ export async function auditPage() {
           ),
     );
   };
-  const verify = async () => {
-    try {
+  const verify = () =>
+    attempt(async () => {
       const checked = await api("/auth/audit/verify", { method: "POST" });
       fill(
         result,
@@ -64,17 +64,10 @@ export async function auditPage() {
           ? [badge("ok"), ` intact: ${checked.checked} events checked`]
           : [badge("failed"), ` broken at event ${checked.first_broken_id}: ${checked.reason}`],
       );
-    } catch (e) {
-      toast(e.message, true);
-    }
-  };
-  const filter = async (event) => {
+    });
+  const filter = (event) => {
     event.preventDefault();
-    try {
-      await load();
-    } catch (e) {
-      toast(e.message, true);
-    }
+    attempt(load);
   };
   await load();
   return el(

@@ -1,7 +1,7 @@
 // Automation: templates (run again with new values), schedules (with their next fire times and what they did) and
 // webhooks (the secret shown once, the delivery log, redeliver, ping).
 import { api, go } from "./api.js";
-import { badge, el, fill, toast, when } from "./dom.js";
+import { attempt, badge, el, fill, when } from "./dom.js";
 
 const EVENT_TYPES = [
   "run.succeeded",
@@ -68,15 +68,6 @@ const describeParameters = (parameters) =>
   parameters
     .map((p) => `${p.name}: ${p.type}${p.default !== undefined && p.default !== null ? ` = ${p.default}` : ""}`)
     .join(", ") || "none";
-
-async function attempt(action, done) {
-  try {
-    await action();
-    if (done) toast(done);
-  } catch (e) {
-    toast(e.message, true);
-  }
-}
 
 // --- templates --------------------------------------------------------------------------------------
 

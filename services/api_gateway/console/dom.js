@@ -70,3 +70,12 @@ export function toast(message, error = false) {
     box.hidden = true;
   }, 4000);
 }
+// Runs a page's action: its error, or `done` when it worked, in the toast.
+export async function attempt(action, done) {
+  try {
+    await action();
+    if (done) toast(done);
+  } catch (e) {
+    toast(e.message, true);
+  }
+}

@@ -1,18 +1,9 @@
 // Teams: the ones you are in, your invitations, and for each team its members (owners invite, change roles and
 // remove; anyone leaves).
 import { api, session } from "./api.js";
-import { badge, el, fill, toast, when } from "./dom.js";
+import { attempt, badge, el, fill, when } from "./dom.js";
 
 const ROLES = ["owner", "member", "viewer"];
-
-async function attempt(action, done) {
-  try {
-    await action();
-    if (done) toast(done);
-  } catch (e) {
-    toast(e.message, true);
-  }
-}
 
 function roleSelect(name, chosen) {
   return el(
