@@ -25,6 +25,7 @@ else
   .venv/bin/python -m pip install --quiet -c constraints.txt -e .
 fi
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt
+scripts/portable-pgvector.sh .venv/bin/python  # the embedded PostgreSQL's pgvector, for any x86-64 CPU
 if [[ ",$extras," == *",dev,"* ]] && git rev-parse --git-dir >/dev/null 2>&1; then
   # A developer's checkout: commit messages and the staged tree are checked before each commit (CONTRIBUTING.md).
   git config core.hooksPath scripts/hooks

