@@ -12,13 +12,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.middleware import Middleware
 
 from shared.config import BaseServiceSettings
 from shared.db import create_engine, create_sessionmaker, database_is_ready
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging
-from shared.metrics import install_metrics
-from shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.metrics import HttpMetrics, install_metrics
+from shared.middleware import ServiceMiddleware
 from shared.otel import configure_tracing
 from shared.redis import create_redis, redis_is_ready
 from shared.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
@@ -93,8 +94,10 @@ def create_service_app(
     health_details: HealthDetails | None = None,
     openapi_url: str | None = "/openapi.json",
     cors: bool = False,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
-    """`cors`: answer browsers from CORS_ORIGINS; only the gateway does, as browsers reach nothing else."""
+    """`cors`: answer browsers from CORS_ORIGINS; only the gateway does, as browsers reach nothing else.
+    `middleware`: the service's own, innermost (the shared middleware runs around it), the first given outermost."""
     checks: dict[str, ReadyCheck] = {"database": _database_check, "redis": _redis_check, **(ready_checks or {})}
 
     @asynccontextmanager
@@ -134,6 +137,8 @@ def create_service_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    for cls, args, kwargs in reversed(middleware):
+        app.add_middleware(cls, *args, **kwargs)
     if cors:
         app.add_middleware(
             CORSMiddleware,
@@ -152,9 +157,12 @@ def create_service_app(
     install_metrics(app, settings)
     configure_tracing(app, settings)
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes, uploads=settings.upload_body_limits()
+        ServiceMiddleware,
+        metrics=HttpMetrics(settings.service_name),
+        max_bytes=settings.max_request_body_bytes,
+        uploads=settings.upload_body_limits(),
+        access_log=access_log,
     )
-    app.add_middleware(RequestContextMiddleware, access_log=access_log)
 
     if liveness_route:
 

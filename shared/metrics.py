@@ -7,7 +7,6 @@ the public gateway does not publish its numbers to the internet.
 
 import hmac
 import ipaddress
-import time
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -23,7 +22,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import BaseServiceSettings
 from shared.errors import NotFoundError
@@ -135,44 +133,38 @@ def service_registry(service: str) -> CollectorRegistry:
     return registry
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request by its route template (pure ASGI: streams pass untouched)."""
+class HttpMetrics:
+    """One service's request count and latency. Each labelled series is looked up once and kept: prometheus_client's
+    labels() cost more than the observation itself, twice per request. Methods outside HTTP's own are counted as
+    "other", so that made-up methods cannot grow the series without bound (routes and statuses are bounded)."""
 
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
-        self.app = app
+    def __init__(self, service: str) -> None:
         self.service = service
+        self._latency: dict[tuple[str, str], Histogram] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+    def observe(self, method: str, route: str, seconds: float) -> None:
+        key = (_method(method), route)
+        if (series := self._latency.get(key)) is None:
+            series = self._latency[key] = HTTP_LATENCY.labels(self.service, *key)
+        series.observe(seconds)
 
-        async def timed_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                HTTP_LATENCY.labels(self.service, scope["method"], _route(scope)).observe(time.perf_counter() - started)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            HTTP_REQUESTS.labels(self.service, scope["method"], _route(scope), str(status)).inc()
+    def count(self, method: str, route: str, status: int) -> None:
+        key = (_method(method), route, status)
+        if (series := self._requests.get(key)) is None:
+            series = self._requests[key] = HTTP_REQUESTS.labels(self.service, key[0], route, str(status))
+        series.inc()
 
 
-def _route(scope: Scope) -> str:
-    """A template, never the raw path: a handler may name a finer one (the gateway names the public prefix)."""
-    named = scope.get("state", {}).get("metrics_route")
-    if named:
-        return str(named)
-    route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def _method(method: str) -> str:
+    return method if method in HTTP_METHODS else "other"
 
 
 def install_metrics(app: FastAPI, settings: BaseServiceSettings) -> None:
-    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    """The /metrics route (the requests are counted by shared/middleware.py's ServiceMiddleware)."""
     networks = [ipaddress.ip_network(n) for n in settings.metrics_allowed_networks]
     registry = service_registry(settings.service_name)
 

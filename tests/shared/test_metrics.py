@@ -63,3 +63,12 @@ def test_each_service_exports_its_own_families_and_no_created_series(gateway: ht
     assert "_created" not in gateway.get("/metrics").text
     auth = httpx.get(f"{stack.auth.url}/metrics").text
     assert "cognitionos_http_requests_total" in auth and "cognitionos_gateway_" not in auth
+
+
+def test_unusual_methods_cannot_multiply_the_metric_series(gateway: httpx.Client, user: RegisteredUser) -> None:
+    for method in ("PROPFIND", "SEARCH", "MKCOL"):
+        gateway.request(method, "/api/v1/auth/me", headers=user.headers)
+    text = gateway.get("/metrics").text
+    requests = [s for s in _samples(text, "cognitionos_http_requests_total") if 'service="api-gateway"' in s]
+    assert any('method="other"' in s for s in requests), requests
+    assert not any(name in text for name in ("PROPFIND", "SEARCH", "MKCOL"))
