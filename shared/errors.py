@@ -1,13 +1,13 @@
 """One error hierarchy; every error leaves a service as {"error": {"code", "message", "details"}}."""
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError, PostgresError
 from asyncpg.exceptions import InterfaceError as AsyncpgInterfaceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -349,6 +349,19 @@ async def _infrastructure_error_handler(request: Request, exc: Exception) -> JSO
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
     return error_response(500, "internal_error", "Internal server error", request=request)
+
+
+async def handled_error(request: Request, exc: Exception) -> Response:
+    """The app's answer to `exc` from its exception handlers, for an endpoint called outside FastAPI's exception
+    middleware (the gateway's proxy); `exc` again when only the catch-all applies, which the server error
+    middleware runs, as it does for every other route."""
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            break
+        if (handler := handlers.get(cls)) is not None:
+            return cast(Response, await handler(request, exc))
+    raise exc
 
 
 def install_error_handlers(app: FastAPI) -> None:

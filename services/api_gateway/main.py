@@ -4,10 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from database.models import ApiUsage
 from services.api_gateway.admission import Admission
-from services.api_gateway.api import router
+from services.api_gateway.api import ProxyRoutesFirst, router
 from services.api_gateway.authentication import Authenticator
 from services.api_gateway.config import GatewaySettings, get_settings
 from services.api_gateway.console import router as console_router
@@ -54,4 +55,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url=None,  # the gateway serves one document for the whole API instead (api.py)
         access_log=True,
         cors=True,
+        middleware=[Middleware(ProxyRoutesFirst)],
     )

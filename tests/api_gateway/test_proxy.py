@@ -267,3 +267,12 @@ def test_idle_upstream_connections_are_dropped_before_the_service_closes_them() 
     uvicorn_keep_alive = uvicorn.Config(app="services.api_gateway.main:create_app").timeout_keep_alive
     assert GatewaySettings.model_fields["upstream_keepalive_seconds"].default < uvicorn_keep_alive
     assert uvicorn_keep_alive > clients.KEEPALIVE_SECONDS  # and so do the services' calls to each other
+
+
+def test_a_method_the_proxy_does_not_take_is_refused_with_the_methods_it_does(
+    gateway: httpx.Client, user: RegisteredUser
+) -> None:
+    refused = gateway.request("TRACE", "/api/v1/auth/me", headers=user.headers)
+    assert refused.status_code == 405 and refused.json()["error"]["code"] == "method_not_allowed"
+    assert {"GET", "POST", "DELETE"} <= {m.strip() for m in refused.headers["allow"].split(",")}
+    assert refused.headers["x-request-id"]  # answered by the router, through the same middleware
