@@ -8,7 +8,11 @@ throughput >= 0.9x direct at concurrency 32, with metrics on and tracing off (th
 again with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT at a local OTLP sink), to report what tracing costs, in the same
 run.
 
-    python -m benchmarks.gateway [--requests 2000] [--concurrency 32] [--seconds 5] [--no-tracing]
+With --baseline (another checkout, e.g. `git worktree add /tmp/base HEAD~3`), that checkout's gateway runs beside
+this one, in front of the same auth-service, in the same interleaved turns: a change against its parent in one
+sitting.
+
+    python -m benchmarks.gateway [--requests 2000] [--concurrency 32] [--seconds 5] [--no-tracing] [--baseline DIR]
 """
 
 import argparse
@@ -17,6 +21,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -114,6 +119,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-tracing", dest="tracing", action="store_false", help="Skip the tracing-on pair")
+    parser.add_argument("--baseline", type=Path, help="Another checkout whose gateway is measured beside this one")
     args = parser.parse_args()
 
     with backends() as urls:
@@ -152,18 +158,25 @@ class Measured:
     def report(self, label: str, concurrency: int) -> None:
         direct = self.latency["direct"].samples
         print(f"  {label}  direct   {summary(direct)}")
-        for name in ("gateway", "floor"):
+        for name in ("gateway", "baseline", "floor"):
             if name not in self.latency:
                 continue
             latency = self.latency[name]
             overhead_p99 = percentile(latency.samples, 99) - percentile(direct, 99)
-            print(f"  {label}  {name:7}  {summary(latency.samples)}")
+            print(f"  {label}  {name:8}  {summary(latency.samples)}")
             print(
-                f"  {label}  {name:7}  overhead p50={self.overhead_p50(name):.3f} ms  p99={overhead_p99:.3f} ms, its "
+                f"  {label}  {name:8}  overhead p50={self.overhead_p50(name):.3f} ms  p99={overhead_p99:.3f} ms, its "
                 f"CPU {latency.cpu_ms:.3f} ms per request; throughput at concurrency {concurrency}: "
                 f"{self.rps[name]:.0f} req/s against {self.rps['direct']:.0f} direct, ratio "
                 f"{self.rps[name] / self.rps['direct']:.2f}"
             )
+        if "floor" in self.latency:
+            floor_cpu = self.latency["floor"].cpu_ms
+            for name in ("gateway", "baseline"):
+                if name in self.latency:
+                    print(
+                        f"  {label}  {name:8}  CPU per request x{self.latency[name].cpu_ms / floor_cpu:.2f} the floor's"
+                    )
         if "floor" in self.latency:
             overhead, ratio = self.overhead_p50("gateway"), self.rps["gateway"] / self.rps["direct"]
             print(
@@ -196,6 +209,10 @@ def measure(env: dict[str, str], args: argparse.Namespace, *, with_floor: bool) 
                 service_process("bare_proxy", {**env, "UPSTREAM_URL": auth_url}, factory=FLOOR_FACTORY)
             )
             urls["floor"] = f"{floor_url}/api/v1/auth/me"
+        if with_floor and args.baseline is not None:
+            baseline_env = {**env, "AUTH_SERVICE_URL": auth_url}
+            baseline_url = floor.enter_context(service_process("api_gateway", baseline_env, tree=args.baseline))
+            urls["baseline"] = f"{baseline_url}/api/v1/auth/me"
         headers = {"Authorization": f"Bearer {login(gateway_url)}"}
         latency = measure_latency(urls, headers, args.requests)
         return Measured(latency=latency, rps=interleaved_throughput(urls, headers, args))
