@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from services.api_gateway.config import GatewaySettings
+from services.api_gateway.proxy import request_headers
 from services.api_gateway.ratelimit import Bucket, HeldKeyChanged, RateLimitDecision, RateLimiter
 from shared import metrics
 from shared.errors import (
@@ -79,6 +80,7 @@ class Admission:
 
 
 def client_ip(request: Request, settings: GatewaySettings) -> str:
-    if settings.trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
+    if settings.trust_forwarded_for and (forwarded := request_headers(request.scope).get("x-forwarded-for")):
         return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+    client = request.scope.get("client")
+    return client[0] if client else "unknown"

@@ -19,7 +19,7 @@ from services.api_gateway.deps import GatewayState, Proxy, gateway_state
 from services.api_gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from services.api_gateway.idempotency import Claim
 from services.api_gateway.openapi import public_openapi
-from services.api_gateway.proxy import UpstreamUnreached
+from services.api_gateway.proxy import UpstreamUnreached, request_headers
 from services.api_gateway.ratelimit import HeldKeyChanged
 from services.api_gateway.schemas import AggregatedHealthResponse
 from services.api_gateway.upstreams import ROUTES, UpstreamRoute
@@ -168,7 +168,7 @@ async def claim_idempotency_key(
     state: GatewayState, request: Request, *, route: UpstreamRoute, subpath: str, identity: Identity | None
 ) -> Claim | Response | None:
     """With an Idempotency-Key on a creating call: hold the key, or the first request's answer to replay."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = request_headers(request.scope).get(IDEMPOTENCY_HEADER)
     if key is None or identity is None or not route.takes_idempotency_key(request.method, subpath):
         return None
     return await state.idempotency.claim(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from services.api_gateway.config import GatewaySettings
+from services.api_gateway.proxy import request_headers
 from services.api_gateway.repository import find_identity_by_api_key_hash
 from services.api_gateway.upstreams import ADMIN, UpstreamRoute
 from shared.errors import (
@@ -91,8 +92,9 @@ class Authenticator:
         may come from this process's memory: then `request.state.held_api_key` names the Redis entry that Admission
         must find unchanged. `fresh`: not from memory (the entry it held has changed)."""
         request.state.held_api_key = None
-        api_key = request.headers.get("x-api-key")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        headers = request_headers(request.scope)
+        api_key = headers.get("x-api-key")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
         if not api_key and scheme.lower() == "bearer" and looks_like_api_key(token):
             api_key = token
         if api_key:

@@ -16,6 +16,7 @@ import aiohttp
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Scope
 from yarl import URL
 
 from services.api_gateway.circuit import CircuitBreaker
@@ -52,7 +53,9 @@ STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     *INTERNAL_HEADERS,
 }
 # The gateway's own middleware sets these on the way out.
-STRIPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"x-request-id", "traceparent", "server-timing"}
+STRIPPED_RESPONSE_HEADERS = frozenset(
+    name.encode("latin-1") for name in HOP_BY_HOP | {"x-request-id", "traceparent", "server-timing"}
+)
 SMALL_BODY_BYTES = 256 * 1024
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
 OPENAPI_CACHE_SECONDS = 60.0
@@ -63,6 +66,24 @@ async def _read_then_set(request: Request, body_read: asyncio.Event) -> AsyncIte
     async for chunk in request.stream():
         yield chunk
     body_read.set()
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers, decoded once per request and kept in its scope; of a repeated one, the first (as
+    Starlette's Headers.get gives it). Starlette's Headers decodes on every lookup and raises inside `get` for a
+    missing name, and the proxy looks up half a dozen names per request, most of them absent."""
+    decoded: dict[str, str] | None = scope.get(HEADERS_SCOPE_KEY)
+    if decoded is None:
+        decoded = {}
+        for key, value in scope["headers"]:
+            name = key.decode("latin-1")
+            if name not in decoded:
+                decoded[name] = value.decode("latin-1")
+        scope[HEADERS_SCOPE_KEY] = decoded
+    return decoded
+
+
+HEADERS_SCOPE_KEY = "cognitionos.headers"
 
 
 def upstream_url(base: str, path: str, query: bytes) -> URL:
@@ -143,15 +164,16 @@ class UpstreamProxy:
         extra_headers: dict[str, str],
     ) -> Response:
         breaker = self._ensure_circuit_closed(service)
-        has_body = request.method not in ("GET", "HEAD", "OPTIONS", "DELETE") or "content-length" in request.headers
-        query = request.scope["query_string"]
-        url = upstream_url(self.urls[service], path, query)
-        streaming = "text/event-stream" in request.headers.get("accept", "")
+        headers = request_headers(request.scope)
+        method = request.scope["method"]
+        has_body = method not in ("GET", "HEAD", "OPTIONS", "DELETE") or "content-length" in headers
+        url = upstream_url(self.urls[service], path, request.scope["query_string"])
+        streaming = "text/event-stream" in headers.get("accept", "")
         # A generation answered whole holds the model until its end: when its caller leaves, the gateway lets go
         # of the upstream call, and the ai-runtime, seeing its connection close, stops the generation.
         body_read = asyncio.Event() if service == "ai-runtime" and has_body and not streaming else None
         sent = self.session.request(
-            request.method,
+            method,
             url,
             headers=self._upstream_headers(request, identity),
             data=(request.stream() if body_read is None else _read_then_set(request, body_read)) if has_body else None,
@@ -193,8 +215,8 @@ class UpstreamProxy:
     async def _relay_response(
         self, upstream: aiohttp.ClientResponse, service: str, extra_headers: dict[str, str]
     ) -> Response:
-        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in STRIPPED_RESPONSE_HEADERS]
-        headers += list(extra_headers.items())
+        headers = [(k.lower(), v) for k, v in upstream.raw_headers if k.lower() not in STRIPPED_RESPONSE_HEADERS]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers.items()]
         is_event_stream = upstream.content_type == "text/event-stream"
         if not is_event_stream and upstream.content_length is not None and upstream.content_length <= SMALL_BODY_BYTES:
             # A small fixed-length body is read whole: it skips the streaming machinery, same bytes.
@@ -204,25 +226,32 @@ class UpstreamProxy:
                 raise GatewayTimeoutError(f"{service} stopped mid-response", details={"service": service}) from exc
             finally:
                 upstream.release()
-            return _response(body, upstream.status, headers)
+            return RelayedResponse(body, upstream.status, headers)
         if is_event_stream:
-            headers += [("x-accel-buffering", "no")]
+            headers += [(b"x-accel-buffering", b"no")]
         response = StreamingResponse(
             _relay(upstream, service), status_code=upstream.status, background=BackgroundTask(_release, upstream)
         )
-        _replace_headers(response, headers)
+        response.raw_headers = headers  # the upstream's verbatim (a repeated Set-Cookie included)
         return response
 
     def _upstream_headers(self, request: Request, identity: Identity | None) -> dict[str, str]:
-        headers = {k: v for k, v in request.headers.items() if k not in STRIPPED_REQUEST_HEADERS}
-        client_ip = request.client.host if request.client else ""
-        prior = request.headers.get("x-forwarded-for")
+        scope = request.scope
+        headers = {}
+        for key, value in scope["headers"]:  # a repeated header: its last value, as before
+            name = key.decode("latin-1")
+            if name not in STRIPPED_REQUEST_HEADERS:
+                headers[name] = value.decode("latin-1")
+        client = scope.get("client")
+        client_ip = client[0] if client else ""
+        prior = request_headers(scope).get("x-forwarded-for")
         headers["x-forwarded-for"] = (
             f"{prior}, {client_ip}" if prior and self.settings.trust_forwarded_for else client_ip
         )
-        headers["x-forwarded-proto"] = request.scope["scheme"]  # not request.url: that builds a whole URL
-        headers["x-request-id"] = request.state.request_id
-        headers["traceparent"] = request.state.trace.traceparent
+        headers["x-forwarded-proto"] = scope["scheme"]  # not request.url: that builds a whole URL
+        state = scope["state"]
+        headers["x-request-id"] = state["request_id"]
+        headers["traceparent"] = state["trace"].traceparent
         if identity is not None:
             headers.update(sign_identity(identity, self.settings.internal_secret))
         return headers
@@ -306,15 +335,13 @@ def _failing_checks(body: bytes) -> list[str]:
     return sorted(name for name, ok in checks.items() if ok is False) if isinstance(checks, dict) else []
 
 
-def _response(body: bytes, status: int, headers: list[tuple[str, str]]) -> Response:
-    response = Response(body, status_code=status)
-    _replace_headers(response, headers)
-    return response
+class RelayedResponse(Response):
+    """A whole upstream answer, sent with the upstream's headers verbatim (a repeated Set-Cookie included, its
+    Content-Length too): Response's own constructor would work out headers only to have them replaced."""
 
-
-def _replace_headers(response: Response, headers: list[tuple[str, str]]) -> None:
-    """Keep the upstream's headers verbatim (repeated ones such as Set-Cookie included)."""
-    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    def __init__(self, body: bytes, status_code: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.body, self.status_code, self.raw_headers = body, status_code, raw_headers
+        self.background = None
 
 
 async def _release(upstream: aiohttp.ClientResponse) -> None:
