@@ -10,7 +10,7 @@ it always was."""
 
 import uuid
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,17 @@ from shared.identity import Identity
 
 Access = Literal["read", "write"]
 WRITING_ROLES = ("owner", "member")
+
+
+class TeamOwned(Protocol):
+    @property
+    def owner_id(self) -> uuid.UUID | None: ...
+
+    @property
+    def team_id(self) -> uuid.UUID | None: ...
+
+
+RowT = TypeVar("RowT", bound=TeamOwned)
 
 
 async def teams_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -103,6 +114,18 @@ async def check_row(
         raise NotFoundError(missing)
     if access == "write" and role not in WRITING_ROLES:
         raise _viewer_refused(team_id, role)
+
+
+async def check_reached(
+    session: AsyncSession, identity: Identity, row: RowT | None, *, access: Access, missing: str, code: str
+) -> RowT:
+    """A row looked up among those the caller reaches (`reachable`): 404 (`code`) when none was found; to change
+    it, the caller must be its owner or, for a team's row, one of the team's owners and members."""
+    if row is None:
+        raise NotFoundError(missing, code=code)
+    if access == "write":
+        await check_row(session, identity, owner_id=row.owner_id, team_id=row.team_id, access=access, missing=missing)
+    return row
 
 
 async def team_for_new_row(session: AsyncSession, identity: Identity, requested: uuid.UUID | None) -> uuid.UUID | None:

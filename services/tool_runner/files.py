@@ -170,18 +170,9 @@ class FileService:
     async def get(self, identity: Identity, file_id: uuid.UUID, *, access: teams.Access = "read") -> StoredFile:
         """One the caller may read (or delete: a team's owners and members)."""
         found = await repository.reachable_file(self.session, identity, file_id)
-        if found is None:
-            raise NotFoundError("No such file", code="file_not_found")
-        if access == "write":
-            await teams.check_row(
-                self.session,
-                identity,
-                owner_id=found.owner_id,
-                team_id=found.team_id,
-                access=access,
-                missing="No such file",
-            )
-        return found
+        return await teams.check_reached(
+            self.session, identity, found, access=access, missing="No such file", code="file_not_found"
+        )
 
     async def page(
         self,

@@ -272,16 +272,9 @@ class ScheduleService:
         self, identity: Identity, template_id: uuid.UUID, parameters: dict[str, Any]
     ) -> Template:
         """The template (one the caller may run) takes these values."""
-        template = await repository.reachable_template(self.session, identity, template_id)
-        if template is None:
-            raise NotFoundError("No such template", code="template_not_found")
-        await teams.check_row(
-            self.session,
-            identity,
-            owner_id=template.owner_id,
-            team_id=template.team_id,
-            access="write",
-            missing="No such template",
+        found = await repository.reachable_template(self.session, identity, template_id)
+        template = await teams.check_reached(
+            self.session, identity, found, access="write", missing="No such template", code="template_not_found"
         )
         version = await repository.template_version(self.session, template.id, template.version)
         assert version is not None
@@ -291,18 +284,9 @@ class ScheduleService:
     async def get(self, identity: Identity, schedule_id: uuid.UUID, *, access: teams.Access = "read") -> Schedule:
         """One the caller may read (or change: a team's owners and members)."""
         found = await repository.reachable_schedule(self.session, identity, schedule_id)
-        if found is None:
-            raise NotFoundError("No such schedule", code="schedule_not_found")
-        if access == "write":
-            await teams.check_row(
-                self.session,
-                identity,
-                owner_id=found.owner_id,
-                team_id=found.team_id,
-                access=access,
-                missing="No such schedule",
-            )
-        return found
+        return await teams.check_reached(
+            self.session, identity, found, access=access, missing="No such schedule", code="schedule_not_found"
+        )
 
     async def page(self, identity: Identity, *, cursor: str | None, limit: int) -> Page[ScheduleResponse]:
         rows = await repository.page_schedules(self.session, identity, after=after_cursor(cursor), limit=limit + 1)

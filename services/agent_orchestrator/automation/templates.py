@@ -185,18 +185,9 @@ class TemplateService:
     async def get(self, identity: Identity, template_id: uuid.UUID, *, access: teams.Access = "read") -> Template:
         """One the caller may read (or change, or run: a team's owners and members)."""
         found = await repository.reachable_template(self.session, identity, template_id)
-        if found is None:
-            raise NotFoundError("No such template", code="template_not_found")
-        if access == "write":
-            await teams.check_row(
-                self.session,
-                identity,
-                owner_id=found.owner_id,
-                team_id=found.team_id,
-                access=access,
-                missing="No such template",
-            )
-        return found
+        return await teams.check_reached(
+            self.session, identity, found, access=access, missing="No such template", code="template_not_found"
+        )
 
     async def version(self, template: Template, number: int | None) -> TemplateVersion:
         found = await repository.template_version(self.session, template.id, number or template.version)
