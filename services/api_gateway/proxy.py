@@ -215,7 +215,7 @@ class UpstreamProxy:
     async def _relay_response(
         self, upstream: aiohttp.ClientResponse, service: str, extra_headers: dict[str, str]
     ) -> Response:
-        headers = [(k.lower(), v) for k, v in upstream.raw_headers if k.lower() not in STRIPPED_RESPONSE_HEADERS]
+        headers = [(name, v) for k, v in upstream.raw_headers if (name := k.lower()) not in STRIPPED_RESPONSE_HEADERS]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers.items()]
         is_event_stream = upstream.content_type == "text/event-stream"
         if not is_event_stream and upstream.content_length is not None and upstream.content_length <= SMALL_BODY_BYTES:
