@@ -95,9 +95,11 @@ def create_service_app(
     openapi_url: str | None = "/openapi.json",
     cors: bool = False,
     middleware: Sequence[Middleware] = (),
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     """`cors`: answer browsers from CORS_ORIGINS; only the gateway does, as browsers reach nothing else.
-    `middleware`: the service's own, innermost (the shared middleware runs around it), the first given outermost."""
+    `middleware`: the service's own, innermost (the shared middleware runs around it), the first given outermost.
+    `app_class`: FastAPI or a subclass of it."""
     checks: dict[str, ReadyCheck] = {"database": _database_check, "redis": _redis_check, **(ready_checks or {})}
 
     @asynccontextmanager
@@ -123,7 +125,7 @@ def create_service_app(
             await engine.dispose()
 
     # No trailing-slash redirects: their Location would carry the service's internal URL through the gateway.
-    app = FastAPI(
+    app = app_class(
         title=title,
         description=description,
         version=VERSION,

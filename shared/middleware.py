@@ -1,5 +1,6 @@
 """Pure ASGI middleware (no response buffering, so streaming passes through untouched)."""
 
+import copy
 import json
 import logging
 import re
@@ -44,6 +45,12 @@ class ServiceMiddleware:
         self.max_bytes = max_bytes
         self.uploads = tuple((uploads or {}).items())  # path prefix -> its own limit (file uploads)
         self.access_log = access_log
+
+    def around(self, app: ASGIApp) -> "ServiceMiddleware":
+        """This middleware, with its limits and metrics, around another app."""
+        twin = copy.copy(self)
+        twin.app = app
+        return twin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

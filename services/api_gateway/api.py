@@ -259,6 +259,19 @@ if any(not isinstance(c, StringConvertor | PathConvertor) for r in PROXY_ROUTES 
     raise TypeError("ProxyRoutesFirst passes path parameters on as the strings matched")
 
 
+def proxy_endpoint(scope: Scope) -> ASGIApp | None:
+    """The proxy's endpoint for an HTTP request it takes, with the path parameters put in the scope; None for any
+    other. Served at the root, as the gateway is, a path is matched as Route.matches would (its parameters are plain
+    strings); under a root_path, the router's own matching is left to do it."""
+    if scope["method"] in PROXY_METHOD_SET and not scope.get("root_path"):
+        path = scope["path"]
+        for route in PROXY_ROUTES:
+            if (match := route.path_regex.match(path)) is not None:
+                scope["path_params"] = match.groupdict()
+                return route.app
+    return None
+
+
 class ProxyRoutesFirst:
     """Sends proxied requests straight to their endpoint, ahead of FastAPI's router, exception middleware and exit
     stack, which a proxied request does not use: they cost about a tenth of the gateway's CPU per request (the
@@ -269,13 +282,7 @@ class ProxyRoutesFirst:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Served at the root, as the gateway is, a path is matched as Route.matches would (its parameters are plain
-        # strings); under a root_path, the router's own matching is left to do it.
-        if scope["type"] == "http" and scope["method"] in PROXY_METHOD_SET and not scope.get("root_path"):
-            path = scope["path"]
-            for route in PROXY_ROUTES:
-                if (match := route.path_regex.match(path)) is not None:
-                    scope["path_params"] = match.groupdict()
-                    await route.app(scope, receive, send)
-                    return
+        if scope["type"] == "http" and (endpoint := proxy_endpoint(scope)) is not None:
+            await endpoint(scope, receive, send)
+            return
         await self.app(scope, receive, send)

@@ -5,10 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from database.models import ApiUsage
 from services.api_gateway.admission import Admission
-from services.api_gateway.api import ProxyRoutesFirst, router
+from services.api_gateway.api import PROXY_ROUTES, ProxyRoutesFirst, proxy_endpoint, router
 from services.api_gateway.authentication import Authenticator
 from services.api_gateway.config import GatewaySettings, get_settings
 from services.api_gateway.console import router as console_router
@@ -18,6 +19,62 @@ from services.api_gateway.proxy import UpstreamProxy
 from services.api_gateway.ratelimit import RateLimiter
 from shared.app import CoreState, create_service_app
 from shared.batching import BatchedInserter
+from shared.middleware import ServiceMiddleware
+
+# The layers a request passes on the long way to ProxyRoutesFirst that leave a proxied request without an Origin
+# header untouched: any other (OpenTelemetry's, when tracing is on) sends every request the long way.
+PASSED_THROUGH = frozenset(
+    {
+        "starlette.middleware.errors.ServerErrorMiddleware",
+        "fastapi.telemetry._asgi.ExceptionTelemetryMiddleware",
+        "fastapi._body_limit.AppBodyLimitMiddleware",
+        "starlette.middleware.cors.CORSMiddleware",
+    }
+)
+
+
+class GatewayApp(FastAPI):
+    """The gateway's app, with a short way for proxied requests sent without an Origin header (an SDK, the CLI,
+    another server): the shared ServiceMiddleware (request ids and trace, body limit, metrics, access log) and then
+    the proxy's endpoint, as ProxyRoutesFirst finds it. The long way passes FastAPI's and Starlette's entry points
+    and four more layers, which such a request goes through untouched: CORS answers only requests with an Origin;
+    the server error middleware only errors that reach it, and the endpoint answers its own; FastAPI's body limit
+    (unset: the shared middleware holds bodies to their limit) and its exception telemetry (off) do nothing. A
+    browser's request goes the long way, so CORS stays Starlette's."""
+
+    _fronts: dict[ASGIApp, ServiceMiddleware] | None = None  # None until the stack is built (on the first call)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fronts = self._fronts
+        if fronts is None and self.middleware_stack is not None:
+            # Read from the stack as built: an instrumentation may wrap it after build_middleware_stack has run.
+            fronts = self._fronts = _short_ways(self.middleware_stack) if not self.root_path else {}
+        if (
+            fronts
+            and scope["type"] == "http"
+            and not any(key == b"origin" for key, _ in scope["headers"])
+            and (endpoint := proxy_endpoint(scope)) is not None
+        ):
+            scope["app"] = self
+            await fronts[endpoint](scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _short_ways(stack: ASGIApp) -> dict[ASGIApp, ServiceMiddleware]:
+    """Each proxy endpoint behind the stack's own ServiceMiddleware; none when the stack holds a layer that is not
+    known to pass proxied requests through."""
+    layer: object = stack
+    shared = None
+    while not isinstance(layer, ProxyRoutesFirst):
+        if isinstance(layer, ServiceMiddleware):
+            shared = layer
+        elif f"{type(layer).__module__}.{type(layer).__qualname__}" not in PASSED_THROUGH:
+            return {}
+        layer = getattr(layer, "app", None)
+    if shared is None:
+        return {}
+    return {route.app: shared.around(route.app) for route in PROXY_ROUTES}
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -56,4 +113,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         access_log=True,
         cors=True,
         middleware=[Middleware(ProxyRoutesFirst)],
+        app_class=GatewayApp,
     )

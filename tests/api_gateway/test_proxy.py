@@ -10,6 +10,7 @@ import httpx
 import jwt
 import pytest
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api_gateway.config import GatewaySettings
 from services.api_gateway.main import create_app as create_gateway
@@ -168,6 +169,40 @@ class TestRouting:
         )
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] in ("*", "https://app.example")
+
+    def test_a_browsers_request_and_a_programs_pass_the_same_checks(
+        self, gateway: httpx.Client, user: RegisteredUser
+    ) -> None:
+        """A request without an Origin header takes the gateway's short way (GatewayApp); one with it, the way
+        through Starlette's CORS middleware. Both are refused and answered alike, but for the CORS headers."""
+        for origin in ({}, {"Origin": "https://app.example"}):
+            assert_error(gateway.get("/api/v1/memories/x", headers=origin), 401, "unauthorized")
+            answered = gateway.get("/api/v1/memories/x", headers={**user.headers, **origin})
+            assert answered.status_code == 200, origin
+            for name in ("x-request-id", "traceparent", "server-timing", "x-ratelimit-limit"):
+                assert answered.headers[name], (name, origin)
+            assert ("access-control-allow-origin" in answered.headers) == bool(origin)
+
+
+def test_a_middleware_added_to_the_gateway_sees_every_proxied_request(stack: Stack, user: RegisteredUser) -> None:
+    """The short way passes only layers known to leave a proxied request untouched: another one installed (as
+    OpenTelemetry's is when tracing is on) puts every request back on the long way, through it."""
+    seen: list[str] = []
+
+    class Recording:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = create_gateway(stack.gateway_settings())
+    app.add_middleware(Recording)
+    with serving(app) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
+        assert client.get("/api/v1/memories/x", headers=user.headers).status_code == 200
+    assert seen == ["/api/v1/memories/x"]
 
 
 class TestStreamingAndFailures:
