@@ -75,3 +75,18 @@ async def test_bucket_refills_over_time(redis_url: str, unique: str) -> None:
     await asyncio.sleep(0.25)  # the clock refills the bucket: a tenth of a second earns one request
     assert await allowed()
     await redis.aclose()
+
+
+@pytest.mark.asyncio
+async def test_the_limit_still_applies_after_redis_forgets_its_scripts(redis_url: str, unique: str) -> None:
+    redis = Redis.from_url(redis_url)
+    limiter = RateLimiter(redis)
+    bucket = Bucket(f"rl:test:{unique}", capacity=1, per_minute=1)
+    try:
+        first = await limiter.check([bucket])
+        await redis.script_flush()  # as after a Redis restart: the script is loaded again, not skipped
+        second = await limiter.check([bucket])
+        assert first is not None and first.allowed
+        assert second is not None and not second.allowed
+    finally:
+        await redis.aclose()
