@@ -90,13 +90,10 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            max_bytes = self._limit(scope["path"])
-            if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-                await _refuse(send_with_headers, declared_bytes=declared, max_bytes=max_bytes)
-            elif declared is None and chunked is None:
+            if declared is None and chunked is None:
                 await self.app(scope, receive, send_with_headers)  # HTTP/1.1 sends no body without either header
             else:
-                await self._counting_body(scope, receive, send_with_headers, max_bytes=max_bytes)
+                await self._with_body(scope, receive, send_with_headers, declared=declared)
         finally:
             self.metrics.count(scope["method"], _route(scope), status)
             if self.access_log and logger.isEnabledFor(logging.INFO):
@@ -111,6 +108,13 @@ class ServiceMiddleware:
                 )
             for var, token in zip((request_id_var, trace_id_var, span_id_var), tokens, strict=True):
                 var.reset(token)
+
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send, *, declared: str | None) -> None:
+        max_bytes = self._limit(scope["path"])
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _refuse(send, declared_bytes=declared, max_bytes=max_bytes)
+        else:
+            await self._counting_body(scope, receive, send, max_bytes=max_bytes)
 
     async def _counting_body(self, scope: Scope, receive: Receive, send: Send, *, max_bytes: int) -> None:
         received = 0

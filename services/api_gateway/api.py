@@ -110,7 +110,8 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
     upstream_path = route.upstream_path(subpath)
     if upstream_path in PRIVATE_UPSTREAM_PATHS or route.is_elsewhere(upstream_path):
         raise NotFoundError(f"No such path under /api/v1/{prefix}")
-    request.state.metrics_route = f"/api/v1/{prefix}"
+    scope_state = request.scope["state"]  # the dict itself: Starlette's State wrapper costs more than the lookups
+    scope_state["metrics_route"] = f"/api/v1/{prefix}"
     started = time.perf_counter()
     identity = None
     status_code = 500
@@ -125,7 +126,7 @@ async def proxy_to_service(request: Request, prefix: str, subpath: str) -> Respo
                 authorize(route, method=request.method, subpath=subpath, identity=None)
                 break
             authorize(route, method=request.method, subpath=subpath, identity=identity)
-            held = None if fresh else getattr(request.state, "held_api_key", None)
+            held = None if fresh else scope_state.get("held_api_key")
             try:
                 decision = await state.admission.admit(ip, identity, held=held)
             except HeldKeyChanged:

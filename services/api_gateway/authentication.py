@@ -91,7 +91,7 @@ class Authenticator:
         """The verified caller, None when no credentials were sent; 401 for bad credentials. An API key's identity
         may come from this process's memory: then `request.state.held_api_key` names the Redis entry that Admission
         must find unchanged. `fresh`: not from memory (the entry it held has changed)."""
-        request.state.held_api_key = None
+        request.scope["state"]["held_api_key"] = None
         headers = request_headers(request.scope)
         api_key = headers.get("x-api-key")
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -130,7 +130,7 @@ class Authenticator:
         if fresh:
             self._held.forget(cache_key)
         elif held := self._held.get(cache_key):
-            request.state.held_api_key = {cache_key: held[1]}
+            request.scope["state"]["held_api_key"] = {cache_key: held[1]}
             return held[0]
         cached = await self._cache_get(cache_key)
         if cached is not None:

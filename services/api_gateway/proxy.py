@@ -217,7 +217,9 @@ class UpstreamProxy:
     ) -> Response:
         headers = [(name, v) for k, v in upstream.raw_headers if (name := k.lower()) not in STRIPPED_RESPONSE_HEADERS]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra_headers.items()]
-        is_event_stream = upstream.content_type == "text/event-stream"
+        # Not upstream.content_type: that parses the header's parameters too, on every answer.
+        media_type = upstream.headers.get("Content-Type", "").partition(";")[0]
+        is_event_stream = media_type.strip().lower() == "text/event-stream"
         if not is_event_stream and upstream.content_length is not None and upstream.content_length <= SMALL_BODY_BYTES:
             # A small fixed-length body is read whole: it skips the streaming machinery, same bytes.
             try:
