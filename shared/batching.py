@@ -4,6 +4,8 @@ row the database refuses outright, which is logged whole and dropped so that it 
 
 import asyncio
 import logging
+from collections import deque
+from operator import itemgetter
 from typing import Any, cast
 
 import asyncpg
@@ -33,7 +35,8 @@ class BatchedInserter(BackgroundComponent):
         self.table = cast(Table, model.__table__)  # a mapped class's table (typed as any FromClause)
         self.sessionmaker = sessionmaker
         self.batch_size = batch_size
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # A plain deque: nothing waits on it, and asyncio.Queue's bookkeeping cost more than the row itself.
+        self._queue: deque[dict[str, Any]] = deque()
         # One batch in flight at a time: a flush then waits for the rows the periodic writer has already taken.
         self._writing = asyncio.Lock()
         self._writer = PeriodicTask(name, flush_seconds, self._write_next_batch)
@@ -42,7 +45,7 @@ class BatchedInserter(BackgroundComponent):
         self._writer.start()
 
     def record(self, row: dict[str, Any]) -> None:
-        self._queue.put_nowait(row)
+        self._queue.append(row)
 
     async def flush(self) -> None:
         """Write everything recorded so far, the batch being written included (reads use this for
@@ -56,10 +59,8 @@ class BatchedInserter(BackgroundComponent):
         await self.flush()
 
     def _drain(self) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
-        while not self._queue.empty() and len(batch) < self.batch_size:
-            batch.append(self._queue.get_nowait())
-        return batch
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
 
     async def _write_or_split(self, batch: list[dict[str, Any]]) -> None:
         """The batch, or, when the database refuses some row in it, each row on its own. Any other failure (the
@@ -93,8 +94,13 @@ class BatchedInserter(BackgroundComponent):
     async def _copy(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """One COPY: about half the CPU per row of an INSERT's executemany (these rows are written for every request
         through the gateway and every LLM call)."""
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        records = [tuple(row.get(column) for column in columns) for row in rows]
+        columns = list(rows[0])
+        if len(columns) > 1 and all(row.keys() == rows[0].keys() for row in rows):  # the usual case
+            values = itemgetter(*columns)  # with two names or more, a tuple
+            records = [values(row) for row in rows]
+        else:
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            records = [tuple(row.get(column) for column in columns) for row in rows]
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection  # asyncpg's own connection
         if driver is None:
@@ -112,5 +118,4 @@ class BatchedInserter(BackgroundComponent):
                 await self._write_or_split(batch)
             except Exception:
                 logger.exception("batched insert failed; will retry", extra={"writer": self.name, "rows": len(batch)})
-                for row in batch:
-                    self._queue.put_nowait(row)
+                self._queue.extend(batch)
