@@ -52,9 +52,10 @@ STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     "x-request-id",
     *INTERNAL_HEADERS,
 }
-# The gateway's own middleware sets these on the way out.
+# The gateway's own middleware sets these on the way out, and its server its own Date and Server (relayed too, a
+# client got each twice).
 STRIPPED_RESPONSE_HEADERS = frozenset(
-    name.encode("latin-1") for name in HOP_BY_HOP | {"x-request-id", "traceparent", "server-timing"}
+    name.encode("latin-1") for name in HOP_BY_HOP | {"x-request-id", "traceparent", "server-timing", "date", "server"}
 )
 SMALL_BODY_BYTES = 256 * 1024
 UPSTREAM_FAILURE_STATUSES = frozenset({502, 503, 504})
@@ -239,14 +240,18 @@ class UpstreamProxy:
 
     def _upstream_headers(self, request: Request, identity: Identity | None) -> dict[str, str]:
         scope = request.scope
-        headers = {}
-        for key, value in scope["headers"]:  # a repeated header: its last value, as before
-            name = key.decode("latin-1")
-            if name not in STRIPPED_REQUEST_HEADERS:
-                headers[name] = value.decode("latin-1")
+        decoded = request_headers(scope)
+        if len(decoded) == len(scope["headers"]):  # no header repeated: each is decoded already
+            headers = {name: value for name, value in decoded.items() if name not in STRIPPED_REQUEST_HEADERS}
+        else:
+            headers = {}
+            for key, value in scope["headers"]:  # a repeated header: its last value, as before
+                name = key.decode("latin-1")
+                if name not in STRIPPED_REQUEST_HEADERS:
+                    headers[name] = value.decode("latin-1")
         client = scope.get("client")
         client_ip = client[0] if client else ""
-        prior = request_headers(scope).get("x-forwarded-for")
+        prior = decoded.get("x-forwarded-for")
         headers["x-forwarded-for"] = (
             f"{prior}, {client_ip}" if prior and self.settings.trust_forwarded_for else client_ip
         )

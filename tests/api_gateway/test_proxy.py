@@ -184,6 +184,15 @@ class TestRouting:
             assert ("access-control-allow-origin" in answered.headers) == bool(origin)
 
 
+def test_an_answer_through_the_gateway_has_one_date_and_one_server_header(
+    gateway: httpx.Client, user: RegisteredUser
+) -> None:
+    """The service's own Date and Server are not relayed: the gateway's server sets its own."""
+    answered = gateway.get("/api/v1/memories/x", headers=user.headers)
+    assert answered.status_code == 200
+    assert len(answered.headers.get_list("date")) == 1 and len(answered.headers.get_list("server")) == 1
+
+
 def test_a_middleware_added_to_the_gateway_sees_every_proxied_request(stack: Stack, user: RegisteredUser) -> None:
     """The short way passes only layers known to leave a proxied request untouched: another one installed (as
     OpenTelemetry's is when tracing is on) puts every request back on the long way, through it."""
