@@ -1,5 +1,6 @@
 """Token-bucket rate limiting in Redis: one atomic Lua call checks every bucket of a request."""
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
@@ -67,8 +68,15 @@ class Bucket:
     per_minute: int
 
     @property
-    def refill_per_ms(self) -> float:
-        return self.per_minute / 60_000
+    def script_args(self) -> tuple[bytes, bytes]:
+        """Capacity and refill per ms, as the script reads them."""
+        return _script_args(self.capacity, self.per_minute)
+
+
+@functools.lru_cache(maxsize=1024)
+def _script_args(capacity: int, per_minute: int) -> tuple[bytes, bytes]:
+    # Encoded once per setting (there are a few): redis-py's encoder would type-check and format each number anew.
+    return str(capacity).encode(), repr(per_minute / 60_000).encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,9 +108,9 @@ class RateLimiter:
         """None when a deny flag is set, HeldKeyChanged when a held key no longer has its value (nothing consumed
         either way); otherwise the decision over every bucket."""
         flags, kept = deny_flags or [], held or {}
-        args: list[float | str] = [len(flags), len(kept), *kept.values()]
+        args: list[bytes | str] = [str(len(flags)).encode(), str(len(kept)).encode(), *kept.values()]
         for bucket in buckets:
-            args += [bucket.capacity, bucket.refill_per_ms]
+            args += bucket.script_args
         keys = [*flags, *kept, *(b.key for b in buckets)]
         allowed, remaining, retry_ms = await self._evaluate(keys, args)
         if allowed == -1:
@@ -116,7 +124,7 @@ class RateLimiter:
             retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0,
         )
 
-    async def _evaluate(self, keys: list[str], args: list[float | str]) -> list[int]:
+    async def _evaluate(self, keys: list[str], args: list[bytes | str]) -> list[int]:
         """The script by its hash, loaded first where the server lacks it (restarted, or SCRIPT FLUSH). redis-py's
         Script object does the same, with more steps per call than the gateway spends on the rest of the limit."""
         try:
