@@ -302,7 +302,7 @@ def test_every_proxied_request_is_recorded_in_api_usage(
         )
         return rows if rows and str(rows).count(",") == 1 else None
 
-    assert eventually(recorded, timeout=10) == "200 /api/v1/memories/x,403 /api/v1/auth/users"
+    assert eventually(recorded) == "200 /api/v1/memories/x,403 /api/v1/auth/users"
 
 
 def test_idle_upstream_connections_are_dropped_before_the_service_closes_them() -> None:
