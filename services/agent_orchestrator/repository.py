@@ -298,6 +298,22 @@ async def promote_ready(
     return {row[0] for row in result.all()}
 
 
+# A new run: every task pending, none succeeded, so exactly those that depend on none are ready (_PROMOTE's rule,
+# without looking up each dependency). Made ready in one short statement: each row's available_at is stamped as it
+# is updated, and _PROMOTE went on through every other task's dependencies after stamping the first ones (about
+# 10 ms of their wait at 1,000 tasks).
+_PROMOTE_FIRST = text("""
+UPDATE tasks SET status = 'ready', available_at = clock_timestamp(), updated_at = clock_timestamp()
+WHERE run_id = :run_id AND status = 'pending' AND depends_on = '[]'::jsonb
+RETURNING id
+""")
+
+
+async def promote_first(session: AsyncSession, run_id: uuid.UUID) -> set[uuid.UUID]:
+    """A run just created (its tasks all pending): its tasks without dependencies become ready. Returns their ids."""
+    return {row[0] for row in (await session.execute(_PROMOTE_FIRST, {"run_id": run_id})).all()}
+
+
 async def refresh_task_statistics(session: AsyncSession) -> None:
     await session.execute(text("ANALYZE tasks"))
 

@@ -188,6 +188,12 @@ def tasks_from_plan(run: Run, plan_tasks: list[dict[str, Any]], max_attempts: in
     return tasks
 
 
+def _with_ready(run: RunResponse, ready: set[uuid.UUID]) -> RunResponse:
+    """The run's answer with these tasks shown ready."""
+    tasks = [t.model_copy(update={"status": "ready"}) if t.id in ready else t for t in run.tasks]
+    return run.model_copy(update={"tasks": tasks})
+
+
 def choose_agent(candidates: list[Agent], task: Task) -> Agent | None:
     """The agent whose capabilities the task's words name most; the user's own agents before built-in ones."""
     words = set(re.findall(r"[a-z0-9]+", f"{task.name} {task.description or ''}".lower()))
@@ -242,11 +248,12 @@ class RunService:
             return await self._response(first), False  # a concurrent retry with the same key won the race
         await self.session.refresh(run)  # its server-set columns (created_at), read while the transaction is open
         created = (await self._response(run)).model_copy(update={"webhook_secret": self.issued_webhook_secret})
+        first_tasks = {t.id for t in created.tasks if not t.depends_on}  # those promote_first makes ready
+        answer = _with_ready(created, first_tasks)
         ready = await self._make_ready(run, task_count=task_count)
         await self.session.commit()
         await self._analyze_if_large(task_count)
-        tasks = [t.model_copy(update={"status": "ready"}) if t.id in ready else t for t in created.tasks]
-        return created.model_copy(update={"tasks": tasks}), True
+        return (answer if ready == first_tasks else _with_ready(created, ready)), True
 
     async def _run_for_key(self, identity: Identity, idempotency_key: str) -> Run | None:
         return await repository.run_by_idempotency_key(self.session, uuid.UUID(identity.user_id), idempotency_key)
@@ -373,9 +380,9 @@ class RunService:
         return run
 
     async def _make_ready(self, run: Run, *, task_count: int) -> set[uuid.UUID]:
-        """The run's first tasks become ready, its first event is written and the workers are woken: the last
-        step before the commit, so that nothing between readiness and commit delays the first claim."""
-        ready = await repository.promote_ready(self.session, run.id)
+        """The run's first event is written and the workers are woken (both take effect at the commit); then its
+        first tasks become ready, the last step before the commit, so that nothing between their readiness and the
+        commit delays their first claim."""
         await run_log.record(
             self.session,
             [
@@ -392,7 +399,7 @@ class RunService:
             ],
             wake_workers=True,
         )
-        return ready
+        return await repository.promote_first(self.session, run.id)
 
     async def get(self, identity: Identity, run_id: uuid.UUID, *, access: teams.Access = "read") -> Run:
         """A run the caller may read (or change: cancel, answer, retry): 404 otherwise, 403 to a team's viewer."""

@@ -502,3 +502,12 @@ def test_a_run_pins_its_model_prompt_version_and_executor_agent(runs: RunsClient
         422,
         "unknown_agent",
     )
+
+
+def test_a_new_runs_answer_shows_ready_exactly_the_tasks_that_depend_on_none(
+    runs: RunsClient, script: RoleScript
+) -> None:
+    tasks = [task("a", tool="noop"), task("b", tool="noop"), task("c", tool="noop", depends_on=("a", "b"))]
+    run = runs.start(plan_id=runs.plan(tasks, script), summarize=False)
+    assert {t["task_key"]: t["status"] for t in run["tasks"]} == {"a": "ready", "b": "ready", "c": "pending"}
+    assert runs.wait(run["id"])["status"] == "succeeded"
