@@ -85,12 +85,10 @@ async def create_run(
         ),
     ] = None,
 ) -> Response:
-    created, new = await runs.start(identity, body, idempotency_key=idempotency_key)
-    # Serialised here, once: the answer is already a validated model (FastAPI would validate it again).
-    headers = {} if new else {"Idempotent-Replayed": "true"}
-    return Response(
-        created.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json", headers=headers
-    )
+    started = await runs.start(identity, body, idempotency_key=idempotency_key)
+    # Sent as serialised by the service: the answer is already a validated model (FastAPI would validate it again).
+    headers = {} if started.new else {"Idempotent-Replayed": "true"}
+    return Response(started.body, status_code=status.HTTP_202_ACCEPTED, media_type="application/json", headers=headers)
 
 
 @router.get(

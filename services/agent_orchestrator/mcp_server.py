@@ -55,7 +55,7 @@ def create_mcp_server() -> MCPServer:
         app, identity = _caller(ctx)
         async with core_state(app).sessionmaker() as session:
             asked = RunCreate(goal=goal[:4000], budget_usd=budget_usd)
-            started, _ = await run_service(_state(app), session).start(identity, asked)
+            started = (await run_service(_state(app), session).start(identity, asked)).answer
         return {"run_id": str(started.id), "status": started.status, "goal": started.goal}
 
     @server.tool()

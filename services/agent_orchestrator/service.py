@@ -188,6 +188,20 @@ def tasks_from_plan(run: Run, plan_tasks: list[dict[str, Any]], max_attempts: in
     return tasks
 
 
+@dataclass(frozen=True)
+class StartedRun:
+    """A started run's answer, as a model and as serialised (once, before its first tasks become ready: a 50,000-task
+    answer takes the event loop for a tenth of a second), and whether the run is new (not an idempotent replay)."""
+
+    answer: RunResponse
+    body: str
+    new: bool
+
+    @classmethod
+    def of(cls, answer: RunResponse, *, new: bool) -> "StartedRun":
+        return cls(answer, answer.model_dump_json(), new)
+
+
 def _with_ready(run: RunResponse, ready: set[uuid.UUID]) -> RunResponse:
     """The run's answer with these tasks shown ready."""
     tasks = [t.model_copy(update={"status": "ready"}) if t.id in ready else t for t in run.tasks]
@@ -231,13 +245,13 @@ class RunService:
 
     async def start(
         self, identity: Identity, request: RunCreate, *, idempotency_key: str | None = None
-    ) -> tuple[RunResponse, bool]:
+    ) -> "StartedRun":
         """create(), answered with the run as committed, and whether it is new. The answer is read in the creating
         transaction, before the first tasks are made ready, so that nothing of it is left for this process's event
         loop once they can be claimed: reading and validating a 1,000-task run after the commit delayed their claim
         by 40-60 ms. With an Idempotency-Key already used by this user, the run it started is the answer."""
         if idempotency_key is not None and (first := await self._run_for_key(identity, idempotency_key)):
-            return await self._response(first), False
+            return StartedRun.of(await self._response(first), new=False)
         try:
             run, task_count = await self._open(identity, request, idempotency_key=idempotency_key)
         except IntegrityError:
@@ -245,15 +259,15 @@ class RunService:
             first = await self._run_for_key(identity, idempotency_key) if idempotency_key is not None else None
             if first is None:
                 raise
-            return await self._response(first), False  # a concurrent retry with the same key won the race
+            return StartedRun.of(await self._response(first), new=False)  # a concurrent retry with the key won
         await self.session.refresh(run)  # its server-set columns (created_at), read while the transaction is open
         created = (await self._response(run)).model_copy(update={"webhook_secret": self.issued_webhook_secret})
         first_tasks = {t.id for t in created.tasks if not t.depends_on}  # those promote_first makes ready
-        answer = _with_ready(created, first_tasks)
+        started = StartedRun.of(_with_ready(created, first_tasks), new=True)
         ready = await self._make_ready(run, task_count=task_count)
         await self.session.commit()
         await self._analyze_if_large(task_count)
-        return (answer if ready == first_tasks else _with_ready(created, ready)), True
+        return started if ready == first_tasks else StartedRun.of(_with_ready(created, ready), new=True)
 
     async def _run_for_key(self, identity: Identity, idempotency_key: str) -> Run | None:
         return await repository.run_by_idempotency_key(self.session, uuid.UUID(identity.user_id), idempotency_key)
