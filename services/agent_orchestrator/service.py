@@ -243,9 +243,7 @@ class RunService:
             await repository.refresh_task_statistics(self.session)
             await self.session.commit()
 
-    async def start(
-        self, identity: Identity, request: RunCreate, *, idempotency_key: str | None = None
-    ) -> "StartedRun":
+    async def start(self, identity: Identity, request: RunCreate, *, idempotency_key: str | None = None) -> StartedRun:
         """create(), answered with the run as committed, and whether it is new. The answer is read in the creating
         transaction, before the first tasks are made ready, so that nothing of it is left for this process's event
         loop once they can be claimed: reading and validating a 1,000-task run after the commit delayed their claim
@@ -259,7 +257,8 @@ class RunService:
             first = await self._run_for_key(identity, idempotency_key) if idempotency_key is not None else None
             if first is None:
                 raise
-            return StartedRun.of(await self._response(first), new=False)  # a concurrent retry with the key won
+            # A concurrent retry with the same key won the race.
+            return StartedRun.of(await self._response(first), new=False)
         await self.session.refresh(run)  # its server-set columns (created_at), read while the transaction is open
         created = (await self._response(run)).model_copy(update={"webhook_secret": self.issued_webhook_secret})
         first_tasks = {t.id for t in created.tasks if not t.depends_on}  # those promote_first makes ready
