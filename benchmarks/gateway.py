@@ -177,7 +177,6 @@ class Measured:
                     print(
                         f"  {label}  {name:8}  CPU per request x{self.latency[name].cpu_ms / floor_cpu:.2f} the floor's"
                     )
-        if "floor" in self.latency:
             overhead, ratio = self.overhead_p50("gateway"), self.rps["gateway"] / self.rps["direct"]
             print(
                 f"  target: gateway overhead p50 <= {TARGET_OVERHEAD_MS} ms: {overhead:.3f} ms, "

@@ -69,6 +69,9 @@ async def _read_then_set(request: Request, body_read: asyncio.Event) -> AsyncIte
     body_read.set()
 
 
+HEADERS_SCOPE_KEY = "cognitionos.headers"
+
+
 def request_headers(scope: Scope) -> dict[str, str]:
     """The request's headers, decoded once per request and kept in its scope; of a repeated one, the first (as
     Starlette's Headers.get gives it). Starlette's Headers decodes on every lookup and raises inside `get` for a
@@ -82,9 +85,6 @@ def request_headers(scope: Scope) -> dict[str, str]:
                 decoded[name] = value.decode("latin-1")
         scope[HEADERS_SCOPE_KEY] = decoded
     return decoded
-
-
-HEADERS_SCOPE_KEY = "cognitionos.headers"
 
 
 def upstream_url(base: str, path: str, query: bytes) -> URL:
