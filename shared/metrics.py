@@ -5,8 +5,12 @@ catalog names. `/metrics` answers only callers on the allowed networks, or with 
 the public gateway does not publish its numbers to the internet.
 """
 
+import bisect
 import hmac
 import ipaddress
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -21,7 +25,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from shared.config import BaseServiceSettings
 from shared.errors import NotFoundError
@@ -31,16 +37,47 @@ disable_created_metrics()
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-HTTP_REQUESTS = Counter(
-    "cognitionos_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"], registry=None
-)
-HTTP_LATENCY = Histogram(
-    "cognitionos_http_request_duration_seconds",
-    "Time to the response head",
-    ["service", "method", "route"],
-    buckets=LATENCY_BUCKETS,
-    registry=None,
-)
+
+class HttpSeries(Collector):
+    """`cognitionos_http_requests_total{service, method, route, status}` and
+    `cognitionos_http_request_duration_seconds{service, method, route}`, as prometheus_client's Counter and Histogram
+    would expose them, made from every HttpMetrics of the process when scraped."""
+
+    def __init__(self) -> None:
+        self._sources: list[HttpMetrics] = []
+
+    def add(self, source: "HttpMetrics") -> None:
+        self._sources.append(source)
+
+    def collect(self) -> Iterator[Metric]:
+        counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        latency: dict[tuple[str, str, str], list[float]] = {}
+        for source in list(self._sources):
+            for (method, route, status), n in list(source.counts.items()):
+                counts[(source.service, method, route, str(status))] += n
+            for (method, route), series in list(source.latency.items()):
+                merged = latency.setdefault((source.service, method, route), [0.0] * len(series))
+                for i, value in enumerate(list(series)):
+                    merged[i] += value
+        requests = CounterMetricFamily(
+            "cognitionos_http_requests", "HTTP requests answered", labels=["service", "method", "route", "status"]
+        )
+        for labels, n in counts.items():
+            requests.add_metric(list(labels), n)
+        durations = HistogramMetricFamily(
+            "cognitionos_http_request_duration_seconds",
+            "Time to the response head",
+            labels=["service", "method", "route"],
+        )
+        for key, series in latency.items():
+            cumulative = list(itertools.accumulate(series[:-1]))
+            durations.add_metric(list(key), list(zip(BUCKET_NAMES, cumulative, strict=True)), series[-1])
+        yield requests
+        yield durations
+
+
+HTTP_SERIES = HttpSeries()
+BUCKET_NAMES = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"]
 
 # gateway
 RATE_LIMITED = Counter(
@@ -127,33 +164,36 @@ SERVICE_FAMILIES: dict[str, tuple[Collector, ...]] = {
 def service_registry(service: str) -> CollectorRegistry:
     """What one service's /metrics exports: the process, the HTTP families and its own."""
     registry = CollectorRegistry(auto_describe=True)
-    common: tuple[Collector, ...] = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR, HTTP_REQUESTS, HTTP_LATENCY)
+    common: tuple[Collector, ...] = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR, HTTP_SERIES)
     for collector in (*common, *SERVICE_FAMILIES.get(service, ())):
         registry.register(collector)
     return registry
 
 
 class HttpMetrics:
-    """One service's request count and latency. Each labelled series is looked up once and kept: prometheus_client's
-    labels() cost more than the observation itself, twice per request. Methods outside HTTP's own are counted as
-    "other", so that made-up methods cannot grow the series without bound (routes and statuses are bounded)."""
+    """One app's request count and latency, in plain numbers that HTTP_SERIES turns into Prometheus families when
+    scraped. Only the thread of the app's event loop writes them (ServiceMiddleware runs there), so they need no
+    lock: prometheus_client's Counter and Histogram take one on every increment, and looking up a labelled series
+    cost more than the observation itself. Methods outside HTTP's own are counted as "other", so that made-up
+    methods cannot grow the series without bound (routes and statuses are bounded)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self._latency: dict[tuple[str, str], Histogram] = {}
-        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self.counts: dict[tuple[str, str, int], int] = {}
+        # Per (method, route): how many fell in each bucket (not cumulative), then +Inf, then the sum of seconds.
+        self.latency: dict[tuple[str, str], list[float]] = {}
+        HTTP_SERIES.add(self)
 
     def observe(self, method: str, route: str, seconds: float) -> None:
         key = (_method(method), route)
-        if (series := self._latency.get(key)) is None:
-            series = self._latency[key] = HTTP_LATENCY.labels(self.service, *key)
-        series.observe(seconds)
+        if (series := self.latency.get(key)) is None:
+            series = self.latency[key] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        series[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: at most the bound
+        series[-1] += seconds
 
     def count(self, method: str, route: str, status: int) -> None:
         key = (_method(method), route, status)
-        if (series := self._requests.get(key)) is None:
-            series = self._requests[key] = HTTP_REQUESTS.labels(self.service, key[0], route, str(status))
-        series.inc()
+        self.counts[key] = self.counts.get(key, 0) + 1
 
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

@@ -4,8 +4,11 @@ network or with the scrape token."""
 import uuid
 
 import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.registry import Collector
 
 from services.api_gateway.main import create_app as create_gateway
+from shared.metrics import HTTP_METHODS, HTTP_SERIES, LATENCY_BUCKETS, HttpMetrics
 from tests.support import eventually, serving
 from tests.support.stack import Stack
 from tests.support.users import RegisteredUser
@@ -72,3 +75,34 @@ def test_unusual_methods_cannot_multiply_the_metric_series(gateway: httpx.Client
     requests = [s for s in _samples(text, "cognitionos_http_requests_total") if 'service="api-gateway"' in s]
     assert any('method="other"' in s for s in requests), requests
     assert not any(name in text for name in ("PROPFIND", "SEARCH", "MKCOL"))
+
+
+def test_request_series_read_as_prometheus_clients_own_counter_and_histogram() -> None:
+    """HttpMetrics counts without prometheus_client's locks: what a scrape reads must not change with that."""
+    observations = [("GET", "/me", 0.0004, 200), ("GET", "/me", 0.001, 200), ("POST", "/runs", 0.7, 201)]
+    observations += [("GET", "/me", 0.0025, 404), ("PROPFIND", "/me", 75.0, 405)]
+    ours = HttpMetrics("svc-under-test")
+    theirs_requests = Counter(
+        "cognitionos_http_requests", "HTTP requests answered", ["service", "method", "route", "status"]
+    )
+    theirs_latency = Histogram(
+        "cognitionos_http_request_duration_seconds",
+        "Time to the response head",
+        ["service", "method", "route"],
+        buckets=LATENCY_BUCKETS,
+    )
+    for method, route, seconds, status in observations:
+        ours.observe(method, route, seconds)
+        ours.count(method, route, status)
+        shown = method if method in HTTP_METHODS else "other"
+        theirs_latency.labels("svc-under-test", shown, route).observe(seconds)
+        theirs_requests.labels("svc-under-test", shown, route, str(status)).inc()
+
+    def lines(*collectors: Collector) -> list[str]:
+        registry = CollectorRegistry()
+        for collector in collectors:
+            registry.register(collector)
+        text = generate_latest(registry).decode()
+        return sorted(line for line in text.splitlines() if "svc-under-test" in line or line.startswith("#"))
+
+    assert lines(HTTP_SERIES) == lines(theirs_requests, theirs_latency)
