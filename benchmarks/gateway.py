@@ -3,10 +3,10 @@
 Both paths run in the same process tree, interleaved, against the same embedded Postgres and Redis, with a third
 beside them: the bare forwarder of benchmarks/bare_proxy.py (the same uvicorn and aiohttp, one Redis round trip,
 nothing else), the floor of this stack on this machine. Prints P50/P99 latency of each, the overheads, the CPU each
-proxy spends per request, and requests/s at fixed concurrency, against #15's targets: overhead P50 <= 0.5 ms and
-throughput >= 0.9x direct at concurrency 32, with metrics on and tracing off (the default). Then the gateway pair
-again with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT at a local OTLP sink), to report what tracing costs, in the same
-run.
+proxy spends per request (one request at a time, and under the throughput's load), and requests/s at fixed
+concurrency, against #15's targets: overhead P50 <= 0.5 ms and throughput >= 0.9x direct at concurrency 32, with
+metrics on and tracing off (the default). Then the gateway pair again with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT
+at a local OTLP sink), to report what tracing costs, in the same run.
 
 With --baseline (another checkout, e.g. `git worktree add /tmp/base HEAD~3`), that checkout's gateway runs beside
 this one, in front of the same auth-service, in the same interleaved turns: a change against its parent in one
@@ -96,7 +96,14 @@ def _origin(url: str) -> str:
     return f"{scheme}://{rest.partition('/')[0]}"
 
 
-async def measure_throughput(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> float:
+@dataclass(frozen=True, kw_only=True)
+class Load:
+    requests: int
+    seconds: float
+    cpu_seconds: float  # CPU of the process that answered, meanwhile
+
+
+async def measure_throughput(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Load:
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -108,9 +115,10 @@ async def measure_throughput(url: str, headers: dict[str, str], concurrency: int
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds(_origin(url))
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return done / (time.perf_counter() - started)
+        cpu = cpu_seconds(_origin(url)) - cpu_before
+        return Load(requests=done, seconds=time.perf_counter() - started, cpu_seconds=cpu)
 
 
 def main() -> None:
@@ -148,6 +156,7 @@ def main() -> None:
 class Measured:
     latency: dict[str, Latency]  # "direct", "gateway" and, when measured, "floor"
     rps: dict[str, float]
+    loaded_cpu_ms: dict[str, float]  # CPU per request of the process that answered, at the throughput's concurrency
 
     def p50(self, name: str) -> float:
         return percentile(self.latency[name].samples, 50)
@@ -176,6 +185,9 @@ class Measured:
                 if name in self.latency:
                     print(
                         f"  {label}  {name:8}  CPU per request x{self.latency[name].cpu_ms / floor_cpu:.2f} the floor's"
+                        f" one at a time, x{self.loaded_cpu_ms[name] / self.loaded_cpu_ms['floor']:.2f} at "
+                        f"concurrency {concurrency} ({self.loaded_cpu_ms[name]:.3f} ms against "
+                        f"{self.loaded_cpu_ms['floor']:.3f} ms)"
                     )
             overhead, ratio = self.overhead_p50("gateway"), self.rps["gateway"] / self.rps["direct"]
             print(
@@ -214,18 +226,30 @@ def measure(env: dict[str, str], args: argparse.Namespace, *, with_floor: bool) 
             urls["baseline"] = f"{baseline_url}/api/v1/auth/me"
         headers = {"Authorization": f"Bearer {login(gateway_url)}"}
         latency = measure_latency(urls, headers, args.requests)
-        return Measured(latency=latency, rps=interleaved_throughput(urls, headers, args))
+        loads = interleaved_throughput(urls, headers, args)
+        return Measured(
+            latency=latency,
+            rps={
+                name: sum(load.requests / load.seconds for load in turns) / len(turns) for name, turns in loads.items()
+            },
+            loaded_cpu_ms={
+                name: sum(load.cpu_seconds for load in turns) / sum(load.requests for load in turns) * 1000
+                for name, turns in loads.items()
+            },
+        )
 
 
-def interleaved_throughput(urls: dict[str, str], headers: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
-    """Requests/s of each path, measured in turns of a second so that a change in the machine's load meanwhile
-    (a shared VM) falls on every path alike."""
+def interleaved_throughput(
+    urls: dict[str, str], headers: dict[str, str], args: argparse.Namespace
+) -> dict[str, list[Load]]:
+    """Each path under load, in turns of a second so that a change in the machine's load meanwhile (a shared VM)
+    falls on every path alike."""
     rounds = max(1, round(args.seconds))
-    totals = dict.fromkeys(urls, 0.0)
+    turns: dict[str, list[Load]] = {name: [] for name in urls}
     for _ in range(rounds):
         for name, url in urls.items():
-            totals[name] += asyncio.run(measure_throughput(url, headers, args.concurrency, args.seconds / rounds))
-    return {name: total / rounds for name, total in totals.items()}
+            turns[name].append(asyncio.run(measure_throughput(url, headers, args.concurrency, args.seconds / rounds)))
+    return turns
 
 
 FLOOR_FACTORY = "benchmarks.bare_proxy:create_app"
