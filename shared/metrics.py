@@ -36,6 +36,7 @@ from shared.errors import NotFoundError
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BUCKET_NAMES = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"]  # the "le" labels, as exposed
 
 
 class HttpSeries(Collector):
@@ -77,7 +78,6 @@ class HttpSeries(Collector):
 
 
 HTTP_SERIES = HttpSeries()
-BUCKET_NAMES = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"]
 
 # gateway
 RATE_LIMITED = Counter(
