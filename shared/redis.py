@@ -1,11 +1,12 @@
 """One Redis client factory."""
 
+import contextlib
 from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import DataError
+from redis.connection import HiredisRespSerializer
 
 
 def run_model_progress_key(run_id: str) -> str:
@@ -24,19 +25,20 @@ def create_redis(url: str) -> Redis:
 
 
 class HiredisPacking(AbstractConnection):
-    """Commands packed by hiredis's C packer, as redis-py's own synchronous client packs them when hiredis is
-    installed; its asyncio connections pack in Python, one encoder call per argument (the gateway's rate-limit
+    """Commands packed by hiredis's C packer, by the serializer redis-py's own synchronous client uses when hiredis
+    is installed; its asyncio connections pack in Python, one encoder call per argument (the gateway's rate-limit
     call has a dozen). The same bytes either way."""
 
+    _packer = HiredisRespSerializer()
+
     def pack_command(self, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str):  # a command of two words ("CONFIG GET") is sent as two arguments
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError as exc:
-            raise DataError(str(exc)) from exc
+        # Nearly every command: a one-word name and arguments hiredis takes as they are, packed at once (the
+        # serializer's per-argument pass costs a third of what packing in C saves). Anything else (a two-word
+        # command, a bytearray to convert, a value to refuse with DataError) takes the serializer's whole path.
+        if isinstance(args[0], str) and " " not in args[0]:
+            with contextlib.suppress(TypeError):
+                return [hiredis.pack_command(args)]
+        return self._packer.pack(*args)
 
 
 class HiredisConnection(HiredisPacking, Connection):

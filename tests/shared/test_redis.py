@@ -18,6 +18,8 @@ ARGUMENTS = [
     ("EVALSHA", "0" * 40, 3, "auth:revoked-session:s", b"rl:ip:127.0.0.1", "rl:user:é", b"1", 1666.6666666666667),
     ("CONFIG GET", "maxmemory"),
     (b"SET", "key", -7, 10**20, 1 / 3, memoryview(b"raw bytes"), ""),
+    ("SET", "key", bytearray(b"mutable bytes")),
+    ("SET", "key", memoryview(b"a view")),
 ]
 
 
