@@ -62,6 +62,8 @@ def test_a_new_version_does_not_change_runs_already_made(runs: RunsClient, scrip
     assert old["version"] == 1 and old["latest_version"] == 2 and old["spec"]["goal"] == DIGEST["goal"]
     pinned = start(runs, template["id"], parameters={"city": "Nice"}, version=1)
     assert pinned["template_version"] == 1 and pinned["goal"].startswith("Write a digest")
+    for started in (second, pinned):  # ended here: their planning calls must not land in the next test's count
+        runs.wait(started["id"])
 
 
 def test_a_hand_written_dag_runs_with_no_planning_call(runs: RunsClient, script: RoleScript) -> None:
