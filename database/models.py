@@ -425,6 +425,8 @@ class Task(UUIDPrimaryKey, Timestamps, Base):
             "status",
             postgresql_where=text(f"status IN {OPEN_TASK_STATUSES}"),
         ),
+        # What a claim reads, in the order it takes them, even before the statistics have seen a new run (0024).
+        Index("ix_tasks_claimable", "run_id", "available_at", postgresql_where=text("status IN ('ready', 'running')")),
         # A finished task's dependents, found without reading every pending task of the run (promote_ready).
         Index(
             "ix_tasks_pending_depends_on",
