@@ -141,7 +141,7 @@ WITH picked AS (
     SELECT t.id FROM runs c
     CROSS JOIN LATERAL (
         SELECT t.id FROM tasks t
-        WHERE t.run_id = c.id AND t.status IN ('ready', 'running') AND t.id <> ALL(CAST(:still_running AS uuid[]))
+        WHERE t.run_id = c.id AND t.id <> ALL(CAST(:still_running AS uuid[]))
           AND ((t.status = 'ready' AND t.available_at <= clock_timestamp()) OR (t.status = 'running' AND
               t.lease_expires_at < clock_timestamp()))
         ORDER BY t.available_at
